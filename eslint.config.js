@@ -1,0 +1,120 @@
+import js from '@eslint/js';
+import importX, { createNodeResolver } from 'eslint-plugin-import-x';
+import reactHooks from 'eslint-plugin-react-hooks';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+/**
+ * The import boundaries of docs/architecture.md, enforced: a crossing fails lint.
+ * - src/shared imports only zod (and its own files): it runs in main, preload and renderer alike.
+ * - src/preload imports only electron and the channel list.
+ * - src/renderer never imports main, preload or node built-ins.
+ * - remote-agent never imports anything under src/.
+ * - src/main may import the agent's contract, nothing else of the agent.
+ */
+const zone = (target, from, message, except) => ({ target, from, message, ...(except ? { except } : {}) });
+
+export default tseslint.config(
+  {
+    ignores: [
+      '**/node_modules/**',
+      'out/**',
+      'dist/**',
+      'remote-agent/dist/**',
+      'release/**',
+      'bench/results/**',
+      'test-results/**',
+    ],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+      globals: { ...globals.node },
+    },
+    plugins: { 'import-x': importX },
+    // The boundary rule only judges imports it can resolve: resolve TypeScript sources, including `.js` specifiers.
+    settings: {
+      'import-x/resolver-next': [
+        createNodeResolver({
+          extensions: ['.ts', '.tsx', '.js', '.mjs', '.json'],
+          extensionAlias: { '.js': ['.ts', '.tsx', '.js'] },
+        }),
+      ],
+    },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
+      'import-x/no-restricted-paths': [
+        'error',
+        {
+          zones: [
+            zone('./src/shared', './src/main', 'src/shared must not import main'),
+            zone('./src/shared', './src/preload', 'src/shared must not import preload'),
+            zone('./src/shared', './src/renderer', 'src/shared must not import the renderer'),
+            zone('./src/shared', './remote-agent', 'src/shared must not import the agent'),
+            zone('./src/preload', './src/main', 'the preload must not import main'),
+            zone('./src/preload', './src/renderer', 'the preload must not import the renderer'),
+            zone('./src/preload', './remote-agent', 'the preload must not import the agent'),
+            zone('./src/preload', './src/shared', 'the preload imports only the channel list', ['./ipc/channels.ts']),
+            zone('./src/renderer', './src/main', 'the renderer must not import main (use the IPC client)'),
+            zone('./src/renderer', './src/preload', 'the renderer must not import the preload (use the IPC client)'),
+            zone('./src/renderer', './remote-agent', 'the renderer must not import the agent'),
+            zone('./remote-agent', './src', 'the agent must not import anything under src/'),
+            zone('./src/main', './remote-agent', 'main may import only the agent contract', ['./src/contract']),
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/shared/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!zod$|zod/|\\.)',
+              message: 'src/shared imports only zod: it must run in main, preload and renderer',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/preload/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^(?!electron$|\\.)', message: 'the preload imports no packages besides electron' }] },
+      ],
+    },
+  },
+  {
+    files: ['src/renderer/**/*.{ts,tsx}'],
+    languageOptions: { globals: { ...globals.browser } },
+    plugins: { 'react-hooks': reactHooks },
+    rules: {
+      ...reactHooks.configs.recommended.rules,
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(node:|electron$)',
+              message: 'the renderer runs in a sandboxed page: no node built-ins or electron',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
+    extends: [tseslint.configs.disableTypeChecked],
+  },
+);

@@ -1,0 +1,67 @@
+import { resolve } from 'node:path';
+import { ESLint } from 'eslint';
+import tseslint from 'typescript-eslint';
+import { describe, expect, it } from 'vitest';
+
+const root = resolve(import.meta.dirname, '../..');
+
+/** Lints `code` as if it were the file at `path`, with the project's own config. */
+async function boundaryErrors(path: string, code: string): Promise<string[]> {
+  // The snippets are in no tsconfig project: lint them without the type-aware rules (the boundaries need no types).
+  const eslint = new ESLint({
+    cwd: root,
+    overrideConfig: [
+      { languageOptions: { parserOptions: { projectService: false, project: null } } },
+      tseslint.configs.disableTypeChecked,
+    ],
+  });
+  const [result] = await eslint.lintText(code, { filePath: resolve(root, path) });
+  return (result?.messages ?? [])
+    .filter((m) => m.ruleId === 'no-restricted-imports' || m.ruleId === 'import-x/no-restricted-paths')
+    .map((m) => m.message);
+}
+
+describe('the import boundaries of docs/architecture.md', () => {
+  it('lets each part import what it may', async () => {
+    expect(
+      await boundaryErrors(
+        'src/shared/ipc/example.ts',
+        "import { z } from 'zod';\nimport { INVOKE_CHANNELS } from './channels';\nexport { z, INVOKE_CHANNELS };\n",
+      ),
+    ).toEqual([]);
+    expect(
+      await boundaryErrors(
+        'src/preload/example.ts',
+        "import { contextBridge } from 'electron';\nimport { INVOKE_CHANNELS } from '../shared/ipc/channels';\nexport { contextBridge, INVOKE_CHANNELS };\n",
+      ),
+    ).toEqual([]);
+    expect(
+      await boundaryErrors(
+        'src/main/example.ts',
+        "import { adminApi } from '../../remote-agent/src/contract/index';\nexport { adminApi };\n",
+      ),
+    ).toEqual([]);
+  });
+
+  it('fails lint when a part crosses its boundary', async () => {
+    const crossings: Array<[string, string]> = [
+      ['src/shared/ipc/example.ts', "import { readFileSync } from 'node:fs';\nexport { readFileSync };\n"],
+      ['src/shared/ipc/example.ts', "import { app } from '../../main/index';\nexport { app };\n"],
+      ['src/preload/example.ts', "import { z } from 'zod';\nexport { z };\n"],
+      ['src/preload/example.ts', "import { ipcContract } from '../shared/ipc/contract';\nexport { ipcContract };\n"],
+      ['src/renderer/src/example.ts', "import { app } from '../../main/index';\nexport { app };\n"],
+      ['src/renderer/src/example.ts', "import { readFileSync } from 'node:fs';\nexport { readFileSync };\n"],
+      [
+        'remote-agent/src/example.ts',
+        "import { ipcContract } from '../../src/shared/ipc/contract';\nexport { ipcContract };\n",
+      ],
+      [
+        'src/main/example.ts',
+        "import { SlotService } from '../../remote-agent/src/modules/slots/service';\nexport { SlotService };\n",
+      ],
+    ];
+    for (const [path, code] of crossings) {
+      expect(await boundaryErrors(path, code), `${path}: ${code}`).not.toEqual([]);
+    }
+  });
+});
