@@ -1,0 +1,263 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir, tmpdir, userInfo } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { z } from 'zod';
+
+/** Longest unix socket path Linux accepts, minus room for `/<slot-id>.sock`. */
+const MAX_RUN_DIR_LENGTH = 107 - 16;
+
+interface KeySpec {
+  /** Dotted key in the config file. */
+  key: string;
+  env: string;
+  /** Turns the environment string into the value the schema expects. */
+  fromEnv: (raw: string) => unknown;
+  fix: string;
+}
+
+const asInt = (raw: string): unknown => (/^-?\d+$/.test(raw.trim()) ? Number(raw) : raw);
+const asString = (raw: string): unknown => raw;
+
+const KEYS: KeySpec[] = [
+  {
+    key: 'dataDir',
+    env: 'SLOTDECK_AGENT_DATA_DIR',
+    fromEnv: asString,
+    fix: 'use an absolute path, e.g. /var/lib/slotdeck-agent',
+  },
+  {
+    key: 'admin.host',
+    env: 'SLOTDECK_AGENT_ADMIN_HOST',
+    fromEnv: asString,
+    fix: 'the admin listener is loopback only: use 127.0.0.1 or ::1',
+  },
+  {
+    key: 'admin.port',
+    env: 'SLOTDECK_AGENT_ADMIN_PORT',
+    fromEnv: asInt,
+    fix: 'use a free TCP port 1-65535 (0 picks one), e.g. 7420',
+  },
+  {
+    key: 'pm2Home',
+    env: 'SLOTDECK_AGENT_PM2_HOME',
+    fromEnv: asString,
+    fix: 'use an absolute path; by default it lives under the data dir',
+  },
+  {
+    key: 'runDir',
+    env: 'SLOTDECK_AGENT_RUN_DIR',
+    fromEnv: asString,
+    fix: `use a short absolute path (at most ${MAX_RUN_DIR_LENGTH} characters) for the slots' sockets`,
+  },
+  {
+    key: 'logLevel',
+    env: 'SLOTDECK_AGENT_LOG_LEVEL',
+    fromEnv: asString,
+    fix: 'use one of fatal, error, warn, info, debug, trace, silent',
+  },
+  {
+    key: 'reconcileIntervalMs',
+    env: 'SLOTDECK_AGENT_RECONCILE_INTERVAL_MS',
+    fromEnv: asInt,
+    fix: 'use milliseconds between 200 and 600000, e.g. 5000',
+  },
+  {
+    key: 'crashLoop.maxRestarts',
+    env: 'SLOTDECK_AGENT_CRASH_MAX_RESTARTS',
+    fromEnv: asInt,
+    fix: 'use a whole number 1-1000, e.g. 5',
+  },
+  {
+    key: 'crashLoop.windowSeconds',
+    env: 'SLOTDECK_AGENT_CRASH_WINDOW_S',
+    fromEnv: asInt,
+    fix: 'use seconds between 5 and 86400, e.g. 120',
+  },
+  {
+    key: 'terminal.scrollbackLines',
+    env: 'SLOTDECK_AGENT_SCROLLBACK_LINES',
+    fromEnv: asInt,
+    fix: 'use a number of lines between 100 and 100000, e.g. 10000',
+  },
+  {
+    key: 'terminal.ticketTtlSeconds',
+    env: 'SLOTDECK_AGENT_TICKET_TTL_S',
+    fromEnv: asInt,
+    fix: 'use seconds between 5 and 60, e.g. 30',
+  },
+  {
+    key: 'terminal.journalCompactBytes',
+    env: 'SLOTDECK_AGENT_JOURNAL_COMPACT_BYTES',
+    fromEnv: asInt,
+    fix: 'use bytes between 65536 and 1073741824, e.g. 4194304',
+  },
+];
+
+const absolutePath = z.string().refine((p) => isAbsolute(p), { message: 'must be an absolute path' });
+
+export const AgentConfigSchema = z.strictObject({
+  dataDir: absolutePath,
+  admin: z
+    .strictObject({
+      host: z
+        .enum(['127.0.0.1', '::1'], { message: 'must be 127.0.0.1 or ::1 (the admin listener never leaves loopback)' })
+        .default('127.0.0.1'),
+      port: z.int({ message: 'must be a whole number' }).min(0).max(65535).default(7420),
+    })
+    .default({ host: '127.0.0.1', port: 7420 }),
+  pm2Home: absolutePath.optional(),
+  runDir: absolutePath
+    .refine((p) => p.length <= MAX_RUN_DIR_LENGTH, {
+      message: `must be at most ${MAX_RUN_DIR_LENGTH} characters (unix socket paths are short)`,
+    })
+    .optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  reconcileIntervalMs: z.int().min(200).max(600_000).default(5000),
+  crashLoop: z
+    .strictObject({
+      maxRestarts: z.int().min(1).max(1000).default(5),
+      windowSeconds: z.int().min(5).max(86_400).default(120),
+    })
+    .default({ maxRestarts: 5, windowSeconds: 120 }),
+  terminal: z
+    .strictObject({
+      scrollbackLines: z.int().min(100).max(100_000).default(10_000),
+      ticketTtlSeconds: z.int().min(5).max(60).default(30),
+      journalCompactBytes: z
+        .int()
+        .min(65_536)
+        .max(1_073_741_824)
+        .default(4 * 1024 * 1024),
+    })
+    .default({ scrollbackLines: 10_000, ticketTtlSeconds: 30, journalCompactBytes: 4 * 1024 * 1024 }),
+});
+
+export type AgentConfigInput = z.input<typeof AgentConfigSchema>;
+
+export interface AgentConfig extends Omit<z.output<typeof AgentConfigSchema>, 'pm2Home' | 'runDir'> {
+  pm2Home: string;
+  runDir: string;
+  /** Where the config came from, for messages. */
+  configFile: string | null;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid agent configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
+  const parts = dotted.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts[parts.length - 1]!] = value;
+}
+
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  const base =
+    env.XDG_DATA_HOME && isAbsolute(env.XDG_DATA_HOME) ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share');
+  return join(base, 'slotdeck-agent');
+}
+
+/** Slot sockets live under the data dir unless its path is too long for a unix socket. */
+function defaultRunDir(dataDir: string): string {
+  const inside = join(dataDir, 'run');
+  if (inside.length <= MAX_RUN_DIR_LENGTH) return inside;
+  const digest = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
+  return join(tmpdir(), `slotdeck-${userInfo().uid}-${digest}`);
+}
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Explicit config file (from --config); `<dataDir>/agent.json` is read when it exists otherwise. */
+  configFile?: string;
+  /** Values from the command line, which win over everything else. */
+  overrides?: Partial<Record<string, unknown>>;
+}
+
+/**
+ * Reads the agent's configuration: defaults, then the JSON config file, then SLOTDECK_AGENT_* variables, then
+ * command-line overrides. Any bad value stops with a ConfigError naming the key, where it came from and the fix.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): AgentConfig {
+  const env = options.env ?? process.env;
+  const raw: Record<string, unknown> = {};
+  const origin = new Map<string, string>();
+  const problems: string[] = [];
+
+  const explicitDataDir = options.overrides?.dataDir ?? env.SLOTDECK_AGENT_DATA_DIR;
+  const dataDirGuess =
+    typeof explicitDataDir === 'string' && explicitDataDir ? resolve(explicitDataDir) : defaultDataDir(env);
+  const configFile = options.configFile ?? env.SLOTDECK_AGENT_CONFIG ?? join(dataDirGuess, 'agent.json');
+  const explicitFile = Boolean(options.configFile ?? env.SLOTDECK_AGENT_CONFIG);
+  let usedFile: string | null = null;
+
+  if (existsSync(configFile)) {
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(configFile, 'utf8'));
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+        problems.push(`${configFile}: must hold a JSON object such as {"admin": {"port": 7420}}`);
+      } else {
+        Object.assign(raw, parsed);
+        usedFile = configFile;
+        for (const spec of KEYS) origin.set(spec.key, `from ${configFile}`);
+      }
+    } catch (error) {
+      problems.push(`${configFile}: is not valid JSON (${(error as Error).message}); fix the file or remove it`);
+    }
+  } else if (explicitFile) {
+    problems.push(`config file ${configFile} does not exist; create it or drop --config / SLOTDECK_AGENT_CONFIG`);
+  }
+
+  for (const spec of KEYS) {
+    const value = env[spec.env];
+    if (value !== undefined && value !== '') {
+      setPath(raw, spec.key, spec.fromEnv(value));
+      origin.set(spec.key, `from ${spec.env}=${JSON.stringify(value)}`);
+    }
+  }
+  for (const [key, value] of Object.entries(options.overrides ?? {})) {
+    if (value === undefined) continue;
+    setPath(raw, key, value);
+    origin.set(key, 'from the command line');
+  }
+  if (raw.dataDir === undefined) raw.dataDir = dataDirGuess;
+  else if (
+    typeof raw.dataDir === 'string' &&
+    !isAbsolute(raw.dataDir) &&
+    origin.get('dataDir') === 'from the command line'
+  ) {
+    raw.dataDir = resolve(raw.dataDir);
+  }
+
+  const result = AgentConfigSchema.safeParse(raw);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const key = issue.path.join('.');
+      const spec = KEYS.find((k) => k.key === key);
+      const where = origin.get(key) ?? (spec ? `(set it in the config file or ${spec.env})` : '');
+      const hint = spec
+        ? `; fix: ${spec.fix}`
+        : issue.code === 'unrecognized_keys'
+          ? '; remove it from the config file (check the spelling)'
+          : '';
+      problems.push(`${key || '(config)'} ${where}: ${issue.message}${hint}`.replace(/\s+:/, ':'));
+    }
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+
+  const config = result.data;
+  return {
+    ...config,
+    pm2Home: config.pm2Home ?? join(config.dataDir, 'pm2'),
+    runDir: config.runDir ?? defaultRunDir(config.dataDir),
+    configFile: usedFile,
+  };
+}

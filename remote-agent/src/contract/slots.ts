@@ -1,0 +1,193 @@
+import { z } from 'zod';
+
+export const SLOT_ID_PATTERN = /^[a-z0-9]{10}$/;
+export const SlotId = z
+  .string()
+  .regex(SLOT_ID_PATTERN, { message: 'must be a slot id: 10 lowercase letters or digits, as returned on create' });
+export type SlotId = z.infer<typeof SlotId>;
+
+export const SlotName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
+  message: "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+});
+
+const Argument = z
+  .string()
+  .max(4096, { message: 'must be at most 4096 characters' })
+  .refine((s) => !s.includes('\0'), { message: 'must not contain NUL characters' });
+const Arguments = z.array(Argument).max(256, { message: 'must have at most 256 arguments' });
+
+/** What a slot runs in its terminal. `shell` is the host user's login shell. */
+export const SlotCommand = z.discriminatedUnion('preset', [
+  z.strictObject({
+    preset: z.literal('shell'),
+    /** Absolute path of the shell; the agent user's login shell when omitted. */
+    shell: z.string().startsWith('/', { message: 'must be an absolute path such as /bin/bash' }).optional(),
+  }),
+  z.strictObject({ preset: z.literal('claudebox'), args: Arguments.optional() }),
+  z.strictObject({
+    preset: z.literal('docker-exec'),
+    container: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, {
+      message: "must be a Docker container name (letters, digits, '_', '.', '-')",
+    }),
+    shell: z.string().min(1).max(256).optional(),
+  }),
+  z.strictObject({
+    preset: z.literal('custom'),
+    command: z
+      .string()
+      .min(1, { message: 'must name a program' })
+      .max(4096)
+      .refine((s) => !s.includes('\0'), { message: 'must not contain NUL characters' }),
+    args: Arguments.optional(),
+  }),
+]);
+export type SlotCommand = z.infer<typeof SlotCommand>;
+
+/** Variables every slot gets from the agent; a slot's own env cannot replace them. */
+export const RESERVED_ENV_KEYS = ['HOME', 'CLAUDE_CONFIG_DIR', 'SLOTDECK_SLOT_ID', 'SLOTDECK_SLOT_NAME'] as const;
+
+export const SlotEnv = z
+  .record(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, {
+      message: 'environment variable names are letters, digits and _, not starting with a digit',
+    }),
+    z
+      .string()
+      .max(32768, { message: 'must be at most 32 KiB' })
+      .refine((s) => !s.includes('\0'), { message: 'must not contain NUL characters' }),
+  )
+  .refine((env) => Object.keys(env).length <= 256, { message: 'at most 256 variables' })
+  .superRefine((env, ctx) => {
+    for (const key of RESERVED_ENV_KEYS) {
+      if (key in env) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `${key} is set by the agent for every slot; remove it from env`,
+        });
+      }
+    }
+  });
+
+export const TerminalSize = z.strictObject({
+  cols: z.int().min(2).max(1000),
+  rows: z.int().min(1).max(500),
+});
+export type TerminalSize = z.infer<typeof TerminalSize>;
+
+/** `builtin`: the agent's own ttyd-protocol terminal over a dtach session. `ttyd`: a real ttyd running tmux. */
+export const TerminalBackend = z.enum(['builtin', 'ttyd']);
+export type TerminalBackend = z.infer<typeof TerminalBackend>;
+
+export const CreateSlotBody = z.strictObject({
+  name: SlotName,
+  command: SlotCommand.default({ preset: 'shell' }),
+  env: SlotEnv.default({}),
+  /** Absolute path of an existing directory; a fresh folder under the agent's data dir when omitted. */
+  workDir: z.string().startsWith('/', { message: 'must be an absolute path' }).max(1024).optional(),
+  /** The slot is restarted when its processes together use more resident memory than this. */
+  memoryLimitMb: z.int().min(16).max(1_048_576).nullable().default(null),
+  terminal: TerminalBackend.default('builtin'),
+  size: TerminalSize.default({ cols: 120, rows: 32 }),
+  /** Start right away (the default) or only register the slot. */
+  start: z.boolean().default(true),
+});
+export type CreateSlotBody = z.input<typeof CreateSlotBody>;
+
+export const SlotState = z.enum(['starting', 'running', 'stopped', 'failed']);
+export type SlotState = z.infer<typeof SlotState>;
+
+export const Slot = z.object({
+  id: SlotId,
+  name: z.string(),
+  command: SlotCommand,
+  /** The program and arguments the slot runs, as resolved on this host. */
+  argv: z.array(z.string()),
+  env: z.record(z.string(), z.string()),
+  workDir: z.string(),
+  homeDir: z.string(),
+  memoryLimitMb: z.number().nullable(),
+  terminal: TerminalBackend,
+  desiredState: z.enum(['running', 'stopped']),
+  state: SlotState,
+  failure: z.object({ reason: z.string(), at: z.string() }).nullable(),
+  /** Process id of the session holder that PM2 supervises. */
+  pid: z.number().nullable(),
+  /** Process id of the slot's own program (the shell), inside the holder's terminal. */
+  programPid: z.number().nullable(),
+  uptimeMs: z.number().nullable(),
+  /** Automatic restarts after the program ended or crashed (manual restarts are not counted). */
+  restarts: z.number(),
+  /** CPU use of all the slot's processes, percent of one core, over the last sampling period. */
+  cpuPercent: z.number().nullable(),
+  /** Resident memory of all the slot's processes, in bytes. */
+  memoryBytes: z.number().nullable(),
+  viewers: z.object({ writable: z.number(), readOnly: z.number() }),
+  size: TerminalSize,
+  lastActivityAt: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type Slot = z.infer<typeof Slot>;
+
+export const SlotList = z.object({ slots: z.array(Slot) });
+
+export const SlotIdParams = z.strictObject({ id: SlotId });
+
+export const ListSlotsQuery = z.strictObject({
+  state: SlotState.optional(),
+  name: SlotName.optional(),
+});
+
+export const DeleteSlotQuery = z.strictObject({
+  /** `keep` (the default) leaves the work directory and home on disk; `remove` deletes the ones the agent made. */
+  workDir: z.enum(['keep', 'remove']).default('keep'),
+});
+
+export const DeleteSlotResult = z.object({
+  id: SlotId,
+  deleted: z.literal(true),
+  removedPaths: z.array(z.string()),
+  keptPaths: z.array(z.string()),
+});
+
+export const TerminalMode = z.enum(['writable', 'read-only']);
+export type TerminalMode = z.infer<typeof TerminalMode>;
+
+export const CreateTicketBody = z.strictObject({ mode: TerminalMode.default('writable') });
+
+export const TerminalTicket = z.object({
+  ticket: z.string(),
+  slotId: SlotId,
+  mode: TerminalMode,
+  expiresAt: z.string(),
+  /** Path of the terminal WebSocket on the admin listener, the ticket included. */
+  path: z.string(),
+});
+export type TerminalTicket = z.infer<typeof TerminalTicket>;
+
+export const SlotEventKind = z.enum([
+  'created',
+  'started',
+  'stopped',
+  'restarted',
+  'exited',
+  'memory-limit',
+  'failed',
+  'orphan-stopped',
+]);
+
+export const SlotEvent = z.object({
+  id: z.number(),
+  slotId: SlotId,
+  at: z.string(),
+  kind: SlotEventKind,
+  message: z.string(),
+});
+export type SlotEvent = z.infer<typeof SlotEvent>;
+
+export const SlotEventsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+
+export const SlotEventList = z.object({ events: z.array(SlotEvent) });

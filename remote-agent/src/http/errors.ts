@@ -1,0 +1,77 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { AgentErrorCode, API_PREFIX, type ErrorBody } from '../contract/index.js';
+import { isAppError } from '../errors.js';
+
+const FASTIFY_CODES: Record<string, { code: AgentErrorCode; message: string }> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    code: AgentErrorCode.MEDIA_TYPE_UNSUPPORTED,
+    message: 'Send the body as JSON with Content-Type: application/json.',
+  },
+  FST_ERR_CTP_BODY_TOO_LARGE: {
+    code: AgentErrorCode.BODY_TOO_LARGE,
+    message: 'The request body is larger than the agent accepts (1 MiB). Send less.',
+  },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+    code: AgentErrorCode.BODY_INVALID_JSON,
+    message: 'The Content-Length header does not match the body.',
+  },
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: AgentErrorCode.BODY_INVALID_JSON, message: 'The body is not valid JSON.' },
+};
+
+/** Every error leaves the agent as `{error: {code, message}}`; internals of 5xx errors stay in the log. */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (isAppError(error)) {
+      const body: ErrorBody = {
+        error: { code: error.code, message: error.message, ...(error.issues ? { issues: error.issues } : {}) },
+      };
+      return reply.status(error.status).send(body);
+    }
+    const known = error.code ? FASTIFY_CODES[error.code] : undefined;
+    if (known)
+      return reply.status(error.statusCode ?? 400).send({ error: { code: known.code, message: known.message } });
+    if (error instanceof SyntaxError || (error.statusCode === 400 && /JSON/i.test(error.message))) {
+      return reply.status(400).send({
+        error: { code: AgentErrorCode.BODY_INVALID_JSON, message: `The body is not valid JSON (${error.message}).` },
+      });
+    }
+    if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+      return reply
+        .status(error.statusCode)
+        .send({ error: { code: AgentErrorCode.VALIDATION_FAILED, message: error.message } });
+    }
+    request.log.error({ err: error }, 'unexpected error');
+    return reply.status(500).send({
+      error: {
+        code: AgentErrorCode.INTERNAL_ERROR,
+        message: `The agent hit an unexpected error (request ${request.id}); it is in the agent's log. Retry, and report it if it persists.`,
+      },
+    });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.status(404).send({
+      error: {
+        code: AgentErrorCode.ROUTE_NOT_FOUND,
+        message: `No route ${request.method} ${request.url.split('?')[0]}. The admin API is under ${API_PREFIX}/; GET /health needs no token.`,
+      },
+    });
+  });
+
+  // An empty body with a JSON content type means "no body", as curl and many clients send it.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    try {
+      done(null, JSON.parse(text));
+    } catch (error) {
+      const parseError = new SyntaxError((error as Error).message) as SyntaxError & { statusCode: number };
+      parseError.statusCode = 400;
+      done(parseError, undefined);
+    }
+  });
+}

@@ -1,0 +1,246 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  SupervisorError,
+  type Disposer,
+  type ProcessEvent,
+  type ProcessSpec,
+  type ProcessSupervisor,
+  type SupervisedProcess,
+  type SupervisedStatus,
+} from './supervisor.js';
+
+/** The parts of PM2's programmatic API we use (its bundled types lack `custom`). */
+interface Pm2Description {
+  name?: string;
+  pid?: number;
+  pm2_env?: { status?: string; pm_uptime?: number; restart_time?: number };
+}
+interface Pm2Bus {
+  on(event: 'process:event', listener: (packet: { event?: string; process?: { name?: string } }) => void): void;
+  off?(event: string, listener: (...args: unknown[]) => void): void;
+}
+type Callback<T = unknown> = (error: Error | null, result: T) => void;
+interface Pm2Api {
+  connect(callback: Callback<void>): void;
+  disconnect(callback?: Callback<void>): void;
+  list(callback: Callback<Pm2Description[]>): void;
+  describe(name: string, callback: Callback<Pm2Description[]>): void;
+  start(options: Record<string, unknown>, callback: Callback<unknown>): void;
+  delete(name: string, callback: Callback<unknown>): void;
+  launchBus(callback: Callback<Pm2Bus>): void;
+}
+interface Pm2Module {
+  custom: new (options: { pm2_home: string; daemon_mode: boolean }) => Pm2Api;
+}
+
+const CALL_TIMEOUT_MS = 20_000;
+
+function toStatus(raw: string | undefined): SupervisedStatus {
+  switch (raw) {
+    case 'online':
+    case 'launching':
+    case 'stopping':
+    case 'stopped':
+    case 'errored':
+      return raw;
+    case 'waiting restart':
+      return 'launching';
+    default:
+      return 'unknown';
+  }
+}
+
+function toProcess(description: Pm2Description): SupervisedProcess {
+  const env = description.pm2_env ?? {};
+  const status = toStatus(env.status);
+  return {
+    name: description.name ?? '',
+    pid: description.pid && description.pid > 0 ? description.pid : null,
+    status,
+    startedAt: status === 'online' && env.pm_uptime ? env.pm_uptime : null,
+    restartCount: env.restart_time ?? 0,
+  };
+}
+
+/**
+ * PM2 through its programmatic API, with a PM2_HOME of the agent's own. PM2's module keeps its paths in shared
+ * state, so one process drives one PM2 home; the daemon outlives the agent, which is what keeps slots running
+ * across agent restarts.
+ */
+export class Pm2Supervisor implements ProcessSupervisor {
+  private api: Pm2Api | null = null;
+  private connecting: Promise<void> | null = null;
+  private bus: Pm2Bus | null = null;
+  private readonly listeners = new Set<(event: ProcessEvent) => void>();
+
+  constructor(private readonly pm2Home: string) {}
+
+  connect(): Promise<void> {
+    // PM2 locks up when connect is called twice before a disconnect: share one attempt.
+    this.connecting ??= this.doConnect().catch((error: unknown) => {
+      this.connecting = null;
+      throw error;
+    });
+    return this.connecting;
+  }
+
+  private async doConnect(): Promise<void> {
+    // pm2 builds a default instance in ~/.pm2 as it loads; point it at our home before that happens.
+    process.env.PM2_HOME = this.pm2Home;
+    const require = createRequire(import.meta.url);
+    const pm2 = require('pm2') as Pm2Module;
+    const api = new pm2.custom({ pm2_home: this.pm2Home, daemon_mode: true });
+    await this.call<void>('connect to the PM2 daemon', (cb) => api.connect(cb), api);
+    this.api = api;
+    this.bus = await this.call<Pm2Bus>('subscribe to PM2 events', (cb) => api.launchBus(cb), api);
+    this.bus.on('process:event', (packet) => {
+      const name = packet.process?.name;
+      if (!name || !packet.event) return;
+      for (const listener of this.listeners) listener({ name, event: packet.event });
+    });
+  }
+
+  private call<T>(what: string, run: (callback: Callback<T>) => void, api?: Pm2Api): Promise<T> {
+    if (!api && !this.api) return Promise.reject(new SupervisorError(`cannot ${what}: not connected to PM2`));
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(new SupervisorError(`PM2 did not answer within ${CALL_TIMEOUT_MS / 1000}s while trying to ${what}`)),
+        CALL_TIMEOUT_MS,
+      );
+      try {
+        run((error, result) => {
+          clearTimeout(timer);
+          if (error)
+            reject(new SupervisorError(`PM2 failed to ${what}: ${error.message ?? String(error)}`, { cause: error }));
+          else resolve(result);
+        });
+      } catch (error) {
+        clearTimeout(timer);
+        reject(new SupervisorError(`PM2 failed to ${what}: ${(error as Error).message}`, { cause: error }));
+      }
+    });
+  }
+
+  private get connected(): Pm2Api {
+    if (!this.api) throw new SupervisorError('not connected to PM2');
+    return this.api;
+  }
+
+  async list(): Promise<SupervisedProcess[]> {
+    const api = this.connected;
+    const list = await this.call<Pm2Description[]>('list processes', (cb) => api.list(cb));
+    return list.map(toProcess);
+  }
+
+  async describe(name: string): Promise<SupervisedProcess | null> {
+    const api = this.connected;
+    const found = await this.call<Pm2Description[]>(`describe ${name}`, (cb) => api.describe(name, cb));
+    return found[0] ? toProcess(found[0]) : null;
+  }
+
+  async start(spec: ProcessSpec): Promise<void> {
+    const api = this.connected;
+    await this.call(`start ${spec.name}`, (cb) =>
+      api.start(
+        {
+          name: spec.name,
+          script: spec.script,
+          interpreter: 'none',
+          args: spec.args,
+          cwd: spec.cwd,
+          env: spec.env,
+          autorestart: true,
+          // Crash loops are judged by the agent (it marks the slot failed); PM2 only backs off between tries.
+          exp_backoff_restart_delay: spec.restartDelayMs,
+          max_restarts: 100_000,
+          min_uptime: 1000,
+          out_file: spec.outFile,
+          error_file: spec.errorFile,
+          merge_logs: true,
+          time: true,
+          kill_timeout: 3000,
+          treekill: true,
+          vizion: false,
+          pmx: false,
+          automation: false,
+        },
+        cb,
+      ),
+    );
+  }
+
+  async remove(name: string): Promise<void> {
+    const api = this.connected;
+    try {
+      await this.call(`delete ${name}`, (cb) => api.delete(name, cb));
+    } catch (error) {
+      // Already gone is what we wanted.
+      if (/not found/i.test((error as Error).message)) return;
+      throw error;
+    }
+  }
+
+  onProcessEvent(listener: (event: ProcessEvent) => void): Disposer {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  daemonPid(): number | null {
+    try {
+      const pid = Number.parseInt(readFileSync(join(this.pm2Home, 'pm2.pid'), 'utf8').trim(), 10);
+      if (!Number.isInteger(pid) || pid <= 0) return null;
+      process.kill(pid, 0);
+      return pid;
+    } catch {
+      return null;
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    const api = this.api;
+    this.api = null;
+    this.connecting = null;
+    this.bus = null;
+    this.listeners.clear();
+    if (!api) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 3000);
+      api.disconnect(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  async shutdownDaemon(): Promise<void> {
+    // killDaemon leaves the client reconnecting forever; delete everything, disconnect, then end the daemon by pid.
+    const pid = this.daemonPid();
+    if (this.api) {
+      await this.remove('all').catch(() => undefined);
+      await this.disconnect();
+    }
+    if (pid === null) return;
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    for (let waited = 0; waited < 5000; waited += 50) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        return;
+      }
+      await sleep(50);
+    }
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone in between
+    }
+  }
+}

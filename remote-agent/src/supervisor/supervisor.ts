@@ -1,0 +1,55 @@
+/** What the slot runtime needs from a process supervisor. PM2 is the one we ship (./pm2.ts). */
+
+export type SupervisedStatus = 'online' | 'launching' | 'stopping' | 'stopped' | 'errored' | 'unknown';
+
+export interface SupervisedProcess {
+  name: string;
+  pid: number | null;
+  status: SupervisedStatus;
+  /** Epoch ms when the current run started. */
+  startedAt: number | null;
+  /** Automatic and manual restarts the supervisor has counted since the process was registered. */
+  restartCount: number;
+}
+
+export interface ProcessSpec {
+  name: string;
+  /** Absolute path of the executable (no interpreter is involved). */
+  script: string;
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+  outFile: string;
+  errorFile: string;
+  /** Delay before the first automatic restart; it grows on each quick crash. */
+  restartDelayMs: number;
+}
+
+export interface ProcessEvent {
+  name: string;
+  event: string;
+}
+
+export type Disposer = () => void;
+
+export interface ProcessSupervisor {
+  connect(): Promise<void>;
+  list(): Promise<SupervisedProcess[]>;
+  describe(name: string): Promise<SupervisedProcess | null>;
+  start(spec: ProcessSpec): Promise<void>;
+  /** Ends the process and forgets it. */
+  remove(name: string): Promise<void>;
+  onProcessEvent(listener: (event: ProcessEvent) => void): Disposer;
+  daemonPid(): number | null;
+  /** Leaves every process running. */
+  disconnect(): Promise<void>;
+  /** Ends every supervised process and the supervisor daemon itself. */
+  shutdownDaemon(): Promise<void>;
+}
+
+export class SupervisorError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SupervisorError';
+  }
+}
