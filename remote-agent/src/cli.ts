@@ -1,0 +1,230 @@
+import { parseArgs } from 'node:util';
+import { WebSocket } from 'ws';
+import { ConfigError, loadConfig, type AgentConfig } from './config.js';
+import {
+  adminApi,
+  API_PREFIX,
+  ClientCommand,
+  ServerCommand,
+  TTYD_SUBPROTOCOL,
+  type Slot,
+  type TerminalTicket,
+} from './contract/index.js';
+import { migrateTo, openDatabase, schemaVersion } from './db/database.js';
+import { LATEST_SCHEMA_VERSION, migrations } from './db/migrations.js';
+import { ensureAdminToken, rotateAdminToken } from './http/admin-token.js';
+import { databasePath, readAgentState, runAgent, StartupError } from './server.js';
+import { Pm2Supervisor } from './supervisor/pm2.js';
+import { AGENT_VERSION } from './version.js';
+
+const USAGE = `slotdeck-agent ${AGENT_VERSION}: Slotdeck's host agent (terminal slots under PM2, admin API on loopback)
+
+Usage: slotdeck-agent [command] [options]
+
+Commands:
+  serve                 Run the agent (the default)
+  token [--rotate]      Print the admin token (--rotate: replace it; a running agent switches within a second)
+  attach <slot>         Open a slot's terminal here (by name or id; --read-only to watch). Detach: Ctrl-]
+  health                Ask the running agent how it is
+  migrate status|up|down [--to N]
+                        Show or move the database schema (the agent migrates up by itself on start)
+  down                  Stop every slot process and the agent's PM2 daemon (slots start again with the agent)
+
+Options:
+  --data-dir <dir>      Data directory (SLOTDECK_AGENT_DATA_DIR; default ~/.local/share/slotdeck-agent)
+  --config <file>       JSON config file (SLOTDECK_AGENT_CONFIG; default <data dir>/agent.json)
+  --port <n>            Admin listener port on 127.0.0.1 (SLOTDECK_AGENT_ADMIN_PORT; default 7420)
+  -h, --help            This text
+  -v, --version         The version
+`;
+
+class CliError extends Error {}
+
+function config(values: {
+  'data-dir'?: string | undefined;
+  config?: string | undefined;
+  port?: string | undefined;
+}): AgentConfig {
+  return loadConfig({
+    ...(values.config ? { configFile: values.config } : {}),
+    overrides: {
+      dataDir: values['data-dir'],
+      'admin.port':
+        values.port === undefined ? undefined : /^\d+$/.test(values.port) ? Number(values.port) : values.port,
+    },
+  });
+}
+
+async function call<T>(cfg: AgentConfig, method: string, path: string, body?: unknown): Promise<T> {
+  const state = readAgentState(cfg.dataDir);
+  if (!state)
+    throw new CliError(`No agent is running with the data dir ${cfg.dataDir}. Start it with: slotdeck-agent serve`);
+  const response = await fetch(`${state.adminUrl}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${ensureAdminToken(cfg.dataDir)}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const payload = (await response.json()) as T & { error?: { message: string } };
+  if (!response.ok) throw new CliError(payload.error?.message ?? `HTTP ${response.status}`);
+  return payload;
+}
+
+async function attach(cfg: AgentConfig, target: string, readOnly: boolean): Promise<void> {
+  const { slots } = await call<{ slots: Slot[] }>(cfg, 'GET', adminApi.listSlots.path);
+  const slot = slots.find((s) => s.id === target || s.name === target);
+  if (!slot) throw new CliError(`No slot named "${target}". Slots: ${slots.map((s) => s.name).join(', ') || '(none)'}`);
+  const ticket = await call<TerminalTicket>(cfg, 'POST', `${API_PREFIX}/slots/${slot.id}/tickets`, {
+    mode: readOnly ? 'read-only' : 'writable',
+  });
+  const state = readAgentState(cfg.dataDir)!;
+  const socket = new WebSocket(`${state.adminUrl.replace(/^http/, 'ws')}${ticket.path}`, [TTYD_SUBPROTOCOL]);
+  const size = (): { columns: number; rows: number } => ({
+    columns: process.stdout.columns || 80,
+    rows: process.stdout.rows || 24,
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.once('open', () => {
+      socket.send(Buffer.from(JSON.stringify({ AuthToken: '', ...size() })));
+      if (process.stdin.isTTY) process.stdin.setRawMode(true);
+      process.stdin.resume();
+      process.stderr.write(
+        `\x1b[2m[attached to ${slot.name}${readOnly ? ', read-only' : ''}; detach with Ctrl-]]\x1b[0m\r\n`,
+      );
+      process.stdin.on('data', (data: Buffer) => {
+        if (data.includes(0x1d)) {
+          socket.close(1000, 'detached');
+          return;
+        }
+        socket.send(Buffer.concat([Buffer.from(ClientCommand.INPUT), data]));
+      });
+      process.stdout.on('resize', () => socket.send(Buffer.from(ClientCommand.RESIZE + JSON.stringify(size()))));
+    });
+    socket.on('message', (data: Buffer) => {
+      if (String.fromCharCode(data[0]!) === ServerCommand.OUTPUT) process.stdout.write(data.subarray(1));
+    });
+    socket.once('close', (code, reason) => {
+      if (process.stdin.isTTY) process.stdin.setRawMode(false);
+      process.stdin.pause();
+      process.stderr.write(`\r\n\x1b[2m[detached${code !== 1000 ? `: ${reason.toString() || code}` : ''}]\x1b[0m\r\n`);
+      resolve();
+    });
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      'data-dir': { type: 'string' },
+      config: { type: 'string' },
+      port: { type: 'string' },
+      rotate: { type: 'boolean' },
+      'read-only': { type: 'boolean' },
+      to: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`${AGENT_VERSION}\n`);
+    return 0;
+  }
+  const [command = 'serve', ...rest] = positionals;
+  switch (command) {
+    case 'serve': {
+      await runAgent(config(values));
+      return -1; // keep running until a signal
+    }
+    case 'token': {
+      const cfg = config(values);
+      process.stdout.write(`${values.rotate ? rotateAdminToken(cfg.dataDir) : ensureAdminToken(cfg.dataDir)}\n`);
+      return 0;
+    }
+    case 'attach': {
+      if (!rest[0]) throw new CliError('Name the slot: slotdeck-agent attach <slot>');
+      await attach(config(values), rest[0], values['read-only'] === true);
+      return 0;
+    }
+    case 'health': {
+      const cfg = config(values);
+      const state = readAgentState(cfg.dataDir);
+      if (!state) throw new CliError(`No agent is running with the data dir ${cfg.dataDir}.`);
+      const response = await fetch(`${state.adminUrl}/health`);
+      process.stdout.write(`${JSON.stringify(await response.json(), null, 2)}\n`);
+      return response.ok ? 0 : 1;
+    }
+    case 'migrate': {
+      const cfg = config(values);
+      const db = openDatabase(databasePath(cfg.dataDir), { migrate: false });
+      try {
+        const action = rest[0] ?? 'status';
+        if (action === 'status') {
+          process.stdout.write(`schema version ${schemaVersion(db)} of ${LATEST_SCHEMA_VERSION}\n`);
+          for (const m of migrations)
+            process.stdout.write(`  ${m.version <= schemaVersion(db) ? '[x]' : '[ ]'} ${m.version} ${m.name}\n`);
+          return 0;
+        }
+        if (action !== 'up' && action !== 'down')
+          throw new CliError('Use: slotdeck-agent migrate status|up|down [--to N]');
+        if (readAgentState(cfg.dataDir)) throw new CliError('Stop the agent before migrating its database by hand.');
+        const target =
+          values.to !== undefined
+            ? Number(values.to)
+            : action === 'up'
+              ? LATEST_SCHEMA_VERSION
+              : Math.max(0, schemaVersion(db) - 1);
+        if (!Number.isInteger(target) || target < 0 || target > LATEST_SCHEMA_VERSION)
+          throw new CliError(`--to must be 0-${LATEST_SCHEMA_VERSION}`);
+        for (const step of migrateTo(db, target))
+          process.stdout.write(`${step.direction} ${step.version} ${step.name}\n`);
+        process.stdout.write(`schema version ${schemaVersion(db)}\n`);
+        return 0;
+      } finally {
+        db.close();
+      }
+    }
+    case 'down': {
+      const cfg = config(values);
+      if (readAgentState(cfg.dataDir))
+        throw new CliError('Stop the agent first (its slots would be started again at once).');
+      const supervisor = new Pm2Supervisor(cfg.pm2Home);
+      if (supervisor.daemonPid() === null) {
+        process.stdout.write('PM2 daemon is not running\n');
+        return 0;
+      }
+      await supervisor.connect();
+      await supervisor.shutdownDaemon();
+      process.stdout.write('stopped every slot and the PM2 daemon\n');
+      return 0;
+    }
+    default:
+      throw new CliError(`Unknown command "${command}".\n\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (error: unknown) => {
+    if (error instanceof ConfigError || error instanceof CliError || error instanceof StartupError) {
+      process.stderr.write(`slotdeck-agent: ${error.message}\n`);
+      process.exit(2);
+    }
+    if ((error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      process.stderr.write(`slotdeck-agent: ${(error as Error).message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    process.stderr.write(`slotdeck-agent: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);

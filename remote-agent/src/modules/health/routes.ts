@@ -1,0 +1,46 @@
+import type { FastifyInstance } from 'fastify';
+import { adminApi } from '../../contract/index.js';
+import { LATEST_SCHEMA_VERSION } from '../../db/migrations.js';
+import { schemaVersion, type Db } from '../../db/database.js';
+import { bindRoute } from '../../http/route.js';
+import type { SlotService } from '../slots/service.js';
+import type { ProcessSupervisor } from '../../supervisor/supervisor.js';
+
+export interface HealthDeps {
+  db: Db;
+  supervisor: ProcessSupervisor;
+  slots: SlotService;
+  version: string;
+  startedAt: number;
+  /** Why the supervisor is not usable, when it is not. */
+  supervisorProblem: () => string | null;
+}
+
+export function registerHealthRoutes(app: FastifyInstance, deps: HealthDeps): void {
+  bindRoute(app, adminApi.health, () => {
+    let database: { ok: boolean; schemaVersion: number; error?: string };
+    try {
+      deps.db.prepare('SELECT 1').get();
+      const version = schemaVersion(deps.db);
+      database =
+        version === LATEST_SCHEMA_VERSION
+          ? { ok: true, schemaVersion: version }
+          : { ok: false, schemaVersion: version, error: `schema ${version}, expected ${LATEST_SCHEMA_VERSION}` };
+    } catch (error) {
+      database = { ok: false, schemaVersion: -1, error: (error as Error).message };
+    }
+    const daemonPid = deps.supervisor.daemonPid();
+    const problem = deps.supervisorProblem() ?? (daemonPid === null ? 'the PM2 daemon is not running' : null);
+    const supervisor = problem
+      ? { ok: false, kind: 'pm2' as const, daemonPid, error: problem }
+      : { ok: true, kind: 'pm2' as const, daemonPid };
+    return {
+      status: database.ok && supervisor.ok ? ('ok' as const) : ('degraded' as const),
+      version: deps.version,
+      uptimeS: Math.round((Date.now() - deps.startedAt) / 1000),
+      database,
+      supervisor,
+      slots: deps.slots.counts(),
+    };
+  });
+}

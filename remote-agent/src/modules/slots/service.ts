@@ -1,0 +1,711 @@
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import {
+  AgentErrorCode,
+  API_PREFIX,
+  type CreateSlotBody,
+  type Slot,
+  type SlotEvent,
+  type TerminalMode,
+  type TerminalTicket,
+} from '../../contract/index.js';
+import type { AgentConfig } from '../../config.js';
+import { AppError } from '../../errors.js';
+import type { ProcessSupervisor, SupervisedProcess } from '../../supervisor/supervisor.js';
+import { findExecutable } from '../../util/executables.js';
+import { randomId } from '../../util/ids.js';
+import { KeyedMutex } from '../../util/keyed-mutex.js';
+import {
+  findProcessesByArgument,
+  readProcessTable,
+  TreeSampler,
+  childrenOf,
+  type TreeUsage,
+} from '../../util/procfs.js';
+import type { TerminalHost } from '../terminal/host.js';
+import type { TicketStore } from '../terminal/tickets.js';
+import type { TtydBridge } from '../terminal/ttyd.js';
+import { loginShell, missingProgramMessage, resolveArgv } from './command.js';
+import { builtinProcessSpec, slotEnvironment, writeEnvFile } from './launch.js';
+import { processName, slotIdOfProcess, type SlotPaths } from './paths.js';
+import { SlotNameTakenError, type SlotRepository, type SlotRow } from './repository.js';
+
+type CreateSlotInput = Required<Omit<CreateSlotBody, 'workDir'>> & { workDir?: string | undefined };
+
+export interface HostTools {
+  dtach: string | null;
+  ttyd: string | null;
+  tmux: string | null;
+}
+
+export interface SlotServiceDeps {
+  config: AgentConfig;
+  repo: SlotRepository;
+  supervisor: ProcessSupervisor;
+  terminals: TerminalHost;
+  ttyd: TtydBridge;
+  tickets: TicketStore;
+  paths: SlotPaths;
+  tools: HostTools;
+  logger: Logger;
+}
+
+interface ExitRecord {
+  status: number;
+  at: number;
+}
+
+const notFound = (id: string): AppError =>
+  new AppError(
+    AgentErrorCode.SLOT_NOT_FOUND,
+    404,
+    `No slot with id ${id}. List slots with GET ${API_PREFIX}/slots to find its id.`,
+  );
+
+/**
+ * Slots: the registry in SQLite is the desired state, PM2 the actual one. API calls change both (one slot at a time,
+ * under a per-slot lock); the reconciler brings PM2 back in line with the registry on start, on a timer and on
+ * PM2's process events: missing processes are started, orphans removed, crash loops marked failed.
+ */
+export class SlotService {
+  private readonly locks = new KeyedMutex();
+  private readonly sampler = new TreeSampler();
+  private readonly shell = loginShell();
+  private readonly consumedExit = new Map<string, number>();
+  private reconciling: Promise<void> | null = null;
+  private reconcileQueued = false;
+  private timer: NodeJS.Timeout | null = null;
+  private eventTimer: NodeJS.Timeout | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private stopped = false;
+  private started = false;
+
+  constructor(private readonly deps: SlotServiceDeps) {}
+
+  /** Connects to PM2, takes over running slots and starts the reconcile timer. */
+  async start(): Promise<void> {
+    await this.deps.supervisor.connect();
+    this.unsubscribe = this.deps.supervisor.onProcessEvent((event) => {
+      if (!slotIdOfProcess(event.name)) return;
+      // PM2 reports exits and restarts at once; reconcile shortly after, coalescing bursts.
+      if (this.eventTimer || this.stopped) return;
+      this.eventTimer = setTimeout(() => {
+        this.eventTimer = null;
+        void this.reconcile();
+      }, 50);
+    });
+    this.started = true;
+    await this.reconcile();
+    this.timer = setInterval(() => void this.reconcile(), this.deps.config.reconcileIntervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.eventTimer) clearTimeout(this.eventTimer);
+    this.unsubscribe?.();
+    await this.reconciling?.catch(() => undefined);
+  }
+
+  // ---------------------------------------------------------------- API
+
+  async list(filter: { state?: Slot['state'] | undefined; name?: string | undefined } = {}): Promise<Slot[]> {
+    const rows = filter.name
+      ? [this.deps.repo.getByName(filter.name)].filter((r): r is SlotRow => r !== null)
+      : this.deps.repo.list();
+    const views = this.views(rows, await this.processes());
+    return filter.state ? views.filter((slot) => slot.state === filter.state) : views;
+  }
+
+  async get(id: string): Promise<Slot> {
+    const row = this.requireRow(id);
+    return this.views([row], await this.processes())[0]!;
+  }
+
+  events(id: string, limit: number): SlotEvent[] {
+    this.requireRow(id);
+    return this.deps.repo.events(id, limit);
+  }
+
+  async create(input: CreateSlotInput): Promise<Slot> {
+    this.assertRunning();
+    if (this.deps.repo.getByName(input.name)) throw nameTaken(input.name);
+    const argv = resolveArgv(input.command, this.shell);
+    const path = input.env.PATH ?? process.env.PATH;
+    if (input.workDir !== undefined) checkWorkDir(input.workDir);
+    if (!findExecutable(argv[0]!, path, input.workDir ?? process.cwd())) {
+      throw new AppError(AgentErrorCode.SLOT_COMMAND_NOT_FOUND, 400, missingProgramMessage(input.command, argv[0]!));
+    }
+    this.assertBackend(input.terminal);
+
+    const id = randomId();
+    const { paths } = this.deps;
+    const now = new Date().toISOString();
+    const row: SlotRow = {
+      id,
+      name: input.name,
+      command: input.command,
+      argv,
+      env: input.env,
+      workDir: input.workDir ?? paths.defaultWorkDir(id),
+      workDirManaged: input.workDir === undefined,
+      homeDir: paths.homeDir(id),
+      memoryLimitMb: input.memoryLimitMb,
+      terminal: input.terminal,
+      desiredState: input.start ? 'running' : 'stopped',
+      failedReason: null,
+      failedAt: null,
+      cols: input.size.cols,
+      rows: input.size.rows,
+      restarts: 0,
+      supervisorRestartsSeen: 0,
+      lastActivityAt: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    this.prepareFolders(row);
+    try {
+      this.deps.repo.insert(row);
+    } catch (error) {
+      rmSync(paths.slotDir(id), { recursive: true, force: true });
+      if (error instanceof SlotNameTakenError) throw nameTaken(input.name);
+      throw error;
+    }
+    this.deps.repo.addEvent(id, 'created', `created (${describeCommand(row)})`);
+    this.deps.logger.info({ slotId: id, name: row.name, argv }, 'slot created');
+    if (input.start) {
+      try {
+        await this.locks.run(id, () => this.launch(row, 'created'));
+      } catch (error) {
+        // A slot that cannot start is not left half made: nothing of it remains.
+        await this.locks.run(id, () => this.removeEverything(row, 'remove')).catch(() => undefined);
+        throw error;
+      }
+    }
+    return this.get(id);
+  }
+
+  async startSlot(id: string): Promise<Slot> {
+    this.assertRunning();
+    await this.locks.run(id, async () => {
+      const row = this.requireRow(id);
+      this.assertBackend(row.terminal);
+      const updated = this.deps.repo.update(id, { desiredState: 'running', failedReason: null, failedAt: null })!;
+      const current = await this.deps.supervisor.describe(processName(id));
+      if (!current || !isLive(current))
+        await this.launch(updated, row.failedReason ? 'started again after failing' : 'started');
+    });
+    return this.get(id);
+  }
+
+  async stopSlot(id: string): Promise<Slot> {
+    this.assertRunning();
+    await this.locks.run(id, async () => {
+      const row = this.requireRow(id);
+      this.deps.repo.update(id, { desiredState: 'stopped' });
+      await this.halt(row);
+      this.deps.repo.addEvent(id, 'stopped', 'stopped by the admin');
+    });
+    return this.get(id);
+  }
+
+  async restartSlot(id: string): Promise<Slot> {
+    this.assertRunning();
+    await this.locks.run(id, async () => {
+      const row = this.requireRow(id);
+      this.assertBackend(row.terminal);
+      const updated = this.deps.repo.update(id, { desiredState: 'running', failedReason: null, failedAt: null })!;
+      await this.deps.supervisor.remove(processName(id));
+      if (row.terminal === 'ttyd') await this.deps.ttyd.stopSession(updated);
+      await this.launch(updated, 'restarted by the admin', 'restarted');
+    });
+    return this.get(id);
+  }
+
+  async deleteSlot(
+    id: string,
+    workDir: 'keep' | 'remove',
+  ): Promise<{ id: string; deleted: true; removedPaths: string[]; keptPaths: string[] }> {
+    this.assertRunning();
+    return this.locks.run(id, async () => {
+      const row = this.requireRow(id);
+      const result = await this.removeEverything(row, workDir);
+      this.deps.logger.info({ slotId: id, workDir }, 'slot deleted');
+      return { id, deleted: true as const, ...result };
+    });
+  }
+
+  issueTicket(id: string, mode: TerminalMode): TerminalTicket {
+    const row = this.requireRow(id);
+    const open = row.terminal === 'ttyd' ? this.deps.ttyd.isOpen(id) : this.deps.terminals.isOpen(id);
+    if (row.desiredState !== 'running' || row.failedReason || !open) {
+      throw new AppError(
+        AgentErrorCode.SLOT_NOT_RUNNING,
+        409,
+        `Slot ${row.name} is ${row.failedReason ? 'failed' : row.desiredState === 'stopped' ? 'stopped' : 'starting'}; start it (POST ${API_PREFIX}/slots/${id}/start) before opening its terminal.`,
+      );
+    }
+    const ttlMs = this.deps.config.terminal.ticketTtlSeconds * 1000;
+    const { ticket, expiresAt } = this.deps.tickets.issue({ slotId: id, mode }, ttlMs);
+    return {
+      ticket,
+      slotId: id,
+      mode,
+      expiresAt: new Date(expiresAt).toISOString(),
+      path: `${API_PREFIX}/slots/${id}/terminal?ticket=${encodeURIComponent(ticket)}`,
+    };
+  }
+
+  terminalBackendOf(id: string): SlotRow['terminal'] | null {
+    return this.deps.repo.get(id)?.terminal ?? null;
+  }
+
+  /** Counts for /health, without asking PM2. */
+  counts(): { total: number; running: number; failed: number } {
+    const rows = this.deps.repo.list();
+    return {
+      total: rows.length,
+      running: rows.filter((r) => r.desiredState === 'running' && !r.failedReason).length,
+      failed: rows.filter((r) => r.failedReason).length,
+    };
+  }
+
+  // ---------------------------------------------------------------- runtime
+
+  private assertRunning(): void {
+    if (this.stopped)
+      throw new AppError(
+        AgentErrorCode.AGENT_SHUTTING_DOWN,
+        503,
+        'The agent is shutting down; retry in a few seconds.',
+      );
+    if (!this.started)
+      throw new AppError(
+        AgentErrorCode.SUPERVISOR_UNAVAILABLE,
+        503,
+        'The agent is still connecting to PM2; retry in a few seconds.',
+      );
+  }
+
+  private assertBackend(terminal: SlotRow['terminal']): void {
+    const { tools } = this.deps;
+    if (terminal === 'builtin' && !tools.dtach) {
+      throw new AppError(
+        AgentErrorCode.SLOT_BACKEND_UNAVAILABLE,
+        503,
+        'dtach is not installed on this host, and slots need it to hold their terminals. Install it (Debian/Ubuntu: apt-get install dtach) and restart the agent.',
+      );
+    }
+    if (terminal === 'ttyd' && (!tools.ttyd || !tools.tmux)) {
+      throw new AppError(
+        AgentErrorCode.SLOT_BACKEND_UNAVAILABLE,
+        400,
+        `The ttyd terminal needs ${[!tools.ttyd && 'ttyd', !tools.tmux && 'tmux'].filter(Boolean).join(' and ')} on this host, which ${!tools.ttyd && !tools.tmux ? 'are' : 'is'} not installed. Install it, or use terminal "builtin".`,
+      );
+    }
+  }
+
+  private requireRow(id: string): SlotRow {
+    const row = this.deps.repo.get(id);
+    if (!row) throw notFound(id);
+    return row;
+  }
+
+  private prepareFolders(row: SlotRow): void {
+    const { paths } = this.deps;
+    mkdirSync(paths.slotDir(row.id), { recursive: true, mode: 0o700 });
+    if (!existsSync(row.homeDir)) {
+      mkdirSync(row.homeDir, { recursive: true, mode: 0o700 });
+      // A new home starts like a new user's: the distribution's skeleton files (shell rc and profile).
+      if (existsSync('/etc/skel'))
+        cpSync('/etc/skel', row.homeDir, { recursive: true, force: false, errorOnExist: false });
+    }
+    mkdirSync(`${row.homeDir}/.claude`, { recursive: true, mode: 0o700 });
+    if (row.workDirManaged) mkdirSync(row.workDir, { recursive: true, mode: 0o700 });
+    mkdirSync(paths.logDir, { recursive: true, mode: 0o700 });
+  }
+
+  private async processes(): Promise<Map<string, SupervisedProcess>> {
+    try {
+      const list = await this.deps.supervisor.list();
+      return new Map(list.filter((p) => slotIdOfProcess(p.name)).map((p) => [slotIdOfProcess(p.name)!, p]));
+    } catch (error) {
+      throw new AppError(
+        AgentErrorCode.SUPERVISOR_UNAVAILABLE,
+        503,
+        `PM2 is not answering (${(error as Error).message}). The agent keeps retrying; check its log, or restart the agent.`,
+      );
+    }
+  }
+
+  private views(rows: SlotRow[], processes: Map<string, SupervisedProcess>): Slot[] {
+    const roots = new Map<string, number>();
+    for (const row of rows) {
+      const pid = processes.get(row.id)?.pid;
+      if (pid) roots.set(row.id, pid);
+    }
+    const table = readProcessTable();
+    const usage = this.sampler.sample(roots, table);
+    const children = childrenOf(table);
+    const now = Date.now();
+    return rows.map((row) => {
+      const proc = processes.get(row.id) ?? null;
+      const use: TreeUsage | undefined = usage.get(row.id);
+      const activity = Math.max(
+        row.lastActivityAt ? Date.parse(row.lastActivityAt) : 0,
+        (row.terminal === 'ttyd' ? this.deps.ttyd.lastActivity(row.id) : this.deps.terminals.lastActivity(row.id)) ?? 0,
+      );
+      const live = proc !== null && proc.status === 'online';
+      return {
+        id: row.id,
+        name: row.name,
+        command: row.command,
+        argv: row.argv,
+        env: row.env,
+        workDir: row.workDir,
+        homeDir: row.homeDir,
+        memoryLimitMb: row.memoryLimitMb,
+        terminal: row.terminal,
+        desiredState: row.desiredState,
+        state: row.failedReason ? 'failed' : row.desiredState === 'stopped' ? 'stopped' : live ? 'running' : 'starting',
+        failure: row.failedReason ? { reason: row.failedReason, at: row.failedAt ?? row.updatedAt } : null,
+        pid: live ? proc.pid : null,
+        programPid: live && proc.pid ? programPid(proc.pid, children, table) : null,
+        uptimeMs: live && proc.startedAt ? Math.max(0, now - proc.startedAt) : null,
+        restarts: row.restarts,
+        cpuPercent: use?.cpuPercent ?? null,
+        memoryBytes: use ? use.memoryBytes : null,
+        viewers: row.terminal === 'ttyd' ? this.deps.ttyd.viewers(row.id) : this.deps.terminals.viewers(row.id),
+        size: { cols: row.cols, rows: row.rows },
+        lastActivityAt: activity > 0 ? new Date(activity).toISOString() : null,
+        createdAt: row.createdAt,
+        updatedAt: row.updatedAt,
+      };
+    });
+  }
+
+  /** Starts the slot's process under PM2 (caller holds the slot's lock). */
+  private async launch(row: SlotRow, why: string, kind: 'started' | 'restarted' = 'started'): Promise<void> {
+    const { paths, supervisor } = this.deps;
+    this.prepareFolders(row);
+    writeEnvFile(paths.envFile(row.id), slotEnvironment(row, paths, this.shell));
+    await this.clearStaleSession(row);
+    this.deps.repo.update(row.id, { supervisorRestartsSeen: 0 });
+    if (row.terminal === 'ttyd') {
+      const spec = this.deps.ttyd.processSpec(row);
+      await supervisor.start(spec);
+      this.deps.ttyd.open(row);
+    } else {
+      // Attach first: the terminal connects the moment the session's socket appears.
+      this.deps.terminals.open({
+        id: row.id,
+        title: row.name,
+        size: { cols: row.cols, rows: row.rows },
+        resumeExisting: false,
+      });
+      try {
+        await supervisor.start(builtinProcessSpec(row, paths, this.deps.tools.dtach!));
+      } catch (error) {
+        await this.deps.terminals.release(row.id, 'slot could not start');
+        throw new AppError(
+          AgentErrorCode.SUPERVISOR_UNAVAILABLE,
+          503,
+          `PM2 could not start slot ${row.name}: ${(error as Error).message}. Retry, or check the agent's log.`,
+        );
+      }
+    }
+    this.deps.repo.addEvent(row.id, kind, why);
+  }
+
+  /** Ends the slot's processes and detaches (caller holds the lock). */
+  private async halt(row: SlotRow): Promise<void> {
+    await this.deps.supervisor.remove(processName(row.id));
+    if (row.terminal === 'ttyd') {
+      await this.deps.ttyd.stopSession(row);
+      this.deps.ttyd.release(row.id);
+    } else {
+      await this.deps.terminals.release(row.id);
+    }
+    this.deps.tickets.revokeSlot(row.id);
+  }
+
+  private async removeEverything(
+    row: SlotRow,
+    workDir: 'keep' | 'remove',
+  ): Promise<{ removedPaths: string[]; keptPaths: string[] }> {
+    const { paths } = this.deps;
+    await this.halt(row);
+    this.deps.repo.delete(row.id);
+    await this.deps.terminals.forget(row.id);
+    this.consumedExit.delete(row.id);
+    const removed: string[] = [];
+    const kept: string[] = [];
+    for (const file of [
+      paths.envFile(row.id),
+      paths.exitFile(row.id),
+      paths.socket(row.id),
+      paths.tmuxConfig(row.id),
+      paths.ttydSecretFile(row.id),
+      paths.outLog(row.id),
+      paths.errorLog(row.id),
+    ]) {
+      rmSync(file, { force: true });
+    }
+    if (workDir === 'remove') {
+      rmSync(paths.slotDir(row.id), { recursive: true, force: true });
+      removed.push(paths.slotDir(row.id));
+      // A work dir the admin chose is theirs: the agent never deletes it.
+      if (!row.workDirManaged) kept.push(row.workDir);
+    } else {
+      kept.push(row.homeDir, row.workDir);
+    }
+    return { removedPaths: removed, keptPaths: kept };
+  }
+
+  /**
+   * A socket left by a holder PM2 no longer knows (its daemon was killed) would block the new session: end that
+   * holder, or remove the dead socket.
+   */
+  private async clearStaleSession(row: SlotRow): Promise<void> {
+    if (row.terminal !== 'builtin') return;
+    const socket = this.deps.paths.socket(row.id);
+    if (!existsSync(socket)) return;
+    const alive = await new Promise<boolean>((resolve) => {
+      const probe = createConnection({ path: socket });
+      probe.once('connect', () => {
+        probe.destroy();
+        resolve(true);
+      });
+      probe.once('error', () => resolve(false));
+    });
+    if (alive) {
+      for (const pid of findProcessesByArgument(socket)) {
+        this.deps.logger.warn({ slotId: row.id, pid }, 'ending a session holder PM2 no longer supervises');
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          // already gone
+        }
+      }
+      await sleep(200);
+    }
+    try {
+      unlinkSync(socket);
+    } catch {
+      // gone already
+    }
+  }
+
+  // ---------------------------------------------------------------- reconcile
+
+  /** Brings PM2 in line with the registry. Concurrent calls share one run plus at most one queued run. */
+  reconcile(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.reconciling) {
+      this.reconcileQueued = true;
+      return this.reconciling;
+    }
+    this.reconciling = this.reconcileOnce()
+      .catch((error: unknown) => this.deps.logger.error({ err: error }, 'reconcile failed; retrying on the next tick'))
+      .finally(() => {
+        this.reconciling = null;
+        if (this.reconcileQueued) {
+          this.reconcileQueued = false;
+          void this.reconcile();
+        }
+      });
+    return this.reconciling;
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    const processes = new Map<string, SupervisedProcess>();
+    for (const proc of await this.deps.supervisor.list()) processes.set(proc.name, proc);
+    const rows = this.deps.repo.list();
+    const known = new Set(rows.map((row) => processName(row.id)));
+
+    const roots = new Map<string, number>();
+    for (const row of rows) {
+      const pid = processes.get(processName(row.id))?.pid;
+      if (pid) roots.set(row.id, pid);
+    }
+    const usage = this.sampler.sample(roots);
+
+    for (const row of rows) {
+      if (this.stopped) return;
+      await this.locks
+        .run(row.id, () => this.reconcileSlot(row.id, usage.get(row.id)))
+        .catch((error: unknown) => {
+          this.deps.logger.error({ err: error, slotId: row.id }, 'could not reconcile slot');
+        });
+    }
+    for (const [name, proc] of processes) {
+      if (!slotIdOfProcess(name) || known.has(name)) continue;
+      // A slot-* process the registry does not know (its slot was deleted while the agent was away).
+      this.deps.logger.warn({ process: name, pid: proc.pid }, 'stopping an orphan slot process');
+      await this.deps.supervisor.remove(name).catch(() => undefined);
+    }
+  }
+
+  private async reconcileSlot(id: string, use: TreeUsage | undefined): Promise<void> {
+    // Read again under the lock: an API call may have changed the slot since the list was taken.
+    const row = this.deps.repo.get(id);
+    if (!row) return;
+    const proc = await this.deps.supervisor.describe(processName(id));
+    const terminalOpen = row.terminal === 'ttyd' ? this.deps.ttyd.isOpen(id) : this.deps.terminals.isOpen(id);
+
+    const activity = row.terminal === 'ttyd' ? this.deps.ttyd.lastActivity(id) : this.deps.terminals.lastActivity(id);
+    if (activity && (!row.lastActivityAt || Date.parse(row.lastActivityAt) < activity)) {
+      this.deps.repo.update(id, { lastActivityAt: new Date(activity).toISOString() });
+    }
+
+    if (row.desiredState === 'stopped' || row.failedReason) {
+      if (proc) await this.halt(row);
+      else if (terminalOpen)
+        await (row.terminal === 'ttyd' ? this.deps.ttyd.release(id) : this.deps.terminals.release(id));
+      return;
+    }
+    if (!proc || proc.status === 'stopped' || proc.status === 'unknown') {
+      await this.launch(row, proc ? `started again: PM2 had it ${proc.status}` : 'started: it was not running');
+      return;
+    }
+    if (proc.status === 'errored') {
+      await this.fail(row, 'PM2 stopped restarting it (errored)');
+      return;
+    }
+
+    if (proc.restartCount < row.supervisorRestartsSeen) {
+      // PM2 counts from 0 again after its daemon restarted.
+      this.deps.repo.update(id, { supervisorRestartsSeen: proc.restartCount });
+    } else if (proc.restartCount > row.supervisorRestartsSeen) {
+      const fresh = proc.restartCount - row.supervisorRestartsSeen;
+      const exit = this.describeExit(row);
+      this.deps.repo.update(id, { restarts: row.restarts + fresh, supervisorRestartsSeen: proc.restartCount });
+      for (let i = 0; i < fresh; i++) this.deps.repo.addEvent(id, 'exited', `${exit}; PM2 restarted it`);
+      const { maxRestarts, windowSeconds } = this.deps.config.crashLoop;
+      const since = new Date(Date.now() - windowSeconds * 1000).toISOString();
+      const recent = this.deps.repo.countEventsSince(id, 'exited', since);
+      if (recent > maxRestarts) {
+        const output = this.recentOutput(row);
+        await this.fail(
+          row,
+          `it ended ${recent} times within ${windowSeconds} s (the limit is ${maxRestarts}); last: ${exit}${output ? `; last output: "${output}"` : ''}. Fix the command or its environment, then start the slot again.`,
+        );
+        return;
+      }
+    }
+
+    if (!terminalOpen) {
+      // A slot that ran while no agent was attached (the agent restarted): take it over.
+      if (row.terminal === 'ttyd') this.deps.ttyd.open(row);
+      else
+        this.deps.terminals.open({
+          id,
+          title: row.name,
+          size: { cols: row.cols, rows: row.rows },
+          resumeExisting: true,
+        });
+    }
+
+    if (row.memoryLimitMb && use && proc.status === 'online' && use.memoryBytes > row.memoryLimitMb * 1024 * 1024) {
+      const usedMb = Math.round(use.memoryBytes / 1024 / 1024);
+      this.deps.logger.warn(
+        { slotId: id, usedMb, limitMb: row.memoryLimitMb },
+        'slot over its memory limit; restarting',
+      );
+      this.deps.repo.addEvent(
+        id,
+        'memory-limit',
+        `used ${usedMb} MB, over its ${row.memoryLimitMb} MB limit; restarted`,
+      );
+      this.deps.repo.update(id, { restarts: row.restarts + 1 });
+      await this.deps.supervisor.remove(processName(id));
+      await this.launch(row, 'restarted after exceeding its memory limit', 'restarted');
+    }
+  }
+
+  private async fail(row: SlotRow, reason: string): Promise<void> {
+    this.deps.logger.warn({ slotId: row.id, reason }, 'slot failed');
+    this.deps.repo.update(row.id, {
+      failedReason: reason,
+      failedAt: new Date().toISOString(),
+      desiredState: 'stopped',
+    });
+    this.deps.repo.addEvent(row.id, 'failed', reason);
+    await this.halt(row);
+  }
+
+  /** What ended the slot's last session, from the launcher's exit record. */
+  private describeExit(row: SlotRow): string {
+    const record = readExitRecord(this.deps.paths.exitFile(row.id));
+    const consumed = this.consumedExit.get(row.id) ?? 0;
+    if (record && record.at > consumed) {
+      this.consumedExit.set(row.id, record.at);
+      return `${row.argv[0]} exited with status ${record.status}`;
+    }
+    return 'the session ended without its program exiting (its holder was killed)';
+  }
+
+  private recentOutput(row: SlotRow): string {
+    return row.terminal === 'ttyd' ? '' : this.deps.terminals.recentText(row.id).slice(-300);
+  }
+}
+
+function readExitRecord(file: string): ExitRecord | null {
+  try {
+    const [status, at] = readFileSync(file, 'utf8').trim().split(/\s+/).map(Number);
+    if (!Number.isInteger(status) || !Number.isFinite(at)) return null;
+    return { status: status!, at: at! };
+  } catch {
+    return null;
+  }
+}
+
+function isLive(proc: SupervisedProcess): boolean {
+  return proc.status === 'online' || proc.status === 'launching';
+}
+
+function nameTaken(name: string): AppError {
+  return new AppError(
+    AgentErrorCode.SLOT_NAME_TAKEN,
+    409,
+    `A slot named "${name}" already exists. Choose another name, or delete that slot first.`,
+  );
+}
+
+function checkWorkDir(dir: string): void {
+  let ok: boolean;
+  try {
+    ok = statSync(dir).isDirectory();
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    throw new AppError(
+      AgentErrorCode.SLOT_WORKDIR_INVALID,
+      400,
+      `The work directory ${dir} does not exist on this host. Create it first, or leave workDir out to get a fresh folder.`,
+    );
+  }
+}
+
+function describeCommand(row: SlotRow): string {
+  return row.command.preset === 'custom' ? row.argv.join(' ') : `${row.command.preset}: ${row.argv.join(' ')}`;
+}
+
+/** The slot's own program: the child of the launcher, which is the holder's child (sleep/stty are the launcher waiting). */
+function programPid(
+  holder: number,
+  children: Map<number, number[]>,
+  table: ReturnType<typeof readProcessTable>,
+): number | null {
+  for (const launcher of children.get(holder) ?? []) {
+    for (const child of children.get(launcher) ?? []) {
+      const command = table.get(child)?.command;
+      if (command !== 'sleep' && command !== 'stty') return child;
+    }
+  }
+  return null;
+}

@@ -1,0 +1,193 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { rmSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import { TerminalCloseCode } from '../../contract/index.js';
+import { DEFAULT_FLOW_LIMITS, TerminalClient, parseJson, toBuffer, type FlowLimits } from './client.js';
+import { ScreenStore, type ScreenSize } from './screen-store.js';
+import { SlotTerminal } from './slot-terminal.js';
+import type { TicketGrant, TicketStore } from './tickets.js';
+
+const OPENING_TIMEOUT_MS = 10_000;
+const HEARTBEAT_MS = 30_000;
+
+export interface TerminalHostOptions {
+  runDir: string;
+  /** Folder holding a slot's screen files. */
+  screenDir: (slotId: string) => string;
+  socketPath: (slotId: string) => string;
+  scrollbackLines: number;
+  journalCompactBytes: number;
+  tickets: TicketStore;
+  logger: Logger;
+  onSizeChange: (slotId: string, size: ScreenSize) => void;
+  flowLimits?: FlowLimits;
+  maxClientsPerSlot?: number;
+}
+
+export interface OpenTerminalRequest {
+  id: string;
+  title: string;
+  size: ScreenSize;
+  resumeExisting: boolean;
+}
+
+/** All slot terminals of the agent: one attached SlotTerminal per running slot, and the clients' WebSockets. */
+export class TerminalHost {
+  private readonly terminals = new Map<string, SlotTerminal>();
+  private readonly watcher: FSWatcher | null;
+  private readonly heartbeat: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(private readonly options: TerminalHostOptions) {
+    // A slot's socket appears when PM2 (re)starts its session: attach at once rather than on the next retry.
+    let watcher: FSWatcher | null = null;
+    try {
+      watcher = watch(options.runDir, (_event, file) => {
+        const match = file ? /^([a-z0-9]+)\.sock$/.exec(file.toString()) : null;
+        if (match) this.terminals.get(match[1]!)?.poke();
+      });
+      watcher.on('error', () => undefined);
+    } catch (error) {
+      options.logger.warn({ err: error }, 'cannot watch the run directory; attaching to slots by polling');
+    }
+    this.watcher = watcher;
+    this.heartbeat = setInterval(() => this.checkHeartbeats(), HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  /** Attaches to a running slot's session (idempotent). */
+  open(request: OpenTerminalRequest): SlotTerminal {
+    const existing = this.terminals.get(request.id);
+    if (existing) return existing;
+    const store = ScreenStore.open({
+      dir: this.options.screenDir(request.id),
+      scrollbackLines: this.options.scrollbackLines,
+      compactBytes: this.options.journalCompactBytes,
+      maxReplayBytes: Math.max(8 << 20, this.options.journalCompactBytes * 2),
+      initialSize: request.size,
+    });
+    const terminal = new SlotTerminal({
+      slotId: request.id,
+      title: request.title,
+      socketPath: this.options.socketPath(request.id),
+      store,
+      logger: this.options.logger,
+      resumeExisting: request.resumeExisting,
+      onSizeChange: (size) => this.options.onSizeChange(request.id, size),
+    });
+    this.terminals.set(request.id, terminal);
+    terminal.start();
+    return terminal;
+  }
+
+  get(id: string): SlotTerminal | undefined {
+    return this.terminals.get(id);
+  }
+
+  isOpen(id: string): boolean {
+    return this.terminals.has(id);
+  }
+
+  /** The slot stopped: close its clients and detach; its screen files stay for when it runs again. */
+  async release(id: string, reason = 'slot stopped'): Promise<void> {
+    const terminal = this.terminals.get(id);
+    this.options.tickets.revokeSlot(id);
+    if (!terminal) return;
+    this.terminals.delete(id);
+    await terminal.dispose(TerminalCloseCode.SLOT_GONE, reason);
+  }
+
+  /** The slot is deleted: release it and remove its screen files. */
+  async forget(id: string): Promise<void> {
+    await this.release(id, 'slot deleted');
+    rmSync(this.options.screenDir(id), { recursive: true, force: true });
+  }
+
+  viewers(id: string): { writable: number; readOnly: number } {
+    return this.terminals.get(id)?.viewers() ?? { writable: 0, readOnly: 0 };
+  }
+
+  lastActivity(id: string): number | null {
+    return this.terminals.get(id)?.lastActivityAt ?? null;
+  }
+
+  /** Recent output of a slot as text, for messages about why it ended. */
+  recentText(id: string): string {
+    return this.terminals.get(id)?.store.recentText() ?? '';
+  }
+
+  /**
+   * Takes a client WebSocket. `grant` comes from a ticket checked at the upgrade; without one, the opening
+   * message's AuthToken must be a valid ticket for this slot (as ttyd's own client sends it).
+   */
+  accept(socket: WebSocket, slotId: string, grant: TicketGrant | null): void {
+    if (this.closed) {
+      socket.close(TerminalCloseCode.AGENT_RESTARTING, 'agent is shutting down');
+      return;
+    }
+    const timer = setTimeout(
+      () => socket.close(TerminalCloseCode.PROTOCOL_ERROR, 'no opening message'),
+      OPENING_TIMEOUT_MS,
+    );
+    socket.once('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
+      clearTimeout(timer);
+      const opening = parseJson(toBuffer(data));
+      if (!opening) {
+        socket.close(TerminalCloseCode.PROTOCOL_ERROR, 'the first message must be the JSON opening message');
+        return;
+      }
+      const effective =
+        grant ??
+        (typeof opening.AuthToken === 'string' && opening.AuthToken
+          ? this.options.tickets.redeem(opening.AuthToken)
+          : null);
+      if (!effective || effective.slotId !== slotId) {
+        socket.close(TerminalCloseCode.UNAUTHORIZED, 'a valid terminal ticket for this slot is required');
+        return;
+      }
+      const terminal = this.terminals.get(slotId);
+      if (!terminal) {
+        socket.close(TerminalCloseCode.SLOT_GONE, 'the slot is not running');
+        return;
+      }
+      const viewers = terminal.viewers();
+      if (viewers.writable + viewers.readOnly >= (this.options.maxClientsPerSlot ?? 64)) {
+        socket.close(1013, 'too many clients on this slot; close one and try again');
+        return;
+      }
+      const client = new TerminalClient(
+        socket,
+        effective.mode,
+        terminal,
+        this.options.flowLimits ?? DEFAULT_FLOW_LIMITS,
+      );
+      terminal.addClient(client);
+      client.start(opening);
+    });
+  }
+
+  private checkHeartbeats(): void {
+    for (const terminal of this.terminals.values()) {
+      terminal.forEachClient((client) => {
+        if (!client.alive) client.terminate();
+        else client.ping();
+      });
+    }
+  }
+
+  /** Agent shutdown: clients are told the agent restarts, screens are folded into snapshots, slots keep running. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    this.watcher?.close();
+    const terminals = [...this.terminals.values()];
+    this.terminals.clear();
+    await Promise.all(
+      terminals.map((terminal) =>
+        terminal.dispose(TerminalCloseCode.AGENT_RESTARTING, 'agent restarting', { compact: true }),
+      ),
+    );
+  }
+}

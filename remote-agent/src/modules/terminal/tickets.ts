@@ -1,0 +1,51 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { TerminalMode } from '../../contract/index.js';
+
+export interface TicketGrant {
+  slotId: string;
+  mode: TerminalMode;
+}
+
+interface StoredTicket extends TicketGrant {
+  expiresAt: number;
+}
+
+const digest = (ticket: string): string => createHash('sha256').update(ticket).digest('hex');
+
+/**
+ * Single-use terminal tickets. Only their SHA-256 is kept, in memory: a ticket dies with the agent, which is fine
+ * for something that lives seconds.
+ */
+export class TicketStore {
+  private readonly tickets = new Map<string, StoredTicket>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  issue(grant: TicketGrant, ttlMs: number): { ticket: string; expiresAt: number } {
+    this.prune();
+    const ticket = randomBytes(32).toString('base64url');
+    const expiresAt = this.now() + ttlMs;
+    this.tickets.set(digest(ticket), { ...grant, expiresAt });
+    return { ticket, expiresAt };
+  }
+
+  /** The grant of a valid ticket, which is used up by this call; null when unknown, used or expired. */
+  redeem(ticket: string): TicketGrant | null {
+    const key = digest(ticket);
+    const stored = this.tickets.get(key);
+    if (!stored) return null;
+    this.tickets.delete(key);
+    if (stored.expiresAt <= this.now()) return null;
+    return { slotId: stored.slotId, mode: stored.mode };
+  }
+
+  /** Forgets every ticket of a slot (it was stopped or deleted). */
+  revokeSlot(slotId: string): void {
+    for (const [key, stored] of this.tickets) if (stored.slotId === slotId) this.tickets.delete(key);
+  }
+
+  private prune(): void {
+    const now = this.now();
+    for (const [key, stored] of this.tickets) if (stored.expiresAt <= now) this.tickets.delete(key);
+  }
+}

@@ -1,0 +1,224 @@
+import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { promisify } from 'node:util';
+import type { Logger } from 'pino';
+import { WebSocket } from 'ws';
+import { ClientCommand, TerminalCloseCode, TTYD_SUBPROTOCOL } from '../../contract/index.js';
+import type { ProcessSpec } from '../../supervisor/supervisor.js';
+import { LAUNCHER_PATH, processName, type SlotPaths } from '../slots/paths.js';
+import type { SlotRow } from '../slots/repository.js';
+import { parseJson, toBuffer } from './client.js';
+import type { TicketGrant, TicketStore } from './tickets.js';
+
+const run = promisify(execFile);
+const OPENING_TIMEOUT_MS = 10_000;
+const TTYD_USER = 'slotdeck';
+
+export interface TtydCommandInput {
+  ttyd: string;
+  tmux: string;
+  row: Pick<SlotRow, 'id' | 'argv' | 'workDir'>;
+  paths: SlotPaths;
+  secret: string;
+}
+
+/**
+ * The ttyd backend's command: ttyd on a unix socket in the agent's private run dir (nothing on the network),
+ * writable, guarded by a per-slot credential, running the slot's program inside tmux so that the program
+ * outlives ttyd and every client attaches to the same session.
+ */
+export function buildTtydCommand({ ttyd, tmux, row, paths, secret }: TtydCommandInput): {
+  script: string;
+  args: string[];
+} {
+  return {
+    script: ttyd,
+    args: [
+      '--interface',
+      paths.ttydSocket(row.id),
+      '--writable',
+      '--credential',
+      `${TTYD_USER}:${secret}`,
+      '--ping-interval',
+      '30',
+      '--terminal-type',
+      'xterm-256color',
+      '--',
+      tmux,
+      '-S',
+      paths.tmuxSocket(row.id),
+      '-f',
+      paths.tmuxConfig(row.id),
+      'new-session',
+      '-A',
+      '-s',
+      'main',
+      '-c',
+      row.workDir,
+      '/bin/sh',
+      LAUNCHER_PATH,
+      paths.slotDir(row.id),
+      ...row.argv,
+    ],
+  };
+}
+
+export function tmuxConfig(scrollbackLines: number): string {
+  return [
+    'set -g status off',
+    `set -g history-limit ${scrollbackLines}`,
+    'set -g default-terminal xterm-256color',
+    'set -s escape-time 0',
+    'set -g mouse on',
+    '',
+  ].join('\n');
+}
+
+export interface TtydBridgeOptions {
+  paths: SlotPaths;
+  tools: { ttyd: string | null; tmux: string | null };
+  tickets: TicketStore;
+  logger: Logger;
+  scrollbackLines: number;
+}
+
+/** Slots whose terminal is a real ttyd: the agent proxies clients to it, holding the credential itself. */
+export class TtydBridge {
+  private readonly slots = new Map<
+    string,
+    { connections: Set<{ mode: TicketGrant['mode']; close: () => void }>; lastActivityAt: number | null }
+  >();
+
+  constructor(private readonly options: TtydBridgeOptions) {}
+
+  private secret(id: string): string {
+    const file = this.options.paths.ttydSecretFile(id);
+    if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    const secret = randomBytes(24).toString('base64url');
+    writeFileSync(file, secret, { mode: 0o600 });
+    return secret;
+  }
+
+  processSpec(row: SlotRow): ProcessSpec {
+    const { paths, tools } = this.options;
+    if (!tools.ttyd || !tools.tmux) throw new Error('ttyd and tmux are required for the ttyd backend');
+    writeFileSync(paths.tmuxConfig(row.id), tmuxConfig(this.options.scrollbackLines), { mode: 0o600 });
+    const command = buildTtydCommand({ ttyd: tools.ttyd, tmux: tools.tmux, row, paths, secret: this.secret(row.id) });
+    return {
+      name: processName(row.id),
+      script: command.script,
+      args: command.args,
+      cwd: row.workDir,
+      env: {},
+      outFile: paths.outLog(row.id),
+      errorFile: paths.errorLog(row.id),
+      restartDelayMs: 200,
+    };
+  }
+
+  open(row: Pick<SlotRow, 'id'>): void {
+    if (!this.slots.has(row.id)) this.slots.set(row.id, { connections: new Set(), lastActivityAt: null });
+  }
+
+  isOpen(id: string): boolean {
+    return this.slots.has(id);
+  }
+
+  release(id: string): void {
+    const entry = this.slots.get(id);
+    this.slots.delete(id);
+    for (const connection of entry?.connections ?? []) connection.close();
+  }
+
+  viewers(id: string): { writable: number; readOnly: number } {
+    let writable = 0;
+    let readOnly = 0;
+    for (const connection of this.slots.get(id)?.connections ?? []) {
+      if (connection.mode === 'writable') writable += 1;
+      else readOnly += 1;
+    }
+    return { writable, readOnly };
+  }
+
+  lastActivity(id: string): number | null {
+    return this.slots.get(id)?.lastActivityAt ?? null;
+  }
+
+  /** tmux keeps the program alive when ttyd stops; stopping the slot ends the tmux server too. */
+  async stopSession(row: Pick<SlotRow, 'id'>): Promise<void> {
+    if (!this.options.tools.tmux || !existsSync(this.options.paths.tmuxSocket(row.id))) return;
+    await run(this.options.tools.tmux, ['-S', this.options.paths.tmuxSocket(row.id), 'kill-server']).catch(
+      () => undefined,
+    );
+  }
+
+  accept(client: WebSocket, slotId: string, grant: TicketGrant | null): void {
+    const timer = setTimeout(
+      () => client.close(TerminalCloseCode.PROTOCOL_ERROR, 'no opening message'),
+      OPENING_TIMEOUT_MS,
+    );
+    client.once('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
+      clearTimeout(timer);
+      const opening = parseJson(toBuffer(data));
+      const effective =
+        grant ??
+        (opening && typeof opening.AuthToken === 'string' ? this.options.tickets.redeem(opening.AuthToken) : null);
+      if (!opening || !effective || effective.slotId !== slotId) {
+        client.close(TerminalCloseCode.UNAUTHORIZED, 'a valid terminal ticket for this slot is required');
+        return;
+      }
+      const entry = this.slots.get(slotId);
+      if (!entry) {
+        client.close(TerminalCloseCode.SLOT_GONE, 'the slot is not running');
+        return;
+      }
+      this.proxy(client, slotId, effective.mode, opening, entry);
+    });
+  }
+
+  private proxy(
+    client: WebSocket,
+    slotId: string,
+    mode: TicketGrant['mode'],
+    opening: Record<string, unknown>,
+    entry: { connections: Set<{ mode: TicketGrant['mode']; close: () => void }>; lastActivityAt: number | null },
+  ): void {
+    const credential = Buffer.from(`${TTYD_USER}:${this.secret(slotId)}`).toString('base64');
+    const upstream = new WebSocket(`ws+unix://${this.options.paths.ttydSocket(slotId)}:/ws`, [TTYD_SUBPROTOCOL], {
+      headers: { Authorization: `Basic ${credential}` },
+    });
+    const connection = { mode, close: () => client.close(TerminalCloseCode.SLOT_GONE, 'slot stopped') };
+    entry.connections.add(connection);
+    const finish = (): void => {
+      entry.connections.delete(connection);
+      if (client.readyState === WebSocket.OPEN) client.close();
+      if (upstream.readyState === WebSocket.OPEN || upstream.readyState === WebSocket.CONNECTING) upstream.terminate();
+    };
+    upstream.on('open', () => {
+      // Read-only viewers must not size the shared terminal either.
+      const forwarded = mode === 'writable' ? { ...opening, AuthToken: credential } : { AuthToken: credential };
+      upstream.send(Buffer.from(JSON.stringify(forwarded)));
+    });
+    upstream.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary) => {
+      entry.lastActivityAt = Date.now();
+      if (client.readyState === WebSocket.OPEN) client.send(toBuffer(data), { binary: isBinary });
+    });
+    client.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary) => {
+      const message = toBuffer(data);
+      const command = String.fromCharCode(message[0] ?? 0);
+      if (mode !== 'writable' && (command === ClientCommand.INPUT || command === ClientCommand.RESIZE)) return;
+      if (command === ClientCommand.INPUT) entry.lastActivityAt = Date.now();
+      if (upstream.readyState === WebSocket.OPEN) upstream.send(message, { binary: isBinary });
+    });
+    upstream.on('error', (error) => {
+      this.options.logger.warn({ err: error, slotId }, 'ttyd connection failed');
+      finish();
+    });
+    upstream.on('close', finish);
+    client.on('close', finish);
+    client.on('error', finish);
+  }
+}
