@@ -1,0 +1,214 @@
+import { existsSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import xtermHeadless from '@xterm/headless';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Slot, TerminalTicket } from '../../../remote-agent/src/contract/index.js';
+import { AgentProcess } from '../helpers/agent.js';
+import { TerminalTestClient } from '../helpers/terminal-client.js';
+
+const { Terminal } = xtermHeadless;
+type HeadlessTerminal = InstanceType<typeof Terminal>;
+
+let agent: AgentProcess;
+
+async function createSlot(name: string): Promise<Slot> {
+  const response = await agent.request<Slot>('POST', '/api/v1/slots', { name });
+  expect(response.status).toBe(201);
+  return response.body;
+}
+
+async function attach(
+  slotId: string,
+  mode: 'writable' | 'read-only' = 'writable',
+  size = { columns: 100, rows: 30 },
+): Promise<TerminalTestClient> {
+  const { body } = await agent.request<TerminalTicket>('POST', `/api/v1/slots/${slotId}/tickets`, { mode });
+  return TerminalTestClient.open(`${agent.url.replace('http', 'ws')}${body.path}`, { AuthToken: '', ...size });
+}
+
+/** What a terminal shows: every line of the active buffer (scrollback included), the cursor and which buffer. */
+async function render(
+  bytes: string,
+  cols: number,
+  rows: number,
+): Promise<{ lines: string[]; cursor: [number, number]; alternate: boolean }> {
+  const term: HeadlessTerminal = new Terminal({ cols, rows, scrollback: 10_000, allowProposedApi: true });
+  await new Promise<void>((resolve) => term.write(bytes, resolve));
+  const buffer = term.buffer.active;
+  const lines: string[] = [];
+  for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i)!.translateToString(true));
+  while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  const result = {
+    lines,
+    cursor: [buffer.cursorX, buffer.cursorY] as [number, number],
+    alternate: buffer.type === 'alternate',
+  };
+  term.dispose();
+  return result;
+}
+
+beforeAll(async () => {
+  agent = await AgentProcess.start({ env: { SLOTDECK_AGENT_JOURNAL_COMPACT_BYTES: '65536' } });
+});
+
+afterAll(async () => {
+  await agent?.destroy();
+});
+
+describe('flow control', () => {
+  it('keeps a fast client at full speed while another is paused or stalled, and resyncs them afterwards', async () => {
+    const slot = await createSlot('flood');
+    const fast = await attach(slot.id);
+    const paused = await attach(slot.id, 'read-only');
+    const stalled = await attach(slot.id, 'read-only');
+    await fast.waitForPrompt();
+    await paused.waitForPrompt();
+    await stalled.waitForPrompt();
+
+    paused.socket.send(Buffer.from('2')); // ttyd's PAUSE
+    await sleep(100);
+    const rawSocket = (stalled.socket as unknown as { _socket: Socket })._socket;
+    rawSocket.pause(); // stops reading: TCP backpressure, as a client on a slow link
+
+    const pausedBefore = paused.output.length;
+    // About 27 MB of output: more than a client may have queued, and more than loopback TCP buffers absorb for the
+    // stalled one.
+    fast.type('seq 1 3500000; echo flood-$((1+1))-done\r');
+    await fast.waitFor('flood-2-done', 60_000);
+    expect(fast.text).toContain('\n3499999\r\n3500000\r\n');
+    // The paused client got nothing while paused.
+    expect(paused.output.length).toBe(pausedBefore);
+
+    paused.socket.send(Buffer.from('3')); // RESUME
+    rawSocket.resume();
+    await paused.waitFor('flood-2-done', 20_000);
+    await stalled.waitFor('flood-2-done', 20_000);
+    for (const lagging of [paused, stalled]) {
+      // They got a fresh copy of the screen (after a reset) instead of the backlog.
+      expect(lagging.output).toContain('\x1bc');
+      expect(lagging.text).toContain('3500000');
+    }
+    // The paused one nothing else; the stalled one also what the kernel had buffered before it stopped reading.
+    expect(paused.output.length).toBeLessThan(3 * 1024 * 1024);
+    expect(stalled.output.length).toBeLessThan(fast.output.length / 2);
+    expect(fast.output.length).toBeGreaterThan(27_000_000);
+    for (const client of [fast, paused, stalled]) client.close();
+  });
+});
+
+describe('several clients', () => {
+  it('lets only the client at the keyboard answer a query, so the program reads one answer', async () => {
+    const slot = await createSlot('queries');
+    const a = await attach(slot.id);
+    const b = await attach(slot.id);
+    await a.waitForPrompt();
+    await b.waitForPrompt();
+    // A program asks for the cursor position and reads every answer that arrives within a second.
+    a.type(
+      `printf '\\033[6n'; IFS= read -rs -t 1 -d R first; IFS= read -rs -t 1 -d R second; echo "answers:[\${first#*[}][\${second#*[}]"\r`,
+    );
+    await a.waitFor('\x1b[6n');
+    await b.waitFor('\x1b[6n');
+    // Both terminals answer, as xterm.js does; B's answer arrives first.
+    b.type('\x1b[7;12R');
+    a.type('\x1b[7;10R');
+    const answers = /answers:\[[\d;]*\]\[[\d;]*\]/;
+    const out = await a.waitFor(answers);
+    expect(answers.exec(out)?.[0]).toBe('answers:[7;10][]');
+    a.close();
+    b.close();
+  });
+
+  it('sizes the terminal from writable clients only', async () => {
+    const slot = await createSlot('sizes');
+    const writer = await attach(slot.id, 'writable', { columns: 90, rows: 20 });
+    await writer.waitForPrompt();
+    const viewer = await attach(slot.id, 'read-only', { columns: 40, rows: 10 });
+    viewer.resize(50, 12);
+    writer.type('stty size\r');
+    await writer.waitFor('20 90');
+    writer.resize(132, 40);
+    await sleep(100);
+    writer.type('stty size\r');
+    await writer.waitFor('40 132');
+    expect((await agent.request<Slot>('GET', `/api/v1/slots/${slot.id}`)).body.size).toEqual({ cols: 132, rows: 40 });
+    writer.close();
+    viewer.close();
+  });
+
+  it('serves twenty clients of one slot the same output', async () => {
+    const slot = await createSlot('crowd');
+    const clients = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => attach(slot.id, i === 0 ? 'writable' : 'read-only')),
+    );
+    await clients[0]!.waitForPrompt();
+    clients[0]!.type('echo crowd-$((20*20))\r');
+    await Promise.all(clients.map((client) => client.waitFor('crowd-400')));
+    expect((await agent.request<Slot>('GET', `/api/v1/slots/${slot.id}`)).body.viewers).toEqual({
+      writable: 1,
+      readOnly: 19,
+    });
+    for (const client of clients) client.close();
+  });
+});
+
+describe('replay', () => {
+  it('gives a late client exactly the screen a client that watched from the start sees, alternate screen included', async () => {
+    const slot = await createSlot('fidelity');
+    const watcher = await attach(slot.id, 'writable', { columns: 80, rows: 24 });
+    await watcher.waitForPrompt();
+    // Colours, a long wrapped line, then a full-screen program drawing in the alternate screen.
+    watcher.type(
+      `for i in $(seq 1 40); do printf '\\033[3%dmline %02d \\033[1mbold\\033[0m\\n' $((i % 7 + 1)) $i; done; printf '%0150d\\n' 7; ` +
+        `printf '\\033[?1049h\\033[2J\\033[5;10H\\033[44m full screen \\033[0m\\033[10;3Hstatus: ok'; sleep 600\r`,
+    );
+    await watcher.waitFor('status: ok');
+    await sleep(200);
+
+    const late = await attach(slot.id, 'read-only', { columns: 80, rows: 24 });
+    await late.waitFor('status: ok');
+    await sleep(200);
+    const seen = await render(watcher.output, 80, 24);
+    const replayed = await render(late.output, 80, 24);
+    expect(replayed.alternate).toBe(true);
+    expect(replayed).toEqual(seen);
+
+    // Leaving the full-screen program shows the same history in both.
+    watcher.type('\x03');
+    await watcher.waitForPrompt();
+    watcher.type('printf "\\033[?1049l"; echo back-home\r');
+    await watcher.waitFor('back-home');
+    await sleep(200);
+    const again = await attach(slot.id, 'read-only', { columns: 80, rows: 24 });
+    await again.waitFor('back-home');
+    await sleep(200);
+    const seenAfter = await render(watcher.output, 80, 24);
+    const replayedAfter = await render(again.output, 80, 24);
+    expect(replayedAfter.lines).toEqual(seenAfter.lines);
+    expect(replayedAfter.lines.some((line) => line.startsWith('line 01 bold'))).toBe(true);
+    for (const client of [watcher, late, again]) client.close();
+  });
+
+  it('keeps the screen across journal compaction and an agent restart', async () => {
+    const slot = await createSlot('compacted');
+    const client = await attach(slot.id);
+    await client.waitForPrompt();
+    // More than the 64 KiB compaction threshold set for this agent.
+    client.type('for i in $(seq 1 6000); do echo "compact-line-$i"; done; echo compact-end\r');
+    await client.waitFor('compact-end');
+    client.close();
+    const snapshot = join(agent.dataDir, 'slots', slot.id, 'screen', 'screen.snapshot.json');
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(snapshot) && Date.now() < deadline) await sleep(100);
+    expect(existsSync(snapshot)).toBe(true);
+
+    await agent.kill();
+    await agent.launch();
+    const viewer = await attach(slot.id, 'read-only');
+    await viewer.waitFor('compact-end');
+    expect(viewer.text).toContain('compact-line-5999');
+    viewer.close();
+  });
+});

@@ -1,0 +1,156 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const AGENT_DIR = resolve(import.meta.dirname, '../../../remote-agent');
+export const AGENT_CLI = join(AGENT_DIR, 'dist/cli.js');
+
+export interface AgentProcessOptions {
+  dataDir?: string;
+  env?: Record<string, string>;
+}
+
+/** A real agent process on a temp data dir with its own PM2 home, as a host would run it. */
+export class AgentProcess {
+  private child: ChildProcess | null = null;
+  readonly logs: string[] = [];
+  url = '';
+
+  private constructor(
+    readonly dataDir: string,
+    private readonly env: Record<string, string>,
+  ) {}
+
+  static async start(options: AgentProcessOptions = {}): Promise<AgentProcess> {
+    if (!existsSync(AGENT_CLI)) throw new Error('remote-agent is not built: run npm run build:agent first');
+    const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'sd-agent-'));
+    const agent = new AgentProcess(dataDir, {
+      SLOTDECK_AGENT_ADMIN_PORT: '0',
+      SLOTDECK_AGENT_RECONCILE_INTERVAL_MS: '500',
+      SLOTDECK_AGENT_LOG_LEVEL: 'info',
+      ...options.env,
+    });
+    await agent.launch();
+    return agent;
+  }
+
+  get token(): string {
+    return readFileSync(join(this.dataDir, 'secrets', 'admin-token'), 'utf8').trim();
+  }
+
+  get pid(): number | null {
+    return this.child?.pid ?? null;
+  }
+
+  get pm2Home(): string {
+    return join(this.dataDir, 'pm2');
+  }
+
+  /** Starts (again) on the same data dir and waits until it supervises slots. */
+  async launch(): Promise<void> {
+    const child = spawn(process.execPath, [AGENT_CLI, 'serve'], {
+      env: { ...process.env, SLOTDECK_AGENT_DATA_DIR: this.dataDir, ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    const ready = new Promise<void>((resolveReady, reject) => {
+      const onLine = (line: string): void => {
+        this.logs.push(line);
+        const url = /"adminUrl":"([^"]+)"/.exec(line);
+        if (url && /agent listening/.test(line)) this.url = url[1]!;
+        if (/supervising slots with PM2/.test(line)) resolveReady();
+      };
+      let buffered = '';
+      const onData = (chunk: Buffer): void => {
+        buffered += chunk.toString();
+        let newline: number;
+        while ((newline = buffered.indexOf('\n')) >= 0) {
+          onLine(buffered.slice(0, newline));
+          buffered = buffered.slice(newline + 1);
+        }
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.once('exit', (code) =>
+        reject(new Error(`agent exited with ${code} before it was ready:\n${this.logs.join('\n')}`)),
+      );
+    });
+    await Promise.race([
+      ready,
+      sleep(30_000).then(() => Promise.reject(new Error(`agent not ready in 30 s:\n${this.logs.join('\n')}`))),
+    ]);
+  }
+
+  /** SIGTERM and wait: the graceful path (slots keep running). */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  }
+
+  /** kill -9: no chance to clean up. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  async request<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: T }> {
+    const response = await fetch(`${this.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${this.token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
+      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    return { status: response.status, body: (text ? JSON.parse(text) : null) as T };
+  }
+
+  /** Stops the agent, every slot process and the PM2 daemon, and removes the data dir. */
+  async destroy(): Promise<void> {
+    await this.stop();
+    const down = spawn(process.execPath, [AGENT_CLI, 'down'], {
+      env: { ...process.env, SLOTDECK_AGENT_DATA_DIR: this.dataDir },
+      stdio: 'ignore',
+    });
+    await new Promise((r) => down.once('exit', r));
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+const PM2_CLI = join(AGENT_DIR, 'node_modules/pm2/bin/pm2');
+
+/** Runs PM2's own CLI against the agent's PM2 home (the daemon must be running, or PM2 starts one). */
+export async function pm2(agent: AgentProcess, args: string[]): Promise<string> {
+  const child = spawn(process.execPath, [PM2_CLI, ...args], {
+    env: { ...process.env, PM2_HOME: agent.pm2Home },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  if (code !== 0) throw new Error(`pm2 ${args.join(' ')} exited with ${code}: ${out}`);
+  return out;
+}
+
+/** PM2's process list as it really is: name, pid, status. */
+export async function pm2Processes(agent: AgentProcess): Promise<Array<{ name: string; pid: number; status: string }>> {
+  // On a fresh PM2 home the CLI prints a banner first; the list is the line that holds the JSON.
+  const line = (await pm2(agent, ['jlist'])).split('\n').find((l) => l.startsWith('['));
+  const list = JSON.parse(line ?? '[]') as Array<{ name: string; pid: number; pm2_env: { status: string } }>;
+  return list.map((p) => ({ name: p.name, pid: p.pid, status: p.pm2_env.status }));
+}
