@@ -4,8 +4,12 @@ import { homedir, tmpdir, userInfo } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 
-/** Longest unix socket path Linux accepts, minus room for `/<slot-id>.sock`. */
-const MAX_RUN_DIR_LENGTH = 107 - 16;
+/** Longest unix socket path Linux accepts (sun_path holds 108 bytes with the NUL). */
+const MAX_SOCKET_PATH = 107;
+/** Room for the longest socket name in the run dir: `/<slot-id>.ttyd.sock` and `/<slot-id>.tmux.sock`. */
+const MAX_RUN_DIR_LENGTH = MAX_SOCKET_PATH - '/0123456789.ttyd.sock'.length;
+/** PM2 binds `rpc.sock` and `pub.sock` in its home. */
+const MAX_PM2_HOME_LENGTH = MAX_SOCKET_PATH - '/rpc.sock'.length;
 
 interface KeySpec {
   /** Dotted key in the config file. */
@@ -106,7 +110,11 @@ export const AgentConfigSchema = z.strictObject({
       port: z.int({ message: 'must be a whole number' }).min(0).max(65535).default(7420),
     })
     .default({ host: '127.0.0.1', port: 7420 }),
-  pm2Home: absolutePath.optional(),
+  pm2Home: absolutePath
+    .refine((p) => p.length <= MAX_PM2_HOME_LENGTH, {
+      message: `must be at most ${MAX_PM2_HOME_LENGTH} characters (PM2 binds unix sockets in it)`,
+    })
+    .optional(),
   runDir: absolutePath
     .refine((p) => p.length <= MAX_RUN_DIR_LENGTH, {
       message: `must be at most ${MAX_RUN_DIR_LENGTH} characters (unix socket paths are short)`,
@@ -166,12 +174,15 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(base, 'slotdeck-agent');
 }
 
-/** Slot sockets live under the data dir unless its path is too long for a unix socket. */
-function defaultRunDir(dataDir: string): string {
-  const inside = join(dataDir, 'run');
-  if (inside.length <= MAX_RUN_DIR_LENGTH) return inside;
+/**
+ * Folders that hold unix sockets live under the data dir unless the path would be too long for a socket; then
+ * they move to a short private path under the temp dir, one per data dir.
+ */
+function socketFolder(dataDir: string, name: string, maxLength: number): string {
+  const inside = join(dataDir, name);
+  if (inside.length <= maxLength) return inside;
   const digest = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
-  return join(tmpdir(), `slotdeck-${userInfo().uid}-${digest}`);
+  return join(tmpdir(), `slotdeck-${userInfo().uid}-${digest}`, name);
 }
 
 export interface LoadConfigOptions {
@@ -240,14 +251,19 @@ export function loadConfig(options: LoadConfigOptions = {}): AgentConfig {
   const result = AgentConfigSchema.safeParse(raw);
   if (!result.success) {
     for (const issue of result.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        for (const unknown of issue.keys) {
+          const key = [...issue.path, unknown].join('.');
+          problems.push(
+            `"${key}"${usedFile ? ` in ${usedFile}` : ''}: is not a setting of the agent; remove it or check the spelling`,
+          );
+        }
+        continue;
+      }
       const key = issue.path.join('.');
       const spec = KEYS.find((k) => k.key === key);
       const where = origin.get(key) ?? (spec ? `(set it in the config file or ${spec.env})` : '');
-      const hint = spec
-        ? `; fix: ${spec.fix}`
-        : issue.code === 'unrecognized_keys'
-          ? '; remove it from the config file (check the spelling)'
-          : '';
+      const hint = spec ? `; fix: ${spec.fix}` : '';
       problems.push(`${key || '(config)'} ${where}: ${issue.message}${hint}`.replace(/\s+:/, ':'));
     }
   }
@@ -256,8 +272,8 @@ export function loadConfig(options: LoadConfigOptions = {}): AgentConfig {
   const config = result.data;
   return {
     ...config,
-    pm2Home: config.pm2Home ?? join(config.dataDir, 'pm2'),
-    runDir: config.runDir ?? defaultRunDir(config.dataDir),
+    pm2Home: config.pm2Home ?? socketFolder(config.dataDir, 'pm2', MAX_PM2_HOME_LENGTH),
+    runDir: config.runDir ?? socketFolder(config.dataDir, 'run', MAX_RUN_DIR_LENGTH),
     configFile: usedFile,
   };
 }

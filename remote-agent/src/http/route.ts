@@ -27,7 +27,9 @@ export function toIssues(where: string, error: z.ZodError): ValidationIssue[] {
         message: `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}; check the spelling`,
       };
     }
-    if (issue.code === 'invalid_type' && issue.input === undefined) return { path, message: 'is required' };
+    // zod leaves the input out of its issues; its message says what it received.
+    if (issue.code === 'invalid_type' && /received undefined$/.test(issue.message))
+      return { path, message: 'is required' };
     return { path, message: issue.message };
   });
 }

@@ -133,6 +133,9 @@ export class ScreenStore {
     this.forEachRecord(0, length, (kind, payload) => {
       if (kind === RECORD_RESIZE) this.size = { cols: payload.readUInt16LE(0), rows: payload.readUInt16LE(2) };
     });
+    // A new journal starts by saying the size its output is written at, so that a replay never depends on the
+    // size the store happens to be opened with later.
+    if (length === 0) this.appendResize(this.size);
   }
 
   private readSnapshot(): SnapshotFile | null {
