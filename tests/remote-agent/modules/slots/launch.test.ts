@@ -1,0 +1,184 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  builtinProcessSpec,
+  envFileContents,
+  slotEnvironment,
+  writeEnvFile,
+} from '../../../../remote-agent/src/modules/slots/launch.js';
+import { HOLDER_PATH, LAUNCHER_PATH, SlotPaths } from '../../../../remote-agent/src/modules/slots/paths.js';
+import type { SlotRow } from '../../../../remote-agent/src/modules/slots/repository.js';
+
+let dir: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sd-launch-'));
+});
+
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const paths = new SlotPaths('/var/lib/slotdeck-agent', '/run/sd');
+
+function slot(overrides: Partial<SlotRow> = {}): SlotRow {
+  return {
+    id: 'abcdefghij',
+    name: 'dev',
+    command: { preset: 'shell' },
+    argv: ['/bin/bash', '-l'],
+    env: {},
+    workDir: '/srv/project',
+    workDirManaged: false,
+    homeDir: '/var/lib/slotdeck-agent/slots/abcdefghij/home',
+    memoryLimitMb: null,
+    terminal: 'builtin',
+    desiredState: 'running',
+    failedReason: null,
+    failedAt: null,
+    cols: 120,
+    rows: 32,
+    restarts: 0,
+    supervisorRestartsSeen: 0,
+    lastActivityAt: null,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:00.000Z',
+    ...overrides,
+  };
+}
+
+/** The environment a program started by /bin/sh after sourcing `file` sees, as the launcher does it. */
+function sourcedEnvironment(file: string): Record<string, string> {
+  const output = execFileSync(
+    '/bin/sh',
+    ['-c', '. "$1"; exec "$2" -e "process.stdout.write(JSON.stringify(process.env))"', 'sh', file, process.execPath],
+    { env: { PATH: '/usr/bin:/bin', HOME: '/root-of-agent' }, encoding: 'utf8' },
+  );
+  return JSON.parse(output) as Record<string, string>;
+}
+
+describe('envFileContents', () => {
+  it('gives the program every value literally when the launcher sources it with /bin/sh', () => {
+    const env = {
+      QUOTE: "it's a 'quoted' value",
+      ONLY_QUOTE: "'",
+      NEWLINES: 'line one\nline two\n\nline four\n',
+      DOLLAR: '$HOME ${PATH} $(id -u) $1 $$',
+      BACKTICKS: '`id` and `rm -rf /nonexistent`',
+      BACKSLASHES: 'C:\\path\\to \\n \\\\ \\',
+      DOUBLE_QUOTES: 'say "hi"; echo done',
+      SPACES: '  leading and trailing  ',
+      EMPTY: '',
+      UNICODE: 'héllo ✓ 🙂',
+      GLOB: '* ? [a-z] ~',
+    };
+    const file = join(dir, 'env.sh');
+    writeEnvFile(file, env);
+    const seen = sourcedEnvironment(file);
+    for (const [key, value] of Object.entries(env)) expect(seen[key], key).toBe(value);
+  });
+
+  it('writes one export line per variable', () => {
+    expect(envFileContents({ A: 'x', B: "y'z" })).toBe("export A='x'\nexport B='y'\\''z'\n");
+    expect(envFileContents({})).toBe('');
+  });
+});
+
+describe('writeEnvFile', () => {
+  it('leaves only the finished file, private to the agent user, replacing an older one', () => {
+    const file = join(dir, 'env.sh');
+    writeEnvFile(file, { SECRET: 'old' });
+    writeEnvFile(file, { SECRET: 'new' });
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readdirSync(dir)).toEqual(['env.sh']);
+    expect(sourcedEnvironment(file).SECRET).toBe('new');
+  });
+});
+
+describe('slotEnvironment', () => {
+  it('gives the slot its own HOME, Claude config dir, terminal type and identity', () => {
+    const env = slotEnvironment(slot(), paths, '/bin/zsh', { PATH: '/usr/bin:/bin', LANG: 'en_US.UTF-8' });
+    expect(env.HOME).toBe('/var/lib/slotdeck-agent/slots/abcdefghij/home');
+    expect(env.CLAUDE_CONFIG_DIR).toBe('/var/lib/slotdeck-agent/slots/abcdefghij/home/.claude');
+    expect(env.TERM).toBe('xterm-256color');
+    expect(env.COLORTERM).toBe('truecolor');
+    expect(env.SLOTDECK_SLOT_ID).toBe('abcdefghij');
+    expect(env.SLOTDECK_SLOT_NAME).toBe('dev');
+    expect(env.SLOTDECK_COLS).toBe('120');
+    expect(env.SLOTDECK_ROWS).toBe('32');
+    expect(env.SHELL).toBe('/bin/zsh');
+    expect(env.PATH).toBe('/usr/bin:/bin');
+    expect(env.LANG).toBe('en_US.UTF-8');
+    expect(env.USER).toBeTruthy();
+    expect(env.LOGNAME).toBe(env.USER);
+  });
+
+  it("passes none of the agent's other variables (its secrets, PM2's settings) to the slot", () => {
+    const env = slotEnvironment(slot(), paths, '/bin/sh', {
+      PATH: '/usr/bin',
+      HOME: '/root',
+      ANTHROPIC_API_KEY: 'sk-agent-secret',
+      PM2_HOME: '/var/lib/slotdeck-agent/pm2',
+      TZ: 'Europe/Berlin',
+    });
+    expect(env.ANTHROPIC_API_KEY).toBeUndefined();
+    expect(env.PM2_HOME).toBeUndefined();
+    expect(env.HOME).not.toBe('/root');
+    expect(env.TZ).toBe('Europe/Berlin');
+  });
+
+  it('falls back to a standard PATH and a UTF-8 locale when the agent has none', () => {
+    const env = slotEnvironment(slot(), paths, '/bin/sh', { PATH: '' });
+    expect(env.PATH?.split(':')).toEqual(expect.arrayContaining(['/usr/local/bin', '/usr/bin', '/bin']));
+    expect(env.LANG).toBe('C.UTF-8');
+    expect(env.TZ).toBeUndefined();
+  });
+
+  it("lets the slot's env set PATH, TERM and its own variables, but never HOME or the slot's identity", () => {
+    const env = slotEnvironment(
+      slot({
+        env: {
+          PATH: '/opt/tools/bin:/usr/bin',
+          TERM: 'screen-256color',
+          API_KEY: 'slot-secret',
+          HOME: '/tmp/elsewhere',
+          CLAUDE_CONFIG_DIR: '/tmp/claude',
+          SLOTDECK_SLOT_ID: 'zzzzzzzzzz',
+        },
+      }),
+      paths,
+      '/bin/sh',
+      { PATH: '/usr/bin:/bin' },
+    );
+    expect(env.PATH).toBe('/opt/tools/bin:/usr/bin');
+    expect(env.TERM).toBe('screen-256color');
+    expect(env.API_KEY).toBe('slot-secret');
+    expect(env.HOME).toBe('/var/lib/slotdeck-agent/slots/abcdefghij/home');
+    expect(env.CLAUDE_CONFIG_DIR).toBe('/var/lib/slotdeck-agent/slots/abcdefghij/home/.claude');
+    expect(env.SLOTDECK_SLOT_ID).toBe('abcdefghij');
+  });
+});
+
+describe('builtinProcessSpec', () => {
+  it("has PM2 run the holder script with dtach, the slot's socket, the launcher and the program", () => {
+    const spec = builtinProcessSpec(slot({ argv: ['claude', '--resume'] }), paths, '/usr/bin/dtach');
+    expect(spec.name).toBe('slot-abcdefghij');
+    expect(spec.script).toBe('/bin/sh');
+    expect(spec.args).toEqual([
+      HOLDER_PATH,
+      '/usr/bin/dtach',
+      '/run/sd/abcdefghij.sock',
+      LAUNCHER_PATH,
+      '/var/lib/slotdeck-agent/slots/abcdefghij',
+      'claude',
+      '--resume',
+    ]);
+    expect(spec.cwd).toBe('/srv/project');
+    expect(spec.outFile).toBe('/var/lib/slotdeck-agent/logs/slot-abcdefghij.out.log');
+    expect(existsSync(HOLDER_PATH)).toBe(true);
+    expect(existsSync(LAUNCHER_PATH)).toBe(true);
+  });
+});

@@ -1,0 +1,137 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  childrenOf,
+  findProcessesByArgument,
+  processTree,
+  readProcessTable,
+  residentBytes,
+  TreeSampler,
+} from '../../../remote-agent/src/util/procfs.js';
+
+const started: ChildProcess[] = [];
+
+afterEach(async () => {
+  for (const child of started.splice(0)) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    const exited = new Promise((done) => child.once('exit', done));
+    // Each child leads its own process group: end it with everything it started.
+    process.kill(-child.pid!, 'SIGKILL');
+    await exited;
+  }
+});
+
+function startShell(script: string, ...args: string[]): ChildProcess {
+  const child = spawn('/bin/sh', ['-c', script, ...args], { detached: true, stdio: 'ignore' });
+  started.push(child);
+  return child;
+}
+
+/** Waits until `check` holds for a fresh process table. */
+async function eventually(check: (table: ReturnType<typeof readProcessTable>) => boolean): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (check(readProcessTable())) return;
+    await sleep(10);
+  }
+  throw new Error('the process table never showed the expected processes');
+}
+
+describe('readProcessTable', () => {
+  it('lists this process with its parent', () => {
+    const table = readProcessTable();
+    expect(table.get(process.pid)).toMatchObject({ pid: process.pid, ppid: process.ppid });
+    expect(table.get(process.pid)!.cpuTicks).toBeGreaterThan(0);
+    expect(table.get(1)).toMatchObject({ pid: 1, ppid: 0 });
+  });
+
+  it('reads commands whose names contain spaces and parentheses', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sd-procfs-'));
+    try {
+      // The kernel names a process after its program's file: a copy of sleep called "x) y (z".
+      const program = join(dir, 'x) y (z');
+      copyFileSync('/bin/sleep', program);
+      chmodSync(program, 0o755);
+      const child = spawn(program, ['5'], { detached: true, stdio: 'ignore' });
+      started.push(child);
+      await eventually((table) => table.get(child.pid!)?.command === 'x) y (z');
+      expect(readProcessTable().get(child.pid!)).toMatchObject({ ppid: process.pid, command: 'x) y (z' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('processTree', () => {
+  it("contains a program's children and grandchildren, and nothing else", async () => {
+    const child = startShell('sleep 5 & sleep 5 & wait');
+    await eventually((table) => {
+      const sleeping = (childrenOf(table).get(child.pid!) ?? []).filter((pid) => table.get(pid)?.command === 'sleep');
+      return sleeping.length === 2;
+    });
+    const table = readProcessTable();
+    const tree = processTree(child.pid!, childrenOf(table));
+    expect(tree[0]).toBe(child.pid);
+    expect(tree).toHaveLength(3);
+    for (const pid of tree.slice(1)) expect(table.get(pid)).toMatchObject({ ppid: child.pid, command: 'sleep' });
+    expect(tree).not.toContain(process.pid);
+  });
+
+  it('is just the root for a process without children', () => {
+    expect(processTree(123456789, new Map())).toEqual([123456789]);
+  });
+});
+
+describe('residentBytes', () => {
+  it('reports the memory of a live process and 0 for one that is gone', async () => {
+    expect(residentBytes(process.pid)).toBeGreaterThan(10 * 1024 * 1024);
+    const child = startShell('exit 0');
+    await new Promise((done) => child.once('exit', done));
+    // Reap it: a zombie has no resident memory either.
+    expect(residentBytes(child.pid!)).toBe(0);
+    expect(residentBytes(2 ** 22 + 1)).toBe(0);
+  });
+});
+
+describe('findProcessesByArgument', () => {
+  it('finds a process by one of its exact arguments', async () => {
+    const marker = `/tmp/slotdeck-test-${process.pid}-${Date.now()}.sock`;
+    // A shell waiting on a builtin: no fork or exec changes the command line while we look.
+    const child = spawn('/bin/sh', ['-c', 'read line', marker], {
+      detached: true,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    started.push(child);
+    await eventually(() => findProcessesByArgument(marker).length > 0);
+    expect(findProcessesByArgument(marker)).toEqual([child.pid]);
+    expect(findProcessesByArgument(`${marker}.other`)).toEqual([]);
+  });
+});
+
+describe('TreeSampler', () => {
+  it("reports a busy program's CPU share from the second sample on, and the memory of its whole tree", async () => {
+    const child = startShell('while :; do :; done & sleep 5 & wait');
+    await eventually((table) => (childrenOf(table).get(child.pid!) ?? []).length >= 2);
+    const sampler = new TreeSampler();
+    const roots = new Map([['slot', child.pid!]]);
+
+    const first = sampler.sample(roots).get('slot')!;
+    expect(first.cpuPercent).toBeNull();
+    expect(first.pids).toHaveLength(3);
+    expect(first.memoryBytes).toBeGreaterThan(0);
+
+    await sleep(500);
+    const second = sampler.sample(roots).get('slot')!;
+    expect(second.cpuPercent).toBeGreaterThan(30);
+    expect(second.cpuPercent).toBeLessThan(250);
+  });
+
+  it('leaves out slots whose process is gone', async () => {
+    const child = startShell('exit 0');
+    await new Promise((done) => child.once('exit', done));
+    expect(new TreeSampler().sample(new Map([['gone', child.pid!]])).has('gone')).toBe(false);
+  });
+});
