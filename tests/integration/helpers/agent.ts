@@ -55,32 +55,46 @@ export class AgentProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
-    const ready = new Promise<void>((resolveReady, reject) => {
-      const onLine = (line: string): void => {
-        this.logs.push(line);
-        const url = /"adminUrl":"([^"]+)"/.exec(line);
-        if (url && /agent listening/.test(line)) this.url = url[1]!;
-        if (/supervising slots with PM2/.test(line)) resolveReady();
+    let exited: number | null | undefined;
+    child.once('exit', (code) => (exited = code));
+    let buffered = '';
+    const onData = (chunk: Buffer): void => {
+      buffered += chunk.toString();
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        this.logs.push(buffered.slice(0, newline));
+        buffered = buffered.slice(newline + 1);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    // Ready when the agent has published its address (agent-state.json) and /health says PM2 is in hand.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (exited !== undefined)
+        throw new Error(`agent exited with ${exited} before it was ready:\n${this.logs.join('\n')}`);
+      if (Date.now() > deadline) throw new Error(`agent not ready in 30 s:\n${this.logs.join('\n')}`);
+      const state = this.readState();
+      if (state && state.pid === child.pid) {
+        this.url = state.adminUrl;
+        const health = await fetch(`${this.url}/health`)
+          .then((r) => r.json() as Promise<{ supervisor: { ok: boolean } }>)
+          .catch(() => null);
+        if (health?.supervisor.ok) return;
+      }
+      await sleep(50);
+    }
+  }
+
+  private readState(): { pid: number; adminUrl: string } | null {
+    try {
+      return JSON.parse(readFileSync(join(this.dataDir, 'agent-state.json'), 'utf8')) as {
+        pid: number;
+        adminUrl: string;
       };
-      let buffered = '';
-      const onData = (chunk: Buffer): void => {
-        buffered += chunk.toString();
-        let newline: number;
-        while ((newline = buffered.indexOf('\n')) >= 0) {
-          onLine(buffered.slice(0, newline));
-          buffered = buffered.slice(newline + 1);
-        }
-      };
-      child.stdout.on('data', onData);
-      child.stderr.on('data', onData);
-      child.once('exit', (code) =>
-        reject(new Error(`agent exited with ${code} before it was ready:\n${this.logs.join('\n')}`)),
-      );
-    });
-    await Promise.race([
-      ready,
-      sleep(30_000).then(() => Promise.reject(new Error(`agent not ready in 30 s:\n${this.logs.join('\n')}`))),
-    ]);
+    } catch {
+      return null;
+    }
   }
 
   /** SIGTERM and wait: the graceful path (slots keep running). */
