@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
@@ -14,6 +15,8 @@ import type { TicketGrant, TicketStore } from './tickets.js';
 
 const run = promisify(execFile);
 const OPENING_TIMEOUT_MS = 10_000;
+/** How long a client waits for a ttyd that is (re)starting. */
+const UPSTREAM_WAIT_MS = 5000;
 const TTYD_USER = 'slotdeck';
 
 export interface TtydCommandInput {
@@ -179,6 +182,24 @@ export class TtydBridge {
     });
   }
 
+  /** Opens the upstream connection, waiting a few seconds for a ttyd that is still starting (or restarting). */
+  private async connectUpstream(slotId: string, credential: string): Promise<WebSocket | null> {
+    const deadline = Date.now() + UPSTREAM_WAIT_MS;
+    while (Date.now() < deadline && this.slots.has(slotId)) {
+      const upstream = new WebSocket(`ws+unix://${this.options.paths.ttydSocket(slotId)}:/ws`, [TTYD_SUBPROTOCOL], {
+        headers: { Authorization: `Basic ${credential}` },
+      });
+      const opened = await new Promise<boolean>((resolve) => {
+        upstream.once('open', () => resolve(true));
+        upstream.once('error', () => resolve(false));
+      });
+      if (opened) return upstream;
+      upstream.terminate();
+      await sleep(100);
+    }
+    return null;
+  }
+
   private proxy(
     client: WebSocket,
     slotId: string,
@@ -187,38 +208,57 @@ export class TtydBridge {
     entry: { connections: Set<{ mode: TicketGrant['mode']; close: () => void }>; lastActivityAt: number | null },
   ): void {
     const credential = Buffer.from(`${TTYD_USER}:${this.secret(slotId)}`).toString('base64');
-    const upstream = new WebSocket(`ws+unix://${this.options.paths.ttydSocket(slotId)}:/ws`, [TTYD_SUBPROTOCOL], {
-      headers: { Authorization: `Basic ${credential}` },
-    });
     const connection = { mode, close: () => client.close(TerminalCloseCode.SLOT_GONE, 'slot stopped') };
     entry.connections.add(connection);
+    // What the client sends before ttyd answers is kept and passed on in order.
+    const early: Array<{ data: Buffer; isBinary: boolean }> = [];
+    let upstream: WebSocket | null = null;
+    let finished = false;
     const finish = (): void => {
+      if (finished) return;
+      finished = true;
       entry.connections.delete(connection);
       if (client.readyState === WebSocket.OPEN) client.close();
-      if (upstream.readyState === WebSocket.OPEN || upstream.readyState === WebSocket.CONNECTING) upstream.terminate();
+      upstream?.terminate();
     };
-    upstream.on('open', () => {
-      // Read-only viewers must not size the shared terminal either.
-      const forwarded = mode === 'writable' ? { ...opening, AuthToken: credential } : { AuthToken: credential };
-      upstream.send(Buffer.from(JSON.stringify(forwarded)));
-    });
-    upstream.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary) => {
-      entry.lastActivityAt = Date.now();
-      if (client.readyState === WebSocket.OPEN) client.send(toBuffer(data), { binary: isBinary });
-    });
-    client.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary) => {
-      const message = toBuffer(data);
+    const forward = (message: Buffer, isBinary: boolean): void => {
       const command = String.fromCharCode(message[0] ?? 0);
       if (mode !== 'writable' && (command === ClientCommand.INPUT || command === ClientCommand.RESIZE)) return;
       if (command === ClientCommand.INPUT) entry.lastActivityAt = Date.now();
-      if (upstream.readyState === WebSocket.OPEN) upstream.send(message, { binary: isBinary });
+      if (upstream?.readyState === WebSocket.OPEN) upstream.send(message, { binary: isBinary });
+    };
+    client.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary) => {
+      const message = toBuffer(data);
+      if (upstream) forward(message, isBinary);
+      else early.push({ data: message, isBinary });
     });
-    upstream.on('error', (error) => {
-      this.options.logger.warn({ err: error, slotId }, 'ttyd connection failed');
-      finish();
-    });
-    upstream.on('close', finish);
     client.on('close', finish);
     client.on('error', finish);
+
+    void this.connectUpstream(slotId, credential).then((connected) => {
+      if (finished) {
+        connected?.terminate();
+        return;
+      }
+      if (!connected) {
+        client.close(1011, "the slot's ttyd is not answering; check the slot's log");
+        finish();
+        return;
+      }
+      upstream = connected;
+      // Read-only viewers must not size the shared terminal either.
+      const forwarded = mode === 'writable' ? { ...opening, AuthToken: credential } : { AuthToken: credential };
+      upstream.send(Buffer.from(JSON.stringify(forwarded)));
+      for (const { data, isBinary } of early.splice(0)) forward(data, isBinary);
+      upstream.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary) => {
+        entry.lastActivityAt = Date.now();
+        if (client.readyState === WebSocket.OPEN) client.send(toBuffer(data), { binary: isBinary });
+      });
+      upstream.on('error', (error) => {
+        this.options.logger.warn({ err: error, slotId }, 'ttyd connection failed');
+        finish();
+      });
+      upstream.on('close', finish);
+    });
   }
 }
