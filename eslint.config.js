@@ -117,4 +117,9 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     extends: [tseslint.configs.disableTypeChecked],
   },
+  {
+    // Pages the browser tests load: they run in Chromium.
+    files: ['tests/e2e/pages/**/*.js'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
 );
