@@ -1,0 +1,44 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = resolve(import.meta.dirname, '../..');
+const require = createRequire(import.meta.url);
+
+/** Packaging needs a download of Electron, so here the config is checked the way electron-builder would read it. */
+describe('the packaging config', () => {
+  const yaml = require('js-yaml') as { load(text: string): unknown };
+  const config = yaml.load(readFileSync(resolve(root, 'electron-builder.yml'), 'utf8')) as {
+    files: string[];
+    linux: { icon: string };
+    extraResources: Array<{ from: string; filter: string[] }>;
+  };
+
+  it("is valid against electron-builder's own schema", () => {
+    const Ajv = require('ajv') as new (options: object) => {
+      validate(schema: object, data: unknown): boolean;
+      errors: unknown;
+    };
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    const schema = require('app-builder-lib/scheme.json') as object;
+    expect(ajv.validate(schema, config), JSON.stringify(ajv.errors)).toBe(true);
+  });
+
+  it('points at files the build produces and the agent it ships', () => {
+    expect(existsSync(resolve(root, config.linux.icon))).toBe(true);
+    expect(existsSync(resolve(root, 'out/main/index.js'))).toBe(true);
+    expect(existsSync(resolve(root, 'out/preload/index.cjs'))).toBe(true);
+    expect(existsSync(resolve(root, 'out/renderer/index.html'))).toBe(true);
+    const agent = config.extraResources.find((r) => r.from === 'remote-agent');
+    expect(agent?.filter).toEqual(expect.arrayContaining(['dist/**', 'resources/**', 'package-lock.json']));
+    expect(existsSync(resolve(root, 'remote-agent/dist/cli.js'))).toBe(true);
+    const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as {
+      main: string;
+      devDependencies: Record<string, string>;
+    };
+    expect(pkg.main).toBe('out/main/index.js');
+    // electron-builder insists that electron is a devDependency.
+    expect(pkg.devDependencies.electron).toBeDefined();
+  });
+});
