@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -206,6 +206,7 @@ describe('slot lifecycle', () => {
     expect(deleted.body.keptPaths).toEqual([workDir]);
     expect(existsSync(workDir)).toBe(true);
     expect(existsSync(join(agent.dataDir, 'slots', slot.id))).toBe(false);
+    rmSync(workDir, { recursive: true, force: true });
   });
 
   it('deletes a slot keeping its folders by default, and removes them when asked', async () => {
