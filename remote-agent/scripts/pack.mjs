@@ -12,17 +12,19 @@ const outIndex = process.argv.indexOf('--out');
 const outDir = outIndex > 0 ? resolve(process.argv[outIndex + 1]) : root;
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
-// A fresh build: files of sources deleted since an earlier build must not ship.
-rmSync(join(root, 'dist'), { recursive: true, force: true });
-execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
-  cwd: root,
-  stdio: 'inherit',
-});
-
 const stage = mkdtempSync(join(tmpdir(), 'slotdeck-agent-pack-'));
 const folder = join(stage, 'slotdeck-agent');
 try {
-  for (const entry of ['bin', 'dist', 'resources', 'package.json', 'package-lock.json', 'README.md']) {
+  // Compiled straight into the package folder: a fresh build, and the working tree's dist/ is left alone.
+  execFileSync(
+    process.execPath,
+    [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', join(folder, 'dist')],
+    {
+      cwd: root,
+      stdio: 'inherit',
+    },
+  );
+  for (const entry of ['bin', 'resources', 'package.json', 'package-lock.json', 'README.md']) {
     if (existsSync(join(root, entry))) cpSync(join(root, entry), join(folder, entry), { recursive: true });
   }
   mkdirSync(outDir, { recursive: true });
