@@ -653,11 +653,12 @@ export class SlotService {
   }
 }
 
+/** The launcher's record of the program's last exit; `at` is the file's mtime (the text has whole seconds only). */
 function readExitRecord(file: string): ExitRecord | null {
   try {
-    const [status, at] = readFileSync(file, 'utf8').trim().split(/\s+/).map(Number);
-    if (!Number.isInteger(status) || !Number.isFinite(at)) return null;
-    return { status: status!, at: at! };
+    const status = Number(readFileSync(file, 'utf8').trim().split(/\s+/)[0]);
+    if (!Number.isInteger(status)) return null;
+    return { status, at: statSync(file).mtimeMs };
   } catch {
     return null;
   }
