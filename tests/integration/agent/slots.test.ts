@@ -3,37 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ErrorBody, Slot, SlotEvent, TerminalTicket } from '../../../remote-agent/src/contract/index.js';
+import type { ErrorBody, Slot, SlotEvent } from '../../../remote-agent/src/contract/index.js';
 import { AgentProcess, pm2Processes } from '../helpers/agent.js';
 import { TerminalTestClient, upgradeStatus } from '../helpers/terminal-client.js';
 
 let agent: AgentProcess;
 const token = (): string => Math.random().toString(36).slice(2, 10);
-
-async function createSlot(body: Record<string, unknown>): Promise<Slot> {
-  const response = await agent.request<Slot>('POST', '/api/v1/slots', body);
-  expect(response.status, JSON.stringify(response.body)).toBe(201);
-  return response.body;
-}
-
-async function ticket(slotId: string, mode: 'writable' | 'read-only' = 'writable'): Promise<TerminalTicket> {
-  const response = await agent.request<TerminalTicket>('POST', `/api/v1/slots/${slotId}/tickets`, { mode });
-  expect(response.status, JSON.stringify(response.body)).toBe(201);
-  return response.body;
-}
-
-async function attach(
-  slotId: string,
-  mode: 'writable' | 'read-only' = 'writable',
-  size = { columns: 100, rows: 30 },
-): Promise<TerminalTestClient> {
-  const { path } = await ticket(slotId, mode);
-  return TerminalTestClient.open(`${agent.url.replace('http', 'ws')}${path}`, { AuthToken: '', ...size });
-}
-
-async function getSlot(id: string): Promise<Slot> {
-  return (await agent.request<Slot>('GET', `/api/v1/slots/${id}`)).body;
-}
 
 beforeAll(async () => {
   agent = await AgentProcess.start({ env: { SLOTDECK_AGENT_TICKET_TTL_S: '5' } });
@@ -46,7 +21,7 @@ afterAll(async () => {
 describe('a slot terminal', () => {
   let slot: Slot;
   beforeAll(async () => {
-    slot = await createSlot({ name: 'main' });
+    slot = await agent.createSlot({ name: 'main' });
   });
 
   it('runs the login shell under PM2 with its own home and work dir', () => {
@@ -59,8 +34,8 @@ describe('a slot terminal', () => {
 
   it('echoes what a writable client types, and a read-only client sees it but cannot type', async () => {
     const marker = `slot-${token()}`;
-    const writer = await attach(slot.id, 'writable');
-    const viewer = await attach(slot.id, 'read-only');
+    const writer = await agent.attach(slot.id, 'writable');
+    const viewer = await agent.attach(slot.id, 'read-only');
     await writer.waitForPrompt();
     writer.type(`echo ${marker}-$((6*7))\r`);
     await writer.waitFor(`${marker}-42`);
@@ -73,7 +48,7 @@ describe('a slot terminal', () => {
     expect(writer.output).not.toContain(`ignored-${marker}`);
     expect(writer.titles).toContain('main');
 
-    const live = await getSlot(slot.id);
+    const live = await agent.slot(slot.id);
     expect(live.viewers).toEqual({ writable: 1, readOnly: 1 });
     expect(live.lastActivityAt).not.toBeNull();
     writer.close();
@@ -81,8 +56,8 @@ describe('a slot terminal', () => {
   });
 
   it('runs the program in the slot work dir with the slot env, HOME and CLAUDE_CONFIG_DIR', async () => {
-    const other = await createSlot({ name: 'env-check', env: { GREETING: "it's here" } });
-    const client = await attach(other.id);
+    const other = await agent.createSlot({ name: 'env-check', env: { GREETING: "it's here" } });
+    const client = await agent.attach(other.id);
     await client.waitForPrompt();
     client.type(
       'echo "[$GREETING] pwd=$(pwd) home=$HOME cfg=$CLAUDE_CONFIG_DIR pm2=${pm_id:-none} size=$(stty size)"\r',
@@ -99,14 +74,14 @@ describe('a slot terminal', () => {
 
   it('replays the screen and scrollback to a client that attaches later', async () => {
     const marker = `replay-${token()}`;
-    const first = await attach(slot.id);
+    const first = await agent.attach(slot.id);
     await first.waitForPrompt();
     first.type(`for i in $(seq 1 60); do echo ${marker}-line-$i; done\r`);
     await first.waitFor(`${marker}-line-60`);
     first.close();
     await sleep(100);
 
-    const second = await attach(slot.id, 'read-only');
+    const second = await agent.attach(slot.id, 'read-only');
     await second.waitFor(`${marker}-line-60`);
     // Lines that scrolled off the visible screen come back too.
     expect(second.output).toContain(`${marker}-line-1\r`);
@@ -115,21 +90,21 @@ describe('a slot terminal', () => {
 
   it('refuses a used, an expired or a foreign ticket with 401 before upgrading', async () => {
     const wsBase = agent.url.replace('http', 'ws');
-    const used = await ticket(slot.id);
+    const used = await agent.ticket(slot.id);
     const client = await TerminalTestClient.open(`${wsBase}${used.path}`);
     client.close();
     const again = await upgradeStatus(`${wsBase}${used.path}`);
     expect(again.status).toBe(401);
     expect((JSON.parse(again.body) as ErrorBody).error.code).toBe('TERMINAL_TICKET_INVALID');
 
-    const other = await createSlot({ name: 'other-slot' });
-    const foreign = await ticket(other.id);
+    const other = await agent.createSlot({ name: 'other-slot' });
+    const foreign = await agent.ticket(other.id);
     const crossed = await upgradeStatus(
       `${wsBase}/api/v1/slots/${slot.id}/terminal?ticket=${encodeURIComponent(foreign.ticket)}`,
     );
     expect(crossed.status).toBe(401);
 
-    const expiring = await ticket(slot.id);
+    const expiring = await agent.ticket(slot.id);
     expect(Date.parse(expiring.expiresAt) - Date.now()).toBeLessThanOrEqual(5000);
     await sleep(5200);
     const expired = await upgradeStatus(`${wsBase}${expiring.path}`);
@@ -140,7 +115,7 @@ describe('a slot terminal', () => {
   });
 
   it('accepts the ticket as the AuthToken of the opening message, as ttyd clients send it', async () => {
-    const { ticket: value } = await ticket(slot.id);
+    const { ticket: value } = await agent.ticket(slot.id);
     const client = await TerminalTestClient.open(
       `${agent.url.replace('http', 'ws')}/api/v1/slots/${slot.id}/terminal`,
       { AuthToken: value, columns: 90, rows: 25 },
@@ -158,8 +133,8 @@ describe('a slot terminal', () => {
 
 describe('slot lifecycle', () => {
   it('stops, starts and restarts a slot, logging each event', async () => {
-    const slot = await createSlot({ name: 'cycle' });
-    const client = await attach(slot.id);
+    const slot = await agent.createSlot({ name: 'cycle' });
+    const client = await agent.attach(slot.id);
     await client.waitForPrompt();
 
     const stopped = await agent.request<Slot>('POST', `/api/v1/slots/${slot.id}/stop`);
@@ -180,7 +155,7 @@ describe('slot lifecycle', () => {
     // Restarts an admin asks for are not crashes.
     expect(restarted.body.restarts).toBe(0);
 
-    const fresh = await attach(slot.id);
+    const fresh = await agent.attach(slot.id);
     await fresh.waitFor('[slotdeck] new session started');
     fresh.close();
 
@@ -192,7 +167,7 @@ describe('slot lifecycle', () => {
 
   it('creates a stopped slot when asked and keeps a work dir the admin chose', async () => {
     const workDir = mkdtempSync(join(tmpdir(), 'sd-work-'));
-    const slot = await createSlot({ name: 'chosen-dir', workDir, start: false });
+    const slot = await agent.createSlot({ name: 'chosen-dir', workDir, start: false });
     expect(slot.state).toBe('stopped');
     expect(slot.workDir).toBe(workDir);
     const started = await agent.request<Slot>('POST', `/api/v1/slots/${slot.id}/start`);
@@ -210,13 +185,13 @@ describe('slot lifecycle', () => {
   });
 
   it('deletes a slot keeping its folders by default, and removes them when asked', async () => {
-    const kept = await createSlot({ name: 'keep-me' });
+    const kept = await agent.createSlot({ name: 'keep-me' });
     const keepResult = await agent.request<{ keptPaths: string[] }>('DELETE', `/api/v1/slots/${kept.id}`);
     expect(keepResult.body.keptPaths).toEqual([kept.homeDir, kept.workDir]);
     expect(existsSync(kept.homeDir)).toBe(true);
     expect((await agent.request('GET', `/api/v1/slots/${kept.id}`)).status).toBe(404);
 
-    const removed = await createSlot({ name: 'remove-me' });
+    const removed = await agent.createSlot({ name: 'remove-me' });
     await agent.request('DELETE', `/api/v1/slots/${removed.id}?workDir=remove`);
     expect(existsSync(removed.homeDir)).toBe(false);
     expect(existsSync(removed.workDir)).toBe(false);
@@ -225,14 +200,14 @@ describe('slot lifecycle', () => {
     const names = (await pm2Processes(agent)).map((p) => p.name);
     expect(names).not.toContain(`slot-${kept.id}`);
     expect(names).not.toContain(`slot-${removed.id}`);
-    await createSlot({ name: 'keep-me' });
+    await agent.createSlot({ name: 'keep-me' });
     const list = (await agent.request<{ slots: Slot[] }>('GET', '/api/v1/slots')).body.slots;
     expect(list.filter((s) => s.name === 'keep-me')).toHaveLength(1);
   });
 
   it('seeds a new home from /etc/skel and keeps it across restarts', async () => {
-    const slot = await createSlot({ name: 'homey' });
-    const client = await attach(slot.id);
+    const slot = await agent.createSlot({ name: 'homey' });
+    const client = await agent.attach(slot.id);
     await client.waitForPrompt();
     client.type('echo remember-me > ~/.claude/settings-note; ls -a ~ | tr "\\n" " "; echo\r');
     await client.waitFor(/\.claude/);

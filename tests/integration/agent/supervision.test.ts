@@ -1,25 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Slot, SlotEvent, TerminalTicket } from '../../../remote-agent/src/contract/index.js';
+import type { Slot, SlotEvent } from '../../../remote-agent/src/contract/index.js';
 import { AgentProcess, pm2, pm2Processes } from '../helpers/agent.js';
-import { TerminalTestClient } from '../helpers/terminal-client.js';
 
 let agent: AgentProcess;
-
-async function createSlot(body: Record<string, unknown>): Promise<Slot> {
-  const response = await agent.request<Slot>('POST', '/api/v1/slots', body);
-  expect(response.status, JSON.stringify(response.body)).toBe(201);
-  return response.body;
-}
-
-async function attach(slotId: string, mode: 'writable' | 'read-only' = 'writable'): Promise<TerminalTestClient> {
-  const { body } = await agent.request<TerminalTicket>('POST', `/api/v1/slots/${slotId}/tickets`, { mode });
-  return TerminalTestClient.open(`${agent.url.replace('http', 'ws')}${body.path}`);
-}
-
-async function getSlot(id: string): Promise<Slot> {
-  return (await agent.request<Slot>('GET', `/api/v1/slots/${id}`)).body;
-}
 
 async function until<T>(
   what: string,
@@ -38,7 +22,7 @@ async function until<T>(
 
 /** The shell's own pid and its output, read through a fresh client. */
 async function shellPid(slotId: string): Promise<number> {
-  const client = await attach(slotId);
+  const client = await agent.attach(slotId);
   await client.waitForPrompt();
   const marker = Math.random().toString(36).slice(2, 8);
   client.type(`echo pid-${marker}=$$\r`);
@@ -59,13 +43,13 @@ afterAll(async () => {
 
 describe('crashes', () => {
   it('restarts a killed program and shows the restart', async () => {
-    const slot = await createSlot({ name: 'crashy' });
+    const slot = await agent.createSlot({ name: 'crashy' });
     const pid = await shellPid(slot.id);
-    expect((await getSlot(slot.id)).programPid).toBe(pid);
+    expect((await agent.slot(slot.id)).programPid).toBe(pid);
     process.kill(pid, 'SIGKILL');
     const after = await until(
       'a restart',
-      () => getSlot(slot.id),
+      () => agent.slot(slot.id),
       (s) => s.restarts === 1 && s.state === 'running' && s.programPid !== null && s.programPid !== pid,
     );
     expect(after.restarts).toBe(1);
@@ -77,29 +61,29 @@ describe('crashes', () => {
   });
 
   it('restarts the slot when its session holder is killed', async () => {
-    const slot = await createSlot({ name: 'holder-killed' });
+    const slot = await agent.createSlot({ name: 'holder-killed' });
     await shellPid(slot.id);
-    const holder = (await getSlot(slot.id)).pid!;
+    const holder = (await agent.slot(slot.id)).pid!;
     process.kill(holder, 'SIGKILL');
     const after = await until(
       'a new holder',
-      () => getSlot(slot.id),
+      () => agent.slot(slot.id),
       (s) => s.restarts === 1 && s.state === 'running' && s.pid !== holder,
     );
     expect(after.pid).not.toBe(holder);
-    const client = await attach(slot.id);
+    const client = await agent.attach(slot.id);
     await client.waitFor('[slotdeck] new session started');
     client.close();
   });
 
   it('marks a slot whose command exits at once as failed, with the reason, and leaves it stopped', async () => {
-    const slot = await createSlot({
+    const slot = await agent.createSlot({
       name: 'broken',
       command: { preset: 'custom', command: 'sh', args: ['-c', 'echo cannot-start-here >&2; exit 3'] },
     });
     const failed = await until(
       'the slot to fail',
-      () => getSlot(slot.id),
+      () => agent.slot(slot.id),
       (s) => s.state === 'failed',
       30_000,
     );
@@ -110,17 +94,17 @@ describe('crashes', () => {
     expect((await pm2Processes(agent)).map((p) => p.name)).not.toContain(`slot-${slot.id}`);
     // It stays stopped: the reconciler does not bring it back.
     await sleep(1500);
-    expect((await getSlot(slot.id)).state).toBe('failed');
+    expect((await agent.slot(slot.id)).state).toBe('failed');
   });
 
   it('starts a failed slot again on request, clearing the failure', async () => {
-    const slot = await createSlot({
+    const slot = await agent.createSlot({
       name: 'flaky',
       command: { preset: 'custom', command: 'sh', args: ['-c', 'exit 1'] },
     });
     await until(
       'the slot to fail',
-      () => getSlot(slot.id),
+      () => agent.slot(slot.id),
       (s) => s.state === 'failed',
       30_000,
     );
@@ -132,17 +116,17 @@ describe('crashes', () => {
 
 describe('the agent restarting', () => {
   it('keeps every slot, its program and its screen across a graceful restart and a kill -9', async () => {
-    const slots = [await createSlot({ name: 'survivor-a' }), await createSlot({ name: 'survivor-b' })];
+    const slots = [await agent.createSlot({ name: 'survivor-a' }), await agent.createSlot({ name: 'survivor-b' })];
     const pids = new Map<string, number>();
     for (const slot of slots) {
-      const client = await attach(slot.id);
+      const client = await agent.attach(slot.id);
       await client.waitForPrompt();
       client.type(`echo before-restart-${slot.name}; echo pid=$$\r`);
       const out = await client.waitFor(/pid=(\d+)/);
       pids.set(slot.id, Number(/pid=(\d+)/.exec(out)![1]));
       client.close();
     }
-    const holders = new Map(await Promise.all(slots.map(async (s) => [s.id, (await getSlot(s.id)).pid!] as const)));
+    const holders = new Map(await Promise.all(slots.map(async (s) => [s.id, (await agent.slot(s.id)).pid!] as const)));
 
     for (const restart of ['graceful', 'kill -9'] as const) {
       if (restart === 'graceful') await agent.stop();
@@ -152,12 +136,12 @@ describe('the agent restarting', () => {
       await agent.launch();
 
       for (const slot of slots) {
-        const live = await getSlot(slot.id);
+        const live = await agent.slot(slot.id);
         expect(live.state).toBe('running');
         expect(live.pid).toBe(holders.get(slot.id));
         expect(live.programPid).toBe(pids.get(slot.id));
         expect(live.restarts).toBe(0);
-        const viewer = await attach(slot.id, 'read-only');
+        const viewer = await agent.attach(slot.id, 'read-only');
         await viewer.waitFor(`pid=${pids.get(slot.id)}`);
         expect(viewer.text).toContain(`before-restart-${slot.name}`);
         viewer.close();
@@ -168,7 +152,7 @@ describe('the agent restarting', () => {
     }
 
     // The same program still answers, with its history intact.
-    const client = await attach(slots[0]!.id);
+    const client = await agent.attach(slots[0]!.id);
     await client.waitFor('before-restart-survivor-a');
     client.type('echo still-$$\r');
     await client.waitFor(`still-${pids.get(slots[0]!.id)}`);
@@ -176,7 +160,7 @@ describe('the agent restarting', () => {
   });
 
   it('stops an orphan slot process and starts a slot whose process went missing', async () => {
-    const slot = await createSlot({ name: 'reconciled' });
+    const slot = await agent.createSlot({ name: 'reconciled' });
     await pm2(agent, ['start', '/bin/sleep', '--name', 'slot-zzzzzzzzzz', '--', '600']);
     await pm2(agent, ['delete', `slot-${slot.id}`]);
     const names = await until(
@@ -187,7 +171,7 @@ describe('the agent restarting', () => {
     expect(names).toContain(`slot-${slot.id}`);
     const events = (await agent.request<{ events: SlotEvent[] }>('GET', `/api/v1/slots/${slot.id}/events`)).body.events;
     expect(events[0]).toMatchObject({ kind: 'started', message: 'started: it was not running' });
-    const client = await attach(slot.id);
+    const client = await agent.attach(slot.id);
     await client.waitForPrompt();
     client.close();
   });

@@ -4,29 +4,13 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import xtermHeadless from '@xterm/headless';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Slot, TerminalTicket } from '../../../remote-agent/src/contract/index.js';
+import type { Slot } from '../../../remote-agent/src/contract/index.js';
 import { AgentProcess } from '../helpers/agent.js';
-import { TerminalTestClient } from '../helpers/terminal-client.js';
 
 const { Terminal } = xtermHeadless;
 type HeadlessTerminal = InstanceType<typeof Terminal>;
 
 let agent: AgentProcess;
-
-async function createSlot(name: string): Promise<Slot> {
-  const response = await agent.request<Slot>('POST', '/api/v1/slots', { name });
-  expect(response.status).toBe(201);
-  return response.body;
-}
-
-async function attach(
-  slotId: string,
-  mode: 'writable' | 'read-only' = 'writable',
-  size = { columns: 100, rows: 30 },
-): Promise<TerminalTestClient> {
-  const { body } = await agent.request<TerminalTicket>('POST', `/api/v1/slots/${slotId}/tickets`, { mode });
-  return TerminalTestClient.open(`${agent.url.replace('http', 'ws')}${body.path}`, { AuthToken: '', ...size });
-}
 
 /** What a terminal shows: every line of the active buffer (scrollback included), the cursor and which buffer. */
 async function render(
@@ -59,10 +43,10 @@ afterAll(async () => {
 
 describe('flow control', () => {
   it('keeps a fast client at full speed while another is paused or stalled, and resyncs them afterwards', async () => {
-    const slot = await createSlot('flood');
-    const fast = await attach(slot.id);
-    const paused = await attach(slot.id, 'read-only');
-    const stalled = await attach(slot.id, 'read-only');
+    const slot = await agent.createSlot({ name: 'flood' });
+    const fast = await agent.attach(slot.id);
+    const paused = await agent.attach(slot.id, 'read-only');
+    const stalled = await agent.attach(slot.id, 'read-only');
     await fast.waitForPrompt();
     await paused.waitForPrompt();
     await stalled.waitForPrompt();
@@ -100,9 +84,9 @@ describe('flow control', () => {
 
 describe('several clients', () => {
   it('lets only the client at the keyboard answer a query, so the program reads one answer', async () => {
-    const slot = await createSlot('queries');
-    const a = await attach(slot.id);
-    const b = await attach(slot.id);
+    const slot = await agent.createSlot({ name: 'queries' });
+    const a = await agent.attach(slot.id);
+    const b = await agent.attach(slot.id);
     await a.waitForPrompt();
     await b.waitForPrompt();
     // A program asks for the cursor position and reads every answer that arrives within a second.
@@ -122,10 +106,10 @@ describe('several clients', () => {
   });
 
   it('sizes the terminal from writable clients only', async () => {
-    const slot = await createSlot('sizes');
-    const writer = await attach(slot.id, 'writable', { columns: 90, rows: 20 });
+    const slot = await agent.createSlot({ name: 'sizes' });
+    const writer = await agent.attach(slot.id, 'writable', { columns: 90, rows: 20 });
     await writer.waitForPrompt();
-    const viewer = await attach(slot.id, 'read-only', { columns: 40, rows: 10 });
+    const viewer = await agent.attach(slot.id, 'read-only', { columns: 40, rows: 10 });
     viewer.resize(50, 12);
     writer.type('stty size\r');
     await writer.waitFor('20 90');
@@ -139,9 +123,9 @@ describe('several clients', () => {
   });
 
   it('serves twenty clients of one slot the same output', async () => {
-    const slot = await createSlot('crowd');
+    const slot = await agent.createSlot({ name: 'crowd' });
     const clients = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => attach(slot.id, i === 0 ? 'writable' : 'read-only')),
+      Array.from({ length: 20 }, (_, i) => agent.attach(slot.id, i === 0 ? 'writable' : 'read-only')),
     );
     await clients[0]!.waitForPrompt();
     clients[0]!.type('echo crowd-$((20*20))\r');
@@ -156,8 +140,8 @@ describe('several clients', () => {
 
 describe('replay', () => {
   it('gives a late client exactly the screen a client that watched from the start sees, alternate screen included', async () => {
-    const slot = await createSlot('fidelity');
-    const watcher = await attach(slot.id, 'writable', { columns: 80, rows: 24 });
+    const slot = await agent.createSlot({ name: 'fidelity' });
+    const watcher = await agent.attach(slot.id, 'writable', { columns: 80, rows: 24 });
     await watcher.waitForPrompt();
     // Colours, a long wrapped line, then a full-screen program drawing in the alternate screen.
     watcher.type(
@@ -167,7 +151,7 @@ describe('replay', () => {
     await watcher.waitFor('status: ok');
     await sleep(200);
 
-    const late = await attach(slot.id, 'read-only', { columns: 80, rows: 24 });
+    const late = await agent.attach(slot.id, 'read-only', { columns: 80, rows: 24 });
     await late.waitFor('status: ok');
     await sleep(200);
     const seen = await render(watcher.output, 80, 24);
@@ -181,7 +165,7 @@ describe('replay', () => {
     watcher.type('printf "\\033[?1049l"; echo back-home\r');
     await watcher.waitFor('back-home');
     await sleep(200);
-    const again = await attach(slot.id, 'read-only', { columns: 80, rows: 24 });
+    const again = await agent.attach(slot.id, 'read-only', { columns: 80, rows: 24 });
     await again.waitFor('back-home');
     await sleep(200);
     const seenAfter = await render(watcher.output, 80, 24);
@@ -192,8 +176,8 @@ describe('replay', () => {
   });
 
   it('keeps the screen across journal compaction and an agent restart', async () => {
-    const slot = await createSlot('compacted');
-    const client = await attach(slot.id);
+    const slot = await agent.createSlot({ name: 'compacted' });
+    const client = await agent.attach(slot.id);
     await client.waitForPrompt();
     // More than the 64 KiB compaction threshold set for this agent.
     client.type('for i in $(seq 1 6000); do echo "compact-line-$i"; done; echo compact-end\r');
@@ -206,7 +190,7 @@ describe('replay', () => {
 
     await agent.kill();
     await agent.launch();
-    const viewer = await attach(slot.id, 'read-only');
+    const viewer = await agent.attach(slot.id, 'read-only');
     await viewer.waitFor('compact-end');
     expect(viewer.text).toContain('compact-line-5999');
     viewer.close();

@@ -3,9 +3,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Slot, TerminalTicket } from '../../../remote-agent/src/contract/index.js';
+import type { Slot } from '../../../remote-agent/src/contract/index.js';
 import { AgentProcess, pm2Processes } from '../helpers/agent.js';
-import { TerminalTestClient } from '../helpers/terminal-client.js';
 
 let agent: AgentProcess;
 let bin: string;
@@ -24,11 +23,6 @@ afterAll(async () => {
   rmSync(bin, { recursive: true, force: true });
 });
 
-async function attach(slotId: string, mode: 'writable' | 'read-only' = 'writable'): Promise<TerminalTestClient> {
-  const { body } = await agent.request<TerminalTicket>('POST', `/api/v1/slots/${slotId}/tickets`, { mode });
-  return TerminalTestClient.open(`${agent.url.replace('http', 'ws')}${body.path}`);
-}
-
 describe('slots on a real ttyd (the ttyd backend)', () => {
   it('proxies clients to ttyd with its credential, keeps read-only viewers read-only, and survives ttyd restarts', async () => {
     const created = await agent.request<Slot>('POST', '/api/v1/slots', { name: 'via-ttyd', terminal: 'ttyd' });
@@ -36,13 +30,13 @@ describe('slots on a real ttyd (the ttyd backend)', () => {
     const slot = created.body;
     expect(slot.terminal).toBe('ttyd');
 
-    const writer = await attach(slot.id);
+    const writer = await agent.attach(slot.id);
     await writer.waitFor(/[#$] /);
     writer.type('echo ttyd-$((7*6)); echo shell=$$\r');
     await writer.waitFor('ttyd-42');
     const shellPid = /shell=(\d+)/.exec(await writer.waitFor(/shell=\d+/))![1];
 
-    const viewer = await attach(slot.id, 'read-only');
+    const viewer = await agent.attach(slot.id, 'read-only');
     await viewer.waitFor('ttyd-42');
     viewer.type('echo typed-by-viewer\r');
     writer.type('echo writer-again\r');
@@ -65,7 +59,7 @@ describe('slots on a real ttyd (the ttyd backend)', () => {
       await sleep(100);
     }
     await sleep(300);
-    const back = await attach(slot.id);
+    const back = await agent.attach(slot.id);
     await back.waitFor('ttyd-42');
     back.type('echo shell-again=$$\r');
     await back.waitFor(`shell-again=${shellPid}`);

@@ -3,6 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Slot, SlotEvent, TerminalMode, TerminalTicket } from '../../../remote-agent/src/contract/index.js';
+import { TerminalTestClient } from './terminal-client.js';
 
 export const AGENT_DIR = resolve(import.meta.dirname, '../../../remote-agent');
 export const AGENT_CLI = join(AGENT_DIR, 'dist/cli.js');
@@ -132,6 +134,39 @@ export class AgentProcess {
     });
     const text = await response.text();
     return { status: response.status, body: (text ? JSON.parse(text) : null) as T };
+  }
+
+  /** Creates a slot; anything but 201 fails the test with the agent's answer. */
+  async createSlot(body: Record<string, unknown>): Promise<Slot> {
+    const response = await this.request<Slot>('POST', '/api/v1/slots', body);
+    if (response.status !== 201)
+      throw new Error(`creating ${JSON.stringify(body)}: ${response.status} ${JSON.stringify(response.body)}`);
+    return response.body;
+  }
+
+  async slot(id: string): Promise<Slot> {
+    return (await this.request<Slot>('GET', `/api/v1/slots/${id}`)).body;
+  }
+
+  async events(id: string): Promise<SlotEvent[]> {
+    return (await this.request<{ events: SlotEvent[] }>('GET', `/api/v1/slots/${id}/events`)).body.events;
+  }
+
+  async ticket(slotId: string, mode: TerminalMode = 'writable'): Promise<TerminalTicket> {
+    const response = await this.request<TerminalTicket>('POST', `/api/v1/slots/${slotId}/tickets`, { mode });
+    if (response.status !== 201)
+      throw new Error(`ticket for ${slotId}: ${response.status} ${JSON.stringify(response.body)}`);
+    return response.body;
+  }
+
+  /** Opens the slot's terminal as a client would, with a fresh ticket. */
+  async attach(
+    slotId: string,
+    mode: TerminalMode = 'writable',
+    size = { columns: 100, rows: 30 },
+  ): Promise<TerminalTestClient> {
+    const { path } = await this.ticket(slotId, mode);
+    return TerminalTestClient.open(`${this.url.replace('http', 'ws')}${path}`, { AuthToken: '', ...size });
   }
 
   /** Stops the agent, every slot process and the PM2 daemon, and removes the data dir. */

@@ -3,12 +3,12 @@ import { rmSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { TerminalCloseCode } from '../../contract/index.js';
-import { DEFAULT_FLOW_LIMITS, TerminalClient, parseJson, toBuffer, type FlowLimits } from './client.js';
+import { DEFAULT_FLOW_LIMITS, TerminalClient, type FlowLimits } from './client.js';
+import { awaitOpening } from './opening.js';
 import { ScreenStore, type ScreenSize } from './screen-store.js';
 import { SlotTerminal } from './slot-terminal.js';
 import type { TicketGrant, TicketStore } from './tickets.js';
 
-const OPENING_TIMEOUT_MS = 10_000;
 const HEARTBEAT_MS = 30_000;
 
 export interface TerminalHostOptions {
@@ -126,26 +126,7 @@ export class TerminalHost {
       socket.close(TerminalCloseCode.AGENT_RESTARTING, 'agent is shutting down');
       return;
     }
-    const timer = setTimeout(
-      () => socket.close(TerminalCloseCode.PROTOCOL_ERROR, 'no opening message'),
-      OPENING_TIMEOUT_MS,
-    );
-    socket.once('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
-      clearTimeout(timer);
-      const opening = parseJson(toBuffer(data));
-      if (!opening) {
-        socket.close(TerminalCloseCode.PROTOCOL_ERROR, 'the first message must be the JSON opening message');
-        return;
-      }
-      const effective =
-        grant ??
-        (typeof opening.AuthToken === 'string' && opening.AuthToken
-          ? this.options.tickets.redeem(opening.AuthToken)
-          : null);
-      if (!effective || effective.slotId !== slotId) {
-        socket.close(TerminalCloseCode.UNAUTHORIZED, 'a valid terminal ticket for this slot is required');
-        return;
-      }
+    awaitOpening(socket, slotId, grant, this.options.tickets, (opening, effective) => {
       const terminal = this.terminals.get(slotId);
       if (!terminal) {
         socket.close(TerminalCloseCode.SLOT_GONE, 'the slot is not running');

@@ -10,11 +10,11 @@ import { ClientCommand, TerminalCloseCode, TTYD_SUBPROTOCOL } from '../../contra
 import type { ProcessSpec } from '../../supervisor/supervisor.js';
 import { LAUNCHER_PATH, processName, type SlotPaths } from '../slots/paths.js';
 import type { SlotRow } from '../slots/repository.js';
-import { parseJson, toBuffer } from './client.js';
+import { toBuffer } from './client.js';
+import { awaitOpening } from './opening.js';
 import type { TicketGrant, TicketStore } from './tickets.js';
 
 const run = promisify(execFile);
-const OPENING_TIMEOUT_MS = 10_000;
 /** How long a client waits for a ttyd that is (re)starting. */
 const UPSTREAM_WAIT_MS = 5000;
 const TTYD_USER = 'slotdeck';
@@ -159,20 +159,7 @@ export class TtydBridge {
   }
 
   accept(client: WebSocket, slotId: string, grant: TicketGrant | null): void {
-    const timer = setTimeout(
-      () => client.close(TerminalCloseCode.PROTOCOL_ERROR, 'no opening message'),
-      OPENING_TIMEOUT_MS,
-    );
-    client.once('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
-      clearTimeout(timer);
-      const opening = parseJson(toBuffer(data));
-      const effective =
-        grant ??
-        (opening && typeof opening.AuthToken === 'string' ? this.options.tickets.redeem(opening.AuthToken) : null);
-      if (!opening || !effective || effective.slotId !== slotId) {
-        client.close(TerminalCloseCode.UNAUTHORIZED, 'a valid terminal ticket for this slot is required');
-        return;
-      }
+    awaitOpening(client, slotId, grant, this.options.tickets, (opening, effective) => {
       const entry = this.slots.get(slotId);
       if (!entry) {
         client.close(TerminalCloseCode.SLOT_GONE, 'the slot is not running');
