@@ -114,6 +114,32 @@ describe('crashes', () => {
   });
 });
 
+describe('memory limits', () => {
+  it('restarts a slot whose processes together use more memory than its limit, and says so', async () => {
+    // The shell stays small; a child it starts takes 80 MB. The limit counts the whole process tree.
+    const slot = await agent.createSlot({
+      name: 'hungry',
+      memoryLimitMb: 48,
+      command: {
+        preset: 'custom',
+        command: 'sh',
+        args: ['-c', 'python3 -c "a = bytearray(80 * 1024 * 1024); import time; time.sleep(600)"; sleep 600'],
+      },
+    });
+    const restarted = await until(
+      'a memory restart',
+      () => agent.events(slot.id),
+      (events) => events.some((e) => e.kind === 'memory-limit'),
+      30_000,
+    );
+    expect(restarted.find((e) => e.kind === 'memory-limit')!.message).toMatch(
+      /used \d+ MB, over its 48 MB limit; restarted/,
+    );
+    expect((await agent.slot(slot.id)).restarts).toBeGreaterThanOrEqual(1);
+    await agent.request('POST', `/api/v1/slots/${slot.id}/stop`);
+  });
+});
+
 describe('the agent restarting', () => {
   it('keeps every slot, its program and its screen across a graceful restart and a kill -9', async () => {
     const slots = [await agent.createSlot({ name: 'survivor-a' }), await agent.createSlot({ name: 'survivor-b' })];
