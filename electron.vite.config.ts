@@ -6,7 +6,8 @@ export default defineConfig({
   main: {
     build: {
       outDir: 'out/main',
-      rollupOptions: { input: { index: resolve('src/main/index.ts') } },
+      // index: the Electron app; browser: the same main process without Electron (browser mode).
+      rollupOptions: { input: { index: resolve('src/main/index.ts'), browser: resolve('src/main/browser.ts') } },
     },
   },
   preload: {

@@ -6,7 +6,8 @@ import tseslint from 'typescript-eslint';
 
 /**
  * The import boundaries of docs/architecture.md, enforced: a crossing fails lint.
- * - src/shared imports only zod (and its own files): it runs in main, preload and renderer alike.
+ * - src/shared imports only zod, its own files and the agent's contract (zod too): it runs in main, preload and
+ *   renderer alike, and IPC outputs that carry agent data reuse the agent's schemas.
  * - src/preload imports only electron and the channel list.
  * - src/renderer never imports main, preload or node built-ins.
  * - remote-agent never imports anything under src/.
@@ -54,7 +55,7 @@ export default tseslint.config(
             zone('./src/shared', './src/main', 'src/shared must not import main'),
             zone('./src/shared', './src/preload', 'src/shared must not import preload'),
             zone('./src/shared', './src/renderer', 'src/shared must not import the renderer'),
-            zone('./src/shared', './remote-agent', 'src/shared must not import the agent'),
+            zone('./src/shared', './remote-agent', 'src/shared may import only the agent contract', ['./src/contract']),
             zone('./src/preload', './src/main', 'the preload must not import main'),
             zone('./src/preload', './src/renderer', 'the preload must not import the renderer'),
             zone('./src/preload', './remote-agent', 'the preload must not import the agent'),

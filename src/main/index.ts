@@ -1,61 +1,108 @@
+/** The Electron app: the same core as browser mode, behind a hardened window and Electron's IPC. */
 import { join } from 'node:path';
-import { app, BrowserWindow, ipcMain, session, shell } from 'electron';
-import { ipcContract, type IpcResult } from '../shared/ipc/contract';
+import {
+  app,
+  BrowserWindow,
+  ipcMain,
+  screen,
+  session,
+  shell,
+  type IpcMainEvent,
+  type IpcMainInvokeEvent,
+} from 'electron';
+import electronLog from 'electron-log/main';
+import { bootstrap } from './bootstrap';
+import { registerElectronIpc } from './ipc/electron';
+import { loadKeyring } from './keyring';
+import type { Logger } from './log';
+import { createMainWindow, type WindowState } from './window';
 
 const RENDERER_URL = process.env.ELECTRON_RENDERER_URL;
+const rendererFile = join(import.meta.dirname, '../renderer/index.html');
+// Packaged, the agent ships in the app's resources; in development it is the repository's.
+const agentDir = app.isPackaged
+  ? join(process.resourcesPath, 'remote-agent')
+  : join(import.meta.dirname, '../../remote-agent');
 
-/** The renderer gets nothing it did not ask for: no Node, a sandbox, our own origin only. */
-function createWindow(): BrowserWindow {
-  const window = new BrowserWindow({
-    width: 1280,
-    height: 820,
-    minWidth: 900,
-    minHeight: 560,
-    title: 'Slotdeck',
-    show: false,
-    webPreferences: {
-      preload: join(import.meta.dirname, '../preload/index.cjs'),
-      contextIsolation: true,
-      sandbox: true,
-      nodeIntegration: false,
-      webSecurity: true,
-    },
-  });
-  window.once('ready-to-show', () => window.show());
-  window.webContents.setWindowOpenHandler(({ url }) => {
-    if (/^https:\/\//.test(url)) void shell.openExternal(url);
-    return { action: 'deny' };
-  });
-  window.webContents.on('will-navigate', (event) => event.preventDefault());
-  if (RENDERER_URL) void window.loadURL(RENDERER_URL);
-  else void window.loadFile(join(import.meta.dirname, '../renderer/index.html'));
-  return window;
-}
+electronLog.initialize();
+const log: Logger = {
+  info: (message, details) => electronLog.info(message, details ?? ''),
+  warn: (message, details) => electronLog.warn(message, details ?? ''),
+  error: (message, details) => electronLog.error(message, details ?? ''),
+};
 
-function registerIpc(): void {
-  ipcMain.handle('app:info', (event, input): IpcResult<unknown> => {
-    // Only our own top-level page may call main.
-    if (event.senderFrame !== event.sender.mainFrame)
-      return {
-        ok: false,
-        error: { code: 'IPC_SENDER_REJECTED', message: 'Calls are accepted from the app window only.' },
-      };
-    const parsed = ipcContract['app:info'].input.safeParse(input ?? {});
-    if (!parsed.success) return { ok: false, error: { code: 'IPC_INPUT_INVALID', message: parsed.error.message } };
-    return { ok: true, data: { name: 'Slotdeck', version: app.getVersion(), mode: 'electron' } };
-  });
+/** Our page in our main frame, nothing else (no iframes, no other origins). */
+function isTrustedSender(event: IpcMainInvokeEvent | IpcMainEvent): boolean {
+  const frame = event.senderFrame;
+  if (!frame || frame !== event.sender.mainFrame) return false;
+  const url = new URL(frame.url);
+  return RENDERER_URL
+    ? url.origin === new URL(RENDERER_URL).origin
+    : url.protocol === 'file:' && url.pathname === new URL(`file://${rendererFile}`).pathname;
 }
 
 if (!app.requestSingleInstanceLock()) {
   app.quit();
 } else {
-  app.on('second-instance', () => BrowserWindow.getAllWindows()[0]?.focus());
-  void app.whenReady().then(() => {
-    session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
-    registerIpc();
-    createWindow();
+  void app.whenReady().then(async () => {
+    const core = await bootstrap({
+      mode: 'electron',
+      version: app.getVersion(),
+      dataDir: app.getPath('userData'),
+      agentDir,
+      // The agent's native modules are built for Node, not for Electron: run it with the Node.js on PATH.
+      nodePath: process.env.SLOTDECK_NODE ?? 'node',
+      log,
+      keyring: loadKeyring(),
+    });
+    const stopIpc = registerElectronIpc({
+      ipcMain,
+      dispatcher: core.dispatcher,
+      events: core.events,
+      isTrustedSender,
+      targets: () => BrowserWindow.getAllWindows().map((w) => w.webContents),
+    });
+    const open = (): BrowserWindow =>
+      createMainWindow(
+        {
+          BrowserWindow,
+          session: session.defaultSession,
+          openExternal: (url) => shell.openExternal(url),
+          isVisible: (bounds) =>
+            screen.getAllDisplays().some((display) => {
+              const area = display.workArea;
+              return (
+                bounds.x < area.x + area.width &&
+                bounds.x + bounds.width > area.x &&
+                bounds.y < area.y + area.height &&
+                bounds.y + bounds.height > area.y
+              );
+            }),
+        },
+        {
+          preload: join(import.meta.dirname, '../preload/index.cjs'),
+          ...(RENDERER_URL ? { url: RENDERER_URL } : { file: rendererFile }),
+          state: core.settings.preference<WindowState>('window'),
+          saveState: (state) => core.settings.setPreference('window', state),
+        },
+      );
+    open();
+    app.on('second-instance', () => {
+      const [window] = BrowserWindow.getAllWindows();
+      if (window?.isMinimized()) window.restore();
+      window?.focus();
+    });
     app.on('activate', () => {
-      if (BrowserWindow.getAllWindows().length === 0) createWindow();
+      if (BrowserWindow.getAllWindows().length === 0) open();
+    });
+    let quitting = false;
+    app.on('before-quit', (event) => {
+      if (quitting) return;
+      event.preventDefault();
+      quitting = true;
+      stopIpc();
+      // The local agent stops gracefully; slots keep running under PM2.
+      void core.dispose().finally(() => app.quit());
     });
   });
   app.on('window-all-closed', () => {

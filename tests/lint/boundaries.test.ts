@@ -48,6 +48,10 @@ describe('the import boundaries of docs/architecture.md', () => {
       ['src/shared/ipc/example.ts', "import { readFileSync } from 'node:fs';\nexport { readFileSync };\n"],
       ['src/shared/ipc/example.ts', "import { app } from '../../main/index';\nexport { app };\n"],
       ['src/preload/example.ts', "import { z } from 'zod';\nexport { z };\n"],
+      [
+        'src/shared/ipc/example.ts',
+        "import { SlotService } from '../../../remote-agent/src/modules/slots/service';\nexport { SlotService };\n",
+      ],
       ['src/preload/example.ts', "import { ipcContract } from '../shared/ipc/contract';\nexport { ipcContract };\n"],
       ['src/renderer/src/example.ts', "import { app } from '../../main/index';\nexport { app };\n"],
       ['src/renderer/src/example.ts', "import { readFileSync } from 'node:fs';\nexport { readFileSync };\n"],

@@ -1,17 +1,229 @@
-/** The app shell: hosts and their slots on the left, the selected slot's console on the right. */
-export function App() {
+import { useEffect } from 'react';
+import { Dialog } from './components/Dialog';
+import { useResolvedTheme } from './features/app/theme';
+import { HostDialog, SecretsDialog, TrustKeyDialog } from './features/hosts/HostDialogs';
+import { Sidebar } from './features/hosts/Sidebar';
+import { ConfirmDialog, CreateSlotDialog, DeleteSlotDialog } from './features/slots/SlotDialogs';
+import { ConsoleArea } from './features/terminal/ConsoleArea';
+import { useHosts, useStores, useUi } from './stores';
+
+const SLOT_POLL_MS = 2000;
+
+const SHORTCUTS: Array<[string, string]> = [
+  ['Ctrl+Shift+N', 'New slot on the selected host'],
+  ['Ctrl+Shift+H', 'Add an SSH host'],
+  ['Ctrl+Shift+W', 'Close the console'],
+  ['Ctrl+PageDown / Ctrl+PageUp', 'Next / previous console'],
+  ['Ctrl+Shift+F', 'Find in the console'],
+  ['Ctrl+Shift+L', 'Switch light / dark theme'],
+  ['Ctrl+Shift+/', 'These shortcuts'],
+];
+
+function Dialogs() {
+  const dialog = useUi((s) => s.dialog);
+  const { ui } = useStores();
+  if (!dialog) return null;
+  switch (dialog.kind) {
+    case 'add-host':
+      return <HostDialog />;
+    case 'edit-host':
+      return <HostDialog hostId={dialog.hostId} />;
+    case 'trust-key':
+      return <TrustKeyDialog {...dialog} />;
+    case 'create-slot':
+      return <CreateSlotDialog hostId={dialog.hostId} />;
+    case 'delete-slot':
+      return <DeleteSlotDialog {...dialog} />;
+    case 'confirm':
+      return <ConfirmDialog {...dialog} />;
+    case 'secrets':
+      return <SecretsDialog />;
+    case 'shortcuts':
+      return (
+        <Dialog title="Keyboard shortcuts" onClose={() => ui.getState().close()}>
+          <dl className="shortcuts">
+            {SHORTCUTS.map(([keys, what]) => (
+              <div key={keys}>
+                <dt>
+                  <kbd>{keys}</kbd>
+                </dt>
+                <dd>{what}</dd>
+              </div>
+            ))}
+          </dl>
+        </Dialog>
+      );
+  }
+}
+
+function StatusBar() {
+  const { ui } = useStores();
+  const info = useUi((s) => s.info);
+  const theme = useUi((s) => s.theme);
+  const selected = useUi((s) => s.selectedHostId);
+  const host = useHosts((s) => s.hosts.find((h) => h.id === selected));
+  const state = host?.status.state;
+  const text = !host
+    ? 'No host selected'
+    : state === 'reconnecting'
+      ? `${host.name}: reconnecting (attempt ${host.status.attempt ?? 1}${host.status.nextRetryAt ? `, next try at ${new Date(host.status.nextRetryAt).toLocaleTimeString()}` : ''})`
+      : state === 'failed'
+        ? `${host.name}: failed: ${host.status.error?.message ?? ''}`
+        : `${host.name}: ${state}`;
   return (
-    <div className="shell">
-      <aside className="sidebar" aria-label="Hosts">
-        <h1 className="brand">Slotdeck</h1>
-        <p className="empty">No hosts yet.</p>
-      </aside>
-      <main className="workspace">
-        <div className="empty-state">
-          <h2>Nothing open</h2>
-          <p>Add a host, then open one of its slots to work in its console.</p>
+    <footer className="statusbar">
+      <span className={`state-dot host-${state ?? 'disconnected'}`} aria-hidden="true" />
+      <span className="status-text" data-testid="connection-status">
+        {text}
+      </span>
+      {info ? (
+        <button
+          type="button"
+          className="status-button"
+          title={info.secrets.detail}
+          onClick={() => info.secrets.backend === 'file' && ui.getState().open({ kind: 'secrets' })}
+        >
+          Secrets: {info.secrets.backend === 'keychain' ? 'keychain' : `encrypted file (${info.secrets.state})`}
+        </button>
+      ) : null}
+      <button
+        type="button"
+        className="status-button"
+        title="Theme (Ctrl+Shift+L)"
+        onClick={() => ui.getState().setTheme(theme === 'dark' ? 'light' : theme === 'light' ? 'system' : 'dark')}
+      >
+        Theme: {theme}
+      </button>
+      <button
+        type="button"
+        className="status-button"
+        title="Keyboard shortcuts"
+        onClick={() => ui.getState().open({ kind: 'shortcuts' })}
+      >
+        ⌨
+      </button>
+      {info ? (
+        <span className="status-muted">
+          Slotdeck {info.version}
+          {info.mode === 'browser' ? ' · browser mode' : ''}
+        </span>
+      ) : null}
+    </footer>
+  );
+}
+
+function Toasts() {
+  const toasts = useUi((s) => s.toasts);
+  const { ui } = useStores();
+  return (
+    <div className="toasts" aria-live="polite">
+      {toasts.map((toast) => (
+        <div key={toast.id} className={`toast ${toast.kind}`} role={toast.kind === 'error' ? 'alert' : 'status'}>
+          <span>{toast.message}</span>
+          <button
+            type="button"
+            className="icon-button"
+            aria-label="Dismiss"
+            onClick={() => ui.getState().dismiss(toast.id)}
+          >
+            ×
+          </button>
         </div>
-      </main>
+      ))}
+    </div>
+  );
+}
+
+/** Polls the slots of every connected host while the page is visible. */
+function useSlotPolling(): void {
+  const stores = useStores();
+  const connected = useHosts((s) =>
+    s.hosts
+      .filter((h) => h.status.state === 'connected')
+      .map((h) => h.id)
+      .join(','),
+  );
+  useEffect(() => {
+    const ids = connected ? connected.split(',') : [];
+    const refresh = (): void => {
+      if (document.visibilityState === 'hidden') return;
+      for (const id of ids) void stores.slots.getState().refresh(id);
+    };
+    refresh();
+    const timer = setInterval(refresh, SLOT_POLL_MS);
+    return () => clearInterval(timer);
+  }, [connected, stores]);
+}
+
+function useShortcuts(): void {
+  const { ui, consoles } = useStores();
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent): void => {
+      const mod = event.ctrlKey || event.metaKey;
+      if (!mod) return;
+      const key = event.key.toLowerCase();
+      const state = ui.getState();
+      if (event.shiftKey && key === 'n' && state.selectedHostId)
+        state.open({ kind: 'create-slot', hostId: state.selectedHostId });
+      else if (event.shiftKey && key === 'h') state.open({ kind: 'add-host' });
+      else if (event.shiftKey && key === 'w' && consoles.getState().active)
+        consoles.getState().close(consoles.getState().active!);
+      else if (event.shiftKey && key === 'l') state.setTheme(state.theme === 'dark' ? 'light' : 'dark');
+      else if (event.shiftKey && (key === '/' || key === '?')) state.open({ kind: 'shortcuts' });
+      else if (!event.shiftKey && key === 'pagedown') consoles.getState().cycle(1);
+      else if (!event.shiftKey && key === 'pageup') consoles.getState().cycle(-1);
+      else return;
+      event.preventDefault();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [ui, consoles]);
+}
+
+/** The app shell: hosts and their slots on the left, consoles on the right, the connection state at the bottom. */
+export function App() {
+  const stores = useStores();
+  const theme = useResolvedTheme(useUi((s) => s.theme));
+  const info = useUi((s) => s.info);
+  const offline = useUi((s) => s.offline);
+  useSlotPolling();
+  useShortcuts();
+
+  useEffect(() => {
+    void (async () => {
+      try {
+        const preferences = await stores.ui.getState().init();
+        await stores.hosts.getState().load();
+        stores.consoles.getState().restore(preferences.consoles);
+      } catch (error) {
+        stores.ui.getState().notify(`Slotdeck could not start: ${(error as Error).message}`, 'error');
+      }
+    })();
+  }, [stores]);
+
+  useEffect(() => {
+    document.documentElement.dataset.theme = theme;
+  }, [theme]);
+
+  return (
+    <div className="shell" data-ready={info ? 'true' : 'false'}>
+      <Sidebar />
+      <div className="main-column">
+        {offline ? (
+          <div className="banner error" role="alert">
+            Lost the connection to Slotdeck. It may have stopped: start it again (npm start) and open the new link.
+          </div>
+        ) : null}
+        {info?.notices.map((notice) => (
+          <div key={notice} className="banner warning" role="alert">
+            {notice}
+          </div>
+        ))}
+        <ConsoleArea />
+      </div>
+      <StatusBar />
+      <Dialogs />
+      <Toasts />
     </div>
   );
 }

@@ -1,12 +1,40 @@
 /**
- * The IPC channel names: the only strings the preload lets through. Kept free of zod so the preload, which
- * imports no packages, can import it.
+ * The IPC channel names: the only strings the preload lets through. Kept free of zod so the preload, which imports
+ * no packages, can import it.
  */
-export const INVOKE_CHANNELS = ['app:info'] as const;
+export const INVOKE_CHANNELS = [
+  'app:info',
+  'app:preferences',
+  'app:set-preferences',
+  'secrets:status',
+  'secrets:unlock',
+  'hosts:list',
+  'hosts:create',
+  'hosts:update',
+  'hosts:remove',
+  'hosts:connect',
+  'hosts:disconnect',
+  'hosts:trust-key',
+  'hosts:ssh-config',
+  'slots:list',
+  'slots:create',
+  'slots:start',
+  'slots:stop',
+  'slots:restart',
+  'slots:delete',
+  'slots:events',
+  'terminal:open',
+] as const;
 export type InvokeChannel = (typeof INVOKE_CHANNELS)[number];
 
-export const EVENT_CHANNELS = [] as const;
+export const EVENT_CHANNELS = ['hosts:status', 'hosts:changed'] as const;
 export type EventChannel = (typeof EVENT_CHANNELS)[number];
+
+/** Cancels a running invoke by its request id. */
+export const CANCEL_CHANNEL = 'ipc:cancel';
 
 export const isInvokeChannel = (value: unknown): value is InvokeChannel =>
   typeof value === 'string' && (INVOKE_CHANNELS as readonly string[]).includes(value);
+
+export const isEventChannel = (value: unknown): value is EventChannel =>
+  typeof value === 'string' && (EVENT_CHANNELS as readonly string[]).includes(value);

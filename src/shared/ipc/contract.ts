@@ -1,16 +1,216 @@
 import { z } from 'zod';
-import type { InvokeChannel } from './channels';
+import { CreateSlotBody, Slot, SlotEvent, SlotId, TerminalMode } from '../../../remote-agent/src/contract/index';
+import type { EventChannel, InvokeChannel } from './channels';
 
-/** One input and one output schema per invoke channel; main validates both ends. */
+/** The agent's types the renderer shows, re-exported: the renderer reaches the agent only through this contract. */
+export type { Slot, SlotEvent, CreateSlotBody, TerminalMode } from '../../../remote-agent/src/contract/index';
+
+export const HostId = z.string().regex(/^[a-z0-9-]{1,40}$/, { message: 'must be a host id' });
+
+export const HostState = z.enum(['disconnected', 'connecting', 'connected', 'reconnecting', 'failed']);
+export type HostState = z.infer<typeof HostState>;
+
+export const IpcErrorShape = z.object({
+  code: z.string(),
+  message: z.string(),
+  details: z.record(z.string(), z.string()).optional(),
+});
+export type IpcErrorShape = z.infer<typeof IpcErrorShape>;
+
+export const HostStatus = z.object({
+  state: HostState,
+  since: z.string(),
+  /** While reconnecting: which attempt comes next and when. */
+  attempt: z.number().optional(),
+  nextRetryAt: z.string().optional(),
+  error: IpcErrorShape.optional(),
+});
+export type HostStatus = z.infer<typeof HostStatus>;
+
+const hostName = z
+  .string()
+  .trim()
+  .min(1, { message: 'give the host a name' })
+  .max(64, { message: 'at most 64 characters' });
+const address = z
+  .string()
+  .trim()
+  .min(1, { message: 'enter the host name or IP address' })
+  .max(253)
+  .regex(/^[A-Za-z0-9.:[\]_-]+$/, { message: 'must be a host name or an IP address' });
+const port = z
+  .int({ message: 'must be a whole number' })
+  .min(1, { message: 'ports are 1-65535' })
+  .max(65535, { message: 'ports are 1-65535' });
+const user = z
+  .string()
+  .trim()
+  .min(1, { message: 'enter the user to log in as' })
+  .max(64)
+  .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, { message: 'must be a user name (letters, digits, _ . -)' });
+
+export const SshAuthInput = z.discriminatedUnion('method', [
+  z
+    .strictObject({
+      method: z.literal('key'),
+      /** A private key pasted in (OpenSSH or PEM); kept only in the secret store. */
+      privateKey: z.string().max(32_768).optional(),
+      /** Or a key file on this computer, read at each connection. */
+      keyPath: z.string().trim().max(4096).optional(),
+      passphrase: z.string().max(1024).optional(),
+    })
+    .refine((auth) => Boolean(auth.privateKey?.trim()) !== Boolean(auth.keyPath), {
+      message: 'paste a private key or give the path of a key file (one of the two)',
+      path: ['privateKey'],
+    }),
+  z.strictObject({ method: z.literal('agent') }),
+]);
+export type SshAuthInput = z.infer<typeof SshAuthInput>;
+
+export const SshHostInput = z.strictObject({
+  name: hostName,
+  address,
+  port: port.default(22),
+  user,
+  auth: SshAuthInput,
+  /** Where the agent listens on the host's loopback. */
+  agentPort: port.default(7420),
+  /** How to run the agent's CLI on the host (to read its admin token). */
+  agentCommand: z.string().trim().min(1).max(512).default('slotdeck-agent'),
+  /** The agent's admin token; read over SSH with `<agentCommand> token` when left out. */
+  adminToken: z.string().trim().min(20).max(256).optional(),
+});
+export type SshHostInput = z.input<typeof SshHostInput>;
+
+export const Host = z.object({
+  id: HostId,
+  name: z.string(),
+  kind: z.enum(['local', 'ssh']),
+  address: z.string().nullable(),
+  port: z.number().nullable(),
+  user: z.string().nullable(),
+  auth: z
+    .object({
+      method: z.enum(['key', 'agent']),
+      keyPath: z.string().nullable(),
+      storedKey: z.boolean(),
+      storedPassphrase: z.boolean(),
+    })
+    .nullable(),
+  agentPort: z.number().nullable(),
+  agentCommand: z.string().nullable(),
+  storedAdminToken: z.boolean(),
+  pinnedKey: z.object({ algorithm: z.string(), fingerprint: z.string(), pinnedAt: z.string() }).nullable(),
+  status: HostStatus,
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type Host = z.infer<typeof Host>;
+
+export const SecretsStatus = z.object({
+  /** `keychain`: the OS keychain. `file`: an encrypted file, because this system has no keychain. */
+  backend: z.enum(['keychain', 'file']),
+  state: z.enum(['ready', 'locked', 'uninitialized']),
+  detail: z.string(),
+});
+export type SecretsStatus = z.infer<typeof SecretsStatus>;
+
+export const Theme = z.enum(['system', 'light', 'dark']);
+export const ConsoleRef = z.object({ hostId: HostId, slotId: SlotId, mode: TerminalMode });
+export type ConsoleRef = z.infer<typeof ConsoleRef>;
+export const Preferences = z.object({
+  theme: Theme,
+  consoles: z.array(ConsoleRef).max(32),
+  selectedHostId: HostId.nullable(),
+});
+export type Preferences = z.infer<typeof Preferences>;
+
+const slotRef = z.strictObject({ hostId: HostId, slotId: SlotId });
+const nothing = z.strictObject({});
+const ok = z.object({ ok: z.literal(true) });
+
+/** One input and one output schema per invoke channel; main validates inputs and the renderer relies on outputs. */
 export const ipcContract = {
   'app:info': {
-    input: z.strictObject({}),
-    output: z.object({ name: z.string(), version: z.string(), mode: z.enum(['electron', 'browser']) }),
+    input: nothing,
+    output: z.object({
+      name: z.string(),
+      version: z.string(),
+      mode: z.enum(['electron', 'browser']),
+      platform: z.string(),
+      dataDir: z.string(),
+      secrets: SecretsStatus,
+      /** Things the admin should know once, such as a settings database that had to be set aside. */
+      notices: z.array(z.string()),
+    }),
+  },
+  'app:preferences': { input: nothing, output: Preferences },
+  'app:set-preferences': { input: Preferences.partial().strict(), output: Preferences },
+  'secrets:status': { input: nothing, output: SecretsStatus },
+  'secrets:unlock': {
+    input: z.strictObject({ passphrase: z.string().min(8, { message: 'use at least 8 characters' }).max(1024) }),
+    output: SecretsStatus,
+  },
+  'hosts:list': { input: nothing, output: z.object({ hosts: z.array(Host) }) },
+  'hosts:create': { input: SshHostInput, output: Host },
+  'hosts:update': {
+    input: z.strictObject({ id: HostId, changes: SshHostInput.partial().strict() }),
+    output: Host,
+  },
+  'hosts:remove': { input: z.strictObject({ id: HostId }), output: ok },
+  'hosts:connect': { input: z.strictObject({ id: HostId }), output: Host },
+  'hosts:disconnect': { input: z.strictObject({ id: HostId }), output: Host },
+  'hosts:trust-key': {
+    input: z.strictObject({
+      id: HostId,
+      /** The SHA256 fingerprint the admin saw and confirmed; refused if the host now presents another. */
+      fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, { message: 'must be a SHA256 fingerprint' }),
+      /** Needed to replace a key that is already pinned. */
+      replace: z.boolean().default(false),
+    }),
+    output: Host,
+  },
+  'hosts:ssh-config': {
+    input: nothing,
+    output: z.object({
+      file: z.string(),
+      entries: z.array(
+        z.object({
+          alias: z.string(),
+          address: z.string(),
+          port: z.number(),
+          user: z.string().nullable(),
+          keyPath: z.string().nullable(),
+        }),
+      ),
+    }),
+  },
+  'slots:list': { input: z.strictObject({ hostId: HostId }), output: z.object({ slots: z.array(Slot) }) },
+  'slots:create': { input: z.strictObject({ hostId: HostId, slot: CreateSlotBody }), output: Slot },
+  'slots:start': { input: slotRef, output: Slot },
+  'slots:stop': { input: slotRef, output: Slot },
+  'slots:restart': { input: slotRef, output: Slot },
+  'slots:delete': {
+    input: slotRef.extend({ workDir: z.enum(['keep', 'remove']).default('keep') }),
+    output: ok,
+  },
+  'slots:events': { input: slotRef, output: z.object({ events: z.array(SlotEvent) }) },
+  'terminal:open': {
+    input: slotRef.extend({ mode: TerminalMode.default('writable') }),
+    output: z.object({ url: z.string(), expiresAt: z.string() }),
   },
 } satisfies Record<InvokeChannel, { input: z.ZodType; output: z.ZodType }>;
 
+/** One payload schema per event channel. */
+export const eventContract = {
+  'hosts:status': z.object({ hostId: HostId, status: HostStatus }),
+  'hosts:changed': z.object({}),
+} satisfies Record<EventChannel, z.ZodType>;
+
 export type IpcInput<C extends InvokeChannel> = z.input<(typeof ipcContract)[C]['input']>;
+export type IpcParsedInput<C extends InvokeChannel> = z.output<(typeof ipcContract)[C]['input']>;
 export type IpcOutput<C extends InvokeChannel> = z.output<(typeof ipcContract)[C]['output']>;
+export type IpcEvent<E extends EventChannel> = z.output<(typeof eventContract)[E]>;
 
 /** Every IPC answer: data, or a stable DOMAIN_REASON code with a message saying what to do next. */
-export type IpcResult<T> = { ok: true; data: T } | { ok: false; error: { code: string; message: string } };
+export type IpcResult<T> = { ok: true; data: T } | { ok: false; error: IpcErrorShape };

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Slot, SlotEvent, TerminalMode, TerminalTicket } from '../../../remote-agent/src/contract/index.js';
+import { killAll, processesOf } from './processes.js';
 import { TerminalTestClient } from './terminal-client.js';
 
 export const AGENT_DIR = resolve(import.meta.dirname, '../../../remote-agent');
@@ -178,34 +179,9 @@ export class AgentProcess {
     });
     await new Promise((r) => down.once('exit', r));
     // Whatever `down` could not end (say the CLI itself failed) is ended here: nothing a test starts outlives it.
-    for (const pid of leftoverProcesses(this.dataDir)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killAll(processesOf(this.dataDir));
     rmSync(this.dataDir, { recursive: true, force: true });
   }
-}
-
-/** Processes still tied to a data dir: its PM2 daemon (by pid file) and anything whose command line names the dir. */
-function leftoverProcesses(dataDir: string): number[] {
-  const pids = new Set<number>();
-  try {
-    pids.add(Number(readFileSync(join(dataDir, 'pm2', 'pm2.pid'), 'utf8').trim()));
-  } catch {
-    // no daemon was started
-  }
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dataDir)) pids.add(Number(entry));
-    } catch {
-      // ended while we looked
-    }
-  }
-  return [...pids].filter((pid) => pid > 0);
 }
 
 const PM2_CLI = join(AGENT_DIR, 'node_modules/pm2/bin/pm2');

@@ -1,0 +1,54 @@
+/**
+ * Browser mode: the panel's main process without Electron (where Electron's binary is not installed). The same
+ * services and handlers; the renderer is served on 127.0.0.1 and talks to them over a WebSocket.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bootstrap } from './bootstrap';
+import { loadKeyring } from './keyring';
+import { consoleLogger } from './log';
+import { defaultDataDir } from './paths';
+import { startWebHost } from './web-host';
+
+const appRoot = join(import.meta.dirname, '../..');
+const version = (JSON.parse(readFileSync(join(appRoot, 'package.json'), 'utf8')) as { version: string }).version;
+const log = consoleLogger();
+const dataDir = defaultDataDir();
+
+const core = await bootstrap({
+  mode: 'browser',
+  version,
+  dataDir,
+  agentDir: join(appRoot, 'remote-agent'),
+  nodePath: process.execPath,
+  log,
+  keyring: loadKeyring(),
+});
+const port = process.env.SLOTDECK_PORT ? Number(process.env.SLOTDECK_PORT) : 0;
+const web = await startWebHost({
+  rendererDir: join(appRoot, 'out', 'renderer'),
+  dispatcher: core.dispatcher,
+  events: core.events,
+  log,
+  port,
+});
+await core.ready;
+
+// The line tests and scripts look for; the link works once.
+process.stdout.write(
+  `\nSlotdeck is running in browser mode (data: ${dataDir}).\nOpen this link in your browser (it works once):\n\n  ${web.url}\n\nCtrl-C stops Slotdeck; your slots keep running.\n`,
+);
+process.stdout.write(`SLOTDECK_READY ${JSON.stringify({ url: web.url, origin: web.origin, pid: process.pid })}\n`);
+
+let stopping = false;
+const stop = (): void => {
+  if (stopping) return;
+  stopping = true;
+  void (async () => {
+    await web.close();
+    await core.dispose();
+    process.exit(0);
+  })();
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

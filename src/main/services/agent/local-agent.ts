@@ -1,0 +1,166 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { IpcErrorCode } from '../../../shared/ipc/errors';
+import { IpcError } from '../../ipc/errors';
+import type { Logger } from '../../log';
+
+export interface LocalAgentOptions {
+  /** The agent package (remote-agent/): bin/slotdeck-agent.js and its dist/. */
+  agentDir: string;
+  /** The agent's data dir, under the app's data dir. */
+  dataDir: string;
+  logFile: string;
+  /** The Node.js that runs the agent (its native modules are built for Node, not for Electron). */
+  nodePath: string;
+  log: Logger;
+  /** Told when the agent stops unexpectedly and when it is back. */
+  onStateChange: (state: 'running' | 'restarting', detail?: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+interface AgentState {
+  pid: number;
+  adminUrl: string;
+}
+
+/**
+ * "This computer": the agent runs here as a child of the panel, with its data under the app's data dir. An agent
+ * already running on that data dir (the panel restarted, its agent did not) is adopted rather than doubled. A
+ * crashed agent is started again with backoff; its slots never stopped (they run under PM2).
+ */
+export class LocalAgent {
+  private child: ChildProcess | null = null;
+  private starting: Promise<{ baseUrl: string; token: string }> | null = null;
+  private endpointValue: { baseUrl: string; token: string } | null = null;
+  private stopped = false;
+  private restarts = 0;
+
+  constructor(private readonly options: LocalAgentOptions) {}
+
+  get endpoint(): { baseUrl: string; token: string } | null {
+    return this.endpointValue;
+  }
+
+  /** The running agent's address and admin token, starting it when needed. */
+  ensureRunning(): Promise<{ baseUrl: string; token: string }> {
+    this.stopped = false;
+    this.starting ??= this.start().finally(() => {
+      this.starting = null;
+    });
+    return this.starting;
+  }
+
+  private readState(): AgentState | null {
+    try {
+      const state = JSON.parse(readFileSync(join(this.options.dataDir, 'agent-state.json'), 'utf8')) as AgentState;
+      process.kill(state.pid, 0);
+      return state;
+    } catch {
+      return null;
+    }
+  }
+
+  private async healthy(baseUrl: string): Promise<boolean> {
+    try {
+      const response = await fetch(`${baseUrl}/health`, { signal: AbortSignal.timeout(2000) });
+      const body = (await response.json()) as { supervisor?: { ok?: boolean } };
+      return response.ok && body.supervisor?.ok === true;
+    } catch {
+      return false;
+    }
+  }
+
+  private token(): string {
+    return readFileSync(join(this.options.dataDir, 'secrets', 'admin-token'), 'utf8').trim();
+  }
+
+  private async start(): Promise<{ baseUrl: string; token: string }> {
+    const existing = this.readState();
+    if (existing && (await this.healthy(existing.adminUrl))) {
+      this.options.log.info(`adopting the local agent already running (pid ${existing.pid})`);
+      this.endpointValue = { baseUrl: existing.adminUrl, token: this.token() };
+      return this.endpointValue;
+    }
+    const cli = join(this.options.agentDir, 'bin', 'slotdeck-agent.js');
+    if (!existsSync(join(this.options.agentDir, 'dist', 'cli.js'))) {
+      throw new IpcError(
+        IpcErrorCode.LOCAL_AGENT_FAILED,
+        `The agent is not built (${this.options.agentDir}/dist is missing). Run npm run build:agent.`,
+      );
+    }
+    mkdirSync(this.options.dataDir, { recursive: true, mode: 0o700 });
+    const log = createWriteStream(this.options.logFile, { flags: 'a', mode: 0o600 });
+    const child = spawn(this.options.nodePath, [cli, 'serve'], {
+      env: {
+        ...process.env,
+        ...this.options.env,
+        SLOTDECK_AGENT_DATA_DIR: this.options.dataDir,
+        SLOTDECK_AGENT_ADMIN_PORT: '0',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    child.stdout.pipe(log, { end: false });
+    child.stderr.pipe(log, { end: false });
+    let exited: number | null | undefined;
+    child.once('exit', (code) => {
+      exited = code;
+      log.end();
+      if (this.child === child) this.onExit(code);
+    });
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (exited !== undefined) {
+        throw new IpcError(
+          IpcErrorCode.LOCAL_AGENT_FAILED,
+          `The local agent stopped as it started (exit ${exited}). Its log is at ${this.options.logFile}.`,
+        );
+      }
+      if (Date.now() > deadline) {
+        throw new IpcError(
+          IpcErrorCode.LOCAL_AGENT_FAILED,
+          `The local agent did not become ready within 30 s. Its log is at ${this.options.logFile}.`,
+        );
+      }
+      const state = this.readState();
+      if (state && state.pid === child.pid && (await this.healthy(state.adminUrl))) {
+        this.endpointValue = { baseUrl: state.adminUrl, token: this.token() };
+        this.options.log.info(`local agent running (pid ${child.pid}) on ${state.adminUrl}`);
+        return this.endpointValue;
+      }
+      await sleep(50);
+    }
+  }
+
+  private onExit(code: number | null): void {
+    this.child = null;
+    this.endpointValue = null;
+    if (this.stopped) return;
+    this.restarts += 1;
+    const delay = Math.min(30_000, 500 * 2 ** Math.min(this.restarts - 1, 6));
+    this.options.log.warn(`local agent exited (${code}); starting it again in ${delay} ms`);
+    this.options.onStateChange('restarting', `The local agent stopped (exit ${code}); starting it again.`);
+    setTimeout(() => {
+      if (this.stopped) return;
+      this.ensureRunning().then(
+        () => this.options.onStateChange('running'),
+        (error: unknown) => this.options.log.error('could not restart the local agent', error),
+      );
+    }, delay).unref();
+  }
+
+  /** Stops the agent (gracefully: its slots keep running and are back at the next start). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const child = this.child;
+    this.child = null;
+    this.endpointValue = null;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await Promise.race([exited, sleep(10_000)]);
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}

@@ -1,0 +1,297 @@
+import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+
+/** Numbered schema changes of the panel's own database. Never edit a released one: add the next. */
+const MIGRATIONS: Array<{ version: number; up: string; down: string }> = [
+  {
+    version: 1,
+    up: `
+      CREATE TABLE hosts (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL COLLATE NOCASE UNIQUE,
+        kind TEXT NOT NULL CHECK (kind IN ('local', 'ssh')),
+        address TEXT,
+        port INTEGER,
+        user TEXT,
+        auth_method TEXT CHECK (auth_method IN ('key', 'agent')),
+        key_path TEXT,
+        agent_port INTEGER,
+        agent_command TEXT,
+        has_private_key INTEGER NOT NULL DEFAULT 0,
+        has_passphrase INTEGER NOT NULL DEFAULT 0,
+        has_admin_token INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE TABLE host_keys (
+        host_id TEXT PRIMARY KEY REFERENCES hosts(id) ON DELETE CASCADE,
+        algorithm TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        pinned_at TEXT NOT NULL
+      );
+      CREATE TABLE preferences (
+        key TEXT PRIMARY KEY,
+        value_json TEXT NOT NULL
+      );
+    `,
+    down: `
+      DROP TABLE preferences;
+      DROP TABLE host_keys;
+      DROP TABLE hosts;
+    `,
+  },
+];
+
+export const STORE_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+export class StoreTooNewError extends Error {}
+
+export interface HostRow {
+  id: string;
+  name: string;
+  kind: 'local' | 'ssh';
+  address: string | null;
+  port: number | null;
+  user: string | null;
+  authMethod: 'key' | 'agent' | null;
+  keyPath: string | null;
+  agentPort: number | null;
+  agentCommand: string | null;
+  hasPrivateKey: boolean;
+  hasPassphrase: boolean;
+  hasAdminToken: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface PinnedKey {
+  algorithm: string;
+  fingerprint: string;
+  pinnedAt: string;
+}
+
+interface RawHost {
+  id: string;
+  name: string;
+  kind: 'local' | 'ssh';
+  address: string | null;
+  port: number | null;
+  user: string | null;
+  auth_method: 'key' | 'agent' | null;
+  key_path: string | null;
+  agent_port: number | null;
+  agent_command: string | null;
+  has_private_key: number;
+  has_passphrase: number;
+  has_admin_token: number;
+  created_at: string;
+  updated_at: string;
+}
+
+const COLUMNS: Record<Exclude<keyof HostRow, 'createdAt' | 'updatedAt'>, string> = {
+  id: 'id',
+  name: 'name',
+  kind: 'kind',
+  address: 'address',
+  port: 'port',
+  user: 'user',
+  authMethod: 'auth_method',
+  keyPath: 'key_path',
+  agentPort: 'agent_port',
+  agentCommand: 'agent_command',
+  hasPrivateKey: 'has_private_key',
+  hasPassphrase: 'has_passphrase',
+  hasAdminToken: 'has_admin_token',
+};
+
+function fromRaw(raw: RawHost): HostRow {
+  return {
+    id: raw.id,
+    name: raw.name,
+    kind: raw.kind,
+    address: raw.address,
+    port: raw.port,
+    user: raw.user,
+    authMethod: raw.auth_method,
+    keyPath: raw.key_path,
+    agentPort: raw.agent_port,
+    agentCommand: raw.agent_command,
+    hasPrivateKey: raw.has_private_key === 1,
+    hasPassphrase: raw.has_passphrase === 1,
+    hasAdminToken: raw.has_admin_token === 1,
+    createdAt: raw.created_at,
+    updatedAt: raw.updated_at,
+  };
+}
+
+const toValue = (value: unknown): unknown => (typeof value === 'boolean' ? (value ? 1 : 0) : value);
+
+export class HostNameTakenError extends Error {}
+
+/**
+ * The panel's configuration in SQLite (WAL): hosts, their pinned keys, preferences. Secrets never come here; only
+ * flags saying which secrets the vault holds.
+ */
+export class Store {
+  /** Said to the admin once, in the UI: what happened to a database that could not be used. */
+  readonly notices: string[] = [];
+
+  private constructor(private readonly db: Database.Database) {}
+
+  /**
+   * Opens (or creates) the database. A damaged file is set aside as `<file>.damaged-<time>` and a fresh one made, with
+   * a notice; a file from a newer Slotdeck is left untouched and refused (after a backup copy), never rewritten.
+   */
+  static open(file: string, now = new Date()): Store {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    const stamp = now.toISOString().replace(/[:.]/g, '-');
+    let db: Database.Database;
+    const notices: string[] = [];
+    try {
+      db = Store.connect(file);
+      const check = db.pragma('quick_check', { simple: true });
+      if (check !== 'ok') throw new Error(`integrity check: ${String(check)}`);
+    } catch (error) {
+      if (error instanceof StoreTooNewError) throw error;
+      const backup = `${file}.damaged-${stamp}`;
+      renameSync(file, backup);
+      for (const suffix of ['-wal', '-shm']) if (existsSync(file + suffix)) renameSync(file + suffix, backup + suffix);
+      notices.push(
+        `The settings database could not be read (${(error as Error).message}). It was kept at ${backup} and Slotdeck started with a new one: add your hosts again.`,
+      );
+      db = Store.connect(file);
+    }
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > STORE_SCHEMA_VERSION) {
+      db.close();
+      const backup = `${file}.newer-${stamp}`;
+      copyFileSync(file, backup);
+      throw new StoreTooNewError(
+        `The settings database ${file} was written by a newer Slotdeck (schema ${version}; this one knows ${STORE_SCHEMA_VERSION}). Update Slotdeck. Nothing was changed; a copy is at ${backup}.`,
+      );
+    }
+    for (const migration of MIGRATIONS.filter((m) => m.version > version)) {
+      db.transaction(() => {
+        db.exec(migration.up);
+        db.pragma(`user_version = ${migration.version}`);
+      })();
+    }
+    const store = new Store(db);
+    store.notices.push(...notices);
+    return store;
+  }
+
+  private static connect(file: string): Database.Database {
+    const fresh = !existsSync(file);
+    const db = new Database(file);
+    if (fresh) chmodSync(file, 0o600);
+    db.pragma('journal_mode = WAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    return db;
+  }
+
+  /** Moves the schema down to `version` (for the migration tests and for downgrades). */
+  migrateDown(version: number): void {
+    let current = this.db.pragma('user_version', { simple: true }) as number;
+    while (current > version) {
+      const migration = MIGRATIONS.find((m) => m.version === current)!;
+      this.db.transaction(() => {
+        this.db.exec(migration.down);
+        this.db.pragma(`user_version = ${current - 1}`);
+      })();
+      current -= 1;
+    }
+  }
+
+  listHosts(): HostRow[] {
+    return this.db.prepare<[], RawHost>("SELECT * FROM hosts ORDER BY kind = 'ssh', created_at").all().map(fromRaw);
+  }
+
+  getHost(id: string): HostRow | null {
+    const raw = this.db.prepare<[string], RawHost>('SELECT * FROM hosts WHERE id = ?').get(id);
+    return raw ? fromRaw(raw) : null;
+  }
+
+  insertHost(row: Omit<HostRow, 'createdAt' | 'updatedAt'>, now = new Date().toISOString()): HostRow {
+    const keys = Object.keys(COLUMNS) as Array<keyof typeof COLUMNS>;
+    try {
+      this.db
+        .prepare(
+          `INSERT INTO hosts (${keys.map((k) => COLUMNS[k]).join(', ')}, created_at, updated_at) VALUES (${keys.map(() => '?').join(', ')}, ?, ?)`,
+        )
+        .run(...keys.map((k) => toValue(row[k])), now, now);
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new HostNameTakenError(row.name);
+      throw error;
+    }
+    return this.getHost(row.id)!;
+  }
+
+  updateHost(
+    id: string,
+    patch: Partial<Omit<HostRow, 'id' | 'kind' | 'createdAt' | 'updatedAt'>>,
+    now = new Date().toISOString(),
+  ): HostRow {
+    const keys = (Object.keys(patch) as Array<keyof typeof COLUMNS>).filter(
+      (k) => patch[k as keyof typeof patch] !== undefined,
+    );
+    try {
+      this.db
+        .prepare(
+          `UPDATE hosts SET ${[...keys.map((k) => `${COLUMNS[k]} = ?`), 'updated_at = ?'].join(', ')} WHERE id = ?`,
+        )
+        .run(...keys.map((k) => toValue(patch[k as keyof typeof patch])), now, id);
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE')
+        throw new HostNameTakenError(String(patch.name));
+      throw error;
+    }
+    return this.getHost(id)!;
+  }
+
+  deleteHost(id: string): void {
+    this.db.prepare('DELETE FROM hosts WHERE id = ?').run(id);
+  }
+
+  pinnedKey(hostId: string): PinnedKey | null {
+    const raw = this.db
+      .prepare<[string], { algorithm: string; fingerprint: string; pinned_at: string }>(
+        'SELECT algorithm, fingerprint, pinned_at FROM host_keys WHERE host_id = ?',
+      )
+      .get(hostId);
+    return raw ? { algorithm: raw.algorithm, fingerprint: raw.fingerprint, pinnedAt: raw.pinned_at } : null;
+  }
+
+  pinKey(hostId: string, key: { algorithm: string; fingerprint: string }, now = new Date().toISOString()): void {
+    this.db
+      .prepare(
+        'INSERT INTO host_keys (host_id, algorithm, fingerprint, pinned_at) VALUES (?, ?, ?, ?) ON CONFLICT(host_id) DO UPDATE SET algorithm = excluded.algorithm, fingerprint = excluded.fingerprint, pinned_at = excluded.pinned_at',
+      )
+      .run(hostId, key.algorithm, key.fingerprint, now);
+  }
+
+  unpinKey(hostId: string): void {
+    this.db.prepare('DELETE FROM host_keys WHERE host_id = ?').run(hostId);
+  }
+
+  preference<T>(key: string): T | undefined {
+    const raw = this.db
+      .prepare<[string], { value_json: string }>('SELECT value_json FROM preferences WHERE key = ?')
+      .get(key);
+    return raw ? (JSON.parse(raw.value_json) as T) : undefined;
+  }
+
+  setPreference(key: string, value: unknown): void {
+    this.db
+      .prepare(
+        'INSERT INTO preferences (key, value_json) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value_json = excluded.value_json',
+      )
+      .run(key, JSON.stringify(value));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,99 @@
+import { cloneElement, useEffect, useId, useRef, type ReactElement, type ReactNode } from 'react';
+
+interface DialogProps {
+  title: string;
+  onClose: () => void;
+  children: ReactNode;
+  footer?: ReactNode;
+  tone?: 'normal' | 'danger';
+  width?: number;
+}
+
+/** A modal dialog: Escape and the backdrop close it; focus starts inside and Tab stays inside. */
+export function Dialog({ title, onClose, children, footer, tone = 'normal', width = 520 }: DialogProps) {
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const previous = document.activeElement as HTMLElement | null;
+    const first = ref.current?.querySelector<HTMLElement>(
+      '[autofocus], input, select, textarea, button:not(.dialog-close)',
+    );
+    first?.focus();
+    const onKey = (event: KeyboardEvent): void => {
+      if (event.key === 'Escape') {
+        event.stopPropagation();
+        onClose();
+      }
+      if (event.key === 'Tab' && ref.current) {
+        const focusable = [
+          ...ref.current.querySelectorAll<HTMLElement>(
+            'button, input, select, textarea, [tabindex]:not([tabindex="-1"])',
+          ),
+        ].filter((el) => !el.hasAttribute('disabled'));
+        const [head, tail] = [focusable[0], focusable[focusable.length - 1]];
+        if (event.shiftKey && document.activeElement === head) {
+          event.preventDefault();
+          tail?.focus();
+        } else if (!event.shiftKey && document.activeElement === tail) {
+          event.preventDefault();
+          head?.focus();
+        }
+      }
+    };
+    document.addEventListener('keydown', onKey, true);
+    return () => {
+      document.removeEventListener('keydown', onKey, true);
+      previous?.focus();
+    };
+  }, [onClose]);
+  return (
+    <div className="backdrop" onMouseDown={(event) => event.target === event.currentTarget && onClose()}>
+      <div ref={ref} className={`dialog ${tone}`} role="dialog" aria-modal="true" aria-label={title} style={{ width }}>
+        <header className="dialog-header">
+          <h2>{title}</h2>
+          <button type="button" className="icon-button dialog-close" aria-label="Close" onClick={onClose}>
+            ×
+          </button>
+        </header>
+        <div className="dialog-body">{children}</div>
+        {footer ? <footer className="dialog-footer">{footer}</footer> : null}
+      </div>
+    </div>
+  );
+}
+
+/**
+ * A labelled form control: the label names the control and the hint (or the error) describes it, as screen readers
+ * expect (the label's text alone is the control's name).
+ */
+export function Field({
+  label,
+  hint,
+  error,
+  children,
+}: {
+  label: string;
+  hint?: ReactNode;
+  error?: string | undefined;
+  children: ReactElement<Record<string, unknown>>;
+}) {
+  const id = useId();
+  const noteId = `${id}-note`;
+  const note = error ?? hint;
+  return (
+    <div className={`field ${error ? 'has-error' : ''}`}>
+      <label className="field-label" htmlFor={id}>
+        {label}
+      </label>
+      {cloneElement(children, {
+        id,
+        ...(note ? { 'aria-describedby': noteId } : {}),
+        ...(error ? { 'aria-invalid': true } : {}),
+      })}
+      {note ? (
+        <span id={noteId} className={error ? 'field-error' : 'field-hint'}>
+          {note}
+        </span>
+      ) : null}
+    </div>
+  );
+}

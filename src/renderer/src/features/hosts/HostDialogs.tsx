@@ -1,0 +1,431 @@
+import { useState, type FormEvent } from 'react';
+import type { IpcInput, IpcOutput } from '../../../../shared/ipc/contract';
+import { Dialog, Field } from '../../components/Dialog';
+import { IpcClientError } from '../../lib/ipc';
+import { useHosts, useStores, useUi } from '../../stores';
+import { handleError } from '../app/actions';
+
+type AuthMethod = 'paste' | 'file' | 'agent';
+type SshConfigEntry = IpcOutput<'hosts:ssh-config'>['entries'][number];
+
+/** Add or edit an SSH host; saving connects at once, so a wrong key or address shows up here, not later. */
+export function HostDialog({ hostId }: { hostId?: string | undefined }) {
+  const stores = useStores();
+  const existing = useHosts((s) => s.hosts.find((h) => h.id === hostId));
+  const [name, setName] = useState(existing?.name ?? '');
+  const [address, setAddress] = useState(existing?.address ?? '');
+  const [port, setPort] = useState(String(existing?.port ?? 22));
+  const [user, setUser] = useState(existing?.user ?? 'root');
+  const [method, setMethod] = useState<AuthMethod>(
+    existing?.auth?.method === 'agent' ? 'agent' : existing?.auth?.keyPath ? 'file' : 'paste',
+  );
+  const [privateKey, setPrivateKey] = useState('');
+  const [keyPath, setKeyPath] = useState(existing?.auth?.keyPath ?? '');
+  const [passphrase, setPassphrase] = useState('');
+  const [agentPort, setAgentPort] = useState(String(existing?.agentPort ?? 7420));
+  const [agentCommand, setAgentCommand] = useState(existing?.agentCommand ?? 'slotdeck-agent');
+  const [adminToken, setAdminToken] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [sshConfig, setSshConfig] = useState<SshConfigEntry[] | null>(null);
+  const close = (): void => stores.ui.getState().close();
+  const editingAuth =
+    !existing ||
+    privateKey.trim() !== '' ||
+    keyPath !== (existing.auth?.keyPath ?? '') ||
+    method !== (existing.auth?.method === 'agent' ? 'agent' : existing.auth?.keyPath ? 'file' : 'paste') ||
+    passphrase !== '';
+
+  const importFromConfig = async (): Promise<void> => {
+    try {
+      const { entries, file } = await stores.ipc.invoke('hosts:ssh-config', {});
+      setSshConfig(entries);
+      if (entries.length === 0) setError(`No hosts found in ${file}.`);
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+
+  const pick = (entry: SshConfigEntry): void => {
+    setName((current) => current || entry.alias);
+    setAddress(entry.address);
+    setPort(String(entry.port));
+    if (entry.user) setUser(entry.user);
+    if (entry.keyPath) {
+      setMethod('file');
+      setKeyPath(entry.keyPath);
+    }
+    setSshConfig(null);
+  };
+
+  const submit = async (event: FormEvent): Promise<void> => {
+    event.preventDefault();
+    setError(null);
+    setBusy(true);
+    const auth: IpcInput<'hosts:create'>['auth'] =
+      method === 'agent'
+        ? { method: 'agent' }
+        : {
+            method: 'key',
+            ...(method === 'paste' ? { privateKey } : { keyPath }),
+            ...(passphrase ? { passphrase } : {}),
+          };
+    const settings = {
+      name,
+      address,
+      port: Number(port),
+      user,
+      agentPort: Number(agentPort),
+      agentCommand,
+      ...(adminToken.trim() ? { adminToken: adminToken.trim() } : {}),
+    };
+    let id = hostId;
+    try {
+      if (existing)
+        await stores.hosts.getState().update(existing.id, { ...settings, ...(editingAuth ? { auth } : {}) });
+      else id = (await stores.hosts.getState().create({ ...settings, auth })).id;
+    } catch (err) {
+      setBusy(false);
+      if (err instanceof IpcClientError && err.code === 'SECRETS_LOCKED') {
+        handleError(stores, err);
+        return;
+      }
+      setError((err as Error).message);
+      return;
+    }
+    close();
+    stores.ui.getState().select(id!);
+    try {
+      await stores.hosts.getState().connect(id!);
+    } catch (err) {
+      handleError(stores, err, id);
+    }
+  };
+
+  return (
+    <Dialog
+      title={existing ? `Edit ${existing.name}` : 'Add an SSH host'}
+      onClose={close}
+      width={600}
+      footer={
+        <>
+          {existing ? (
+            <button
+              type="button"
+              className="button danger-outline"
+              onClick={() =>
+                stores.ui.getState().open({
+                  kind: 'confirm',
+                  title: `Remove ${existing.name}?`,
+                  message:
+                    'Slotdeck forgets this host, its pinned key and its stored secrets. Its slots keep running on the host.',
+                  confirm: 'Remove host',
+                  danger: true,
+                  run: () => stores.hosts.getState().remove(existing.id),
+                })
+              }
+            >
+              Remove…
+            </button>
+          ) : null}
+          <span className="spacer" />
+          <button type="button" className="button" onClick={close}>
+            Cancel
+          </button>
+          <button type="submit" form="host-form" className="button primary" disabled={busy}>
+            {busy ? 'Saving…' : existing ? 'Save and connect' : 'Add and connect'}
+          </button>
+        </>
+      }
+    >
+      <form id="host-form" className="form" onSubmit={(event) => void submit(event)}>
+        {!existing ? (
+          <div className="form-row">
+            <button type="button" className="link-button" onClick={() => void importFromConfig()}>
+              Import from ~/.ssh/config
+            </button>
+            {sshConfig && sshConfig.length > 0 ? (
+              <select
+                aria-label="Host from ~/.ssh/config"
+                defaultValue=""
+                onChange={(event) => pick(sshConfig[Number(event.target.value)]!)}
+              >
+                <option value="" disabled>
+                  Pick a host…
+                </option>
+                {sshConfig.map((entry, index) => (
+                  <option key={entry.alias} value={index}>
+                    {entry.alias} ({entry.user ? `${entry.user}@` : ''}
+                    {entry.address}:{entry.port})
+                  </option>
+                ))}
+              </select>
+            ) : null}
+          </div>
+        ) : null}
+        <Field label="Name">
+          <input value={name} onChange={(e) => setName(e.target.value)} placeholder="prod-claude" autoFocus required />
+        </Field>
+        <div className="form-grid">
+          <Field label="Address">
+            <input
+              value={address}
+              onChange={(e) => setAddress(e.target.value)}
+              placeholder="ec2-1-2-3-4.compute.amazonaws.com"
+              required
+            />
+          </Field>
+          <Field label="SSH port">
+            <input value={port} onChange={(e) => setPort(e.target.value)} inputMode="numeric" required />
+          </Field>
+          <Field label="User">
+            <input value={user} onChange={(e) => setUser(e.target.value)} required />
+          </Field>
+        </div>
+        <fieldset className="segmented" aria-label="Authentication">
+          {(['paste', 'file', 'agent'] as const).map((value) => (
+            <label key={value} className={method === value ? 'checked' : ''}>
+              <input
+                type="radio"
+                name="auth"
+                value={value}
+                checked={method === value}
+                onChange={() => setMethod(value)}
+              />
+              {{ paste: 'Paste a private key', file: 'Use a key file', agent: 'Use the SSH agent' }[value]}
+            </label>
+          ))}
+        </fieldset>
+        {method === 'paste' ? (
+          <Field
+            label="Private key"
+            hint={
+              existing?.auth?.storedKey
+                ? 'A key is stored; paste a new one to replace it.'
+                : 'Kept only in the keychain (or the encrypted secrets file).'
+            }
+          >
+            <textarea
+              value={privateKey}
+              onChange={(e) => setPrivateKey(e.target.value)}
+              rows={5}
+              spellCheck={false}
+              placeholder="-----BEGIN OPENSSH PRIVATE KEY-----"
+              required={!existing?.auth?.storedKey}
+            />
+          </Field>
+        ) : null}
+        {method === 'file' ? (
+          <Field label="Key file" hint="Read from this computer at each connection.">
+            <input
+              value={keyPath}
+              onChange={(e) => setKeyPath(e.target.value)}
+              placeholder="~/.ssh/id_ed25519"
+              required
+            />
+          </Field>
+        ) : null}
+        {method !== 'agent' ? (
+          <Field
+            label="Key passphrase"
+            hint={
+              existing?.auth?.storedPassphrase
+                ? 'A passphrase is stored; enter a new one to replace it.'
+                : 'Only if the key is encrypted.'
+            }
+          >
+            <input
+              type="password"
+              value={passphrase}
+              onChange={(e) => setPassphrase(e.target.value)}
+              autoComplete="off"
+            />
+          </Field>
+        ) : (
+          <p className="hint">Uses the SSH agent of the user running Slotdeck (SSH_AUTH_SOCK).</p>
+        )}
+        <details className="advanced">
+          <summary>Agent on the host</summary>
+          <div className="form-grid">
+            <Field label="Agent port" hint="On the host's loopback.">
+              <input value={agentPort} onChange={(e) => setAgentPort(e.target.value)} inputMode="numeric" />
+            </Field>
+            <Field label="Agent command" hint="Runs as “<command> token” to read the admin token.">
+              <input value={agentCommand} onChange={(e) => setAgentCommand(e.target.value)} />
+            </Field>
+          </div>
+          <Field
+            label="Admin token"
+            hint={
+              existing?.storedAdminToken
+                ? 'A token is stored. Leave empty to keep it.'
+                : 'Leave empty: Slotdeck reads it over SSH.'
+            }
+          >
+            <input
+              type="password"
+              value={adminToken}
+              onChange={(e) => setAdminToken(e.target.value)}
+              autoComplete="off"
+            />
+          </Field>
+        </details>
+        {error ? (
+          <p className="form-error" role="alert">
+            {error}
+          </p>
+        ) : null}
+      </form>
+    </Dialog>
+  );
+}
+
+/** The host key question: first contact (confirm the fingerprint) or a changed key (blocked, with an explicit replace). */
+export function TrustKeyDialog({
+  hostId,
+  algorithm,
+  fingerprint,
+  pinnedFingerprint,
+}: {
+  hostId: string;
+  algorithm: string;
+  fingerprint: string;
+  pinnedFingerprint?: string | undefined;
+}) {
+  const stores = useStores();
+  const host = useHosts((s) => s.hosts.find((h) => h.id === hostId));
+  const [busy, setBusy] = useState(false);
+  const close = (): void => stores.ui.getState().close();
+  const mismatch = Boolean(pinnedFingerprint);
+  const trust = async (): Promise<void> => {
+    setBusy(true);
+    close();
+    try {
+      await stores.hosts.getState().trustKey(hostId, fingerprint, mismatch);
+    } catch (error) {
+      handleError(stores, error, hostId);
+    }
+  };
+  return (
+    <Dialog
+      title={mismatch ? `The host key of ${host?.name ?? 'this host'} changed` : `Trust ${host?.name ?? 'this host'}?`}
+      onClose={close}
+      tone={mismatch ? 'danger' : 'normal'}
+      footer={
+        <>
+          <span className="spacer" />
+          <button type="button" className="button" onClick={close} autoFocus>
+            {mismatch ? 'Keep blocked' : 'Cancel'}
+          </button>
+          <button
+            type="button"
+            className={`button ${mismatch ? 'danger' : 'primary'}`}
+            disabled={busy}
+            onClick={() => void trust()}
+          >
+            {mismatch ? 'Replace pinned key' : 'Trust and connect'}
+          </button>
+        </>
+      }
+    >
+      {mismatch ? (
+        <div className="warning" role="alert">
+          <strong>The connection is blocked.</strong> {host?.address} presents a different key than the one you pinned.
+          This happens when the host was rebuilt, or when someone is intercepting the connection. Replace the pinned key
+          only if you know why it changed.
+        </div>
+      ) : (
+        <p>
+          This is the first connection to <strong>{host?.address}</strong>. Compare the fingerprint below with the one
+          the host shows (<code>ssh-keygen -lf /etc/ssh/ssh_host_{algorithm.replace(/^ssh-|-.*$/g, '')}_key.pub</code>{' '}
+          on the host). Slotdeck pins it and refuses any other key later.
+        </p>
+      )}
+      <dl className="fingerprints">
+        {mismatch ? (
+          <>
+            <dt>Pinned</dt>
+            <dd>
+              <code>{pinnedFingerprint}</code>
+            </dd>
+          </>
+        ) : null}
+        <dt>{mismatch ? 'Presented now' : algorithm}</dt>
+        <dd>
+          <code className="fingerprint" data-testid="fingerprint">
+            {fingerprint}
+          </code>
+        </dd>
+      </dl>
+    </Dialog>
+  );
+}
+
+/** Secrets without a keychain: set (first time) or enter the passphrase of the encrypted secrets file. */
+export function SecretsDialog() {
+  const stores = useStores();
+  const secrets = useUi((s) => s.info?.secrets);
+  const [passphrase, setPassphrase] = useState('');
+  const [again, setAgain] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const close = (): void => stores.ui.getState().close();
+  const creating = secrets?.state === 'uninitialized';
+  const submit = async (event: FormEvent): Promise<void> => {
+    event.preventDefault();
+    if (creating && passphrase !== again) {
+      setError('The two passphrases differ.');
+      return;
+    }
+    try {
+      const status = await stores.ipc.invoke('secrets:unlock', { passphrase });
+      stores.ui.getState().setSecrets(status);
+      stores.ui
+        .getState()
+        .notify(creating ? 'Secrets file created. Add your host again to store its key.' : 'Secrets unlocked.');
+      close();
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+  return (
+    <Dialog
+      title={creating ? 'Choose a passphrase for secrets' : 'Unlock secrets'}
+      onClose={close}
+      footer={
+        <>
+          <span className="spacer" />
+          <button type="button" className="button" onClick={close}>
+            Cancel
+          </button>
+          <button type="submit" form="secrets-form" className="button primary">
+            {creating ? 'Create secrets file' : 'Unlock'}
+          </button>
+        </>
+      }
+    >
+      <form id="secrets-form" className="form" onSubmit={(event) => void submit(event)}>
+        <p>{secrets?.detail}</p>
+        <Field label="Passphrase">
+          <input
+            type="password"
+            value={passphrase}
+            onChange={(e) => setPassphrase(e.target.value)}
+            autoFocus
+            minLength={8}
+            required
+          />
+        </Field>
+        {creating ? (
+          <Field label="Passphrase again">
+            <input type="password" value={again} onChange={(e) => setAgain(e.target.value)} minLength={8} required />
+          </Field>
+        ) : null}
+        {error ? (
+          <p className="form-error" role="alert">
+            {error}
+          </p>
+        ) : null}
+      </form>
+    </Dialog>
+  );
+}

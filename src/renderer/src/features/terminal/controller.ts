@@ -1,0 +1,236 @@
+import { ClipboardAddon } from '@xterm/addon-clipboard';
+import { FitAddon } from '@xterm/addon-fit';
+import { SearchAddon } from '@xterm/addon-search';
+import { WebLinksAddon } from '@xterm/addon-web-links';
+import { Terminal, type ITheme } from '@xterm/xterm';
+
+export type ConsoleState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+export interface ConsoleStatus {
+  state: ConsoleState;
+  /** Why it is reconnecting or closed, for the banner over the console. */
+  message?: string;
+  attempt?: number;
+}
+
+export interface TerminalControllerOptions {
+  mode: 'writable' | 'read-only';
+  /** A fresh terminal URL (with a single-use ticket) for each connection. */
+  openUrl: () => Promise<string>;
+  onStatus: (status: ConsoleStatus) => void;
+  onTitle?: (title: string) => void;
+  theme: ITheme;
+  /** The slot's size, for read-only consoles (they show the terminal at the size the writer chose). */
+  fixedSize?: { cols: number; rows: number } | undefined;
+  WebSocketImpl?: typeof WebSocket;
+}
+
+/** ttyd-style flow control: pause the agent above this many bytes written but not yet rendered, resume below LOW. */
+const HIGH_WATER = 512 * 1024;
+const LOW_WATER = 128 * 1024;
+const encoder = new TextEncoder();
+
+/**
+ * One console: xterm.js, its addons, the terminal WebSocket (ttyd's protocol) and its reconnection. The React view
+ * only mounts and unmounts it.
+ */
+export class TerminalController {
+  readonly term: Terminal;
+  private readonly fitAddon = new FitAddon();
+  private readonly searchAddon = new SearchAddon();
+  private socket: WebSocket | null = null;
+  private disposed = false;
+  private attempt = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private connecting = false;
+  private unrendered = 0;
+  private paused = false;
+  private freshScreen = false;
+  private status: ConsoleStatus = { state: 'connecting' };
+  private readonly resizeObserver: ResizeObserver | null;
+
+  constructor(
+    private readonly container: HTMLElement,
+    private readonly options: TerminalControllerOptions,
+  ) {
+    this.term = new Terminal({
+      cursorBlink: options.mode === 'writable',
+      disableStdin: options.mode === 'read-only',
+      fontFamily: 'ui-monospace, "JetBrains Mono", "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace',
+      fontSize: 13,
+      lineHeight: 1.15,
+      scrollback: 10_000,
+      allowProposedApi: true,
+      theme: options.theme,
+      ...(options.fixedSize ? { cols: options.fixedSize.cols, rows: options.fixedSize.rows } : {}),
+    });
+    this.term.loadAddon(this.fitAddon);
+    this.term.loadAddon(this.searchAddon);
+    this.term.loadAddon(new WebLinksAddon((_event, uri) => window.open(uri, '_blank', 'noopener,noreferrer')));
+    // OSC 52: programs in the slot (tmux, vim, Claude Code) can put text on this computer's clipboard.
+    this.term.loadAddon(new ClipboardAddon());
+    this.term.open(container);
+    this.fit();
+    this.term.onData((data) => this.send(`0${data}`));
+    this.term.onBinary((data) => this.send(`0${data}`));
+    this.term.onResize(({ cols, rows }) => {
+      if (this.options.mode === 'writable') this.send(`1${JSON.stringify({ columns: cols, rows })}`);
+    });
+    this.resizeObserver = typeof ResizeObserver === 'undefined' ? null : new ResizeObserver(() => this.fit());
+    this.resizeObserver?.observe(container);
+    void this.connect();
+  }
+
+  get currentStatus(): ConsoleStatus {
+    return this.status;
+  }
+
+  private setStatus(status: ConsoleStatus): void {
+    this.status = status;
+    this.options.onStatus(status);
+  }
+
+  fit(): void {
+    if (this.disposed || this.options.fixedSize || !this.container.isConnected || this.container.clientWidth === 0)
+      return;
+    try {
+      this.fitAddon.fit();
+    } catch {
+      // not laid out yet
+    }
+  }
+
+  focus(): void {
+    this.term.focus();
+  }
+
+  setTheme(theme: ITheme): void {
+    this.term.options.theme = theme;
+  }
+
+  find(text: string, direction: 'next' | 'previous' = 'next'): boolean {
+    return direction === 'next' ? this.searchAddon.findNext(text) : this.searchAddon.findPrevious(text);
+  }
+
+  clearFind(): void {
+    this.searchAddon.clearDecorations();
+  }
+
+  /** Tries again now (a host came back) instead of waiting out the backoff; does nothing unless a retry is pending. */
+  retryNow(): void {
+    if (this.disposed || !this.retryTimer) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    void this.connect();
+  }
+
+  private async connect(): Promise<void> {
+    // One connection at a time: a second socket would write every byte of output twice.
+    if (this.disposed || this.connecting || this.socket) return;
+    this.connecting = true;
+    try {
+      await this.openSocket();
+    } finally {
+      this.connecting = false;
+    }
+  }
+
+  private async openSocket(): Promise<void> {
+    this.setStatus({
+      state: this.attempt === 0 ? 'connecting' : 'reconnecting',
+      ...(this.attempt ? { attempt: this.attempt } : {}),
+      ...(this.status.message ? { message: this.status.message } : {}),
+    });
+    let url: string;
+    try {
+      url = await this.options.openUrl();
+    } catch (error) {
+      this.scheduleRetry((error as Error).message);
+      return;
+    }
+    if (this.disposed) return;
+    const WebSocketImpl = this.options.WebSocketImpl ?? WebSocket;
+    const socket = new WebSocketImpl(url, ['tty']);
+    socket.binaryType = 'arraybuffer';
+    this.socket = socket;
+    socket.onopen = () => {
+      const { cols, rows } = this.term;
+      socket.send(encoder.encode(JSON.stringify({ AuthToken: '', columns: cols, rows })));
+      this.freshScreen = true;
+      this.unrendered = 0;
+      this.paused = false;
+    };
+    socket.onmessage = (event: MessageEvent<ArrayBuffer>) => this.receive(new Uint8Array(event.data));
+    socket.onclose = (event) => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      if (this.disposed) return;
+      if (event.code === 4404) {
+        this.setStatus({ state: 'closed', message: 'The slot stopped. Start it again to continue.' });
+        return;
+      }
+      const why =
+        event.code === 4503
+          ? 'The agent is restarting; reconnecting.'
+          : this.status.state === 'open'
+            ? 'The connection to the slot dropped; reconnecting.'
+            : event.reason || 'Could not reach the slot; retrying.';
+      this.scheduleRetry(why);
+    };
+  }
+
+  private receive(data: Uint8Array): void {
+    const command = data[0];
+    const payload = data.subarray(1);
+    if (command === 0x30) {
+      if (this.freshScreen) {
+        // Each connection starts with the whole screen replayed: drop what the previous connection showed.
+        this.freshScreen = false;
+        this.term.reset();
+        this.attempt = 0;
+        this.setStatus({ state: 'open' });
+      }
+      this.unrendered += payload.length;
+      this.term.write(payload, () => {
+        this.unrendered -= payload.length;
+        if (this.paused && this.unrendered < LOW_WATER) {
+          this.paused = false;
+          this.send('3');
+        }
+      });
+      if (!this.paused && this.unrendered > HIGH_WATER) {
+        this.paused = true;
+        this.send('2');
+      }
+    } else if (command === 0x31) {
+      this.options.onTitle?.(new TextDecoder().decode(payload));
+    }
+  }
+
+  private send(message: string): void {
+    if (this.socket?.readyState !== WebSocket.OPEN) return;
+    if (message[0] === '0' && this.options.mode !== 'writable') return;
+    this.socket.send(encoder.encode(message));
+  }
+
+  private scheduleRetry(message: string): void {
+    if (this.disposed) return;
+    this.attempt += 1;
+    const delay = Math.min(5000, 300 * 2 ** Math.min(this.attempt - 1, 5));
+    this.setStatus({ state: 'reconnecting', attempt: this.attempt, message });
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.connect();
+    }, delay);
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.resizeObserver?.disconnect();
+    const socket = this.socket;
+    this.socket = null;
+    socket?.close(1000, 'closed');
+    this.term.dispose();
+  }
+}

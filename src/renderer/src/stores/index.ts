@@ -1,0 +1,39 @@
+import { createContext, useContext } from 'react';
+import { useStore } from 'zustand';
+import type { StoreApi } from 'zustand/vanilla';
+import type { IpcClient } from '../lib/ipc';
+import { createConsolesStore, type ConsolesState } from './consoles';
+import { createHostsStore, type HostsState } from './hosts';
+import { createSlotsStore, type SlotsState } from './slots';
+import { createUiStore, type UiState } from './ui';
+
+export interface AppStores {
+  ipc: IpcClient;
+  hosts: StoreApi<HostsState>;
+  slots: StoreApi<SlotsState>;
+  consoles: StoreApi<ConsolesState>;
+  ui: StoreApi<UiState>;
+}
+
+export function createAppStores(ipc: IpcClient): AppStores {
+  return {
+    ipc,
+    hosts: createHostsStore(ipc),
+    slots: createSlotsStore(ipc),
+    consoles: createConsolesStore(ipc),
+    ui: createUiStore(ipc),
+  };
+}
+
+export const StoresContext = createContext<AppStores | null>(null);
+
+export function useStores(): AppStores {
+  const stores = useContext(StoresContext);
+  if (!stores) throw new Error('useStores outside StoresContext');
+  return stores;
+}
+
+export const useHosts = <T>(select: (state: HostsState) => T): T => useStore(useStores().hosts, select);
+export const useSlots = <T>(select: (state: SlotsState) => T): T => useStore(useStores().slots, select);
+export const useConsoles = <T>(select: (state: ConsolesState) => T): T => useStore(useStores().consoles, select);
+export const useUi = <T>(select: (state: UiState) => T): T => useStore(useStores().ui, select);

@@ -1,0 +1,91 @@
+import { createStore } from 'zustand/vanilla';
+import type { IpcOutput, SecretsStatus } from '../../../shared/ipc/contract';
+import type { IpcClient } from '../lib/ipc';
+
+export type Theme = 'system' | 'light' | 'dark';
+
+export type Dialog =
+  | { kind: 'add-host' }
+  | { kind: 'edit-host'; hostId: string }
+  | {
+      kind: 'trust-key';
+      hostId: string;
+      algorithm: string;
+      fingerprint: string;
+      pinnedFingerprint?: string | undefined;
+    }
+  | { kind: 'create-slot'; hostId: string }
+  | { kind: 'delete-slot'; hostId: string; slotId: string; name: string }
+  | { kind: 'confirm'; title: string; message: string; confirm: string; danger?: boolean; run: () => Promise<void> }
+  | { kind: 'secrets' }
+  | { kind: 'shortcuts' };
+
+export interface Toast {
+  id: number;
+  kind: 'info' | 'error';
+  message: string;
+}
+
+export interface UiState {
+  info: IpcOutput<'app:info'> | null;
+  theme: Theme;
+  selectedHostId: string | null;
+  dialog: Dialog | null;
+  toasts: Toast[];
+  /** Browser mode only: the socket to main is down (Slotdeck stopped). */
+  offline: boolean;
+  init(): Promise<IpcOutput<'app:preferences'>>;
+  setTheme(theme: Theme): void;
+  select(hostId: string): void;
+  open(dialog: Dialog): void;
+  close(): void;
+  notify(message: string, kind?: Toast['kind']): void;
+  dismiss(id: number): void;
+  setSecrets(status: SecretsStatus): void;
+}
+
+let toastId = 0;
+
+export function createUiStore(ipc: IpcClient) {
+  const store = createStore<UiState>()((set, get) => ({
+    info: null,
+    theme: 'system',
+    selectedHostId: null,
+    dialog: null,
+    toasts: [],
+    offline: false,
+    async init() {
+      const [info, preferences] = await Promise.all([ipc.invoke('app:info', {}), ipc.invoke('app:preferences', {})]);
+      set({ info, theme: preferences.theme, selectedHostId: preferences.selectedHostId });
+      return preferences;
+    },
+    setTheme(theme) {
+      set({ theme });
+      void ipc.invoke('app:set-preferences', { theme }).catch(() => undefined);
+    },
+    select(hostId) {
+      set({ selectedHostId: hostId });
+      void ipc.invoke('app:set-preferences', { selectedHostId: hostId }).catch(() => undefined);
+    },
+    open(dialog) {
+      set({ dialog });
+    },
+    close() {
+      set({ dialog: null });
+    },
+    notify(message, kind = 'info') {
+      const toast = { id: (toastId += 1), kind, message };
+      set({ toasts: [...get().toasts, toast].slice(-4) });
+      setTimeout(() => get().dismiss(toast.id), kind === 'error' ? 9000 : 4000);
+    },
+    dismiss(id) {
+      set({ toasts: get().toasts.filter((toast) => toast.id !== id) });
+    },
+    setSecrets(secrets) {
+      const info = get().info;
+      if (info) set({ info: { ...info, secrets } });
+    },
+  }));
+  ipc.onConnection((connected) => store.setState({ offline: !connected }));
+  return store;
+}

@@ -1,0 +1,97 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { killAll, processesOf } from '../../integration/helpers/processes.js';
+
+const ROOT = resolve(import.meta.dirname, '../../..');
+
+/** The panel in browser mode, as `npm start` runs it here, on a fresh data dir. */
+export class PanelProcess {
+  private child: ChildProcess | null = null;
+  private context: BrowserContext | null = null;
+  readonly logs: string[] = [];
+  url = '';
+  origin = '';
+
+  private constructor(
+    readonly dataDir: string,
+    private readonly env: Record<string, string>,
+  ) {}
+
+  static async start(env: Record<string, string> = {}): Promise<PanelProcess> {
+    if (!existsSync(join(ROOT, 'out/main/browser.js')))
+      throw new Error('the panel is not built: run npm run build first');
+    const panel = new PanelProcess(mkdtempSync(join(tmpdir(), 'sd-ui-')), env);
+    await panel.launch();
+    return panel;
+  }
+
+  async launch(): Promise<void> {
+    const child = spawn(process.execPath, [join(ROOT, 'out/main/browser.js')], {
+      env: { ...process.env, SLOTDECK_DATA_DIR: this.dataDir, ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    let exited: number | null | undefined;
+    child.once('exit', (code) => (exited = code));
+    let buffer = '';
+    const onData = (chunk: Buffer): void => {
+      buffer += chunk.toString();
+      let newline: number;
+      while ((newline = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        this.logs.push(line);
+        if (line.startsWith('SLOTDECK_READY ')) {
+          const ready = JSON.parse(line.slice('SLOTDECK_READY '.length)) as { url: string; origin: string };
+          this.url = ready.url;
+          this.origin = ready.origin;
+        }
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    const deadline = Date.now() + 60_000;
+    this.url = '';
+    while (!this.url) {
+      if (exited !== undefined) throw new Error(`the panel exited (${exited}):\n${this.logs.join('\n')}`);
+      if (Date.now() > deadline) throw new Error(`the panel was not ready in 60 s:\n${this.logs.join('\n')}`);
+      await sleep(50);
+    }
+  }
+
+  /**
+   * Opens the app in a new page and waits until it shows its hosts. The first page uses the one-time link; later
+   * pages share its browser context, whose session cookie lets them in, as a user's further tabs would.
+   */
+  async open(browser: Browser): Promise<Page> {
+    const first = !this.context;
+    this.context ??= await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await this.context.newPage();
+    await page.goto(first ? this.url : `${this.origin}/`);
+    await page.locator('.shell[data-ready="true"]').waitFor();
+    return page;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGINT');
+    await Promise.race([exited, sleep(20_000)]);
+  }
+
+  async destroy(): Promise<void> {
+    await this.stop();
+    killAll(processesOf(this.dataDir));
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+/** The text a console shows (xterm's buffer, scrollback included), read in the page. */
+export async function consoleText(page: Page): Promise<string> {
+  return page.locator('.console:not([hidden]) .xterm-rows').innerText();
+}

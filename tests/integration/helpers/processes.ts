@@ -1,0 +1,49 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Processes still tied to a folder: a PM2 daemon under it (by pid file) and anything whose command line names it. */
+export function processesOf(dir: string): number[] {
+  const pids = new Set<number>();
+  for (const pidFile of [join(dir, 'pm2', 'pm2.pid'), join(dir, 'agents', 'local', 'pm2', 'pm2.pid')]) {
+    try {
+      pids.add(Number(readFileSync(pidFile, 'utf8').trim()));
+    } catch {
+      // no daemon there
+    }
+  }
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) pids.add(Number(entry));
+    } catch {
+      // ended while we looked
+    }
+  }
+  return [...pids].filter((pid) => pid > 0);
+}
+
+export function killAll(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Children of a process (its direct children, from /proc). */
+export function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) children.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return children;
+}
