@@ -13,22 +13,24 @@ fail() {
 }
 
 # --- system packages -------------------------------------------------------------------------------------------
-# command → Debian package. dtach holds each slot's terminal; g++/make/python3 build better-sqlite3 when no
-# prebuilt binary can be downloaded; chromium and tmux are for the tests.
+# command → Debian package. dtach holds each slot's terminal; g++/make/python3 build native modules when no
+# prebuilt binary can be downloaded. The tests also need Chromium, tmux, a real sshd and ssh-keygen, and a Secret
+# Service (gnome-keyring in its own D-Bus session).
 declare -A packages=([dtach]=dtach [g++]=g++ [make]=make [python3]=python3)
 if [ "$purpose" = test ]; then
-  packages+=([chromium]=chromium [tmux]=tmux)
+  packages+=([chromium]=chromium [tmux]=tmux [sshd]=openssh-server [ssh-keygen]=openssh-client [gnome-keyring-daemon]=gnome-keyring [dbus-run-session]=dbus-daemon)
 fi
 
 missing=()
 for command in "${!packages[@]}"; do
-  command -v "$command" >/dev/null 2>&1 || missing+=("${packages[$command]}")
+  command -v "$command" >/dev/null 2>&1 || [ -x "/usr/sbin/$command" ] || missing+=("${packages[$command]}")
 done
 
 if [ ${#missing[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     fail "Missing: ${missing[*]}. This is not a Debian-like system: install them with your package manager
-(macOS: brew install dtach tmux, plus Chromium or Google Chrome; Fedora: dnf install dtach tmux chromium gcc-c++ make python3), then run this again."
+(macOS: brew install dtach tmux, plus Chromium or Google Chrome; Fedora: dnf install dtach tmux chromium gcc-c++ make
+python3 openssh-server gnome-keyring dbus-daemon), then run this again."
   fi
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then

@@ -9,9 +9,11 @@ npm run --silent lint
 npm run --silent format:check
 step "types"
 npm run --silent typecheck
+# Everything below runs with a real Secret Service, so that secrets go through a real keychain.
+keyring=(bash scripts/with-keyring.sh)
 step "unit tests"
-npx vitest run --project unit
-step "integration tests (real PM2, dtach, PTYs, SQLite)"
-npx vitest run --project integration
-step "browser tests (Chromium)"
-npx vitest run --project e2e
+"${keyring[@]}" npx vitest run --project unit
+step "integration tests (real PM2, dtach, PTYs, SQLite, sshd)"
+"${keyring[@]}" npx vitest run --project integration
+step "browser tests (Chromium against browser mode)"
+"${keyring[@]}" npx vitest run --project e2e

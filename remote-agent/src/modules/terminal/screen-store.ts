@@ -182,6 +182,11 @@ export class ScreenStore {
     return this.seqNow - this.journalBaseSeq;
   }
 
+  /** The sequence number a record of `length` output bytes will end at when appended next. */
+  nextOutputSeq(length: number): number {
+    return this.seqNow + HEADER_SIZE + length;
+  }
+
   /** Records program output; returns its sequence number (the end of the record). */
   appendOutput(data: Buffer): number {
     this.keepRecent(data);

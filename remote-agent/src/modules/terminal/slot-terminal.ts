@@ -127,20 +127,29 @@ export class SlotTerminal implements TerminalSession {
   }
 
   private onOutput(chunk: Buffer): void {
-    const seq = this.options.store.appendOutput(chunk);
     this.lastActivityAt = Date.now();
-    if (this.writableClients() >= 2 && containsQuery(chunk)) this.queryFreshUntil = Date.now() + QUERY_FRESH_MS;
-    if (this.clients.size === 0) return;
-    this.pending.push({ seq, data: chunk });
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      // Batch everything read in this turn of the event loop into one frame per client.
-      setImmediate(() => this.flush());
+    if (this.clients.size === 0) {
+      this.options.store.appendOutput(chunk);
+      return;
     }
+    if (this.writableClients() >= 2 && containsQuery(chunk)) this.queryFreshUntil = Date.now() + QUERY_FRESH_MS;
+    this.pending.push({ seq: this.options.store.nextOutputSeq(chunk.length), data: chunk });
+    if (!this.flushScheduled) {
+      // The first output after a quiet spell goes out at once (a keystroke's echo should not wait); what follows in
+      // the same turn of the event loop is batched into one frame per client.
+      this.flush();
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
+    }
+    // Journaled right after it is handed to the sockets, so the disk write overlaps the network send. Both happen
+    // in this same turn of the event loop, so a client syncing a screen never sees the two disagree.
+    this.options.store.appendOutput(chunk);
   }
 
   private flush(): void {
-    this.flushScheduled = false;
     const pieces = this.pending;
     this.pending = [];
     if (pieces.length === 0) return;

@@ -146,14 +146,27 @@ export class Store {
   static open(file: string, now = new Date()): Store {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     const stamp = now.toISOString().replace(/[:.]/g, '-');
-    let db: Database.Database;
     const notices: string[] = [];
+    let db: Database.Database | null = null;
     try {
+      // Read-only checks first: nothing is written to a file before we know this version may use it.
       db = Store.connect(file);
       const check = db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new Error(`integrity check: ${String(check)}`);
+      const version = db.pragma('user_version', { simple: true }) as number;
+      if (version > STORE_SCHEMA_VERSION) {
+        db.close();
+        const backup = `${file}.newer-${stamp}`;
+        for (const suffix of ['', '-wal', '-shm'])
+          if (existsSync(file + suffix)) copyFileSync(file + suffix, backup + suffix);
+        throw new StoreTooNewError(
+          `The settings database ${file} was written by a newer Slotdeck (schema ${version}; this one knows ${STORE_SCHEMA_VERSION}). Update Slotdeck. Nothing was changed; a copy is at ${backup}.`,
+        );
+      }
     } catch (error) {
       if (error instanceof StoreTooNewError) throw error;
+      // Let go of the damaged file before moving it aside.
+      db?.close();
       const backup = `${file}.damaged-${stamp}`;
       renameSync(file, backup);
       for (const suffix of ['-wal', '-shm']) if (existsSync(file + suffix)) renameSync(file + suffix, backup + suffix);
@@ -162,15 +175,10 @@ export class Store {
       );
       db = Store.connect(file);
     }
+    db.pragma('journal_mode = WAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
     const version = db.pragma('user_version', { simple: true }) as number;
-    if (version > STORE_SCHEMA_VERSION) {
-      db.close();
-      const backup = `${file}.newer-${stamp}`;
-      copyFileSync(file, backup);
-      throw new StoreTooNewError(
-        `The settings database ${file} was written by a newer Slotdeck (schema ${version}; this one knows ${STORE_SCHEMA_VERSION}). Update Slotdeck. Nothing was changed; a copy is at ${backup}.`,
-      );
-    }
     for (const migration of MIGRATIONS.filter((m) => m.version > version)) {
       db.transaction(() => {
         db.exec(migration.up);
@@ -182,13 +190,11 @@ export class Store {
     return store;
   }
 
+  /** Opens (creating, private to this user) without changing the file. */
   private static connect(file: string): Database.Database {
     const fresh = !existsSync(file);
     const db = new Database(file);
     if (fresh) chmodSync(file, 0o600);
-    db.pragma('journal_mode = WAL');
-    db.pragma('foreign_keys = ON');
-    db.pragma('busy_timeout = 5000');
     return db;
   }
 

@@ -38,9 +38,10 @@ export function readSshConfig(file = join(homedir(), '.ssh', 'config')): { file:
   }
   const aliases = new Set<string>();
   for (const line of config) {
-    if ('param' in line && line.param.toLowerCase() === 'host' && typeof line.value === 'string') {
-      for (const alias of line.value.split(/\s+/)) if (alias && !/[*?!]/.test(alias)) aliases.add(alias);
-    }
+    if (!('param' in line) || line.param.toLowerCase() !== 'host') continue;
+    // `Host a b` parses into a list of values, `Host a` into a string.
+    const names = typeof line.value === 'string' ? line.value.split(/\s+/) : line.value.map((entry) => entry.val);
+    for (const alias of names) if (alias && !/[*?!]/.test(alias)) aliases.add(alias);
   }
   const entries = [...aliases].map((alias) => {
     const computed = config.compute(alias);

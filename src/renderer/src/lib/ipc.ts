@@ -52,17 +52,23 @@ function bridgeTransport(bridge: Bridge): Transport {
   };
 }
 
-/** Browser mode: one WebSocket to main, reopened when it drops; calls made meanwhile wait for it. */
+const UNAVAILABLE: IpcResult<never> = {
+  ok: false,
+  error: { code: 'IPC_UNAVAILABLE', message: 'Lost the connection to Slotdeck. Is it still running?' },
+};
+
+/** Browser mode: one WebSocket to main, reopened when it drops; a call made meanwhile waits for the next attempt. */
 export function socketTransport(url: string, WebSocketImpl: typeof WebSocket = WebSocket): Transport {
   const pending = new Map<string, (result: IpcResult<unknown>) => void>();
   const listeners = new Map<string, Set<(payload: unknown) => void>>();
   const connectionListeners = new Set<(connected: boolean) => void>();
   let socket: WebSocket | null = null;
-  let opened: Promise<WebSocket> | null = null;
+  let opened: Promise<WebSocket | null> | null = null;
   let retry = 0;
 
-  const open = (): Promise<WebSocket> => {
-    opened ??= new Promise<WebSocket>((resolve) => {
+  /** The socket, opening it when needed; null when this attempt failed (the caller answers IPC_UNAVAILABLE). */
+  const open = (): Promise<WebSocket | null> => {
+    opened ??= new Promise<WebSocket | null>((resolve) => {
       const ws = new WebSocketImpl(url);
       ws.onopen = () => {
         retry = 0;
@@ -85,17 +91,16 @@ export function socketTransport(url: string, WebSocketImpl: typeof WebSocket = W
         const wasOpen = socket === ws;
         socket = null;
         opened = null;
+        // Whoever waited for this attempt gets an answer now instead of waiting forever.
+        resolve(null);
         if (wasOpen) for (const listener of connectionListeners) listener(false);
         // Calls in flight cannot be answered any more.
         for (const [id, settle] of pending) {
-          settle({
-            ok: false,
-            error: { code: 'IPC_UNAVAILABLE', message: 'Lost the connection to Slotdeck. Is it still running?' },
-          });
+          settle(UNAVAILABLE);
           pending.delete(id);
         }
         retry += 1;
-        setTimeout(() => void open().then(() => undefined), Math.min(5000, 250 * 2 ** Math.min(retry, 5)));
+        setTimeout(() => void open(), Math.min(5000, 250 * 2 ** Math.min(retry, 5)));
       };
     });
     return opened;
@@ -105,6 +110,7 @@ export function socketTransport(url: string, WebSocketImpl: typeof WebSocket = W
   return {
     async invoke(channel, id, input) {
       const ws = socket ?? (await open());
+      if (!ws) return UNAVAILABLE;
       return new Promise((resolve) => {
         pending.set(id, resolve);
         ws.send(JSON.stringify({ type: 'invoke', id, channel, input }));

@@ -66,6 +66,13 @@ export function createHostsStore(ipc: IpcClient) {
     };
   });
   ipc.on('hosts:status', ({ hostId, status }) => store.getState().applyStatus(hostId, status));
-  ipc.on('hosts:changed', () => void store.getState().load());
+  ipc.on(
+    'hosts:changed',
+    () =>
+      void store
+        .getState()
+        .load()
+        .catch(() => undefined),
+  );
   return store;
 }

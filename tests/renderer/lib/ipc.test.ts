@@ -1,0 +1,283 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createIpcClient, IpcClientError, socketTransport } from '../../../src/renderer/src/lib/ipc';
+import type { IpcResult } from '../../../src/shared/ipc/contract';
+
+type Transport = Parameters<typeof createIpcClient>[0];
+
+/** A transport whose answers the test gives by hand; it records the calls and cancels it receives. */
+function manualTransport() {
+  const calls: Array<{ channel: string; id: string; input: unknown; answer: (result: IpcResult<unknown>) => void }> =
+    [];
+  const cancels: string[] = [];
+  const transport: Transport = {
+    invoke: (channel, id, input) =>
+      new Promise((answer) => {
+        calls.push({ channel, id, input, answer });
+      }),
+    cancel: (id) => cancels.push(id),
+    on: () => () => undefined,
+    onConnection: () => () => undefined,
+  };
+  return { transport, calls, cancels };
+}
+
+const tick = (): Promise<void> => Promise.resolve();
+
+describe('createIpcClient', () => {
+  it('sends the channel and input and resolves with the data of a successful answer', async () => {
+    const { transport, calls } = manualTransport();
+    const client = createIpcClient(transport);
+    const call = client.invoke('hosts:remove', { id: 'prod' });
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatchObject({ channel: 'hosts:remove', input: { id: 'prod' } });
+    calls[0]?.answer({ ok: true, data: { ok: true } });
+    await expect(call).resolves.toEqual({ ok: true });
+  });
+
+  it('throws an IpcClientError carrying the code, message and details of a failed answer', async () => {
+    const { transport, calls } = manualTransport();
+    const client = createIpcClient(transport);
+    const call = client.invoke('hosts:connect', { id: 'prod' });
+    calls[0]?.answer({
+      ok: false,
+      error: {
+        code: 'HOST_KEY_UNKNOWN',
+        message: 'Check the fingerprint before trusting it.',
+        details: { fingerprint: 'SHA256:abc', algorithm: 'ssh-ed25519' },
+      },
+    });
+    const error: unknown = await call.catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(IpcClientError);
+    expect(error).toBeInstanceOf(Error);
+    expect(error).toMatchObject({
+      code: 'HOST_KEY_UNKNOWN',
+      message: 'Check the fingerprint before trusting it.',
+      details: { fingerprint: 'SHA256:abc', algorithm: 'ssh-ed25519' },
+    });
+  });
+
+  it('gives each call its own request id', () => {
+    const { transport, calls } = manualTransport();
+    const client = createIpcClient(transport);
+    void client.invoke('hosts:list', {});
+    void client.invoke('hosts:list', {});
+    expect(calls[0]?.id).not.toBe(calls[1]?.id);
+  });
+
+  it('cancels the request on main when its signal is aborted during the call', async () => {
+    const { transport, calls, cancels } = manualTransport();
+    const client = createIpcClient(transport);
+    const controller = new AbortController();
+    void client.invoke('hosts:list', {});
+    const call = client.invoke('hosts:connect', { id: 'prod' }, { signal: controller.signal });
+    controller.abort();
+    expect(cancels).toEqual([calls[1]?.id]);
+
+    calls[1]?.answer({ ok: false, error: { code: 'IPC_CANCELLED', message: 'Cancelled.' } });
+    await expect(call).rejects.toMatchObject({ code: 'IPC_CANCELLED' });
+  });
+
+  it('sends no cancel when the signal is aborted after the call finished', async () => {
+    const { transport, calls, cancels } = manualTransport();
+    const client = createIpcClient(transport);
+    const controller = new AbortController();
+    const call = client.invoke('hosts:list', {}, { signal: controller.signal });
+    calls[0]?.answer({ ok: true, data: { hosts: [] } });
+    await call;
+    controller.abort();
+    expect(cancels).toEqual([]);
+  });
+});
+
+/** A stand-in for the browser's WebSocket: the test opens, answers and closes it. */
+class FakeSocket {
+  static made: FakeSocket[] = [];
+  onopen: (() => void) | null = null;
+  onmessage: ((event: { data: string }) => void) | null = null;
+  onclose: (() => void) | null = null;
+  readonly sent: unknown[] = [];
+
+  constructor(readonly url: string) {
+    FakeSocket.made.push(this);
+  }
+
+  send(data: string): void {
+    this.sent.push(JSON.parse(data));
+  }
+
+  open(): void {
+    this.onopen?.();
+  }
+
+  receive(message: unknown): void {
+    this.onmessage?.({ data: JSON.stringify(message) });
+  }
+
+  drop(): void {
+    this.onclose?.();
+  }
+
+  static last(): FakeSocket {
+    const socket = FakeSocket.made[FakeSocket.made.length - 1];
+    if (!socket) throw new Error('no socket was opened');
+    return socket;
+  }
+}
+
+const URL = 'ws://127.0.0.1:7421/ipc';
+const transport = () => socketTransport(URL, FakeSocket as unknown as typeof WebSocket);
+
+/** The invokes a socket sent, as {id, channel, input}. */
+const invokes = (socket: FakeSocket) =>
+  socket.sent.filter((message) => (message as { type: string }).type === 'invoke') as Array<{
+    type: 'invoke';
+    id: string;
+    channel: string;
+    input: unknown;
+  }>;
+
+describe('socketTransport', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+    FakeSocket.made = [];
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('connects to the given URL at once', () => {
+    transport();
+    expect(FakeSocket.made.map((socket) => socket.url)).toEqual([URL]);
+  });
+
+  it('sends an invoke once the socket is open and resolves each call with the result of its own id', async () => {
+    const ipc = transport();
+    const socket = FakeSocket.last();
+    const first = ipc.invoke('hosts:list', 'req-1', {});
+    const second = ipc.invoke('hosts:remove', 'req-2', { id: 'prod' });
+    await tick();
+    expect(socket.sent).toEqual([]);
+
+    socket.open();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(socket.sent).toEqual([
+      { type: 'invoke', id: 'req-1', channel: 'hosts:list', input: {} },
+      { type: 'invoke', id: 'req-2', channel: 'hosts:remove', input: { id: 'prod' } },
+    ]);
+
+    socket.receive({ type: 'result', id: 'req-2', result: { ok: true, data: { ok: true } } });
+    socket.receive({ type: 'result', id: 'req-1', result: { ok: true, data: { hosts: [] } } });
+    await expect(first).resolves.toEqual({ ok: true, data: { hosts: [] } });
+    await expect(second).resolves.toEqual({ ok: true, data: { ok: true } });
+  });
+
+  it('sends a cancel for a request id', async () => {
+    const ipc = transport();
+    const socket = FakeSocket.last();
+    socket.open();
+    await tick();
+    ipc.cancel('req-9');
+    expect(socket.sent).toEqual([{ type: 'cancel', id: 'req-9' }]);
+  });
+
+  it('delivers events to the listeners of their channel only, until they unsubscribe', () => {
+    const ipc = transport();
+    const socket = FakeSocket.last();
+    socket.open();
+    const statuses: unknown[] = [];
+    const changes: unknown[] = [];
+    const stopStatuses = ipc.on('hosts:status', (payload) => statuses.push(payload));
+    ipc.on('hosts:changed', (payload) => changes.push(payload));
+
+    const payload = { hostId: 'prod', status: { state: 'connected', since: '2024-01-01T00:00:00.000Z' } };
+    socket.receive({ type: 'event', channel: 'hosts:status', payload });
+    expect(statuses).toEqual([payload]);
+    expect(changes).toEqual([]);
+
+    stopStatuses();
+    socket.receive({ type: 'event', channel: 'hosts:status', payload });
+    socket.receive({ type: 'event', channel: 'hosts:changed', payload: {} });
+    expect(statuses).toEqual([payload]);
+    expect(changes).toEqual([{}]);
+  });
+
+  it('answers calls in flight with IPC_UNAVAILABLE, tells the page and reconnects when the socket closes', async () => {
+    const ipc = transport();
+    const socket = FakeSocket.last();
+    const connection: boolean[] = [];
+    ipc.onConnection((connected) => connection.push(connected));
+    socket.open();
+    expect(connection).toEqual([true]);
+
+    const inFlight = ipc.invoke('hosts:list', 'req-1', {});
+    await tick();
+    socket.drop();
+    await expect(inFlight).resolves.toMatchObject({ ok: false, error: { code: 'IPC_UNAVAILABLE' } });
+    expect(connection).toEqual([true, false]);
+    expect(FakeSocket.made).toHaveLength(1);
+
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(FakeSocket.made).toHaveLength(2);
+    const again = FakeSocket.last();
+    again.open();
+    expect(connection).toEqual([true, false, true]);
+
+    const next = ipc.invoke('hosts:list', 'req-2', {});
+    await tick();
+    expect(invokes(again).map((message) => message.id)).toEqual(['req-2']);
+    again.receive({ type: 'result', id: 'req-2', result: { ok: true, data: { hosts: [] } } });
+    await expect(next).resolves.toEqual({ ok: true, data: { hosts: [] } });
+  });
+
+  it('waits longer between attempts while the socket keeps failing to open', async () => {
+    transport();
+    FakeSocket.last().drop();
+    await vi.advanceTimersByTimeAsync(499);
+    expect(FakeSocket.made).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(FakeSocket.made).toHaveLength(2);
+
+    FakeSocket.last().drop();
+    await vi.advanceTimersByTimeAsync(999);
+    expect(FakeSocket.made).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(FakeSocket.made).toHaveLength(3);
+  });
+});
+
+describe('socketTransport while Slotdeck is down', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+    FakeSocket.made = [];
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  // A call made while a connection attempt is under way waits for it; when that attempt fails, the call must be
+  // answered (IPC_UNAVAILABLE) rather than wait for ever.
+  it('does not leave a call made during a failed reconnect attempt waiting forever', async () => {
+    const ipc = transport();
+    FakeSocket.last().open();
+    FakeSocket.last().drop();
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(FakeSocket.made).toHaveLength(2);
+
+    const settled = vi.fn();
+    void ipc.invoke('hosts:list', 'req-1', {}).then(settled);
+    await tick();
+    FakeSocket.last().drop();
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(FakeSocket.made).toHaveLength(3);
+    const third = FakeSocket.last();
+    third.open();
+    await vi.advanceTimersByTimeAsync(0);
+    for (const message of invokes(third)) {
+      third.receive({ type: 'result', id: message.id, result: { ok: true, data: { hosts: [] } } });
+    }
+    await vi.advanceTimersByTimeAsync(0);
+    expect(settled).toHaveBeenCalledTimes(1);
+  });
+});
