@@ -37,7 +37,7 @@ function Dialogs() {
     case 'confirm':
       return <ConfirmDialog {...dialog} />;
     case 'secrets':
-      return <SecretsDialog />;
+      return <SecretsDialog next={dialog.next} />;
     case 'shortcuts':
       return (
         <Dialog title="Keyboard shortcuts" onClose={() => ui.getState().close()}>

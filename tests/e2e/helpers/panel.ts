@@ -30,6 +30,9 @@ export class PanelProcess {
   }
 
   async launch(): Promise<void> {
+    // A new process prints a new link; sessions of the previous one are gone, as for a user restarting Slotdeck.
+    await this.context?.close();
+    this.context = null;
     const child = spawn(process.execPath, [join(ROOT, 'out/main/browser.js')], {
       env: { ...process.env, SLOTDECK_DATA_DIR: this.dataDir, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -77,6 +77,29 @@ describe('the panel core, through its IPC handlers', () => {
     client.close();
   });
 
+  it('starts the local agent again when it dies, and the slots it had are still running', async () => {
+    const statuses: string[] = [];
+    const unsubscribe = core.events.subscribe((channel, payload) => {
+      const event = payload as { hostId?: string; status?: { state: string } };
+      if (channel === 'hosts:status' && event.hostId === 'local') statuses.push(event.status!.state);
+    });
+    const before = (await ok('slots:list', { hostId: 'local' })).slots[0]!;
+    const state = JSON.parse(readFileSync(join(dataDir, 'agents', 'local', 'agent-state.json'), 'utf8')) as {
+      pid: number;
+    };
+    process.kill(state.pid, 'SIGKILL');
+    const deadline = Date.now() + 20_000;
+    while (statuses.at(-1) !== 'connected') {
+      if (Date.now() > deadline) throw new Error(`no recovery: ${statuses.join(', ')}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    unsubscribe();
+    expect(statuses[0]).toBe('reconnecting');
+    const after = (await ok('slots:list', { hostId: 'local' })).slots[0]!;
+    expect(after.programPid).toBe(before.programPid);
+    expect(after.restarts).toBe(0);
+  });
+
   it('says which secret store it uses', async () => {
     const status = await ok('secrets:status', {});
     if (process.env.DBUS_SESSION_BUS_ADDRESS) expect(status).toMatchObject({ backend: 'keychain', state: 'ready' });

@@ -17,7 +17,8 @@ export type Dialog =
   | { kind: 'create-slot'; hostId: string }
   | { kind: 'delete-slot'; hostId: string; slotId: string; name: string }
   | { kind: 'confirm'; title: string; message: string; confirm: string; danger?: boolean; run: () => Promise<void> }
-  | { kind: 'secrets' }
+  /** `next`: the dialog to continue with once secrets can be stored. */
+  | { kind: 'secrets'; next?: Dialog }
   | { kind: 'shortcuts' };
 
 export interface Toast {
@@ -68,6 +69,12 @@ export function createUiStore(ipc: IpcClient) {
       void ipc.invoke('app:set-preferences', { selectedHostId: hostId }).catch(() => undefined);
     },
     open(dialog) {
+      // Hosts hold secrets: where the encrypted file is not unlocked yet, ask for its passphrase first, then go on.
+      const secrets = get().info?.secrets;
+      if ((dialog.kind === 'add-host' || dialog.kind === 'edit-host') && secrets && secrets.state !== 'ready') {
+        set({ dialog: { kind: 'secrets', next: dialog } });
+        return;
+      }
       set({ dialog });
     },
     close() {

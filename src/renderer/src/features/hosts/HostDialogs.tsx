@@ -3,6 +3,7 @@ import type { IpcInput, IpcOutput } from '../../../../shared/ipc/contract';
 import { Dialog, Field } from '../../components/Dialog';
 import { IpcClientError } from '../../lib/ipc';
 import { useHosts, useStores, useUi } from '../../stores';
+import type { Dialog as DialogState } from '../../stores/ui';
 import { handleError } from '../app/actions';
 
 type AuthMethod = 'paste' | 'file' | 'agent';
@@ -362,7 +363,7 @@ export function TrustKeyDialog({
 }
 
 /** Secrets without a keychain: set (first time) or enter the passphrase of the encrypted secrets file. */
-export function SecretsDialog() {
+export function SecretsDialog({ next }: { next?: DialogState | undefined }) {
   const stores = useStores();
   const secrets = useUi((s) => s.info?.secrets);
   const [passphrase, setPassphrase] = useState('');
@@ -381,8 +382,11 @@ export function SecretsDialog() {
       stores.ui.getState().setSecrets(status);
       stores.ui
         .getState()
-        .notify(creating ? 'Secrets file created. Add your host again to store its key.' : 'Secrets unlocked.');
-      close();
+        .notify(
+          creating ? 'Secrets file created: host keys and tokens are kept in it, encrypted.' : 'Secrets unlocked.',
+        );
+      if (next) stores.ui.getState().open(next);
+      else close();
     } catch (err) {
       setError((err as Error).message);
     }
@@ -405,6 +409,7 @@ export function SecretsDialog() {
     >
       <form id="secrets-form" className="form" onSubmit={(event) => void submit(event)}>
         <p>{secrets?.detail}</p>
+        {next ? <p className="hint">Hosts keep their SSH keys and tokens there, so this comes first.</p> : null}
         <Field label="Passphrase">
           <input
             type="password"
