@@ -96,7 +96,78 @@ const KEYS: KeySpec[] = [
     fromEnv: asInt,
     fix: 'use bytes between 65536 and 1073741824, e.g. 4194304',
   },
+  {
+    key: 'gateway.host',
+    env: 'SLOTDECK_AGENT_GATEWAY_HOST',
+    fromEnv: asString,
+    fix: 'use an IP address to listen on: 0.0.0.0 (all), 127.0.0.1 (this machine only) or a local address',
+  },
+  {
+    key: 'gateway.port',
+    env: 'SLOTDECK_AGENT_GATEWAY_PORT',
+    fromEnv: asInt,
+    fix: 'use a free TCP port 1-65535 (0 picks one), e.g. 7421',
+  },
+  {
+    key: 'gateway.enabled',
+    env: 'SLOTDECK_AGENT_GATEWAY_ENABLED',
+    fromEnv: (raw) => (raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw),
+    fix: 'use true or false',
+  },
+  {
+    key: 'gateway.upstreamBaseUrl',
+    env: 'SLOTDECK_AGENT_UPSTREAM_URL',
+    fromEnv: asString,
+    fix: 'use the upstream API base URL, e.g. https://api.anthropic.com',
+  },
+  {
+    key: 'gateway.upstreamTimeoutMs',
+    env: 'SLOTDECK_AGENT_UPSTREAM_TIMEOUT_MS',
+    fromEnv: asInt,
+    fix: 'use milliseconds between 1000 and 3600000, e.g. 600000',
+  },
+  {
+    key: 'usage.archiveAfterDays',
+    env: 'SLOTDECK_AGENT_USAGE_ARCHIVE_AFTER_DAYS',
+    fromEnv: asInt,
+    fix: 'use a number of days between 1 and 3650, e.g. 183',
+  },
 ];
+
+/** USD per million tokens. Cache writes are the 5-minute kind; cache reads are the discounted input. */
+export const ModelPrice = z.strictObject({
+  input: z.number().min(0),
+  output: z.number().min(0),
+  cacheWrite: z.number().min(0),
+  cacheRead: z.number().min(0),
+});
+export type ModelPrice = z.infer<typeof ModelPrice>;
+
+const ipAddress = z.union([z.ipv4(), z.ipv6()], { message: 'must be an IP address such as 0.0.0.0 or 127.0.0.1' });
+
+export const GatewayConfig = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** The public listener: end users' routes only. TLS comes from a reverse proxy in front of it. */
+  host: ipAddress.default('0.0.0.0'),
+  port: z.int({ message: 'must be a whole number' }).min(0).max(65535).default(7421),
+  upstreamBaseUrl: z
+    .url({ protocol: /^https?$/, message: 'must be an http(s) URL such as https://api.anthropic.com' })
+    .default('https://api.anthropic.com'),
+  /** Longest wait for upstream's response headers, and then between two pieces of a body. */
+  upstreamTimeoutMs: z.int().min(1000).max(3_600_000).default(600_000),
+  /** Requests are refused above this size (Anthropic's own limit is 32 MB). */
+  bodyLimitBytes: z
+    .int()
+    .min(1024)
+    .max(256 * 1024 * 1024)
+    .default(32 * 1024 * 1024),
+  /**
+   * Prices by model id prefix (the longest matching prefix wins), over the built-in table. A model without a price
+   * is metered in tokens at cost 0, and the agent logs it once.
+   */
+  prices: z.record(z.string().min(1), ModelPrice).default({}),
+});
+export type GatewayConfig = z.output<typeof GatewayConfig>;
 
 const absolutePath = z.string().refine((p) => isAbsolute(p), { message: 'must be an absolute path' });
 
@@ -139,6 +210,13 @@ export const AgentConfigSchema = z.strictObject({
         .default(4 * 1024 * 1024),
     })
     .default({ scrollbackLines: 10_000, ticketTtlSeconds: 30, journalCompactBytes: 4 * 1024 * 1024 }),
+  gateway: GatewayConfig.default(GatewayConfig.parse({})),
+  usage: z
+    .strictObject({
+      /** Usage rows older than this move to the archive database (rollups stay, so totals still cover them). */
+      archiveAfterDays: z.int().min(1).max(3650).default(183),
+    })
+    .default({ archiveAfterDays: 183 }),
 });
 
 export type AgentConfigInput = z.input<typeof AgentConfigSchema>;

@@ -13,12 +13,41 @@ import {
   SlotList,
   TerminalTicket,
 } from './slots.js';
+import {
+  ArchiveUsageBody,
+  ArchiveUsageResult,
+  UsageRows,
+  UsageRowsQuery,
+  UsageSummary,
+  UsageSummaryQuery,
+} from './usage.js';
+import { GatewayStatus, SetUpstreamKeyBody, UpdateGatewayBody } from './gateway.js';
+import {
+  ApiKey,
+  ApiKeyList,
+  CreatedKey,
+  CreateKeyBody,
+  CreateUserBody,
+  KeyIdParams,
+  ListUsersQuery,
+  QuotaList,
+  RotateKeyBody,
+  SetQuotasBody,
+  UpdateKeyBody,
+  UpdateUserBody,
+  User,
+  UserIdParams,
+  UserList,
+} from './users.js';
 
 export * from './errors.js';
 export * from './health.js';
 export * from './http.js';
 export * from './slots.js';
 export * from './terminal.js';
+export * from './users.js';
+export * from './usage.js';
+export * from './gateway.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -116,7 +145,195 @@ export const adminApi = {
     status: 201,
     summary: 'A single-use ticket (valid under a minute) to open the slot terminal',
   }),
+  listUsers: endpoint({
+    method: 'GET',
+    path: `${API_PREFIX}/users`,
+    auth: 'admin',
+    query: ListUsersQuery,
+    response: UserList,
+    status: 200,
+    summary: 'Users, searched and paginated',
+  }),
+  createUser: endpoint({
+    method: 'POST',
+    path: `${API_PREFIX}/users`,
+    auth: 'admin',
+    body: CreateUserBody,
+    response: User,
+    status: 201,
+    summary: 'Add a user',
+  }),
+  getUser: endpoint({
+    method: 'GET',
+    path: `${API_PREFIX}/users/:id`,
+    auth: 'admin',
+    params: UserIdParams,
+    response: User,
+    status: 200,
+    summary: 'One user',
+  }),
+  updateUser: endpoint({
+    method: 'PATCH',
+    path: `${API_PREFIX}/users/:id`,
+    auth: 'admin',
+    params: UserIdParams,
+    body: UpdateUserBody,
+    response: User,
+    status: 200,
+    summary: 'Change a user; active: false disables every key of the user at once',
+  }),
+  deleteUser: endpoint({
+    method: 'DELETE',
+    path: `${API_PREFIX}/users/:id`,
+    auth: 'admin',
+    params: UserIdParams,
+    response: User,
+    status: 200,
+    summary: 'Delete a user: keys revoked, usage history kept',
+  }),
+  listKeys: endpoint({
+    method: 'GET',
+    path: `${API_PREFIX}/users/:id/keys`,
+    auth: 'admin',
+    params: UserIdParams,
+    response: ApiKeyList,
+    status: 200,
+    summary: "A user's API keys (never the keys themselves)",
+  }),
+  createKey: endpoint({
+    method: 'POST',
+    path: `${API_PREFIX}/users/:id/keys`,
+    auth: 'admin',
+    params: UserIdParams,
+    body: CreateKeyBody,
+    response: CreatedKey,
+    status: 201,
+    summary: 'Issue an API key; the answer is the only time it is shown',
+  }),
+  updateKey: endpoint({
+    method: 'PATCH',
+    path: `${API_PREFIX}/keys/:keyId`,
+    auth: 'admin',
+    params: KeyIdParams,
+    body: UpdateKeyBody,
+    response: ApiKey,
+    status: 200,
+    summary: 'Rename a key or change its rate limits',
+  }),
+  revokeKey: endpoint({
+    method: 'POST',
+    path: `${API_PREFIX}/keys/:keyId/revoke`,
+    auth: 'admin',
+    params: KeyIdParams,
+    response: ApiKey,
+    status: 200,
+    summary: 'Stop a key at once',
+  }),
+  rotateKey: endpoint({
+    method: 'POST',
+    path: `${API_PREFIX}/keys/:keyId/rotate`,
+    auth: 'admin',
+    params: KeyIdParams,
+    body: RotateKeyBody,
+    response: CreatedKey,
+    status: 201,
+    summary: 'Issue a replacement key; the old one keeps working for the grace period',
+  }),
+  getUserQuotas: endpoint({
+    method: 'GET',
+    path: `${API_PREFIX}/users/:id/quotas`,
+    auth: 'admin',
+    params: UserIdParams,
+    response: QuotaList,
+    status: 200,
+    summary: "A user's quotas with what is used",
+  }),
+  setUserQuotas: endpoint({
+    method: 'PUT',
+    path: `${API_PREFIX}/users/:id/quotas`,
+    auth: 'admin',
+    params: UserIdParams,
+    body: SetQuotasBody,
+    response: QuotaList,
+    status: 200,
+    summary: "Replace a user's quotas (an empty list removes them)",
+  }),
+  getKeyQuotas: endpoint({
+    method: 'GET',
+    path: `${API_PREFIX}/keys/:keyId/quotas`,
+    auth: 'admin',
+    params: KeyIdParams,
+    response: QuotaList,
+    status: 200,
+    summary: "A key's quotas with what is used",
+  }),
+  setKeyQuotas: endpoint({
+    method: 'PUT',
+    path: `${API_PREFIX}/keys/:keyId/quotas`,
+    auth: 'admin',
+    params: KeyIdParams,
+    body: SetQuotasBody,
+    response: QuotaList,
+    status: 200,
+    summary: "Replace a key's quotas",
+  }),
+  usageSummary: endpoint({
+    method: 'GET',
+    path: `${API_PREFIX}/usage/summary`,
+    auth: 'admin',
+    query: UsageSummaryQuery,
+    response: UsageSummary,
+    status: 200,
+    summary: 'Totals, groups and a series by hour or day over a bounded range (from rollups)',
+  }),
+  usageRows: endpoint({
+    method: 'GET',
+    path: `${API_PREFIX}/usage/rows`,
+    auth: 'admin',
+    query: UsageRowsQuery,
+    response: UsageRows,
+    status: 200,
+    summary: 'Raw usage rows, newest first, paginated by cursor',
+  }),
+  archiveUsage: endpoint({
+    method: 'POST',
+    path: `${API_PREFIX}/usage/archive`,
+    auth: 'admin',
+    body: ArchiveUsageBody,
+    response: ArchiveUsageResult,
+    status: 200,
+    summary: 'Move old usage rows into the archive database (rollups stay)',
+  }),
+  gatewayStatus: endpoint({
+    method: 'GET',
+    path: `${API_PREFIX}/gateway`,
+    auth: 'admin',
+    response: GatewayStatus,
+    status: 200,
+    summary: 'The public listener, upstream and legacy mode',
+  }),
+  updateGateway: endpoint({
+    method: 'PATCH',
+    path: `${API_PREFIX}/gateway`,
+    auth: 'admin',
+    body: UpdateGatewayBody,
+    response: GatewayStatus,
+    status: 200,
+    summary: 'Legacy mode and default rate limits',
+  }),
+  setUpstreamKey: endpoint({
+    method: 'PUT',
+    path: `${API_PREFIX}/gateway/upstream-key`,
+    auth: 'admin',
+    body: SetUpstreamKeyBody,
+    response: GatewayStatus,
+    status: 200,
+    summary: "Store the organisation's upstream API key (never shown again)",
+  }),
 } as const;
+
+/** Streamed CSV or JSON export of usage rows (not JSON-parsed by clients, so not an `endpoint`). */
+export const USAGE_EXPORT_PATH = `${API_PREFIX}/usage/export`;
 
 export type AdminApi = typeof adminApi;
 

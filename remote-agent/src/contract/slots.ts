@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UserId } from './users.js';
 
 export const SLOT_ID_PATTERN = /^[a-z0-9]{10}$/;
 export const SlotId = z
@@ -79,19 +80,31 @@ export type TerminalSize = z.infer<typeof TerminalSize>;
 export const TerminalBackend = z.enum(['builtin', 'ttyd']);
 export type TerminalBackend = z.infer<typeof TerminalBackend>;
 
-export const CreateSlotBody = z.strictObject({
-  name: SlotName,
-  command: SlotCommand.default({ preset: 'shell' }),
-  env: SlotEnv.default({}),
-  /** Absolute path of an existing directory; a fresh folder under the agent's data dir when omitted. */
-  workDir: z.string().startsWith('/', { message: 'must be an absolute path' }).max(1024).optional(),
-  /** The slot is restarted when its processes together use more resident memory than this. */
-  memoryLimitMb: z.int().min(16).max(1_048_576).nullable().default(null),
-  terminal: TerminalBackend.default('builtin'),
-  size: TerminalSize.default({ cols: 120, rows: 32 }),
-  /** Start right away (the default) or only register the slot. */
-  start: z.boolean().default(true),
-});
+export const CreateSlotBody = z
+  .strictObject({
+    name: SlotName,
+    command: SlotCommand.default({ preset: 'shell' }),
+    env: SlotEnv.default({}),
+    /** Absolute path of an existing directory; a fresh folder under the agent's data dir when omitted. */
+    workDir: z.string().startsWith('/', { message: 'must be an absolute path' }).max(1024).optional(),
+    /** The slot is restarted when its processes together use more resident memory than this. */
+    memoryLimitMb: z.int().min(16).max(1_048_576).nullable().default(null),
+    terminal: TerminalBackend.default('builtin'),
+    size: TerminalSize.default({ cols: 120, rows: 32 }),
+    /** Start right away (the default) or only register the slot. */
+    start: z.boolean().default(true),
+    /** The user the slot belongs to. */
+    ownerId: UserId.nullable().default(null),
+    /**
+     * Metered: the agent issues an API key for the owner and sets ANTHROPIC_BASE_URL (its gateway) and
+     * ANTHROPIC_API_KEY in the slot's environment, so that Claude Code in the slot is authenticated, limited and metered.
+     */
+    metered: z.boolean().default(false),
+  })
+  .refine((slot) => !slot.metered || slot.ownerId !== null, {
+    message: 'a metered slot needs an owner: set ownerId to the user whose key and quotas it uses',
+    path: ['ownerId'],
+  });
 export type CreateSlotBody = z.input<typeof CreateSlotBody>;
 
 export const SlotState = z.enum(['starting', 'running', 'stopped', 'failed']);
@@ -125,6 +138,9 @@ export const Slot = z.object({
   viewers: z.object({ writable: z.number(), readOnly: z.number() }),
   size: TerminalSize,
   lastActivityAt: z.string().nullable(),
+  ownerId: z.string().nullable(),
+  /** For a metered slot: the key it uses (never the key itself). */
+  metered: z.object({ keyId: z.string(), keyPrefix: z.string() }).nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -136,6 +152,7 @@ export const SlotIdParams = z.strictObject({ id: SlotId });
 
 export const ListSlotsQuery = z.strictObject({
   state: SlotState.optional(),
+  ownerId: UserId.optional(),
   name: SlotName.optional(),
 });
 

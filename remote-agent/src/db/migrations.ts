@@ -48,6 +48,130 @@ export const migrations: Migration[] = [
       DROP TABLE slots;
     `,
   },
+  {
+    version: 2,
+    name: 'users, API keys, quotas, usage and its rollups, slot owners',
+    up: `
+      CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        username TEXT NOT NULL COLLATE NOCASE,
+        email TEXT COLLATE NOCASE,
+        display_name TEXT,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'member')),
+        active INTEGER NOT NULL CHECK (active IN (0, 1)),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        deleted_at TEXT
+      );
+      -- A deleted user's name may be used again; the old row stays for its usage history.
+      CREATE UNIQUE INDEX users_live_username ON users (username) WHERE deleted_at IS NULL;
+
+      CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users(id),
+        name TEXT NOT NULL,
+        -- SHA-256 of the whole key: the key itself is never stored.
+        hash BLOB NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        expires_at INTEGER,
+        revoked_at INTEGER,
+        rotated_to TEXT,
+        slot_id TEXT,
+        requests_per_minute INTEGER,
+        concurrent_streams INTEGER,
+        last_used_at INTEGER,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX api_keys_by_user ON api_keys (user_id);
+
+      CREATE TABLE quotas (
+        subject_type TEXT NOT NULL CHECK (subject_type IN ('user', 'key')),
+        subject_id TEXT NOT NULL,
+        window TEXT NOT NULL CHECK (window IN ('day', '5h', 'month')),
+        max_tokens INTEGER,
+        max_cost_usd REAL,
+        PRIMARY KEY (subject_type, subject_id, window),
+        CHECK (max_tokens IS NOT NULL OR max_cost_usd IS NOT NULL)
+      ) WITHOUT ROWID;
+
+      -- No foreign keys: usage outlives keys and slots, and is written on the hot path.
+      CREATE TABLE usage_events (
+        id INTEGER PRIMARY KEY,
+        request_id TEXT,
+        user_id TEXT,
+        key_id TEXT,
+        slot_id TEXT,
+        model TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        cache_creation_tokens INTEGER NOT NULL,
+        cache_read_tokens INTEGER NOT NULL,
+        cost_usd REAL NOT NULL,
+        status TEXT NOT NULL,
+        error_type TEXT,
+        http_status INTEGER,
+        latency_ms REAL NOT NULL,
+        ttfb_ms REAL,
+        started_at INTEGER NOT NULL,
+        ended_at INTEGER NOT NULL
+      );
+      CREATE INDEX usage_events_by_time ON usage_events (started_at);
+      CREATE INDEX usage_events_by_user ON usage_events (user_id, started_at);
+
+      -- Rollups kept in the same transaction as the rows: dashboards read these, never the raw rows.
+      CREATE TABLE usage_hourly (
+        bucket INTEGER NOT NULL,
+        user_id TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        requests INTEGER NOT NULL,
+        errors INTEGER NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        cache_creation_tokens INTEGER NOT NULL,
+        cache_read_tokens INTEGER NOT NULL,
+        cost_usd REAL NOT NULL,
+        PRIMARY KEY (bucket, user_id, key_id, model, provider)
+      ) WITHOUT ROWID;
+      CREATE TABLE usage_daily (
+        bucket INTEGER NOT NULL,
+        user_id TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        requests INTEGER NOT NULL,
+        errors INTEGER NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        cache_creation_tokens INTEGER NOT NULL,
+        cache_read_tokens INTEGER NOT NULL,
+        cost_usd REAL NOT NULL,
+        PRIMARY KEY (bucket, user_id, key_id, model, provider)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value_json TEXT NOT NULL
+      ) WITHOUT ROWID;
+
+      ALTER TABLE slots ADD COLUMN owner_id TEXT REFERENCES users(id);
+      ALTER TABLE slots ADD COLUMN metered_key_id TEXT;
+    `,
+    down: `
+      ALTER TABLE slots DROP COLUMN metered_key_id;
+      ALTER TABLE slots DROP COLUMN owner_id;
+      DROP TABLE settings;
+      DROP TABLE usage_daily;
+      DROP TABLE usage_hourly;
+      DROP TABLE usage_events;
+      DROP TABLE quotas;
+      DROP TABLE api_keys;
+      DROP TABLE users;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = migrations[migrations.length - 1]!.version;
