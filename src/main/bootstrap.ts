@@ -25,6 +25,8 @@ export interface BootstrapOptions {
   sshConfigFile?: string;
   /** Tunnels' reconnect backoff (tests shorten it). */
   backoff?: { initialMs: number; maxMs: number };
+  /** The Electron app's save dialog (usage exports); browser mode has none. */
+  pickSaveFile?: (suggestedName: string) => Promise<string | null>;
 }
 
 export interface PanelCore {
@@ -75,6 +77,7 @@ export async function bootstrap(options: BootstrapOptions): Promise<PanelCore> {
     hosts,
     app: { name: 'Slotdeck', version: options.version, mode: options.mode, dataDir: options.dataDir },
     ...(options.sshConfigFile ? { sshConfigFile: options.sshConfigFile } : {}),
+    ...(options.pickSaveFile ? { pickSaveFile: options.pickSaveFile } : {}),
   });
   const service = hosts;
   const ready = startThisComputer(service, store, options.log);

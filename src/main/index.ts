@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import {
   app,
   BrowserWindow,
+  dialog,
   ipcMain,
   screen,
   session,
@@ -54,6 +55,12 @@ if (!app.requestSingleInstanceLock()) {
       nodePath: process.env.SLOTDECK_NODE ?? 'node',
       log,
       keyring: loadKeyring(),
+      pickSaveFile: async (suggestedName) => {
+        const options = { defaultPath: join(app.getPath('downloads'), suggestedName) };
+        const window = BrowserWindow.getFocusedWindow();
+        const choice = await (window ? dialog.showSaveDialog(window, options) : dialog.showSaveDialog(options));
+        return choice.canceled || !choice.filePath ? null : choice.filePath;
+      },
     });
     const stopIpc = registerElectronIpc({
       ipcMain,

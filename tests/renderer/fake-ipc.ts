@@ -96,6 +96,8 @@ export const slot = (id: string, changes: Partial<Slot> = {}): Slot => ({
   viewers: { writable: 0, readOnly: 0 },
   size: { cols: 120, rows: 32 },
   lastActivityAt: null,
+  ownerId: null,
+  metered: null,
   createdAt: '2024-01-01T00:00:00.000Z',
   updatedAt: '2024-01-01T00:00:00.000Z',
   ...changes,

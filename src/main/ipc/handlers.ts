@@ -1,10 +1,18 @@
-import { adminApi } from '../../../remote-agent/src/contract/index';
-import type { Preferences } from '../../shared/ipc/contract';
+import { createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { adminApi, USAGE_EXPORT_PATH } from '../../../remote-agent/src/contract/index';
+import type { IpcParsedInput, Preferences, UsageExportResult } from '../../shared/ipc/contract';
+import { IpcErrorCode } from '../../shared/ipc/errors';
+import type { AgentClient } from '../services/agent/agent-client';
 import type { SecretVault } from '../services/secrets/vault';
 import type { Store } from '../services/db/store';
 import type { HostService } from '../services/hosts/hosts';
 import { readSshConfig } from '../services/hosts/ssh-config';
 import type { Handlers } from './dispatch';
+import { IpcError } from './errors';
 
 export interface HandlerServices {
   store: Store;
@@ -12,7 +20,16 @@ export interface HandlerServices {
   hosts: HostService;
   app: { name: string; version: string; mode: 'electron' | 'browser'; dataDir: string };
   sshConfigFile?: string;
+  /**
+   * The Electron app's save dialog: the file the admin picked for an export, or null when they cancelled. Browser
+   * mode has none: the export's content goes back to the page, which downloads it.
+   */
+  pickSaveFile?: (suggestedName: string) => Promise<string | null>;
 }
+
+/** An export larger than this is not sent over browser mode's socket: the admin narrows the range instead. */
+export const BROWSER_EXPORT_MAX_BYTES = 32 * 1024 * 1024;
+const EXPORT_TIMEOUT_MS = 10 * 60_000;
 
 export const DEFAULT_PREFERENCES: Preferences = { theme: 'system', consoles: [], selectedHostId: 'local' };
 
@@ -24,6 +41,8 @@ export function readPreferences(store: Store): Preferences {
 export function createHandlers(services: HandlerServices): Handlers {
   const { store, vault, hosts } = services;
   const agent = (hostId: string) => hosts.client(hostId);
+  const exportUsage = (input: IpcParsedInput<'usage:export'>, signal: AbortSignal) =>
+    exportUsageRows(agent(input.hostId), input, services.pickSaveFile, signal);
   return {
     'app:info': () =>
       Promise.resolve({ ...services.app, platform: process.platform, secrets: vault.status(), notices: store.notices }),
@@ -72,5 +91,96 @@ export function createHandlers(services: HandlerServices): Handlers {
       );
       return { url: `${hosts.socketBase(hostId)}${ticket.path}`, expiresAt: ticket.expiresAt };
     },
+    'users:list': ({ hostId, search, includeDeleted, limit, offset }, { signal }) =>
+      agent(hostId).call(
+        adminApi.listUsers,
+        { query: { ...(search ? { search } : {}), includeDeleted: includeDeleted ? 'true' : 'false', limit, offset } },
+        signal,
+      ),
+    'users:create': ({ hostId, user }, { signal }) => agent(hostId).call(adminApi.createUser, { body: user }, signal),
+    'users:update': ({ hostId, userId, changes }, { signal }) =>
+      agent(hostId).call(adminApi.updateUser, { params: { id: userId }, body: changes }, signal),
+    'users:delete': ({ hostId, userId }, { signal }) =>
+      agent(hostId).call(adminApi.deleteUser, { params: { id: userId } }, signal),
+    'keys:list': ({ hostId, userId }, { signal }) =>
+      agent(hostId).call(adminApi.listKeys, { params: { id: userId } }, signal),
+    // The answer carries the key in clear, once: it goes to the renderer to be shown and is never logged or kept.
+    'keys:create': ({ hostId, userId, key }, { signal }) =>
+      agent(hostId).call(adminApi.createKey, { params: { id: userId }, body: key }, signal),
+    'keys:update': ({ hostId, keyId, changes }, { signal }) =>
+      agent(hostId).call(adminApi.updateKey, { params: { keyId }, body: changes }, signal),
+    'keys:revoke': ({ hostId, keyId }, { signal }) =>
+      agent(hostId).call(adminApi.revokeKey, { params: { keyId } }, signal),
+    'keys:rotate': ({ hostId, keyId, graceSeconds }, { signal }) =>
+      agent(hostId).call(adminApi.rotateKey, { params: { keyId }, body: { graceSeconds } }, signal),
+    'quotas:get': (input, { signal }) =>
+      input.subject === 'user'
+        ? agent(input.hostId).call(adminApi.getUserQuotas, { params: { id: input.userId } }, signal)
+        : agent(input.hostId).call(adminApi.getKeyQuotas, { params: { keyId: input.keyId } }, signal),
+    'quotas:set': (input, { signal }) =>
+      input.subject === 'user'
+        ? agent(input.hostId).call(
+            adminApi.setUserQuotas,
+            { params: { id: input.userId }, body: { quotas: input.quotas } },
+            signal,
+          )
+        : agent(input.hostId).call(
+            adminApi.setKeyQuotas,
+            { params: { keyId: input.keyId }, body: { quotas: input.quotas } },
+            signal,
+          ),
+    'usage:summary': ({ hostId, ...query }, { signal }) => agent(hostId).call(adminApi.usageSummary, { query }, signal),
+    'usage:rows': ({ hostId, ...query }, { signal }) => agent(hostId).call(adminApi.usageRows, { query }, signal),
+    'usage:export': (input, { signal }) => exportUsage(input, signal),
+    'gateway:status': ({ hostId }, { signal }) => agent(hostId).call(adminApi.gatewayStatus, {}, signal),
+    'gateway:update': ({ hostId, changes }, { signal }) =>
+      agent(hostId).call(adminApi.updateGateway, { body: changes }, signal),
+    'gateway:set-upstream-key': ({ hostId, apiKey }, { signal }) =>
+      agent(hostId).call(adminApi.setUpstreamKey, { body: { apiKey } }, signal),
   };
+}
+
+/**
+ * Fetches a usage export from the agent. With a save dialog (the Electron app) it streams into the file the admin
+ * picked; without one (browser mode) it returns the content, up to BROWSER_EXPORT_MAX_BYTES, for the page to save.
+ */
+export async function exportUsageRows(
+  client: AgentClient,
+  { hostId, format, ...filters }: IpcParsedInput<'usage:export'>,
+  pickSaveFile: ((suggestedName: string) => Promise<string | null>) | undefined,
+  signal: AbortSignal,
+): Promise<UsageExportResult> {
+  const fileName = `usage-${hostId}-${filters.from.slice(0, 10)}-to-${filters.to.slice(0, 10)}.${format}`;
+  const mimeType = format === 'csv' ? 'text/csv' : 'application/json';
+  const savedTo = pickSaveFile ? await pickSaveFile(fileName) : null;
+  if (pickSaveFile && !savedTo) return { fileName, mimeType, bytes: 0, savedTo: null, content: null };
+  const response = await client.download(USAGE_EXPORT_PATH, { ...filters, format }, EXPORT_TIMEOUT_MS, signal);
+  const body = response.body
+    ? Readable.fromWeb(response.body as WebReadableStream<Uint8Array>, { signal })
+    : Readable.from([]);
+  if (savedTo) {
+    try {
+      await pipeline(body, createWriteStream(savedTo, { mode: 0o600 }));
+    } catch (error) {
+      throw new IpcError(
+        IpcErrorCode.USAGE_EXPORT_FAILED,
+        `Could not write ${savedTo} (${(error as Error).message}). Pick another folder and export again.`,
+      );
+    }
+    return { fileName, mimeType, bytes: (await stat(savedTo)).size, savedTo, content: null };
+  }
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    if (bytes > BROWSER_EXPORT_MAX_BYTES) {
+      body.destroy();
+      throw new IpcError(
+        IpcErrorCode.USAGE_EXPORT_TOO_LARGE,
+        `This export is larger than ${BROWSER_EXPORT_MAX_BYTES / 1024 / 1024} MB, more than browser mode sends at once. Pick a shorter range or one user, or export from the Slotdeck app.`,
+      );
+    }
+    chunks.push(chunk);
+  }
+  return { fileName, mimeType, bytes, savedTo: null, content: Buffer.concat(chunks).toString('utf8') };
 }

@@ -1,13 +1,28 @@
-import { useEffect } from 'react';
+import { lazy, Suspense, useEffect } from 'react';
 import { Dialog } from './components/Dialog';
 import { useResolvedTheme } from './features/app/theme';
 import { HostDialog, SecretsDialog, TrustKeyDialog } from './features/hosts/HostDialogs';
 import { Sidebar } from './features/hosts/Sidebar';
 import { ConfirmDialog, CreateSlotDialog, DeleteSlotDialog } from './features/slots/SlotDialogs';
 import { ConsoleArea } from './features/terminal/ConsoleArea';
-import { useHosts, useStores, useUi } from './stores';
+import { useGateway, useHosts, useStores, useUi } from './stores';
+import type { View } from './stores/ui';
 
 const SLOT_POLL_MS = 2000;
+/** Legacy mode can be switched on from elsewhere (another panel, the CLI): the banner follows within this time. */
+const GATEWAY_POLL_MS = 30_000;
+
+// The admin views load on first use, so that the first paint (hosts and a console) does not wait for them.
+const UsersView = lazy(() => import('./features/users/UsersView'));
+const UsageView = lazy(() => import('./features/usage/UsageView'));
+const GatewayView = lazy(() => import('./features/gateway/GatewayView'));
+
+const VIEWS: Array<[View, string]> = [
+  ['consoles', 'Consoles'],
+  ['users', 'Users'],
+  ['usage', 'Usage'],
+  ['gateway', 'Gateway'],
+];
 
 const SHORTCUTS: Array<[string, string]> = [
   ['Ctrl+Shift+N', 'New slot on the selected host'],
@@ -155,6 +170,119 @@ function useSlotPolling(): void {
   }, [connected, stores]);
 }
 
+/** Keeps every connected host's gateway status fresh, for the legacy mode banner. */
+function useGatewayPolling(): void {
+  const stores = useStores();
+  const connected = useHosts((s) =>
+    s.hosts
+      .filter((h) => h.status.state === 'connected')
+      .map((h) => h.id)
+      .join(','),
+  );
+  useEffect(() => {
+    const ids = connected ? connected.split(',') : [];
+    const refresh = (): void => {
+      if (document.visibilityState === 'hidden') return;
+      for (const id of ids) void stores.gateway.getState().refresh(id);
+    };
+    refresh();
+    const timer = setInterval(refresh, GATEWAY_POLL_MS);
+    return () => clearInterval(timer);
+  }, [connected, stores]);
+}
+
+/** While legacy mode is on, any key string is accepted: say so on every view, with the way to turn it off. */
+function LegacyModeBanners() {
+  const { ui } = useStores();
+  const byHost = useGateway((s) => s.byHost);
+  const hosts = useHosts((s) => s.hosts);
+  return (
+    <>
+      {hosts.map((host) => {
+        const legacy = byHost[host.id]?.status?.legacyMode;
+        if (!legacy?.enabled) return null;
+        return (
+          <div key={host.id} className="banner warning legacy-banner" role="alert">
+            <strong>Legacy mode is on for {host.name}:</strong> its gateway accepts any key string and bills every
+            request to {legacy.username ?? 'one user'}.{' '}
+            <button
+              type="button"
+              className="link-button"
+              onClick={() => {
+                ui.getState().select(host.id);
+                ui.getState().setView('gateway');
+              }}
+            >
+              Turn it off in Gateway
+            </button>
+          </div>
+        );
+      })}
+    </>
+  );
+}
+
+function ViewTabs() {
+  const { ui } = useStores();
+  const view = useUi((s) => s.view);
+  const selected = useUi((s) => s.selectedHostId);
+  const host = useHosts((s) => s.hosts.find((h) => h.id === selected));
+  return (
+    <nav className="view-tabs" aria-label="Views">
+      {VIEWS.map(([id, label]) => (
+        <button
+          key={id}
+          type="button"
+          className={`view-tab ${view === id ? 'active' : ''}`}
+          aria-current={view === id ? 'page' : undefined}
+          onClick={() => ui.getState().setView(id)}
+        >
+          {label}
+        </button>
+      ))}
+      {view !== 'consoles' && host ? <span className="view-host">on {host.name}</span> : null}
+    </nav>
+  );
+}
+
+/** An admin view of the selected host, once it is connected. */
+function AdminView({ view }: { view: Exclude<View, 'consoles'> }) {
+  const selected = useUi((s) => s.selectedHostId);
+  const host = useHosts((s) => s.hosts.find((h) => h.id === selected));
+  if (!host) {
+    return (
+      <main className="workspace empty-workspace">
+        <div className="empty-state">
+          <h2>No host selected</h2>
+          <p>Pick a host on the left: users, usage and the gateway belong to the agent on that host.</p>
+        </div>
+      </main>
+    );
+  }
+  if (host.status.state !== 'connected') {
+    return (
+      <main className="workspace empty-workspace">
+        <div className="empty-state">
+          <h2>{host.name} is not connected</h2>
+          <p>Connect it with ↻ on the left; its users, usage and gateway show here once it is.</p>
+        </div>
+      </main>
+    );
+  }
+  const View = view === 'users' ? UsersView : view === 'usage' ? UsageView : GatewayView;
+  return (
+    <Suspense
+      fallback={
+        <main className="workspace empty-workspace">
+          <p className="empty">Loading…</p>
+        </main>
+      }
+    >
+      <View hostId={host.id} />
+    </Suspense>
+  );
+}
+
 function useShortcuts(): void {
   const { ui, consoles } = useStores();
   useEffect(() => {
@@ -186,7 +314,9 @@ export function App() {
   const theme = useResolvedTheme(useUi((s) => s.theme));
   const info = useUi((s) => s.info);
   const offline = useUi((s) => s.offline);
+  const view = useUi((s) => s.view);
   useSlotPolling();
+  useGatewayPolling();
   useShortcuts();
 
   useEffect(() => {
@@ -221,7 +351,13 @@ export function App() {
             {notice}
           </div>
         ))}
-        <ConsoleArea />
+        <LegacyModeBanners />
+        <ViewTabs />
+        {/* Consoles stay mounted behind the other views: their sessions and scrollback live on. */}
+        <div className="view-pane" hidden={view !== 'consoles'}>
+          <ConsoleArea />
+        </div>
+        {view !== 'consoles' ? <AdminView view={view} /> : null}
       </div>
       <StatusBar />
       <Dialogs />

@@ -24,6 +24,23 @@ export const INVOKE_CHANNELS = [
   'slots:delete',
   'slots:events',
   'terminal:open',
+  'users:list',
+  'users:create',
+  'users:update',
+  'users:delete',
+  'keys:list',
+  'keys:create',
+  'keys:update',
+  'keys:revoke',
+  'keys:rotate',
+  'quotas:get',
+  'quotas:set',
+  'usage:summary',
+  'usage:rows',
+  'usage:export',
+  'gateway:status',
+  'gateway:update',
+  'gateway:set-upstream-key',
 ] as const;
 export type InvokeChannel = (typeof INVOKE_CHANNELS)[number];
 

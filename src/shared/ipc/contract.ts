@@ -1,9 +1,59 @@
 import { z } from 'zod';
-import { CreateSlotBody, Slot, SlotEvent, SlotId, TerminalMode } from '../../../remote-agent/src/contract/index';
+import {
+  ApiKey,
+  ApiKeyId,
+  ApiKeyList,
+  CreatedKey,
+  CreateKeyBody,
+  CreateSlotBody,
+  CreateUserBody,
+  GatewayStatus,
+  QuotaList,
+  RotateKeyBody,
+  SetQuotasBody,
+  SetUpstreamKeyBody,
+  Slot,
+  SlotEvent,
+  SlotId,
+  TerminalMode,
+  UpdateGatewayBody,
+  UpdateKeyBody,
+  UpdateUserBody,
+  UsageExportQuery,
+  UsageRows,
+  UsageRowsQuery,
+  UsageSummary,
+  UsageSummaryQuery,
+  User,
+  UserId,
+  UserList,
+} from '../../../remote-agent/src/contract/index';
 import type { EventChannel, InvokeChannel } from './channels';
 
 /** The agent's types the renderer shows, re-exported: the renderer reaches the agent only through this contract. */
-export type { Slot, SlotEvent, CreateSlotBody, TerminalMode } from '../../../remote-agent/src/contract/index';
+export type {
+  ApiKey,
+  CreatedKey,
+  CreateKeyBody,
+  CreateSlotBody,
+  CreateUserBody,
+  GatewayStatus,
+  Quota,
+  QuotaStatus,
+  QuotaWindow,
+  KeyScope,
+  RateLimit,
+  Slot,
+  SlotEvent,
+  TerminalMode,
+  UpdateUserBody,
+  UsageGroupBy,
+  UsageRow,
+  UsageSummary,
+  UsageTotals,
+  User,
+  UserRole,
+} from '../../../remote-agent/src/contract/index';
 
 export const HostId = z.string().regex(/^[a-z0-9-]{1,40}$/, { message: 'must be a host id' });
 
@@ -126,6 +176,27 @@ export const Preferences = z.object({
 export type Preferences = z.infer<typeof Preferences>;
 
 const slotRef = z.strictObject({ hostId: HostId, slotId: SlotId });
+const userRef = z.strictObject({ hostId: HostId, userId: UserId });
+const keyRef = z.strictObject({ hostId: HostId, keyId: ApiKeyId });
+/** Quotas belong to a user or to one of their keys. */
+const quotaOwner = z.discriminatedUnion('subject', [
+  userRef.extend({ subject: z.literal('user') }),
+  keyRef.extend({ subject: z.literal('key') }),
+]);
+export type QuotaOwner = z.input<typeof quotaOwner>;
+
+/**
+ * A usage export: in the Electron app main writes it to the file the admin picked (`savedTo`, or null when they
+ * cancelled); in browser mode main has no file dialog, so the content comes back for the page to download.
+ */
+export const UsageExportResult = z.object({
+  fileName: z.string(),
+  mimeType: z.string(),
+  bytes: z.number(),
+  savedTo: z.string().nullable(),
+  content: z.string().nullable(),
+});
+export type UsageExportResult = z.infer<typeof UsageExportResult>;
 const nothing = z.strictObject({});
 const ok = z.object({ ok: z.literal(true) });
 
@@ -199,6 +270,38 @@ export const ipcContract = {
     input: slotRef.extend({ mode: TerminalMode.default('writable') }),
     output: z.object({ url: z.string(), expiresAt: z.string() }),
   },
+  'users:list': {
+    input: z.strictObject({
+      hostId: HostId,
+      search: z.string().trim().max(100).optional(),
+      includeDeleted: z.boolean().default(false),
+      limit: z.int().min(1).max(200).default(50),
+      offset: z.int().min(0).max(1_000_000).default(0),
+    }),
+    output: UserList,
+  },
+  'users:create': { input: z.strictObject({ hostId: HostId, user: CreateUserBody }), output: User },
+  'users:update': { input: userRef.extend({ changes: UpdateUserBody }), output: User },
+  'users:delete': { input: userRef, output: User },
+  'keys:list': { input: userRef, output: ApiKeyList },
+  'keys:create': { input: userRef.extend({ key: CreateKeyBody }), output: CreatedKey },
+  'keys:update': { input: keyRef.extend({ changes: UpdateKeyBody }), output: ApiKey },
+  'keys:revoke': { input: keyRef, output: ApiKey },
+  'keys:rotate': { input: keyRef.extend(RotateKeyBody.shape), output: CreatedKey },
+  'quotas:get': { input: quotaOwner, output: QuotaList },
+  'quotas:set': {
+    input: z.discriminatedUnion('subject', [
+      userRef.extend({ subject: z.literal('user'), quotas: SetQuotasBody.shape.quotas }),
+      keyRef.extend({ subject: z.literal('key'), quotas: SetQuotasBody.shape.quotas }),
+    ]),
+    output: QuotaList,
+  },
+  'usage:summary': { input: UsageSummaryQuery.extend({ hostId: HostId }), output: UsageSummary },
+  'usage:rows': { input: UsageRowsQuery.extend({ hostId: HostId }), output: UsageRows },
+  'usage:export': { input: UsageExportQuery.extend({ hostId: HostId }), output: UsageExportResult },
+  'gateway:status': { input: z.strictObject({ hostId: HostId }), output: GatewayStatus },
+  'gateway:update': { input: z.strictObject({ hostId: HostId, changes: UpdateGatewayBody }), output: GatewayStatus },
+  'gateway:set-upstream-key': { input: SetUpstreamKeyBody.extend({ hostId: HostId }), output: GatewayStatus },
 } satisfies Record<InvokeChannel, { input: z.ZodType; output: z.ZodType }>;
 
 /** One payload schema per event channel. */

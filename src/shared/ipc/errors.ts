@@ -29,5 +29,7 @@ export const IpcErrorCode = {
   SECRETS_PASSPHRASE_WRONG: 'SECRETS_PASSPHRASE_WRONG',
   SECRETS_FAILED: 'SECRETS_FAILED',
   STORE_FAILED: 'STORE_FAILED',
+  USAGE_EXPORT_TOO_LARGE: 'USAGE_EXPORT_TOO_LARGE',
+  USAGE_EXPORT_FAILED: 'USAGE_EXPORT_FAILED',
 } as const;
 export type IpcErrorCode = (typeof IpcErrorCode)[keyof typeof IpcErrorCode];

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { buildPath, ErrorBody, type Endpoint } from '../../../../remote-agent/src/contract/index';
+import { AgentErrorCode, buildPath, ErrorBody, type Endpoint } from '../../../../remote-agent/src/contract/index';
 import { IpcErrorCode } from '../../../shared/ipc/errors';
 import { IpcError } from '../../ipc/errors';
 
@@ -21,10 +21,14 @@ type Request<E extends Endpoint> = ([InputOf<E['params']>] extends [never]
   ([InputOf<E['body']>] extends [never] ? { body?: never } : { body: InputOf<E['body']> });
 
 const TIMEOUT_MS = 30_000;
+const AGENT_CODES = new Set<string>(Object.values(AgentErrorCode));
+
+type Query = Record<string, string | number | boolean | undefined>;
 
 /**
  * The agent's HTTP API, typed by the agent's own contract. Every answer is parsed with the endpoint's schema, and
- * failures become IpcErrors that say what to do; the admin token never leaves main.
+ * failures become IpcErrors that say what to do (the agent's own codes passed through); the admin token never
+ * leaves main.
  */
 export class AgentClient {
   constructor(private readonly endpoint: () => AgentEndpoint) {}
@@ -35,21 +39,63 @@ export class AgentClient {
     signal?: AbortSignal,
   ): Promise<z.output<E['response']>> {
     const target = this.endpoint();
-    const path = buildPath(endpoint.path, request.params ?? {});
+    const response = await this.send(
+      target,
+      {
+        method: endpoint.method,
+        path: buildPath(endpoint.path, request.params ?? {}),
+        query: request.query as Query | undefined,
+        body: request.body,
+        admin: endpoint.auth === 'admin',
+      },
+      TIMEOUT_MS,
+      signal,
+    );
+    const text = await response.text();
+    let payload: unknown;
+    try {
+      payload = text ? JSON.parse(text) : null;
+    } catch {
+      payload = null;
+    }
+    const parsed = endpoint.response.safeParse(payload);
+    if (!parsed.success) {
+      throw new IpcError(
+        IpcErrorCode.AGENT_ERROR,
+        `The agent on ${target.label} answered in a shape this panel does not understand (${parsed.error.issues[0]?.message ?? 'invalid'}). Update the agent or the panel so that their versions match.`,
+      );
+    }
+    return parsed.data as z.output<E['response']>;
+  }
+
+  /**
+   * A GET whose answer is not JSON (a streamed export): the response once it is known to be a success, for the
+   * caller to stream; failures are the same IpcErrors as call()'s.
+   */
+  async download(path: string, query: Query, timeoutMs: number, signal?: AbortSignal): Promise<Response> {
+    return this.send(this.endpoint(), { method: 'GET', path, query, admin: true }, timeoutMs, signal);
+  }
+
+  private async send(
+    target: AgentEndpoint,
+    request: { method: string; path: string; query?: Query | undefined; body?: unknown; admin: boolean },
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Response> {
     const query = request.query
-      ? `?${new URLSearchParams(
-          Object.entries(request.query as Record<string, unknown>)
+      ? new URLSearchParams(
+          Object.entries(request.query)
             .filter(([, v]) => v !== undefined)
-            .map(([k, v]) => [k, String(v)]),
-        ).toString()}`
+            .map(([k, v]): [string, string] => [k, String(v)]),
+        ).toString()
       : '';
-    const timeout = AbortSignal.timeout(TIMEOUT_MS);
+    const timeout = AbortSignal.timeout(timeoutMs);
     let response: Response;
     try {
-      response = await fetch(`${target.baseUrl}${path}${query === '?' ? '' : query}`, {
-        method: endpoint.method,
+      response = await fetch(`${target.baseUrl}${request.path}${query ? `?${query}` : ''}`, {
+        method: request.method,
         headers: {
-          ...(endpoint.auth === 'admin' ? { authorization: `Bearer ${target.token}` } : {}),
+          ...(request.admin ? { authorization: `Bearer ${target.token}` } : {}),
           ...(request.body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
@@ -60,41 +106,38 @@ export class AgentClient {
       if (timeout.aborted)
         throw new IpcError(
           IpcErrorCode.AGENT_ERROR,
-          `The agent on ${target.label} did not answer within ${TIMEOUT_MS / 1000} s. Try again.`,
+          `The agent on ${target.label} did not answer within ${timeoutMs / 1000} s. Try again.`,
         );
       throw new IpcError(
         IpcErrorCode.AGENT_NOT_RUNNING,
         `The agent on ${target.label} does not answer (${(error as Error & { cause?: { code?: string } }).cause?.code ?? (error as Error).message}). Check that it runs (slotdeck-agent health on the host).`,
       );
     }
-    const text = await response.text();
-    let payload: unknown;
+    if (response.ok) return response;
+    let payload: unknown = null;
     try {
-      payload = text ? JSON.parse(text) : null;
+      payload = JSON.parse(await response.text());
     } catch {
-      payload = null;
+      // not an agent error body: reported by status below
     }
-    if (!response.ok) {
-      const body = ErrorBody.safeParse(payload);
-      if (response.status === 401 && endpoint.auth === 'admin') {
-        throw new IpcError(
-          IpcErrorCode.AGENT_TOKEN_REJECTED,
-          `The agent on ${target.label} refused the admin token. Enter the current one in the host's settings, or leave it empty to read it again over SSH.`,
-        );
-      }
+    if (response.status === 401 && request.admin) {
       throw new IpcError(
-        IpcErrorCode.AGENT_ERROR,
-        body.success ? body.data.error.message : `The agent on ${target.label} answered ${response.status}.`,
-        body.success ? { agentCode: body.data.error.code } : { status: String(response.status) },
+        IpcErrorCode.AGENT_TOKEN_REJECTED,
+        `The agent on ${target.label} refused the admin token. Enter the current one in the host's settings, or leave it empty to read it again over SSH.`,
       );
     }
-    const parsed = endpoint.response.safeParse(payload);
-    if (!parsed.success) {
-      throw new IpcError(
-        IpcErrorCode.AGENT_ERROR,
-        `The agent on ${target.label} answered in a shape this panel does not understand (${parsed.error.issues[0]?.message ?? 'invalid'}). Update the agent or the panel so that their versions match.`,
-      );
+    const body = ErrorBody.safeParse(payload);
+    if (!body.success) {
+      throw new IpcError(IpcErrorCode.AGENT_ERROR, `The agent on ${target.label} answered ${response.status}.`, {
+        status: String(response.status),
+      });
     }
-    return parsed.data as z.output<E['response']>;
+    const { code, message, issues } = body.data.error;
+    // The agent's stable code goes through as is (USER_NAME_TAKEN, KEY_NOT_ACTIVE...); one this panel does not know
+    // yet (a newer agent) stays readable in details.
+    throw new IpcError(AGENT_CODES.has(code) ? (code as AgentErrorCode) : IpcErrorCode.AGENT_ERROR, message, {
+      agentCode: code,
+      ...(issues?.length ? { fields: issues.map((issue) => `${issue.path}: ${issue.message}`).join('\n') } : {}),
+    });
   }
 }

@@ -18,7 +18,14 @@ export interface LocalAgentOptions {
   /** Told when the agent stops unexpectedly and when it is back. */
   onStateChange: (state: 'running' | 'restarting', detail?: string) => void;
   env?: NodeJS.ProcessEnv;
+  /**
+   * The port of the agent's gateway (the listener end users' API keys call); 0 picks a free one (tests). Default:
+   * SLOTDECK_AGENT_GATEWAY_PORT when the panel has it, else 7421. It always listens on loopback only.
+   */
+  gatewayPort?: number;
 }
+
+export const LOCAL_GATEWAY_PORT = 7421;
 
 interface AgentState {
   pid: number;
@@ -50,6 +57,12 @@ export class LocalAgent {
       this.starting = null;
     });
     return this.starting;
+  }
+
+  private gatewayPort(): number {
+    if (this.options.gatewayPort !== undefined) return this.options.gatewayPort;
+    const fromEnv = (this.options.env ?? process.env).SLOTDECK_AGENT_GATEWAY_PORT;
+    return fromEnv && /^\d{1,5}$/.test(fromEnv) ? Number(fromEnv) : LOCAL_GATEWAY_PORT;
   }
 
   private readState(): AgentState | null {
@@ -98,6 +111,9 @@ export class LocalAgent {
         ...this.options.env,
         SLOTDECK_AGENT_DATA_DIR: this.options.dataDir,
         SLOTDECK_AGENT_ADMIN_PORT: '0',
+        // "This computer" serves its own user: the gateway is not reachable from other machines.
+        SLOTDECK_AGENT_GATEWAY_HOST: '127.0.0.1',
+        SLOTDECK_AGENT_GATEWAY_PORT: String(this.gatewayPort()),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

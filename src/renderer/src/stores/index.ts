@@ -3,9 +3,12 @@ import { useStore } from 'zustand';
 import type { StoreApi } from 'zustand/vanilla';
 import type { IpcClient } from '../lib/ipc';
 import { createConsolesStore, type ConsolesState } from './consoles';
+import { createGatewayStore, type GatewayState } from './gateway';
 import { createHostsStore, type HostsState } from './hosts';
 import { createSlotsStore, type SlotsState } from './slots';
 import { createUiStore, type UiState } from './ui';
+import { createUsageStore, type UsageState } from './usage';
+import { createUsersStore, type UsersState } from './users';
 
 export interface AppStores {
   ipc: IpcClient;
@@ -13,6 +16,9 @@ export interface AppStores {
   slots: StoreApi<SlotsState>;
   consoles: StoreApi<ConsolesState>;
   ui: StoreApi<UiState>;
+  users: StoreApi<UsersState>;
+  usage: StoreApi<UsageState>;
+  gateway: StoreApi<GatewayState>;
 }
 
 export function createAppStores(ipc: IpcClient): AppStores {
@@ -22,6 +28,9 @@ export function createAppStores(ipc: IpcClient): AppStores {
     slots: createSlotsStore(ipc),
     consoles: createConsolesStore(ipc),
     ui: createUiStore(ipc),
+    users: createUsersStore(ipc),
+    usage: createUsageStore(ipc),
+    gateway: createGatewayStore(ipc),
   };
 }
 
@@ -37,3 +46,6 @@ export const useHosts = <T>(select: (state: HostsState) => T): T => useStore(use
 export const useSlots = <T>(select: (state: SlotsState) => T): T => useStore(useStores().slots, select);
 export const useConsoles = <T>(select: (state: ConsolesState) => T): T => useStore(useStores().consoles, select);
 export const useUi = <T>(select: (state: UiState) => T): T => useStore(useStores().ui, select);
+export const useUsers = <T>(select: (state: UsersState) => T): T => useStore(useStores().users, select);
+export const useUsage = <T>(select: (state: UsageState) => T): T => useStore(useStores().usage, select);
+export const useGateway = <T>(select: (state: GatewayState) => T): T => useStore(useStores().gateway, select);

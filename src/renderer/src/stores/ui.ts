@@ -4,6 +4,9 @@ import type { IpcClient } from '../lib/ipc';
 
 export type Theme = 'system' | 'light' | 'dark';
 
+/** What the main column shows: the consoles, or one of the selected host's admin views. */
+export type View = 'consoles' | 'users' | 'usage' | 'gateway';
+
 export type Dialog =
   | { kind: 'add-host' }
   | { kind: 'edit-host'; hostId: string }
@@ -31,6 +34,7 @@ export interface UiState {
   info: IpcOutput<'app:info'> | null;
   theme: Theme;
   selectedHostId: string | null;
+  view: View;
   dialog: Dialog | null;
   toasts: Toast[];
   /** Browser mode only: the socket to main is down (Slotdeck stopped). */
@@ -38,6 +42,7 @@ export interface UiState {
   init(): Promise<IpcOutput<'app:preferences'>>;
   setTheme(theme: Theme): void;
   select(hostId: string): void;
+  setView(view: View): void;
   open(dialog: Dialog): void;
   close(): void;
   notify(message: string, kind?: Toast['kind']): void;
@@ -52,6 +57,7 @@ export function createUiStore(ipc: IpcClient) {
     info: null,
     theme: 'system',
     selectedHostId: null,
+    view: 'consoles',
     dialog: null,
     toasts: [],
     offline: false,
@@ -67,6 +73,9 @@ export function createUiStore(ipc: IpcClient) {
     select(hostId) {
       set({ selectedHostId: hostId });
       void ipc.invoke('app:set-preferences', { selectedHostId: hostId }).catch(() => undefined);
+    },
+    setView(view) {
+      set({ view });
     },
     open(dialog) {
       // Hosts hold secrets: where the encrypted file is not unlocked yet, ask for its passphrase first, then go on.

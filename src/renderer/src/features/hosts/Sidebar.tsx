@@ -31,8 +31,10 @@ export function formatUptime(ms: number | null): string {
 function SlotRow({ host, slot }: { host: Host; slot: Slot }) {
   const { consoles, ui } = useStores();
   const active = useConsoles((s) => s.active);
-  const open = (mode: 'writable' | 'read-only'): void =>
+  const open = (mode: 'writable' | 'read-only'): void => {
+    ui.getState().setView('consoles');
     consoles.getState().open({ hostId: host.id, slotId: slot.id, mode });
+  };
   const isActive = active === `${host.id}/${slot.id}/writable` || active === `${host.id}/${slot.id}/read-only`;
   const viewers = slot.viewers.writable + slot.viewers.readOnly;
   return (

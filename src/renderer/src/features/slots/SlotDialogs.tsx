@@ -68,6 +68,7 @@ export function CreateSlotDialog({ hostId }: { hostId: string }) {
     try {
       const slot = await stores.slots.getState().create(hostId, body);
       close();
+      stores.ui.getState().setView('consoles');
       stores.consoles.getState().open({ hostId, slotId: slot.id, mode: 'writable' });
     } catch (err) {
       setBusy(false);

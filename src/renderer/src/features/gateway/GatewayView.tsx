@@ -1,0 +1,258 @@
+import { useEffect, useState, type FormEvent } from 'react';
+import { CopyButton } from '../../components/CopyButton';
+import { Field } from '../../components/Dialog';
+import { useGateway, useStores, useUsers } from '../../stores';
+import { useAction } from '../app/actions';
+
+/** The gateway of a host: where end users point Claude Code, the upstream key, legacy mode and default limits. */
+export default function GatewayView({ hostId }: { hostId: string }) {
+  const stores = useStores();
+  const gateway = useGateway((s) => s.byHost[hostId]);
+  useEffect(() => {
+    void stores.gateway.getState().refresh(hostId);
+  }, [stores, hostId]);
+  const status = gateway?.status;
+
+  return (
+    <main className="workspace admin-view" aria-label="Gateway">
+      <header className="view-header">
+        <h2>Gateway</h2>
+        <span className="spacer" />
+        <button type="button" className="button small" onClick={() => void stores.gateway.getState().refresh(hostId)}>
+          Refresh
+        </button>
+      </header>
+      {gateway?.error ? (
+        <div className="banner error" role="alert">
+          {gateway.error.message}
+        </div>
+      ) : null}
+      {!status ? (
+        gateway?.error ? null : (
+          <p className="empty padded">Loading…</p>
+        )
+      ) : (
+        <div className="cards">
+          <section className="card" aria-label="Address">
+            <h3>Address</h3>
+            {status.url ? (
+              <>
+                <p>End users set ANTHROPIC_BASE_URL to:</p>
+                <div className="secret-row">
+                  <code className="secret" data-testid="gateway-url">
+                    {status.url}
+                  </code>
+                  <CopyButton text={status.url} />
+                </div>
+                <p className="muted">
+                  Listening on {status.listen?.host}:{status.listen?.port}
+                  {status.listen?.host === '127.0.0.1' ? ' (this machine only)' : ''} · {status.inFlight} request
+                  {status.inFlight === 1 ? '' : 's'} in flight
+                </p>
+              </>
+            ) : (
+              <p className="form-error">
+                The gateway is off on this host. Turn it on in the agent’s settings (gateway.enabled) and restart it.
+              </p>
+            )}
+          </section>
+          <UpstreamCard hostId={hostId} baseUrl={status.upstream.baseUrl} configured={status.upstream.keyConfigured} />
+          <LegacyCard hostId={hostId} enabled={status.legacyMode.enabled} userId={status.legacyMode.userId} />
+          <DefaultsCard
+            hostId={hostId}
+            rpm={status.defaultRateLimit.requestsPerMinute}
+            streams={status.defaultRateLimit.concurrentStreams}
+          />
+        </div>
+      )}
+    </main>
+  );
+}
+
+function UpstreamCard({ hostId, baseUrl, configured }: { hostId: string; baseUrl: string; configured: boolean }) {
+  const stores = useStores();
+  const [editing, setEditing] = useState(false);
+  const [apiKey, setApiKey] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: FormEvent): Promise<void> => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await stores.gateway.getState().setUpstreamKey(hostId, apiKey.trim());
+      setApiKey('');
+      setEditing(false);
+      stores.ui.getState().notify('Upstream key saved. It is not shown again.');
+    } catch (err) {
+      setError((err as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section className="card" aria-label="Upstream">
+      <h3>Upstream</h3>
+      <p>
+        Requests go on to <code>{baseUrl}</code> with the organisation’s key.
+      </p>
+      {configured && !editing ? (
+        <div className="form-row">
+          <span className="chip chip-ok">key configured</span>
+          <button type="button" className="button small" onClick={() => setEditing(true)}>
+            Replace key
+          </button>
+        </div>
+      ) : (
+        <form className="form" onSubmit={(event) => void submit(event)}>
+          {configured ? null : (
+            <p className="warning">No upstream key yet: the gateway refuses every request until one is set.</p>
+          )}
+          <Field label="Organisation API key" hint="Kept by the agent on the host; never shown again, never logged.">
+            <input
+              type="password"
+              autoComplete="off"
+              spellCheck={false}
+              value={apiKey}
+              onChange={(e) => setApiKey(e.target.value)}
+              placeholder="sk-ant-…"
+              required
+            />
+          </Field>
+          <div className="form-row">
+            <button type="submit" className="button small primary" disabled={busy}>
+              {busy ? 'Saving…' : 'Save upstream key'}
+            </button>
+            {configured ? (
+              <button type="button" className="button small" onClick={() => setEditing(false)}>
+                Cancel
+              </button>
+            ) : null}
+            {error ? (
+              <span className="form-error" role="alert">
+                {error}
+              </span>
+            ) : null}
+          </div>
+        </form>
+      )}
+    </section>
+  );
+}
+
+function LegacyCard({ hostId, enabled, userId }: { hostId: string; enabled: boolean; userId: string | null }) {
+  const stores = useStores();
+  const act = useAction();
+  const users = useUsers((s) => s.byHost[hostId]?.users ?? []);
+  const [chosen, setChosen] = useState(userId ?? '');
+  useEffect(() => {
+    void stores.users.getState().load(hostId);
+  }, [stores, hostId]);
+  const pick = chosen || users.find((u) => u.active && !u.deleted)?.id || '';
+  const set = (on: boolean): void => {
+    if (!on) {
+      void act(
+        () => stores.gateway.getState().update(hostId, { legacyMode: { enabled: false, userId: null } }),
+        hostId,
+      );
+      return;
+    }
+    stores.ui.getState().open({
+      kind: 'confirm',
+      title: 'Turn legacy mode on?',
+      message:
+        'Anyone who can reach the gateway can then use it with any key string, and every such request is billed to the chosen user. Use it only while moving a single-user setup over.',
+      confirm: 'Turn legacy mode on',
+      danger: true,
+      run: async () => {
+        await stores.gateway.getState().update(hostId, { legacyMode: { enabled: true, userId: pick } });
+      },
+    });
+  };
+  const activeUsers = users.filter((u) => u.active && !u.deleted);
+  return (
+    <section className={`card ${enabled ? 'card-warning' : ''}`} aria-label="Legacy mode">
+      <h3>Legacy mode</h3>
+      <p>
+        For single-user setups moving over: any key string is accepted and attributed to one user. Off, only the keys
+        made in Users work.
+      </p>
+      {enabled ? (
+        <p className="warning">On: the gateway accepts any key string. Turn it off once everyone has their own key.</p>
+      ) : null}
+      <div className="form-row">
+        <label className="switch">
+          <input
+            type="checkbox"
+            role="switch"
+            checked={enabled}
+            disabled={!enabled && !pick}
+            onChange={(e) => set(e.target.checked)}
+          />
+          Legacy mode {enabled ? 'on' : 'off'}
+        </label>
+        <select
+          aria-label="Bill legacy requests to"
+          value={pick}
+          disabled={enabled || activeUsers.length === 0}
+          onChange={(e) => setChosen(e.target.value)}
+        >
+          {activeUsers.length === 0 ? <option value="">Create a user first</option> : null}
+          {activeUsers.map((u) => (
+            <option key={u.id} value={u.id}>
+              bill to {u.username}
+            </option>
+          ))}
+        </select>
+      </div>
+    </section>
+  );
+}
+
+function DefaultsCard({ hostId, rpm, streams }: { hostId: string; rpm: number; streams: number }) {
+  const stores = useStores();
+  const [requests, setRequests] = useState(String(rpm));
+  const [concurrent, setConcurrent] = useState(String(streams));
+  const [note, setNote] = useState<{ error: boolean; text: string } | null>(null);
+  const submit = async (event: FormEvent): Promise<void> => {
+    event.preventDefault();
+    const requestsPerMinute = Number(requests);
+    const concurrentStreams = Number(concurrent);
+    if (![requestsPerMinute, concurrentStreams].every((n) => Number.isInteger(n) && n > 0)) {
+      setNote({ error: true, text: 'Both limits are whole numbers above 0.' });
+      return;
+    }
+    try {
+      await stores.gateway.getState().update(hostId, { defaultRateLimit: { requestsPerMinute, concurrentStreams } });
+      setNote({ error: false, text: 'Saved: keys without their own limits use these from the next request.' });
+    } catch (err) {
+      setNote({ error: true, text: (err as Error).message });
+    }
+  };
+  return (
+    <section className="card" aria-label="Default rate limits">
+      <h3>Default rate limits</h3>
+      <p className="muted">For every key without limits of its own (set those in Users → a key → Limits).</p>
+      <form className="form" onSubmit={(event) => void submit(event)}>
+        <div className="form-grid two">
+          <Field label="Requests per minute">
+            <input value={requests} onChange={(e) => setRequests(e.target.value)} inputMode="numeric" />
+          </Field>
+          <Field label="Concurrent streams">
+            <input value={concurrent} onChange={(e) => setConcurrent(e.target.value)} inputMode="numeric" />
+          </Field>
+        </div>
+        <div className="form-row">
+          <button type="submit" className="button small primary">
+            Save defaults
+          </button>
+          {note ? (
+            <span className={note.error ? 'form-error' : 'muted'} role={note.error ? 'alert' : 'status'}>
+              {note.text}
+            </span>
+          ) : null}
+        </div>
+      </form>
+    </section>
+  );
+}

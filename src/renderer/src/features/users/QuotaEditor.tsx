@@ -1,0 +1,163 @@
+import { useEffect, useState, type FormEvent } from 'react';
+import type { Quota, QuotaOwner, QuotaStatus, QuotaWindow } from '../../../../shared/ipc/contract';
+import { formatRelative, formatTokens, formatUsd } from '../../lib/format';
+import { useStores, useUsers } from '../../stores';
+import { quotaKey } from '../../stores/users';
+
+const WINDOWS: Array<[QuotaWindow, string]> = [
+  ['5h', 'Rolling 5 hours'],
+  ['day', 'UTC day'],
+  ['month', 'Calendar month'],
+];
+
+interface Draft {
+  tokens: string;
+  cost: string;
+}
+
+const draftsOf = (quotas: QuotaStatus[]): Record<QuotaWindow, Draft> => {
+  const drafts = { '5h': { tokens: '', cost: '' }, day: { tokens: '', cost: '' }, month: { tokens: '', cost: '' } };
+  for (const q of quotas)
+    drafts[q.window] = {
+      tokens: q.maxTokens === null ? '' : String(q.maxTokens),
+      cost: q.maxCostUsd === null ? '' : String(q.maxCostUsd),
+    };
+  return drafts;
+};
+
+/** The drafts as quotas, or the first field that is not a positive number. */
+export function quotasFromDrafts(drafts: Record<QuotaWindow, Draft>): { quotas: Quota[] } | { error: string } {
+  const quotas: Quota[] = [];
+  for (const [window, label] of WINDOWS) {
+    const { tokens, cost } = drafts[window];
+    const maxTokens = tokens.trim() ? Number(tokens.replace(/[,_\s]/g, '')) : null;
+    const maxCostUsd = cost.trim() ? Number(cost.replace(/^\$/, '')) : null;
+    if (maxTokens !== null && !(Number.isInteger(maxTokens) && maxTokens > 0))
+      return { error: `${label}: tokens must be a whole number above 0, or empty for no limit.` };
+    if (maxCostUsd !== null && !(Number.isFinite(maxCostUsd) && maxCostUsd > 0))
+      return { error: `${label}: cost must be an amount in USD above 0, or empty for no limit.` };
+    if (maxTokens !== null || maxCostUsd !== null) quotas.push({ window, maxTokens, maxCostUsd });
+  }
+  return { quotas };
+}
+
+function Usage({ status }: { status: QuotaStatus | undefined }) {
+  if (!status) return <span className="muted">no limit</span>;
+  const parts: string[] = [];
+  if (status.maxTokens !== null)
+    parts.push(
+      `${formatTokens(status.usedTokens)} of ${formatTokens(status.maxTokens)} tokens (${formatTokens(Math.max(0, status.maxTokens - status.usedTokens))} left)`,
+    );
+  if (status.maxCostUsd !== null)
+    parts.push(
+      `${formatUsd(status.usedCostUsd)} of ${formatUsd(status.maxCostUsd)} (${formatUsd(Math.max(0, status.maxCostUsd - status.usedCostUsd))} left)`,
+    );
+  return (
+    <span className={status.exceeded ? 'quota-exceeded' : 'muted'}>
+      {status.exceeded ? 'Used up: ' : ''}
+      {parts.join(' · ')} · resets {formatRelative(status.resetsAt)}
+    </span>
+  );
+}
+
+/** Token and cost budgets of a user or a key, per window, with what is used and when it resets. */
+export function QuotaEditor({ owner }: { owner: QuotaOwner }) {
+  const stores = useStores();
+  const key = quotaKey(owner);
+  const loaded = useUsers((s) => s.quotas[key]);
+  const [drafts, setDrafts] = useState<Record<QuotaWindow, Draft> | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [saved, setSaved] = useState(false);
+
+  useEffect(() => {
+    void stores.users.getState().loadQuotas(owner);
+    // owner is a fresh object each render; its key says whether it changed.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [stores, key]);
+
+  // Until the admin edits, the fields show what the agent has.
+  const current = drafts ?? draftsOf(loaded?.items ?? []);
+  const edit = (window: QuotaWindow, field: keyof Draft, value: string): void => {
+    setSaved(false);
+    setDrafts({ ...current, [window]: { ...current[window], [field]: value } });
+  };
+  const submit = async (event: FormEvent): Promise<void> => {
+    event.preventDefault();
+    const parsed = quotasFromDrafts(current);
+    if ('error' in parsed) {
+      setError(parsed.error);
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      const quotas = await stores.users.getState().setQuotas(owner, parsed.quotas);
+      setDrafts(draftsOf(quotas));
+      setSaved(true);
+    } catch (err) {
+      setError((err as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form className="quota-editor" onSubmit={(event) => void submit(event)}>
+      {loaded?.error ? (
+        <p className="form-error" role="alert">
+          {loaded.error.message}
+        </p>
+      ) : null}
+      <table className="data-table quota-table">
+        <thead>
+          <tr>
+            <th>Window</th>
+            <th>Max tokens</th>
+            <th>Max cost (USD)</th>
+            <th>Used now</th>
+          </tr>
+        </thead>
+        <tbody>
+          {WINDOWS.map(([window, label]) => (
+            <tr key={window}>
+              <td>{label}</td>
+              <td>
+                <input
+                  aria-label={`${label}: max tokens`}
+                  inputMode="numeric"
+                  placeholder="no limit"
+                  value={current[window].tokens}
+                  onChange={(e) => edit(window, 'tokens', e.target.value)}
+                />
+              </td>
+              <td>
+                <input
+                  aria-label={`${label}: max cost in USD`}
+                  inputMode="decimal"
+                  placeholder="no limit"
+                  value={current[window].cost}
+                  onChange={(e) => edit(window, 'cost', e.target.value)}
+                />
+              </td>
+              <td>
+                <Usage status={loaded?.items.find((q) => q.window === window)} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <div className="form-row">
+        <button type="submit" className="button small primary" disabled={busy}>
+          {busy ? 'Saving…' : 'Save quotas'}
+        </button>
+        {saved ? <span className="muted">Saved: requests over a quota get 429 until it resets.</span> : null}
+        {error ? (
+          <span className="form-error" role="alert">
+            {error}
+          </span>
+        ) : null}
+      </div>
+    </form>
+  );
+}

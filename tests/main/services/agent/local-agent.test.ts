@@ -1,0 +1,63 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalAgent } from '../../../../src/main/services/agent/local-agent';
+
+/**
+ * What "This computer"'s agent is started with. The agent here is a stand-in script that writes down its
+ * environment and exits; the real agent is started by the integration and E2E tests.
+ */
+let dir: string;
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sd-local-agent-'));
+  mkdirSync(join(dir, 'agent', 'bin'), { recursive: true });
+  mkdirSync(join(dir, 'agent', 'dist'), { recursive: true });
+  writeFileSync(join(dir, 'agent', 'dist', 'cli.js'), '');
+  writeFileSync(
+    join(dir, 'agent', 'bin', 'slotdeck-agent.js'),
+    `const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('SLOTDECK_AGENT_')));
+require('node:fs').writeFileSync(${JSON.stringify(join(dir, 'env.json'))}, JSON.stringify(env));
+process.exit(3);`,
+  );
+});
+
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+async function startedEnv(options: { env?: NodeJS.ProcessEnv; gatewayPort?: number }): Promise<Record<string, string>> {
+  const agent = new LocalAgent({
+    agentDir: join(dir, 'agent'),
+    dataDir: join(dir, 'data'),
+    logFile: join(dir, 'agent.log'),
+    nodePath: process.execPath,
+    log: silent,
+    onStateChange: () => undefined,
+    ...options,
+  });
+  await expect(agent.ensureRunning()).rejects.toMatchObject({ code: 'LOCAL_AGENT_FAILED' });
+  await agent.stop();
+  return JSON.parse(readFileSync(join(dir, 'env.json'), 'utf8')) as Record<string, string>;
+}
+
+describe('the local agent’s gateway', () => {
+  it('listens on this machine only, on port 7421 by default, with the panel’s upstream passed on', async () => {
+    const env = await startedEnv({ env: { SLOTDECK_AGENT_UPSTREAM_URL: 'http://127.0.0.1:9999' } });
+    expect(env).toMatchObject({
+      SLOTDECK_AGENT_GATEWAY_HOST: '127.0.0.1',
+      SLOTDECK_AGENT_GATEWAY_PORT: '7421',
+      SLOTDECK_AGENT_UPSTREAM_URL: 'http://127.0.0.1:9999',
+      SLOTDECK_AGENT_DATA_DIR: join(dir, 'data'),
+    });
+  });
+
+  it('takes its port from SLOTDECK_AGENT_GATEWAY_PORT or the options (0: any free port), never another host', async () => {
+    expect(
+      await startedEnv({ env: { SLOTDECK_AGENT_GATEWAY_PORT: '0', SLOTDECK_AGENT_GATEWAY_HOST: '0.0.0.0' } }),
+    ).toMatchObject({ SLOTDECK_AGENT_GATEWAY_HOST: '127.0.0.1', SLOTDECK_AGENT_GATEWAY_PORT: '0' });
+    expect(await startedEnv({ env: { SLOTDECK_AGENT_GATEWAY_PORT: '0' }, gatewayPort: 8421 })).toMatchObject({
+      SLOTDECK_AGENT_GATEWAY_PORT: '8421',
+    });
+  });
+});
