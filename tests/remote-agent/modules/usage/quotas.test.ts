@@ -1,0 +1,206 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PriceTable } from '../../../../remote-agent/src/modules/usage/prices.js';
+import { QuotaService } from '../../../../remote-agent/src/modules/usage/quotas.js';
+import { UsageRecorder } from '../../../../remote-agent/src/modules/usage/recorder.js';
+import { HOUR_MS, MINUTE_MS } from '../../../../remote-agent/src/modules/usage/time.js';
+import { addKey, addUser, tempDb, usageEvent, type TempDb } from './helpers.js';
+
+const ADA = 'u_aaaaaaaaaa';
+const BOB = 'u_bbbbbbbbbb';
+const ADA_LAPTOP = 'k_aaaaaaaaaa';
+const ADA_SERVER = 'k_cccccccccc';
+
+let t: TempDb;
+let clock: number;
+let quotas: QuotaService;
+let recorder: UsageRecorder;
+
+function service(): QuotaService {
+  return new QuotaService({ db: t.db, now: () => clock });
+}
+
+/** Records a request of `tokens` input tokens (Sonnet 4.5: $3 per million) started now. */
+async function use(tokens: number, userId = ADA, keyId = ADA_LAPTOP, startedAt = clock): Promise<void> {
+  await recorder.record(usageEvent({ userId, keyId, startedAt, inputTokens: tokens, outputTokens: 0 }));
+}
+
+beforeEach(() => {
+  t = tempDb();
+  addUser(t.db, ADA, 'ada');
+  addUser(t.db, BOB, 'bob');
+  addKey(t.db, ADA_LAPTOP, ADA, 'laptop', 'sk_user_Ab3');
+  addKey(t.db, ADA_SERVER, ADA, 'server', 'sk_user_Zz9');
+  clock = Date.UTC(2026, 10, 30, 20, 0, 0);
+  quotas = service();
+  recorder = new UsageRecorder({ db: t.db, prices: new PriceTable(), quotas });
+});
+
+afterEach(async () => {
+  await recorder.close();
+  t.cleanup();
+});
+
+describe('QuotaService', () => {
+  it('refuses a user whose daily token quota is used up, naming it and when it resets', async () => {
+    quotas.set('user', ADA, [{ window: 'day', maxTokens: 100_000, maxCostUsd: null }]);
+    await use(60_000);
+    expect(quotas.check(ADA, ADA_LAPTOP)).toEqual({ ok: true });
+    await use(40_412);
+    const refused = quotas.check(ADA, ADA_LAPTOP);
+    expect(refused).toEqual({
+      ok: false,
+      quota: {
+        subject: 'user',
+        window: 'day',
+        maxTokens: 100_000,
+        maxCostUsd: null,
+        usedTokens: 100_412,
+        usedCostUsd: expect.closeTo(0.301236, 9) as number,
+        resetsAt: '2026-12-01T00:00:00.000Z',
+        exceeded: true,
+      },
+      message:
+        'Daily token quota of 100000 tokens for user ada is used up (100412 used); it resets at ' +
+        '2026-12-01T00:00:00.000Z. Ask your admin to raise it.',
+    });
+    // Another user is not affected.
+    expect(quotas.check(BOB, null).ok).toBe(true);
+  });
+
+  it('counts all four kinds of tokens, cache included', async () => {
+    quotas.set('user', ADA, [{ window: 'day', maxTokens: 1000, maxCostUsd: null }]);
+    await recorder.record(
+      usageEvent({ startedAt: clock, inputTokens: 1, outputTokens: 2, cacheCreationTokens: 300, cacheReadTokens: 697 }),
+    );
+    expect(quotas.status('user', ADA)[0]).toMatchObject({ usedTokens: 1000, exceeded: true });
+  });
+
+  it('lets the user in again at the next UTC day', async () => {
+    quotas.set('user', ADA, [{ window: 'day', maxTokens: 1000, maxCostUsd: null }]);
+    await use(1000);
+    expect(quotas.check(ADA, ADA_LAPTOP).ok).toBe(false);
+    clock = Date.UTC(2026, 11, 1, 0, 0, 0);
+    expect(quotas.check(ADA, ADA_LAPTOP).ok).toBe(true);
+    expect(quotas.status('user', ADA)[0]).toMatchObject({
+      usedTokens: 0,
+      usedCostUsd: 0,
+      resetsAt: '2026-12-02T00:00:00.000Z',
+    });
+  });
+
+  it('refuses on cost as well as tokens, whichever runs out', async () => {
+    quotas.set('user', ADA, [{ window: 'month', maxTokens: 10_000_000, maxCostUsd: 3 }]);
+    await use(999_999); // $2.999997
+    expect(quotas.check(ADA, ADA_LAPTOP).ok).toBe(true);
+    await use(1);
+    const refused = quotas.check(ADA, ADA_LAPTOP);
+    expect(refused.ok).toBe(false);
+    if (refused.ok) return;
+    expect(refused.quota).toMatchObject({
+      window: 'month',
+      usedTokens: 1_000_000,
+      resetsAt: '2026-12-01T00:00:00.000Z',
+    });
+    expect(refused.message).toBe(
+      'Monthly cost quota of $3.00 for user ada is used up ($3.00 used); it resets at 2026-12-01T00:00:00.000Z. ' +
+        'Ask your admin to raise it.',
+    );
+  });
+
+  it('keeps a monthly quota across days and resets it with the calendar month', async () => {
+    clock = Date.UTC(2026, 10, 1, 8, 0, 0);
+    quotas.set('user', ADA, [{ window: 'month', maxTokens: 3000, maxCostUsd: null }]);
+    await use(1000);
+    clock = Date.UTC(2026, 10, 15, 8, 0, 0);
+    await use(1000);
+    clock = Date.UTC(2026, 10, 30, 23, 59, 0);
+    await use(1000);
+    expect(quotas.check(ADA, null).ok).toBe(false);
+    clock = Date.UTC(2026, 11, 1, 0, 0, 0);
+    expect(quotas.check(ADA, null).ok).toBe(true);
+    expect(quotas.status('user', ADA)[0]).toMatchObject({ usedTokens: 0, resetsAt: '2027-01-01T00:00:00.000Z' });
+  });
+
+  it('rolls the 5-hour window: usage leaves it 5 hours after its minute, and resetsAt says when', async () => {
+    quotas.set('user', ADA, [{ window: '5h', maxTokens: 1000, maxCostUsd: null }]);
+    expect(quotas.status('user', ADA)[0]!.resetsAt).toBe(new Date(clock + 5 * HOUR_MS).toISOString());
+    const first = clock;
+    await use(600);
+    clock += 2 * HOUR_MS;
+    await use(400);
+    const refused = quotas.check(ADA, ADA_LAPTOP);
+    expect(refused.ok).toBe(false);
+    // The oldest use (at `first`) leaves once its whole minute is 5 hours old.
+    const firstLeaves = first + 5 * HOUR_MS + MINUTE_MS;
+    expect(!refused.ok && refused.quota.resetsAt).toBe(new Date(firstLeaves).toISOString());
+    expect(!refused.ok && refused.message).toMatch(/^5-hour token quota of 1000 tokens for user ada is used up/);
+
+    clock = firstLeaves - 1;
+    expect(quotas.check(ADA, ADA_LAPTOP).ok).toBe(false);
+    clock = firstLeaves;
+    expect(quotas.check(ADA, ADA_LAPTOP).ok).toBe(true);
+    expect(quotas.status('user', ADA)[0]).toMatchObject({
+      usedTokens: 400,
+      resetsAt: new Date(first + 2 * HOUR_MS + 5 * HOUR_MS + MINUTE_MS).toISOString(),
+    });
+    clock += 3 * HOUR_MS;
+    expect(quotas.status('user', ADA)[0]).toMatchObject({ usedTokens: 0, usedCostUsd: 0 });
+  });
+
+  it("applies a key's quota to that key only, and a user's quota to all their keys", async () => {
+    quotas.set('key', ADA_LAPTOP, [{ window: 'day', maxTokens: 500, maxCostUsd: null }]);
+    await use(500, ADA, ADA_LAPTOP);
+    const refused = quotas.check(ADA, ADA_LAPTOP);
+    expect(refused.ok).toBe(false);
+    expect(!refused.ok && refused.quota.subject).toBe('key');
+    expect(!refused.ok && refused.message).toMatch(
+      /^Daily token quota of 500 tokens for key "laptop" \(sk_user_Ab3…\)/,
+    );
+    expect(quotas.check(ADA, ADA_SERVER).ok).toBe(true);
+
+    quotas.set('user', ADA, [{ window: 'day', maxTokens: 800, maxCostUsd: null }]);
+    await use(300, ADA, ADA_SERVER);
+    expect(quotas.check(ADA, ADA_SERVER).ok).toBe(false);
+    expect(quotas.status('user', ADA)[0]).toMatchObject({ usedTokens: 800 });
+    expect(quotas.status('key', ADA_LAPTOP)[0]).toMatchObject({ usedTokens: 500 });
+    expect(quotas.status('key', ADA_SERVER)).toEqual([]);
+  });
+
+  it('reads earlier usage from the database when a quota is set later or the agent restarts', async () => {
+    await use(700);
+    clock += 1000;
+    await use(200, ADA, ADA_LAPTOP, clock - 4 * HOUR_MS);
+    quotas.set('user', ADA, [
+      { window: 'day', maxTokens: 5000, maxCostUsd: null },
+      { window: '5h', maxTokens: 5000, maxCostUsd: null },
+    ]);
+    const restarted = service();
+    for (const q of [quotas, restarted]) {
+      expect(q.status('user', ADA).map((s) => [s.window, s.usedTokens])).toEqual([
+        ['day', 900],
+        ['5h', 900],
+      ]);
+    }
+    // The restarted service saw the quota rows, and counts new usage from here on.
+    const other = new UsageRecorder({ db: t.db, prices: new PriceTable(), quotas: restarted });
+    await other.record(usageEvent({ startedAt: clock, inputTokens: 4100, outputTokens: 0 }));
+    expect(restarted.check(ADA, null).ok).toBe(false);
+  });
+
+  it('replaces the quota list on set, and an empty list removes every quota', async () => {
+    await use(2000);
+    expect(
+      quotas.set('user', ADA, [
+        { window: 'month', maxTokens: null, maxCostUsd: 50 },
+        { window: 'day', maxTokens: 1000, maxCostUsd: null },
+      ]),
+    ).toMatchObject([
+      { window: 'day', maxTokens: 1000, usedTokens: 2000, exceeded: true },
+      { window: 'month', maxCostUsd: 50, usedTokens: 2000, exceeded: false },
+    ]);
+    expect(quotas.set('user', ADA, [{ window: 'month', maxTokens: null, maxCostUsd: 50 }])).toHaveLength(1);
+    expect(quotas.check(ADA, ADA_LAPTOP).ok).toBe(true);
+    expect(quotas.set('user', ADA, [])).toEqual([]);
+    expect(service().status('user', ADA)).toEqual([]);
+  });
+});
