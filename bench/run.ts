@@ -7,11 +7,19 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Suite, SuiteResult } from './suite.js';
+import { gatewaySuite } from './suites/gateway.js';
 import { panelSuite } from './suites/panel.js';
 import { slotsSuite } from './suites/slots.js';
 import { tunnelSuite } from './suites/tunnel.js';
+import { usageSuite } from './suites/usage.js';
 
-const suites: Record<string, Suite> = { slots: slotsSuite, tunnel: tunnelSuite, panel: panelSuite };
+const suites: Record<string, Suite> = {
+  slots: slotsSuite,
+  tunnel: tunnelSuite,
+  panel: panelSuite,
+  usage: usageSuite,
+  gateway: gatewaySuite,
+};
 
 const requested = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
 const names = requested.length > 0 ? requested : Object.keys(suites);

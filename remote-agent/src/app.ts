@@ -2,23 +2,37 @@ import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AgentConfig } from './config.js';
-import { TTYD_SUBPROTOCOL } from './contract/index.js';
+import { AgentErrorCode, API_PREFIX, TTYD_SUBPROTOCOL } from './contract/index.js';
 import type { Db } from './db/database.js';
 import { AdminTokenVerifier } from './http/admin-token.js';
 import { registerAdminAuth } from './http/auth.js';
 import { registerErrorHandling } from './http/errors.js';
+import { AppError } from './errors.js';
 import { redactUrl } from './logger.js';
+import { registerGatewayAdminRoutes } from './modules/gateway/admin-routes.js';
+import { Gateway } from './modules/gateway/gateway.js';
+import { RateLimiter } from './modules/gateway/rate-limiter.js';
+import { GatewaySettings, UpstreamKeyStore } from './modules/gateway/settings.js';
 import { registerHealthRoutes } from './modules/health/routes.js';
+import { PriceTable } from './modules/usage/prices.js';
+import { UsageQueries } from './modules/usage/queries.js';
+import { QuotaService } from './modules/usage/quotas.js';
+import { UsageRecorder } from './modules/usage/recorder.js';
+import { registerUsageRoutes } from './modules/usage/routes.js';
+import { registerUserRoutes } from './modules/users/routes.js';
+import { UserService } from './modules/users/service.js';
+import { KeyVerifier } from './modules/users/verifier.js';
 import { SlotPaths } from './modules/slots/paths.js';
 import { SlotRepository } from './modules/slots/repository.js';
 import { registerSlotRoutes } from './modules/slots/routes.js';
-import { SlotService, type HostTools } from './modules/slots/service.js';
+import { SlotService, type HostTools, type SlotMetering } from './modules/slots/service.js';
 import { TerminalHost } from './modules/terminal/host.js';
 import { registerTerminalRoutes } from './modules/terminal/routes.js';
 import { TicketStore } from './modules/terminal/tickets.js';
 import { TtydBridge } from './modules/terminal/ttyd.js';
 import type { ProcessSupervisor } from './supervisor/supervisor.js';
 import { findExecutable } from './util/executables.js';
+import { join } from 'node:path';
 import { AGENT_VERSION } from './version.js';
 
 export interface AgentDeps {
@@ -34,6 +48,10 @@ export interface Agent {
   app: FastifyInstance;
   slots: SlotService;
   terminals: TerminalHost;
+  users: UserService;
+  recorder: UsageRecorder;
+  /** The public listener (end users' routes); null when disabled in the config. Listens once runAgent starts it. */
+  gateway: Gateway | null;
   tools: HostTools;
   /** Connects to PM2 and takes over the slots. Until it succeeds, slot routes answer 503. */
   start(): Promise<void>;
@@ -70,7 +88,61 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     onSizeChange: (id, size) => repo.update(id, { cols: size.cols, rows: size.rows }),
   });
   const ttyd = new TtydBridge({ paths, tools, tickets, logger, scrollbackLines: config.terminal.scrollbackLines });
-  const slots = new SlotService({ config, repo, supervisor, terminals, ttyd, tickets, paths, tools, logger });
+
+  const verifier = new KeyVerifier(db);
+  const users = new UserService({ db, verifier });
+  const findUser = (id: string): { id: string; username: string; active: boolean; deleted: boolean } | null => {
+    try {
+      return users.get(id);
+    } catch {
+      return null;
+    }
+  };
+  const quotas = new QuotaService({ db });
+  const recorder = new UsageRecorder({ db, prices: new PriceTable(config.gateway.prices), quotas, logger });
+  const usage = new UsageQueries({ db, archiveFile: join(config.dataDir, 'usage-archive.db') });
+  const settings = new GatewaySettings(db);
+  const upstreamKey = new UpstreamKeyStore(config.dataDir);
+  const gateway = config.gateway.enabled
+    ? new Gateway({
+        config: config.gateway,
+        logger,
+        keys: verifier,
+        users: { find: findUser },
+        limiter: new RateLimiter(),
+        quotas,
+        recorder,
+        usage,
+        settings,
+        upstreamKey,
+      })
+    : null;
+  const metering: SlotMetering = {
+    requireOwner(userId) {
+      const owner = findUser(userId);
+      if (!owner || owner.deleted) {
+        throw new AppError(
+          AgentErrorCode.SLOT_OWNER_NOT_FOUND,
+          400,
+          `No user with id ${userId} to own the slot. Create the user first (POST ${API_PREFIX}/users), or leave ownerId out.`,
+        );
+      }
+    },
+    issueSlotKey(ownerId, slotId, slotName) {
+      const created = users.createKey(ownerId, { name: `slot ${slotName}`, scopes: ['gateway', 'self'] }, { slotId });
+      return { keyId: created.key.id, prefix: created.key.prefix, secret: created.secret };
+    },
+    revokeSlotKeys: (slotId) => users.revokeKeysForSlot(slotId),
+    keyPrefix(keyId) {
+      try {
+        return users.getKey(keyId).prefix;
+      } catch {
+        return null;
+      }
+    },
+    gatewayUrl: () => gateway?.url() ?? null,
+  };
+  const slots = new SlotService({ config, repo, supervisor, terminals, ttyd, tickets, paths, tools, logger, metering });
 
   const app = Fastify({
     // pino's Logger and Fastify's base logger differ only in generics; tsc needs the widening, lint thinks not.
@@ -111,13 +183,39 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     supervisorProblem: () => supervisorProblem,
   });
   registerSlotRoutes(app, slots);
+  registerUserRoutes(app, users);
+  registerUsageRoutes(app, { queries: usage, quotas, users, archiveAfterDays: config.usage.archiveAfterDays });
+  registerGatewayAdminRoutes(app, {
+    gateway,
+    settings,
+    upstreamKey,
+    users,
+    disabledStatus: () => ({
+      url: null,
+      listen: null,
+      upstream: { baseUrl: config.gateway.upstreamBaseUrl, keyConfigured: upstreamKey.get() !== null },
+      legacyMode: { ...settings.legacyMode, username: null },
+      defaultRateLimit: { ...settings.defaultRateLimit },
+      inFlight: 0,
+    }),
+  });
   registerTerminalRoutes(app, { slots, terminals, ttyd, tickets });
+
+  // Rows older than the configured age move to the archive database; checked every 6 hours (a no-op when none are).
+  const stopArchiver = usage.startArchiver({
+    olderThanDays: config.usage.archiveAfterDays,
+    intervalMs: 6 * 3_600_000,
+    logger,
+  });
 
   let closing: Promise<void> | null = null;
   return {
     app,
     slots,
     terminals,
+    users,
+    recorder,
+    gateway,
     tools,
     async start() {
       try {
@@ -132,6 +230,11 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
       closing ??= (async () => {
         await slots.stop();
         await terminals.close();
+        // In-flight gateway requests finish (and are metered) before the recorder's last commit.
+        await gateway?.close();
+        stopArchiver();
+        await recorder.close();
+        verifier.close();
         await app.close();
         await supervisor.disconnect();
       })();

@@ -14,6 +14,8 @@ import { AGENT_VERSION } from './version.js';
 export interface AgentState {
   pid: number;
   adminUrl: string;
+  /** The public gateway listener, when it listens. */
+  gatewayUrl?: string | null;
   version: string;
   startedAt: string;
 }
@@ -89,7 +91,28 @@ export async function runAgent(
     }
     throw error;
   }
-  const state: AgentState = { pid: process.pid, adminUrl, version: AGENT_VERSION, startedAt: new Date().toISOString() };
+  // The gateway is a second, public listener. If it cannot listen the admin API still serves (its status says why).
+  let gatewayUrl: string | null = null;
+  if (agent.gateway) {
+    try {
+      gatewayUrl = await agent.gateway.listen();
+      logger.info({ gatewayUrl, host: config.gateway.host }, 'gateway listening');
+    } catch (error) {
+      logger.error(
+        { err: error, host: config.gateway.host, port: config.gateway.port },
+        (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
+          ? `gateway port ${config.gateway.port} is in use: end users cannot reach it. Set SLOTDECK_AGENT_GATEWAY_PORT to a free port.`
+          : 'gateway cannot listen',
+      );
+    }
+  }
+  const state: AgentState = {
+    pid: process.pid,
+    adminUrl,
+    gatewayUrl,
+    version: AGENT_VERSION,
+    startedAt: new Date().toISOString(),
+  };
   writeFileSync(`${statePath(config.dataDir)}.tmp`, JSON.stringify(state), { mode: 0o600 });
   renameSync(`${statePath(config.dataDir)}.tmp`, statePath(config.dataDir));
   logger.info(

@@ -20,6 +20,8 @@ export class AgentProcess {
   private child: ChildProcess | null = null;
   readonly logs: string[] = [];
   url = '';
+  /** The public gateway listener (set once the agent is ready). */
+  gatewayUrl = '';
 
   private constructor(
     readonly dataDir: string,
@@ -31,6 +33,8 @@ export class AgentProcess {
     const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'sd-agent-'));
     const agent = new AgentProcess(dataDir, {
       SLOTDECK_AGENT_ADMIN_PORT: '0',
+      SLOTDECK_AGENT_GATEWAY_HOST: '127.0.0.1',
+      SLOTDECK_AGENT_GATEWAY_PORT: '0',
       SLOTDECK_AGENT_RECONCILE_INTERVAL_MS: '500',
       SLOTDECK_AGENT_LOG_LEVEL: 'info',
       ...options.env,
@@ -80,6 +84,7 @@ export class AgentProcess {
       const state = this.readState();
       if (state && state.pid === child.pid) {
         this.url = state.adminUrl;
+        this.gatewayUrl = state.gatewayUrl ?? '';
         const health = await fetch(`${this.url}/health`)
           .then((r) => r.json() as Promise<{ supervisor: { ok: boolean } }>)
           .catch(() => null);
@@ -89,11 +94,12 @@ export class AgentProcess {
     }
   }
 
-  private readState(): { pid: number; adminUrl: string } | null {
+  private readState(): { pid: number; adminUrl: string; gatewayUrl?: string | null } | null {
     try {
       return JSON.parse(readFileSync(join(this.dataDir, 'agent-state.json'), 'utf8')) as {
         pid: number;
         adminUrl: string;
+        gatewayUrl?: string | null;
       };
     } catch {
       return null;

@@ -29,6 +29,18 @@ function openTracked(file: string, options?: { migrate?: boolean }): Db {
   return db;
 }
 
+const ALL_TABLES = [
+  'api_keys',
+  'quotas',
+  'settings',
+  'slot_events',
+  'slots',
+  'usage_daily',
+  'usage_events',
+  'usage_hourly',
+  'users',
+];
+
 function tables(db: Db): string[] {
   return (
     db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as Array<{
@@ -70,7 +82,7 @@ describe('openDatabase', () => {
   it('brings a new database to the latest schema', () => {
     const db = openTracked(join(dir, 'agent.db'));
     expect(schemaVersion(db)).toBe(LATEST_SCHEMA_VERSION);
-    expect(tables(db)).toEqual(['slot_events', 'slots']);
+    expect(tables(db)).toEqual(ALL_TABLES);
   });
 
   it('leaves the schema alone when asked not to migrate', () => {
@@ -128,8 +140,19 @@ describe('migrateTo', () => {
       Array.from({ length: LATEST_SCHEMA_VERSION }, (_, i) => [i + 1, 'up']),
     );
     expect(schemaVersion(db)).toBe(LATEST_SCHEMA_VERSION);
-    expect(tables(db)).toEqual(['slot_events', 'slots']);
+    expect(tables(db)).toEqual(ALL_TABLES);
     insertSlot(db, 'aaaaaaaaaa', 'after-round-trip');
+  });
+
+  it('takes the gateway tables away and back without touching existing slots', () => {
+    const db = openTracked(join(dir, 'agent.db'));
+    insertSlot(db, 'bbbbbbbbbb', 'kept');
+    migrateTo(db, 1);
+    expect(tables(db)).toEqual(['slot_events', 'slots']);
+    migrateTo(db, 2);
+    expect(db.prepare('SELECT name, owner_id, metered_key_id FROM slots').all()).toEqual([
+      { name: 'kept', owner_id: null, metered_key_id: null },
+    ]);
   });
 
   it('does nothing when the schema is already at the target', () => {

@@ -45,6 +45,10 @@ export class SlotPaths {
   ttydSecretFile(id: string): string {
     return join(this.dataDir, 'secrets', `ttyd-${id}`);
   }
+  /** The metered slot's gateway key, in clear (the database has only its hash): private to the agent user. */
+  meteredKeyFile(id: string): string {
+    return join(this.dataDir, 'secrets', `slot-key-${id}`);
+  }
   get logDir(): string {
     return join(this.dataDir, 'logs');
   }

@@ -22,6 +22,9 @@ export interface SlotRow {
   /** PM2's restart counter already turned into events (PM2 counts from 0 again when a process is re-registered). */
   supervisorRestartsSeen: number;
   lastActivityAt: string | null;
+  ownerId: string | null;
+  /** The key a metered slot uses for the gateway (its secret lives in SlotPaths.meteredKeyFile). */
+  meteredKeyId: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -45,6 +48,8 @@ interface RawSlot {
   restarts: number;
   supervisor_restarts_seen: number;
   last_activity_at: string | null;
+  owner_id: string | null;
+  metered_key_id: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -68,6 +73,8 @@ const COLUMNS: Record<keyof SlotRow, string> = {
   restarts: 'restarts',
   supervisorRestartsSeen: 'supervisor_restarts_seen',
   lastActivityAt: 'last_activity_at',
+  ownerId: 'owner_id',
+  meteredKeyId: 'metered_key_id',
   createdAt: 'created_at',
   updatedAt: 'updated_at',
 };
@@ -92,6 +99,8 @@ function fromRaw(raw: RawSlot): SlotRow {
     restarts: raw.restarts,
     supervisorRestartsSeen: raw.supervisor_restarts_seen,
     lastActivityAt: raw.last_activity_at,
+    ownerId: raw.owner_id,
+    meteredKeyId: raw.metered_key_id,
     createdAt: raw.created_at,
     updatedAt: raw.updated_at,
   };

@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -40,6 +40,17 @@ export interface HostTools {
   tmux: string | null;
 }
 
+/** What metered slots need from the users and gateway modules; without it, slots cannot be metered. */
+export interface SlotMetering {
+  /** Throws SLOT_OWNER_NOT_FOUND when there is no such live user. */
+  requireOwner(userId: string): void;
+  issueSlotKey(ownerId: string, slotId: string, slotName: string): { keyId: string; prefix: string; secret: string };
+  revokeSlotKeys(slotId: string): void;
+  keyPrefix(keyId: string): string | null;
+  /** Where programs on this host reach the gateway, or null when it does not listen. */
+  gatewayUrl(): string | null;
+}
+
 export interface SlotServiceDeps {
   config: AgentConfig;
   repo: SlotRepository;
@@ -50,6 +61,7 @@ export interface SlotServiceDeps {
   paths: SlotPaths;
   tools: HostTools;
   logger: Logger;
+  metering?: SlotMetering;
 }
 
 interface ExitRecord {
@@ -112,10 +124,14 @@ export class SlotService {
 
   // ---------------------------------------------------------------- API
 
-  async list(filter: { state?: Slot['state'] | undefined; name?: string | undefined } = {}): Promise<Slot[]> {
-    const rows = filter.name
-      ? [this.deps.repo.getByName(filter.name)].filter((r): r is SlotRow => r !== null)
-      : this.deps.repo.list();
+  async list(
+    filter: { state?: Slot['state'] | undefined; name?: string | undefined; ownerId?: string | undefined } = {},
+  ): Promise<Slot[]> {
+    const rows = (
+      filter.name
+        ? [this.deps.repo.getByName(filter.name)].filter((r): r is SlotRow => r !== null)
+        : this.deps.repo.list()
+    ).filter((row) => filter.ownerId === undefined || row.ownerId === filter.ownerId);
     const views = this.views(rows, await this.processes());
     return filter.state ? views.filter((slot) => slot.state === filter.state) : views;
   }
@@ -140,6 +156,7 @@ export class SlotService {
       throw new AppError(AgentErrorCode.SLOT_COMMAND_NOT_FOUND, 400, missingProgramMessage(input.command, argv[0]!));
     }
     this.assertBackend(input.terminal);
+    this.checkOwner(input.ownerId, input.metered);
 
     const id = randomId();
     const { paths } = this.deps;
@@ -163,6 +180,8 @@ export class SlotService {
       restarts: 0,
       supervisorRestartsSeen: 0,
       lastActivityAt: null,
+      ownerId: input.ownerId,
+      meteredKeyId: null,
       createdAt: now,
       updatedAt: now,
     };
@@ -175,7 +194,13 @@ export class SlotService {
       throw error;
     }
     this.deps.repo.addEvent(id, 'created', `created (${describeCommand(row)})`);
-    this.deps.logger.info({ slotId: id, name: row.name, argv }, 'slot created');
+    this.deps.logger.info({ slotId: id, name: row.name, argv, ownerId: row.ownerId }, 'slot created');
+    if (input.metered && input.ownerId) {
+      const issued = this.deps.metering!.issueSlotKey(input.ownerId, id, row.name);
+      writeFileSync(paths.meteredKeyFile(id), issued.secret, { mode: 0o600 });
+      Object.assign(row, this.deps.repo.update(id, { meteredKeyId: issued.keyId }));
+      this.deps.repo.addEvent(id, 'created', `metered through the gateway with key ${issued.prefix}…`);
+    }
     if (input.start) {
       try {
         await this.locks.run(id, () => this.launch(row, 'created'));
@@ -381,17 +406,60 @@ export class SlotService {
         viewers: row.terminal === 'ttyd' ? this.deps.ttyd.viewers(row.id) : this.deps.terminals.viewers(row.id),
         size: { cols: row.cols, rows: row.rows },
         lastActivityAt: activity > 0 ? new Date(activity).toISOString() : null,
+        ownerId: row.ownerId,
+        metered: row.meteredKeyId
+          ? { keyId: row.meteredKeyId, keyPrefix: this.deps.metering?.keyPrefix(row.meteredKeyId) ?? '' }
+          : null,
         createdAt: row.createdAt,
         updatedAt: row.updatedAt,
       };
     });
   }
 
+  private checkOwner(ownerId: string | null, metered: boolean): void {
+    if (ownerId === null) return;
+    if (!this.deps.metering) {
+      throw new AppError(
+        AgentErrorCode.SLOT_OWNER_NOT_FOUND,
+        400,
+        'This agent has no users module; create the slot without ownerId.',
+      );
+    }
+    this.deps.metering.requireOwner(ownerId);
+    if (metered && this.deps.metering.gatewayUrl() === null) {
+      throw new AppError(
+        AgentErrorCode.GATEWAY_DISABLED,
+        409,
+        'The gateway is not listening, so a metered slot could not reach it. Enable it (SLOTDECK_AGENT_GATEWAY_ENABLED=true) or create the slot unmetered.',
+      );
+    }
+  }
+
+  /** ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY for Claude Code in a metered slot; they win over the slot's own env. */
+  private meteredEnvironment(row: SlotRow): Record<string, string> {
+    if (!row.meteredKeyId) return {};
+    const url = this.deps.metering?.gatewayUrl() ?? null;
+    let secret: string;
+    try {
+      secret = readFileSync(this.deps.paths.meteredKeyFile(row.id), 'utf8').trim();
+    } catch {
+      secret = '';
+    }
+    if (!url || !secret) {
+      this.deps.logger.warn({ slotId: row.id, gateway: url !== null }, 'metered slot starts without its gateway key');
+      return {};
+    }
+    return { ANTHROPIC_BASE_URL: url, ANTHROPIC_API_KEY: secret };
+  }
+
   /** Starts the slot's process under PM2 (caller holds the slot's lock). */
   private async launch(row: SlotRow, why: string, kind: 'started' | 'restarted' = 'started'): Promise<void> {
     const { paths, supervisor } = this.deps;
     this.prepareFolders(row);
-    writeEnvFile(paths.envFile(row.id), slotEnvironment(row, paths, this.shell));
+    writeEnvFile(paths.envFile(row.id), {
+      ...slotEnvironment(row, paths, this.shell),
+      ...this.meteredEnvironment(row),
+    });
     await this.clearStaleSession(row);
     this.deps.repo.update(row.id, { supervisorRestartsSeen: 0 });
     if (row.terminal === 'ttyd') {
@@ -438,6 +506,8 @@ export class SlotService {
   ): Promise<{ removedPaths: string[]; keptPaths: string[] }> {
     const { paths } = this.deps;
     await this.halt(row);
+    if (row.meteredKeyId) this.deps.metering?.revokeSlotKeys(row.id);
+    rmSync(paths.meteredKeyFile(row.id), { force: true });
     this.deps.repo.delete(row.id);
     await this.deps.terminals.forget(row.id);
     this.consumedExit.delete(row.id);

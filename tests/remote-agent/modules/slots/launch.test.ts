@@ -44,6 +44,8 @@ function slot(overrides: Partial<SlotRow> = {}): SlotRow {
     restarts: 0,
     supervisorRestartsSeen: 0,
     lastActivityAt: null,
+    ownerId: null,
+    meteredKeyId: null,
     createdAt: '2026-01-01T00:00:00.000Z',
     updatedAt: '2026-01-01T00:00:00.000Z',
     ...overrides,

@@ -1,0 +1,780 @@
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { Logger } from 'pino';
+import { Agent as UndiciAgent, errors as undiciErrors, type Dispatcher } from 'undici';
+import type { GatewayConfig } from '../../config.js';
+import {
+  GatewayErrorCode,
+  OVERHEAD_HEADER,
+  type GatewayErrorType,
+  type GatewayStatus,
+  type KeyScope,
+  type MeQuota,
+  type MeUsage,
+  type QuotaStatus,
+  type UsageStatus,
+  type UsageTotals,
+} from '../../contract/index.js';
+import type { KeyRejection, VerifiedKey, VerifyResult } from '../users/verifier.js';
+import type { RateDecision, RateLimiter } from './rate-limiter.js';
+import type { GatewaySettings, UpstreamKeyStore } from './settings.js';
+import { StreamUsageTracker } from './stream-usage.js';
+
+/** What the gateway needs from the other modules, typed structurally so each can be tested alone. */
+export interface GatewayDeps {
+  config: GatewayConfig;
+  logger: Logger;
+  keys: { verify(raw: string | undefined): VerifyResult; touch(keyId: string): void };
+  users: { find(id: string): { id: string; username: string; active: boolean; deleted: boolean } | null };
+  limiter: RateLimiter;
+  quotas: {
+    check(userId: string, keyId: string | null): { ok: true } | { ok: false; quota: QuotaStatus; message: string };
+    status(subject: 'user' | 'key', id: string): QuotaStatus[];
+  };
+  recorder: { record(event: UsageEventInput): Promise<unknown> };
+  usage: { totals(userId: string, keyId: string | null, sinceMs: number): UsageTotals };
+  settings: GatewaySettings;
+  upstreamKey: UpstreamKeyStore;
+  now?: () => number;
+}
+
+export interface UsageEventInput {
+  requestId: string | null;
+  userId: string | null;
+  keyId: string | null;
+  slotId: string | null;
+  model: string;
+  provider: string;
+  inputTokens: number;
+  outputTokens: number;
+  cacheCreationTokens: number;
+  cacheReadTokens: number;
+  status: UsageStatus;
+  errorType: string | null;
+  httpStatus: number | null;
+  latencyMs: number;
+  ttfbMs: number | null;
+  startedAt: number;
+  endedAt: number;
+}
+
+/** Who is calling: a verified key, or (legacy mode) any key string attributed to one user. */
+interface Caller {
+  userId: string;
+  username: string;
+  key: VerifiedKey | null;
+  scopes: readonly KeyScope[];
+  /** Rate-limit bucket: the key, or the legacy user. */
+  subject: string;
+  requestsPerMinute: number;
+  concurrentStreams: number;
+}
+
+const PROVIDER = 'anthropic';
+
+const REJECTION: Record<KeyRejection, GatewayErrorCode> = {
+  missing: GatewayErrorCode.KEY_MISSING,
+  malformed: GatewayErrorCode.KEY_MALFORMED,
+  unknown: GatewayErrorCode.KEY_UNKNOWN,
+  revoked: GatewayErrorCode.KEY_REVOKED,
+  expired: GatewayErrorCode.KEY_EXPIRED,
+  user_disabled: GatewayErrorCode.USER_DISABLED,
+  user_deleted: GatewayErrorCode.USER_DELETED,
+};
+
+/** Request headers passed on to upstream as they are; everything else (the caller's key above all) stays here. */
+const FORWARDED_REQUEST_HEADERS = ['anthropic-version', 'anthropic-beta', 'accept', 'user-agent'] as const;
+/** Upstream's response headers passed back; its own rate-limit headers describe the organisation, not the caller. */
+const FORWARDED_RESPONSE_HEADERS = ['content-type', 'request-id', 'retry-after', 'x-should-retry'] as const;
+
+class GatewayError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: GatewayErrorType,
+    readonly code: GatewayErrorCode,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+function keyFrom(headers: IncomingHttpHeaders): string | undefined {
+  const apiKey = headers['x-api-key'];
+  if (typeof apiKey === 'string' && apiKey !== '') return apiKey.trim();
+  const authorization = headers.authorization;
+  if (typeof authorization === 'string') {
+    const match = /^Bearer\s+(.+)$/i.exec(authorization.trim());
+    if (match) return match[1]!.trim();
+  }
+  return undefined;
+}
+
+const rateHeaders = (decision: RateDecision): Record<string, string> => ({
+  'x-ratelimit-limit': String(decision.limit),
+  'x-ratelimit-remaining': String(decision.remaining),
+  'x-ratelimit-reset': String(decision.resetAt),
+});
+
+const round2 = (ms: number): string => (Math.round(ms * 100) / 100).toFixed(2);
+
+/** Waits until the response can take more, or the client is gone (then resolves false). */
+function drained(raw: ServerResponse): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => () => {
+      raw.off('drain', onDrain);
+      raw.off('close', onClose);
+      resolve(ok);
+    };
+    const onDrain = done(true);
+    const onClose = done(false);
+    raw.once('drain', onDrain);
+    raw.once('close', onClose);
+  });
+}
+
+/**
+ * The public listener: end users' routes only (Messages API, token counting, models, and their own usage and
+ * quotas). Every request is authenticated by the caller's key, rate-limited, checked against quotas, forwarded to
+ * upstream with the organisation's key, and metered: its usage row is committed before the last byte of the answer
+ * leaves, so that a response a client received in full is always on record.
+ */
+export class Gateway {
+  readonly app: FastifyInstance;
+  private readonly dispatcher: UndiciAgent;
+  private readonly upstreamOrigin: string;
+  private readonly upstreamPath: string;
+  private readonly now: () => number;
+  private listening: { host: string; port: number } | null = null;
+  private inFlight = 0;
+  private closing = false;
+
+  constructor(private readonly deps: GatewayDeps) {
+    const { config } = deps;
+    this.now = deps.now ?? Date.now;
+    const base = new URL(config.upstreamBaseUrl);
+    this.upstreamOrigin = base.origin;
+    this.upstreamPath = base.pathname.replace(/\/+$/, '');
+    this.dispatcher = new UndiciAgent({
+      connections: 512,
+      keepAliveTimeout: 30_000,
+      headersTimeout: config.upstreamTimeoutMs,
+      bodyTimeout: config.upstreamTimeoutMs,
+      connect: { timeout: 10_000 },
+    });
+    this.app = Fastify({
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
+      loggerInstance: deps.logger.child({ listener: 'gateway' }) as FastifyBaseLogger,
+      logController: new LogController({ disableRequestLogging: true }),
+      bodyLimit: config.bodyLimitBytes,
+      trustProxy: false,
+      // Claude Code and the SDKs keep connections open between requests.
+      keepAliveTimeout: 75_000,
+      return503OnClosing: true,
+    });
+    this.registerRoutes();
+  }
+
+  async listen(): Promise<string> {
+    const { host, port } = this.deps.config;
+    await this.app.listen({ host, port });
+    const address = this.app.server.address();
+    this.listening = { host, port: typeof address === 'object' && address ? address.port : port };
+    return this.url()!;
+  }
+
+  /** Where programs on this host reach the gateway (a wildcard listener is reached over loopback). */
+  url(): string | null {
+    if (!this.listening) return null;
+    const { host, port } = this.listening;
+    const reachable =
+      host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+    return `http://${reachable}:${port}`;
+  }
+
+  status(): GatewayStatus {
+    const legacy = this.deps.settings.legacyMode;
+    const legacyUser = legacy.userId ? this.deps.users.find(legacy.userId) : null;
+    return {
+      url: this.url(),
+      listen: this.listening,
+      upstream: { baseUrl: this.deps.config.upstreamBaseUrl, keyConfigured: this.deps.upstreamKey.get() !== null },
+      legacyMode: { enabled: legacy.enabled, userId: legacy.userId, username: legacyUser?.username ?? null },
+      defaultRateLimit: { ...this.deps.settings.defaultRateLimit },
+      inFlight: this.inFlight,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.app.close();
+    await this.dispatcher.close().catch(() => undefined);
+  }
+
+  // ------------------------------------------------------------------ routes
+
+  private registerRoutes(): void {
+    const { app } = this;
+    // Bodies stay bytes: they are forwarded as received, and parsed only to read `model` and `stream`.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+    app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, request, reply) => {
+      if (error instanceof GatewayError) return this.sendError(reply, error);
+      if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+        return this.sendError(
+          reply,
+          new GatewayError(
+            413,
+            'request_too_large',
+            GatewayErrorCode.BODY_TOO_LARGE,
+            `The request body is larger than the gateway accepts (${this.deps.config.bodyLimitBytes} bytes). Send less.`,
+          ),
+        );
+      }
+      if (error.statusCode && error.statusCode < 500) {
+        return this.sendError(
+          reply,
+          new GatewayError(error.statusCode, 'invalid_request_error', GatewayErrorCode.BODY_INVALID, error.message),
+        );
+      }
+      request.log.error({ err: error }, 'gateway error');
+      return this.sendError(
+        reply,
+        new GatewayError(
+          500,
+          'api_error',
+          GatewayErrorCode.INTERNAL_ERROR,
+          `The gateway hit an unexpected error (request ${request.id}); it is in the agent's log. Retry, and tell your admin if it persists.`,
+        ),
+      );
+    });
+    app.setNotFoundHandler((request, reply) =>
+      this.sendError(
+        reply,
+        new GatewayError(
+          404,
+          'not_found_error',
+          GatewayErrorCode.ROUTE_NOT_FOUND,
+          `No route ${request.method} ${request.url.split('?')[0]} on the gateway. It serves POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /v1/me/usage and GET /v1/me/quota.`,
+        ),
+      ),
+    );
+
+    app.post('/v1/messages', (request, reply) => this.messages(request.headers, request.body as Buffer, reply));
+    app.post('/v1/messages/count_tokens', (request, reply) =>
+      this.passThrough('POST', '/v1/messages/count_tokens', request.headers, request.body as Buffer, reply),
+    );
+    app.get('/v1/models', (request, reply) => {
+      const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
+      return this.passThrough('GET', `/v1/models${query}`, request.headers, null, reply);
+    });
+    app.get('/v1/me/usage', (request, reply) => this.meUsage(request.headers, request.query, reply));
+    app.get('/v1/me/quota', (request, reply) => this.meQuota(request.headers, reply));
+    app.get('/health', (_request, reply) => {
+      reply.header('cache-control', 'no-store');
+      return { ok: true, upstreamKeyConfigured: this.deps.upstreamKey.get() !== null };
+    });
+  }
+
+  // ------------------------------------------------------------------ admission
+
+  private authenticate(headers: IncomingHttpHeaders): Caller {
+    const raw = keyFrom(headers);
+    const verified = this.deps.keys.verify(raw);
+    const defaults = this.deps.settings.defaultRateLimit;
+    if (verified.ok) {
+      const { key } = verified;
+      this.deps.keys.touch(key.keyId);
+      return {
+        userId: key.userId,
+        username: key.username,
+        key,
+        scopes: key.scopes,
+        subject: key.keyId,
+        requestsPerMinute: key.rateLimit.requestsPerMinute ?? defaults.requestsPerMinute,
+        concurrentStreams: key.rateLimit.concurrentStreams ?? defaults.concurrentStreams,
+      };
+    }
+    const legacy = this.deps.settings.legacyMode;
+    // Legacy mode accepts any key string, but not a revoked or expired Slotdeck key: those were stopped on purpose.
+    const stopped = verified.reason === 'revoked' || verified.reason === 'expired';
+    if (legacy.enabled && legacy.userId && raw && !stopped) {
+      const user = this.deps.users.find(legacy.userId);
+      if (user && user.active && !user.deleted) {
+        return {
+          userId: user.id,
+          username: user.username,
+          key: null,
+          scopes: ['gateway', 'self'],
+          subject: `legacy:${user.id}`,
+          requestsPerMinute: defaults.requestsPerMinute,
+          concurrentStreams: defaults.concurrentStreams,
+        };
+      }
+    }
+    throw new GatewayError(401, 'authentication_error', REJECTION[verified.reason], verified.message);
+  }
+
+  private requireScope(caller: Caller, scope: KeyScope): void {
+    if (caller.scopes.includes(scope)) return;
+    const what = scope === 'gateway' ? 'call Claude through the gateway' : 'read its own usage and quotas';
+    throw new GatewayError(
+      403,
+      'permission_error',
+      GatewayErrorCode.SCOPE_MISSING,
+      `This API key (${caller.key?.prefix ?? 'legacy'}…) lacks the "${scope}" scope, so it cannot ${what}. Ask your Slotdeck admin for a key with that scope.`,
+    );
+  }
+
+  private admit(caller: Caller): RateDecision {
+    const decision = this.deps.limiter.take(caller.subject, caller.requestsPerMinute, this.now());
+    if (!decision.allowed) {
+      throw new GatewayError(
+        429,
+        'rate_limit_error',
+        GatewayErrorCode.RATE_LIMITED,
+        `Rate limit of ${decision.limit} requests per minute for this key reached. Retry in ${decision.retryAfterSeconds} s, or ask your admin for a higher limit.`,
+        { ...rateHeaders(decision), 'retry-after': String(decision.retryAfterSeconds) },
+      );
+    }
+    return decision;
+  }
+
+  private checkQuota(caller: Caller, headers: Record<string, string>): void {
+    const quota = this.deps.quotas.check(caller.userId, caller.key?.keyId ?? null);
+    if (quota.ok) return;
+    const retryAfter = Math.max(1, Math.ceil((Date.parse(quota.quota.resetsAt) - this.now()) / 1000));
+    throw new GatewayError(429, 'rate_limit_error', GatewayErrorCode.QUOTA_EXCEEDED, quota.message, {
+      ...headers,
+      'retry-after': String(retryAfter),
+    });
+  }
+
+  private upstreamKey(): string {
+    const key = this.deps.upstreamKey.get();
+    if (key) return key;
+    throw new GatewayError(
+      503,
+      'api_error',
+      GatewayErrorCode.UPSTREAM_KEY_MISSING,
+      'The gateway has no upstream API key yet. Ask your Slotdeck admin to set it (Panel → Usage → Gateway → Upstream key).',
+    );
+  }
+
+  // ------------------------------------------------------------------ handlers
+
+  private async messages(headers: IncomingHttpHeaders, body: Buffer | undefined, reply: FastifyReply): Promise<void> {
+    const startedAt = this.now();
+    const caller = this.authenticate(headers);
+    this.requireScope(caller, 'gateway');
+    const decision = this.admit(caller);
+    const limitHeaders = rateHeaders(decision);
+    const request = parseMessagesBody(body, limitHeaders);
+    this.checkQuota(caller, limitHeaders);
+    const upstreamKey = this.upstreamKey();
+    let releaseStream: (() => void) | null = null;
+    if (request.stream) {
+      releaseStream = this.deps.limiter.openStream(caller.subject, caller.concurrentStreams);
+      if (!releaseStream) {
+        throw new GatewayError(
+          429,
+          'rate_limit_error',
+          GatewayErrorCode.STREAMS_EXHAUSTED,
+          `This key already has ${caller.concurrentStreams} streams open, its limit. Wait for one to finish, or ask your admin for a higher limit.`,
+          { ...limitHeaders, 'retry-after': '1' },
+        );
+      }
+    }
+    this.inFlight += 1;
+    try {
+      await this.forwardMessages(caller, request, body!, headers, upstreamKey, limitHeaders, reply, startedAt);
+    } finally {
+      this.inFlight -= 1;
+      releaseStream?.();
+    }
+  }
+
+  private async forwardMessages(
+    caller: Caller,
+    request: { model: string; stream: boolean },
+    body: Buffer,
+    headers: IncomingHttpHeaders,
+    upstreamKey: string,
+    limitHeaders: Record<string, string>,
+    reply: FastifyReply,
+    startedAt: number,
+  ): Promise<void> {
+    const raw = reply.raw;
+    const abort = new AbortController();
+    const onClientGone = (): void => {
+      if (!raw.writableFinished) abort.abort();
+    };
+    raw.once('close', onClientGone);
+    const tracker = new StreamUsageTracker();
+    let requestId: string | null = null;
+    let httpStatus: number | null = null;
+    let ttfbMs: number | null = null;
+    let status: UsageStatus = 'success';
+    let errorType: string | null = null;
+    let recorded = false;
+    const record = (): Promise<unknown> => {
+      recorded = true;
+      const endedAt = this.now();
+      return this.deps.recorder
+        .record({
+          requestId,
+          userId: caller.userId,
+          keyId: caller.key?.keyId ?? null,
+          slotId: caller.key?.slotId ?? null,
+          model: tracker.usage.model ?? request.model,
+          provider: PROVIDER,
+          inputTokens: tracker.usage.inputTokens,
+          outputTokens: tracker.usage.outputTokens,
+          cacheCreationTokens: tracker.usage.cacheCreationTokens,
+          cacheReadTokens: tracker.usage.cacheReadTokens,
+          status,
+          errorType,
+          httpStatus,
+          latencyMs: endedAt - startedAt,
+          ttfbMs,
+          startedAt,
+          endedAt,
+        })
+        .catch((error: unknown) => {
+          // The answer still goes out; the log says which request is missing from usage.
+          this.deps.logger.error({ err: error, requestId, userId: caller.userId }, 'usage row not recorded');
+        });
+    };
+
+    const upstreamStarted = performance.now();
+    let upstream: Dispatcher.ResponseData;
+    try {
+      upstream = await this.dispatcher.request({
+        origin: this.upstreamOrigin,
+        path: `${this.upstreamPath}/v1/messages`,
+        method: 'POST',
+        headers: upstreamHeaders(headers, upstreamKey, body.length),
+        body,
+        signal: abort.signal,
+      });
+    } catch (error) {
+      const failure = this.upstreamFailure(error, abort.signal.aborted);
+      status = failure.status;
+      errorType = failure.error?.type ?? 'client_abort';
+      httpStatus = failure.error?.status ?? null;
+      await record();
+      if (failure.error) throw withHeaders(failure.error, limitHeaders);
+      return;
+    }
+    const upstreamHeadersMs = performance.now() - upstreamStarted;
+    httpStatus = upstream.statusCode;
+    requestId = headerValue(upstream.headers['request-id']);
+    const isStream = request.stream && upstream.statusCode < 300;
+
+    if (!isStream) {
+      // JSON answers (and every error) are small: read whole, meter, commit, then send.
+      let payload: Buffer;
+      try {
+        payload = Buffer.from(await upstream.body.arrayBuffer());
+      } catch (error) {
+        const failure = this.upstreamFailure(error, abort.signal.aborted);
+        status = failure.status;
+        errorType = failure.error?.type ?? 'client_abort';
+        await record();
+        if (failure.error) throw withHeaders(failure.error, limitHeaders);
+        return;
+      }
+      const upstreamMs = performance.now() - upstreamStarted;
+      ttfbMs = this.now() - startedAt;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(payload.toString('utf8'));
+      } catch {
+        parsed = null;
+      }
+      if (upstream.statusCode >= 400) {
+        status = 'error';
+        errorType = (parsed as { error?: { type?: string } } | null)?.error?.type ?? `http_${upstream.statusCode}`;
+      } else {
+        tracker.applyMessage(parsed);
+      }
+      await record();
+      if (raw.destroyed) return;
+      reply.hijack();
+      raw.writeHead(upstream.statusCode, {
+        ...pickHeaders(upstream.headers, FORWARDED_RESPONSE_HEADERS),
+        ...limitHeaders,
+        'content-length': String(payload.length),
+        [OVERHEAD_HEADER]: round2(Math.max(0, reply.elapsedTime - upstreamMs)),
+      });
+      raw.end(payload);
+      return;
+    }
+
+    reply.hijack();
+    raw.writeHead(upstream.statusCode, {
+      ...pickHeaders(upstream.headers, FORWARDED_RESPONSE_HEADERS),
+      'cache-control': 'no-cache',
+      ...limitHeaders,
+      [OVERHEAD_HEADER]: round2(Math.max(0, reply.elapsedTime - upstreamHeadersMs)),
+    });
+    raw.flushHeaders();
+    try {
+      for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
+        ttfbMs ??= this.now() - startedAt;
+        const completes = tracker.feed(chunk);
+        // The piece that completes the message is held back until its usage row is committed.
+        if (completes && !recorded) {
+          status = tracker.usage.errorType ? 'error' : 'success';
+          errorType = tracker.usage.errorType;
+          await record();
+        }
+        if (raw.destroyed) break;
+        if (!raw.write(chunk) && !(await drained(raw))) break;
+      }
+    } catch (error) {
+      const failure = this.upstreamFailure(error, abort.signal.aborted || raw.destroyed);
+      status = failure.status;
+      errorType = failure.error?.type ?? 'client_abort';
+      if (failure.error && !raw.destroyed) {
+        // Headers are gone: say it the way the API does mid-stream, as an error event.
+        raw.write(
+          `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: failure.error.type, message: failure.error.message } })}\n\n`,
+        );
+      }
+    }
+    if (!recorded) {
+      if (status === 'success') {
+        if (raw.destroyed) {
+          status = 'client_abort';
+          errorType = 'client_abort';
+        } else if (tracker.usage.errorType) {
+          status = 'error';
+          errorType = tracker.usage.errorType;
+        } else if (!tracker.stopped) {
+          status = 'error';
+          errorType = 'incomplete_stream';
+        }
+      }
+      await record();
+    }
+    if (!raw.destroyed) raw.end();
+    raw.off('close', onClientGone);
+  }
+
+  /** Token counting and the model list: authenticated, rate-limited and forwarded, but not metered. */
+  private async passThrough(
+    method: 'GET' | 'POST',
+    path: string,
+    headers: IncomingHttpHeaders,
+    body: Buffer | null,
+    reply: FastifyReply,
+  ): Promise<void> {
+    const caller = this.authenticate(headers);
+    this.requireScope(caller, 'gateway');
+    const limitHeaders = rateHeaders(this.admit(caller));
+    if (method === 'POST') parseMessagesBody(body ?? undefined, limitHeaders);
+    const upstreamKey = this.upstreamKey();
+    const abort = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) abort.abort();
+    });
+    const upstreamStarted = performance.now();
+    let payload: Buffer;
+    let upstream: Dispatcher.ResponseData;
+    try {
+      upstream = await this.dispatcher.request({
+        origin: this.upstreamOrigin,
+        path: `${this.upstreamPath}${path}`,
+        method,
+        headers: upstreamHeaders(headers, upstreamKey, body?.length ?? null),
+        body,
+        signal: abort.signal,
+      });
+      payload = Buffer.from(await upstream.body.arrayBuffer());
+    } catch (error) {
+      const failure = this.upstreamFailure(error, abort.signal.aborted);
+      if (failure.error) throw withHeaders(failure.error, limitHeaders);
+      return;
+    }
+    const upstreamMs = performance.now() - upstreamStarted;
+    reply.hijack();
+    reply.raw.writeHead(upstream.statusCode, {
+      ...pickHeaders(upstream.headers, FORWARDED_RESPONSE_HEADERS),
+      ...limitHeaders,
+      'content-length': String(payload.length),
+      [OVERHEAD_HEADER]: round2(Math.max(0, reply.elapsedTime - upstreamMs)),
+    });
+    reply.raw.end(payload);
+  }
+
+  private meUsage(headers: IncomingHttpHeaders, query: unknown, reply: FastifyReply): MeUsage | string {
+    const caller = this.authenticate(headers);
+    this.requireScope(caller, 'self');
+    const now = this.now();
+    const day = new Date(now);
+    const dayStart = Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate());
+    const monthStart = Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), 1);
+    const totals = (since: number): UsageTotals => this.deps.usage.totals(caller.userId, null, since);
+    const usage: MeUsage = {
+      user: { id: caller.userId, username: caller.username },
+      key: caller.key ? { id: caller.key.keyId, name: caller.key.name, prefix: caller.key.prefix } : null,
+      today: totals(dayStart),
+      last5h: totals(now - 5 * 3_600_000),
+      month: totals(monthStart),
+    };
+    reply.header(OVERHEAD_HEADER, round2(reply.elapsedTime)).header('cache-control', 'no-store');
+    if ((query as { format?: string } | undefined)?.format === 'line') {
+      reply.type('text/plain; charset=utf-8');
+      return `${statusLine(usage, this.quotaList(caller))}\n`;
+    }
+    return usage;
+  }
+
+  private meQuota(headers: IncomingHttpHeaders, reply: FastifyReply): MeQuota {
+    const caller = this.authenticate(headers);
+    this.requireScope(caller, 'self');
+    reply.header(OVERHEAD_HEADER, round2(reply.elapsedTime)).header('cache-control', 'no-store');
+    return {
+      quotas: this.quotaList(caller),
+      rateLimit: { requestsPerMinute: caller.requestsPerMinute, concurrentStreams: caller.concurrentStreams },
+    };
+  }
+
+  private quotaList(caller: Caller): MeQuota['quotas'] {
+    const statuses = [
+      ...this.deps.quotas.status('user', caller.userId),
+      ...(caller.key ? this.deps.quotas.status('key', caller.key.keyId) : []),
+    ];
+    return statuses.map((quota) => ({
+      ...quota,
+      remainingTokens: quota.maxTokens === null ? null : Math.max(0, quota.maxTokens - quota.usedTokens),
+      remainingCostUsd: quota.maxCostUsd === null ? null : Math.max(0, quota.maxCostUsd - quota.usedCostUsd),
+    }));
+  }
+
+  // ------------------------------------------------------------------ errors
+
+  private upstreamFailure(error: unknown, clientGone: boolean): { status: UsageStatus; error: GatewayError | null } {
+    if (clientGone) return { status: 'client_abort', error: null };
+    if (
+      error instanceof undiciErrors.HeadersTimeoutError ||
+      error instanceof undiciErrors.BodyTimeoutError ||
+      error instanceof undiciErrors.ConnectTimeoutError
+    ) {
+      return {
+        status: 'timeout',
+        error: new GatewayError(
+          504,
+          'timeout_error',
+          GatewayErrorCode.UPSTREAM_TIMEOUT,
+          `Upstream (${this.deps.config.upstreamBaseUrl}) did not answer within ${Math.round(this.deps.config.upstreamTimeoutMs / 1000)} s. Retry; if it keeps happening, ask your admin to check the upstream.`,
+        ),
+      };
+    }
+    this.deps.logger.warn({ err: error }, 'upstream unreachable');
+    return {
+      status: 'error',
+      error: new GatewayError(
+        502,
+        'api_error',
+        GatewayErrorCode.UPSTREAM_UNREACHABLE,
+        `The gateway could not reach upstream (${this.deps.config.upstreamBaseUrl}): ${(error as Error).message}. Retry in a moment.`,
+      ),
+    };
+  }
+
+  private sendError(reply: FastifyReply, error: GatewayError): FastifyReply {
+    if (this.closing && error.status >= 500) error = withHeaders(error, { connection: 'close' });
+    return reply
+      .status(error.status)
+      .headers({ ...error.headers, [OVERHEAD_HEADER]: round2(reply.elapsedTime) })
+      .send({ type: 'error', error: { type: error.type, message: error.message }, code: error.code });
+  }
+}
+
+function withHeaders(error: GatewayError, headers: Record<string, string>): GatewayError {
+  return new GatewayError(error.status, error.type, error.code, error.message, { ...headers, ...error.headers });
+}
+
+function headerValue(value: string | string[] | undefined): string | null {
+  if (Array.isArray(value)) return value[0] ?? null;
+  return value ?? null;
+}
+
+function pickHeaders(
+  headers: Record<string, string | string[] | undefined>,
+  names: readonly string[],
+): Record<string, string> {
+  const picked: Record<string, string> = {};
+  for (const name of names) {
+    const value = headerValue(headers[name]);
+    if (value !== null) picked[name] = value;
+  }
+  return picked;
+}
+
+function upstreamHeaders(
+  incoming: IncomingHttpHeaders,
+  upstreamKey: string,
+  length: number | null,
+): Record<string, string> {
+  const headers: Record<string, string> = { 'x-api-key': upstreamKey };
+  for (const name of FORWARDED_REQUEST_HEADERS) {
+    const value = incoming[name];
+    if (typeof value === 'string') headers[name] = value;
+  }
+  headers['anthropic-version'] ??= '2023-06-01';
+  if (length !== null) {
+    headers['content-type'] = 'application/json';
+    headers['content-length'] = String(length);
+  }
+  return headers;
+}
+
+/** Reads what the gateway needs (model, stream) from the request; everything else is upstream's to judge. */
+function parseMessagesBody(
+  body: Buffer | undefined,
+  headers: Record<string, string>,
+): { model: string; stream: boolean } {
+  const invalid = (message: string): GatewayError =>
+    new GatewayError(400, 'invalid_request_error', GatewayErrorCode.BODY_INVALID, message, headers);
+  if (!body || body.length === 0)
+    throw invalid('Send a JSON body, e.g. {"model": "...", "max_tokens": 1024, "messages": [...]}.');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw invalid(`The body is not valid JSON (${(error as Error).message}).`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw invalid('The body must be a JSON object.');
+  const { model, stream } = parsed as { model?: unknown; stream?: unknown };
+  if (typeof model !== 'string' || model === '')
+    throw invalid('model: is required (a model id such as claude-sonnet-4-5).');
+  return { model, stream: stream === true };
+}
+
+function compact(tokens: number): string {
+  if (tokens >= 1e6) return `${(tokens / 1e6).toFixed(1)}M`;
+  if (tokens >= 1e3) return `${(tokens / 1e3).toFixed(1)}k`;
+  return String(tokens);
+}
+
+/** One line for a shell prompt or Claude Code's status line. */
+function statusLine(usage: MeUsage, quotas: MeQuota['quotas']): string {
+  const part = (label: string, totals: UsageTotals): string =>
+    `${label} ${compact(totals.totalTokens)} tok $${totals.costUsd.toFixed(2)}`;
+  const parts = [usage.user.username, part('today', usage.today), part('5h', usage.last5h), part('month', usage.month)];
+  for (const quota of quotas) {
+    const left =
+      quota.remainingTokens !== null
+        ? `${compact(quota.remainingTokens)} tok`
+        : quota.remainingCostUsd !== null
+          ? `$${quota.remainingCostUsd.toFixed(2)}`
+          : '';
+    parts.push(`${quota.window} left ${left}${quota.exceeded ? ' (used up)' : ''}`);
+  }
+  return parts.join(' · ');
+}
