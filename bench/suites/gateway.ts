@@ -21,6 +21,19 @@ const BODY = JSON.stringify({
   messages: [{ role: 'user', content: 'bench !usage in=120 out=30 cw=0 cr=64' }],
 });
 const STREAM_BODY = JSON.stringify({ ...(JSON.parse(BODY) as object), stream: true });
+/** A Claude Code-sized request: a long conversation (about 650 KB), where reading the body is what costs. */
+const LARGE_BODY = JSON.stringify({
+  model: 'claude-sonnet-4-6',
+  max_tokens: 32_000,
+  system: [{ type: 'text', text: 'You are Claude Code. '.repeat(1000) }],
+  messages: Array.from({ length: 200 }, (_, i) => ({
+    role: i % 2 ? 'assistant' : 'user',
+    content: [
+      { type: 'text', text: `${'Some "quoted" code: if (a) { b[c] = d; }\n'.repeat(70)} !usage in=1 out=1 cw=0 cr=0` },
+    ],
+  })),
+});
+const LARGE_SAMPLES = 300;
 
 async function startUpstream(): Promise<{ url: string; child: ChildProcess }> {
   const script = join(import.meta.dirname, '../../tests/integration/fixtures/fake-anthropic-server.ts');
@@ -125,6 +138,14 @@ export const gatewaySuite: Suite = {
         if (through.overhead !== null) selfReported.push(through.overhead);
       }
 
+      log(`large requests: ${LARGE_SAMPLES} of ${Math.round(LARGE_BODY.length / 1024)} KB each way`);
+      const directLarge: number[] = [];
+      const viaLarge: number[] = [];
+      for (let i = 0; i < LARGE_SAMPLES; i++) {
+        directLarge.push((await once(direct, LARGE_BODY)).ms);
+        viaLarge.push((await once(via, LARGE_BODY)).ms);
+      }
+
       log(`stream time to first byte: ${STREAM_SAMPLES} streams each way`);
       const directTtfb: number[] = [];
       const viaTtfb: number[] = [];
@@ -176,6 +197,17 @@ export const gatewaySuite: Suite = {
           baseline: { value: round(p(directMs, 99), 3), unit: 'ms', what: 'p99 of the same request sent directly' },
           ratio: round(p(viaMs, 99) / p(directMs, 99), 2),
           detail: { via_p99_ms: round(p(viaMs, 99), 3), self_reported_p99_ms: round(p(selfReported, 99), 3) },
+        },
+        overhead_ms_p50_large_request: {
+          value: round(p(viaLarge, 50) - p(directLarge, 50), 3),
+          unit: 'ms',
+          baseline: {
+            value: round(p(directLarge, 50), 3),
+            unit: 'ms',
+            what: `p50 of the same ${Math.round(LARGE_BODY.length / 1024)} KB request sent directly`,
+          },
+          ratio: round(p(viaLarge, 50) / p(directLarge, 50), 2),
+          detail: { via_p50_ms: round(p(viaLarge, 50), 3), samples: LARGE_SAMPLES },
         },
         throughput_rps: {
           value: round(bestVia, 0),

@@ -90,7 +90,18 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
   const ttyd = new TtydBridge({ paths, tools, tickets, logger, scrollbackLines: config.terminal.scrollbackLines });
 
   const verifier = new KeyVerifier(db);
-  const users = new UserService({ db, verifier });
+  const quotas = new QuotaService({ db });
+  // Bound below, once the slot service exists: a rotated slot key is handed to its slot.
+  let slotsRef: SlotService | null = null;
+  const users = new UserService({
+    db,
+    verifier,
+    onKeyRotated(oldKeyId, created) {
+      quotas.inheritKey(oldKeyId, created.key.id);
+      if (created.key.slotId)
+        slotsRef?.replaceMeteredKey(created.key.slotId, created.key.id, created.secret, created.key.prefix);
+    },
+  });
   const findUser = (id: string): { id: string; username: string; active: boolean; deleted: boolean } | null => {
     try {
       return users.get(id);
@@ -98,7 +109,6 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
       return null;
     }
   };
-  const quotas = new QuotaService({ db });
   const recorder = new UsageRecorder({ db, prices: new PriceTable(config.gateway.prices), quotas, logger });
   const usage = new UsageQueries({ db, archiveFile: join(config.dataDir, 'usage-archive.db') });
   const settings = new GatewaySettings(db);
@@ -127,6 +137,13 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
           `No user with id ${userId} to own the slot. Create the user first (POST ${API_PREFIX}/users), or leave ownerId out.`,
         );
       }
+      if (!owner.active) {
+        throw new AppError(
+          AgentErrorCode.USER_DISABLED,
+          409,
+          `User "${owner.username}" is disabled and cannot own a slot. Enable the user first, or pick another owner.`,
+        );
+      }
     },
     issueSlotKey(ownerId, slotId, slotName) {
       const created = users.createKey(ownerId, { name: `slot ${slotName}`, scopes: ['gateway', 'self'] }, { slotId });
@@ -143,6 +160,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     gatewayUrl: () => gateway?.url() ?? null,
   };
   const slots = new SlotService({ config, repo, supervisor, terminals, ttyd, tickets, paths, tools, logger, metering });
+  slotsRef = slots;
 
   const app = Fastify({
     // pino's Logger and Fastify's base logger differ only in generics; tsc needs the widening, lint thinks not.

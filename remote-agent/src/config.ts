@@ -127,6 +127,18 @@ const KEYS: KeySpec[] = [
     fix: 'use milliseconds between 1000 and 3600000, e.g. 600000',
   },
   {
+    key: 'gateway.tlsCertFile',
+    env: 'SLOTDECK_AGENT_GATEWAY_TLS_CERT',
+    fromEnv: asString,
+    fix: 'use the absolute path of a PEM certificate (chain), e.g. /etc/letsencrypt/live/host/fullchain.pem',
+  },
+  {
+    key: 'gateway.tlsKeyFile',
+    env: 'SLOTDECK_AGENT_GATEWAY_TLS_KEY',
+    fromEnv: asString,
+    fix: 'use the absolute path of the PEM private key of the certificate, e.g. /etc/letsencrypt/live/host/privkey.pem',
+  },
+  {
     key: 'usage.archiveAfterDays',
     env: 'SLOTDECK_AGENT_USAGE_ARCHIVE_AFTER_DAYS',
     fromEnv: asInt,
@@ -145,28 +157,46 @@ export type ModelPrice = z.infer<typeof ModelPrice>;
 
 const ipAddress = z.union([z.ipv4(), z.ipv6()], { message: 'must be an IP address such as 0.0.0.0 or 127.0.0.1' });
 
-export const GatewayConfig = z.strictObject({
-  enabled: z.boolean().default(true),
-  /** The public listener: end users' routes only. TLS comes from a reverse proxy in front of it. */
-  host: ipAddress.default('0.0.0.0'),
-  port: z.int({ message: 'must be a whole number' }).min(0).max(65535).default(7421),
-  upstreamBaseUrl: z
-    .url({ protocol: /^https?$/, message: 'must be an http(s) URL such as https://api.anthropic.com' })
-    .default('https://api.anthropic.com'),
-  /** Longest wait for upstream's response headers, and then between two pieces of a body. */
-  upstreamTimeoutMs: z.int().min(1000).max(3_600_000).default(600_000),
-  /** Requests are refused above this size (Anthropic's own limit is 32 MB). */
-  bodyLimitBytes: z
-    .int()
-    .min(1024)
-    .max(256 * 1024 * 1024)
-    .default(32 * 1024 * 1024),
-  /**
-   * Prices by model id prefix (the longest matching prefix wins), over the built-in table. A model without a price
-   * is metered in tokens at cost 0, and the agent logs it once.
-   */
-  prices: z.record(z.string().min(1), ModelPrice).default({}),
-});
+export const GatewayConfig = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    /** The public listener: end users' routes only. TLS comes from a reverse proxy in front of it. */
+    host: ipAddress.default('0.0.0.0'),
+    port: z.int({ message: 'must be a whole number' }).min(0).max(65535).default(7421),
+    upstreamBaseUrl: z
+      .url({ protocol: /^https?$/, message: 'must be an http(s) URL such as https://api.anthropic.com' })
+      .default('https://api.anthropic.com'),
+    /** Longest wait for upstream's response headers, and then between two pieces of a body. */
+    upstreamTimeoutMs: z.int().min(1000).max(3_600_000).default(600_000),
+    /**
+     * TLS for the public listener, when no reverse proxy terminates it: PEM files, read at start. Both or neither.
+     */
+    tlsCertFile: z
+      .string()
+      .refine((p) => isAbsolute(p), { message: 'must be an absolute path' })
+      .nullable()
+      .default(null),
+    tlsKeyFile: z
+      .string()
+      .refine((p) => isAbsolute(p), { message: 'must be an absolute path' })
+      .nullable()
+      .default(null),
+    /** Requests are refused above this size (Anthropic's own limit is 32 MB). */
+    bodyLimitBytes: z
+      .int()
+      .min(1024)
+      .max(256 * 1024 * 1024)
+      .default(32 * 1024 * 1024),
+    /**
+     * Prices by model id prefix (the longest matching prefix wins), over the built-in table. A model without a price
+     * is metered in tokens at cost 0, and the agent logs it once.
+     */
+    prices: z.record(z.string().min(1), ModelPrice).default({}),
+  })
+  .refine((gateway) => (gateway.tlsCertFile === null) === (gateway.tlsKeyFile === null), {
+    message: 'set both tlsCertFile and tlsKeyFile (or neither)',
+    path: ['tlsKeyFile'],
+  });
 export type GatewayConfig = z.output<typeof GatewayConfig>;
 
 const absolutePath = z.string().refine((p) => isAbsolute(p), { message: 'must be an absolute path' });

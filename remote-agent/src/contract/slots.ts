@@ -192,6 +192,8 @@ export const SlotEventKind = z.enum([
   'memory-limit',
   'failed',
   'orphan-stopped',
+  /** A metered slot's gateway key was issued or rotated. */
+  'metering',
 ]);
 
 export const SlotEvent = z.object({

@@ -492,6 +492,20 @@ describe('quotas', () => {
     expect(me.body).toMatchObject({ quotas: [{ window: '5h', usedTokens: 530, remainingTokens: 0, exceeded: true }] });
   });
 
+  it('does not hand out a fresh budget when a key is rotated', async () => {
+    const user = await createUser();
+    const { key, secret } = await createKey(user.id);
+    await agent.request('PUT', `/api/v1/keys/${key.id}/quotas`, { quotas: [{ window: 'day', maxTokens: 100 }] });
+    expect((await call(secret, ask('!usage in=150 out=0 cw=0 cr=0'))).status).toBe(200);
+    expect((await call(secret)).body.code).toBe('GATEWAY_QUOTA_EXCEEDED');
+    const rotated = await agent.request<CreatedKey>('POST', `/api/v1/keys/${key.id}/rotate`, { graceSeconds: 60 });
+    const refused = await call(rotated.body.secret);
+    expect(refused.status).toBe(429);
+    expect(refused.body.code).toBe('GATEWAY_QUOTA_EXCEEDED');
+    const quotas = await agent.request<{ quotas: QuotaStatus[] }>('GET', `/api/v1/keys/${rotated.body.key.id}/quotas`);
+    expect(quotas.body.quotas[0]).toMatchObject({ window: 'day', maxTokens: 100, usedTokens: 150 });
+  });
+
   it('holds a cost quota too', async () => {
     const user = await createUser();
     const { secret } = await createKey(user.id);
@@ -522,6 +536,11 @@ describe('self-service and legacy mode', () => {
     expect((await call('any-old-key-string', ask('legacy'))).status).toBe(200);
     const [row] = await rowsOf(`userId=${user.id}`);
     expect(row).toMatchObject({ userId: user.id, keyId: null, status: 'success' });
+    // A Slotdeck key that was stopped on purpose does not come back in under the legacy user.
+    const disabled = await createUser();
+    const { secret: disabledKey } = await createKey(disabled.id);
+    await agent.request('PATCH', `/api/v1/users/${disabled.id}`, { active: false });
+    expect((await call(disabledKey)).body.code).toBe('GATEWAY_USER_DISABLED');
     await agent.request('PATCH', '/api/v1/gateway', { legacyMode: { enabled: false, userId: null } });
     expect((await call('any-old-key-string')).status).toBe(401);
   });
@@ -549,6 +568,39 @@ describe('metered slots', () => {
     expect((await call(secret!)).body.code).toBe('GATEWAY_KEY_REVOKED');
     const keys = await agent.request<{ keys: ApiKey[] }>('GET', `/api/v1/users/${owner.id}/keys`);
     expect(keys.body.keys[0]).toMatchObject({ slotId: slot.id, state: 'revoked' });
+  });
+
+  it('hands a rotated slot key to the slot, which uses it from its next start', async () => {
+    const owner = await createUser();
+    const slot = await agent.createSlot({ name: 'rotating', ownerId: owner.id, metered: true });
+    const envFile = join(agent.dataDir, 'slots', slot.id, 'env.sh');
+    const keyIn = (): string | undefined =>
+      /export ANTHROPIC_API_KEY='([^']+)'/.exec(readFileSync(envFile, 'utf8'))?.[1];
+    const before = keyIn();
+    const rotated = await agent.request<CreatedKey>('POST', `/api/v1/keys/${slot.metered!.keyId}/rotate`, {
+      graceSeconds: 0,
+    });
+    expect(rotated.status).toBe(201);
+    expect((await agent.slot(slot.id)).metered?.keyId).toBe(rotated.body.key.id);
+    await agent.request('POST', `/api/v1/slots/${slot.id}/restart`);
+    expect(keyIn()).toBe(rotated.body.secret);
+    expect(keyIn()).not.toBe(before);
+    expect((await call(keyIn()!)).status).toBe(200);
+    await agent.request('DELETE', `/api/v1/slots/${slot.id}?workDir=remove`);
+  });
+
+  it('refuses a disabled owner without leaving half a slot behind', async () => {
+    const owner = await createUser();
+    await agent.request('PATCH', `/api/v1/users/${owner.id}`, { active: false });
+    const response = await agent.request<{ error: { code: string } }>('POST', '/api/v1/slots', {
+      name: 'disabled-owner',
+      ownerId: owner.id,
+      metered: true,
+    });
+    expect(response.status).toBe(409);
+    expect(response.body.error.code).toBe('USER_DISABLED');
+    const slots = await agent.request<{ slots: Array<{ name: string }> }>('GET', '/api/v1/slots?name=disabled-owner');
+    expect(slots.body.slots).toEqual([]);
   });
 
   it('refuses a metered slot without an owner', async () => {

@@ -1,3 +1,5 @@
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
@@ -18,6 +20,7 @@ import {
 import type { KeyRejection, VerifiedKey, VerifyResult } from '../users/verifier.js';
 import type { RateDecision, RateLimiter } from './rate-limiter.js';
 import type { GatewaySettings, UpstreamKeyStore } from './settings.js';
+import { readTopLevelFields } from './request-fields.js';
 import { StreamUsageTracker } from './stream-usage.js';
 
 /** What the gateway needs from the other modules, typed structurally so each can be tested alone. */
@@ -87,6 +90,19 @@ const FORWARDED_REQUEST_HEADERS = ['anthropic-version', 'anthropic-beta', 'accep
 /** Upstream's response headers passed back; its own rate-limit headers describe the organisation, not the caller. */
 const FORWARDED_RESPONSE_HEADERS = ['content-type', 'request-id', 'retry-after', 'x-should-retry'] as const;
 
+/**
+ * Cancels an upstream request when its client goes away. undici takes an EventEmitter as the signal; an
+ * AbortController costs far more to create (an EventTarget per request shows in the gateway's profile).
+ */
+class UpstreamAbort extends EventEmitter {
+  aborted = false;
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.emit('abort');
+  }
+}
+
 class GatewayError extends Error {
   constructor(
     readonly status: number,
@@ -118,16 +134,22 @@ const rateHeaders = (decision: RateDecision): Record<string, string> => ({
 
 const round2 = (ms: number): string => (Math.round(ms * 100) / 100).toFixed(2);
 
-/** Waits until the response can take more, or the client is gone (then resolves false). */
-function drained(raw: ServerResponse): Promise<boolean> {
+/**
+ * Waits until the response can take more; resolves false when the client is gone, or has read nothing for
+ * `timeoutMs` (then its connection is closed: a client that stops reading must not hold a stream forever).
+ */
+function drained(raw: ServerResponse, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const done = (ok: boolean) => () => {
+    const done = (ok: boolean) => (): void => {
+      clearTimeout(timer);
       raw.off('drain', onDrain);
       raw.off('close', onClose);
+      if (!ok) raw.destroy();
       resolve(ok);
     };
     const onDrain = done(true);
     const onClose = done(false);
+    const timer = setTimeout(done(false), timeoutMs);
     raw.once('drain', onDrain);
     raw.once('close', onClose);
   });
@@ -148,6 +170,7 @@ export class Gateway {
   private listening: { host: string; port: number } | null = null;
   private inFlight = 0;
   private closing = false;
+  private readonly tls: boolean;
 
   constructor(private readonly deps: GatewayDeps) {
     const { config } = deps;
@@ -162,7 +185,21 @@ export class Gateway {
       bodyTimeout: config.upstreamTimeoutMs,
       connect: { timeout: 10_000 },
     });
+    this.tls = config.tlsCertFile !== null && config.tlsKeyFile !== null;
+    let https = {};
+    if (config.tlsCertFile !== null && config.tlsKeyFile !== null) {
+      try {
+        https = { https: { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) } };
+      } catch (error) {
+        throw new Error(
+          `The gateway's TLS certificate or key cannot be read (${(error as Error).message}). Fix gateway.tlsCertFile and gateway.tlsKeyFile (SLOTDECK_AGENT_GATEWAY_TLS_CERT / _KEY), or leave both out and put a reverse proxy in front.`,
+          { cause: error },
+        );
+      }
+    }
+    // With TLS, Fastify's instance is typed for https.Server; the routes below do not care which.
     this.app = Fastify({
+      ...https,
       // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
       loggerInstance: deps.logger.child({ listener: 'gateway' }) as FastifyBaseLogger,
       logController: new LogController({ disableRequestLogging: true }),
@@ -189,7 +226,7 @@ export class Gateway {
     const { host, port } = this.listening;
     const reachable =
       host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
-    return `http://${reachable}:${port}`;
+    return `${this.tls ? 'https' : 'http'}://${reachable}:${port}`;
   }
 
   status(): GatewayStatus {
@@ -271,9 +308,10 @@ export class Gateway {
     });
     app.get('/v1/me/usage', (request, reply) => this.meUsage(request.headers, request.query, reply));
     app.get('/v1/me/quota', (request, reply) => this.meQuota(request.headers, reply));
+    // For load balancers and uptime checks; says nothing about the configuration.
     app.get('/health', (_request, reply) => {
-      reply.header('cache-control', 'no-store');
-      return { ok: true, upstreamKeyConfigured: this.deps.upstreamKey.get() !== null };
+      reply.header('cache-control', 'no-store').header(OVERHEAD_HEADER, round2(reply.elapsedTime));
+      return { ok: true };
     });
   }
 
@@ -297,8 +335,9 @@ export class Gateway {
       };
     }
     const legacy = this.deps.settings.legacyMode;
-    // Legacy mode accepts any key string, but not a revoked or expired Slotdeck key: those were stopped on purpose.
-    const stopped = verified.reason === 'revoked' || verified.reason === 'expired';
+    // Legacy mode accepts any key string, but not a Slotdeck key that was stopped on purpose (revoked, expired, or
+    // of a disabled or deleted user): those must not come back in under the legacy user.
+    const stopped = verified.reason !== 'missing' && verified.reason !== 'malformed' && verified.reason !== 'unknown';
     if (legacy.enabled && legacy.userId && raw && !stopped) {
       const user = this.deps.users.find(legacy.userId);
       if (user && user.active && !user.deleted) {
@@ -406,7 +445,7 @@ export class Gateway {
     startedAt: number,
   ): Promise<void> {
     const raw = reply.raw;
-    const abort = new AbortController();
+    const abort = new UpstreamAbort();
     const onClientGone = (): void => {
       if (!raw.writableFinished) abort.abort();
     };
@@ -454,12 +493,12 @@ export class Gateway {
         origin: this.upstreamOrigin,
         path: `${this.upstreamPath}/v1/messages`,
         method: 'POST',
-        headers: upstreamHeaders(headers, upstreamKey, body.length),
+        headers: upstreamHeaders(headers, upstreamKey, true),
         body,
-        signal: abort.signal,
+        signal: abort,
       });
     } catch (error) {
-      const failure = this.upstreamFailure(error, abort.signal.aborted);
+      const failure = this.upstreamFailure(error, abort.aborted);
       status = failure.status;
       errorType = failure.error?.type ?? 'client_abort';
       httpStatus = failure.error?.status ?? null;
@@ -478,7 +517,7 @@ export class Gateway {
       try {
         payload = Buffer.from(await upstream.body.arrayBuffer());
       } catch (error) {
-        const failure = this.upstreamFailure(error, abort.signal.aborted);
+        const failure = this.upstreamFailure(error, abort.aborted);
         status = failure.status;
         errorType = failure.error?.type ?? 'client_abort';
         await record();
@@ -487,11 +526,14 @@ export class Gateway {
       }
       const upstreamMs = performance.now() - upstreamStarted;
       ttfbMs = this.now() - startedAt;
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(payload.toString('utf8'));
-      } catch {
-        parsed = null;
+      // Answers can be large (long outputs): only model, usage and error are read out of them.
+      let parsed: unknown = readTopLevelFields(payload, ['model', 'usage', 'error']);
+      if (parsed === null) {
+        try {
+          parsed = JSON.parse(payload.toString('utf8'));
+        } catch {
+          parsed = null;
+        }
       }
       if (upstream.statusCode >= 400) {
         status = 'error';
@@ -531,10 +573,10 @@ export class Gateway {
           await record();
         }
         if (raw.destroyed) break;
-        if (!raw.write(chunk) && !(await drained(raw))) break;
+        if (!raw.write(chunk) && !(await drained(raw, this.deps.config.upstreamTimeoutMs))) break;
       }
     } catch (error) {
-      const failure = this.upstreamFailure(error, abort.signal.aborted || raw.destroyed);
+      const failure = this.upstreamFailure(error, abort.aborted || raw.destroyed);
       status = failure.status;
       errorType = failure.error?.type ?? 'client_abort';
       if (failure.error && !raw.destroyed) {
@@ -576,7 +618,7 @@ export class Gateway {
     const limitHeaders = rateHeaders(this.admit(caller));
     if (method === 'POST') parseMessagesBody(body ?? undefined, limitHeaders);
     const upstreamKey = this.upstreamKey();
-    const abort = new AbortController();
+    const abort = new UpstreamAbort();
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) abort.abort();
     });
@@ -588,13 +630,13 @@ export class Gateway {
         origin: this.upstreamOrigin,
         path: `${this.upstreamPath}${path}`,
         method,
-        headers: upstreamHeaders(headers, upstreamKey, body?.length ?? null),
+        headers: upstreamHeaders(headers, upstreamKey, body !== null),
         body,
-        signal: abort.signal,
+        signal: abort,
       });
       payload = Buffer.from(await upstream.body.arrayBuffer());
     } catch (error) {
-      const failure = this.upstreamFailure(error, abort.signal.aborted);
+      const failure = this.upstreamFailure(error, abort.aborted);
       if (failure.error) throw withHeaders(failure.error, limitHeaders);
       return;
     }
@@ -715,21 +757,15 @@ function pickHeaders(
   return picked;
 }
 
-function upstreamHeaders(
-  incoming: IncomingHttpHeaders,
-  upstreamKey: string,
-  length: number | null,
-): Record<string, string> {
+function upstreamHeaders(incoming: IncomingHttpHeaders, upstreamKey: string, hasBody: boolean): Record<string, string> {
   const headers: Record<string, string> = { 'x-api-key': upstreamKey };
   for (const name of FORWARDED_REQUEST_HEADERS) {
     const value = incoming[name];
     if (typeof value === 'string') headers[name] = value;
   }
   headers['anthropic-version'] ??= '2023-06-01';
-  if (length !== null) {
-    headers['content-type'] = 'application/json';
-    headers['content-length'] = String(length);
-  }
+  // undici sets content-length from the body itself.
+  if (hasBody) headers['content-type'] = 'application/json';
   return headers;
 }
 
@@ -742,17 +778,21 @@ function parseMessagesBody(
     new GatewayError(400, 'invalid_request_error', GatewayErrorCode.BODY_INVALID, message, headers);
   if (!body || body.length === 0)
     throw invalid('Send a JSON body, e.g. {"model": "...", "max_tokens": 1024, "messages": [...]}.');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch (error) {
-    throw invalid(`The body is not valid JSON (${(error as Error).message}).`);
+  let fields: { model?: unknown; stream?: unknown } | null = readTopLevelFields(body, ['model', 'stream']);
+  if (!fields) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch (error) {
+      throw invalid(`The body is not valid JSON (${(error as Error).message}).`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw invalid('The body must be a JSON object.');
+    fields = parsed;
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-    throw invalid('The body must be a JSON object.');
-  const { model, stream } = parsed as { model?: unknown; stream?: unknown };
+  const { model, stream } = fields;
   if (typeof model !== 'string' || model === '')
-    throw invalid('model: is required (a model id such as claude-sonnet-4-5).');
+    throw invalid('model: is required (a model id such as claude-sonnet-4-6).');
   return { model, stream: stream === true };
 }
 

@@ -196,10 +196,16 @@ export class SlotService {
     this.deps.repo.addEvent(id, 'created', `created (${describeCommand(row)})`);
     this.deps.logger.info({ slotId: id, name: row.name, argv, ownerId: row.ownerId }, 'slot created');
     if (input.metered && input.ownerId) {
-      const issued = this.deps.metering!.issueSlotKey(input.ownerId, id, row.name);
+      let issued: { keyId: string; prefix: string; secret: string };
+      try {
+        issued = this.deps.metering!.issueSlotKey(input.ownerId, id, row.name);
+      } catch (error) {
+        await this.locks.run(id, () => this.removeEverything(row, 'remove')).catch(() => undefined);
+        throw error;
+      }
       writeFileSync(paths.meteredKeyFile(id), issued.secret, { mode: 0o600 });
       Object.assign(row, this.deps.repo.update(id, { meteredKeyId: issued.keyId }));
-      this.deps.repo.addEvent(id, 'created', `metered through the gateway with key ${issued.prefix}…`);
+      this.deps.repo.addEvent(id, 'metering', `metered through the gateway with key ${issued.prefix}…`);
     }
     if (input.start) {
       try {
@@ -261,6 +267,19 @@ export class SlotService {
       this.deps.logger.info({ slotId: id, workDir }, 'slot deleted');
       return { id, deleted: true as const, ...result };
     });
+  }
+
+  /** A metered slot's key was rotated: the slot uses the new one from its next start. */
+  replaceMeteredKey(slotId: string, keyId: string, secret: string, prefix: string): void {
+    const row = this.deps.repo.get(slotId);
+    if (!row?.meteredKeyId) return;
+    writeFileSync(this.deps.paths.meteredKeyFile(slotId), secret, { mode: 0o600 });
+    this.deps.repo.update(slotId, { meteredKeyId: keyId });
+    this.deps.repo.addEvent(
+      slotId,
+      'metering',
+      `metered key rotated to ${prefix}…; the slot's program gets it when the slot restarts (the old key works until its grace period ends)`,
+    );
   }
 
   issueTicket(id: string, mode: TerminalMode): TerminalTicket {

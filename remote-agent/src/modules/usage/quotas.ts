@@ -52,6 +52,16 @@ class SubjectUsage {
     this.month = month;
   }
 
+  /** An independent copy, for a rotated key's replacement. */
+  copy(): SubjectUsage {
+    const copy = new SubjectUsage({ ...this.day }, { ...this.month });
+    for (const [minute, cell] of this.minutes) copy.minutes.set(minute, { ...cell });
+    copy.rollingTokens = this.rollingTokens;
+    copy.rollingCost = this.rollingCost;
+    copy.oldestExpiry = this.oldestExpiry;
+    return copy;
+  }
+
   add(startedAt: number, tokens: number, cost: number, now: number): void {
     this.day = addToPeriod(this.day, startOfDay(startedAt), tokens, cost);
     this.month = addToPeriod(this.month, startOfMonth(startedAt), tokens, cost);
@@ -204,6 +214,20 @@ export class QuotaService {
       );
     }
     return this.status(subjectType, subjectId);
+  }
+
+  /**
+   * A rotated key's replacement takes over its quotas (the repository copied them) and what was used of them, so
+   * that rotating a key never hands out a fresh budget.
+   */
+  inheritKey(oldKeyId: string, newKeyId: string): void {
+    const quotas = this.definitions.get(subjectKey('key', oldKeyId));
+    if (!quotas) return;
+    this.definitions.set(
+      subjectKey('key', newKeyId),
+      quotas.map((q) => ({ ...q })),
+    );
+    this.usage.set(subjectKey('key', newKeyId), this.usageOf('key', oldKeyId).copy());
   }
 
   /** A subject's quotas with what is used of each and when it resets. */

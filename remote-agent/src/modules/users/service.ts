@@ -25,6 +25,8 @@ export interface UserServiceDeps {
   verifier: KeyVerifier;
   /** The clock, in epoch ms; tests move it instead of sleeping. */
   now?: () => number;
+  /** Told after a rotation, so that the key's quotas and a metered slot follow the new key. */
+  onKeyRotated?: (oldKeyId: string, created: CreatedKey) => void;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -71,11 +73,13 @@ export class UserService {
   private readonly repo: UserRepository;
   private readonly verifier: KeyVerifier;
   private readonly now: () => number;
+  private readonly onKeyRotated: UserServiceDeps['onKeyRotated'];
 
   constructor(deps: UserServiceDeps) {
     this.repo = new UserRepository(deps.db);
     this.verifier = deps.verifier;
     this.now = deps.now ?? (() => Date.now());
+    this.onKeyRotated = deps.onKeyRotated;
   }
 
   // ---------------------------------------------------------------- users
@@ -231,6 +235,7 @@ export class UserService {
       (replacement) => this.repo.rotateKey(keyId, replacement, oldExpiresAt),
     );
     this.verifier.invalidate();
+    this.onKeyRotated?.(keyId, created);
     return created;
   }
 
