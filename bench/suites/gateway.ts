@@ -35,15 +35,21 @@ const LARGE_BODY = JSON.stringify({
 });
 const LARGE_SAMPLES = 300;
 
-async function startUpstream(): Promise<{ url: string; child: ChildProcess }> {
-  const script = join(import.meta.dirname, '../../tests/integration/fixtures/fake-anthropic-server.ts');
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startProcess(args: string[]): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout.once('data', (chunk: Buffer) => resolve((JSON.parse(chunk.toString()) as { url: string }).url));
-    child.once('exit', (code) => reject(new Error(`fake upstream exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
   });
   return { url, child };
 }
+
+const startUpstream = (): Promise<{ url: string; child: ChildProcess }> =>
+  startProcess([
+    '--import',
+    'tsx',
+    join(import.meta.dirname, '../../tests/integration/fixtures/fake-anthropic-server.ts'),
+  ]);
 
 interface Target {
   name: string;
@@ -92,6 +98,7 @@ async function throughput(target: Target, seconds: number): Promise<number> {
 export const gatewaySuite: Suite = {
   async run(log) {
     const upstream = await startUpstream();
+    const bareProxy = await startProcess([join(import.meta.dirname, '../fixtures/bare-proxy.mjs'), upstream.url]);
     const agent = await AgentProcess.start({
       env: { SLOTDECK_AGENT_UPSTREAM_URL: upstream.url, SLOTDECK_AGENT_LOG_LEVEL: 'warn' },
     });
@@ -119,7 +126,12 @@ export const gatewaySuite: Suite = {
         pool: new Pool(agent.gatewayUrl, { connections: CONCURRENCY }),
         headers: { ...common, 'x-api-key': secret },
       };
-      pools.push(direct.pool, via.pool);
+      const bare: Target = {
+        name: 'bare proxy',
+        pool: new Pool(bareProxy.url, { connections: CONCURRENCY }),
+        headers: direct.headers,
+      };
+      pools.push(direct.pool, via.pool, bare.pool);
 
       log('warming up');
       for (let i = 0; i < 500; i++) {
@@ -154,15 +166,20 @@ export const gatewaySuite: Suite = {
         viaTtfb.push(await firstByte(via));
       }
 
-      log(`throughput: ${CONCURRENCY} concurrent clients, ${THROUGHPUT_SECONDS} s per round, two rounds`);
+      log(
+        `throughput: ${CONCURRENCY} concurrent clients, ${THROUGHPUT_SECONDS} s per round, two rounds (direct, gateway, bare proxy)`,
+      );
       const directRps: number[] = [];
       const viaRps: number[] = [];
+      const bareRps: number[] = [];
       for (let round = 0; round < 2; round++) {
         directRps.push(await throughput(direct, THROUGHPUT_SECONDS));
         viaRps.push(await throughput(via, THROUGHPUT_SECONDS));
+        bareRps.push(await throughput(bare, THROUGHPUT_SECONDS));
       }
       const bestDirect = Math.max(...directRps);
       const bestVia = Math.max(...viaRps);
+      const bestBare = Math.max(...bareRps);
 
       const rows = await agent.request<{ rows: unknown[] }>(
         'GET',
@@ -223,6 +240,12 @@ export const gatewaySuite: Suite = {
           goal: '>= 0.5',
           baseline: { value: round(bestDirect, 0), unit: 'requests/s', what: 'the fake upstream directly' },
           ratio: round(bestVia / bestDirect, 3),
+          detail: {
+            // The same load through a proxy that does nothing but forward: what any proxy costs on this machine.
+            bare_proxy_rps: round(bestBare, 0),
+            bare_proxy_ratio_vs_direct: round(bestBare / bestDirect, 3),
+            gateway_vs_bare_proxy: round(bestVia / bestBare, 3),
+          },
         },
         stream_ttfb_added_ms: {
           value: round(ttfbAdded, 3),
@@ -238,6 +261,7 @@ export const gatewaySuite: Suite = {
       await Promise.all(pools.map((pool) => pool.close()));
       await agent.destroy();
       upstream.child.kill('SIGTERM');
+      bareProxy.child.kill('SIGTERM');
     }
   },
 };

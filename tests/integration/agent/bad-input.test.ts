@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ErrorBody, Slot } from '../../../remote-agent/src/contract/index.js';
 import { AgentProcess } from '../helpers/agent.js';
+import { headersOnly } from '../helpers/http.js';
 import { upgradeStatus } from '../helpers/terminal-client.js';
 
 let agent: AgentProcess;
@@ -157,13 +158,13 @@ describe('validation', () => {
     await expectError('POST', '/api/v1/slots', 'name=x', 415, 'MEDIA_TYPE_UNSUPPORTED', {
       'content-type': 'application/x-www-form-urlencoded',
     });
-    await expectError(
-      'POST',
-      '/api/v1/slots',
-      JSON.stringify({ name: 'big', env: { BIG: 'x'.repeat(2 * 1024 * 1024) } }),
-      413,
-      'BODY_TOO_LARGE',
-    );
+    const big = await headersOnly(`${agent.url}/api/v1/slots`, 'POST', {
+      authorization: `Bearer ${agent.token}`,
+      'content-type': 'application/json',
+      'content-length': 2 * 1024 * 1024,
+    });
+    expect(big.status).toBe(413);
+    expect((JSON.parse(big.body) as ErrorBody).error.code).toBe('BODY_TOO_LARGE');
     await expectError('GET', '/api/v1/nothing-here', undefined, 404, 'ROUTE_NOT_FOUND');
     await expectError('PATCH', `/api/v1/slots/${slot.id}`, { name: 'x' }, 404, 'ROUTE_NOT_FOUND');
     // An empty JSON body means no body, as curl sends it.

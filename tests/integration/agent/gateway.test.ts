@@ -3,7 +3,6 @@
  * fake of the Messages API as upstream (the one part that cannot run here).
  */
 import { readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Anthropic from '@anthropic-ai/sdk';
@@ -18,6 +17,7 @@ import type {
 } from '../../../remote-agent/src/contract/index.js';
 import { FAKE_UPSTREAM_KEY, startFakeAnthropic, type FakeAnthropic } from '../fixtures/fake-anthropic.js';
 import { AgentProcess } from '../helpers/agent.js';
+import { headersOnly } from '../helpers/http.js';
 
 const MODEL = 'claude-sonnet-4-6';
 /** Sonnet 4.x list prices, USD per million tokens: input, output, cache write, cache read. */
@@ -410,18 +410,10 @@ describe('bad input', () => {
 
   it('refuses a body over the limit with 413 request_too_large, before reading it', async () => {
     // Only the headers go out: the gateway must answer from Content-Length alone, without waiting for 33 MB.
-    const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const request = httpRequest(`${agent.gatewayUrl}/v1/messages`, {
-        method: 'POST',
-        headers: { 'x-api-key': secret, 'content-type': 'application/json', 'content-length': 33 * 1024 * 1024 },
-      });
-      request.on('response', (response) => {
-        let text = '';
-        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
-      });
-      request.on('error', reject);
-      request.flushHeaders();
+    const { status, body } = await headersOnly(`${agent.gatewayUrl}/v1/messages`, 'POST', {
+      'x-api-key': secret,
+      'content-type': 'application/json',
+      'content-length': 33 * 1024 * 1024,
     });
     expect(status).toBe(413);
     expect(JSON.parse(body)).toMatchObject({ error: { type: 'request_too_large' }, code: 'GATEWAY_BODY_TOO_LARGE' });
