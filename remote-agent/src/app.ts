@@ -109,7 +109,8 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
       return null;
     }
   };
-  const recorder = new UsageRecorder({ db, prices: new PriceTable(config.gateway.prices), quotas, logger });
+  const prices = new PriceTable(config.gateway.prices);
+  const recorder = new UsageRecorder({ db, prices, quotas, logger });
   const usage = new UsageQueries({ db, archiveFile: join(config.dataDir, 'usage-archive.db') });
   const settings = new GatewaySettings(db);
   const upstreamKey = new UpstreamKeyStore(config.dataDir);
@@ -121,6 +122,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
         users: { find: findUser },
         limiter: new RateLimiter(),
         quotas,
+        prices,
         recorder,
         usage,
         settings,

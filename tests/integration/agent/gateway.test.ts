@@ -484,6 +484,21 @@ describe('quotas', () => {
     expect(me.body).toMatchObject({ quotas: [{ window: '5h', usedTokens: 530, remainingTokens: 0, exceeded: true }] });
   });
 
+  it('counts a stream still running against the budget, so parallel streams cannot overrun it', async () => {
+    const user = await createUser();
+    const { secret } = await createKey(user.id);
+    await agent.request('PUT', `/api/v1/users/${user.id}/quotas`, { quotas: [{ window: 'day', maxTokens: 1000 }] });
+    const running = sdk(secret).messages.stream(ask('big context !usage in=5000 out=10 cw=0 cr=0 !slow 100'));
+    await new Promise<void>((resolve) => running.once('streamEvent', () => resolve()));
+    // The first stream has not finished, but its 5000 input tokens are known: the budget is gone.
+    const refused = await call(secret, { ...ask('second'), stream: true });
+    expect(refused.status).toBe(429);
+    expect(refused.body.code).toBe('GATEWAY_QUOTA_EXCEEDED');
+    await running.finalMessage();
+    const quotas = await agent.request<{ quotas: QuotaStatus[] }>('GET', `/api/v1/users/${user.id}/quotas`);
+    expect(quotas.body.quotas[0]).toMatchObject({ usedTokens: 5010, exceeded: true });
+  });
+
   it('does not hand out a fresh budget when a key is rotated', async () => {
     const user = await createUser();
     const { key, secret } = await createKey(user.id);

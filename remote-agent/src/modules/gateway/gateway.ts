@@ -21,7 +21,13 @@ import type { KeyRejection, VerifiedKey, VerifyResult } from '../users/verifier.
 import type { RateDecision, RateLimiter } from './rate-limiter.js';
 import type { GatewaySettings, UpstreamKeyStore } from './settings.js';
 import { readTopLevelFields } from './request-fields.js';
-import { StreamUsageTracker } from './stream-usage.js';
+import { StreamUsageTracker, type StreamUsage } from './stream-usage.js';
+
+/** A running request's usage, counted against quotas until its row is committed. */
+interface QuotaHold {
+  set(tokens: number, costUsd: number): void;
+  release(): void;
+}
 
 /** What the gateway needs from the other modules, typed structurally so each can be tested alone. */
 export interface GatewayDeps {
@@ -33,7 +39,10 @@ export interface GatewayDeps {
   quotas: {
     check(userId: string, keyId: string | null): { ok: true } | { ok: false; quota: QuotaStatus; message: string };
     status(subject: 'user' | 'key', id: string): QuotaStatus[];
+    hold(userId: string, keyId: string | null): QuotaHold;
   };
+  /** Prices a running stream's usage for its quota hold. */
+  prices: { cost(model: string, tokens: StreamUsage): number };
   recorder: { record(event: UsageEventInput): Promise<unknown> };
   usage: { totals(userId: string, keyId: string | null, sinceMs: number): UsageTotals };
   settings: GatewaySettings;
@@ -425,12 +434,15 @@ export class Gateway {
         );
       }
     }
+    // Parallel requests of one user see each other's usage as it arrives, not only once each has finished.
+    const hold = this.deps.quotas.hold(caller.userId, caller.key?.keyId ?? null);
     this.inFlight += 1;
     try {
-      await this.forwardMessages(caller, request, body!, headers, upstreamKey, limitHeaders, reply, startedAt);
+      await this.forwardMessages(caller, request, body!, headers, upstreamKey, limitHeaders, reply, startedAt, hold);
     } finally {
       this.inFlight -= 1;
       releaseStream?.();
+      hold.release();
     }
   }
 
@@ -443,6 +455,7 @@ export class Gateway {
     limitHeaders: Record<string, string>,
     reply: FastifyReply,
     startedAt: number,
+    hold: QuotaHold,
   ): Promise<void> {
     const raw = reply.raw;
     const abort = new UpstreamAbort();
@@ -451,6 +464,14 @@ export class Gateway {
     };
     raw.once('close', onClientGone);
     const tracker = new StreamUsageTracker();
+    let heldTokens = 0;
+    const holdUsage = (): void => {
+      const { inputTokens, outputTokens, cacheCreationTokens, cacheReadTokens } = tracker.usage;
+      const tokens = inputTokens + outputTokens + cacheCreationTokens + cacheReadTokens;
+      if (tokens === heldTokens) return;
+      heldTokens = tokens;
+      hold.set(tokens, this.deps.prices.cost(tracker.usage.model ?? request.model, tracker.usage));
+    };
     let requestId: string | null = null;
     let httpStatus: number | null = null;
     let ttfbMs: number | null = null;
@@ -460,30 +481,34 @@ export class Gateway {
     const record = (): Promise<unknown> => {
       recorded = true;
       const endedAt = this.now();
-      return this.deps.recorder
-        .record({
-          requestId,
-          userId: caller.userId,
-          keyId: caller.key?.keyId ?? null,
-          slotId: caller.key?.slotId ?? null,
-          model: tracker.usage.model ?? request.model,
-          provider: PROVIDER,
-          inputTokens: tracker.usage.inputTokens,
-          outputTokens: tracker.usage.outputTokens,
-          cacheCreationTokens: tracker.usage.cacheCreationTokens,
-          cacheReadTokens: tracker.usage.cacheReadTokens,
-          status,
-          errorType,
-          httpStatus,
-          latencyMs: endedAt - startedAt,
-          ttfbMs,
-          startedAt,
-          endedAt,
-        })
-        .catch((error: unknown) => {
-          // The answer still goes out; the log says which request is missing from usage.
-          this.deps.logger.error({ err: error, requestId, userId: caller.userId }, 'usage row not recorded');
-        });
+      return (
+        this.deps.recorder
+          .record({
+            requestId,
+            userId: caller.userId,
+            keyId: caller.key?.keyId ?? null,
+            slotId: caller.key?.slotId ?? null,
+            model: tracker.usage.model ?? request.model,
+            provider: PROVIDER,
+            inputTokens: tracker.usage.inputTokens,
+            outputTokens: tracker.usage.outputTokens,
+            cacheCreationTokens: tracker.usage.cacheCreationTokens,
+            cacheReadTokens: tracker.usage.cacheReadTokens,
+            status,
+            errorType,
+            httpStatus,
+            latencyMs: endedAt - startedAt,
+            ttfbMs,
+            startedAt,
+            endedAt,
+          })
+          .catch((error: unknown) => {
+            // The answer still goes out; the log says which request is missing from usage.
+            this.deps.logger.error({ err: error, requestId, userId: caller.userId }, 'usage row not recorded');
+          })
+          // The committed row now counts in the quotas: the running count goes.
+          .finally(() => hold.release())
+      );
     };
 
     const upstreamStarted = performance.now();
@@ -566,6 +591,7 @@ export class Gateway {
       for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
         ttfbMs ??= this.now() - startedAt;
         const completes = tracker.feed(chunk);
+        holdUsage();
         // The piece that completes the message is held back until its usage row is committed.
         if (completes && !recorded) {
           status = tracker.usage.errorType ? 'error' : 'success';

@@ -165,7 +165,15 @@ function usageStatements(db: Db, column: 'user_id' | 'key_id') {
  * of every subject that has quotas are kept in memory (loaded from the rollups the first time), and the recorder
  * adds each committed request, so a warm check runs no SQL.
  */
+/** A request's usage while it is still running; set as it grows, released once the request's row is committed. */
+export interface QuotaHold {
+  set(tokens: number, costUsd: number): void;
+  release(): void;
+}
+
 export class QuotaService {
+  /** Usage of requests still in flight, per subject: checks count it, so parallel streams cannot overrun a budget. */
+  private readonly pending = new Map<string, { tokens: number; cost: number }>();
   private readonly db: Db;
   private readonly now: () => number;
   private readonly definitions = new Map<string, Quota[]>();
@@ -230,13 +238,46 @@ export class QuotaService {
     this.usage.set(subjectKey('key', newKeyId), this.usageOf('key', oldKeyId).copy());
   }
 
+  /**
+   * Counts a running request against its user's and key's quotas as its usage becomes known (a stream's input and
+   * cache tokens arrive first), until its row is committed and counted for good.
+   */
+  hold(userId: string, keyId: string | null): QuotaHold {
+    const subjects = [subjectKey('user', userId), ...(keyId !== null ? [subjectKey('key', keyId)] : [])].filter(
+      (subject) => this.definitions.has(subject),
+    );
+    let held = { tokens: 0, cost: 0 };
+    const apply = (tokens: number, cost: number): void => {
+      for (const subject of subjects) {
+        const sum = this.pending.get(subject) ?? { tokens: 0, cost: 0 };
+        sum.tokens += tokens - held.tokens;
+        sum.cost += cost - held.cost;
+        if (sum.tokens <= 0 && sum.cost <= 1e-12) this.pending.delete(subject);
+        else this.pending.set(subject, sum);
+      }
+      held = { tokens, cost };
+    };
+    let released = false;
+    return {
+      set: (tokens, cost) => {
+        if (!released && subjects.length > 0) apply(tokens, cost);
+      },
+      release: () => {
+        if (released) return;
+        if (subjects.length > 0) apply(0, 0);
+        released = true;
+      },
+    };
+  }
+
   /** A subject's quotas with what is used of each and when it resets. */
   status(subjectType: QuotaSubject, subjectId: string): QuotaStatus[] {
     const quotas = this.definitions.get(subjectKey(subjectType, subjectId));
     if (!quotas) return [];
     const usage = this.usageOf(subjectType, subjectId);
     const now = this.now();
-    return quotas.map((quota) => toStatus(subjectType, quota, usage.used(quota.window, now)));
+    const pending = this.pending.get(subjectKey(subjectType, subjectId));
+    return quotas.map((quota) => toStatus(subjectType, quota, withPending(usage.used(quota.window, now), pending)));
   }
 
   /** Whether a request of this user with this key may go ahead: refused once any of their quotas is used up. */
@@ -264,8 +305,9 @@ export class QuotaService {
     if (!quotas) return null;
     const usage = this.usageOf(subjectType, subjectId);
     const now = this.now();
+    const pending = this.pending.get(subjectKey(subjectType, subjectId));
     for (const quota of quotas) {
-      const used = usage.used(quota.window, now);
+      const used = withPending(usage.used(quota.window, now), pending);
       if (isExceeded(quota, used)) return { subjectId, status: toStatus(subjectType, quota, used) };
     }
     return null;
@@ -316,6 +358,10 @@ const sortByWindow = (quotas: Quota[]): Quota[] =>
 const isExceeded = (quota: Quota, used: Used): boolean =>
   (quota.maxTokens !== null && used.tokens >= quota.maxTokens) ||
   (quota.maxCostUsd !== null && used.cost >= quota.maxCostUsd);
+
+function withPending(used: Used, pending: { tokens: number; cost: number } | undefined): Used {
+  return pending ? { ...used, tokens: used.tokens + pending.tokens, cost: used.cost + pending.cost } : used;
+}
 
 function toStatus(subject: QuotaSubject, quota: Quota, used: Used): QuotaStatus {
   return {

@@ -41,6 +41,27 @@ afterEach(async () => {
 });
 
 describe('QuotaService', () => {
+  it('counts running requests against the quota until their rows are committed, once', async () => {
+    quotas.set('user', ADA, [{ window: 'day', maxTokens: 1000, maxCostUsd: null }]);
+    const first = quotas.hold(ADA, ADA_LAPTOP);
+    first.set(600, 0.001);
+    const second = quotas.hold(ADA, ADA_SERVER);
+    second.set(500, 0.001);
+    // Neither has finished, but together they used the budget up: a third request is refused.
+    expect(quotas.check(ADA, ADA_LAPTOP)).toMatchObject({ ok: false, quota: { usedTokens: 1100 } });
+    // A hold grows in place rather than adding up.
+    second.set(300, 0.001);
+    expect(quotas.status('user', ADA)[0]).toMatchObject({ usedTokens: 900, exceeded: false });
+    // Committed, then released: counted once.
+    await use(600);
+    first.release();
+    first.release();
+    expect(quotas.status('user', ADA)[0]).toMatchObject({ usedTokens: 900 });
+    second.release();
+    expect(quotas.status('user', ADA)[0]).toMatchObject({ usedTokens: 600 });
+    expect(quotas.check(ADA, ADA_LAPTOP)).toEqual({ ok: true });
+  });
+
   it('refuses a user whose daily token quota is used up, naming it and when it resets', async () => {
     quotas.set('user', ADA, [{ window: 'day', maxTokens: 100_000, maxCostUsd: null }]);
     await use(60_000);
