@@ -216,6 +216,7 @@ describe('Messages API through the official SDK', () => {
     expect(counted.input_tokens).toBe(321);
     const models = await sdk(key.secret).models.list();
     expect(models.data.map((m) => m.id)).toContain(MODEL);
+    expect((await sdk(key.secret).models.retrieve(MODEL)).display_name).toBe('Claude Sonnet 4.6');
   });
 
   it('keeps upstream errors with their status and body, and meters them as errors', async () => {

@@ -302,7 +302,7 @@ export class Gateway {
           404,
           'not_found_error',
           GatewayErrorCode.ROUTE_NOT_FOUND,
-          `No route ${request.method} ${request.url.split('?')[0]} on the gateway. It serves POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /v1/me/usage and GET /v1/me/quota.`,
+          `No route ${request.method} ${request.url.split('?')[0]} on the gateway. It serves POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models[/<id>], GET /v1/me/usage and GET /v1/me/quota.`,
         ),
       ),
     );
@@ -314,6 +314,10 @@ export class Gateway {
     app.get('/v1/models', (request, reply) => {
       const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
       return this.passThrough('GET', `/v1/models${query}`, request.headers, null, reply);
+    });
+    app.get('/v1/models/:modelId', (request, reply) => {
+      const { modelId } = request.params as { modelId: string };
+      return this.passThrough('GET', `/v1/models/${encodeURIComponent(modelId)}`, request.headers, null, reply);
     });
     app.get('/v1/me/usage', (request, reply) => this.meUsage(request.headers, request.query, reply));
     app.get('/v1/me/quota', (request, reply) => this.meQuota(request.headers, reply));
