@@ -1,7 +1,8 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { CopyButton } from '../../components/CopyButton';
 import { Field } from '../../components/Dialog';
-import { useGateway, useStores, useUsers } from '../../stores';
+import { endUserGatewayUrl, gatewayIsLocalOnly } from '../../lib/gateway-url';
+import { useGateway, useHosts, useStores, useUsers } from '../../stores';
 import { useAction } from '../app/actions';
 
 /** The gateway of a host: where end users point Claude Code, the upstream key, legacy mode and default limits. */
@@ -12,6 +13,8 @@ export default function GatewayView({ hostId }: { hostId: string }) {
     void stores.gateway.getState().refresh(hostId);
   }, [stores, hostId]);
   const status = gateway?.status;
+  const host = useHosts((s) => s.hosts.find((h) => h.id === hostId));
+  const url = endUserGatewayUrl(status, host);
 
   return (
     <main className="workspace admin-view" aria-label="Gateway">
@@ -35,18 +38,25 @@ export default function GatewayView({ hostId }: { hostId: string }) {
         <div className="cards">
           <section className="card" aria-label="Address">
             <h3>Address</h3>
-            {status.url ? (
+            {url ? (
               <>
                 <p>End users set ANTHROPIC_BASE_URL to:</p>
                 <div className="secret-row">
                   <code className="secret" data-testid="gateway-url">
-                    {status.url}
+                    {url}
                   </code>
-                  <CopyButton text={status.url} />
+                  <CopyButton text={url} />
                 </div>
                 <p className="muted">
                   Listening on {status.listen?.host}:{status.listen?.port}
-                  {status.listen?.host === '127.0.0.1' ? ' (this machine only)' : ''} · {status.inFlight} request
+                  {gatewayIsLocalOnly(status)
+                    ? host?.kind === 'ssh'
+                      ? ' (this host only: its slots reach it; set gateway.host to 0.0.0.0 for others)'
+                      : ' (this machine only)'
+                    : url.startsWith('http:')
+                      ? ' (plain HTTP: put TLS in front of it before it faces the internet)'
+                      : ''}{' '}
+                  · {status.inFlight} request
                   {status.inFlight === 1 ? '' : 's'} in flight
                 </p>
               </>

@@ -2,7 +2,8 @@ import { useEffect, useState } from 'react';
 import type { UsageSummary, UsageTotals } from '../../../../shared/ipc/contract';
 import { formatDateTime, formatTokens, formatUsd } from '../../lib/format';
 import { customRange, type RangePreset } from '../../lib/usage-range';
-import { useGateway, useStores, useUsage } from '../../stores';
+import { useGateway, useHosts, useStores, useUsage } from '../../stores';
+import { endUserGatewayUrl } from '../../lib/gateway-url';
 import { handleError } from '../app/actions';
 import { UsageCharts } from './UsageCharts';
 
@@ -94,7 +95,9 @@ function GroupList({
 export default function UsageView({ hostId }: { hostId: string }) {
   const stores = useStores();
   const usage = useUsage((s) => s);
-  const gatewayUrl = useGateway((s) => s.byHost[hostId]?.status?.url ?? null);
+  const gatewayStatus = useGateway((s) => s.byHost[hostId]?.status);
+  const gatewayHost = useHosts((s) => s.hosts.find((h) => h.id === hostId));
+  const gatewayUrl = endUserGatewayUrl(gatewayStatus, gatewayHost);
   const [customFrom, setCustomFrom] = useState(usage.range.from.slice(0, 10));
   const [customTo, setCustomTo] = useState(new Date(Date.parse(usage.range.to) - 1).toISOString().slice(0, 10));
   const [rangeError, setRangeError] = useState<string | null>(null);

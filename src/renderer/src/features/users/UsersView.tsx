@@ -1,7 +1,8 @@
 import { useEffect, useState } from 'react';
 import type { ApiKey, User } from '../../../../shared/ipc/contract';
 import { formatDateTime, formatRelative } from '../../lib/format';
-import { useGateway, useStores, useUsers } from '../../stores';
+import { useGateway, useHosts, useStores, useUsers } from '../../stores';
+import { endUserGatewayUrl } from '../../lib/gateway-url';
 import { keysKey, USERS_PAGE_SIZE } from '../../stores/users';
 import { useAction } from '../app/actions';
 import { CreateKeyDialog, KeyLimitsDialog, KeySecretDialog, RotateKeyDialog, UserDialog } from './UserDialogs';
@@ -176,7 +177,9 @@ function Dialogs({
   setDialog: (dialog: UsersDialog | null) => void;
   onCreated: (userId: string) => void;
 }) {
-  const gatewayUrl = useGateway((s) => s.byHost[hostId]?.status?.url ?? null);
+  const gatewayStatus = useGateway((s) => s.byHost[hostId]?.status);
+  const gatewayHost = useHosts((s) => s.hosts.find((h) => h.id === hostId));
+  const gatewayUrl = endUserGatewayUrl(gatewayStatus, gatewayHost);
   const defaults = useGateway((s) => s.byHost[hostId]?.status?.defaultRateLimit ?? null);
   const close = (): void => setDialog(null);
   if (!dialog) return null;
