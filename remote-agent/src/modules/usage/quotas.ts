@@ -145,17 +145,24 @@ interface RawQuota {
 
 const TOKENS_SQL = 'input_tokens + output_tokens + cache_creation_tokens + cache_read_tokens';
 
-/** Reads a subject's usage: the column is fixed per subject type, never taken from input. */
+/**
+ * Reads a subject's usage: the column is fixed per subject type, never taken from input. A key's usage includes the
+ * keys it replaced (rotation), so that a rotated key's budget stays spent across restarts too.
+ */
 function usageStatements(db: Db, column: 'user_id' | 'key_id') {
+  const subject =
+    column === 'user_id'
+      ? 'user_id = ?'
+      : `key_id IN (WITH RECURSIVE chain(id) AS (SELECT ? UNION SELECT k.id FROM api_keys k JOIN chain ON k.rotated_to = chain.id) SELECT id FROM chain)`;
   return {
     period: db.prepare<[number, number, string], { tokens: number | null; cost: number | null }>(
       `SELECT SUM(${TOKENS_SQL}) AS tokens, SUM(cost_usd) AS cost FROM usage_daily
-       WHERE bucket >= ? AND bucket < ? AND ${column} = ?`,
+       WHERE bucket >= ? AND bucket < ? AND ${subject}`,
     ),
     // Minute buckets of the rolling window come from the rows: the rollups are too coarse for it.
     minutes: db.prepare<[string, number], { minute: number; tokens: number; cost: number }>(
       `SELECT (started_at / ${MINUTE_MS}) * ${MINUTE_MS} AS minute, SUM(${TOKENS_SQL}) AS tokens, SUM(cost_usd) AS cost
-       FROM usage_events WHERE ${column} = ? AND started_at >= ? GROUP BY minute`,
+       FROM usage_events WHERE ${subject} AND started_at >= ? GROUP BY minute`,
     ),
   };
 }

@@ -41,6 +41,18 @@ afterEach(async () => {
 });
 
 describe('QuotaService', () => {
+  it('counts what a rotated key used against its replacement, after a restart too', async () => {
+    const replacement = 'k_dddddddddd';
+    addKey(t.db, replacement, ADA, 'laptop', 'sk_user_Dd4');
+    await use(700, ADA, ADA_LAPTOP);
+    t.db.prepare('UPDATE api_keys SET rotated_to = ? WHERE id = ?').run(replacement, ADA_LAPTOP);
+    quotas.set('key', replacement, [{ window: 'day', maxTokens: 1000, maxCostUsd: null }]);
+    await use(400, ADA, replacement);
+    const restarted = service();
+    expect(restarted.status('key', replacement)[0]).toMatchObject({ usedTokens: 1100, exceeded: true });
+    expect(restarted.check(ADA, replacement)).toMatchObject({ ok: false });
+  });
+
   it('counts running requests against the quota until their rows are committed, once', async () => {
     quotas.set('user', ADA, [{ window: 'day', maxTokens: 1000, maxCostUsd: null }]);
     const first = quotas.hold(ADA, ADA_LAPTOP);
