@@ -410,7 +410,7 @@ export class Gateway {
       503,
       'api_error',
       GatewayErrorCode.UPSTREAM_KEY_MISSING,
-      'The gateway has no upstream API key yet. Ask your Slotdeck admin to set it (Panel → Usage → Gateway → Upstream key).',
+      'The gateway has no upstream API key yet. Ask your Slotdeck admin to set it (in the panel: Gateway → Upstream).',
     );
   }
 
