@@ -15,6 +15,14 @@ const version = (JSON.parse(readFileSync(join(appRoot, 'package.json'), 'utf8'))
 const log = consoleLogger();
 const dataDir = defaultDataDir();
 
+// As in Electron's main process, a stray rejected promise is logged, not fatal: one failed background call (a
+// poll through a tunnel that just dropped) must not take the admin's panel down with it.
+process.on('unhandledRejection', (reason) => {
+  log.error('unhandled rejection', {
+    error: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason),
+  });
+});
+
 const core = await bootstrap({
   mode: 'browser',
   version,

@@ -12,6 +12,7 @@ const ROOT = resolve(import.meta.dirname, '../../..');
 export class PanelProcess {
   private child: ChildProcess | null = null;
   private context: BrowserContext | null = null;
+  private stopping = false;
   readonly logs: string[] = [];
   url = '';
   origin = '';
@@ -33,13 +34,21 @@ export class PanelProcess {
     // A new process prints a new link; sessions of the previous one are gone, as for a user restarting Slotdeck.
     await this.context?.close();
     this.context = null;
+    this.stopping = false;
     const child = spawn(process.execPath, [join(ROOT, 'out/main/browser.js')], {
       env: { ...process.env, SLOTDECK_DATA_DIR: this.dataDir, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
     let exited: number | null | undefined;
-    child.once('exit', (code) => (exited = code));
+    child.once('exit', (code, signal) => {
+      exited = code;
+      // An exit nobody asked for is a crash: show why, or the next test only sees "connection refused".
+      if (!this.stopping)
+        console.error(
+          `the panel exited unexpectedly (${code ?? signal}); its last output:\n${this.logs.slice(-60).join('\n')}`,
+        );
+    });
     let buffer = '';
     const onData = (chunk: Buffer): void => {
       buffer += chunk.toString();
@@ -82,6 +91,7 @@ export class PanelProcess {
   async stop(): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null) return;
+    this.stopping = true;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGINT');
     await Promise.race([exited, sleep(20_000)]);
