@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -138,6 +139,31 @@ describe('an SSH tunnel to the agent', () => {
     expect(Date.parse(reconnecting.nextRetryAt!)).toBeGreaterThan(Date.parse(reconnecting.since));
     expect(t.localPort).toBe(port);
     expect(await health(port)).toBe(200);
+    t.stop();
+  });
+
+  it('refuses local connections made while the SSH connection is dying, instead of crashing, and recovers', async () => {
+    const { tunnel: t, statuses } = tunnel();
+    await t.start();
+    // The SSH socket stops being writable a moment before ssh2 reports the loss; ssh2 then throws "Not connected"
+    // synchronously for a new forward. Connections arriving in that moment must simply fail.
+    const sshSocket = (t as unknown as { client: { _sock: Socket } }).client._sock;
+    sshSocket.end();
+    const attempts = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        fetch(`http://127.0.0.1:${t.localPort}/health`).then(
+          (response) => response.status,
+          () => 'refused',
+        ),
+      ),
+    );
+    expect(attempts.every((result) => result === 'refused' || result === 200)).toBe(true);
+    const deadline = Date.now() + 15_000;
+    while (statuses.at(-1)?.state !== 'connected' || !statuses.some((s) => s.state === 'reconnecting')) {
+      if (Date.now() > deadline) throw new Error(`no reconnect: ${JSON.stringify(statuses)}`);
+      await sleep(50);
+    }
+    expect(await health(t.localPort)).toBe(200);
     t.stop();
   });
 

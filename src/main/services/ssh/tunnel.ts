@@ -119,15 +119,21 @@ export class Tunnel {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    client.forwardOut('127.0.0.1', socket.remotePort ?? 0, '127.0.0.1', this.options.remotePort, (error, stream) => {
-      if (error) {
-        socket.destroy();
-        return;
-      }
-      socket.pipe(stream).pipe(socket);
-      stream.on('error', () => socket.destroy());
-      stream.on('close', () => socket.destroy());
-    });
+    try {
+      client.forwardOut('127.0.0.1', socket.remotePort ?? 0, '127.0.0.1', this.options.remotePort, (error, stream) => {
+        if (error) {
+          socket.destroy();
+          return;
+        }
+        socket.pipe(stream).pipe(socket);
+        stream.on('error', () => socket.destroy());
+        stream.on('close', () => socket.destroy());
+      });
+    } catch {
+      // ssh2 throws "Not connected" at once when the SSH connection died an instant before its close event: this
+      // local connection fails like any other; the reconnect that follows serves the next one.
+      socket.destroy();
+    }
   }
 
   private async connect(): Promise<void> {
