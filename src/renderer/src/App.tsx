@@ -1,4 +1,4 @@
-import { lazy, Suspense, useEffect } from 'react';
+import { lazy, Suspense, useCallback, useEffect } from 'react';
 import { Dialog } from './components/Dialog';
 import { useResolvedTheme } from './features/app/theme';
 import { HostDialog, SecretsDialog, TrustKeyDialog } from './features/hosts/HostDialogs';
@@ -149,9 +149,8 @@ function Toasts() {
   );
 }
 
-/** Polls the slots of every connected host while the page is visible. */
-function useSlotPolling(): void {
-  const stores = useStores();
+/** Calls `refresh` for every connected host now and then every `intervalMs`, while the page is visible. */
+function useConnectedHostPolling(refresh: (hostId: string) => void, intervalMs: number): void {
   const connected = useHosts((s) =>
     s.hosts
       .filter((h) => h.status.state === 'connected')
@@ -160,35 +159,28 @@ function useSlotPolling(): void {
   );
   useEffect(() => {
     const ids = connected ? connected.split(',') : [];
-    const refresh = (): void => {
+    const tick = (): void => {
       if (document.visibilityState === 'hidden') return;
-      for (const id of ids) void stores.slots.getState().refresh(id);
+      for (const id of ids) refresh(id);
     };
-    refresh();
-    const timer = setInterval(refresh, SLOT_POLL_MS);
+    tick();
+    const timer = setInterval(tick, intervalMs);
     return () => clearInterval(timer);
-  }, [connected, stores]);
+  }, [connected, refresh, intervalMs]);
+}
+
+/** Polls the slots of every connected host while the page is visible. */
+function useSlotPolling(): void {
+  const stores = useStores();
+  const refresh = useCallback((id: string) => void stores.slots.getState().refresh(id), [stores]);
+  useConnectedHostPolling(refresh, SLOT_POLL_MS);
 }
 
 /** Keeps every connected host's gateway status fresh, for the legacy mode banner. */
 function useGatewayPolling(): void {
   const stores = useStores();
-  const connected = useHosts((s) =>
-    s.hosts
-      .filter((h) => h.status.state === 'connected')
-      .map((h) => h.id)
-      .join(','),
-  );
-  useEffect(() => {
-    const ids = connected ? connected.split(',') : [];
-    const refresh = (): void => {
-      if (document.visibilityState === 'hidden') return;
-      for (const id of ids) void stores.gateway.getState().refresh(id);
-    };
-    refresh();
-    const timer = setInterval(refresh, GATEWAY_POLL_MS);
-    return () => clearInterval(timer);
-  }, [connected, stores]);
+  const refresh = useCallback((id: string) => void stores.gateway.getState().refresh(id), [stores]);
+  useConnectedHostPolling(refresh, GATEWAY_POLL_MS);
 }
 
 /** While legacy mode is on, any key string is accepted: say so on every view, with the way to turn it off. */

@@ -17,6 +17,7 @@ import {
   type UsageStatus,
   type UsageTotals,
 } from '../../contract/index.js';
+import type { UsageEvent } from '../usage/recorder.js';
 import type { KeyRejection, VerifiedKey, VerifyResult } from '../users/verifier.js';
 import type { RateDecision, RateLimiter } from './rate-limiter.js';
 import type { GatewaySettings, UpstreamKeyStore } from './settings.js';
@@ -43,31 +44,11 @@ export interface GatewayDeps {
   };
   /** Prices a running stream's usage for its quota hold. */
   prices: { cost(model: string, tokens: StreamUsage): number };
-  recorder: { record(event: UsageEventInput): Promise<unknown> };
+  recorder: { record(event: UsageEvent): Promise<unknown> };
   usage: { totals(userId: string, keyId: string | null, sinceMs: number): UsageTotals };
   settings: GatewaySettings;
   upstreamKey: UpstreamKeyStore;
   now?: () => number;
-}
-
-export interface UsageEventInput {
-  requestId: string | null;
-  userId: string | null;
-  keyId: string | null;
-  slotId: string | null;
-  model: string;
-  provider: string;
-  inputTokens: number;
-  outputTokens: number;
-  cacheCreationTokens: number;
-  cacheReadTokens: number;
-  status: UsageStatus;
-  errorType: string | null;
-  httpStatus: number | null;
-  latencyMs: number;
-  ttfbMs: number | null;
-  startedAt: number;
-  endedAt: number;
 }
 
 /** Who is calling: a verified key, or (legacy mode) any key string attributed to one user. */
