@@ -97,3 +97,34 @@ export function Field({
     </div>
   );
 }
+
+/** A form dialog's footer: Cancel, and the submit button of the form `form` (disabled while it is busy). */
+export function FormFooter({
+  form,
+  busy,
+  label,
+  busyLabel,
+  onCancel,
+  start,
+}: {
+  form: string;
+  busy: boolean;
+  label: string;
+  busyLabel: string;
+  onCancel: () => void;
+  /** Buttons on the left, before the spacer. */
+  start?: ReactNode;
+}) {
+  return (
+    <>
+      {start}
+      <span className="spacer" />
+      <button type="button" className="button" onClick={onCancel}>
+        Cancel
+      </button>
+      <button type="submit" form={form} className="button primary" disabled={busy}>
+        {busy ? busyLabel : label}
+      </button>
+    </>
+  );
+}

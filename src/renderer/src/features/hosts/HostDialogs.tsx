@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import type { IpcInput, IpcOutput } from '../../../../shared/ipc/contract';
-import { Dialog, Field } from '../../components/Dialog';
+import { Dialog, Field, FormFooter } from '../../components/Dialog';
 import { IpcClientError } from '../../lib/ipc';
 import { useHosts, useStores, useUi } from '../../stores';
 import type { Dialog as DialogState } from '../../stores/ui';
@@ -109,34 +109,34 @@ export function HostDialog({ hostId }: { hostId?: string | undefined }) {
       onClose={close}
       width={600}
       footer={
-        <>
-          {existing ? (
-            <button
-              type="button"
-              className="button danger-outline"
-              onClick={() =>
-                stores.ui.getState().open({
-                  kind: 'confirm',
-                  title: `Remove ${existing.name}?`,
-                  message:
-                    'Slotdeck forgets this host, its pinned key and its stored secrets. Its slots keep running on the host.',
-                  confirm: 'Remove host',
-                  danger: true,
-                  run: () => stores.hosts.getState().remove(existing.id),
-                })
-              }
-            >
-              Remove…
-            </button>
-          ) : null}
-          <span className="spacer" />
-          <button type="button" className="button" onClick={close}>
-            Cancel
-          </button>
-          <button type="submit" form="host-form" className="button primary" disabled={busy}>
-            {busy ? 'Saving…' : existing ? 'Save and connect' : 'Add and connect'}
-          </button>
-        </>
+        <FormFooter
+          form="host-form"
+          busy={busy}
+          label={existing ? 'Save and connect' : 'Add and connect'}
+          busyLabel="Saving…"
+          onCancel={close}
+          start={
+            existing ? (
+              <button
+                type="button"
+                className="button danger-outline"
+                onClick={() =>
+                  stores.ui.getState().open({
+                    kind: 'confirm',
+                    title: `Remove ${existing.name}?`,
+                    message:
+                      'Slotdeck forgets this host, its pinned key and its stored secrets. Its slots keep running on the host.',
+                    confirm: 'Remove host',
+                    danger: true,
+                    run: () => stores.hosts.getState().remove(existing.id),
+                  })
+                }
+              >
+                Remove…
+              </button>
+            ) : null
+          }
+        />
       }
     >
       <form id="host-form" className="form" onSubmit={(event) => void submit(event)}>

@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import type { CreateSlotBody } from '../../../../shared/ipc/contract';
-import { Dialog, Field } from '../../components/Dialog';
+import { Dialog, Field, FormFooter } from '../../components/Dialog';
 import { useHosts, useStores } from '../../stores';
 import { handleError } from '../app/actions';
 
@@ -86,15 +86,7 @@ export function CreateSlotDialog({ hostId }: { hostId: string }) {
       title={`New slot on ${host?.name ?? 'host'}`}
       onClose={close}
       footer={
-        <>
-          <span className="spacer" />
-          <button type="button" className="button" onClick={close}>
-            Cancel
-          </button>
-          <button type="submit" form="slot-form" className="button primary" disabled={busy}>
-            {busy ? 'Creating…' : 'Create and open'}
-          </button>
-        </>
+        <FormFooter form="slot-form" busy={busy} label="Create and open" busyLabel="Creating…" onCancel={close} />
       }
     >
       <form id="slot-form" className="form" onSubmit={(event) => void submit(event)}>

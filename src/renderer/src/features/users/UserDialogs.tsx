@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import type { ApiKey, CreatedKey, GatewayStatus, KeyScope, User, UserRole } from '../../../../shared/ipc/contract';
 import { CopyButton } from '../../components/CopyButton';
-import { Dialog, Field } from '../../components/Dialog';
+import { Dialog, Field, FormFooter } from '../../components/Dialog';
 import { IpcClientError } from '../../lib/ipc';
 import { useStores } from '../../stores';
 import { QuotaEditor } from './QuotaEditor';
@@ -63,15 +63,13 @@ export function UserDialog({
       title={user ? `Edit ${user.username}` : 'New user'}
       onClose={onClose}
       footer={
-        <>
-          <span className="spacer" />
-          <button type="button" className="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" form="user-form" className="button primary" disabled={busy}>
-            {busy ? 'Saving…' : user ? 'Save' : 'Create user'}
-          </button>
-        </>
+        <FormFooter
+          form="user-form"
+          busy={busy}
+          label={user ? 'Save' : 'Create user'}
+          busyLabel="Saving…"
+          onCancel={onClose}
+        />
       }
     >
       <form id="user-form" className="form" onSubmit={(event) => void submit(event)}>
@@ -189,17 +187,7 @@ export function CreateKeyDialog({
     <Dialog
       title={`New key for ${user.username}`}
       onClose={onClose}
-      footer={
-        <>
-          <span className="spacer" />
-          <button type="button" className="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" form="key-form" className="button primary" disabled={busy}>
-            {busy ? 'Creating…' : 'Create key'}
-          </button>
-        </>
-      }
+      footer={<FormFooter form="key-form" busy={busy} label="Create key" busyLabel="Creating…" onCancel={onClose} />}
     >
       <form id="key-form" className="form" onSubmit={(event) => void submit(event)}>
         <Field label="Key name" hint="Where it is used, to recognise it later: “laptop”, “ci”, “slot alice”.">
