@@ -7,6 +7,7 @@ import { Dispatcher } from '../../../src/main/ipc/dispatch';
 import { createHandlers, type HandlerServices } from '../../../src/main/ipc/handlers';
 import { AgentClient } from '../../../src/main/services/agent/agent-client';
 import type { HostService } from '../../../src/main/services/hosts/hosts';
+import { user } from '../../shared/agent-fixtures';
 
 /**
  * The gateway channels from the renderer's side: IPC input in, agent HTTP request out, answer or error back. The
@@ -29,20 +30,7 @@ let baseUrl = '';
 let seen: Seen[] = [];
 let answer: (request: Seen, response: ServerResponse) => void;
 
-const user = (changes: Record<string, unknown> = {}) => ({
-  id: 'u_0123456789',
-  username: 'ada',
-  email: null,
-  displayName: null,
-  role: 'member',
-  active: true,
-  deleted: false,
-  activeKeys: 0,
-  createdAt: '2026-01-01T00:00:00.000Z',
-  updatedAt: '2026-01-01T00:00:00.000Z',
-  deletedAt: null,
-  ...changes,
-});
+const ada = (changes: Parameters<typeof user>[1] = {}) => user('u_0123456789', { username: 'ada', ...changes });
 const json = (response: ServerResponse, status: number, body: unknown): void => {
   response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
 };
@@ -90,7 +78,7 @@ function dispatcher(extra: Partial<HandlerServices> = {}): Dispatcher {
 
 describe('users and keys over IPC', () => {
   it('lists users with the search, paging and deleted filter the admin chose, using the admin token', async () => {
-    answer = (_, response) => json(response, 200, { users: [user()], total: 1, limit: 20, offset: 40 });
+    answer = (_, response) => json(response, 200, { users: [ada()], total: 1, limit: 20, offset: 40 });
     const result = await dispatcher().dispatch('users:list', {
       hostId: 'prod',
       search: 'ad',
@@ -114,7 +102,7 @@ describe('users and keys over IPC', () => {
     answer = (request, response) =>
       (request.body as { username: string }).username === 'ada'
         ? json(response, 409, { error: { code: 'USER_NAME_TAKEN', message: 'A user named ada exists already.' } })
-        : json(response, 201, user({ username: 'grace' }));
+        : json(response, 201, ada({ username: 'grace' }));
     const d = dispatcher();
     expect(await d.dispatch('users:create', { hostId: 'prod', user: { username: 'Grace' } })).toMatchObject({
       ok: true,
@@ -136,7 +124,7 @@ describe('users and keys over IPC', () => {
   });
 
   it('refuses a bad user id or an empty change before anything reaches the agent', async () => {
-    answer = (_, response) => json(response, 200, user());
+    answer = (_, response) => json(response, 200, ada());
     const d = dispatcher();
     const badId = await d.dispatch('users:update', { hostId: 'prod', userId: '../keys', changes: { active: false } });
     expect(badId).toMatchObject({ ok: false, error: { code: 'IPC_INPUT_INVALID' } });
@@ -166,7 +154,7 @@ describe('users and keys over IPC', () => {
       if (request.path.endsWith('/rotate') || (request.method === 'POST' && request.path.endsWith('/keys')))
         json(response, 201, { key, secret: 'sk_user_secretsecret' });
       else if (request.path.includes('/keys/')) json(response, 200, key);
-      else json(response, 200, user({ active: false }));
+      else json(response, 200, ada({ active: false }));
     };
     const d = dispatcher();
     const ref = { hostId: 'prod', userId: 'u_0123456789' };

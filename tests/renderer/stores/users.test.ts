@@ -1,40 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { IpcClientError } from '../../../src/renderer/src/lib/ipc';
 import { createUsersStore, keysKey, quotaKey } from '../../../src/renderer/src/stores/users';
-import type { ApiKey, QuotaStatus, User } from '../../../src/shared/ipc/contract';
+import type { ApiKey, QuotaStatus } from '../../../src/shared/ipc/contract';
+import { apiKey, user } from '../../shared/agent-fixtures';
 import { fakeIpc } from '../fake-ipc';
-
-const user = (id: string, changes: Partial<User> = {}): User => ({
-  id,
-  username: id.slice(2),
-  email: null,
-  displayName: null,
-  role: 'member',
-  active: true,
-  deleted: false,
-  activeKeys: 0,
-  createdAt: '2026-01-01T00:00:00.000Z',
-  updatedAt: '2026-01-01T00:00:00.000Z',
-  deletedAt: null,
-  ...changes,
-});
-
-const key = (id: string, changes: Partial<ApiKey> = {}): ApiKey => ({
-  id,
-  userId: 'u_aaaaaaaaaa',
-  name: 'laptop',
-  prefix: 'sk_user_AbCd',
-  scopes: ['gateway', 'self'],
-  state: 'active',
-  expiresAt: null,
-  revokedAt: null,
-  rotatedToId: null,
-  slotId: null,
-  rateLimit: { requestsPerMinute: null, concurrentStreams: null },
-  lastUsedAt: null,
-  createdAt: '2026-01-01T00:00:00.000Z',
-  ...changes,
-});
 
 describe('users store', () => {
   it('lists a host’s users with the search typed, and starts again at the first page for a new search', async () => {
@@ -116,7 +85,7 @@ describe('users store', () => {
       }),
       'keys:list': () => ({ keys }),
       'keys:create': () => {
-        keys = [key('k_aaaaaaaaaa')];
+        keys = [apiKey('k_aaaaaaaaaa')];
         return { key: keys[0], secret: 'sk_user_theSecretValue' };
       },
     });
@@ -129,13 +98,13 @@ describe('users store', () => {
   });
 
   it('shows a revoked key as revoked and a rotated one as rotating next to its replacement', async () => {
-    let keys = [key('k_aaaaaaaaaa')];
+    let keys = [apiKey('k_aaaaaaaaaa')];
     const ipc = fakeIpc({
       'users:list': () => ({ users: [], total: 0, limit: 50, offset: 0 }),
       'keys:list': () => ({ keys }),
       'keys:rotate': (input: { graceSeconds: number }) => {
         expect(input.graceSeconds).toBe(86_400);
-        keys = [key('k_aaaaaaaaaa', { state: 'rotating' }), key('k_bbbbbbbbbb')];
+        keys = [apiKey('k_aaaaaaaaaa', { state: 'rotating' }), apiKey('k_bbbbbbbbbb')];
         return { key: keys[1], secret: 'sk_user_next' };
       },
       'keys:revoke': () => {

@@ -49,7 +49,8 @@ interface RawUser {
   deleted_at: string | null;
 }
 
-interface RawKey {
+/** An api_keys row as SQLite returns it (the hash left out: only the verifier reads it). */
+export interface RawKey {
   id: string;
   user_id: string;
   name: string;

@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { KeyScope } from '../../contract/index.js';
 import type { Db } from '../../db/database.js';
 import { checkKeyFormat, hashApiKey } from './keys.js';
-import { parseScopes } from './repository.js';
+import { parseScopes, type RawKey } from './repository.js';
 
 export interface VerifiedKey {
   keyId: string;
@@ -36,19 +36,9 @@ interface KeyRecord {
   userDeleted: boolean;
 }
 
-interface RawKeyWithUser {
-  id: string;
-  user_id: string;
-  name: string;
+/** A key row with the hash it is looked up by and the state of its user. */
+interface RawKeyWithUser extends Omit<RawKey, 'last_used_at' | 'created_at'> {
   hash: Buffer;
-  prefix: string;
-  scopes: string;
-  expires_at: number | null;
-  revoked_at: number | null;
-  rotated_to: string | null;
-  slot_id: string | null;
-  requests_per_minute: number | null;
-  concurrent_streams: number | null;
   username: string;
   active: number;
   deleted_at: string | null;
