@@ -30,6 +30,6 @@ fi
 trap : INT QUIT
 "$@"
 status=$?
-printf '%s %s\n' "$status" "$(date +%s)" >"$slot_dir/last-exit"
+printf '%s %s\n' "$status" "$(date +%s)" >>"$slot_dir/last-exit"
 printf '\r\n\033[2m[slotdeck] %s exited with status %s\033[0m\r\n' "$1" "$status"
 exit "$status"

@@ -64,11 +64,6 @@ export interface SlotServiceDeps {
   metering?: SlotMetering;
 }
 
-interface ExitRecord {
-  status: number;
-  at: number;
-}
-
 const notFound = (id: string): AppError =>
   new AppError(
     AgentErrorCode.SLOT_NOT_FOUND,
@@ -85,6 +80,7 @@ export class SlotService {
   private readonly locks = new KeyedMutex();
   private readonly sampler = new TreeSampler();
   private readonly shell = loginShell();
+  /** How many lines of each slot's exit record have been attributed to PM2 restarts already. */
   private readonly consumedExit = new Map<string, number>();
   private reconciling: Promise<void> | null = null;
   private reconcileQueued = false;
@@ -475,6 +471,9 @@ export class SlotService {
   private async launch(row: SlotRow, why: string, kind: 'started' | 'restarted' = 'started'): Promise<void> {
     const { paths, supervisor } = this.deps;
     this.prepareFolders(row);
+    // A new session starts a new exit record (the launcher appends a line per program exit).
+    rmSync(paths.exitFile(row.id), { force: true });
+    this.consumedExit.delete(row.id);
     writeEnvFile(paths.envFile(row.id), {
       ...slotEnvironment(row, paths, this.shell),
       ...this.meteredEnvironment(row),
@@ -670,7 +669,7 @@ export class SlotService {
       this.deps.repo.update(id, { supervisorRestartsSeen: proc.restartCount });
     } else if (proc.restartCount > row.supervisorRestartsSeen) {
       const fresh = proc.restartCount - row.supervisorRestartsSeen;
-      const exit = this.describeExit(row);
+      const exit = this.describeExit(row, fresh);
       this.deps.repo.update(id, { restarts: row.restarts + fresh, supervisorRestartsSeen: proc.restartCount });
       for (let i = 0; i < fresh; i++) this.deps.repo.addEvent(id, 'exited', `${exit}; PM2 restarted it`);
       const { maxRestarts, windowSeconds } = this.deps.config.crashLoop;
@@ -726,14 +725,18 @@ export class SlotService {
     await this.halt(row);
   }
 
-  /** What ended the slot's last session, from the launcher's exit record. */
-  private describeExit(row: SlotRow): string {
-    const record = readExitRecord(this.deps.paths.exitFile(row.id));
-    const consumed = this.consumedExit.get(row.id) ?? 0;
-    if (record && record.at > consumed) {
-      this.consumedExit.set(row.id, record.at);
-      return `${row.argv[0]} exited with status ${record.status}`;
-    }
+  /**
+   * What ended the slot's last `restarts` sessions, from the launcher's exit record (a line per program exit). Lines
+   * are matched to PM2's restarts by count, not by time: a program that exits at once can write its next line
+   * before the agent has looked at the previous restart, and that line belongs to the next restart.
+   */
+  private describeExit(row: SlotRow, restarts: number): string {
+    const statuses = readExitStatuses(this.deps.paths.exitFile(row.id));
+    let seen = this.consumedExit.get(row.id) ?? Math.max(0, statuses.length - restarts);
+    if (seen > statuses.length) seen = Math.max(0, statuses.length - restarts);
+    const used = Math.min(statuses.length - seen, restarts);
+    this.consumedExit.set(row.id, seen + used);
+    if (used > 0) return `${row.argv[0]} exited with status ${statuses[seen + used - 1]}`;
     return 'the session ended without its program exiting (its holder was killed)';
   }
 
@@ -742,15 +745,19 @@ export class SlotService {
   }
 }
 
-/** The launcher's record of the program's last exit; `at` is the file's mtime (the text has whole seconds only). */
-function readExitRecord(file: string): ExitRecord | null {
+/** The exit statuses the launcher recorded, oldest first (a line `<status> <epoch s>` per program exit). */
+function readExitStatuses(file: string): number[] {
+  let text: string;
   try {
-    const status = Number(readFileSync(file, 'utf8').trim().split(/\s+/)[0]);
-    if (!Number.isInteger(status)) return null;
-    return { status, at: statSync(file).mtimeMs };
+    text = readFileSync(file, 'utf8');
   } catch {
-    return null;
+    return [];
   }
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => Number(line.trim().split(/\s+/)[0]))
+    .filter((status) => Number.isInteger(status));
 }
 
 function isLive(proc: SupervisedProcess): boolean {
