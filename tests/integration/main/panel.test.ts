@@ -50,7 +50,8 @@ afterAll(async () => {
   sshd?.stop();
   await remote?.destroy();
   killAll(processesOf(dataDir));
-  rmSync(dataDir, { recursive: true, force: true });
+  // A slot's shell may still be writing its history as it ends: retry instead of failing on ENOTEMPTY.
+  rmSync(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 });
 
 describe('the panel core, through its IPC handlers', () => {

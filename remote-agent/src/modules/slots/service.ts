@@ -669,7 +669,7 @@ export class SlotService {
       this.deps.repo.update(id, { supervisorRestartsSeen: proc.restartCount });
     } else if (proc.restartCount > row.supervisorRestartsSeen) {
       const fresh = proc.restartCount - row.supervisorRestartsSeen;
-      const exit = this.describeExit(row, fresh);
+      const exit = await this.describeExit(row, fresh);
       this.deps.repo.update(id, { restarts: row.restarts + fresh, supervisorRestartsSeen: proc.restartCount });
       for (let i = 0; i < fresh; i++) this.deps.repo.addEvent(id, 'exited', `${exit}; PM2 restarted it`);
       const { maxRestarts, windowSeconds } = this.deps.config.crashLoop;
@@ -730,10 +730,17 @@ export class SlotService {
    * are matched to PM2's restarts by count, not by time: a program that exits at once can write its next line
    * before the agent has looked at the previous restart, and that line belongs to the next restart.
    */
-  private describeExit(row: SlotRow, restarts: number): string {
-    const statuses = readExitStatuses(this.deps.paths.exitFile(row.id));
+  private async describeExit(row: SlotRow, restarts: number): Promise<string> {
+    const file = this.deps.paths.exitFile(row.id);
+    let statuses = readExitStatuses(file);
     let seen = this.consumedExit.get(row.id) ?? Math.max(0, statuses.length - restarts);
     if (seen > statuses.length) seen = Math.max(0, statuses.length - restarts);
+    // PM2 may report the restart a moment before the launcher's line is on disk: give it a little time before
+    // concluding that the holder was killed.
+    for (let wait = 0; statuses.length <= seen && wait < 10; wait++) {
+      await sleep(30);
+      statuses = readExitStatuses(file);
+    }
     const used = Math.min(statuses.length - seen, restarts);
     this.consumedExit.set(row.id, seen + used);
     if (used > 0) return `${row.argv[0]} exited with status ${statuses[seen + used - 1]}`;
