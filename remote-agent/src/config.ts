@@ -100,7 +100,7 @@ const KEYS: KeySpec[] = [
     key: 'gateway.host',
     env: 'SLOTDECK_AGENT_GATEWAY_HOST',
     fromEnv: asString,
-    fix: 'use an IP address to listen on: 0.0.0.0 (all), 127.0.0.1 (this machine only) or a local address',
+    fix: 'use an IP address to listen on: 127.0.0.1 (this machine only, the default without TLS), 0.0.0.0 (all) or a local address',
   },
   {
     key: 'gateway.port',
@@ -139,6 +139,12 @@ const KEYS: KeySpec[] = [
     fix: 'use the absolute path of the PEM private key of the certificate, e.g. /etc/letsencrypt/live/host/privkey.pem',
   },
   {
+    key: 'gateway.bodyTimeoutMs',
+    env: 'SLOTDECK_AGENT_GATEWAY_BODY_TIMEOUT_MS',
+    fromEnv: asInt,
+    fix: 'use milliseconds between 100 and 600000, e.g. 30000',
+  },
+  {
     key: 'usage.archiveAfterDays',
     env: 'SLOTDECK_AGENT_USAGE_ARCHIVE_AFTER_DAYS',
     fromEnv: asInt,
@@ -146,12 +152,24 @@ const KEYS: KeySpec[] = [
   },
 ];
 
-/** USD per million tokens. Cache writes are the 5-minute kind; cache reads are the discounted input. */
-export const ModelPrice = z.strictObject({
+/**
+ * USD per million tokens. `cacheWrite` is the 5-minute cache write, `cacheWrite1h` the 1-hour one (2x input when left
+ * out, Anthropic's multiplier); cache reads are the discounted input.
+ */
+const TierPrice = {
   input: z.number().min(0),
   output: z.number().min(0),
   cacheWrite: z.number().min(0),
   cacheRead: z.number().min(0),
+  cacheWrite1h: z.number().min(0).optional(),
+};
+export const ModelPrice = z.strictObject({
+  ...TierPrice,
+  /**
+   * Long-context tier: a request whose input (input + cache writes + cache reads) is above `aboveInputTokens` is
+   * priced at these rates for all of its tokens, output included (Sonnet 4 and 4.5 above 200k tokens).
+   */
+  longContext: z.strictObject({ aboveInputTokens: z.int().min(1), ...TierPrice }).optional(),
 });
 export type ModelPrice = z.infer<typeof ModelPrice>;
 
@@ -160,8 +178,11 @@ const ipAddress = z.union([z.ipv4(), z.ipv6()], { message: 'must be an IP addres
 export const GatewayConfig = z
   .strictObject({
     enabled: z.boolean().default(true),
-    /** The public listener: end users' routes only. TLS comes from a reverse proxy in front of it. */
-    host: ipAddress.default('0.0.0.0'),
+    /**
+     * The public listener: end users' routes only. Without a host set, it is 127.0.0.1 (plain HTTP stays on this
+     * machine, for a reverse proxy with TLS in front), or 0.0.0.0 when the gateway has its own TLS certificate.
+     */
+    host: ipAddress.optional(),
     port: z.int({ message: 'must be a whole number' }).min(0).max(65535).default(7421),
     upstreamBaseUrl: z
       .url({ protocol: /^https?$/, message: 'must be an http(s) URL such as https://api.anthropic.com' })
@@ -188,15 +209,22 @@ export const GatewayConfig = z
       .max(256 * 1024 * 1024)
       .default(32 * 1024 * 1024),
     /**
-     * Prices by model id prefix (the longest matching prefix wins), over the built-in table. A model without a price
-     * is metered in tokens at cost 0, and the agent logs it once.
+     * Prices by model id prefix (the longest matching prefix wins), over the built-in table; the key "*" is the price
+     * of every model no prefix matches. A model without a price is metered in tokens at cost 0 (the agent logs it
+     * once and the gateway status lists it), and users or keys with a cost quota are refused for it.
      */
     prices: z.record(z.string().min(1), ModelPrice).default({}),
+    /** Longest pause in the upload of a request body; a stalled upload is answered 408 and its connection closed. */
+    bodyTimeoutMs: z.int().min(100).max(600_000).default(30_000),
   })
   .refine((gateway) => (gateway.tlsCertFile === null) === (gateway.tlsKeyFile === null), {
     message: 'set both tlsCertFile and tlsKeyFile (or neither)',
     path: ['tlsKeyFile'],
-  });
+  })
+  .transform((gateway) => ({
+    ...gateway,
+    host: gateway.host ?? (gateway.tlsCertFile !== null ? '0.0.0.0' : '127.0.0.1'),
+  }));
 export type GatewayConfig = z.output<typeof GatewayConfig>;
 
 const absolutePath = z.string().refine((p) => isAbsolute(p), { message: 'must be an absolute path' });

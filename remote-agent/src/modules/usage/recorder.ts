@@ -16,6 +16,8 @@ export interface UsageEvent {
   outputTokens: number;
   cacheCreationTokens: number;
   cacheReadTokens: number;
+  /** The part of cacheCreationTokens written to the 1-hour cache (priced higher); 0 when left out. */
+  cacheCreation1hTokens?: number;
   status: UsageStatus;
   errorType: string | null;
   httpStatus: number | null;
@@ -99,7 +101,6 @@ export class UsageRecorder {
   private queue: Pending[] = [];
   private scheduled: NodeJS.Immediate | null = null;
   private closed = false;
-  private readonly unpricedModels = new Set<string>();
 
   constructor(options: { db: Db; prices: PriceTable; quotas: QuotaService; logger?: UsageLogger }) {
     this.db = options.db;
@@ -169,9 +170,9 @@ export class UsageRecorder {
   }
 
   private costOf(event: UsageEvent): number {
-    if (this.prices.price(event.model) === null && !this.unpricedModels.has(event.model)) {
-      // Once per model: a made-up model name on every request must not flood the log.
-      if (this.unpricedModels.size < 1000) this.unpricedModels.add(event.model);
+    // Once per model: a made-up model name on every request must not flood the log. Upstream errors are left out
+    // (an unknown model name is refused there), so that the admin's list holds models that were really used.
+    if (this.prices.price(event.model) === null && event.status !== 'error' && this.prices.noteUnpriced(event.model)) {
       this.logger?.warn(
         { model: event.model.slice(0, 200) },
         'no price for this model: its usage is metered in tokens at cost 0; add it to gateway.prices',

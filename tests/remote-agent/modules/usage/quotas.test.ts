@@ -123,7 +123,9 @@ describe('QuotaService', () => {
 
   it('refuses on cost as well as tokens, whichever runs out', async () => {
     quotas.set('user', ADA, [{ window: 'month', maxTokens: 10_000_000, maxCostUsd: 3 }]);
-    await use(999_999); // $2.999997
+    // Requests of at most 200k input tokens, so that Sonnet 4.5 costs its base $3 a million (not the long-context rate).
+    for (let i = 0; i < 5; i++) await use(199_999);
+    await use(4); // 999,999 tokens: $2.999997
     expect(quotas.check(ADA, ADA_LAPTOP).ok).toBe(true);
     await use(1);
     const refused = quotas.check(ADA, ADA_LAPTOP);
