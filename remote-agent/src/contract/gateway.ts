@@ -13,6 +13,11 @@ export const GatewayStatus = z.object({
   defaultRateLimit: z.object({ requestsPerMinute: z.number(), concurrentStreams: z.number() }),
   /** Requests being served right now. */
   inFlight: z.number(),
+  /**
+   * Models used since the agent started that have no price (metered at cost 0; users and keys with a cost quota are
+   * refused for them): the admin sets a price in gateway.prices. Absent from agents older than this field.
+   */
+  unpricedModels: z.array(z.string()).optional(),
 });
 export type GatewayStatus = z.infer<typeof GatewayStatus>;
 
@@ -101,6 +106,10 @@ export const GatewayErrorCode = {
   QUOTA_EXCEEDED: 'GATEWAY_QUOTA_EXCEEDED',
   BODY_INVALID: 'GATEWAY_BODY_INVALID',
   BODY_TOO_LARGE: 'GATEWAY_BODY_TOO_LARGE',
+  BODY_TIMEOUT: 'GATEWAY_BODY_TIMEOUT',
+  REQUEST_MALFORMED: 'GATEWAY_REQUEST_MALFORMED',
+  HEADERS_TOO_LARGE: 'GATEWAY_HEADERS_TOO_LARGE',
+  MODEL_UNPRICED: 'GATEWAY_MODEL_UNPRICED',
   ROUTE_NOT_FOUND: 'GATEWAY_ROUTE_NOT_FOUND',
   UPSTREAM_KEY_MISSING: 'GATEWAY_UPSTREAM_KEY_MISSING',
   UPSTREAM_TIMEOUT: 'GATEWAY_UPSTREAM_TIMEOUT',

@@ -1,10 +1,18 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { Transform } from 'node:stream';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { Agent as UndiciAgent, errors as undiciErrors, type Dispatcher } from 'undici';
-import type { GatewayConfig } from '../../config.js';
+import type { GatewayConfig, ModelPrice } from '../../config.js';
 import {
   GatewayErrorCode,
   OVERHEAD_HEADER,
@@ -42,8 +50,12 @@ export interface GatewayDeps {
     status(subject: 'user' | 'key', id: string): QuotaStatus[];
     hold(userId: string, keyId: string | null): QuotaHold;
   };
-  /** Prices a running stream's usage for its quota hold. */
-  prices: { cost(model: string, tokens: StreamUsage): number };
+  /** Prices a running stream's usage for its quota hold; names the models without a price. */
+  prices: {
+    cost(model: string, tokens: StreamUsage): number;
+    price(model: string): ModelPrice | null;
+    unpricedModels(): string[];
+  };
   recorder: { record(event: UsageEvent): Promise<unknown> };
   usage: { totals(userId: string, keyId: string | null, sinceMs: number): UsageTotals };
   settings: GatewaySettings;
@@ -61,6 +73,20 @@ interface Caller {
   subject: string;
   requestsPerMinute: number;
   concurrentStreams: number;
+}
+
+/** What a route asks of its caller before its body is read. */
+interface RouteGuard {
+  /** Unset: no key needed (health checks). */
+  scope?: KeyScope;
+  /** Counted against the key's requests per minute. */
+  rateLimited?: boolean;
+}
+
+/** A request that passed the checks made before its body is read. */
+interface Admission {
+  caller: Caller;
+  limitHeaders: Record<string, string>;
 }
 
 const PROVIDER = 'anthropic';
@@ -198,6 +224,8 @@ export class Gateway {
       // Claude Code and the SDKs keep connections open between requests.
       keepAliveTimeout: 75_000,
       return503OnClosing: true,
+      // Requests node's parser refuses (a broken request line or headers) get Anthropic's error shape too.
+      clientErrorHandler: clientError,
     });
     this.registerRoutes();
   }
@@ -207,6 +235,12 @@ export class Gateway {
     await this.app.listen({ host, port });
     const address = this.app.server.address();
     this.listening = { host, port: typeof address === 'object' && address ? address.port : port };
+    if (!this.tls && host !== '127.0.0.1' && host !== '::1') {
+      this.deps.logger.warn(
+        { host, port: this.listening.port },
+        'GATEWAY LISTENS IN PLAIN HTTP BEYOND THIS MACHINE: API keys cross the network unencrypted. Put a TLS reverse proxy in front (and set gateway.host to 127.0.0.1), or set gateway.tlsCertFile and gateway.tlsKeyFile.',
+      );
+    }
     return this.url()!;
   }
 
@@ -229,6 +263,7 @@ export class Gateway {
       legacyMode: { enabled: legacy.enabled, userId: legacy.userId, username: legacyUser?.username ?? null },
       defaultRateLimit: { ...this.deps.settings.defaultRateLimit },
       inFlight: this.inFlight,
+      unpricedModels: this.deps.prices.unpricedModels(),
     };
   }
 
@@ -246,8 +281,46 @@ export class Gateway {
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
+    // The key, its scope and its rate are checked before a byte of the body is read: a request that is refused
+    // here holds no more memory than its headers, and its connection is closed instead of drained.
+    app.addHook('onRequest', (request, _reply, done) => {
+      const guard = (request.routeOptions.config as RouteGuard | undefined) ?? {};
+      if (!request.is404 && guard.scope === undefined) {
+        done();
+        return;
+      }
+      try {
+        const caller = this.authenticate(request.headers);
+        if (guard.scope) this.requireScope(caller, guard.scope);
+        const limitHeaders = guard.rateLimited ? rateHeaders(this.admit(caller)) : {};
+        this.admitted.set(request, { caller, limitHeaders });
+        done();
+      } catch (error) {
+        done(error as Error);
+      }
+    });
+    // A stalled upload is answered and closed once no byte of its body arrived for bodyTimeoutMs.
+    app.addHook('preParsing', (request, reply, payload, done) => {
+      if (!declaresBody(request.raw)) {
+        done(null, payload);
+        return;
+      }
+      done(null, this.guardUpload(payload, reply.raw));
+    });
+
     app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, request, reply) => {
       if (error instanceof GatewayError) return this.sendError(reply, error);
+      if (error.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH' || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+        return this.sendError(
+          reply,
+          new GatewayError(
+            400,
+            'invalid_request_error',
+            GatewayErrorCode.BODY_INVALID,
+            'The request body does not match its Content-Length. Send the whole body, with a Content-Length that matches it.',
+          ),
+        );
+      }
       if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
         return this.sendError(
           reply,
@@ -288,20 +361,32 @@ export class Gateway {
       ),
     );
 
-    app.post('/v1/messages', (request, reply) => this.messages(request.headers, request.body as Buffer, reply));
-    app.post('/v1/messages/count_tokens', (request, reply) =>
-      this.passThrough('POST', '/v1/messages/count_tokens', request.headers, request.body as Buffer, reply),
+    const upstreamRoute: { config: RouteGuard } = { config: { scope: 'gateway', rateLimited: true } };
+    const selfRoute: { config: RouteGuard } = { config: { scope: 'self' } };
+    app.post('/v1/messages', upstreamRoute, (request, reply) =>
+      this.messages(this.admission(request), request.headers, request.body as Buffer | undefined, reply),
     );
-    app.get('/v1/models', (request, reply) => {
+    app.post('/v1/messages/count_tokens', upstreamRoute, (request, reply) =>
+      this.passThrough(
+        this.admission(request),
+        'POST',
+        '/v1/messages/count_tokens',
+        request.headers,
+        (request.body as Buffer | undefined) ?? null,
+        reply,
+      ),
+    );
+    app.get('/v1/models', upstreamRoute, (request, reply) => {
       const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
-      return this.passThrough('GET', `/v1/models${query}`, request.headers, null, reply);
+      return this.passThrough(this.admission(request), 'GET', `/v1/models${query}`, request.headers, null, reply);
     });
-    app.get('/v1/models/:modelId', (request, reply) => {
+    app.get('/v1/models/:modelId', upstreamRoute, (request, reply) => {
       const { modelId } = request.params as { modelId: string };
-      return this.passThrough('GET', `/v1/models/${encodeURIComponent(modelId)}`, request.headers, null, reply);
+      const path = `/v1/models/${encodeURIComponent(modelId)}`;
+      return this.passThrough(this.admission(request), 'GET', path, request.headers, null, reply);
     });
-    app.get('/v1/me/usage', (request, reply) => this.meUsage(request.headers, request.query, reply));
-    app.get('/v1/me/quota', (request, reply) => this.meQuota(request.headers, reply));
+    app.get('/v1/me/usage', selfRoute, (request, reply) => this.meUsage(this.admission(request), request.query, reply));
+    app.get('/v1/me/quota', selfRoute, (request, reply) => this.meQuota(this.admission(request), reply));
     // For load balancers and uptime checks; says nothing about the configuration.
     app.get('/health', (_request, reply) => {
       reply.header('cache-control', 'no-store').header(OVERHEAD_HEADER, round2(reply.elapsedTime));
@@ -310,6 +395,54 @@ export class Gateway {
   }
 
   // ------------------------------------------------------------------ admission
+
+  private readonly admitted = new WeakMap<FastifyRequest, Admission>();
+
+  private admission(request: FastifyRequest): Admission {
+    const admission = this.admitted.get(request);
+    // Every guarded route went through onRequest; this would be a wiring mistake, answered as a 500 and logged.
+    if (!admission) throw new Error(`route ${request.url} was not admitted`);
+    return admission;
+  }
+
+  /**
+   * Passes the body through, and fails it with a 408 once no byte arrived for bodyTimeoutMs. The request itself is
+   * left alone (destroying it would take the socket, and the answer, with it); the answer closes the connection.
+   */
+  private guardUpload(payload: NodeJS.ReadableStream & { destroy?: unknown }, raw: ServerResponse): Transform {
+    const timeoutMs = this.deps.config.bodyTimeoutMs;
+    const source = payload as IncomingMessage;
+    const guard = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        timer.refresh();
+        callback(null, chunk);
+      },
+      flush(callback) {
+        clearTimeout(timer);
+        callback();
+      },
+    });
+    const timer = setTimeout(() => {
+      source.unpipe(guard);
+      guard.destroy(
+        new GatewayError(
+          408,
+          'timeout_error',
+          GatewayErrorCode.BODY_TIMEOUT,
+          `The request body stopped arriving: nothing came for ${timeoutMs / 1000} s, so the gateway closed the connection. Check the network and send the request again.`,
+          { connection: 'close' },
+        ),
+      );
+    }, timeoutMs);
+    // Once the answer is out (or the client gone), nothing waits for the body any more.
+    raw.once('close', () => clearTimeout(timer));
+    source.once('error', (error) => guard.destroy(error));
+    source.once('aborted', () => clearTimeout(timer));
+    // The parser listens for errors while it reads; this keeps a late one (after the answer) from going unheard.
+    guard.on('error', () => clearTimeout(timer));
+    source.pipe(guard);
+    return guard;
+  }
 
   private authenticate(headers: IncomingHttpHeaders): Caller {
     const raw = keyFrom(headers);
@@ -384,6 +517,24 @@ export class Gateway {
     });
   }
 
+  /** A cost quota cannot hold for a model without a price: its users and keys are refused it until it has one. */
+  private checkPriced(caller: Caller, model: string, headers: Record<string, string>): void {
+    if (this.deps.prices.price(model) !== null) return;
+    const costQuota = [
+      ...this.deps.quotas.status('user', caller.userId),
+      ...(caller.key ? this.deps.quotas.status('key', caller.key.keyId) : []),
+    ].some((quota) => quota.maxCostUsd !== null);
+    if (!costQuota) return;
+    const name = model.length > 100 ? `${model.slice(0, 100)}…` : model;
+    throw new GatewayError(
+      403,
+      'permission_error',
+      GatewayErrorCode.MODEL_UNPRICED,
+      `Model "${name}" has no price on this gateway, and your usage is limited by cost, so it cannot be metered. Use a priced model (e.g. claude-sonnet-4-6), or ask your Slotdeck admin to set a price for it (agent config gateway.prices; the panel's Gateway view lists unpriced models).`,
+      headers,
+    );
+  }
+
   private upstreamKey(): string {
     const key = this.deps.upstreamKey.get();
     if (key) return key;
@@ -397,14 +548,16 @@ export class Gateway {
 
   // ------------------------------------------------------------------ handlers
 
-  private async messages(headers: IncomingHttpHeaders, body: Buffer | undefined, reply: FastifyReply): Promise<void> {
+  private async messages(
+    { caller, limitHeaders }: Admission,
+    headers: IncomingHttpHeaders,
+    body: Buffer | undefined,
+    reply: FastifyReply,
+  ): Promise<void> {
     const startedAt = this.now();
-    const caller = this.authenticate(headers);
-    this.requireScope(caller, 'gateway');
-    const decision = this.admit(caller);
-    const limitHeaders = rateHeaders(decision);
     const request = parseMessagesBody(body, limitHeaders);
     this.checkQuota(caller, limitHeaders);
+    this.checkPriced(caller, request.model, limitHeaders);
     const upstreamKey = this.upstreamKey();
     let releaseStream: (() => void) | null = null;
     if (request.stream) {
@@ -479,6 +632,7 @@ export class Gateway {
             outputTokens: tracker.usage.outputTokens,
             cacheCreationTokens: tracker.usage.cacheCreationTokens,
             cacheReadTokens: tracker.usage.cacheReadTokens,
+            cacheCreation1hTokens: tracker.usage.cacheCreation1hTokens,
             status,
             errorType,
             httpStatus,
@@ -519,7 +673,9 @@ export class Gateway {
     const upstreamHeadersMs = performance.now() - upstreamStarted;
     httpStatus = upstream.statusCode;
     requestId = headerValue(upstream.headers['request-id']);
-    const isStream = request.stream && upstream.statusCode < 300;
+    // What upstream sends decides how it is metered, not what the request asked for.
+    const contentType = headerValue(upstream.headers['content-type']) ?? '';
+    const isStream = upstream.statusCode < 300 && /^\s*text\/event-stream/i.test(contentType);
 
     if (!isStream) {
       // JSON answers (and every error) are small: read whole, meter, commit, then send.
@@ -610,6 +766,8 @@ export class Gateway {
           errorType = 'incomplete_stream';
         }
       }
+      // A client that left before upstream said the output count is metered for the content it was sent.
+      if (status === 'client_abort' && tracker.usage.outputEstimated) errorType = CLIENT_ABORT_ESTIMATED;
       await record();
     }
     if (!raw.destroyed) raw.end();
@@ -618,15 +776,13 @@ export class Gateway {
 
   /** Token counting and the model list: authenticated, rate-limited and forwarded, but not metered. */
   private async passThrough(
+    { limitHeaders }: Admission,
     method: 'GET' | 'POST',
     path: string,
     headers: IncomingHttpHeaders,
     body: Buffer | null,
     reply: FastifyReply,
   ): Promise<void> {
-    const caller = this.authenticate(headers);
-    this.requireScope(caller, 'gateway');
-    const limitHeaders = rateHeaders(this.admit(caller));
     if (method === 'POST') parseMessagesBody(body ?? undefined, limitHeaders);
     const upstreamKey = this.upstreamKey();
     const abort = new UpstreamAbort();
@@ -662,9 +818,7 @@ export class Gateway {
     reply.raw.end(payload);
   }
 
-  private meUsage(headers: IncomingHttpHeaders, query: unknown, reply: FastifyReply): MeUsage | string {
-    const caller = this.authenticate(headers);
-    this.requireScope(caller, 'self');
+  private meUsage({ caller }: Admission, query: unknown, reply: FastifyReply): MeUsage | string {
     const now = this.now();
     const day = new Date(now);
     const dayStart = Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate());
@@ -685,9 +839,7 @@ export class Gateway {
     return usage;
   }
 
-  private meQuota(headers: IncomingHttpHeaders, reply: FastifyReply): MeQuota {
-    const caller = this.authenticate(headers);
-    this.requireScope(caller, 'self');
+  private meQuota({ caller }: Admission, reply: FastifyReply): MeQuota {
     reply.header(OVERHEAD_HEADER, round2(reply.elapsedTime)).header('cache-control', 'no-store');
     return {
       quotas: this.quotaList(caller),
@@ -711,35 +863,43 @@ export class Gateway {
 
   private upstreamFailure(error: unknown, clientGone: boolean): { status: UsageStatus; error: GatewayError | null } {
     if (clientGone) return { status: 'client_abort', error: null };
+    // Where upstream is and why it failed are for the admin (the log), never for end users: the message names
+    // neither the URL nor the host, and undici's own message (which may) stays in the log.
+    const upstream = this.deps.config.upstreamBaseUrl;
     if (
       error instanceof undiciErrors.HeadersTimeoutError ||
       error instanceof undiciErrors.BodyTimeoutError ||
       error instanceof undiciErrors.ConnectTimeoutError
     ) {
+      this.deps.logger.warn({ err: error, upstream }, 'upstream timed out');
       return {
         status: 'timeout',
         error: new GatewayError(
           504,
           'timeout_error',
           GatewayErrorCode.UPSTREAM_TIMEOUT,
-          `Upstream (${this.deps.config.upstreamBaseUrl}) did not answer within ${Math.round(this.deps.config.upstreamTimeoutMs / 1000)} s. Retry; if it keeps happening, ask your admin to check the upstream.`,
+          `Upstream did not answer within ${Math.round(this.deps.config.upstreamTimeoutMs / 1000)} s. Retry; if it keeps happening, ask your Slotdeck admin to check the upstream (the agent's log has the details).`,
         ),
       };
     }
-    this.deps.logger.warn({ err: error }, 'upstream unreachable');
+    this.deps.logger.warn({ err: error, upstream }, 'upstream unreachable');
     return {
       status: 'error',
       error: new GatewayError(
         502,
         'api_error',
         GatewayErrorCode.UPSTREAM_UNREACHABLE,
-        `The gateway could not reach upstream (${this.deps.config.upstreamBaseUrl}): ${(error as Error).message}. Retry in a moment.`,
+        `The gateway could not reach upstream. Retry in a moment; if it keeps failing, ask your Slotdeck admin to check the upstream (the agent's log has the cause).`,
       ),
     };
   }
 
   private sendError(reply: FastifyReply, error: GatewayError): FastifyReply {
     if (this.closing && error.status >= 500) error = withHeaders(error, { connection: 'close' });
+    // Refused before its body was read: close the connection rather than read (and throw away) the rest of it.
+    if (declaresBody(reply.request.raw) && !reply.request.raw.complete) {
+      error = withHeaders(error, { connection: 'close' });
+    }
     return reply
       .status(error.status)
       .headers({ ...error.headers, [OVERHEAD_HEADER]: round2(reply.elapsedTime) })
@@ -804,8 +964,62 @@ function parseMessagesBody(
   const { model, stream } = fields;
   if (typeof model !== 'string' || model === '')
     throw invalid('model: is required (a model id such as claude-sonnet-4-6).');
+  // As Anthropic does: `"stream": 1` or `"stream": "true"` is refused, not guessed at.
+  if (stream !== undefined && typeof stream !== 'boolean')
+    throw invalid(`stream: must be true or false (a JSON boolean), not ${JSON.stringify(stream)?.slice(0, 40)}.`);
   return { model, stream: stream === true };
 }
+
+/** Whether a request has a body on its way (whether or not its route reads it). */
+function declaresBody(raw: IncomingMessage): boolean {
+  const length = raw.headers['content-length'];
+  return raw.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** Marks the usage row of a stream its client left before upstream said the output count. */
+export const CLIENT_ABORT_ESTIMATED = 'client_abort_output_estimated';
+
+const CLIENT_ERRORS: Record<
+  string,
+  { status: number; type: GatewayErrorType; code: GatewayErrorCode; message: string }
+> = {
+  HPE_HEADER_OVERFLOW: {
+    status: 431,
+    type: 'request_too_large',
+    code: GatewayErrorCode.HEADERS_TOO_LARGE,
+    message: 'The request headers are too large. Send smaller headers.',
+  },
+  ERR_HTTP_REQUEST_TIMEOUT: {
+    status: 408,
+    type: 'timeout_error',
+    code: GatewayErrorCode.BODY_TIMEOUT,
+    message: 'The request did not arrive in time. Check the network and send it again.',
+  },
+};
+
+/** Answers a request node's HTTP parser refused (it never reached the routes) in Anthropic's error shape. */
+function clientError(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const known = CLIENT_ERRORS[error.code ?? ''] ?? {
+    status: 400,
+    type: 'invalid_request_error' as const,
+    code: GatewayErrorCode.REQUEST_MALFORMED,
+    message: 'The request is not valid HTTP. Send an HTTP/1.1 request such as POST /v1/messages.',
+  };
+  const body = JSON.stringify({ type: 'error', error: { type: known.type, message: known.message }, code: known.code });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${known.status} ${STATUS_TEXT[known.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  431: 'Request Header Fields Too Large',
+};
 
 function compact(tokens: number): string {
   if (tokens >= 1e6) return `${(tokens / 1e6).toFixed(1)}M`;

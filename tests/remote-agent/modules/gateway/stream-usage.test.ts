@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StreamUsageTracker } from '../../../../remote-agent/src/modules/gateway/stream-usage.js';
+import { CHARS_PER_TOKEN, StreamUsageTracker } from '../../../../remote-agent/src/modules/gateway/stream-usage.js';
 
 const event = (type: string, data: object, eol = '\n'): string =>
   `event: ${type}${eol}data: ${JSON.stringify({ type, ...data })}${eol}${eol}`;
@@ -39,7 +39,9 @@ describe('StreamUsageTracker', () => {
       outputTokens: 75,
       cacheCreationTokens: 2048,
       cacheReadTokens: 96,
+      cacheCreation1hTokens: 0,
       errorType: null,
+      outputEstimated: false,
     });
     expect(tracker.stopped).toBe(true);
   });
@@ -96,5 +98,59 @@ describe('StreamUsageTracker', () => {
       cacheCreationTokens: 0,
       cacheReadTokens: 7,
     });
+  });
+
+  it('estimates output from the content that went by until message_delta says the real count', () => {
+    const start = event('message_start', { message: { model: 'm', usage: { input_tokens: 10, output_tokens: 1 } } });
+    const text = event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'x'.repeat(300) } });
+    const tool = event('content_block_delta', {
+      index: 1,
+      delta: { type: 'input_json_delta', partial_json: '{"a":"' + 'y'.repeat(58) },
+    });
+    const thinking = event('content_block_delta', {
+      index: 2,
+      delta: { type: 'thinking_delta', thinking: 'z'.repeat(30) },
+    });
+    const { tracker } = feedInPieces(start + text + tool + thinking, 5);
+    // 300 + 64 + 30 characters at CHARS_PER_TOKEN each, rounded up; never less than message_start's count.
+    expect(tracker.usage.outputTokens).toBe(Math.ceil(394 / CHARS_PER_TOKEN));
+    expect(tracker.usage.outputEstimated).toBe(true);
+    // Upstream's count wins once it comes, lower or not.
+    tracker.feed(Buffer.from(event('message_delta', { usage: { output_tokens: 90 } })));
+    expect(tracker.usage).toMatchObject({ outputTokens: 90, outputEstimated: false });
+  });
+
+  it('keeps message_start’s output count when the content is shorter than it', () => {
+    const start = event('message_start', { message: { model: 'm', usage: { input_tokens: 10, output_tokens: 50 } } });
+    const text = event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'hi' } });
+    const { tracker } = feedInPieces(start + text, 7);
+    expect(tracker.usage).toMatchObject({ outputTokens: 50, outputEstimated: false });
+  });
+
+  it('reads 1-hour cache writes out of usage.cache_creation', () => {
+    const start = event('message_start', {
+      message: {
+        model: 'm',
+        usage: {
+          input_tokens: 10,
+          output_tokens: 1,
+          cache_creation_input_tokens: 500,
+          cache_creation: { ephemeral_5m_input_tokens: 200, ephemeral_1h_input_tokens: 300 },
+        },
+      },
+    });
+    const { tracker } = feedInPieces(start, 9);
+    expect(tracker.usage).toMatchObject({ cacheCreationTokens: 500, cacheCreation1hTokens: 300 });
+    const whole = new StreamUsageTracker();
+    whole.applyMessage({
+      model: 'm',
+      usage: {
+        input_tokens: 1,
+        output_tokens: 2,
+        cache_creation_input_tokens: 40,
+        cache_creation: { ephemeral_1h_input_tokens: 40 },
+      },
+    });
+    expect(whole.usage).toMatchObject({ cacheCreationTokens: 40, cacheCreation1hTokens: 40 });
   });
 });
