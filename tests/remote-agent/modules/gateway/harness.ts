@@ -152,7 +152,13 @@ export interface RawExchange {
  * Sends `head` (and then `body`, if given) on a raw socket and collects what comes back until the server closes the
  * connection or `waitMs` passes. Nothing more is sent: this is an upload that stalls after `body`.
  */
-export function rawExchange(url: string, head: string, body: Buffer | null, waitMs: number): Promise<RawExchange> {
+export function rawExchange(
+  url: string,
+  head: string | Buffer,
+  body: Buffer | null,
+  waitMs: number,
+  options: { end?: boolean } = {},
+): Promise<RawExchange> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve) => {
     const socket: Socket = connect(Number(port), hostname);
@@ -181,5 +187,7 @@ export function rawExchange(url: string, head: string, body: Buffer | null, wait
     });
     socket.write(head);
     if (body) socket.write(body);
+    // Half-closing says "that is all": the server answers what it got instead of waiting for more.
+    if (options.end) socket.end();
   });
 }
