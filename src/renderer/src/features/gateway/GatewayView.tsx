@@ -73,6 +73,7 @@ export default function GatewayView({ hostId }: { hostId: string }) {
             rpm={status.defaultRateLimit.requestsPerMinute}
             streams={status.defaultRateLimit.concurrentStreams}
           />
+          {status.unpricedModels?.length ? <UnpricedCard models={status.unpricedModels} /> : null}
         </div>
       )}
     </main>
@@ -263,6 +264,27 @@ function DefaultsCard({ hostId, rpm, streams }: { hostId: string; rpm: number; s
           ) : null}
         </div>
       </form>
+    </section>
+  );
+}
+
+/** Models used without a price: metered at $0, and refused to users and keys with a cost quota. */
+function UnpricedCard({ models }: { models: string[] }) {
+  return (
+    <section className="card" aria-label="Unpriced models">
+      <h3>Unpriced models</h3>
+      <p className="warning">
+        These models were used but have no price: their usage counts at $0, and users or keys with a cost quota are
+        refused them. Add each to <code>gateway.prices</code> in the agent’s config (or a default price under{' '}
+        <code>&quot;*&quot;</code>) and restart the agent.
+      </p>
+      <ul>
+        {models.map((model) => (
+          <li key={model}>
+            <code>{model}</code>
+          </li>
+        ))}
+      </ul>
     </section>
   );
 }
