@@ -41,6 +41,21 @@ const MIGRATIONS: Array<{ version: number; up: string; down: string }> = [
       DROP TABLE hosts;
     `,
   },
+  {
+    // Browser mode's sessions: only the SHA-256 of each session secret, never the secret itself.
+    version: 2,
+    up: `
+      CREATE TABLE web_sessions (
+        secret_sha256 TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        last_used_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+      );
+    `,
+    down: `
+      DROP TABLE web_sessions;
+    `,
+  },
 ];
 
 export const STORE_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -295,6 +310,29 @@ export class Store {
         'INSERT INTO preferences (key, value_json) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value_json = excluded.value_json',
       )
       .run(key, JSON.stringify(value));
+  }
+
+  /** Browser mode: keeps a new session, by the SHA-256 of its secret. */
+  insertWebSession(secretSha256: string, now: Date, expiresAt: Date): void {
+    this.db
+      .prepare('INSERT INTO web_sessions (secret_sha256, created_at, last_used_at, expires_at) VALUES (?, ?, ?, ?)')
+      .run(secretSha256, now.toISOString(), now.toISOString(), expiresAt.toISOString());
+  }
+
+  /** Marks a live session used and moves its expiry; false when it is unknown or has expired. */
+  touchWebSession(secretSha256: string, now: Date, expiresAt: Date): boolean {
+    const changed = this.db
+      .prepare('UPDATE web_sessions SET last_used_at = ?, expires_at = ? WHERE secret_sha256 = ? AND expires_at > ?')
+      .run(now.toISOString(), expiresAt.toISOString(), secretSha256, now.toISOString()).changes;
+    return changed > 0;
+  }
+
+  deleteWebSession(secretSha256: string): void {
+    this.db.prepare('DELETE FROM web_sessions WHERE secret_sha256 = ?').run(secretSha256);
+  }
+
+  deleteExpiredWebSessions(now: Date): void {
+    this.db.prepare('DELETE FROM web_sessions WHERE expires_at <= ?').run(now.toISOString());
   }
 
   close(): void {
