@@ -1,7 +1,8 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { readFile } from 'node:fs/promises';
-import { extname, join, normalize } from 'node:path';
+import { extname, join, normalize, resolve, sep } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
 import { CANCEL_CHANNEL, isInvokeChannel } from '../shared/ipc/channels';
@@ -34,11 +35,64 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json',
 };
 
-const COOKIE = 'slotdeck_session';
+/** Sessions unused for this long expire: the browser needs a new link then. */
+export const SESSION_IDLE_MS = 30 * 24 * 60 * 60 * 1000;
+/** A socket that has not signed in by then is closed. */
+export const AUTH_TIMEOUT_MS = 2000;
+/** The close code of a socket that is not (or no longer) signed in; the page does not reconnect after it. */
+export const CLOSE_NOT_SIGNED_IN = 4401;
+
+/** What the page reads when it cannot sign in: each says what to do next. */
+export const SIGN_IN_MESSAGES = {
+  notSignedIn:
+    'This browser is not signed in to Slotdeck (or its session expired after 30 days unused). Open the link Slotdeck printed in the terminal where it runs; if that link was used already, stop Slotdeck (Ctrl-C) and start it again (npm start) for a new one.',
+  linkUsed:
+    'This link was already used or is wrong. Open Slotdeck in the browser where you first opened the link, or stop Slotdeck (Ctrl-C) and start it again (npm start) for a new link.',
+  signedOut:
+    'You signed out of Slotdeck in this browser. To sign in again, open the new link Slotdeck printed in the terminal where it runs.',
+  authFirst: 'Sign in first: the first message on this socket must be {"type":"auth"} with a session or a link token.',
+} as const;
+
+/**
+ * Where browser mode keeps its sessions: the panel's SQLite (Store) so that a restart keeps them, or memory. Only the
+ * SHA-256 of a session secret is ever given to it.
+ */
+export interface SessionStore {
+  insertWebSession(secretSha256: string, now: Date, expiresAt: Date): void;
+  /** Marks a live session used and moves its expiry; false when it is unknown or has expired. */
+  touchWebSession(secretSha256: string, now: Date, expiresAt: Date): boolean;
+  deleteWebSession(secretSha256: string): void;
+  deleteExpiredWebSessions(now: Date): void;
+}
+
+/** Sessions that end with the process (tests, and a panel without a settings database). */
+export function memorySessions(): SessionStore {
+  const expiries = new Map<string, number>();
+  return {
+    insertWebSession: (hash, _now, expiresAt) => void expiries.set(hash, expiresAt.getTime()),
+    touchWebSession(hash, now, expiresAt) {
+      const expiry = expiries.get(hash);
+      if (expiry === undefined || expiry <= now.getTime()) return false;
+      expiries.set(hash, expiresAt.getTime());
+      return true;
+    },
+    deleteWebSession: (hash) => void expiries.delete(hash),
+    deleteExpiredWebSessions(now) {
+      for (const [hash, expiry] of expiries) if (expiry <= now.getTime()) expiries.delete(hash);
+    },
+  };
+}
+
+const Auth = z.object({
+  type: z.literal('auth'),
+  session: z.string().min(1).max(128).optional(),
+  token: z.string().min(1).max(128).optional(),
+});
 
 const Incoming = z.discriminatedUnion('type', [
   z.object({ type: z.literal('invoke'), id: z.string().min(1).max(64), channel: z.string(), input: z.unknown() }),
   z.object({ type: z.literal('cancel'), id: z.string().min(1).max(64) }),
+  z.object({ type: z.literal('sign-out') }),
 ]);
 
 export interface WebHostOptions {
@@ -46,113 +100,227 @@ export interface WebHostOptions {
   dispatcher: Dispatcher;
   events: EventBus;
   log: Logger;
+  /** The port to listen on, or fail (SLOTDECK_PORT). */
   port?: number;
+  /** The port to try first (the last run's, so that the browser's origin and its session stay the same). */
+  preferredPort?: number;
+  /** Where sessions live; the panel's SQLite keeps them across restarts. In memory when absent. */
+  sessions?: SessionStore;
+  /** A new one-time link after a sign-out, for the admin to sign in again (browser.ts prints it). */
+  onNewLink?: (url: string) => void;
+  authTimeoutMs?: number;
+  now?: () => Date;
 }
 
 export interface WebHost {
   /** The link to open once: it carries the one-time token. */
   url: string;
   origin: string;
+  port: number;
+  /** Said to the admin when the preferred port was taken and another one is used. */
+  notice: string | null;
   close(): Promise<void>;
 }
 
-const equal = (a: string, b: string): boolean =>
-  a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+const sha256 = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
+const hashOf = (secret: string): string => sha256(secret).toString('hex');
+/** Constant-time comparison of two strings of any length. */
+const equal = (a: string, b: string): boolean => timingSafeEqual(sha256(a), sha256(b));
 
 /**
- * Browser mode: the renderer served on 127.0.0.1, talking to the same handlers over a WebSocket. The printed link's
- * one-time token is traded for an HttpOnly, SameSite cookie on first use; every page, file and socket then needs
- * that cookie, the WebSocket also our exact Origin, and every request our own Host (no DNS rebinding).
+ * The path of an origin-form request target (`/x?y`), decoded; null for anything else: absolute-form, `//`, `*`,
+ * bad percent escapes, NUL bytes.
+ */
+export function requestPath(target: string | undefined): string | null {
+  if (!target?.startsWith('/') || target.startsWith('//')) return null;
+  try {
+    const path = decodeURIComponent(new URL(target, 'http://127.0.0.1').pathname);
+    return path.includes('\0') ? null : path;
+  } catch {
+    return null;
+  }
+}
+
+/** The file under `root` a decoded path names, or null when it would leave `root` (`..`, a sibling directory). */
+export function fileUnder(root: string, path: string): string | null {
+  const base = resolve(root);
+  const file = normalize(join(base, path === '/' ? 'index.html' : path));
+  return file.startsWith(base + sep) ? file : null;
+}
+
+/**
+ * Browser mode: the renderer served on 127.0.0.1, talking to the same handlers over a WebSocket.
+ *
+ * Cookies are not scoped by port, so any other server on 127.0.0.1 would receive one: there is none. The static files
+ * (no secrets in them) are served to anyone with our Host header; what matters is the `/ipc` socket, which needs our
+ * exact Origin and, as its first message, a credential: the printed link's one-time token (traded for a session
+ * secret the page keeps in localStorage, which is scoped by origin, port included) or that session secret. Only the
+ * SHA-256 of a session secret is stored; sessions expire after 30 days unused and end with a sign-out.
  */
 export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
+  const sessions = options.sessions ?? memorySessions();
+  const now = options.now ?? (() => new Date());
+  const authTimeoutMs = options.authTimeoutMs ?? AUTH_TIMEOUT_MS;
+  const expiry = (from: Date): Date => new Date(from.getTime() + SESSION_IDLE_MS);
   let oneTimeToken: string | null = randomBytes(24).toString('base64url');
-  const sessions = new Set<string>();
   let origin = '';
   const hostHeaders = new Set<string>();
+  /** The open sockets of each session (by hash), to close them all at its sign-out. */
+  const sockets = new Map<string, Set<WebSocket>>();
+  let stopping = false;
+  const link = (): string => `${origin}/?token=${oneTimeToken ?? ''}`;
 
-  const sessionOf = (request: IncomingMessage): string | null => {
-    const cookie = request.headers.cookie ?? '';
-    const match = new RegExp(`(?:^|;\\s*)${COOKIE}=([A-Za-z0-9_-]+)`).exec(cookie);
-    const value = match?.[1];
-    return value && [...sessions].some((session) => equal(session, value)) ? value : null;
+  sessions.deleteExpiredWebSessions(now());
+
+  const refuse = (response: ServerResponse, status: number, text: string, headers: Record<string, string> = {}) => {
+    response
+      .writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers })
+      .end(text);
   };
 
-  const refuse = (response: ServerResponse, status: number, text: string): void => {
-    response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end(text);
+  const serveFile = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    if (!hostHeaders.has(request.headers.host ?? ''))
+      return refuse(response, 421, 'Wrong host: open Slotdeck at http://127.0.0.1 with the link it printed.');
+    const path = requestPath(request.url);
+    if (path === null) return refuse(response, 400, 'Bad request target: ask for a path such as /index.html.');
+    if (request.method !== 'GET' && request.method !== 'HEAD')
+      return refuse(response, 405, 'Only GET and HEAD are served here.', { allow: 'GET, HEAD' });
+    const file = fileUnder(options.rendererDir, path);
+    if (!file) return refuse(response, 404, 'Not found.');
+    let body: Buffer;
+    try {
+      body = await readFile(file);
+    } catch {
+      return refuse(response, 404, 'Not found.');
+    }
+    const page = extname(file) === '.html';
+    response.writeHead(200, {
+      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+      'content-security-policy': CONTENT_SECURITY_POLICY,
+      'x-content-type-options': 'nosniff',
+      // The link's token is in the page's address until its script removes it: never send it on.
+      'referrer-policy': 'no-referrer',
+      'cross-origin-opener-policy': 'same-origin',
+      // Built assets carry a hash in their name; the page itself must always be fresh.
+      'cache-control': page ? 'no-store' : 'private, max-age=31536000, immutable',
+    });
+    response.end(request.method === 'HEAD' ? undefined : body);
   };
 
   const server = createServer((request, response) => {
-    void (async () => {
-      if (!hostHeaders.has(request.headers.host ?? '')) return refuse(response, 421, 'Wrong host.');
-      const url = new URL(request.url ?? '/', origin);
-      const token = url.searchParams.get('token');
-      if (token !== null) {
-        if (!oneTimeToken || !equal(token, oneTimeToken)) {
-          return refuse(
-            response,
-            403,
-            'This link was already used or is wrong. Open the tab you opened it in, or restart Slotdeck for a new link.',
-          );
-        }
-        oneTimeToken = null;
-        const session = randomBytes(32).toString('base64url');
-        sessions.add(session);
-        response
-          .writeHead(303, {
-            location: '/',
-            'set-cookie': `${COOKIE}=${session}; HttpOnly; SameSite=Strict; Path=/`,
-            'cache-control': 'no-store',
-          })
-          .end();
-        return;
-      }
-      if (!sessionOf(request)) return refuse(response, 401, 'Open Slotdeck with the link it printed when it started.');
-      const relative = url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname).replace(/^\/+/, '');
-      const file = normalize(join(options.rendererDir, relative));
-      if (!file.startsWith(options.rendererDir)) return refuse(response, 404, 'Not found.');
-      try {
-        const body = await readFile(file);
-        response.writeHead(200, {
-          'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
-          'content-security-policy': CONTENT_SECURITY_POLICY,
-          'x-content-type-options': 'nosniff',
-          'referrer-policy': 'no-referrer',
-          'cross-origin-opener-policy': 'same-origin',
-          // Built assets carry a hash in their name; the page itself must always be fresh.
-          'cache-control': relative === 'index.html' ? 'no-store' : 'private, max-age=31536000, immutable',
-        });
-        response.end(body);
-      } catch {
-        refuse(response, 404, 'Not found.');
-      }
-    })();
+    serveFile(request, response).catch((error: unknown) => {
+      options.log.error('browser mode could not answer a request', error);
+      if (!response.headersSent) refuse(response, 500, 'Slotdeck failed to answer; see its log.');
+      else response.destroy();
+    });
   });
+
+  const reject = (socket: Duplex, status: string): void => {
+    if (socket.destroyed) return;
+    // The peer may never close its side: do not wait for it once the answer is out.
+    socket.once('finish', () => socket.destroy());
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  };
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
-  server.on('upgrade', (request, socket, head) => {
-    const allowed =
-      hostHeaders.has(request.headers.host ?? '') &&
-      request.headers.origin === origin &&
-      new URL(request.url ?? '/', origin).pathname === '/ipc' &&
-      sessionOf(request);
-    if (!allowed) {
-      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
-      return;
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // A peer that resets the connection must not become an uncaught 'error'.
+    socket.on('error', () => socket.destroy());
+    try {
+      const path = requestPath(request.url);
+      if (path === null) return reject(socket, '400 Bad Request');
+      if (!hostHeaders.has(request.headers.host ?? '')) return reject(socket, '421 Misdirected Request');
+      if (request.headers.origin !== origin || path !== '/ipc') return reject(socket, '403 Forbidden');
+      wss.handleUpgrade(request, socket, head, (ws) => serve(ws));
+    } catch (error) {
+      options.log.warn('browser mode refused a malformed upgrade', error);
+      socket.destroy();
     }
-    wss.handleUpgrade(request, socket, head, (ws) => serve(ws));
   });
 
+  /** Checks the first message's credential: the session hash it signs in with, or why not. */
+  const signIn = (message: unknown): { hash: string; secret?: string } | { error: string } => {
+    const auth = Auth.safeParse(message);
+    if (!auth.success) return { error: SIGN_IN_MESSAGES.authFirst };
+    const at = now();
+    if (auth.data.session) {
+      const hash = hashOf(auth.data.session);
+      if (sessions.touchWebSession(hash, at, expiry(at))) return { hash };
+    }
+    if (auth.data.token && oneTimeToken && equal(auth.data.token, oneTimeToken)) {
+      oneTimeToken = null;
+      const secret = randomBytes(32).toString('base64url');
+      const hash = hashOf(secret);
+      sessions.insertWebSession(hash, at, expiry(at));
+      return { hash, secret };
+    }
+    return { error: auth.data.token ? SIGN_IN_MESSAGES.linkUsed : SIGN_IN_MESSAGES.notSignedIn };
+  };
+
+  const signOut = (hash: string): void => {
+    sessions.deleteWebSession(hash);
+    for (const ws of sockets.get(hash) ?? []) {
+      if (ws.readyState === ws.OPEN)
+        ws.send(JSON.stringify({ type: 'signed-out', message: SIGN_IN_MESSAGES.signedOut }));
+      ws.close(CLOSE_NOT_SIGNED_IN, 'signed out');
+    }
+    sockets.delete(hash);
+    // The admin may want to sign in again: a new link, as at the start.
+    oneTimeToken ??= randomBytes(24).toString('base64url');
+    options.onNewLink?.(link());
+  };
+
   const serve = (ws: WebSocket): void => {
-    const unsubscribe = options.events.subscribe((channel, payload) => {
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'event', channel, payload }));
-    });
+    let session: string | null = null;
+    let unsubscribe = (): void => undefined;
     // The page's request ids, mapped to the dispatcher's: two tabs can never cancel each other's calls.
     const mine = new Map<string, string>();
-    ws.on('message', (data: Buffer) => {
-      let message: z.infer<typeof Incoming>;
+    const timer = setTimeout(() => ws.close(CLOSE_NOT_SIGNED_IN, 'not signed in in time'), authTimeoutMs);
+    const send = (message: unknown): void => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message));
+    };
+    ws.on('error', () => ws.terminate());
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      let raw: unknown;
       try {
-        message = Incoming.parse(JSON.parse(data.toString('utf8')));
+        raw = isBinary ? undefined : JSON.parse(data.toString('utf8'));
       } catch {
+        raw = undefined;
+      }
+      if (session === null) {
+        clearTimeout(timer);
+        let result: ReturnType<typeof signIn>;
+        try {
+          result = signIn(raw);
+        } catch (error) {
+          options.log.error('browser mode could not check a sign-in', error);
+          result = {
+            error: 'Slotdeck could not read its sessions database (see its log). Reload the page to try again.',
+          };
+        }
+        if ('error' in result) {
+          send({ type: 'auth', ok: false, error: { code: 'BROWSER_NOT_SIGNED_IN', message: result.error } });
+          ws.close(CLOSE_NOT_SIGNED_IN, 'not signed in');
+          return;
+        }
+        session = result.hash;
+        const open = sockets.get(session) ?? new Set();
+        open.add(ws);
+        sockets.set(session, open);
+        unsubscribe = options.events.subscribe((channel, payload) => send({ type: 'event', channel, payload }));
+        send({ type: 'auth', ok: true, ...(result.secret ? { session: result.secret } : {}) });
+        return;
+      }
+      const parsed = Incoming.safeParse(raw);
+      if (!parsed.success) return;
+      const message = parsed.data;
+      if (message.type === 'sign-out') {
+        try {
+          signOut(session);
+        } catch (error) {
+          options.log.error('browser mode could not sign out', error);
+          ws.close(1011, 'sign-out failed');
+        }
         return;
       }
       if (message.type === 'cancel') {
@@ -162,31 +330,71 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
       }
       const { id, channel, input } = message;
       if (!isInvokeChannel(channel) || channel === (CANCEL_CHANNEL as string)) {
-        ws.send(
-          JSON.stringify({
-            type: 'result',
-            id,
-            result: {
-              ok: false,
-              error: { code: IpcErrorCode.IPC_INPUT_INVALID, message: `Unknown channel ${channel}.` },
+        send({
+          type: 'result',
+          id,
+          result: {
+            ok: false,
+            error: {
+              code: IpcErrorCode.IPC_INPUT_INVALID,
+              message: `Unknown channel ${channel}: update the page (reload it) to match this Slotdeck.`,
             },
-          }),
-        );
+          },
+        });
         return;
       }
       const key = `${randomBytes(6).toString('hex')}:${id}`;
       mine.set(id, key);
       void options.dispatcher.dispatch(channel, input, key).then((result) => {
         mine.delete(id);
-        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'result', id, result }));
+        send({ type: 'result', id, result });
       });
     });
-    ws.on('close', unsubscribe);
+    ws.on('close', () => {
+      clearTimeout(timer);
+      unsubscribe();
+      if (session === null) return;
+      sockets.get(session)?.delete(ws);
+      // A tab left open for weeks keeps its session alive (not once Slotdeck is stopping: its database may be closed).
+      if (stopping) return;
+      const at = now();
+      try {
+        sessions.touchWebSession(session, at, expiry(at));
+      } catch (error) {
+        options.log.warn('browser mode could not note a session’s last use', error);
+      }
+    });
   };
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  const listen = (port: number): Promise<void> =>
+    new Promise<void>((resolveListen, rejectListen) => {
+      server.once('error', rejectListen);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', rejectListen);
+        resolveListen();
+      });
+    });
+  let notice: string | null = null;
+  if (options.port) {
+    await listen(options.port);
+  } else if (options.preferredPort) {
+    try {
+      await listen(options.preferredPort);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' && (error as NodeJS.ErrnoException).code !== 'EACCES')
+        throw error;
+      await listen(0);
+      notice = `Port ${options.preferredPort}, used last time, is taken by another program, so Slotdeck now listens on another port. A browser signed in before needs the new link once (its sign-in belongs to the old port); set SLOTDECK_PORT to choose a fixed port.`;
+    }
+  } else {
+    await listen(0);
+  }
+  server.on('error', (error) => options.log.error('browser mode’s server failed', error));
+  // Every connection, upgraded ones included (the server forgets those), so that close() can end them all.
+  const connections = new Set<Duplex>();
+  server.on('connection', (socket: Duplex) => {
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
@@ -194,14 +402,19 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
   hostHeaders.add(`127.0.0.1:${port}`);
   hostHeaders.add(`localhost:${port}`);
   return {
-    url: `${origin}/?token=${oneTimeToken}`,
+    url: link(),
     origin,
+    port,
+    notice,
     close: () =>
-      new Promise((resolve) => {
+      new Promise((resolveClose) => {
+        stopping = true;
         for (const client of wss.clients) client.close(1001, 'Slotdeck stopped');
         wss.close();
-        server.close(() => resolve());
+        server.close(() => resolveClose());
         server.closeAllConnections();
+        // Sockets still upgrading or not answering the close frame: done waiting for them.
+        for (const socket of connections) socket.destroy();
       }),
   };
 }

@@ -1,76 +1,158 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { request } from 'node:http';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { Dispatcher, type Handlers } from '../../src/main/ipc/dispatch';
 import { EventBus } from '../../src/main/ipc/events';
-import { startWebHost, type WebHost } from '../../src/main/web-host';
+import { Store } from '../../src/main/services/db/store';
+import { SESSION_IDLE_MS, startWebHost, type WebHost, type WebHostOptions } from '../../src/main/web-host';
 
-let host: WebHost;
-let dir: string;
+let root: string;
+let rendererDir: string;
 const events = new EventBus();
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const handlers = {
+  'hosts:list': () => Promise.resolve({ hosts: [] }),
+  'hosts:connect': (_input: unknown, { signal }: { signal: AbortSignal }) =>
+    new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('x')))),
+} as unknown as Handlers;
+const started: WebHost[] = [];
+const opened: Store[] = [];
 
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'sd-web-'));
-  writeFileSync(join(dir, 'index.html'), '<!doctype html><title>Slotdeck</title>');
-  const handlers = {
-    'hosts:list': () => Promise.resolve({ hosts: [] }),
-    'hosts:connect': (_input: unknown, { signal }: { signal: AbortSignal }) =>
-      new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('x')))),
-  } as unknown as Handlers;
-  host = await startWebHost({ rendererDir: dir, dispatcher: new Dispatcher(handlers, silent), events, log: silent });
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'sd-web-'));
+  rendererDir = join(root, 'renderer');
+  mkdirSync(join(rendererDir, 'assets'), { recursive: true });
+  writeFileSync(join(rendererDir, 'index.html'), '<!doctype html><title>Slotdeck</title>');
+  writeFileSync(join(rendererDir, 'assets', 'app.js'), 'console.log("app")');
+  // A sibling whose name starts with the renderer's: nothing in it may be served.
+  mkdirSync(join(root, 'renderer-evil'));
+  writeFileSync(join(root, 'renderer-evil', 'secret.txt'), 'not for the browser');
 });
 
-afterAll(async () => {
-  await host?.close();
-  rmSync(dir, { recursive: true, force: true });
+afterEach(async () => {
+  for (const host of started.splice(0)) await host.close();
+  for (const store of opened.splice(0)) store.close();
 });
 
-/** Uses the one-time link once and returns the session cookie it gave. */
-let cookie = '';
-async function session(): Promise<string> {
-  if (cookie) return cookie;
-  const response = await fetch(host.url, { redirect: 'manual' });
-  expect(response.status).toBe(303);
-  expect(response.headers.get('location')).toBe('/');
-  const setCookie = response.headers.get('set-cookie')!;
-  expect(setCookie).toMatch(/HttpOnly/);
-  expect(setCookie).toMatch(/SameSite=Strict/);
-  cookie = setCookie.split(';')[0]!;
-  return cookie;
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+async function start(options: Partial<WebHostOptions> = {}): Promise<WebHost> {
+  const host = await startWebHost({
+    rendererDir,
+    dispatcher: new Dispatcher(handlers, silent),
+    events,
+    log: silent,
+    authTimeoutMs: 300,
+    ...options,
+  });
+  started.push(host);
+  return host;
 }
 
-function socket(headers: Record<string, string>): Promise<WebSocket> {
+const tokenOf = (host: WebHost): string => new URL(host.url).searchParams.get('token')!;
+
+/** A socket to /ipc that keeps every message it gets, and how it closed. */
+class Client {
+  readonly messages: Array<Record<string, unknown>> = [];
+  readonly closed: Promise<{ code: number }>;
+  private waiters: Array<() => void> = [];
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data: Buffer) => {
+      this.messages.push(JSON.parse(data.toString()) as Record<string, unknown>);
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+    this.closed = new Promise((resolve) => ws.once('close', (code: number) => resolve({ code })));
+  }
+
+  static open(host: WebHost, headers: Record<string, string> = { origin: host.origin }): Promise<Client> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(`${host.origin.replace('http', 'ws')}/ipc`, { headers });
+      const client = new Client(ws);
+      ws.once('open', () => resolve(client));
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    });
+  }
+
+  send(message: unknown): void {
+    this.ws.send(JSON.stringify(message));
+  }
+
+  /** The next message matching `match` (already received or still to come). */
+  async next(match: (message: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+    for (;;) {
+      const found = this.messages.find(match);
+      if (found) {
+        this.messages.splice(this.messages.indexOf(found), 1);
+        return found;
+      }
+      await new Promise<void>((wake) => this.waiters.push(wake));
+    }
+  }
+
+  async auth(credential: { token?: string; session?: string }): Promise<Record<string, unknown>> {
+    this.send({ type: 'auth', ...credential });
+    return this.next((message) => message.type === 'auth');
+  }
+
+  async call(id: string, channel: string, input: unknown): Promise<Record<string, unknown>> {
+    this.send({ type: 'invoke', id, channel, input });
+    return this.next((message) => message.type === 'result' && message.id === id);
+  }
+}
+
+/** Trades the link's token for a session secret, as the page's script does. */
+async function signIn(host: WebHost): Promise<string> {
+  const client = await Client.open(host);
+  const answer = await client.auth({ token: tokenOf(host) });
+  expect(answer).toMatchObject({ ok: true, session: expect.any(String) as string });
+  client.ws.close();
+  return answer.session as string;
+}
+
+/** A raw HTTP exchange, for what fetch will not send (another Host header, `//`, `%`). */
+function raw(host: WebHost, text: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${host.origin.replace('http', 'ws')}/ipc`, { headers });
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    const socket = connect(Number(new URL(host.origin).port), '127.0.0.1');
+    let response = '';
+    socket.on('data', (chunk: Buffer) => (response += chunk.toString('latin1')));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(response));
+    socket.on('connect', () => socket.write(text.replaceAll('PORT', new URL(host.origin).port)));
   });
 }
 
-describe('browser mode’s web host', () => {
-  it('serves the page only to the session of the one-time link, with its content policy', async () => {
-    expect((await fetch(`${host.origin}/`)).status).toBe(401);
-    const page = await fetch(`${host.origin}/`, { headers: { cookie: await session() } });
+describe('browser mode’s web host: pages', () => {
+  it('serves the app’s files without any credential (they hold no secret), with its content policy', async () => {
+    const host = await start();
+    const page = await fetch(host.url);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
     expect(page.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(page.headers.get('referrer-policy')).toBe('no-referrer');
     expect(await page.text()).toContain('Slotdeck');
-    // The link works once.
-    expect((await fetch(host.url, { redirect: 'manual' })).status).toBe(403);
+    expect((await fetch(`${host.origin}/assets/app.js`)).status).toBe(200);
   });
 
-  it('refuses other Host names (DNS rebinding) and paths outside the app', async () => {
-    await session();
-    // fetch will not send another Host header; a raw request does, as a rebound DNS name would.
+  it('sets no cookie: no other server on 127.0.0.1 ever receives a credential from the browser', async () => {
+    const host = await start();
+    const link = await fetch(host.url, { redirect: 'manual' });
+    const page = await fetch(`${host.origin}/`);
+    expect(link.headers.get('set-cookie')).toBeNull();
+    expect(page.headers.get('set-cookie')).toBeNull();
+  });
+
+  it('refuses other Host names (DNS rebinding), paths outside the app and its sibling directories', async () => {
+    const host = await start();
     const status = await new Promise<number>((resolve, reject) => {
       const url = new URL(host.origin);
       const req = request(
-        { host: url.hostname, port: url.port, path: '/', headers: { host: 'evil.example', cookie: cookie } },
+        { host: url.hostname, port: url.port, path: '/', headers: { host: 'evil.example' } },
         (res) => {
           res.resume();
           resolve(res.statusCode ?? 0);
@@ -80,38 +162,200 @@ describe('browser mode’s web host', () => {
       req.end();
     });
     expect(status).toBe(421);
-    const escape = await fetch(`${host.origin}/..%2f..%2fetc%2fpasswd`, { headers: { cookie: await session() } });
-    expect(escape.status).toBe(404);
+    expect((await fetch(`${host.origin}/..%2f..%2fetc%2fpasswd`)).status).toBe(404);
+    const sibling = await fetch(`${host.origin}/..%2frenderer-evil%2fsecret.txt`);
+    expect(sibling.status).toBe(404);
+    expect(await sibling.text()).not.toContain('not for the browser');
   });
 
-  it('opens the IPC socket only with the session and the exact origin, and answers calls over it', async () => {
-    await expect(socket({ origin: host.origin })).rejects.toThrow(/403/);
-    await expect(socket({ cookie: await session(), origin: 'http://127.0.0.1:1' })).rejects.toThrow(/403/);
-    const ws = await socket({ cookie: await session(), origin: host.origin });
-    const reply = new Promise<unknown>((resolve) =>
-      ws.once('message', (data: Buffer) => resolve(JSON.parse(data.toString()))),
+  it('answers 400 to targets that are not paths (`//`, `/%`, absolute-form) and keeps serving', async () => {
+    const host = await start();
+    for (const target of ['//', '/%', '/%zz', 'http://evil.example/', '*']) {
+      expect(await raw(host, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\nConnection: close\r\n\r\n`)).toMatch(
+        /^HTTP\/1\.1 400 /,
+      );
+    }
+    const upgrade = await raw(
+      host,
+      'GET // HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
     );
-    ws.send(JSON.stringify({ type: 'invoke', id: 'a', channel: 'hosts:list', input: {} }));
-    expect(await reply).toEqual({ type: 'result', id: 'a', result: { ok: true, data: { hosts: [] } } });
+    expect(upgrade).toMatch(/^HTTP\/1\.1 400 /);
+    expect((await fetch(`${host.origin}/`)).status).toBe(200);
+  });
+});
 
-    const pushed = new Promise<unknown>((resolve) =>
-      ws.once('message', (data: Buffer) => resolve(JSON.parse(data.toString()))),
-    );
+describe('browser mode’s web host: signing in on the IPC socket', () => {
+  it('trades the link’s token once for a session secret that signs in again after a reload', async () => {
+    const host = await start();
+    const session = await signIn(host);
+
+    // The link works once.
+    const again = await Client.open(host);
+    expect(await again.auth({ token: tokenOf(host) })).toMatchObject({
+      ok: false,
+      error: { message: expect.stringContaining('already used') as string },
+    });
+    expect((await again.closed).code).toBe(4401);
+
+    // A reload: the page signs in with the secret it kept.
+    const reloaded = await Client.open(host);
+    expect(await reloaded.auth({ session })).toEqual({ type: 'auth', ok: true });
+    expect(await reloaded.call('a', 'hosts:list', {})).toEqual({
+      type: 'result',
+      id: 'a',
+      result: { ok: true, data: { hosts: [] } },
+    });
+    reloaded.ws.close();
+  });
+
+  it('answers calls, pushes events and cancels over a signed-in socket', async () => {
+    const host = await start();
+    const client = await Client.open(host);
+    await client.auth({ session: await signIn(host) });
+
     events.emit('hosts:changed', {});
-    expect(await pushed).toEqual({ type: 'event', channel: 'hosts:changed', payload: {} });
+    expect(await client.next((message) => message.type === 'event')).toEqual({
+      type: 'event',
+      channel: 'hosts:changed',
+      payload: {},
+    });
 
-    const cancelled = new Promise<unknown>((resolve) =>
-      ws.once('message', (data: Buffer) => resolve(JSON.parse(data.toString()))),
-    );
-    ws.send(JSON.stringify({ type: 'invoke', id: 'b', channel: 'hosts:connect', input: { id: 'h-1' } }));
-    ws.send(JSON.stringify({ type: 'cancel', id: 'b' }));
-    expect(await cancelled).toMatchObject({ id: 'b', result: { ok: false, error: { code: 'IPC_CANCELLED' } } });
+    client.send({ type: 'invoke', id: 'b', channel: 'hosts:connect', input: { id: 'h-1' } });
+    client.send({ type: 'cancel', id: 'b' });
+    expect(await client.next((message) => message.id === 'b')).toMatchObject({
+      result: { ok: false, error: { code: 'IPC_CANCELLED' } },
+    });
 
-    const unknown = new Promise<unknown>((resolve) =>
-      ws.once('message', (data: Buffer) => resolve(JSON.parse(data.toString()))),
-    );
-    ws.send(JSON.stringify({ type: 'invoke', id: 'c', channel: 'shell:exec', input: {} }));
-    expect(await unknown).toMatchObject({ id: 'c', result: { ok: false, error: { code: 'IPC_INPUT_INVALID' } } });
-    ws.close();
+    expect(await client.call('c', 'shell:exec', {})).toMatchObject({
+      result: { ok: false, error: { code: 'IPC_INPUT_INVALID', message: expect.stringContaining('reload') as string } },
+    });
+    client.ws.close();
+  });
+
+  it('drives nothing for a client replaying a captured cookie with a forged Origin', async () => {
+    const host = await start();
+    await signIn(host);
+    // What a cookie-stealing server on another port could capture: whatever cookie the link or the page set (none).
+    const captured = (await fetch(host.url, { redirect: 'manual' })).headers.get('set-cookie') ?? 'slotdeck_session=x';
+    const replay = await Client.open(host, { origin: host.origin, cookie: captured.split(';')[0]! });
+    replay.send({ type: 'invoke', id: 'a', channel: 'hosts:list', input: {} });
+    expect(await replay.next((message) => message.type === 'auth')).toMatchObject({
+      ok: false,
+      error: { code: 'BROWSER_NOT_SIGNED_IN' },
+    });
+    expect((await replay.closed).code).toBe(4401);
+    expect(replay.messages.filter((message) => message.type === 'result')).toEqual([]);
+  });
+
+  it('refuses sockets from other origins before any message', async () => {
+    const host = await start();
+    await expect(Client.open(host, { origin: 'http://127.0.0.1:1' })).rejects.toThrow(/403/);
+    await expect(Client.open(host, {})).rejects.toThrow(/403/);
+  });
+
+  it('closes a socket that does not sign in in time, or signs in with a wrong secret', async () => {
+    const host = await start();
+    const silentClient = await Client.open(host);
+    events.emit('hosts:changed', {});
+    expect((await silentClient.closed).code).toBe(4401);
+    // Not signed in: it got no event either.
+    expect(silentClient.messages).toEqual([]);
+
+    const wrong = await Client.open(host);
+    expect(await wrong.auth({ session: 'guessed' })).toMatchObject({
+      ok: false,
+      error: { message: expect.stringContaining('Open the link Slotdeck printed') as string },
+    });
+    expect((await wrong.closed).code).toBe(4401);
+  });
+
+  it('keeps sessions across a restart with the same settings database, storing only their hash', async () => {
+    const file = join(mkdtempSync(join(root, 'db-')), 'slotdeck.db');
+    const first = Store.open(file);
+    opened.push(first);
+    const before = await start({ sessions: first });
+    const session = await signIn(before);
+    await before.close();
+    started.splice(started.indexOf(before), 1);
+    first.close();
+    opened.splice(opened.indexOf(first), 1);
+    const bytes = ['', '-wal'].map((suffix) => {
+      try {
+        return readFileSync(file + suffix).toString('latin1');
+      } catch {
+        return '';
+      }
+    });
+    expect(bytes.join('')).not.toContain(session);
+
+    const second = Store.open(file);
+    opened.push(second);
+    const after = await start({ sessions: second });
+    const client = await Client.open(after);
+    expect(await client.auth({ session })).toEqual({ type: 'auth', ok: true });
+    expect(await client.call('a', 'hosts:list', {})).toMatchObject({ result: { ok: true } });
+    client.ws.close();
+  });
+
+  it('lets a session expire after 30 days unused', async () => {
+    let now = new Date('2030-01-01T00:00:00Z');
+    const host = await start({ now: () => now });
+    const session = await signIn(host);
+    now = new Date(now.getTime() + SESSION_IDLE_MS - 60_000);
+    const used = await Client.open(host);
+    expect(await used.auth({ session })).toMatchObject({ ok: true });
+    used.ws.close();
+    await used.closed;
+    now = new Date(now.getTime() + SESSION_IDLE_MS + 60_000);
+    const late = await Client.open(host);
+    expect(await late.auth({ session })).toMatchObject({ ok: false });
+  });
+
+  it('signs out: every tab of that session is closed, the secret stops working, and a new link is made', async () => {
+    const links: string[] = [];
+    const host = await start({ onNewLink: (url) => links.push(url) });
+    const session = await signIn(host);
+    const tab1 = await Client.open(host);
+    const tab2 = await Client.open(host);
+    await tab1.auth({ session });
+    await tab2.auth({ session });
+
+    tab1.send({ type: 'sign-out' });
+    expect(await tab2.next((message) => message.type === 'signed-out')).toMatchObject({
+      message: expect.stringContaining('new link') as string,
+    });
+    expect((await tab1.closed).code).toBe(4401);
+    expect((await tab2.closed).code).toBe(4401);
+
+    const after = await Client.open(host);
+    expect(await after.auth({ session })).toMatchObject({ ok: false });
+    expect(links).toHaveLength(1);
+    const fresh = await Client.open(host);
+    expect(await fresh.auth({ token: new URL(links[0]!).searchParams.get('token')! })).toMatchObject({ ok: true });
+    fresh.ws.close();
+  });
+});
+
+describe('browser mode’s web host: its port', () => {
+  it('takes the port it used last time, and another one with a notice when that one is taken', async () => {
+    const first = await start();
+    const port = first.port;
+    await first.close();
+    started.splice(0);
+    const again = await start({ preferredPort: port });
+    expect(again.port).toBe(port);
+    expect(again.notice).toBeNull();
+
+    const busy: Server = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const taken = (busy.address() as { port: number }).port;
+    try {
+      const moved = await start({ preferredPort: taken });
+      expect(moved.port).not.toBe(taken);
+      expect(moved.notice).toContain(`Port ${taken}`);
+      expect((await fetch(`${moved.origin}/`)).status).toBe(200);
+    } finally {
+      busy.close();
+    }
   });
 });

@@ -72,7 +72,7 @@ function Dialogs() {
 }
 
 function StatusBar() {
-  const { ui } = useStores();
+  const { ui, ipc } = useStores();
   const info = useUi((s) => s.info);
   const theme = useUi((s) => s.theme);
   const selected = useUi((s) => s.selectedHostId);
@@ -122,6 +122,25 @@ function StatusBar() {
           Slotdeck {info.version}
           {info.mode === 'browser' ? ' · browser mode' : ''}
         </span>
+      ) : null}
+      {info?.mode === 'browser' && ipc.session ? (
+        <button
+          type="button"
+          className="status-button"
+          title="Sign this browser out of Slotdeck"
+          onClick={() =>
+            ui.getState().open({
+              kind: 'confirm',
+              title: 'Sign out of this browser?',
+              message:
+                'This browser will need a new link to open Slotdeck again: Slotdeck prints one in its terminal when you sign out. Your slots keep running.',
+              confirm: 'Sign out',
+              run: () => ui.getState().signOut(),
+            })
+          }
+        >
+          Sign out
+        </button>
       ) : null}
     </footer>
   );
@@ -307,6 +326,7 @@ export function App() {
   const info = useUi((s) => s.info);
   const offline = useUi((s) => s.offline);
   const view = useUi((s) => s.view);
+  const signedOut = useUi((s) => s.signedOut);
   useSlotPolling();
   useGatewayPolling();
   useShortcuts();
@@ -328,6 +348,17 @@ export function App() {
   useEffect(() => {
     document.documentElement.dataset.theme = theme;
   }, [theme]);
+
+  if (signedOut !== null) {
+    return (
+      <main className="signed-out" data-testid="signed-out">
+        <div className="empty-state">
+          <h1>Slotdeck</h1>
+          <p role="alert">{signedOut}</p>
+        </div>
+      </main>
+    );
+  }
 
   return (
     <div className="shell" data-ready={info ? 'true' : 'false'}>

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createIpcClient, IpcClientError, socketTransport } from '../../../src/renderer/src/lib/ipc';
+import { createIpcClient, type Credentials, IpcClientError, socketTransport } from '../../../src/renderer/src/lib/ipc';
 import type { IpcResult } from '../../../src/shared/ipc/contract';
 
 type Transport = Parameters<typeof createIpcClient>[0];
@@ -96,6 +96,7 @@ class FakeSocket {
   onmessage: ((event: { data: string }) => void) | null = null;
   onclose: (() => void) | null = null;
   readonly sent: unknown[] = [];
+  private readonly closeListeners: Array<() => void> = [];
 
   constructor(readonly url: string) {
     FakeSocket.made.push(this);
@@ -105,8 +106,18 @@ class FakeSocket {
     this.sent.push(JSON.parse(data));
   }
 
+  addEventListener(type: string, listener: () => void): void {
+    if (type === 'close') this.closeListeners.push(listener);
+  }
+
   open(): void {
     this.onopen?.();
+  }
+
+  /** Opens and lets the page's sign-in through, as the server does for a known session. */
+  signIn(session?: string): void {
+    this.open();
+    this.receive({ type: 'auth', ok: true, ...(session ? { session } : {}) });
   }
 
   receive(message: unknown): void {
@@ -115,6 +126,7 @@ class FakeSocket {
 
   drop(): void {
     this.onclose?.();
+    for (const listener of this.closeListeners.splice(0)) listener();
   }
 
   static last(): FakeSocket {
@@ -125,7 +137,27 @@ class FakeSocket {
 }
 
 const URL = 'ws://127.0.0.1:7421/ipc';
-const transport = () => socketTransport(URL, FakeSocket as unknown as typeof WebSocket);
+
+/** The page's credentials, in memory: what the transport kept, forgot and dropped. */
+function memoryCredentials(initial: { token?: string; session?: string } = { session: 'kept-secret' }) {
+  const state = { token: initial.token ?? null, session: initial.session ?? null };
+  const credentials: Credentials = {
+    token: () => state.token,
+    session: () => state.session,
+    signedIn(session) {
+      if (session) state.session = session;
+      state.token = null;
+    },
+    forget() {
+      state.session = null;
+      state.token = null;
+    },
+  };
+  return { credentials, state };
+}
+
+const transport = (credentials: Credentials = memoryCredentials().credentials) =>
+  socketTransport(URL, FakeSocket as unknown as typeof WebSocket, credentials);
 
 /** The invokes a socket sent, as {id, channel, input}. */
 const invokes = (socket: FakeSocket) =>
@@ -159,9 +191,10 @@ describe('socketTransport', () => {
     await tick();
     expect(socket.sent).toEqual([]);
 
-    socket.open();
+    socket.signIn();
     await vi.advanceTimersByTimeAsync(0);
     expect(socket.sent).toEqual([
+      { type: 'auth', session: 'kept-secret' },
       { type: 'invoke', id: 'req-1', channel: 'hosts:list', input: {} },
       { type: 'invoke', id: 'req-2', channel: 'hosts:remove', input: { id: 'prod' } },
     ]);
@@ -175,16 +208,19 @@ describe('socketTransport', () => {
   it('sends a cancel for a request id', async () => {
     const ipc = transport();
     const socket = FakeSocket.last();
-    socket.open();
+    socket.signIn();
     await tick();
     ipc.cancel('req-9');
-    expect(socket.sent).toEqual([{ type: 'cancel', id: 'req-9' }]);
+    expect(socket.sent).toEqual([
+      { type: 'auth', session: 'kept-secret' },
+      { type: 'cancel', id: 'req-9' },
+    ]);
   });
 
   it('delivers events to the listeners of their channel only, until they unsubscribe', () => {
     const ipc = transport();
     const socket = FakeSocket.last();
-    socket.open();
+    socket.signIn();
     const statuses: unknown[] = [];
     const changes: unknown[] = [];
     const stopStatuses = ipc.on('hosts:status', (payload) => statuses.push(payload));
@@ -207,7 +243,7 @@ describe('socketTransport', () => {
     const socket = FakeSocket.last();
     const connection: boolean[] = [];
     ipc.onConnection((connected) => connection.push(connected));
-    socket.open();
+    socket.signIn();
     expect(connection).toEqual([true]);
 
     const inFlight = ipc.invoke('hosts:list', 'req-1', {});
@@ -220,7 +256,7 @@ describe('socketTransport', () => {
     await vi.advanceTimersByTimeAsync(5000);
     expect(FakeSocket.made).toHaveLength(2);
     const again = FakeSocket.last();
-    again.open();
+    again.signIn();
     expect(connection).toEqual([true, false, true]);
 
     const next = ipc.invoke('hosts:list', 'req-2', {});
@@ -260,7 +296,7 @@ describe('socketTransport while Slotdeck is down', () => {
   // answered (IPC_UNAVAILABLE) rather than wait for ever.
   it('does not leave a call made during a failed reconnect attempt waiting forever', async () => {
     const ipc = transport();
-    FakeSocket.last().open();
+    FakeSocket.last().signIn();
     FakeSocket.last().drop();
     await vi.advanceTimersByTimeAsync(5000);
     expect(FakeSocket.made).toHaveLength(2);
@@ -272,12 +308,105 @@ describe('socketTransport while Slotdeck is down', () => {
     await vi.advanceTimersByTimeAsync(5000);
     expect(FakeSocket.made).toHaveLength(3);
     const third = FakeSocket.last();
-    third.open();
+    third.signIn();
     await vi.advanceTimersByTimeAsync(0);
     for (const message of invokes(third)) {
       third.receive({ type: 'result', id: message.id, result: { ok: true, data: { hosts: [] } } });
     }
     await vi.advanceTimersByTimeAsync(0);
     expect(settled).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('socketTransport signing in (browser mode)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+    FakeSocket.made = [];
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('sends nothing but the sign-in until the server accepts it', async () => {
+    const ipc = transport();
+    const socket = FakeSocket.last();
+    const call = ipc.invoke('hosts:list', 'req-1', {});
+    socket.open();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(socket.sent).toEqual([{ type: 'auth', session: 'kept-secret' }]);
+
+    socket.receive({ type: 'auth', ok: true });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(invokes(socket).map((message) => message.id)).toEqual(['req-1']);
+    socket.receive({ type: 'result', id: 'req-1', result: { ok: true, data: { hosts: [] } } });
+    await expect(call).resolves.toEqual({ ok: true, data: { hosts: [] } });
+  });
+
+  it('trades the link’s token, keeps the session secret it gets back and drops the token', () => {
+    const { credentials, state } = memoryCredentials({ token: 'one-time' });
+    transport(credentials);
+    const socket = FakeSocket.last();
+    socket.open();
+    expect(socket.sent).toEqual([{ type: 'auth', token: 'one-time' }]);
+    socket.receive({ type: 'auth', ok: true, session: 'new-secret' });
+    expect(state).toEqual({ token: null, session: 'new-secret' });
+
+    // A reload (a new page on the same origin) signs in with the kept secret.
+    transport(credentials);
+    FakeSocket.last().open();
+    expect(FakeSocket.last().sent).toEqual([{ type: 'auth', session: 'new-secret' }]);
+  });
+
+  it('tells the page what to do when the server refuses the sign-in, forgets the secret and stops trying', async () => {
+    const { credentials, state } = memoryCredentials({ session: 'expired' });
+    const ipc = transport(credentials);
+    const messages: string[] = [];
+    ipc.session?.onSignedOut((message) => messages.push(message));
+    const call = ipc.invoke('hosts:list', 'req-1', {});
+    const socket = FakeSocket.last();
+    socket.open();
+    socket.receive({ type: 'auth', ok: false, error: { code: 'BROWSER_NOT_SIGNED_IN', message: 'Open the link.' } });
+    socket.drop();
+    await expect(call).resolves.toEqual({
+      ok: false,
+      error: { code: 'BROWSER_NOT_SIGNED_IN', message: 'Open the link.' },
+    });
+    expect(messages).toEqual(['Open the link.']);
+    expect(state.session).toBeNull();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(FakeSocket.made).toHaveLength(1);
+  });
+
+  it('opens no socket at all without a token or a session, and says how to sign in', async () => {
+    const ipc = transport(memoryCredentials({}).credentials);
+    const messages: string[] = [];
+    ipc.session?.onSignedOut((message) => messages.push(message));
+    expect(FakeSocket.made).toHaveLength(0);
+    expect(messages).toEqual([expect.stringContaining('Open the link Slotdeck printed') as string]);
+    await expect(ipc.invoke('hosts:list', 'req-1', {})).resolves.toMatchObject({
+      ok: false,
+      error: { code: 'BROWSER_NOT_SIGNED_IN' },
+    });
+  });
+
+  it('signs out: asks the server to end the session, forgets the secret and does not reconnect', async () => {
+    const { credentials, state } = memoryCredentials();
+    const ipc = transport(credentials);
+    const messages: string[] = [];
+    ipc.session?.onSignedOut((message) => messages.push(message));
+    const socket = FakeSocket.last();
+    socket.signIn();
+
+    const done = ipc.session!.signOut();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(socket.sent.at(-1)).toEqual({ type: 'sign-out' });
+    socket.receive({ type: 'signed-out', message: 'You signed out.' });
+    socket.drop();
+    await done;
+    expect(messages).toEqual(['You signed out.']);
+    expect(state).toEqual({ token: null, session: null });
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(FakeSocket.made).toHaveLength(1);
   });
 });

@@ -26,6 +26,54 @@ interface Transport {
   cancel(requestId: string): void;
   on(channel: string, listener: (payload: unknown) => void): () => void;
   onConnection(listener: (connected: boolean) => void): () => void;
+  /** Browser mode only: this browser's sign-in. */
+  session?: BrowserSession;
+}
+
+/** Browser mode's sign-in, as the page sees it. */
+export interface BrowserSession {
+  /** Ends this browser's session on the server, forgets its secret, and closes the socket (every tab's). */
+  signOut(): Promise<void>;
+  /** The page is not (or no longer) signed in; the message says what to do next. */
+  onSignedOut(listener: (message: string) => void): () => void;
+}
+
+/**
+ * Where the page keeps its credentials: the link's one-time token (in the address, until traded) and the session
+ * secret it was traded for, in localStorage, which is scoped by origin (port included), so no other server on
+ * 127.0.0.1 can read it (a cookie would go to every port).
+ */
+export interface Credentials {
+  token(): string | null;
+  session(): string | null;
+  /** Signed in: keeps a new session secret, and drops the used token from the address bar. */
+  signedIn(session: string | undefined): void;
+  /** Forgets the secret and the token (sign-out, or a secret the server no longer knows). */
+  forget(): void;
+}
+
+const SESSION_KEY = 'slotdeck.session';
+
+/** The page's own credentials: `?token=` in its address, the session secret in localStorage. */
+export function pageCredentials(): Credentials {
+  const dropToken = (): void => {
+    const url = new URL(location.href);
+    if (!url.searchParams.has('token')) return;
+    url.searchParams.delete('token');
+    history.replaceState(history.state, '', `${url.pathname}${url.search}${url.hash}`);
+  };
+  return {
+    token: () => new URL(location.href).searchParams.get('token') || null,
+    session: () => localStorage.getItem(SESSION_KEY),
+    signedIn(session) {
+      if (session) localStorage.setItem(SESSION_KEY, session);
+      dropToken();
+    },
+    forget() {
+      localStorage.removeItem(SESSION_KEY);
+      dropToken();
+    },
+  };
 }
 
 /** The typed client of main's IPC contract, the same in the Electron window and in browser mode. */
@@ -38,6 +86,8 @@ export interface IpcClient {
   on<E extends EventChannel>(channel: E, listener: (payload: IpcEvent<E>) => void): () => void;
   /** Browser mode's socket to main dropped (Slotdeck stopped) or came back. */
   onConnection(listener: (connected: boolean) => void): () => void;
+  /** Browser mode only: this browser's sign-in (sign out, hear that it ended). */
+  session?: BrowserSession;
 }
 
 let counter = 0;
@@ -57,30 +107,74 @@ const UNAVAILABLE: IpcResult<never> = {
   error: { code: 'IPC_UNAVAILABLE', message: 'Lost the connection to Slotdeck. Is it still running?' },
 };
 
-/** Browser mode: one WebSocket to main, reopened when it drops; a call made meanwhile waits for the next attempt. */
-export function socketTransport(url: string, WebSocketImpl: typeof WebSocket = WebSocket): Transport {
+const NOT_SIGNED_IN =
+  'This browser is not signed in to Slotdeck. Open the link Slotdeck printed in the terminal where it runs; if that link was used already, stop Slotdeck (Ctrl-C) and start it again (npm start) for a new one.';
+
+type ServerMessage =
+  | { type: 'auth'; ok: true; session?: string }
+  | { type: 'auth'; ok: false; error: IpcErrorShape }
+  | { type: 'signed-out'; message: string }
+  | { type: 'result'; id: string; result: IpcResult<unknown> }
+  | { type: 'event'; channel: string; payload: unknown };
+
+/**
+ * Browser mode: one WebSocket to main, reopened when it drops; a call made meanwhile waits for the next attempt. Its
+ * first message signs in (the session secret, or the link's token, traded for one); nothing else is sent before the
+ * server says yes. When the server says no (or the admin signs out), the page is told and the socket stays closed.
+ */
+export function socketTransport(
+  url: string,
+  WebSocketImpl: typeof WebSocket = WebSocket,
+  credentials: Credentials = pageCredentials(),
+): Transport {
   const pending = new Map<string, (result: IpcResult<unknown>) => void>();
   const listeners = new Map<string, Set<(payload: unknown) => void>>();
   const connectionListeners = new Set<(connected: boolean) => void>();
+  const signedOutListeners = new Set<(message: string) => void>();
   let socket: WebSocket | null = null;
   let opened: Promise<WebSocket | null> | null = null;
   let retry = 0;
+  /** Why the page is not signed in; once set, no socket is opened any more. */
+  let signedOut: string | null = null;
 
-  /** The socket, opening it when needed; null when this attempt failed (the caller answers IPC_UNAVAILABLE). */
+  const signOutLocally = (message: string): void => {
+    if (signedOut !== null) return;
+    signedOut = message;
+    credentials.forget();
+    for (const listener of signedOutListeners) listener(message);
+  };
+
+  /** The signed-in socket, opening it when needed; null when this attempt failed (the caller answers). */
   const open = (): Promise<WebSocket | null> => {
+    if (signedOut !== null) return Promise.resolve(null);
     opened ??= new Promise<WebSocket | null>((resolve) => {
+      const token = credentials.token();
+      const session = credentials.session();
+      if (!token && !session) {
+        signOutLocally(NOT_SIGNED_IN);
+        resolve(null);
+        return;
+      }
       const ws = new WebSocketImpl(url);
       ws.onopen = () => {
-        retry = 0;
-        socket = ws;
-        for (const listener of connectionListeners) listener(true);
-        resolve(ws);
+        ws.send(JSON.stringify({ type: 'auth', ...(session ? { session } : {}), ...(token ? { token } : {}) }));
       };
       ws.onmessage = (event: MessageEvent<string>) => {
-        const message = JSON.parse(event.data) as
-          | { type: 'result'; id: string; result: IpcResult<unknown> }
-          | { type: 'event'; channel: string; payload: unknown };
-        if (message.type === 'result') {
+        const message = JSON.parse(event.data) as ServerMessage;
+        if (message.type === 'auth') {
+          if (!message.ok) {
+            signOutLocally(message.error.message);
+            resolve(null);
+            return;
+          }
+          credentials.signedIn(message.session);
+          retry = 0;
+          socket = ws;
+          for (const listener of connectionListeners) listener(true);
+          resolve(ws);
+        } else if (message.type === 'signed-out') {
+          signOutLocally(message.message);
+        } else if (message.type === 'result') {
           pending.get(message.id)?.(message.result);
           pending.delete(message.id);
         } else {
@@ -96,21 +190,24 @@ export function socketTransport(url: string, WebSocketImpl: typeof WebSocket = W
         if (wasOpen) for (const listener of connectionListeners) listener(false);
         // Calls in flight cannot be answered any more.
         for (const [id, settle] of pending) {
-          settle(UNAVAILABLE);
+          settle(unavailable());
           pending.delete(id);
         }
+        if (signedOut !== null) return;
         retry += 1;
         setTimeout(() => void open(), Math.min(5000, 250 * 2 ** Math.min(retry, 5)));
       };
     });
     return opened;
   };
+  const unavailable = (): IpcResult<never> =>
+    signedOut === null ? UNAVAILABLE : { ok: false, error: { code: 'BROWSER_NOT_SIGNED_IN', message: signedOut } };
   void open();
 
   return {
     async invoke(channel, id, input) {
       const ws = socket ?? (await open());
-      if (!ws) return UNAVAILABLE;
+      if (!ws) return unavailable();
       return new Promise((resolve) => {
         pending.set(id, resolve);
         ws.send(JSON.stringify({ type: 'invoke', id, channel, input }));
@@ -128,6 +225,25 @@ export function socketTransport(url: string, WebSocketImpl: typeof WebSocket = W
     onConnection(listener) {
       connectionListeners.add(listener);
       return () => connectionListeners.delete(listener);
+    },
+    session: {
+      async signOut() {
+        const ws = socket ?? (await open());
+        if (ws) {
+          // The server revokes the session and closes every tab's socket; this one waits for its close.
+          const closed = new Promise<void>((resolve) => ws.addEventListener('close', () => resolve(), { once: true }));
+          ws.send(JSON.stringify({ type: 'sign-out' }));
+          await closed;
+        }
+        signOutLocally(
+          'You signed out of Slotdeck in this browser. To sign in again, open the new link Slotdeck printed in the terminal where it runs.',
+        );
+      },
+      onSignedOut(listener) {
+        signedOutListeners.add(listener);
+        if (signedOut !== null) listener(signedOut);
+        return () => signedOutListeners.delete(listener);
+      },
     },
   };
 }
@@ -152,6 +268,7 @@ export function createIpcClient(transport: Transport): IpcClient {
     onConnection(listener) {
       return transport.onConnection(listener);
     },
+    ...(transport.session ? { session: transport.session } : {}),
   };
 }
 

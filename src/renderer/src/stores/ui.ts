@@ -39,6 +39,8 @@ export interface UiState {
   toasts: Toast[];
   /** Browser mode only: the socket to main is down (Slotdeck stopped). */
   offline: boolean;
+  /** Browser mode only: why this browser is not signed in (and what to do), once it is not. */
+  signedOut: string | null;
   init(): Promise<IpcOutput<'app:preferences'>>;
   setTheme(theme: Theme): void;
   select(hostId: string): void;
@@ -48,6 +50,8 @@ export interface UiState {
   notify(message: string, kind?: Toast['kind']): void;
   dismiss(id: number): void;
   setSecrets(status: SecretsStatus): void;
+  /** Browser mode only: ends this browser's session. */
+  signOut(): Promise<void>;
 }
 
 let toastId = 0;
@@ -61,6 +65,7 @@ export function createUiStore(ipc: IpcClient) {
     dialog: null,
     toasts: [],
     offline: false,
+    signedOut: null,
     async init() {
       const [info, preferences] = await Promise.all([ipc.invoke('app:info', {}), ipc.invoke('app:preferences', {})]);
       set({ info, theme: preferences.theme, selectedHostId: preferences.selectedHostId });
@@ -101,7 +106,11 @@ export function createUiStore(ipc: IpcClient) {
       const info = get().info;
       if (info) set({ info: { ...info, secrets } });
     },
+    async signOut() {
+      await ipc.session?.signOut();
+    },
   }));
   ipc.onConnection((connected) => store.setState({ offline: !connected }));
+  ipc.session?.onSignedOut((message) => store.setState({ signedOut: message, offline: false, dialog: null }));
   return store;
 }
