@@ -8,7 +8,7 @@ import { bootstrap } from './bootstrap';
 import { loadKeyring } from './keyring';
 import { consoleLogger } from './log';
 import { defaultDataDir } from './paths';
-import { startWebHost } from './web-host';
+import { startWebHost, type WebHost } from './web-host';
 
 const appRoot = join(import.meta.dirname, '../..');
 const version = (JSON.parse(readFileSync(join(appRoot, 'package.json'), 'utf8')) as { version: string }).version;
@@ -33,18 +33,42 @@ const core = await bootstrap({
   keyring: loadKeyring(),
 });
 const port = process.env.SLOTDECK_PORT ? Number(process.env.SLOTDECK_PORT) : 0;
-const web = await startWebHost({
-  rendererDir: join(appRoot, 'out', 'renderer'),
-  dispatcher: core.dispatcher,
-  events: core.events,
-  log,
-  port,
-});
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  process.stderr.write(
+    `SLOTDECK_PORT must be a port number (1-65535), not "${process.env.SLOTDECK_PORT}": fix or unset it.\n`,
+  );
+  process.exit(2);
+}
+// The browser keeps its sign-in per origin, port included: the same port as last time keeps the admin signed in.
+const PORT_PREFERENCE = 'browser-mode-port';
+let web: WebHost;
+try {
+  web = await startWebHost({
+    rendererDir: join(appRoot, 'out', 'renderer'),
+    dispatcher: core.dispatcher,
+    events: core.events,
+    log,
+    port,
+    preferredPort: core.settings.preference<number>(PORT_PREFERENCE) ?? 0,
+    sessions: core.settings,
+    onNewLink: (url) =>
+      process.stdout.write(`\nSigned out. To sign in again, open this link (it works once):\n\n  ${url}\n\n`),
+  });
+} catch (error) {
+  process.stderr.write(
+    `Slotdeck could not listen on 127.0.0.1:${port} (${(error as Error).message}). Stop the program using that port, or set SLOTDECK_PORT to another one (or unset it).\n`,
+  );
+  await core.dispose();
+  process.exit(1);
+}
+core.settings.setPreference(PORT_PREFERENCE, web.port);
+if (web.notice) process.stdout.write(`\n${web.notice}\n`);
 await core.ready;
 
-// The line tests and scripts look for; the link works once.
+// The line tests and scripts look for. The link works once; a browser that used it stays signed in (restarts too)
+// until it signs out.
 process.stdout.write(
-  `\nSlotdeck is running in browser mode (data: ${dataDir}).\nOpen this link in your browser (it works once):\n\n  ${web.url}\n\nCtrl-C stops Slotdeck; your slots keep running.\n`,
+  `\nSlotdeck is running in browser mode (data: ${dataDir}).\nOpen this link in your browser (it works once; the browser then stays signed in):\n\n  ${web.url}\n\nCtrl-C stops Slotdeck; your slots keep running.\n`,
 );
 process.stdout.write(`SLOTDECK_READY ${JSON.stringify({ url: web.url, origin: web.origin, pid: process.pid })}\n`);
 
