@@ -31,7 +31,8 @@ export class PanelProcess {
   }
 
   async launch(): Promise<void> {
-    // A new process prints a new link; sessions of the previous one are gone, as for a user restarting Slotdeck.
+    // A new process prints a new link; each launch starts from a fresh browser context and uses it (sessions do survive
+    // a restart: tests/e2e/browser-session.test.ts).
     await this.context?.close();
     this.context = null;
     this.stopping = false;
@@ -77,7 +78,7 @@ export class PanelProcess {
 
   /**
    * Opens the app in a new page and waits until it shows its hosts. The first page uses the one-time link; later
-   * pages share its browser context, whose session cookie lets them in, as a user's further tabs would.
+   * pages share its browser context, whose stored session lets them in, as a user's further tabs would.
    */
   async open(browser: Browser): Promise<Page> {
     const first = !this.context;
