@@ -263,6 +263,34 @@ describe('Messages API through the official SDK', () => {
     expect(row).toMatchObject({ inputTokens: 77, cacheCreationTokens: 1, cacheReadTokens: 2 });
   });
 
+  it('meters a stream the SDK leaves after the content for what it received, before message_delta (fake upstream)', async () => {
+    const stream = sdk(key.secret).messages.stream(ask('leave early !usage in=30 out=500 cw=0 cr=0 !slow 150'));
+    const ended = stream.finalMessage().catch((error: unknown) => error);
+    await new Promise<void>((resolve) =>
+      stream.on('streamEvent', (event) => {
+        if (event.type === 'content_block_stop') resolve();
+      }),
+    );
+    stream.abort();
+    expect(await ended).toBeInstanceOf(Anthropic.APIUserAbortError);
+    await expect
+      .poll(async () => (await rowsOf(`keyId=${key.key.id}`))[0]?.errorType, { timeout: 5000 })
+      .toBe('client_abort_output_estimated');
+    const [row] = await rowsOf(`keyId=${key.key.id}`);
+    // 29 characters of text at 3 a token: 10 output tokens, where message_start said 1.
+    expect(row).toMatchObject({ status: 'client_abort', inputTokens: 30, outputTokens: 10 });
+  });
+
+  it('refuses a non-boolean "stream" with 400 invalid_request_error and meters nothing', async () => {
+    const before = (await rowsOf(`keyId=${key.key.id}`)).length;
+    for (const stream of [1, 'true']) {
+      const response = await call(key.secret, { ...ask('hi'), stream });
+      expect(response.status).toBe(400);
+      expect(response.body).toMatchObject({ error: { type: 'invalid_request_error' }, code: 'GATEWAY_BODY_INVALID' });
+    }
+    expect(await rowsOf(`keyId=${key.key.id}`)).toHaveLength(before);
+  });
+
   it("puts the gateway's own overhead on every response", async () => {
     for (const response of [await call(key.secret), await call(null), await call(key.secret, null, '/v1/models')]) {
       expect(Number(response.headers.get('x-slotdeck-overhead-ms'))).toBeGreaterThanOrEqual(0);
