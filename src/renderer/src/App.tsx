@@ -366,7 +366,8 @@ export function App() {
       <div className="main-column">
         {offline ? (
           <div className="banner error" role="alert">
-            Lost the connection to Slotdeck. It may have stopped: start it again (npm start) and open the new link.
+            Lost the connection to Slotdeck. It may have stopped: start it again (npm start); this page reconnects by
+            itself.
           </div>
         ) : null}
         {info?.notices.map((notice) => (

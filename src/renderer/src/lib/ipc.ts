@@ -104,7 +104,11 @@ function bridgeTransport(bridge: Bridge): Transport {
 
 const UNAVAILABLE: IpcResult<never> = {
   ok: false,
-  error: { code: 'IPC_UNAVAILABLE', message: 'Lost the connection to Slotdeck. Is it still running?' },
+  error: {
+    code: 'IPC_UNAVAILABLE',
+    message:
+      'Lost the connection to Slotdeck. If it stopped, start it again (npm start): this page reconnects by itself.',
+  },
 };
 
 const NOT_SIGNED_IN =
