@@ -36,17 +36,16 @@ export const panelSuite: Suite = {
     const browser = await launchChromium();
     const panel = await PanelProcess.start();
     try {
-      // The one-time link gives the session; later loads reuse its cookie in fresh contexts (nothing cached).
+      // The one-time link gives the session; later loads reuse its stored secret in fresh contexts (nothing cached).
       const first = await browser.newContext();
       const page = await first.newPage();
       await page.goto(panel.url);
       await page.locator('.shell[data-ready="true"]').waitFor();
-      const cookies = await first.cookies();
+      const storageState = await first.storageState();
       await first.close();
       const times: number[] = [];
       for (let i = 0; i < LOADS; i++) {
-        const context = await browser.newContext();
-        await context.addCookies(cookies);
+        const context = await browser.newContext({ storageState });
         const tab = await context.newPage();
         await tab.goto(`${panel.origin}/`);
         // The app marks the moment it shows its hosts and takes input; startTime counts from navigation start.
