@@ -186,12 +186,12 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     if (request.method !== 'GET' && request.method !== 'HEAD')
       return refuse(response, 405, 'Only GET and HEAD are served here.', { allow: 'GET, HEAD' });
     const file = fileUnder(options.rendererDir, path);
-    if (!file) return refuse(response, 404, 'Not found.');
+    if (!file) return refuse(response, 404, 'Not found: Slotdeck’s page is at / (open the link it printed).');
     let body: Buffer;
     try {
       body = await readFile(file);
     } catch {
-      return refuse(response, 404, 'Not found.');
+      return refuse(response, 404, 'Not found: Slotdeck’s page is at / (open the link it printed).');
     }
     const page = extname(file) === '.html';
     response.writeHead(200, {
