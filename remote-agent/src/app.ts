@@ -76,6 +76,10 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
 
   const paths = new SlotPaths(config.dataDir, config.runDir);
   const tickets = new TicketStore();
+  const opening = {
+    timeoutMs: config.terminal.openingTimeoutMs,
+    allowedOrigins: config.terminal.allowedOrigins,
+  };
   const repo = new SlotRepository(db);
   const terminals = new TerminalHost({
     runDir: config.runDir,
@@ -84,10 +88,18 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     scrollbackLines: config.terminal.scrollbackLines,
     journalCompactBytes: config.terminal.journalCompactBytes,
     tickets,
+    opening,
     logger,
     onSizeChange: (id, size) => repo.update(id, { cols: size.cols, rows: size.rows }),
   });
-  const ttyd = new TtydBridge({ paths, tools, tickets, logger, scrollbackLines: config.terminal.scrollbackLines });
+  const ttyd = new TtydBridge({
+    paths,
+    tools,
+    tickets,
+    opening,
+    logger,
+    scrollbackLines: config.terminal.scrollbackLines,
+  });
 
   const verifier = new KeyVerifier(db);
   const quotas = new QuotaService({ db });
@@ -219,7 +231,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
       inFlight: 0,
     }),
   });
-  registerTerminalRoutes(app, { slots, terminals, ttyd, tickets });
+  registerTerminalRoutes(app, { slots, terminals, ttyd, tickets, opening });
 
   // Rows older than the configured age move to the archive database; checked every 6 hours (a no-op when none are).
   const stopArchiver = usage.startArchiver({

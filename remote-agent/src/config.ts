@@ -97,6 +97,12 @@ const KEYS: KeySpec[] = [
     fix: 'use bytes between 65536 and 1073741824, e.g. 4194304',
   },
   {
+    key: 'terminal.openingTimeoutMs',
+    env: 'SLOTDECK_AGENT_TERMINAL_OPENING_TIMEOUT_MS',
+    fromEnv: asInt,
+    fix: 'use milliseconds between 100 and 10000, e.g. 2000',
+  },
+  {
     key: 'gateway.host',
     env: 'SLOTDECK_AGENT_GATEWAY_HOST',
     fromEnv: asString,
@@ -266,8 +272,28 @@ export const AgentConfigSchema = z.strictObject({
         .min(65_536)
         .max(1_073_741_824)
         .default(4 * 1024 * 1024),
+      /** A terminal WebSocket without a ticket at the upgrade is closed unless its opening brings one in this time. */
+      openingTimeoutMs: z.int().min(100).max(10_000).default(2000),
+      /**
+       * Page origins (such as future share pages) that may open terminals with tickets minted without an origin.
+       * Tickets minted for a page origin work only from that origin, whatever this list says.
+       */
+      allowedOrigins: z
+        .array(
+          z.string().refine((value) => URL.canParse(value) && new URL(value).origin === value, {
+            message: 'must be http(s) page origins such as https://share.example.com (no path or trailing /)',
+          }),
+        )
+        .max(32)
+        .default([]),
     })
-    .default({ scrollbackLines: 10_000, ticketTtlSeconds: 30, journalCompactBytes: 4 * 1024 * 1024 }),
+    .default({
+      scrollbackLines: 10_000,
+      ticketTtlSeconds: 30,
+      journalCompactBytes: 4 * 1024 * 1024,
+      openingTimeoutMs: 2000,
+      allowedOrigins: [],
+    }),
   gateway: GatewayConfig.default(GatewayConfig.parse({})),
   usage: z
     .strictObject({

@@ -27,6 +27,8 @@ export interface BootstrapOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** The Electron app's save dialog (usage exports); browser mode has none. */
   pickSaveFile?: (suggestedName: string) => Promise<string | null>;
+  /** The origin of the renderer's page; terminal tickets are bound to it (see HandlerServices). */
+  rendererOrigin?: () => string | null;
 }
 
 export interface PanelCore {
@@ -78,6 +80,7 @@ export async function bootstrap(options: BootstrapOptions): Promise<PanelCore> {
     app: { name: 'Slotdeck', version: options.version, mode: options.mode, dataDir: options.dataDir },
     ...(options.sshConfigFile ? { sshConfigFile: options.sshConfigFile } : {}),
     ...(options.pickSaveFile ? { pickSaveFile: options.pickSaveFile } : {}),
+    ...(options.rendererOrigin ? { rendererOrigin: options.rendererOrigin } : {}),
   });
   const service = hosts;
   const ready = startThisComputer(service, store, options.log);

@@ -23,6 +23,8 @@ process.on('unhandledRejection', (reason) => {
   });
 });
 
+// The web host's origin, known once it listens: terminal tickets are bound to it.
+let pageOrigin: string | null = null;
 const core = await bootstrap({
   mode: 'browser',
   version,
@@ -31,6 +33,7 @@ const core = await bootstrap({
   nodePath: process.execPath,
   log,
   keyring: loadKeyring(),
+  rendererOrigin: () => pageOrigin,
 });
 const port = process.env.SLOTDECK_PORT ? Number(process.env.SLOTDECK_PORT) : 0;
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -62,6 +65,7 @@ try {
   process.exit(1);
 }
 core.settings.setPreference(PORT_PREFERENCE, web.port);
+pageOrigin = web.origin;
 if (web.notice) process.stdout.write(`\n${web.notice}\n`);
 await core.ready;
 

@@ -55,6 +55,9 @@ if (!app.requestSingleInstanceLock()) {
       nodePath: process.env.SLOTDECK_NODE ?? 'node',
       log,
       keyring: loadKeyring(),
+      // The origin the page's WebSockets carry: the dev server's, or file:// (Chromium sends "null" for it; the
+      // agent takes both for a file:// ticket).
+      rendererOrigin: () => (RENDERER_URL ? new URL(RENDERER_URL).origin : 'file://'),
       pickSaveFile: async (suggestedName) => {
         const options = { defaultPath: join(app.getPath('downloads'), suggestedName) };
         const window = BrowserWindow.getFocusedWindow();

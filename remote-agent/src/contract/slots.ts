@@ -171,7 +171,25 @@ export const DeleteSlotResult = z.object({
 export const TerminalMode = z.enum(['writable', 'read-only']);
 export type TerminalMode = z.infer<typeof TerminalMode>;
 
-export const CreateTicketBody = z.strictObject({ mode: TerminalMode.default('writable') });
+/** A web page's origin as browsers send it in `Origin`: `http(s)://host[:port]`, or `file://` (Electron's packaged page). */
+export const PageOrigin = z
+  .string()
+  .max(255)
+  .refine(
+    (value) =>
+      value === 'file://' ||
+      (/^https?:\/\/[^/?#@\s]+$/.test(value) && URL.canParse(value) && new URL(value).origin === value),
+    { message: 'must be a page origin such as http://127.0.0.1:5173 (scheme, host and port; no path or trailing /)' },
+  );
+
+/**
+ * `origin`: the origin of the page that will open the terminal. The agent then refuses the WebSocket from any other
+ * Origin, and without one. Non-browser clients (the CLI's `attach`) leave it out and send no Origin.
+ */
+export const CreateTicketBody = z.strictObject({
+  mode: TerminalMode.default('writable'),
+  origin: PageOrigin.optional(),
+});
 
 export const TerminalTicket = z.object({
   ticket: z.string(),

@@ -25,6 +25,11 @@ export interface HandlerServices {
    * mode has none: the export's content goes back to the page, which downloads it.
    */
   pickSaveFile?: (suggestedName: string) => Promise<string | null>;
+  /**
+   * The origin of the page the renderer runs in (browser mode: the web host's; Electron: `file://` or the dev
+   * server's). Terminal tickets are bound to it, so the agent takes them from that page only; null when unknown.
+   */
+  rendererOrigin?: () => string | null;
 }
 
 /** An export larger than this is not sent over browser mode's socket: the admin narrows the range instead. */
@@ -84,9 +89,10 @@ export function createHandlers(services: HandlerServices): Handlers {
       agent(hostId).call(adminApi.listSlotEvents, { params: { id: slotId }, query: { limit: 50 } }, signal),
     'terminal:open': async ({ hostId, slotId, mode }, { signal }) => {
       // The ticket is minted with the admin token here in main; the renderer only ever sees the ticket.
+      const origin = services.rendererOrigin?.() ?? null;
       const ticket = await agent(hostId).call(
         adminApi.createTerminalTicket,
-        { params: { id: slotId }, body: { mode } },
+        { params: { id: slotId }, body: { mode, ...(origin ? { origin } : {}) } },
         signal,
       );
       return { url: `${hosts.socketBase(hostId)}${ticket.path}`, expiresAt: ticket.expiresAt };

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import xtermHeadless from '@xterm/headless';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Slot } from '../../../remote-agent/src/contract/index.js';
+import type { ErrorBody, Slot } from '../../../remote-agent/src/contract/index.js';
 import { AgentProcess } from '../helpers/agent.js';
+import { TerminalTestClient, upgradeStatus } from '../helpers/terminal-client.js';
 
 const { Terminal } = xtermHeadless;
 type HeadlessTerminal = InstanceType<typeof Terminal>;
@@ -34,11 +35,79 @@ async function render(
 }
 
 beforeAll(async () => {
-  agent = await AgentProcess.start({ env: { SLOTDECK_AGENT_JOURNAL_COMPACT_BYTES: '65536' } });
+  agent = await AgentProcess.start({
+    env: {
+      SLOTDECK_AGENT_JOURNAL_COMPACT_BYTES: '65536',
+      // Short, so that a socket without a ticket is seen closed at once (the default is 2 s).
+      SLOTDECK_AGENT_TERMINAL_OPENING_TIMEOUT_MS: '300',
+    },
+  });
 });
 
 afterAll(async () => {
   await agent?.destroy();
+});
+
+describe('who may open a terminal', () => {
+  const PANEL = 'http://127.0.0.1:43210';
+  const ws = (path: string): string => `${agent.url.replace('http', 'ws')}${path}`;
+  let slot: Slot;
+
+  beforeAll(async () => {
+    slot = await agent.createSlot({ name: 'origins' });
+  });
+
+  it('opens the terminal from the page origin the ticket was minted for', async () => {
+    const { path } = await agent.ticket(slot.id, 'writable', PANEL);
+    const client = await TerminalTestClient.open(ws(path), undefined, { origin: PANEL });
+    await client.waitForPrompt();
+    client.close();
+  });
+
+  it('refuses a browser-bound ticket from another origin, or without an Origin header, with a code', async () => {
+    for (const origin of ['http://evil.example', 'http://127.0.0.1:43211', 'null', undefined]) {
+      const { path } = await agent.ticket(slot.id, 'writable', PANEL);
+      const refused = await upgradeStatus(ws(path), origin);
+      expect(refused.status, String(origin)).toBe(403);
+      expect((JSON.parse(refused.body) as ErrorBody).error.code).toBe('TERMINAL_ORIGIN_REFUSED');
+      // The refused attempt used the ticket up: the right page cannot take it over afterwards.
+      expect((await upgradeStatus(ws(path), PANEL)).status).toBe(401);
+    }
+  });
+
+  it('refuses a stolen ticket sent in the opening message from another origin, as ttyd clients send it', async () => {
+    const { ticket } = await agent.ticket(slot.id, 'writable', PANEL);
+    const thief = await TerminalTestClient.open(
+      ws(`/api/v1/slots/${slot.id}/terminal`),
+      { AuthToken: ticket, columns: 80, rows: 24 },
+      { origin: 'http://evil.example' },
+    );
+    expect(await thief.waitClosed()).toEqual({ code: 4401, reason: 'this ticket was issued for another page origin' });
+    expect(thief.output).toBe('');
+  });
+
+  it('refuses an origin-less ticket (made for the CLI) from a web page', async () => {
+    const { path } = await agent.ticket(slot.id, 'writable');
+    expect((await upgradeStatus(ws(path), PANEL)).status).toBe(403);
+  });
+
+  it('rejects a ticket bound to something that is not a page origin', async () => {
+    for (const origin of ['http://127.0.0.1:43210/', 'javascript:alert(1)', 'null', 'http://a/b', '*']) {
+      const response = await agent.request<ErrorBody>('POST', `/api/v1/slots/${slot.id}/tickets`, { origin });
+      expect(response.status, origin).toBe(400);
+      expect(response.body.error.code).toBe('VALIDATION_FAILED');
+    }
+  });
+
+  it('closes a socket that brings no ticket: the server ends it, not the client', async () => {
+    const idle = await TerminalTestClient.open(ws(`/api/v1/slots/${slot.id}/terminal`), undefined, {
+      sendOpening: false,
+    });
+    expect(await idle.waitClosed()).toEqual({
+      code: 4400,
+      reason: 'no opening message with a terminal ticket in time',
+    });
+  });
 });
 
 describe('flow control', () => {

@@ -159,8 +159,12 @@ export class AgentProcess {
     return (await this.request<{ events: SlotEvent[] }>('GET', `/api/v1/slots/${id}/events`)).body.events;
   }
 
-  async ticket(slotId: string, mode: TerminalMode = 'writable'): Promise<TerminalTicket> {
-    const response = await this.request<TerminalTicket>('POST', `/api/v1/slots/${slotId}/tickets`, { mode });
+  /** A terminal ticket; `origin` binds it to a web page's origin, as the panel does. */
+  async ticket(slotId: string, mode: TerminalMode = 'writable', origin?: string): Promise<TerminalTicket> {
+    const response = await this.request<TerminalTicket>('POST', `/api/v1/slots/${slotId}/tickets`, {
+      mode,
+      ...(origin ? { origin } : {}),
+    });
     if (response.status !== 201)
       throw new Error(`ticket for ${slotId}: ${response.status} ${JSON.stringify(response.body)}`);
     return response.body;

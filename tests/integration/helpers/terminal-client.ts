@@ -11,9 +11,9 @@ export class TerminalTestClient {
   static async open(
     url: string,
     opening: Record<string, unknown> = { AuthToken: '', columns: 100, rows: 30 },
-    options: { binaryOpening?: boolean } = {},
+    options: { binaryOpening?: boolean; origin?: string; sendOpening?: boolean } = {},
   ): Promise<TerminalTestClient> {
-    const socket = new WebSocket(url, ['tty']);
+    const socket = new WebSocket(url, ['tty'], options.origin ? { origin: options.origin } : {});
     const client = new TerminalTestClient(socket);
     socket.on('message', (data: Buffer) => {
       const command = String.fromCharCode(data[0]!);
@@ -28,6 +28,7 @@ export class TerminalTestClient {
       socket.once('error', reject);
       socket.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
     });
+    if (options.sendOpening === false) return client;
     const text = JSON.stringify(opening);
     socket.send(options.binaryOpening === false ? text : Buffer.from(text));
     return client;
@@ -89,8 +90,8 @@ const ANSI = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z
 export const stripAnsi = (text: string): string => text.replace(ANSI, '');
 
 /** Status of a WebSocket upgrade that the server refused (or 101). */
-export async function upgradeStatus(url: string): Promise<{ status: number; body: string }> {
-  const socket = new WebSocket(url, ['tty']);
+export async function upgradeStatus(url: string, origin?: string): Promise<{ status: number; body: string }> {
+  const socket = new WebSocket(url, ['tty'], origin ? { origin } : {});
   return new Promise((resolve) => {
     socket.once('open', () => {
       socket.close();

@@ -12,5 +12,7 @@ export function registerSlotRoutes(app: FastifyInstance, slots: SlotService): vo
   bindRoute(app, adminApi.restartSlot, ({ params }) => slots.restartSlot(params.id));
   bindRoute(app, adminApi.deleteSlot, ({ params, query }) => slots.deleteSlot(params.id, query.workDir));
   bindRoute(app, adminApi.listSlotEvents, ({ params, query }) => ({ events: slots.events(params.id, query.limit) }));
-  bindRoute(app, adminApi.createTerminalTicket, ({ params, body }) => slots.issueTicket(params.id, body.mode));
+  bindRoute(app, adminApi.createTerminalTicket, ({ params, body }) =>
+    slots.issueTicket(params.id, body.mode, body.origin ?? null),
+  );
 }

@@ -278,7 +278,8 @@ export class SlotService {
     );
   }
 
-  issueTicket(id: string, mode: TerminalMode): TerminalTicket {
+  /** `origin`: the page origin the terminal will be opened from; null for clients without one (the CLI). */
+  issueTicket(id: string, mode: TerminalMode, origin: string | null = null): TerminalTicket {
     const row = this.requireRow(id);
     const open = row.terminal === 'ttyd' ? this.deps.ttyd.isOpen(id) : this.deps.terminals.isOpen(id);
     if (row.desiredState !== 'running' || row.failedReason || !open) {
@@ -289,7 +290,7 @@ export class SlotService {
       );
     }
     const ttlMs = this.deps.config.terminal.ticketTtlSeconds * 1000;
-    const { ticket, expiresAt } = this.deps.tickets.issue({ slotId: id, mode }, ttlMs);
+    const { ticket, expiresAt } = this.deps.tickets.issue({ slotId: id, mode, origin }, ttlMs);
     return {
       ticket,
       slotId: id,

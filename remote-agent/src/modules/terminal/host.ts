@@ -4,10 +4,10 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { TerminalCloseCode } from '../../contract/index.js';
 import { DEFAULT_FLOW_LIMITS, TerminalClient, type FlowLimits } from './client.js';
-import { awaitOpening } from './opening.js';
+import { awaitOpening, type OpeningPolicy, type UpgradeAuth } from './opening.js';
 import { ScreenStore, type ScreenSize } from './screen-store.js';
 import { SlotTerminal } from './slot-terminal.js';
-import type { TicketGrant, TicketStore } from './tickets.js';
+import type { TicketStore } from './tickets.js';
 
 const HEARTBEAT_MS = 30_000;
 
@@ -19,6 +19,7 @@ export interface TerminalHostOptions {
   scrollbackLines: number;
   journalCompactBytes: number;
   tickets: TicketStore;
+  opening: OpeningPolicy;
   logger: Logger;
   onSizeChange: (slotId: string, size: ScreenSize) => void;
   flowLimits?: FlowLimits;
@@ -118,15 +119,15 @@ export class TerminalHost {
   }
 
   /**
-   * Takes a client WebSocket. `grant` comes from a ticket checked at the upgrade; without one, the opening
-   * message's AuthToken must be a valid ticket for this slot (as ttyd's own client sends it).
+   * Takes a client WebSocket. `auth.grant` comes from a ticket checked at the upgrade; without one, the opening
+   * message's AuthToken must be a valid ticket for this slot (as ttyd's own client sends it) and for `auth.origin`.
    */
-  accept(socket: WebSocket, slotId: string, grant: TicketGrant | null): void {
+  accept(socket: WebSocket, slotId: string, auth: UpgradeAuth): void {
     if (this.closed) {
       socket.close(TerminalCloseCode.AGENT_RESTARTING, 'agent is shutting down');
       return;
     }
-    awaitOpening(socket, slotId, grant, this.options.tickets, (opening, effective) => {
+    awaitOpening(socket, slotId, auth, this.options.tickets, this.options.opening, (opening, effective) => {
       const terminal = this.terminals.get(slotId);
       if (!terminal) {
         socket.close(TerminalCloseCode.SLOT_GONE, 'the slot is not running');

@@ -1,9 +1,23 @@
 import type { WebSocket } from 'ws';
 import { TerminalCloseCode } from '../../contract/index.js';
 import { parseJson, toBuffer } from './client.js';
-import type { TicketGrant, TicketStore } from './tickets.js';
+import { originAccepted, type TicketGrant, type TicketStore } from './tickets.js';
 
-const OPENING_TIMEOUT_MS = 10_000;
+const AUTHENTICATED_OPENING_TIMEOUT_MS = 10_000;
+
+/** How a terminal WebSocket proves itself: set from the agent's `terminal` config. */
+export interface OpeningPolicy {
+  /** A socket without a ticket at the upgrade that sends no opening message (with one) within this time is closed. */
+  timeoutMs: number;
+  /** Page origins that may use tickets minted without an origin (future share pages). */
+  allowedOrigins: readonly string[];
+}
+
+/** Who is knocking: the grant of a ticket checked at the upgrade (null: it must come in AuthToken) and the Origin. */
+export interface UpgradeAuth {
+  grant: TicketGrant | null;
+  origin: string | undefined;
+}
 
 /**
  * Waits for a client's opening message (ttyd's JSON with AuthToken, columns and rows) and settles who the client is:
@@ -14,14 +28,19 @@ const OPENING_TIMEOUT_MS = 10_000;
 export function awaitOpening(
   socket: WebSocket,
   slotId: string,
-  grant: TicketGrant | null,
+  auth: UpgradeAuth,
   tickets: TicketStore,
+  policy: OpeningPolicy,
   opened: (opening: Record<string, unknown>, grant: TicketGrant) => void,
 ): void {
+  const { grant } = auth;
+  // Unauthenticated sockets are held briefly; one whose ticket was checked at the upgrade may take its time.
   const timer = setTimeout(
-    () => socket.close(TerminalCloseCode.PROTOCOL_ERROR, 'no opening message'),
-    OPENING_TIMEOUT_MS,
+    () => socket.close(TerminalCloseCode.PROTOCOL_ERROR, 'no opening message with a terminal ticket in time'),
+    grant ? AUTHENTICATED_OPENING_TIMEOUT_MS : policy.timeoutMs,
   );
+  // A socket that closes first needs no timer (it would hold a closed socket's memory until it fires).
+  socket.once('close', () => clearTimeout(timer));
   socket.once('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
     clearTimeout(timer);
     const opening = parseJson(toBuffer(data));
@@ -33,6 +52,10 @@ export function awaitOpening(
       grant ?? (typeof opening.AuthToken === 'string' && opening.AuthToken ? tickets.redeem(opening.AuthToken) : null);
     if (!effective || effective.slotId !== slotId) {
       socket.close(TerminalCloseCode.UNAUTHORIZED, 'a valid terminal ticket for this slot is required');
+      return;
+    }
+    if (!grant && !originAccepted(effective.origin, auth.origin, policy.allowedOrigins)) {
+      socket.close(TerminalCloseCode.UNAUTHORIZED, 'this ticket was issued for another page origin');
       return;
     }
     opened(opening, effective);

@@ -3,7 +3,8 @@ import { AgentErrorCode, SlotIdParams, TERMINAL_PATH } from '../../contract/inde
 import { AppError } from '../../errors.js';
 import type { SlotService } from '../slots/service.js';
 import type { TerminalHost } from './host.js';
-import type { TicketGrant, TicketStore } from './tickets.js';
+import type { OpeningPolicy } from './opening.js';
+import { originAccepted, type TicketGrant, type TicketStore } from './tickets.js';
 import type { TtydBridge } from './ttyd.js';
 
 declare module 'fastify' {
@@ -16,11 +17,18 @@ const ticketProblem = (code: AgentErrorCode, message: string): AppError => new A
 
 /**
  * The slot terminal: a WebSocket speaking ttyd's protocol. A ticket in `?ticket=` is checked (and used up) before
- * the upgrade, so a bad one gets a plain 401; without one, the opening message's AuthToken must hold it.
+ * the upgrade, so a bad one gets a plain 401 and one used from another page origin a 403; without one, the opening
+ * message's AuthToken must hold it, within `opening.timeoutMs`.
  */
 export function registerTerminalRoutes(
   app: FastifyInstance,
-  deps: { slots: SlotService; terminals: TerminalHost; ttyd: TtydBridge; tickets: TicketStore },
+  deps: {
+    slots: SlotService;
+    terminals: TerminalHost;
+    ttyd: TtydBridge;
+    tickets: TicketStore;
+    opening: OpeningPolicy;
+  },
 ): void {
   app.route({
     method: 'GET',
@@ -58,6 +66,18 @@ export function registerTerminalRoutes(
         );
         return;
       }
+      if (!originAccepted(grant.origin, request.headers.origin, deps.opening.allowedOrigins)) {
+        done(
+          new AppError(
+            AgentErrorCode.TERMINAL_ORIGIN_REFUSED,
+            403,
+            grant.origin
+              ? `This ticket was issued for pages of ${grant.origin}; open the terminal from that page (the ticket is now used up: ask for a new one).`
+              : 'This ticket was issued for a client without a page origin (such as slotdeck-agent attach); a web page must ask for a ticket with its own origin: POST /api/v1/slots/<id>/tickets {"origin": "<page origin>"}.',
+          ),
+        );
+        return;
+      }
       request.terminalGrant = grant;
       done();
     },
@@ -70,9 +90,9 @@ export function registerTerminalRoutes(
     },
     wsHandler: (socket, request) => {
       const { id } = request.params as { id: string };
-      const grant = request.terminalGrant ?? null;
-      if (deps.slots.terminalBackendOf(id) === 'ttyd') deps.ttyd.accept(socket, id, grant);
-      else deps.terminals.accept(socket, id, grant);
+      const auth = { grant: request.terminalGrant ?? null, origin: request.headers.origin };
+      if (deps.slots.terminalBackendOf(id) === 'ttyd') deps.ttyd.accept(socket, id, auth);
+      else deps.terminals.accept(socket, id, auth);
     },
   });
 }

@@ -4,6 +4,8 @@ import type { TerminalMode } from '../../contract/index.js';
 export interface TicketGrant {
   slotId: string;
   mode: TerminalMode;
+  /** The page origin the ticket is bound to; null for non-browser clients (they send no Origin). */
+  origin: string | null;
 }
 
 interface StoredTicket extends TicketGrant {
@@ -36,7 +38,7 @@ export class TicketStore {
     if (!stored) return null;
     this.tickets.delete(key);
     if (stored.expiresAt <= this.now()) return null;
-    return { slotId: stored.slotId, mode: stored.mode };
+    return { slotId: stored.slotId, mode: stored.mode, origin: stored.origin };
   }
 
   /** Forgets every ticket of a slot (it was stopped or deleted). */
@@ -48,4 +50,20 @@ export class TicketStore {
     const now = this.now();
     for (const [key, stored] of this.tickets) if (stored.expiresAt <= now) this.tickets.delete(key);
   }
+}
+
+/**
+ * Whether a WebSocket upgrade's Origin header may use a ticket's grant. A ticket bound to an origin works only from
+ * that origin (a page loaded from a file sends `null` in today's Chromium, `file://` in older Electron, so a
+ * `file://` ticket takes both); a ticket minted without one works only without an Origin (the CLI, scripts) or from
+ * an origin in the agent's `terminal.allowedOrigins`.
+ */
+export function originAccepted(
+  bound: string | null,
+  header: string | undefined,
+  allowedOrigins: readonly string[],
+): boolean {
+  if (header === undefined) return bound === null;
+  if (bound === null) return allowedOrigins.includes(header);
+  return header === bound || (bound === 'file://' && header === 'null');
 }

@@ -11,7 +11,7 @@ import type { ProcessSpec } from '../../supervisor/supervisor.js';
 import { LAUNCHER_PATH, processName, type SlotPaths } from '../slots/paths.js';
 import type { SlotRow } from '../slots/repository.js';
 import { toBuffer } from './client.js';
-import { awaitOpening } from './opening.js';
+import { awaitOpening, type OpeningPolicy, type UpgradeAuth } from './opening.js';
 import type { TicketGrant, TicketStore } from './tickets.js';
 
 const run = promisify(execFile);
@@ -83,6 +83,7 @@ export interface TtydBridgeOptions {
   paths: SlotPaths;
   tools: { ttyd: string | null; tmux: string | null };
   tickets: TicketStore;
+  opening: OpeningPolicy;
   logger: Logger;
   scrollbackLines: number;
 }
@@ -158,8 +159,8 @@ export class TtydBridge {
     );
   }
 
-  accept(client: WebSocket, slotId: string, grant: TicketGrant | null): void {
-    awaitOpening(client, slotId, grant, this.options.tickets, (opening, effective) => {
+  accept(client: WebSocket, slotId: string, auth: UpgradeAuth): void {
+    awaitOpening(client, slotId, auth, this.options.tickets, this.options.opening, (opening, effective) => {
       const entry = this.slots.get(slotId);
       if (!entry) {
         client.close(TerminalCloseCode.SLOT_GONE, 'the slot is not running');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TicketStore } from '../../../../remote-agent/src/modules/terminal/tickets.js';
+import { originAccepted, TicketStore } from '../../../../remote-agent/src/modules/terminal/tickets.js';
 
 const TTL_MS = 30_000;
 
@@ -12,34 +12,36 @@ function storeWithClock(start = 1_000_000): { store: TicketStore; advance: (ms: 
 describe('TicketStore', () => {
   it('issues URL-safe tickets of 256 random bits that expire after the TTL', () => {
     const { store } = storeWithClock(5000);
-    const { ticket, expiresAt } = store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable' }, TTL_MS);
+    const { ticket, expiresAt } = store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null }, TTL_MS);
     expect(ticket).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(Buffer.from(ticket, 'base64url')).toHaveLength(32);
     expect(expiresAt).toBe(5000 + TTL_MS);
-    const many = new Set(Array.from({ length: 1000 }, () => store.issue({ slotId: 'a', mode: 'writable' }, 1).ticket));
+    const many = new Set(
+      Array.from({ length: 1000 }, () => store.issue({ slotId: 'a', mode: 'writable', origin: null }, 1).ticket),
+    );
     expect(many.size).toBe(1000);
   });
 
   it('grants the slot and mode once: a second use of the same ticket fails', () => {
     const { store } = storeWithClock();
-    const { ticket } = store.issue({ slotId: 'aaaaaaaaaa', mode: 'read-only' }, TTL_MS);
-    expect(store.redeem(ticket)).toEqual({ slotId: 'aaaaaaaaaa', mode: 'read-only' });
+    const { ticket } = store.issue({ slotId: 'aaaaaaaaaa', mode: 'read-only', origin: null }, TTL_MS);
+    expect(store.redeem(ticket)).toEqual({ slotId: 'aaaaaaaaaa', mode: 'read-only', origin: null });
     expect(store.redeem(ticket)).toBeNull();
   });
 
   it('refuses a ticket once its TTL has passed, and accepts it just before', () => {
     const { store, advance } = storeWithClock();
-    const early = store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable' }, TTL_MS).ticket;
-    const late = store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable' }, TTL_MS).ticket;
+    const early = store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null }, TTL_MS).ticket;
+    const late = store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null }, TTL_MS).ticket;
     advance(TTL_MS - 1);
-    expect(store.redeem(early)).toEqual({ slotId: 'aaaaaaaaaa', mode: 'writable' });
+    expect(store.redeem(early)).toEqual({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null });
     advance(1);
     expect(store.redeem(late)).toBeNull();
   });
 
   it('refuses unknown, altered and empty tickets', () => {
     const { store } = storeWithClock();
-    const { ticket } = store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable' }, TTL_MS);
+    const { ticket } = store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null }, TTL_MS);
     expect(store.redeem('')).toBeNull();
     expect(store.redeem('not-a-ticket')).toBeNull();
     expect(store.redeem(ticket.slice(0, -1))).toBeNull();
@@ -51,12 +53,45 @@ describe('TicketStore', () => {
   it("revokes every ticket of a stopped slot and only that slot's", () => {
     const { store } = storeWithClock();
     const stopped = [
-      store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable' }, TTL_MS).ticket,
-      store.issue({ slotId: 'aaaaaaaaaa', mode: 'read-only' }, TTL_MS).ticket,
+      store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null }, TTL_MS).ticket,
+      store.issue({ slotId: 'aaaaaaaaaa', mode: 'read-only', origin: null }, TTL_MS).ticket,
     ];
-    const other = store.issue({ slotId: 'bbbbbbbbbb', mode: 'writable' }, TTL_MS).ticket;
+    const other = store.issue({ slotId: 'bbbbbbbbbb', mode: 'writable', origin: null }, TTL_MS).ticket;
     store.revokeSlot('aaaaaaaaaa');
     expect(stopped.map((ticket) => store.redeem(ticket))).toEqual([null, null]);
-    expect(store.redeem(other)).toEqual({ slotId: 'bbbbbbbbbb', mode: 'writable' });
+    expect(store.redeem(other)).toEqual({ slotId: 'bbbbbbbbbb', mode: 'writable', origin: null });
+  });
+
+  it('keeps the page origin a ticket was minted for', () => {
+    const { store } = storeWithClock();
+    const grant = { slotId: 'aaaaaaaaaa', mode: 'writable' as const, origin: 'http://127.0.0.1:5173' };
+    expect(store.redeem(store.issue(grant, TTL_MS).ticket)).toEqual(grant);
+  });
+});
+
+describe('originAccepted', () => {
+  const panel = 'http://127.0.0.1:43210';
+
+  it('takes a browser-bound ticket only from its own origin, never without an Origin header', () => {
+    expect(originAccepted(panel, panel, [])).toBe(true);
+    expect(originAccepted(panel, 'http://127.0.0.1:43211', [])).toBe(false);
+    expect(originAccepted(panel, 'http://localhost:43210', [])).toBe(false);
+    expect(originAccepted(panel, 'null', [])).toBe(false);
+    expect(originAccepted(panel, undefined, [])).toBe(false);
+    // The allow-list is for tickets minted without an origin, not a way around a ticket's own.
+    expect(originAccepted(panel, 'https://share.example.com', ['https://share.example.com'])).toBe(false);
+  });
+
+  it("takes an origin-less ticket without Origin (the CLI), or from an allowed page's origin only", () => {
+    expect(originAccepted(null, undefined, [])).toBe(true);
+    expect(originAccepted(null, 'https://evil.example', [])).toBe(false);
+    expect(originAccepted(null, 'https://share.example.com', ['https://share.example.com'])).toBe(true);
+  });
+
+  it("takes a file:// ticket from Electron's page, whose Chromium sends null or file://", () => {
+    expect(originAccepted('file://', 'file://', [])).toBe(true);
+    expect(originAccepted('file://', 'null', [])).toBe(true);
+    expect(originAccepted('file://', 'http://127.0.0.1:43210', [])).toBe(false);
+    expect(originAccepted('file://', undefined, [])).toBe(false);
   });
 });

@@ -119,7 +119,10 @@ describe('TtydBridge.processSpec', () => {
     const slotPaths = new SlotPaths(dataDir, join(dataDir, 'run'));
     mkdirSync(slotPaths.slotDir(SLOT_ID), { recursive: true });
     const options = { paths: slotPaths, tools, tickets: new TicketStore(), logger: createLogger('silent') };
-    return { bridge: new TtydBridge({ ...options, scrollbackLines: 2500 }), paths: slotPaths };
+    return {
+      bridge: new TtydBridge({ ...options, opening: { timeoutMs: 2000, allowedOrigins: [] }, scrollbackLines: 2500 }),
+      paths: slotPaths,
+    };
   }
 
   it('writes the tmux config and a private per-slot secret that stays the same across restarts', () => {
