@@ -6,7 +6,7 @@ import { AgentErrorCode, API_PREFIX, TTYD_SUBPROTOCOL } from './contract/index.j
 import type { Db } from './db/database.js';
 import { AdminTokenVerifier } from './http/admin-token.js';
 import { registerAdminAuth } from './http/auth.js';
-import { registerErrorHandling } from './http/errors.js';
+import { answerFrameworkError, registerErrorHandling } from './http/errors.js';
 import { AppError } from './errors.js';
 import { redactUrl } from './logger.js';
 import { registerGatewayAdminRoutes } from './modules/gateway/admin-routes.js';
@@ -27,7 +27,7 @@ import { SlotRepository } from './modules/slots/repository.js';
 import { registerSlotRoutes } from './modules/slots/routes.js';
 import { SlotService, type HostTools, type SlotMetering } from './modules/slots/service.js';
 import { TerminalHost } from './modules/terminal/host.js';
-import { registerTerminalRoutes } from './modules/terminal/routes.js';
+import { onWebSocketClientError, registerTerminalRoutes } from './modules/terminal/routes.js';
 import { TicketStore } from './modules/terminal/tickets.js';
 import { TtydBridge } from './modules/terminal/ttyd.js';
 import type { ProcessSupervisor } from './supervisor/supervisor.js';
@@ -185,6 +185,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     bodyLimit: 1024 * 1024,
     // The admin listener is reached through SSH tunnels; there is no proxy in front of it.
     trustProxy: false,
+    frameworkErrors: answerFrameworkError,
   });
   app.addHook('onResponse', async (request, reply) => {
     const quiet = request.method === 'GET' && reply.statusCode < 400;
@@ -201,6 +202,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
   registerErrorHandling(app);
   registerAdminAuth(app, new AdminTokenVerifier(config.dataDir));
   await app.register(websocket, {
+    errorHandler: onWebSocketClientError,
     options: {
       maxPayload: 4 * 1024 * 1024,
       handleProtocols: (protocols) => (protocols.has(TTYD_SUBPROTOCOL) ? TTYD_SUBPROTOCOL : false),

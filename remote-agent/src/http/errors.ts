@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentErrorCode, API_PREFIX, type ErrorBody } from '../contract/index.js';
 import { isAppError } from '../errors.js';
 
@@ -17,6 +17,28 @@ const FASTIFY_CODES: Record<string, { code: AgentErrorCode; message: string }> =
   },
   FST_ERR_CTP_INVALID_JSON_BODY: { code: AgentErrorCode.BODY_INVALID_JSON, message: 'The body is not valid JSON.' },
 };
+
+/**
+ * Fastify's `frameworkErrors`: what it refuses before routing (a URL it cannot percent-decode, a path parameter too
+ * long) leaves in our error format too, and the connection is closed after the answer. An upgrade request's socket
+ * is nobody's once the server handed it over, so without this it would stay open, unanswered, for good.
+ */
+export function answerFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const socket = request.raw.socket;
+  if (request.headers.upgrade !== undefined) reply.raw.once('finish', () => socket.end(() => socket.destroy()));
+  const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+  void reply
+    .status(tooLong ? 414 : 400)
+    .header('connection', 'close')
+    .send({
+      error: {
+        code: AgentErrorCode.REQUEST_URL_INVALID,
+        message: tooLong
+          ? 'A part of the URL path is too long. Check the id in the path.'
+          : 'The URL cannot be decoded (a % must start a valid escape such as %25). Percent-encode the path and query.',
+      },
+    });
+}
 
 /** Every error leaves the agent as `{error: {code, message}}`; internals of 5xx errors stay in the log. */
 export function registerErrorHandling(app: FastifyInstance): void {

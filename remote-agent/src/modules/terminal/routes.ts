@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
 import { AgentErrorCode, SlotIdParams, TERMINAL_PATH } from '../../contract/index.js';
 import { AppError } from '../../errors.js';
 import type { SlotService } from '../slots/service.js';
@@ -11,6 +12,16 @@ declare module 'fastify' {
   interface FastifyRequest {
     terminalGrant?: TicketGrant | null;
   }
+}
+
+/**
+ * @fastify/websocket's errorHandler: a client that sends what is not WebSocket (a bad opcode, an oversized or
+ * unmasked frame) is the client's problem. It is cut off and noted at debug level; the agent's error log stays for
+ * the agent's own faults, so that no client can flood it.
+ */
+export function onWebSocketClientError(error: Error, socket: WebSocket, request: FastifyRequest): void {
+  request.log.debug({ err: error }, 'websocket client sent an invalid frame; connection ended');
+  socket.terminate();
 }
 
 const ticketProblem = (code: AgentErrorCode, message: string): AppError => new AppError(code, 401, message);
