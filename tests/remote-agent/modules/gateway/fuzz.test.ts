@@ -16,7 +16,7 @@ let revokedKey: string;
 let otherUsersKey: string;
 
 beforeAll(async () => {
-  h = await startHarness({ config: { bodyTimeoutMs: 2000 } });
+  h = await startHarness({ config: { bodyTimeoutMs: 2000, upstreamTimeoutMs: 2000 } });
   url = await h.listen();
   validKey = h.newKey({ rateLimit: { requestsPerMinute: 1_000_000, concurrentStreams: 10_000 } }).created.secret;
   const revoked = h.newKey();
@@ -56,17 +56,24 @@ const path = fc.oneof(
     .tuple(fc.constantFrom('/v1/models/', '/v1/me/usage?format=', '/v1/messages?'), printable)
     .map(([prefix, rest]) => `${prefix}${encodeURIComponent(rest)}`),
 );
+/** Which key a request carries; resolved when it runs (the keys exist only once beforeAll made them). */
 const key = fc.option(
   fc.oneof(
-    fc.constant(validKey),
-    fc.constant(validKey),
-    fc.constant(revokedKey),
-    fc.constant(otherUsersKey),
-    printable,
-    fc.constant('sk_user_AAAAAAAAAAAAAAAAAAAAAA000000'),
+    fc.constantFrom('valid', 'valid', 'revoked', 'other-user-self-scope', 'wrong'),
+    printable.map((text) => `raw:${text}`),
   ),
   { nil: undefined },
 );
+const keyOf = (tag: string): string =>
+  tag === 'valid'
+    ? validKey
+    : tag === 'revoked'
+      ? revokedKey
+      : tag === 'other-user-self-scope'
+        ? otherUsersKey
+        : tag === 'wrong'
+          ? 'sk_user_AAAAAAAAAAAAAAAAAAAAAA000000'
+          : tag.slice(4);
 const jsonValue = fc.jsonValue({ maxDepth: 3 });
 const messagesBody = fc
   .record(
@@ -79,8 +86,15 @@ const messagesBody = fc
     { requiredKeys: [] },
   )
   .map((body) => JSON.stringify(body));
+const wellFormed = fc
+  .boolean()
+  .map((stream) =>
+    JSON.stringify({ model: MODEL, max_tokens: 16, messages: [{ role: 'user', content: 'hi' }], stream }),
+  );
 const body = fc.option(
   fc.oneof(
+    wellFormed,
+    wellFormed,
     messagesBody,
     messagesBody,
     jsonValue.map((v) => JSON.stringify(v)),
@@ -116,7 +130,10 @@ function assertAnthropicShaped(status: number, contentType: string | undefined, 
   else if (text !== '') expect(contentType).toMatch(/^(text\/event-stream|text\/plain)/);
 }
 
-/** The answers on one connection, each with its status and its body (by Content-Length; none for HEAD). */
+/**
+ * The answers on one connection, each with its status and its body (by Content-Length, which counts bytes: `text` is
+ * read one byte a character; none for HEAD).
+ */
 function splitResponses(text: string, firstIsHead: boolean): Array<{ status: number; body: string }> {
   const answers: Array<{ status: number; body: string }> = [];
   let at = 0;
@@ -136,6 +153,7 @@ function splitResponses(text: string, firstIsHead: boolean): Array<{ status: num
 
 describe('the public listener under arbitrary requests (fake upstream)', () => {
   it('answers 10,000 arbitrary requests in Anthropic’s shape, never with a 500', async () => {
+    const statuses = new Set<number>();
     await fc.assert(
       fc.asyncProperty(method, path, key, headers, body, async (m, p, k, hs, b) => {
         const { extra, ...named } = hs;
@@ -145,10 +163,11 @@ describe('the public listener under arbitrary requests (fake upstream)', () => {
           headers: {
             ...named,
             ...(extra ? { [`x-${extra[0]}`]: extra[1] } : {}),
-            ...(k === undefined ? {} : { 'x-api-key': k }),
+            ...(k === undefined ? {} : { 'x-api-key': keyOf(k) }),
           },
           ...(b === undefined || m === 'HEAD' ? {} : { payload: b }),
         });
+        statuses.add(response.statusCode);
         if (m === 'HEAD') {
           expect(response.statusCode).not.toBe(500);
           return;
@@ -161,7 +180,10 @@ describe('the public listener under arbitrary requests (fake upstream)', () => {
       }),
       { numRuns: 10_000 },
     );
-  });
+    // The runs reached every stage: refused keys and scopes, bad bodies, unknown routes, and upstream itself.
+    for (const status of [200, 400, 401, 403, 404]) expect(statuses).toContain(status);
+    expect(h.upstream!.requests.length).toBeGreaterThan(20);
+  }, 120_000);
 
   it('answers arbitrary bytes on a raw connection with Anthropic-shaped errors, and keeps serving', async () => {
     const requestLine = fc.oneof(
@@ -172,23 +194,22 @@ describe('the public listener under arbitrary requests (fake upstream)', () => {
       fc.oneof(
         fc.tuple(token, printable).map(([n, v]) => `${n}: ${v}\r\n`),
         fc.string({ maxLength: 60 }).map((s) => `${s}\r\n`),
-        fc.constantFrom(
-          'Content-Length: 5\r\n',
-          'Content-Length: -1\r\n',
-          'Transfer-Encoding: chunked\r\n',
-          `x-api-key: ${validKey}\r\n`,
-        ),
+        fc.constantFrom('Content-Length: 5\r\n', 'Content-Length: -1\r\n', 'Transfer-Encoding: chunked\r\n', 'KEY'),
       ),
       { maxLength: 6 },
     );
     await fc.assert(
       fc.asyncProperty(requestLine, headerLines, fc.uint8Array({ maxLength: 100 }), async (line, lines, tail) => {
+        const withKey = lines.map((l) => (l === 'KEY' ? `x-api-key: ${validKey}\r\n` : l));
         const head = Buffer.concat([
-          Buffer.from(`${line}Host: fuzz\r\n${lines.join('')}\r\n`, 'latin1'),
+          Buffer.from(`${line}Host: fuzz\r\n${withKey.join('')}\r\n`, 'latin1'),
           Buffer.from(tail),
         ]);
         const exchange = await rawExchange(url, head, null, 3000, { end: true });
-        for (const answer of splitResponses(exchange.response, line.startsWith('HEAD '))) {
+        for (const answer of splitResponses(
+          Buffer.from(exchange.response, 'utf8').toString('latin1'),
+          line.startsWith('HEAD '),
+        )) {
           expect(answer.status).not.toBe(500);
           if (answer.status >= 400 && answer.body !== '') {
             expect(GatewayErrorBody.safeParse(JSON.parse(answer.body)).success, exchange.response).toBe(true);
@@ -199,5 +220,5 @@ describe('the public listener under arbitrary requests (fake upstream)', () => {
     );
     const alive = await fetch(`${url}/health`);
     expect(alive.status).toBe(200);
-  });
+  }, 120_000);
 });
