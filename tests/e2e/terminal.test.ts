@@ -26,7 +26,11 @@ afterAll(async () => {
 });
 
 async function openInBrowser(slotId: string, mode: 'writable' | 'read-only') {
-  const { body } = await agent.request<TerminalTicket>('POST', `/api/v1/slots/${slotId}/tickets`, { mode });
+  // Bound to the page's origin, as the panel does: the agent refuses the ticket from any other page.
+  const { body } = await agent.request<TerminalTicket>('POST', `/api/v1/slots/${slotId}/tickets`, {
+    mode,
+    origin: site.url,
+  });
   const page = await browser.newPage({ viewport: { width: 940, height: 520 } });
   const ws = `${agent.url.replace('http', 'ws')}${body.path}`;
   await page.goto(`${site.url}/page/terminal.html?ws=${encodeURIComponent(ws)}`);
