@@ -336,7 +336,7 @@ export function App() {
       try {
         const preferences = await stores.ui.getState().init();
         await stores.hosts.getState().load();
-        stores.consoles.getState().restore(preferences.consoles);
+        stores.consoles.getState().restore(preferences.consoles, preferences.clipboardAlwaysAllowed);
         // What `npm run bench -- panel` measures: the moment the app shows its hosts and takes input.
         performance.mark('slotdeck:interactive');
       } catch (error) {

@@ -172,6 +172,11 @@ export const Preferences = z.object({
   theme: Theme,
   consoles: z.array(ConsoleRef).max(32),
   selectedHostId: HostId.nullable(),
+  /** Slots whose programs may write the clipboard (OSC 52) without asking each time. */
+  clipboardAlwaysAllowed: z
+    .array(z.strictObject({ hostId: HostId, slotId: SlotId }))
+    .max(256)
+    .optional(),
 });
 export type Preferences = z.infer<typeof Preferences>;
 

@@ -158,4 +158,18 @@ describe('consoles store', () => {
     store.getState().open(B);
     expect(keys()).toEqual([consoleKey(A), consoleKey(B)]);
   });
+
+  it("remembers a slot's 'always allow clipboard writes' in the preferences, and restores it", () => {
+    const { ipc, store } = setup();
+    store.getState().setClipboardAlways('prod', 'aaaaaaaaaa', true);
+    store.getState().setClipboardAlways('prod', 'bbbbbbbbbb', true);
+    store.getState().setClipboardAlways('prod', 'aaaaaaaaaa', false);
+    expect(store.getState().clipboardAlways).toEqual(['prod/bbbbbbbbbb']);
+    expect(ipc.callsTo('app:set-preferences').at(-1)).toEqual({
+      clipboardAlwaysAllowed: [{ hostId: 'prod', slotId: 'bbbbbbbbbb' }],
+    });
+    const next = setup().store;
+    next.getState().restore([A], [{ hostId: 'prod', slotId: 'cccccccccc' }]);
+    expect(next.getState().clipboardAlways).toEqual(['prod/cccccccccc']);
+  });
 });

@@ -15,8 +15,13 @@ export interface ConsolesState {
   cycle(step: 1 | -1): void;
   /** Closes the tabs of a slot that is gone. */
   closeSlot(hostId: string, slotId: string): void;
-  restore(refs: ConsoleRef[]): void;
+  restore(refs: ConsoleRef[], clipboardAlwaysAllowed?: Array<{ hostId: string; slotId: string }>): void;
+  /** Slots (`host/slot`) whose clipboard writes (OSC 52) are copied without asking; kept in the preferences. */
+  clipboardAlways: string[];
+  setClipboardAlways(hostId: string, slotId: string, allowed: boolean): void;
 }
+
+export const slotKey = (hostId: string, slotId: string): string => `${hostId}/${slotId}`;
 
 export const consoleKey = (ref: ConsoleRef): string => `${ref.hostId}/${ref.slotId}/${ref.mode}`;
 
@@ -25,6 +30,7 @@ export function createConsolesStore(ipc: IpcClient) {
   const store = createStore<ConsolesState>()((set, get) => ({
     tabs: [],
     active: null,
+    clipboardAlways: [],
     open(ref) {
       const key = consoleKey(ref);
       if (!get().tabs.some((tab) => tab.key === key)) set({ tabs: [...get().tabs, { ...ref, key }] });
@@ -50,9 +56,24 @@ export function createConsolesStore(ipc: IpcClient) {
     closeSlot(hostId, slotId) {
       for (const tab of get().tabs.filter((t) => t.hostId === hostId && t.slotId === slotId)) get().close(tab.key);
     },
-    restore(refs) {
+    restore(refs, clipboardAlwaysAllowed = []) {
       const tabs = refs.map((ref) => ({ ...ref, key: consoleKey(ref) }));
-      set({ tabs, active: tabs[0]?.key ?? null });
+      set({
+        tabs,
+        active: tabs[0]?.key ?? null,
+        clipboardAlways: clipboardAlwaysAllowed.map(({ hostId, slotId }) => slotKey(hostId, slotId)),
+      });
+    },
+    setClipboardAlways(hostId, slotId, allowed) {
+      const key = slotKey(hostId, slotId);
+      const others = get().clipboardAlways.filter((k) => k !== key);
+      const next = allowed ? [...others, key] : others;
+      set({ clipboardAlways: next });
+      const refs = next.map((k) => {
+        const [host = '', slot = ''] = k.split('/');
+        return { hostId: host, slotId: slot };
+      });
+      void ipc.invoke('app:set-preferences', { clipboardAlwaysAllowed: refs }).catch(() => undefined);
     },
   }));
   let timer: ReturnType<typeof setTimeout> | null = null;

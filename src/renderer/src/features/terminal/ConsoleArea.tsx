@@ -1,14 +1,43 @@
 import { useEffect, useRef, useState } from 'react';
 import type { Slot } from '../../../../shared/ipc/contract';
 import { useConsoles, useHosts, useSlots, useStores, useUi } from '../../stores';
-import type { ConsoleTab } from '../../stores/consoles';
+import { slotKey, type ConsoleTab } from '../../stores/consoles';
 import { useAction } from '../app/actions';
 import { useResolvedTheme, XTERM_THEMES } from '../app/theme';
 import { formatBytes, formatUptime } from '../hosts/Sidebar';
+import { ConsentClipboardProvider, type ClipboardRequest } from './clipboard';
 import { TerminalController, type ConsoleStatus } from './controller';
 
+/**
+ * A program's clipboard write (OSC 52) shown before anything is copied: the text's first characters, Allow or Deny,
+ * and "always allow" for the slot.
+ */
+function ClipboardPrompt({ request, slotName }: { request: ClipboardRequest; slotName: string }) {
+  const [always, setAlways] = useState(false);
+  return (
+    <div className="toast info clipboard-prompt" role="alertdialog" aria-label="Clipboard request">
+      <span>
+        {slotName} wants to copy ‘<code>{request.preview}</code>’ ({[...request.text].length} characters)
+      </span>
+      <label className="clipboard-always">
+        <input type="checkbox" checked={always} onChange={(event) => setAlways(event.target.checked)} />
+        Always allow for this slot
+      </label>
+      <span className="clipboard-actions">
+        <button type="button" className="button small primary" onClick={() => request.allow(always)}>
+          Allow
+        </button>
+        <button type="button" className="button small" onClick={() => request.deny()}>
+          Deny
+        </button>
+      </span>
+    </div>
+  );
+}
+
 function TerminalView({ tab, visible, slot }: { tab: ConsoleTab; visible: boolean; slot: Slot | undefined }) {
-  const { ipc } = useStores();
+  const { ipc, consoles, ui } = useStores();
+  const [clipboardRequest, setClipboardRequest] = useState<ClipboardRequest | null>(null);
   const container = useRef<HTMLDivElement>(null);
   const controller = useRef<TerminalController | null>(null);
   const [status, setStatus] = useState<ConsoleStatus>({ state: 'connecting' });
@@ -20,8 +49,18 @@ function TerminalView({ tab, visible, slot }: { tab: ConsoleTab; visible: boolea
 
   useEffect(() => {
     if (!container.current) return;
+    const clipboard = new ConsentClipboardProvider({
+      alwaysAllowed: () => consoles.getState().clipboardAlways.includes(slotKey(tab.hostId, tab.slotId)),
+      rememberAlways: () => consoles.getState().setClipboardAlways(tab.hostId, tab.slotId, true),
+      show: setClipboardRequest,
+      onWriteFailed: () =>
+        ui
+          .getState()
+          .notify('The browser refused to write the clipboard. Select the text in the console and copy it.', 'error'),
+    });
     const instance = new TerminalController(container.current, {
       mode: tab.mode,
+      clipboard,
       theme: XTERM_THEMES[theme],
       fixedSize,
       onStatus: setStatus,
@@ -30,6 +69,7 @@ function TerminalView({ tab, visible, slot }: { tab: ConsoleTab; visible: boolea
     });
     controller.current = instance;
     return () => {
+      clipboard.dispose();
       instance.dispose();
       controller.current = null;
     };
@@ -96,6 +136,7 @@ function TerminalView({ tab, visible, slot }: { tab: ConsoleTab; visible: boolea
         </div>
       ) : null}
       <div ref={container} className="terminal-host" />
+      {clipboardRequest ? <ClipboardPrompt request={clipboardRequest} slotName={slot?.name ?? tab.slotId} /> : null}
     </div>
   );
 }
@@ -103,6 +144,7 @@ function TerminalView({ tab, visible, slot }: { tab: ConsoleTab; visible: boolea
 function SlotToolbar({ tab, slot }: { tab: ConsoleTab; slot: Slot | undefined }) {
   const { slots, ui, consoles } = useStores();
   const act = useAction();
+  const clipboardAlways = useConsoles((s) => s.clipboardAlways.includes(slotKey(tab.hostId, tab.slotId)));
   if (!slot) return <div className="toolbar">This slot is not on the host any more.</div>;
   const confirm = (verb: 'stop' | 'restart'): void =>
     ui.getState().open({
@@ -152,6 +194,17 @@ function SlotToolbar({ tab, slot }: { tab: ConsoleTab; slot: Slot | undefined })
           </button>
         </>
       )}
+      <label
+        className="toolbar-switch"
+        title="Programs in this slot may put text on your clipboard (OSC 52) without asking each time"
+      >
+        <input
+          type="checkbox"
+          checked={clipboardAlways}
+          onChange={(event) => consoles.getState().setClipboardAlways(tab.hostId, slot.id, event.target.checked)}
+        />
+        Always allow clipboard writes
+      </label>
       {tab.mode === 'writable' ? (
         <button
           type="button"

@@ -1,4 +1,4 @@
-import { ClipboardAddon } from '@xterm/addon-clipboard';
+import { ClipboardAddon, type IClipboardProvider } from '@xterm/addon-clipboard';
 import { FitAddon } from '@xterm/addon-fit';
 import { SearchAddon } from '@xterm/addon-search';
 import { WebLinksAddon } from '@xterm/addon-web-links';
@@ -22,8 +22,15 @@ export interface TerminalControllerOptions {
   theme: ITheme;
   /** The slot's size, for read-only consoles (they show the terminal at the size the writer chose). */
   fixedSize?: { cols: number; rows: number } | undefined;
+  /**
+   * The clipboard programs reach with OSC 52 (see ConsentClipboardProvider). Without one, they reach none: reads are
+   * answered empty and writes dropped.
+   */
+  clipboard?: IClipboardProvider;
   WebSocketImpl?: typeof WebSocket;
 }
+
+const NO_CLIPBOARD: IClipboardProvider = { readText: () => '', writeText: () => undefined };
 
 /** ttyd-style flow control: pause the agent above this many bytes written but not yet rendered, resume below LOW. */
 const HIGH_WATER = 512 * 1024;
@@ -67,8 +74,9 @@ export class TerminalController {
     this.term.loadAddon(this.fitAddon);
     this.term.loadAddon(this.searchAddon);
     this.term.loadAddon(new WebLinksAddon((_event, uri) => window.open(uri, '_blank', 'noopener,noreferrer')));
-    // OSC 52: programs in the slot (tmux, vim, Claude Code) can put text on this computer's clipboard.
-    this.term.loadAddon(new ClipboardAddon());
+    // OSC 52: programs in the slot (tmux, vim, Claude Code) can put text on this computer's clipboard, once the admin
+    // allowed it; they never read it.
+    this.term.loadAddon(new ClipboardAddon(undefined, options.clipboard ?? NO_CLIPBOARD));
     this.term.open(container);
     this.fit();
     this.term.onData((data) => this.send(`0${data}`));
