@@ -61,7 +61,12 @@ export function createMainWindow(deps: WindowDeps, options: WindowOptions): Brow
     if (/^https:\/\//.test(url)) void deps.openExternal(url);
     return { action: 'deny' };
   });
+  // The page never leaves the app: not by a link or script (will-navigate), not by a server redirect during a
+  // navigation (will-redirect), not in any frame (will-frame-navigate). Loading the app itself is programmatic and
+  // raises none of these.
   window.webContents.on('will-navigate', (event) => event.preventDefault());
+  window.webContents.on('will-redirect', (event) => event.preventDefault());
+  window.webContents.on('will-frame-navigate', (event) => event.preventDefault());
   window.webContents.on('will-attach-webview', (event) => event.preventDefault());
   window.once('ready-to-show', () => window.show());
 

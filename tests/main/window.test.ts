@@ -71,4 +71,25 @@ describe('the app window', () => {
     electron.created[0]!.handlers.get('close')!();
     expect(saveState).toHaveBeenCalledWith({ bounds: { x: 40, y: 50, width: 1000, height: 700 }, maximized: true });
   });
+
+  it.each(['will-navigate', 'will-redirect', 'will-frame-navigate'])(
+    'keeps the page in the app: %s is refused, whatever the target',
+    (event) => {
+      const electron = fakeElectron();
+      createMainWindow(
+        { ...electron, openExternal: vi.fn(), isVisible: onScreen },
+        { preload: '/p.cjs', file: '/index.html', saveState: vi.fn() },
+      );
+      const on = (electron.created[0] as unknown as { webContents: { on: ReturnType<typeof vi.fn> } }).webContents.on;
+      const handlers = on.mock.calls
+        .filter(([name]) => name === event)
+        .map(([, handler]) => handler as (details: object, url: string) => void);
+      expect(handlers.length, `${event} has a handler`).toBeGreaterThan(0);
+      for (const url of ['https://evil.example/', 'file:///etc/passwd', 'http://127.0.0.1:1/']) {
+        const details = { url, preventDefault: vi.fn(), isMainFrame: true, frame: null };
+        for (const handler of handlers) handler(details, url);
+        expect(details.preventDefault, `${event} to ${url}`).toHaveBeenCalled();
+      }
+    },
+  );
 });

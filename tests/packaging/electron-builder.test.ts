@@ -13,6 +13,7 @@ describe('the packaging config', () => {
     files: string[];
     linux: { icon: string };
     extraResources: Array<{ from: string; filter: string[] }>;
+    electronFuses?: Record<string, boolean>;
   };
 
   it("is valid against electron-builder's own schema", () => {
@@ -40,5 +41,30 @@ describe('the packaging config', () => {
     expect(pkg.main).toBe('out/main/index.js');
     // electron-builder insists that electron is a devDependency.
     expect(pkg.devDependencies.electron).toBeDefined();
+  });
+
+  it('flips the Electron fuses that close the packaged app to Node-style tampering', async () => {
+    expect(config.electronFuses).toEqual({
+      runAsNode: false,
+      enableCookieEncryption: true,
+      enableNodeOptionsEnvironmentVariable: false,
+      enableNodeCliInspectArguments: false,
+      enableEmbeddedAsarIntegrityValidation: true,
+      onlyLoadAppFromAsar: true,
+    });
+    // What electron-builder writes into the binary: each setting reaches its @electron/fuses wire.
+    const { PlatformPackager } = require('app-builder-lib') as {
+      PlatformPackager: { prototype: { generateFuseConfig(fuses: object): Promise<Record<number, boolean>> } };
+    };
+    const { FuseV1Options } = require('@electron/fuses') as { FuseV1Options: Record<string, number> };
+    const wires = await PlatformPackager.prototype.generateFuseConfig(config.electronFuses!);
+    expect(wires).toMatchObject({
+      [FuseV1Options.RunAsNode!]: false,
+      [FuseV1Options.EnableCookieEncryption!]: true,
+      [FuseV1Options.EnableNodeOptionsEnvironmentVariable!]: false,
+      [FuseV1Options.EnableNodeCliInspectArguments!]: false,
+      [FuseV1Options.EnableEmbeddedAsarIntegrityValidation!]: true,
+      [FuseV1Options.OnlyLoadAppFromAsar!]: true,
+    });
   });
 });
