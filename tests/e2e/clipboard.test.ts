@@ -21,7 +21,9 @@ afterAll(async () => {
 /** Has the program in the console print an OSC 52 clipboard write of `text`, as tmux or vim would. */
 async function programCopies(page: Page, text: string): Promise<void> {
   await page.locator('.console:not([hidden]) .xterm-helper-textarea').focus();
-  await page.keyboard.type(`printf '\\033]52;c;%s\\007' "$(printf '%s' '${text}' | base64)"; echo printed-$((1+1))-${text}`);
+  await page.keyboard.type(
+    `printf '\\033]52;c;%s\\007' "$(printf '%s' '${text}' | base64)"; echo printed-$((1+1))-${text}`,
+  );
   await page.keyboard.press('Enter');
   await expect.poll(() => consoleText(page), { timeout: 15_000 }).toContain(`printed-2-${text}`);
 }
