@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -213,4 +213,45 @@ describe('the panel core, through its IPC handlers', () => {
     const local = await call('hosts:remove', { id: 'local' });
     if (!local.ok) expect(local.error.code).toBe('HOST_READ_ONLY');
   });
+
+  it('puts no secret of the panel in any process or file a slot of This computer could read', () => {
+    const localData = join(dataDir, 'agents', 'local');
+    const secrets: Record<string, string> = {
+      masterKey: 'integration-test-master-key',
+      localAdminToken: readFileSync(join(localData, 'secrets', 'admin-token'), 'utf8').trim(),
+      remoteAdminToken: remote.token,
+    };
+    // Every process but this test's own (which is the panel here): the local agent, its PM2, the slots' programs.
+    for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid)) {
+      for (const what of ['environ', 'cmdline']) {
+        let text: string;
+        try {
+          text = readFileSync(`/proc/${pid}/${what}`, 'latin1');
+        } catch {
+          continue;
+        }
+        for (const [name, secret] of Object.entries(secrets)) {
+          expect(text.includes(secret), `${name} in /proc/${pid}/${what}`).toBe(false);
+        }
+      }
+    }
+    // Files: the vault key is never written; tokens only in files private to their owner.
+    for (const file of filesUnder(dataDir)) {
+      const text = readFileSync(file, 'latin1');
+      expect(text.includes(secrets.masterKey!), `the master key in ${file}`).toBe(false);
+      for (const [name, secret] of Object.entries(secrets)) {
+        if (text.includes(secret)) expect(statSync(file).mode & 0o077, `${name} in ${file}`).toBe(0);
+      }
+    }
+  });
 });
+
+function filesUnder(dir: string): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) found.push(...filesUnder(path));
+    else if (entry.isFile()) found.push(path);
+  }
+  return found;
+}

@@ -1,6 +1,7 @@
 import { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Db } from '../../db/database.js';
+import { takeSecretEnv } from '../../util/secret-env.js';
 
 export interface LegacyMode {
   enabled: boolean;
@@ -65,7 +66,7 @@ export class UpstreamKeyStore {
 
   constructor(
     dataDir: string,
-    private readonly fromEnv: string | undefined = process.env.SLOTDECK_AGENT_UPSTREAM_KEY,
+    private readonly fromEnv: string | undefined = takeSecretEnv('SLOTDECK_AGENT_UPSTREAM_KEY'),
   ) {
     this.file = join(dataDir, 'secrets', 'upstream-key');
   }

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { withoutSecrets } from '../../../../remote-agent/src/contract/secret-env';
 import { IpcErrorCode } from '../../../shared/ipc/errors';
 import { IpcError } from '../../ipc/errors';
 import type { Logger } from '../../log';
@@ -104,11 +105,13 @@ export class LocalAgent {
       );
     }
     mkdirSync(this.options.dataDir, { recursive: true, mode: 0o700 });
+    this.handOverUpstreamKey();
     const log = createWriteStream(this.options.logFile, { flags: 'a', mode: 0o600 });
     const child = spawn(this.options.nodePath, [cli, 'serve'], {
+      // Nothing secret goes to the agent: the panel's vault key (SLOTDECK_MASTER_KEY) and the like would sit in
+      // the environment of the agent and of PM2, where a program in a slot of this user could read them.
       env: {
-        ...process.env,
-        ...this.options.env,
+        ...withoutSecrets({ ...process.env, ...this.options.env }),
         SLOTDECK_AGENT_DATA_DIR: this.options.dataDir,
         SLOTDECK_AGENT_ADMIN_PORT: '0',
         // "This computer" serves its own user: the gateway is not reachable from other machines.
@@ -147,6 +150,22 @@ export class LocalAgent {
         return this.endpointValue;
       }
       await sleep(50);
+    }
+  }
+
+  /**
+   * An upstream key given to the panel as SLOTDECK_AGENT_UPSTREAM_KEY reaches the agent as its key file (0600, where
+   * a key set in the Gateway view lives too, and which wins), never through the agent's environment.
+   */
+  private handOverUpstreamKey(): void {
+    const key = (this.options.env ?? process.env).SLOTDECK_AGENT_UPSTREAM_KEY?.trim();
+    if (!key) return;
+    const secrets = join(this.options.dataDir, 'secrets');
+    mkdirSync(secrets, { recursive: true, mode: 0o700 });
+    try {
+      writeFileSync(join(secrets, 'upstream-key'), key, { mode: 0o600, flag: 'wx' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
   }
 

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -18,7 +18,7 @@ beforeEach(() => {
   writeFileSync(join(dir, 'agent', 'dist', 'cli.js'), '');
   writeFileSync(
     join(dir, 'agent', 'bin', 'slotdeck-agent.js'),
-    `const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('SLOTDECK_AGENT_')));
+    `const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(SLOTDECK|ANTHROPIC|GITHUB)_/.test(k)));
 require('node:fs').writeFileSync(${JSON.stringify(join(dir, 'env.json'))}, JSON.stringify(env));
 process.exit(3);`,
   );
@@ -59,5 +59,31 @@ describe('the local agent’s gateway', () => {
     expect(await startedEnv({ env: { SLOTDECK_AGENT_GATEWAY_PORT: '0' }, gatewayPort: 8421 })).toMatchObject({
       SLOTDECK_AGENT_GATEWAY_PORT: '8421',
     });
+  });
+});
+
+describe('secrets and the local agent', () => {
+  it('starts the agent without the vault key or any other secret in its environment (PM2 and slots inherit it)', async () => {
+    const env = await startedEnv({
+      env: {
+        SLOTDECK_MASTER_KEY: 'vault-passphrase',
+        SLOTDECK_AGENT_UPSTREAM_KEY: 'sk-ant-upstream',
+        ANTHROPIC_API_KEY: 'sk-ant-admin',
+        GITHUB_TOKEN: 'ghp_admin',
+        SLOTDECK_AGENT_LOG_LEVEL: 'debug',
+      },
+    });
+    expect(env.SLOTDECK_AGENT_LOG_LEVEL).toBe('debug');
+    expect(JSON.stringify(env)).not.toMatch(/vault-passphrase|sk-ant-upstream|sk-ant-admin|ghp_admin/);
+  });
+
+  it('hands an upstream key from the panel’s environment to the agent as its private key file, once', async () => {
+    await startedEnv({ env: { SLOTDECK_AGENT_UPSTREAM_KEY: 'sk-ant-first' } });
+    const file = join(dir, 'data', 'secrets', 'upstream-key');
+    expect(readFileSync(file, 'utf8')).toBe('sk-ant-first');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    // A key already there (set in the Gateway view) wins.
+    await startedEnv({ env: { SLOTDECK_AGENT_UPSTREAM_KEY: 'sk-ant-second' } });
+    expect(readFileSync(file, 'utf8')).toBe('sk-ant-first');
   });
 });
