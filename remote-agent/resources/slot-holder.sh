@@ -1,6 +1,7 @@
 #!/bin/sh
-# Slotdeck slot holder: PM2 runs this for each slot; it becomes dtach, which holds the slot's terminal.
-# usage: slot-holder.sh DTACH SOCKET LAUNCHER SLOT_DIR PROGRAM [ARGUMENT...]
+# Slotdeck slot holder: PM2 runs this for each slot (on an isolated host, through slotdeck-helper as the slot's own
+# account); it becomes dtach, which holds the slot's terminal.
+# usage: slot-holder.sh DTACH SOCKET LAUNCHER ENV_FILE EXIT_FILE
 dtach=$1
 socket=$2
 shift 2
@@ -13,4 +14,4 @@ if [ -S "$socket" ]; then
   fi
   rm -f "$socket"
 fi
-exec "$dtach" -N "$socket" -r none /bin/sh "$@"
+SLOTDECK_SOCKET=$socket exec "$dtach" -N "$socket" -r none /bin/sh "$@"

@@ -22,7 +22,8 @@ import { registerUsageRoutes } from './modules/usage/routes.js';
 import { registerUserRoutes } from './modules/users/routes.js';
 import { UserService } from './modules/users/service.js';
 import { KeyVerifier } from './modules/users/verifier.js';
-import { SlotPaths } from './modules/slots/paths.js';
+import { SlotAccounts } from './modules/slots/accounts.js';
+import { SlotPaths, type IsolationLayout } from './modules/slots/paths.js';
 import { SlotRepository } from './modules/slots/repository.js';
 import { registerSlotRoutes } from './modules/slots/routes.js';
 import { SlotService, type HostTools, type SlotMetering } from './modules/slots/service.js';
@@ -42,6 +43,8 @@ export interface AgentDeps {
   logger: Logger;
   /** Programs the slot backends need; looked up in PATH when not given. */
   tools?: HostTools;
+  /** Set on a host prepared by `setup-host`: each slot runs as an account of its own (see detectIsolation). */
+  isolation?: IsolationLayout | null;
 }
 
 export interface Agent {
@@ -74,17 +77,21 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
   const startedAt = Date.now();
   let supervisorProblem: string | null = 'not connected to PM2 yet';
 
-  const paths = new SlotPaths(config.dataDir, config.runDir);
+  const isolation = deps.isolation ?? null;
+  const accounts = isolation ? new SlotAccounts(isolation) : undefined;
+  const repo = new SlotRepository(db);
+  const paths = new SlotPaths(config.dataDir, config.runDir, isolation, (id) => repo.get(id)?.ownerId ?? null);
   const tickets = new TicketStore();
   const opening = {
     timeoutMs: config.terminal.openingTimeoutMs,
     allowedOrigins: config.terminal.allowedOrigins,
   };
-  const repo = new SlotRepository(db);
   const terminals = new TerminalHost({
     runDir: config.runDir,
     screenDir: (id) => paths.screenDir(id),
     socketPath: (id) => paths.socket(id),
+    // An isolated slot's socket sits in a folder its account can write: attach only to a socket of that account.
+    ...(accounts ? { socketOwner: (id: string) => accounts.uid(paths.account(id)!) } : {}),
     scrollbackLines: config.terminal.scrollbackLines,
     journalCompactBytes: config.terminal.journalCompactBytes,
     tickets,
@@ -173,7 +180,19 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     },
     gatewayUrl: () => gateway?.url() ?? null,
   };
-  const slots = new SlotService({ config, repo, supervisor, terminals, ttyd, tickets, paths, tools, logger, metering });
+  const slots = new SlotService({
+    config,
+    repo,
+    supervisor,
+    terminals,
+    ttyd,
+    tickets,
+    paths,
+    tools,
+    logger,
+    metering,
+    ...(accounts ? { accounts } : {}),
+  });
   slotsRef = slots;
 
   const app = Fastify({

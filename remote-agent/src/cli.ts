@@ -16,6 +16,7 @@ import { ensureAdminToken, rotateAdminToken } from './http/admin-token.js';
 import { databasePath, readAgentState, runAgent, StartupError } from './server.js';
 import { Pm2Supervisor } from './supervisor/pm2.js';
 import { AGENT_VERSION } from './version.js';
+import { SetupError, setupHost } from './setup-host.js';
 
 const USAGE = `slotdeck-agent ${AGENT_VERSION}: Slotdeck's host agent (terminal slots under PM2, admin API on loopback)
 
@@ -23,6 +24,9 @@ Usage: slotdeck-agent [command] [options]
 
 Commands:
   serve                 Run the agent (the default)
+  setup-host [--user NAME] [--data-dir DIR]
+                        As root, once: the agent's own account (default slotdeck), its data dir, and the
+                        privileged helper that runs each slot as an account of its own
   token [--rotate]      Print the admin token (--rotate: replace it; a running agent switches within a second)
   attach <slot>         Open a slot's terminal here (by name or id; --read-only to watch). Detach: Ctrl-]
   health                Ask the running agent how it is
@@ -126,6 +130,7 @@ async function main(argv: string[]): Promise<number> {
       rotate: { type: 'boolean' },
       'read-only': { type: 'boolean' },
       to: { type: 'string' },
+      user: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -143,6 +148,23 @@ async function main(argv: string[]): Promise<number> {
     case 'serve': {
       await runAgent(config(values));
       return -1; // keep running until a signal
+    }
+    case 'setup-host': {
+      try {
+        const result = setupHost({
+          user: values.user ?? 'slotdeck',
+          dataDir: values['data-dir'],
+          say: (line) => process.stdout.write(`${line}\n`),
+        });
+        process.stdout.write(
+          `Done. Start the agent as ${result.user} (each slot then runs as an account of its own):\n` +
+            `  runuser -u ${result.user} -- ${process.argv[1] ?? 'slotdeck-agent'} serve --data-dir ${result.dataDir}\n`,
+        );
+        return 0;
+      } catch (error) {
+        if (error instanceof SetupError) throw new CliError(error.message);
+        throw error;
+      }
     }
     case 'token': {
       const cfg = config(values);

@@ -7,6 +7,9 @@ import type { AgentConfig } from './config.js';
 import { openDatabase } from './db/database.js';
 import { createLogger } from './logger.js';
 import { Pm2Supervisor } from './supervisor/pm2.js';
+import { detectIsolation, IsolationError } from './modules/slots/accounts.js';
+import type { IsolationLayout } from './modules/slots/paths.js';
+import { scrubSecretEnv } from './util/secret-env.js';
 import { acquireInstanceLock, InstanceLockedError } from './util/instance-lock.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -62,6 +65,15 @@ export async function runAgent(
   options: { logger?: Logger; handleSignals?: boolean } = {},
 ): Promise<RunningAgent> {
   const logger = options.logger ?? createLogger(config.logLevel);
+  // Before anything is spawned: PM2's daemon (and so every slot) inherits the agent's environment.
+  scrubSecretEnv();
+  let isolation: IsolationLayout | null;
+  try {
+    isolation = await detectIsolation(logger);
+  } catch (error) {
+    if (error instanceof IsolationError) throw new StartupError(error.message);
+    throw error;
+  }
   prepareDirectories(config);
   let lock: { release(): void };
   try {
@@ -75,7 +87,8 @@ export async function runAgent(
   }
   const db = openDatabase(databasePath(config.dataDir));
   const supervisor = new Pm2Supervisor(config.pm2Home);
-  const agent = await buildApp({ config, db, supervisor, logger });
+  const agent = await buildApp({ config, db, supervisor, logger, isolation });
+  if (isolation) logger.info({ homes: isolation.homes, run: isolation.run }, 'slots run as accounts of their own');
 
   let adminUrl: string;
   try {

@@ -13,6 +13,10 @@ export const AGENT_CLI = join(AGENT_DIR, 'dist/cli.js');
 export interface AgentProcessOptions {
   dataDir?: string;
   env?: Record<string, string>;
+  /** Run the agent as this account (through setpriv, with a clean environment), as an isolated host does. */
+  runAs?: string;
+  /** The agent's CLI (dist/cli.js) to run, where the checkout is not readable by `runAs`. */
+  cli?: string;
 }
 
 /** A real agent process on a temp data dir with its own PM2 home, as a host would run it. */
@@ -26,19 +30,26 @@ export class AgentProcess {
   private constructor(
     readonly dataDir: string,
     private readonly env: Record<string, string>,
+    private readonly runAs: string | null = null,
+    private readonly cli: string = AGENT_CLI,
   ) {}
 
   static async start(options: AgentProcessOptions = {}): Promise<AgentProcess> {
     if (!existsSync(AGENT_CLI)) throw new Error('remote-agent is not built: run npm run build:agent first');
     const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'sd-agent-'));
-    const agent = new AgentProcess(dataDir, {
-      SLOTDECK_AGENT_ADMIN_PORT: '0',
-      SLOTDECK_AGENT_GATEWAY_HOST: '127.0.0.1',
-      SLOTDECK_AGENT_GATEWAY_PORT: '0',
-      SLOTDECK_AGENT_RECONCILE_INTERVAL_MS: '500',
-      SLOTDECK_AGENT_LOG_LEVEL: 'info',
-      ...options.env,
-    });
+    const agent = new AgentProcess(
+      dataDir,
+      {
+        SLOTDECK_AGENT_ADMIN_PORT: '0',
+        SLOTDECK_AGENT_GATEWAY_HOST: '127.0.0.1',
+        SLOTDECK_AGENT_GATEWAY_PORT: '0',
+        SLOTDECK_AGENT_RECONCILE_INTERVAL_MS: '500',
+        SLOTDECK_AGENT_LOG_LEVEL: 'info',
+        ...options.env,
+      },
+      options.runAs ?? null,
+      options.cli ?? AGENT_CLI,
+    );
     await agent.launch();
     return agent;
   }
@@ -57,10 +68,28 @@ export class AgentProcess {
 
   /** Starts (again) on the same data dir and waits until it supervises slots. */
   async launch(): Promise<void> {
-    const child = spawn(process.execPath, [AGENT_CLI, 'serve'], {
-      env: { ...process.env, SLOTDECK_AGENT_DATA_DIR: this.dataDir, ...this.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const env = { SLOTDECK_AGENT_DATA_DIR: this.dataDir, ...this.env };
+    const child = this.runAs
+      ? spawn(
+          'setpriv',
+          [
+            `--reuid=${this.runAs}`,
+            `--regid=${this.runAs}`,
+            '--init-groups',
+            'env',
+            '-i',
+            `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`,
+            ...Object.entries(env).map(([key, value]) => `${key}=${value}`),
+            process.execPath,
+            this.cli,
+            'serve',
+          ],
+          { stdio: ['ignore', 'pipe', 'pipe'], cwd: '/' },
+        )
+      : spawn(process.execPath, [this.cli, 'serve'], {
+          env: { ...process.env, ...env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
     this.child = child;
     let exited: number | null | undefined;
     child.once('exit', (code) => (exited = code));

@@ -1,5 +1,6 @@
-import { renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
+import { constants as fsConstants } from 'node:fs';
 import type { ProcessSpec } from '../../supervisor/supervisor.js';
 import { HOLDER_PATH, LAUNCHER_PATH, processName, type SlotPaths } from './paths.js';
 import type { SlotRow } from './repository.js';
@@ -19,6 +20,8 @@ export function slotEnvironment(
   } catch {
     // keep the variable
   }
+  // On an isolated host the program runs as the slot's own account.
+  user = paths.account(slot.id, slot.ownerId) ?? user;
   const base: Record<string, string> = {
     PATH: agentEnv.PATH || DEFAULT_PATH,
     LANG: agentEnv.LANG || 'C.UTF-8',
@@ -41,18 +44,64 @@ export function slotEnvironment(
   };
 }
 
+const quote = (value: string): string => `'${value.replaceAll("'", `'\\''`)}'`;
+
 /** `export NAME='value'` with the value single-quoted, so the launcher's shell takes it literally. */
 export function envFileContents(env: Record<string, string>): string {
   return Object.entries(env)
-    .map(([key, value]) => `export ${key}='${value.replaceAll("'", `'\\''`)}'\n`)
+    .map(([key, value]) => `export ${key}=${quote(value)}\n`)
     .join('');
 }
 
-/** Written on every start, private to the agent user: values may be secrets. */
-export function writeEnvFile(file: string, env: Record<string, string>): void {
+/** What the launcher needs besides the environment: where to start, what to run, and whether it is isolated. */
+export interface LaunchPlan {
+  workDir: string;
+  argv: string[];
+  isolated: boolean;
+}
+
+/** The launcher's file: the slot's environment, then its work dir and program as shell assignments. */
+export function launchFileContents(env: Record<string, string>, plan: LaunchPlan): string {
+  return (
+    envFileContents(env) +
+    `slot_work_dir=${quote(plan.workDir)}\n` +
+    `slot_isolated=${plan.isolated ? 1 : 0}\n` +
+    `set -- ${plan.argv.map(quote).join(' ')}\n`
+  );
+}
+
+/**
+ * Written on every start. Values may be secrets: 0600 for the agent user, or 0640 where the slot's account reads it
+ * through its group (isolated hosts: the folder's group is the account's). The temporary file is created afresh
+ * (O_EXCL), so a link planted in its place is refused rather than followed.
+ */
+export function writeEnvFile(
+  file: string,
+  env: Record<string, string>,
+  plan?: LaunchPlan,
+  mode: 0o600 | 0o640 = 0o600,
+): void {
   const temporary = `${file}.tmp`;
-  writeFileSync(temporary, envFileContents(env), { mode: 0o600 });
+  rmSync(temporary, { force: true });
+  writeFileSync(temporary, plan ? launchFileContents(env, plan) : envFileContents(env), { mode, flag: 'wx' });
   renameSync(temporary, file);
+}
+
+/** Reads a small file the slot's account may also write, without following a link or blocking on a FIFO. */
+export function readSmallFile(file: string, maxBytes = 64 * 1024): string | null {
+  try {
+    // O_NOFOLLOW | O_NONBLOCK: a planted symlink or FIFO fails instead of leaking or hanging the agent.
+    const fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+    try {
+      if (!fstatSync(fd).isFile()) return null;
+      const text = readFileSync(fd, 'utf8');
+      return text.length > maxBytes ? text.slice(-maxBytes) : text;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -60,11 +109,31 @@ export function writeEnvFile(file: string, env: Record<string, string>): void {
  * runs the launcher, which runs the program.
  */
 export function builtinProcessSpec(slot: SlotRow, paths: SlotPaths, dtachPath: string): ProcessSpec {
+  const account = paths.account(slot.id, slot.ownerId);
+  const { isolation } = paths;
   return {
     name: processName(slot.id),
-    script: '/bin/sh',
-    args: [HOLDER_PATH, dtachPath, paths.socket(slot.id), LAUNCHER_PATH, paths.slotDir(slot.id), ...slot.argv],
-    cwd: slot.workDir,
+    // On an isolated host the root-owned helper starts the same holder as the slot's account; it takes only the
+    // account, the slot id and the process limit, and finds everything else itself.
+    ...(account && isolation
+      ? {
+          script: isolation.sudo,
+          args: ['-n', isolation.helper, 'run', account, slot.id, String(isolation.nproc)],
+          // The work dir is the account's, not the agent's: the launcher goes there.
+          cwd: '/',
+        }
+      : {
+          script: '/bin/sh',
+          args: [
+            HOLDER_PATH,
+            dtachPath,
+            paths.socket(slot.id),
+            LAUNCHER_PATH,
+            paths.envFile(slot.id),
+            paths.exitFile(slot.id),
+          ],
+          cwd: slot.workDir,
+        }),
     env: {},
     outFile: paths.outLog(slot.id),
     errorFile: paths.errorLog(slot.id),

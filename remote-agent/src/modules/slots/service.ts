@@ -1,5 +1,18 @@
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  cpSync,
+  existsSync,
+  fchmodSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createConnection } from 'node:net';
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import {
@@ -28,7 +41,8 @@ import type { TerminalHost } from '../terminal/host.js';
 import type { TicketStore } from '../terminal/tickets.js';
 import type { TtydBridge } from '../terminal/ttyd.js';
 import { loginShell, missingProgramMessage, resolveArgv } from './command.js';
-import { builtinProcessSpec, slotEnvironment, writeEnvFile } from './launch.js';
+import type { SlotAccounts } from './accounts.js';
+import { builtinProcessSpec, readSmallFile, slotEnvironment, writeEnvFile } from './launch.js';
 import { processName, slotIdOfProcess, type SlotPaths } from './paths.js';
 import { SlotNameTakenError, type SlotRepository, type SlotRow } from './repository.js';
 
@@ -62,6 +76,8 @@ export interface SlotServiceDeps {
   tools: HostTools;
   logger: Logger;
   metering?: SlotMetering;
+  /** On a host set up for isolation: the slots' accounts, through the privileged helper. */
+  accounts?: SlotAccounts;
 }
 
 const notFound = (id: string): AppError =>
@@ -163,9 +179,9 @@ export class SlotService {
       command: input.command,
       argv,
       env: input.env,
-      workDir: input.workDir ?? paths.defaultWorkDir(id),
+      workDir: input.workDir ?? paths.defaultWorkDir(id, input.ownerId),
       workDirManaged: input.workDir === undefined,
-      homeDir: paths.homeDir(id),
+      homeDir: paths.homeDir(id, input.ownerId),
       memoryLimitMb: input.memoryLimitMb,
       terminal: input.terminal,
       desiredState: input.start ? 'running' : 'stopped',
@@ -340,6 +356,13 @@ export class SlotService {
         'dtach is not installed on this host, and slots need it to hold their terminals. Install it (Debian/Ubuntu: apt-get install dtach) and restart the agent.',
       );
     }
+    if (terminal === 'ttyd' && this.deps.accounts) {
+      throw new AppError(
+        AgentErrorCode.SLOT_BACKEND_UNAVAILABLE,
+        400,
+        'This host runs each slot as its own account, which the ttyd terminal does not support yet. Use terminal "builtin".',
+      );
+    }
     if (terminal === 'ttyd' && (!tools.ttyd || !tools.tmux)) {
       throw new AppError(
         AgentErrorCode.SLOT_BACKEND_UNAVAILABLE,
@@ -358,6 +381,9 @@ export class SlotService {
   private prepareFolders(row: SlotRow): void {
     const { paths } = this.deps;
     mkdirSync(paths.slotDir(row.id), { recursive: true, mode: 0o700 });
+    mkdirSync(paths.logDir, { recursive: true, mode: 0o700 });
+    // An isolated slot's home and work dir belong to its account: its launcher makes them.
+    if (this.deps.accounts) return;
     if (!existsSync(row.homeDir)) {
       mkdirSync(row.homeDir, { recursive: true, mode: 0o700 });
       // A new home starts like a new user's: the distribution's skeleton files (shell rc and profile).
@@ -366,7 +392,6 @@ export class SlotService {
     }
     mkdirSync(`${row.homeDir}/.claude`, { recursive: true, mode: 0o700 });
     if (row.workDirManaged) mkdirSync(row.workDir, { recursive: true, mode: 0o700 });
-    mkdirSync(paths.logDir, { recursive: true, mode: 0o700 });
   }
 
   private async processes(): Promise<Map<string, SupervisedProcess>> {
@@ -472,13 +497,24 @@ export class SlotService {
   private async launch(row: SlotRow, why: string, kind: 'started' | 'restarted' = 'started'): Promise<void> {
     const { paths, supervisor } = this.deps;
     this.prepareFolders(row);
+    const account = paths.account(row.id, row.ownerId);
+    if (account) await this.deps.accounts!.ensure(account);
     // A new session starts a new exit record (the launcher appends a line per program exit).
     rmSync(paths.exitFile(row.id), { force: true });
+    if (account) {
+      // The agent's own file in its own folder, which the account may only append to (through its group): the
+      // account cannot swap it for a link or a FIFO that the agent would then read.
+      const fd = openSync(paths.exitFile(row.id), 'wx', 0o600);
+      fchmodSync(fd, 0o620);
+      closeSync(fd);
+    }
     this.consumedExit.delete(row.id);
-    writeEnvFile(paths.envFile(row.id), {
-      ...slotEnvironment(row, paths, this.shell),
-      ...this.meteredEnvironment(row),
-    });
+    writeEnvFile(
+      paths.envFile(row.id),
+      { ...slotEnvironment(row, paths, this.shell), ...this.meteredEnvironment(row) },
+      { workDir: row.workDir, argv: row.argv, isolated: account !== null },
+      account ? 0o640 : 0o600,
+    );
     await this.clearStaleSession(row);
     this.deps.repo.update(row.id, { supervisorRestartsSeen: 0 });
     if (row.terminal === 'ttyd') {
@@ -510,6 +546,8 @@ export class SlotService {
   /** Ends the slot's processes and detaches (caller holds the lock). */
   private async halt(row: SlotRow): Promise<void> {
     await this.deps.supervisor.remove(processName(row.id));
+    // PM2 signals the helper's sudo; the holder runs as another account, so make sure it ended.
+    await this.stopAccountHolder(row);
     if (row.terminal === 'ttyd') {
       await this.deps.ttyd.stopSession(row);
       this.deps.ttyd.release(row.id);
@@ -519,11 +557,32 @@ export class SlotService {
     this.deps.tickets.revokeSlot(row.id);
   }
 
+  private async stopAccountHolder(row: SlotRow): Promise<void> {
+    const account = this.deps.paths.account(row.id, row.ownerId);
+    if (!account) return;
+    await this.deps
+      .accounts!.stop(account, row.id)
+      .catch((error: unknown) =>
+        this.deps.logger.warn({ slotId: row.id, err: error }, 'could not end the slot account holder'),
+      );
+  }
+
   private async removeEverything(
     row: SlotRow,
     workDir: 'keep' | 'remove',
   ): Promise<{ removedPaths: string[]; keptPaths: string[] }> {
     const { paths } = this.deps;
+    const account = paths.account(row.id, row.ownerId);
+    // Computed while the row exists: the account (and so these paths) depends on it.
+    const files = [
+      paths.envFile(row.id),
+      paths.exitFile(row.id),
+      paths.socket(row.id),
+      paths.tmuxConfig(row.id),
+      paths.ttydSecretFile(row.id),
+      paths.outLog(row.id),
+      paths.errorLog(row.id),
+    ];
     await this.halt(row);
     if (row.meteredKeyId) this.deps.metering?.revokeSlotKeys(row.id);
     rmSync(paths.meteredKeyFile(row.id), { force: true });
@@ -532,19 +591,13 @@ export class SlotService {
     this.consumedExit.delete(row.id);
     const removed: string[] = [];
     const kept: string[] = [];
-    for (const file of [
-      paths.envFile(row.id),
-      paths.exitFile(row.id),
-      paths.socket(row.id),
-      paths.tmuxConfig(row.id),
-      paths.ttydSecretFile(row.id),
-      paths.outLog(row.id),
-      paths.errorLog(row.id),
-    ]) {
-      rmSync(file, { force: true });
-    }
+    for (const file of files) rmSync(file, { force: true });
     if (workDir === 'remove') {
       rmSync(paths.slotDir(row.id), { recursive: true, force: true });
+      if (account) {
+        await this.removeFromAccount(account, row);
+        removed.push(dirname(row.homeDir));
+      }
       removed.push(paths.slotDir(row.id));
       // A work dir the admin chose is theirs: the agent never deletes it.
       if (!row.workDirManaged) kept.push(row.workDir);
@@ -552,6 +605,18 @@ export class SlotService {
       kept.push(row.homeDir, row.workDir);
     }
     return { removedPaths: removed, keptPaths: kept };
+  }
+
+  /** Removes an isolated slot's home and work dir, and its account once no slot runs as it. */
+  private async removeFromAccount(account: string, row: SlotRow): Promise<void> {
+    const accounts = this.deps.accounts!;
+    const shared = this.deps.repo.list().some((other) => this.deps.paths.account(other.id, other.ownerId) === account);
+    try {
+      if (shared) await accounts.removeSlot(account, row.id);
+      else await accounts.removeAccount(account);
+    } catch (error) {
+      this.deps.logger.warn({ slotId: row.id, account, err: error }, 'could not remove the slot account files');
+    }
   }
 
   /**
@@ -562,6 +627,11 @@ export class SlotService {
     if (row.terminal !== 'builtin') return;
     const socket = this.deps.paths.socket(row.id);
     if (!existsSync(socket)) return;
+    if (this.deps.paths.account(row.id, row.ownerId)) {
+      // Another account's processes: only the helper may end them (it also leaves the dead socket to the holder).
+      await this.stopAccountHolder(row);
+      return;
+    }
     const alive = await new Promise<boolean>((resolve) => {
       const probe = createConnection({ path: socket });
       probe.once('connect', () => {
@@ -755,12 +825,8 @@ export class SlotService {
 
 /** The exit statuses the launcher recorded, oldest first (a line `<status> <epoch s>` per program exit). */
 function readExitStatuses(file: string): number[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return [];
-  }
+  const text = readSmallFile(file);
+  if (text === null) return [];
   return text
     .split('\n')
     .filter((line) => line.trim() !== '')

@@ -62,8 +62,8 @@ export function buildTtydCommand({ ttyd, tmux, row, paths, secret }: TtydCommand
       row.workDir,
       '/bin/sh',
       LAUNCHER_PATH,
-      paths.slotDir(row.id),
-      ...row.argv,
+      paths.envFile(row.id),
+      paths.exitFile(row.id),
     ],
   };
 }

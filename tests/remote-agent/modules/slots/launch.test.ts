@@ -1,11 +1,21 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   builtinProcessSpec,
   envFileContents,
+  readSmallFile,
   slotEnvironment,
   writeEnvFile,
 } from '../../../../remote-agent/src/modules/slots/launch.js';
@@ -174,13 +184,87 @@ describe('builtinProcessSpec', () => {
       '/usr/bin/dtach',
       '/run/sd/abcdefghij.sock',
       LAUNCHER_PATH,
-      '/var/lib/slotdeck-agent/slots/abcdefghij',
-      'claude',
-      '--resume',
+      '/var/lib/slotdeck-agent/slots/abcdefghij/env.sh',
+      '/var/lib/slotdeck-agent/slots/abcdefghij/last-exit',
     ]);
     expect(spec.cwd).toBe('/srv/project');
     expect(spec.outFile).toBe('/var/lib/slotdeck-agent/logs/slot-abcdefghij.out.log');
     expect(existsSync(HOLDER_PATH)).toBe(true);
     expect(existsSync(LAUNCHER_PATH)).toBe(true);
+  });
+
+  it('on an isolated host has PM2 run only the helper, with the account, the slot id and the process limit', () => {
+    const isolated = new SlotPaths('/var/lib/slotdeck-agent', '/run/sd', {
+      helper: '/usr/local/libexec/slotdeck/slotdeck-helper',
+      sudo: '/usr/bin/sudo',
+      homes: '/home/slotdeck-slots',
+      run: '/run/slotdeck-slots',
+      nproc: 256,
+    });
+    const row = slot({ argv: ['claude', '--resume; rm -rf /'], ownerId: 'u_0123456789' });
+    const spec = builtinProcessSpec(row, isolated, '/usr/bin/dtach');
+    expect(spec.script).toBe('/usr/bin/sudo');
+    expect(spec.args).toEqual([
+      '-n',
+      '/usr/local/libexec/slotdeck/slotdeck-helper',
+      'run',
+      'sdu-0123456789',
+      'abcdefghij',
+      '256',
+    ]);
+    // The agent's own folders are not the account's: the launcher changes to the work dir itself.
+    expect(spec.cwd).toBe('/');
+    expect(isolated.socket(row.id)).toBe('/run/slotdeck-slots/sds-abcdefghij/s/abcdefghij.sock');
+    expect(isolated.homeDir(row.id, row.ownerId)).toBe('/home/slotdeck-slots/sdu-0123456789/abcdefghij/home');
+  });
+});
+
+describe('launchFileContents', () => {
+  it('quotes the program and its arguments so that the launcher runs them literally', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sd-launch-'));
+    try {
+      const file = join(dir, 'env');
+      writeEnvFile(
+        file,
+        { A: "it's" },
+        { workDir: dir, argv: ['printf', '%s|', 'a b', "c'd", '$(id)'], isolated: false },
+      );
+      const out = execFileSync('sh', ['-c', '. "$0"; printf "%s/" "$A" "$slot_work_dir"; "$@"', file], {
+        encoding: 'utf8',
+      });
+      expect(out).toBe(`it's/${dir}/a b|c'd|$(id)|`);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to write through a link planted in place of its temporary file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sd-launch-'));
+    try {
+      const target = join(dir, 'secret');
+      writeFileSync(target, 'precious');
+      symlinkSync(target, join(dir, 'env.tmp'));
+      writeEnvFile(join(dir, 'env'), { A: 'x' });
+      expect(readFileSync(target, 'utf8')).toBe('precious');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('readSmallFile', () => {
+  it('reads a file, and neither follows a link nor blocks on a FIFO', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sd-launch-'));
+    try {
+      writeFileSync(join(dir, 'exit'), '0 1\n');
+      expect(readSmallFile(join(dir, 'exit'))).toBe('0 1\n');
+      symlinkSync(join(dir, 'exit'), join(dir, 'link'));
+      expect(readSmallFile(join(dir, 'link'))).toBeNull();
+      execFileSync('mkfifo', [join(dir, 'fifo')]);
+      expect(readSmallFile(join(dir, 'fifo'))).toBeNull();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -61,10 +61,8 @@ describe('buildTtydCommand', () => {
       '/srv/project',
       '/bin/sh',
       LAUNCHER_PATH,
-      paths.slotDir(SLOT_ID),
-      'claude',
-      '--model',
-      'opus 4',
+      paths.envFile(SLOT_ID),
+      paths.exitFile(SLOT_ID),
     ]);
   });
 });

@@ -1,0 +1,122 @@
+#!/bin/sh
+# Slotdeck's privileged helper: the one thing an agent may run as root (through one sudoers line), so that each slot
+# runs as an unprivileged account of its own. `slotdeck-agent setup-host` installs a root-owned copy of this file
+# with the holder and launcher scripts beside it; it never runs from the agent's own (agent-writable) tree.
+#
+#   slotdeck-helper check                       prints "ok <agent>": the agent's probe at start
+#   slotdeck-helper ensure-account ACCOUNT      creates the account (once) and its folders
+#   slotdeck-helper run ACCOUNT SLOT NPROC      becomes the slot's holder, as ACCOUNT, with a process limit
+#   slotdeck-helper stop ACCOUNT SLOT           ends the slot's holder (and so its program)
+#   slotdeck-helper remove-slot ACCOUNT SLOT    removes the slot's home and work folders, as ACCOUNT
+#   slotdeck-helper remove-account ACCOUNT      ends the account's processes and removes it with its files
+#
+# ACCOUNT is sdu-<10 [a-z0-9]> (an end user's) or sds-<10 [a-z0-9]> (an owner-less slot's); SLOT is 10 [a-z0-9].
+# Nothing else is accepted: no command, no path, no option. Settings come from the root-owned file
+# /etc/slotdeck/agents/<agent>.conf, where <agent> is the account sudo says called us.
+set -eu
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+umask 022
+
+die() {
+  echo "slotdeck-helper: $*" >&2
+  exit 2
+}
+
+agent=${SUDO_USER:-}
+case "$agent" in '' | *[!a-z0-9_-]*) die "run it through sudo from the agent's account" ;; esac
+conf=/etc/slotdeck/agents/$agent.conf
+[ -f "$conf" ] && [ "$(stat -c %u "$conf")" = 0 ] || die "$conf is missing or not root's: run slotdeck-agent setup-host"
+homes=$(sed -n 's/^homes=\(\/[A-Za-z0-9/._-]*\)$/\1/p' "$conf")
+run=$(sed -n 's/^run=\(\/[A-Za-z0-9/._-]*\)$/\1/p' "$conf")
+[ -n "$homes" ] && [ -n "$run" ] || die "$conf lacks homes= or run="
+here=$(dirname "$(readlink -f "$0")")
+dtach=$(command -v dtach) || die "dtach is not installed"
+# Accounts this agent made carry this comment; no verb touches an account without it.
+mark="slotdeck slot account of $agent"
+
+account_ok() {
+  case "$1" in sd[us]-[a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9]) ;; *) die "bad account name" ;; esac
+}
+slot_ok() {
+  case "$1" in [a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9]) ;; *) die "bad slot id" ;; esac
+}
+ours() {
+  [ "$(getent passwd "$1" | cut -d: -f5)" = "$mark" ] || die "$1 is not an account of $agent"
+}
+as_account() {
+  account=$1
+  shift
+  exec setpriv --reuid="$account" --regid="$account" --init-groups --inh-caps=-all --no-new-privs \
+    env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$homes/$account" "$@"
+}
+folders() {
+  for dir in "$run" "$run/$1" "$run/$1/s"; do [ ! -L "$dir" ] || die "$dir is a symbolic link"; done
+  # The agent owns the account's run folder (it writes the slot's environment and exit record there); the account
+  # reads it through its group and creates its dtach sockets in s/. Other accounts cannot enter either.
+  install -d -o root -g root -m 0711 "$run"
+  install -d -o "$agent" -g "$1" -m 2750 "$run/$1"
+  install -d -o "$agent" -g "$1" -m 2770 "$run/$1/s"
+}
+
+[ $# -ge 1 ] || die "usage: check | ensure-account A | run A S N | stop A S | remove-slot A S | remove-account A"
+verb=$1
+shift
+case "$verb" in
+check)
+  [ $# -eq 0 ] || die "check takes no arguments"
+  echo "ok $agent"
+  ;;
+ensure-account)
+  [ $# -eq 1 ] || die "usage: ensure-account ACCOUNT"
+  account_ok "$1"
+  if getent passwd "$1" >/dev/null; then
+    ours "$1"
+  else
+    groupadd --system "$1"
+    useradd --system --gid "$1" --home-dir "$homes/$1" --no-create-home --shell /bin/bash --comment "$mark" "$1"
+  fi
+  install -d -o root -g root -m 0711 "$homes"
+  install -d -o "$1" -g "$1" -m 0700 "$homes/$1"
+  folders "$1"
+  ;;
+run)
+  [ $# -eq 3 ] || die "usage: run ACCOUNT SLOT NPROC"
+  account_ok "$1"
+  slot_ok "$2"
+  case "$3" in '' | *[!0-9]*) die "bad process limit" ;; esac
+  ours "$1"
+  folders "$1"
+  # Processes per account (fork bombs stay inside the slot's account); no core files with the program's memory.
+  as_account "$1" prlimit --nproc="$3" --core=0 -- /bin/sh "$here/slot-holder.sh" "$dtach" "$run/$1/s/$2.sock" "$here/slot-launch.sh" \
+    "$run/$1/$2.env" "$run/$1/$2.exit"
+  ;;
+stop)
+  [ $# -eq 2 ] || die "usage: stop ACCOUNT SLOT"
+  account_ok "$1"
+  slot_ok "$2"
+  ours "$1"
+  pkill -TERM -u "$1" -f -- "-N $run/$1/s/$2.sock " || true
+  ;;
+remove-slot)
+  [ $# -eq 2 ] || die "usage: remove-slot ACCOUNT SLOT"
+  account_ok "$1"
+  slot_ok "$2"
+  ours "$1"
+  as_account "$1" rm -rf -- "$homes/$1/$2"
+  ;;
+remove-account)
+  [ $# -eq 1 ] || die "usage: remove-account ACCOUNT"
+  account_ok "$1"
+  getent passwd "$1" >/dev/null || exit 0
+  ours "$1"
+  pkill -KILL -u "$1" || true
+  sleep 0.2
+  userdel "$1" 2>/dev/null || { pkill -KILL -u "$1" || true; sleep 0.5; userdel "$1"; }
+  getent group "$1" >/dev/null && groupdel "$1"
+  rm -rf -- "${homes:?}/$1" "${run:?}/$1"
+  ;;
+*)
+  die "unknown verb $verb"
+  ;;
+esac
