@@ -15,10 +15,11 @@ fail() {
 # --- system packages -------------------------------------------------------------------------------------------
 # command → Debian package. dtach holds each slot's terminal; g++/make/python3 build native modules when no
 # prebuilt binary can be downloaded. The tests also need Chromium, tmux, a real sshd and ssh-keygen, and a Secret
-# Service (gnome-keyring in its own D-Bus session), and openssl (a certificate for the gateway's TLS test).
+# Service (gnome-keyring in its own D-Bus session), openssl (a certificate for the gateway's TLS test), and sudo (the
+# isolation tests run the agent under its own account, which reaches the slot helper only through sudo).
 declare -A packages=([dtach]=dtach [g++]=g++ [make]=make [python3]=python3)
 if [ "$purpose" = test ]; then
-  packages+=([chromium]=chromium [tmux]=tmux [sshd]=openssh-server [ssh-keygen]=openssh-client [gnome-keyring-daemon]=gnome-keyring [dbus-run-session]=dbus-daemon [openssl]=openssl)
+  packages+=([chromium]=chromium [tmux]=tmux [sshd]=openssh-server [ssh-keygen]=openssh-client [gnome-keyring-daemon]=gnome-keyring [dbus-run-session]=dbus-daemon [openssl]=openssl [sudo]=sudo)
 fi
 
 missing=()
