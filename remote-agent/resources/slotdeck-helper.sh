@@ -5,7 +5,8 @@
 #
 #   slotdeck-helper check                       prints "ok <agent>": the agent's probe at start
 #   slotdeck-helper ensure-account ACCOUNT      creates the account (once) and its folders
-#   slotdeck-helper run ACCOUNT SLOT NPROC      becomes the slot's holder, as ACCOUNT, with a process limit
+#   slotdeck-helper run ACCOUNT SLOT NPROC MB   becomes the slot's holder, as ACCOUNT, with process and memory
+#                                               limits (MB 0: none beyond the agent's own watchdog)
 #   slotdeck-helper stop ACCOUNT SLOT           ends the slot's holder (and so its program)
 #   slotdeck-helper remove-slot ACCOUNT SLOT    removes the slot's home and work folders, as ACCOUNT
 #   slotdeck-helper remove-account ACCOUNT      ends the account's processes and removes it with its files
@@ -34,6 +35,7 @@ here=$(dirname "$(readlink -f "$0")")
 dtach=$(command -v dtach) || die "dtach is not installed"
 # Accounts this agent made carry this comment; no verb touches an account without it.
 mark="slotdeck slot account of $agent"
+scope=
 
 account_ok() {
   case "$1" in sd[us]-[a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9]) ;; *) die "bad account name" ;; esac
@@ -41,13 +43,17 @@ account_ok() {
 slot_ok() {
   case "$1" in [a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9][a-z0-9]) ;; *) die "bad slot id" ;; esac
 }
+number_ok() {
+  case "$1" in '' | *[!0-9]* | ????????*) return 1 ;; esac
+}
 ours() {
   [ "$(getent passwd "$1" | cut -d: -f5)" = "$mark" ] || die "$1 is not an account of $agent"
 }
 as_account() {
   account=$1
   shift
-  exec setpriv --reuid="$account" --regid="$account" --init-groups --inh-caps=-all --no-new-privs \
+  # shellcheck disable=SC2086 # $scope is empty or a fixed command built from validated numbers (see run)
+  exec $scope setpriv --reuid="$account" --regid="$account" --init-groups --inh-caps=-all --no-new-privs \
     env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$homes/$account" "$@"
 }
 folders() {
@@ -59,7 +65,7 @@ folders() {
   install -d -o "$agent" -g "$1" -m 2770 "$run/$1/s"
 }
 
-[ $# -ge 1 ] || die "usage: check | ensure-account A | run A S N | stop A S | remove-slot A S | remove-account A"
+[ $# -ge 1 ] || die "usage: check | ensure-account A | run A S N MB | stop A S | remove-slot A S | remove-account A"
 verb=$1
 shift
 case "$verb" in
@@ -81,12 +87,18 @@ ensure-account)
   folders "$1"
   ;;
 run)
-  [ $# -eq 3 ] || die "usage: run ACCOUNT SLOT NPROC"
+  [ $# -eq 4 ] || die "usage: run ACCOUNT SLOT NPROC MB"
   account_ok "$1"
   slot_ok "$2"
-  case "$3" in '' | *[!0-9]*) die "bad process limit" ;; esac
+  number_ok "$3" || die "bad process limit"
+  number_ok "$4" || die "bad memory limit"
   ours "$1"
   folders "$1"
+  # Where systemd runs the host, the slot gets a cgroup of its own: memory and tasks are enforced by the kernel
+  # for the whole process tree. Elsewhere the agent's watchdog restarts a slot over its memory limit.
+  if [ "$4" -gt 0 ] && [ -d /run/systemd/system ] && command -v systemd-run >/dev/null; then
+    scope="systemd-run --scope --quiet --collect --unit=slotdeck-$2-$$ -p MemoryMax=$4M -p TasksMax=$3 --"
+  fi
   # Processes per account (fork bombs stay inside the slot's account); no core files with the program's memory.
   as_account "$1" prlimit --nproc="$3" --core=0 -- /bin/sh "$here/slot-holder.sh" "$dtach" "$run/$1/s/$2.sock" "$here/slot-launch.sh" \
     "$run/$1/$2.env" "$run/$1/$2.exit"

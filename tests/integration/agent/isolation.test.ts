@@ -151,8 +151,10 @@ describe('a host set up with setup-host', () => {
       }
     };
     expect(helper('ensure-account', 'root')).toMatch(/bad account name/);
-    expect(helper('run', 'sds-0123456789', '../../etc', '10')).toMatch(/bad slot id/);
-    expect(helper('run', 'sds-0123456789', '0123456789', '10; id')).toMatch(/bad process limit/);
+    expect(helper('run', 'sds-0123456789', '../../etc', '10', '0')).toMatch(/bad slot id/);
+    expect(helper('run', 'sds-0123456789', '0123456789', '10; id', '0')).toMatch(/bad process limit/);
+    expect(helper('run', 'sds-0123456789', '0123456789', '10', '$(id)')).toMatch(/bad memory limit/);
+    expect(helper('run', 'sds-0123456789', '0123456789', '10')).toMatch(/usage: run/);
     expect(helper('stop', 'sds-0123456789', '0123456789')).toMatch(/not an account of/);
     expect(helper('sh', '-c', 'id')).toMatch(/unknown verb/);
   });

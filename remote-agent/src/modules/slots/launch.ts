@@ -114,11 +114,19 @@ export function builtinProcessSpec(slot: SlotRow, paths: SlotPaths, dtachPath: s
   return {
     name: processName(slot.id),
     // On an isolated host the root-owned helper starts the same holder as the slot's account; it takes only the
-    // account, the slot id and the process limit, and finds everything else itself.
+    // account, the slot id and the limits (processes, memory in MB), and finds everything else itself.
     ...(account && isolation
       ? {
           script: isolation.sudo,
-          args: ['-n', isolation.helper, 'run', account, slot.id, String(isolation.nproc)],
+          args: [
+            '-n',
+            isolation.helper,
+            'run',
+            account,
+            slot.id,
+            String(isolation.nproc),
+            String(slot.memoryLimitMb ?? 0),
+          ],
           // The work dir is the account's, not the agent's: the launcher goes there.
           cwd: '/',
         }

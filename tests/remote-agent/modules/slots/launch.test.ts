@@ -193,7 +193,7 @@ describe('builtinProcessSpec', () => {
     expect(existsSync(LAUNCHER_PATH)).toBe(true);
   });
 
-  it('on an isolated host has PM2 run only the helper, with the account, the slot id and the process limit', () => {
+  it('on an isolated host has PM2 run only the helper, with the account, the slot id and the limits', () => {
     const isolated = new SlotPaths('/var/lib/slotdeck-agent', '/run/sd', {
       helper: '/usr/local/libexec/slotdeck/slotdeck-helper',
       sudo: '/usr/bin/sudo',
@@ -201,7 +201,7 @@ describe('builtinProcessSpec', () => {
       run: '/run/slotdeck-slots',
       nproc: 256,
     });
-    const row = slot({ argv: ['claude', '--resume; rm -rf /'], ownerId: 'u_0123456789' });
+    const row = slot({ argv: ['claude', '--resume; rm -rf /'], ownerId: 'u_0123456789', memoryLimitMb: 2048 });
     const spec = builtinProcessSpec(row, isolated, '/usr/bin/dtach');
     expect(spec.script).toBe('/usr/bin/sudo');
     expect(spec.args).toEqual([
@@ -211,6 +211,7 @@ describe('builtinProcessSpec', () => {
       'sdu-0123456789',
       'abcdefghij',
       '256',
+      '2048',
     ]);
     // The agent's own folders are not the account's: the launcher changes to the work dir itself.
     expect(spec.cwd).toBe('/');
