@@ -140,6 +140,8 @@ export function setupHost(options: SetupHostOptions): SetupHostResult {
     chownSync(dataDir, entry.uid, entry.gid);
   }
   chmodSync(dataDir, 0o700);
+  // An existing data dir (a host that ran the agent as another user) is handed over whole, links not followed.
+  run('chown', ['-R', '--no-dereference', `${entry.uid}:${entry.gid}`, dataDir]);
 
   // The helper and the scripts it runs: root's, outside anything the agent can write.
   mkdirSync(HELPER_DIR, { recursive: true, mode: 0o755 });

@@ -212,6 +212,8 @@ export const SlotEventKind = z.enum([
   'orphan-stopped',
   /** A metered slot's gateway key was issued or rotated. */
   'metering',
+  /** The slot moved to an account of its own (the host was set up for isolation after it was made). */
+  'isolated',
 ]);
 
 export const SlotEvent = z.object({

@@ -22,6 +22,7 @@ const upstreamKey = `sk-ant-upstream-${suffix}-${'u'.repeat(24)}`;
 
 let agent: AgentProcess;
 let token = '';
+let legacySlotId = '';
 
 interface SlotView {
   id: string;
@@ -82,12 +83,20 @@ beforeAll(async () => {
   for (const entry of ['bin', 'dist', 'resources', 'package.json', 'node_modules']) {
     cpSync(join(AGENT_DIR, entry), join(code, entry), { recursive: true });
   }
+  // The host ran the agent without isolation first (as root here), with a slot: the way an existing host moves over.
+  const before = await AgentProcess.start({ dataDir, cli: join(code, 'dist/cli.js') });
+  const legacy = await fetch(`${before.url}/api/v1/slots`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${before.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'legacy' }),
+  });
+  legacySlotId = ((await legacy.json()) as { id: string }).id;
+  await before.stop();
+  execFileSync(process.execPath, [join(code, 'dist/cli.js'), 'down', '--data-dir', dataDir], { stdio: 'pipe' });
   execFileSync(
     process.execPath,
     [join(code, 'dist/cli.js'), 'setup-host', '--user', agentUser, '--data-dir', dataDir],
-    {
-      stdio: 'pipe',
-    },
+    { stdio: 'pipe' },
   );
   agent = await AgentProcess.start({ dataDir, runAs: agentUser, cli: join(code, 'dist/cli.js') });
   token = agent.token;
@@ -127,6 +136,17 @@ describe('a host set up with setup-host', () => {
     const helper = statSync('/usr/local/libexec/slotdeck/slotdeck-helper');
     expect(helper.uid).toBe(0);
     expect(helper.mode & 0o022).toBe(0);
+  });
+
+  it('moves a slot made before setup-host to an account of its own, with a fresh home', async () => {
+    const slot = await waitFor('the legacy slot to run', async () => {
+      const view = (await api<SlotView>('GET', `/api/v1/slots/${legacySlotId}`)).body;
+      return view.programPid ? view : null;
+    });
+    expect(ownerOfPid(slot.programPid!)).toBe(`sds-${legacySlotId}`);
+    expect(slot.homeDir).toBe(`${homes}/sds-${legacySlotId}/${legacySlotId}/home`);
+    const events = (await api<{ events: Array<{ kind: string }> }>('GET', `/api/v1/slots/${legacySlotId}/events`)).body;
+    expect(events.events.map((event) => event.kind)).toContain('isolated');
   });
 
   it('refuses helper arguments outside its grammar, and other accounts than its own', () => {

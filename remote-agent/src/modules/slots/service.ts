@@ -120,10 +120,28 @@ export class SlotService {
         void this.reconcile();
       }, 50);
     });
+    this.adoptIntoAccounts();
     this.started = true;
     await this.reconcile();
     this.timer = setInterval(() => void this.reconcile(), this.deps.config.reconcileIntervalMs);
     this.timer.unref();
+  }
+
+  /**
+   * Slots made before this host was set up for isolation keep their homes in the agent's private data dir, which
+   * their new account cannot enter: they move to fresh homes (and work dirs the agent made) under the account's.
+   */
+  private adoptIntoAccounts(): void {
+    const { paths, repo, logger } = this.deps;
+    if (!paths.isolation) return;
+    for (const row of repo.list()) {
+      const homeDir = paths.homeDir(row.id, row.ownerId);
+      if (row.homeDir === homeDir) continue;
+      const workDir = row.workDirManaged ? paths.defaultWorkDir(row.id, row.ownerId) : row.workDir;
+      repo.update(row.id, { homeDir, workDir });
+      repo.addEvent(row.id, 'isolated', `runs as ${paths.account(row.id, row.ownerId)}; new home ${homeDir}`);
+      logger.info({ slotId: row.id, from: row.homeDir, to: homeDir }, 'slot moved to an account of its own');
+    }
   }
 
   async stop(): Promise<void> {
