@@ -1,4 +1,5 @@
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentProcess } from '../helpers/agent.js';
@@ -47,5 +48,17 @@ describe('secrets', () => {
     expect(mode(join(agent.dataDir, 'slots', slot.id, 'env.sh'))).toBe(0o600);
     expect(readFileSync(join(agent.dataDir, 'slots', slot.id, 'env.sh'), 'utf8')).toContain("export TOKEN='x'");
     expect(mode(slot.homeDir)).toBe(0o700);
+  });
+
+  it("keeps the program's exit record private too (it was 0644)", async () => {
+    const slot = await agent.createSlot({
+      name: 'exits',
+      command: { preset: 'custom', command: '/bin/sh', args: ['-c', 'exit 3'] },
+    });
+    const file = join(agent.dataDir, 'slots', slot.id, 'last-exit');
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(file) && Date.now() < deadline) await sleep(50);
+    expect(readFileSync(file, 'utf8')).toMatch(/^3 \d+/);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 });
