@@ -5,11 +5,12 @@
  * does, so that they can create accounts.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_DIR, AgentProcess } from '../helpers/agent';
+import { filesUnder, secretsInProcesses } from '../helpers/secrets';
 import { TerminalTestClient } from '../helpers/terminal-client';
 
 const suffix = Math.random().toString(36).slice(2, 8);
@@ -56,23 +57,6 @@ async function waitFor<T>(what: string, probe: () => Promise<T | null> | T | nul
 
 const ownerOfPid = (pid: number): string =>
   execFileSync('ps', ['-o', 'user=', '-p', String(pid)], { encoding: 'utf8' }).trim();
-
-/** Every file under `dir` (not following links). */
-function filesUnder(dir: string): string[] {
-  const found: string[] = [];
-  let entries;
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return found;
-  }
-  for (const entry of entries) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) found.push(...filesUnder(path));
-    else if (entry.isFile()) found.push(path);
-  }
-  return found;
-}
 
 beforeAll(async () => {
   if (process.getuid?.() !== 0) throw new Error('The isolation tests create accounts: run them as root (as CI does).');
@@ -275,28 +259,11 @@ exec sleep 600
 
     // No secret in any process's environment or command line, and no file holding one readable by a slot account.
     const secrets = { upstreamKey, slotKey, adminToken: token };
-    for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
-      if (Number(pid) === process.pid) continue;
-      let uid: number;
-      try {
-        uid = statSync(`/proc/${pid}`).uid;
-      } catch {
-        continue;
-      }
-      for (const what of ['environ', 'cmdline']) {
-        let text: string;
-        try {
-          text = readFileSync(`/proc/${pid}/${what}`, 'latin1');
-        } catch {
-          continue;
-        }
-        for (const [name, secret] of Object.entries(secrets)) {
-          // The victim's own programs get its key as ANTHROPIC_API_KEY (Claude Code reads it there); only they.
-          if (name === 'slotKey' && what === 'environ' && uid === victimUid) continue;
-          expect(text.includes(secret), `${name} in /proc/${pid}/${what}`).toBe(false);
-        }
-      }
-    }
+    // The victim's own programs get its key as ANTHROPIC_API_KEY (Claude Code reads it there); only they.
+    const sightings = secretsInProcesses(secrets).filter(
+      (seen) => !(seen.secret === 'slotKey' && seen.where.endsWith('/environ') && seen.uid === victimUid),
+    );
+    expect(sightings).toEqual([]);
     for (const file of [...filesUnder(dataDir), ...filesUnder(homes), ...filesUnder(runRoot)]) {
       const text = readFileSync(file, 'latin1');
       for (const [name, secret] of Object.entries(secrets)) {

@@ -9,6 +9,7 @@ import type { InvokeChannel } from '../../../src/shared/ipc/channels';
 import type { IpcInput, IpcOutput, IpcResult } from '../../../src/shared/ipc/contract';
 import { AGENT_CLI, AgentProcess } from '../helpers/agent.js';
 import { killAll, processesOf } from '../helpers/processes.js';
+import { filesUnder, secretsInProcesses } from '../helpers/secrets.js';
 import { TestSshd } from '../helpers/sshd.js';
 import { TerminalTestClient } from '../helpers/terminal-client.js';
 
@@ -222,19 +223,7 @@ describe('the panel core, through its IPC handlers', () => {
       remoteAdminToken: remote.token,
     };
     // Every process but this test's own (which is the panel here): the local agent, its PM2, the slots' programs.
-    for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid)) {
-      for (const what of ['environ', 'cmdline']) {
-        let text: string;
-        try {
-          text = readFileSync(`/proc/${pid}/${what}`, 'latin1');
-        } catch {
-          continue;
-        }
-        for (const [name, secret] of Object.entries(secrets)) {
-          expect(text.includes(secret), `${name} in /proc/${pid}/${what}`).toBe(false);
-        }
-      }
-    }
+    expect(secretsInProcesses(secrets)).toEqual([]);
     // Files: the vault key is never written; tokens only in files private to their owner.
     for (const file of filesUnder(dataDir)) {
       const text = readFileSync(file, 'latin1');
@@ -245,13 +234,3 @@ describe('the panel core, through its IPC handlers', () => {
     }
   });
 });
-
-function filesUnder(dir: string): string[] {
-  const found: string[] = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) found.push(...filesUnder(path));
-    else if (entry.isFile()) found.push(path);
-  }
-  return found;
-}
