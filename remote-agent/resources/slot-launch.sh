@@ -21,8 +21,11 @@ set --
 . "$env_file"
 
 # On an isolated host the slot runs as its own account: the agent reaches the socket dtach made (0600, ours) only
-# once it is opened to it; its folder admits just this account and the agent.
-if [ "$slot_isolated" = 1 ] && [ -n "$socket" ]; then chmod 0666 "$socket"; fi
+# once it is opened to it; its folder admits just this account and the agent. The agent may already have taken the
+# socket from s/ into its own folder (the one above): then it is there.
+if [ "$slot_isolated" = 1 ] && [ -n "$socket" ]; then
+  chmod 0666 "$socket" 2>/dev/null || chmod 0666 "${socket%/s/*}/${socket##*/}"
+fi
 
 # A new terminal is 0x0 until a client sets its size, and dtach drops output while no client is attached. The
 # agent sets the size as soon as it attaches, so wait for that before starting the program: none of the

@@ -57,12 +57,21 @@ as_account() {
     env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$homes/$account" "$@"
 }
 folders() {
-  for dir in "$run" "$run/$1" "$run/$1/s"; do [ ! -L "$dir" ] || die "$dir is a symbolic link"; done
-  # The agent owns the account's run folder (it writes the slot's environment and exit record there); the account
-  # reads it through its group and creates its dtach sockets in s/. Other accounts cannot enter either.
+  # The agent owns the account's run folder (it writes the slot's environment and exit record there, and makes
+  # s/ in it, where the account creates its dtach sockets); the account reads it through its group. Only folders
+  # whose parent is root's are made or changed here: nothing the agent or an account can swap for a link.
   install -d -o root -g root -m 0711 "$run"
   install -d -o "$agent" -g "$1" -m 2750 "$run/$1"
-  install -d -o "$agent" -g "$1" -m 2770 "$run/$1/s"
+}
+# Ends every process of the account (a program may have left its terminal, or keep forking): as the account itself,
+# until none is left.
+kill_all() {
+  tries=0
+  while pgrep -u "$1" >/dev/null && [ "$tries" -lt 50 ]; do
+    setpriv --reuid="$1" --regid="$1" --clear-groups kill -KILL -1 2>/dev/null || true
+    sleep 0.05
+    tries=$((tries + 1))
+  done
 }
 
 [ $# -ge 1 ] || die "usage: check | ensure-account A | run A S N MB | stop A S | remove-slot A S | remove-account A"
@@ -108,7 +117,12 @@ stop)
   account_ok "$1"
   slot_ok "$2"
   ours "$1"
-  pkill -TERM -u "$1" -f -- "-N $run/$1/s/$2.sock " || true
+  case "$1" in
+  # A slot's own account: stopping the slot ends everything that runs as it.
+  sds-*) kill_all "$1" ;;
+  # An end user's account may run their other slots too: end this slot's holder (and so its terminal's programs).
+  *) pkill -TERM -u "$1" -f -- "-N $run/$1/s/$2.sock " || true ;;
+  esac
   ;;
 remove-slot)
   [ $# -eq 2 ] || die "usage: remove-slot ACCOUNT SLOT"
@@ -122,11 +136,12 @@ remove-account)
   account_ok "$1"
   getent passwd "$1" >/dev/null || exit 0
   ours "$1"
-  pkill -KILL -u "$1" || true
-  sleep 0.2
-  userdel "$1" 2>/dev/null || { pkill -KILL -u "$1" || true; sleep 0.5; userdel "$1"; }
-  getent group "$1" >/dev/null && groupdel "$1"
+  kill_all "$1"
+  # Its uid will be given to a later account: nothing it owned may be left where that one could find it.
+  find /tmp /var/tmp /dev/shm -xdev -user "$1" -delete 2>/dev/null || true
   rm -rf -- "${homes:?}/$1" "${run:?}/$1"
+  userdel "$1"
+  if getent group "$1" >/dev/null; then groupdel "$1"; fi
   ;;
 *)
   die "unknown verb $verb"

@@ -90,8 +90,13 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     runDir: config.runDir,
     screenDir: (id) => paths.screenDir(id),
     socketPath: (id) => paths.socket(id),
-    // An isolated slot's socket sits in a folder its account can write: attach only to a socket of that account.
-    ...(accounts ? { socketOwner: (id: string) => accounts.uid(paths.account(id)!) } : {}),
+    // An isolated slot's socket is made in a folder its account can write: take it into the agent's own first.
+    ...(accounts
+      ? {
+          beforeConnect: (id: string) =>
+            accounts.claimSocket(paths.incomingSocket(id)!, paths.socket(id), paths.account(id)!),
+        }
+      : {}),
     scrollbackLines: config.terminal.scrollbackLines,
     journalCompactBytes: config.terminal.journalCompactBytes,
     tickets,

@@ -55,6 +55,15 @@ async function waitFor<T>(what: string, probe: () => Promise<T | null> | T | nul
   }
 }
 
+/** The slot's program is its login shell by now (not the launcher's brief children while it waits). */
+function runsShell(pid: number | null): boolean {
+  try {
+    return pid !== null && readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('/bin/bash');
+  } catch {
+    return false;
+  }
+}
+
 const ownerOfPid = (pid: number): string =>
   execFileSync('ps', ['-o', 'user=', '-p', String(pid)], { encoding: 'utf8' }).trim();
 
@@ -125,7 +134,7 @@ describe('a host set up with setup-host', () => {
   it('moves a slot made before setup-host to an account of its own, with a fresh home', async () => {
     const slot = await waitFor('the legacy slot to run', async () => {
       const view = (await api<SlotView>('GET', `/api/v1/slots/${legacySlotId}`)).body;
-      return view.programPid ? view : null;
+      return runsShell(view.programPid) ? view : null;
     });
     expect(ownerOfPid(slot.programPid!)).toBe(`sds-${legacySlotId}`);
     expect(slot.homeDir).toBe(`${homes}/sds-${legacySlotId}/${legacySlotId}/home`);
@@ -177,7 +186,7 @@ describe('a host set up with setup-host', () => {
     const victimAccount = `sdu-${user.body.id.replace(/^u_/, '')}`;
     const running = await waitFor('the victim slot to run', async () => {
       const slot = (await api<SlotView>('GET', `/api/v1/slots/${victim.body.id}`)).body;
-      return slot.programPid ? slot : null;
+      return runsShell(slot.programPid) ? slot : null;
     });
     expect(ownerOfPid(running.programPid!)).toBe(victimAccount);
     const victimUid = statSync(`/proc/${running.programPid}`).uid;
@@ -204,6 +213,11 @@ try victim-environ 'grep -q ANTHROPIC /proc/$VICTIM_PID/environ'
 try agent-environ 'cat /proc/$AGENT_PID/environ'
 try sudo 'sudo -n true'
 try helper 'sudo -n /usr/local/libexec/slotdeck/slotdeck-helper check'
+# What must not outlive the slot: a process that left the terminal, a file in a shared temp folder, and a folder
+# where the agent expects the slot's socket.
+setsid sleep 600 </dev/null >/dev/null 2>&1 &
+echo leftover > "/dev/shm/slotdeck-leftover-$SLOTDECK_SLOT_ID"
+mkdir -p "$RUN/sds-$SLOTDECK_SLOT_ID/s/$SLOTDECK_SLOT_ID.sock/x"
 echo done
 exec sleep 600
 `,
@@ -275,6 +289,14 @@ exec sleep 600
         expect(stat.mode & 0o007, `${name} in ${file} is world-readable`).toBe(0);
       }
     }
+
+    // Deleting the attacker's slot ends everything it started and removes what it left, whatever it planted.
+    const account = `sds-${attacker.body.id}`;
+    expect((await api('DELETE', `/api/v1/slots/${attacker.body.id}?workDir=remove`)).status).toBe(200);
+    expect(readFileSync('/etc/passwd', 'utf8')).not.toContain(`${account}:`);
+    expect(execFileSync('ps', ['-eo', 'user:32='], { encoding: 'utf8' })).not.toContain(account);
+    expect(() => statSync(`/dev/shm/slotdeck-leftover-${attacker.body.id}`)).toThrow();
+    expect(() => statSync(join(runRoot, account))).toThrow();
   });
 
   it("opens an isolated slot's console through the agent, as that account", async () => {

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { userInfo } from 'node:os';
 import type { Logger } from 'pino';
 import { findExecutable } from '../../util/executables.js';
@@ -87,7 +88,37 @@ export class SlotAccounts {
   async ensure(account: string): Promise<void> {
     if (this.ensured.has(account)) return;
     await runHelper(this.layout, ['ensure-account', account]);
+    // s/: where the account's dtach binds its sockets. The agent makes it in its own folder (the account can write
+    // in s/ but not replace it); it inherits the account's group from the folder.
+    const sockets = join(this.layout.run, account, 's');
+    mkdirSync(sockets, { recursive: true, mode: 0o770 });
+    chmodSync(sockets, 0o770);
     this.ensured.add(account);
+  }
+
+  /**
+   * Takes the socket the account's dtach made in s/ into the agent's own folder, where the account cannot swap
+   * it, and checks it there: a socket (not a link) of the account's uid. The agent connects only to the taken
+   * socket, so a slot cannot point the agent at another slot's session (a check followed by a connect on a path
+   * the account can change could be raced).
+   */
+  claimSocket(incoming: string, claimed: string, account: string): void {
+    try {
+      renameSync(incoming, claimed);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      // Nothing new: the socket taken before (the agent restarted while the session ran), if any.
+    }
+    if (dirname(incoming) === dirname(claimed)) throw new IsolationError('the claimed socket must be elsewhere');
+    const stat = lstatSync(claimed);
+    if (!stat.isSocket() || stat.uid !== this.uid(account)) {
+      try {
+        rmSync(claimed, { recursive: true, force: true });
+      } catch {
+        // a folder of the account's it cannot empty: it only keeps that account's own slot from attaching
+      }
+      throw new IsolationError(`${incoming} was not a socket of ${account}; removed it`);
+    }
   }
 
   /** Ends the slot's holder and program, which the agent cannot signal itself. */

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { constants as fsConstants } from 'node:fs';
 import type { ProcessSpec } from '../../supervisor/supervisor.js';
@@ -93,9 +93,13 @@ export function readSmallFile(file: string, maxBytes = 64 * 1024): string | null
     // O_NOFOLLOW | O_NONBLOCK: a planted symlink or FIFO fails instead of leaking or hanging the agent.
     const fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
     try {
-      if (!fstatSync(fd).isFile()) return null;
-      const text = readFileSync(fd, 'utf8');
-      return text.length > maxBytes ? text.slice(-maxBytes) : text;
+      const stat = fstatSync(fd);
+      if (!stat.isFile()) return null;
+      // Only the tail: the account may have grown the file without bound.
+      const length = Math.min(stat.size, maxBytes);
+      const buffer = Buffer.alloc(length);
+      const read = readSync(fd, buffer, 0, length, stat.size - length);
+      return buffer.subarray(0, read).toString('utf8');
     } finally {
       closeSync(fd);
     }

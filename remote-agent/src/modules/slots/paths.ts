@@ -67,9 +67,18 @@ export class SlotPaths {
     const account = this.account(id);
     return account ? join(this.accountRunDir(account), `${id}.exit`) : join(this.slotDir(id), 'last-exit');
   }
+  /** The dtach socket the agent connects to. */
   socket(id: string): string {
     const account = this.account(id);
-    return account ? join(this.accountRunDir(account), 's', `${id}.sock`) : join(this.runDir, `${id}.sock`);
+    return account ? join(this.accountRunDir(account), `${id}.sock`) : join(this.runDir, `${id}.sock`);
+  }
+  /**
+   * Isolated slots only: where the account's dtach creates its socket (s/, which the account can write). The agent
+   * moves it into its own folder before connecting (see SlotAccounts.claimSocket).
+   */
+  incomingSocket(id: string): string | null {
+    const account = this.account(id);
+    return account ? join(this.accountRunDir(account), 's', `${id}.sock`) : null;
   }
   ttydSocket(id: string): string {
     return join(this.runDir, `${id}.ttyd.sock`);

@@ -596,6 +596,7 @@ export class SlotService {
       paths.envFile(row.id),
       paths.exitFile(row.id),
       paths.socket(row.id),
+      paths.incomingSocket(row.id),
       paths.tmuxConfig(row.id),
       paths.ttydSecretFile(row.id),
       paths.outLog(row.id),
@@ -609,7 +610,15 @@ export class SlotService {
     this.consumedExit.delete(row.id);
     const removed: string[] = [];
     const kept: string[] = [];
-    for (const file of files) rmSync(file, { force: true });
+    for (const file of files) {
+      if (file === null) continue;
+      try {
+        rmSync(file, { force: true });
+      } catch (error) {
+        // A slot's account can put a folder where its socket goes: that must not keep the slot from going.
+        this.deps.logger.warn({ slotId: row.id, file, err: error }, 'could not remove a slot file');
+      }
+    }
     if (workDir === 'remove') {
       rmSync(paths.slotDir(row.id), { recursive: true, force: true });
       if (account) {
@@ -644,12 +653,14 @@ export class SlotService {
   private async clearStaleSession(row: SlotRow): Promise<void> {
     if (row.terminal !== 'builtin') return;
     const socket = this.deps.paths.socket(row.id);
-    if (!existsSync(socket)) return;
     if (this.deps.paths.account(row.id, row.ownerId)) {
-      // Another account's processes: only the helper may end them (it also leaves the dead socket to the holder).
+      // Another account's processes: only the helper may end them. The socket the agent took is its own to remove;
+      // one left in s/ the holder removes itself.
       await this.stopAccountHolder(row);
+      rmSync(socket, { force: true });
       return;
     }
+    if (!existsSync(socket)) return;
     const alive = await new Promise<boolean>((resolve) => {
       const probe = createConnection({ path: socket });
       probe.once('connect', () => {
@@ -890,7 +901,9 @@ function programPid(
   children: Map<number, number[]>,
   table: ReturnType<typeof readProcessTable>,
 ): number | null {
-  for (const launcher of children.get(holder) ?? []) {
+  // On an isolated host PM2's process is sudo (running the helper), and dtach is its child.
+  const dtach = table.get(holder)?.command === 'sudo' ? (children.get(holder)?.[0] ?? holder) : holder;
+  for (const launcher of children.get(dtach) ?? []) {
     for (const child of children.get(launcher) ?? []) {
       const command = table.get(child)?.command;
       if (command !== 'sleep' && command !== 'stty') return child;

@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { lstatSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 
 /**
@@ -84,25 +83,9 @@ export class DtachConnection extends EventEmitter<DtachConnectionEvents> {
     socket.on('drain', () => this.flush());
   }
 
-  /**
-   * Connects and attaches, so the master starts sending output. Rejects when nothing listens on `path`. With an
-   * `owner`, the path must be a socket (not a link) of that uid before and after connecting: a slot's account can
-   * write its socket folder, and must not point the agent at another slot's session.
-   */
-  static connect(path: string, timeoutMs = 2000, owner: number | null = null): Promise<DtachConnection> {
-    const ownSocket = (): number | null => {
-      const stat = lstatSync(path);
-      if (!stat.isSocket() || stat.uid !== owner) throw new Error(`${path} is not a socket of uid ${owner}`);
-      return stat.ino;
-    };
+  /** Connects and attaches, so the master starts sending output. Rejects when nothing listens on `path`. */
+  static connect(path: string, timeoutMs = 2000): Promise<DtachConnection> {
     return new Promise((resolve, reject) => {
-      let inode: number | null = null;
-      try {
-        if (owner !== null) inode = ownSocket();
-      } catch (error) {
-        reject(error instanceof Error ? error : new Error(String(error)));
-        return;
-      }
       const socket = createConnection({ path });
       const timer = setTimeout(() => {
         socket.destroy();
@@ -114,13 +97,6 @@ export class DtachConnection extends EventEmitter<DtachConnectionEvents> {
       });
       socket.once('connect', () => {
         clearTimeout(timer);
-        try {
-          if (owner !== null && ownSocket() !== inode) throw new Error(`${path} changed while connecting`);
-        } catch (error) {
-          socket.destroy();
-          reject(error instanceof Error ? error : new Error(String(error)));
-          return;
-        }
         socket.removeAllListeners('error');
         socket.setNoDelay?.(true);
         const connection = new DtachConnection(socket);

@@ -16,8 +16,8 @@ export interface TerminalHostOptions {
   /** Folder holding a slot's screen files. */
   screenDir: (slotId: string) => string;
   socketPath: (slotId: string) => string;
-  /** The uid a slot's socket must belong to, where a slot runs as another account (null: any). */
-  socketOwner?: (slotId: string) => number | null;
+  /** Runs before each attempt to connect to a slot's socket; throws when the socket must not be used. */
+  beforeConnect?: (slotId: string) => void;
   scrollbackLines: number;
   journalCompactBytes: number;
   tickets: TicketStore;
@@ -74,7 +74,7 @@ export class TerminalHost {
       slotId: request.id,
       title: request.title,
       socketPath: this.options.socketPath(request.id),
-      socketOwner: this.options.socketOwner?.(request.id) ?? null,
+      ...(this.options.beforeConnect ? { beforeConnect: () => this.options.beforeConnect!(request.id) } : {}),
       store,
       logger: this.options.logger,
       resumeExisting: request.resumeExisting,

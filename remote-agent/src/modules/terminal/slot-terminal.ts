@@ -22,8 +22,8 @@ export interface SlotTerminalOptions {
   slotId: string;
   title: string;
   socketPath: string;
-  /** When set, the socket must be this uid's own socket (not a link to another one). */
-  socketOwner?: number | null;
+  /** Runs before each attempt to connect; throws when the socket must not be used. */
+  beforeConnect?: () => void;
   store: ScreenStore;
   logger: Logger;
   /** The program may have run while no agent was attached: ask it to repaint after attaching. */
@@ -80,7 +80,8 @@ export class SlotTerminal implements TerminalSession {
     if (this.connection || this.connecting || this.disposed) return;
     this.connecting = true;
     try {
-      const connection = await DtachConnection.connect(this.options.socketPath, 2000, this.options.socketOwner ?? null);
+      this.options.beforeConnect?.();
+      const connection = await DtachConnection.connect(this.options.socketPath);
       if (this.disposed) {
         connection.close();
         return;

@@ -215,7 +215,9 @@ describe('builtinProcessSpec', () => {
     ]);
     // The agent's own folders are not the account's: the launcher changes to the work dir itself.
     expect(spec.cwd).toBe('/');
-    expect(isolated.socket(row.id)).toBe('/run/slotdeck-slots/sds-abcdefghij/s/abcdefghij.sock');
+    // dtach binds in s/ (the account's); the agent connects where it moved it (its own folder).
+    expect(isolated.incomingSocket(row.id)).toBe('/run/slotdeck-slots/sds-abcdefghij/s/abcdefghij.sock');
+    expect(isolated.socket(row.id)).toBe('/run/slotdeck-slots/sds-abcdefghij/abcdefghij.sock');
     expect(isolated.homeDir(row.id, row.ownerId)).toBe('/home/slotdeck-slots/sdu-0123456789/abcdefghij/home');
   });
 });
@@ -264,6 +266,9 @@ describe('readSmallFile', () => {
       expect(readSmallFile(join(dir, 'link'))).toBeNull();
       execFileSync('mkfifo', [join(dir, 'fifo')]);
       expect(readSmallFile(join(dir, 'fifo'))).toBeNull();
+      // A file grown without bound is read from its tail only.
+      writeFileSync(join(dir, 'big'), `${'x'.repeat(1 << 20)}\n7 1\n`);
+      expect(readSmallFile(join(dir, 'big'), 16)).toBe('xxxxxxxxxxx\n7 1\n');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
