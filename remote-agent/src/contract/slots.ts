@@ -139,6 +139,11 @@ export const Slot = z.object({
   size: TerminalSize,
   lastActivityAt: z.string().nullable(),
   ownerId: z.string().nullable(),
+  /**
+   * The Unix account the slot's program runs as on a host set up for isolation (`setup-host`); null where slots run
+   * as the agent's own user. Absent from older agents.
+   */
+  account: z.string().nullable().optional(),
   /** For a metered slot: the key it uses (never the key itself). */
   metered: z.object({ keyId: z.string(), keyPrefix: z.string() }).nullable(),
   createdAt: z.string(),

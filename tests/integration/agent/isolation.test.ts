@@ -27,6 +27,7 @@ let legacySlotId = '';
 
 interface SlotView {
   id: string;
+  account?: string | null;
   pid: number | null;
   programPid: number | null;
   state: string;
@@ -137,6 +138,7 @@ describe('a host set up with setup-host', () => {
       return runsShell(view.programPid) ? view : null;
     });
     expect(ownerOfPid(slot.programPid!)).toBe(`sds-${legacySlotId}`);
+    expect(slot.account).toBe(`sds-${legacySlotId}`);
     expect(slot.homeDir).toBe(`${homes}/sds-${legacySlotId}/${legacySlotId}/home`);
     const events = (await api<{ events: Array<{ kind: string }> }>('GET', `/api/v1/slots/${legacySlotId}/events`)).body;
     expect(events.events.map((event) => event.kind)).toContain('isolated');

@@ -55,6 +55,8 @@ describe('secrets', () => {
       name: 'exits',
       command: { preset: 'custom', command: '/bin/sh', args: ['-c', 'exit 3'] },
     });
+    // Without setup-host, slots run as the agent's own user, and the slot says so.
+    expect(slot.account).toBeNull();
     const file = join(agent.dataDir, 'slots', slot.id, 'last-exit');
     const deadline = Date.now() + 10_000;
     while (!existsSync(file) && Date.now() < deadline) await sleep(50);

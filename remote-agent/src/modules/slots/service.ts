@@ -466,6 +466,7 @@ export class SlotService {
         size: { cols: row.cols, rows: row.rows },
         lastActivityAt: activity > 0 ? new Date(activity).toISOString() : null,
         ownerId: row.ownerId,
+        account: this.deps.paths.account(row.id, row.ownerId),
         metered: row.meteredKeyId
           ? { keyId: row.meteredKeyId, keyPrefix: this.deps.metering?.keyPrefix(row.meteredKeyId) ?? '' }
           : null,

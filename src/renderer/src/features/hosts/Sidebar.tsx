@@ -46,7 +46,7 @@ function SlotRow({ host, slot }: { host: Host; slot: Slot }) {
           ui.getState().select(host.id);
           open('writable');
         }}
-        title={`Open ${slot.name}'s console (${slot.argv.join(' ')})`}
+        title={`Open ${slot.name}'s console (${slot.argv.join(' ')}${slot.account ? `, as ${slot.account}` : ''})`}
       >
         <span className={`state-dot slot-${slot.state}`} aria-hidden="true" />
         <span className="slot-name">{slot.name}</span>
