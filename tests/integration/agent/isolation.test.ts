@@ -96,20 +96,31 @@ beforeAll(async () => {
   token = agent.token;
 }, 180_000);
 
+/** Ends an account's processes and removes it, retrying while a process it had is still going away. */
+function removeAccount(name: string): void {
+  execFileSync(
+    'sh',
+    [
+      '-c',
+      `for i in $(seq 50); do pkill -KILL -u "$0"; userdel "$0" 2>/dev/null && break; sleep 0.1; done; groupdel "$0" 2>/dev/null; true`,
+      name,
+    ],
+    { stdio: 'ignore' },
+  );
+}
+
 afterAll(async () => {
-  await agent?.destroy().catch(() => undefined);
+  // The agent, then every process of its accounts (its PM2 daemon and the slots) ends with the accounts.
+  await agent?.stop().catch(() => undefined);
   // Every account this agent made carries the helper's mark: end and remove them, then the agent's own.
   for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
     const [name, , , , comment] = line.split(':');
     if (name && comment === `slotdeck slot account of ${agentUser}`) {
-      execFileSync('sh', ['-c', `pkill -KILL -u ${name}; sleep 0.2; userdel ${name}; groupdel ${name}; true`], {
-        stdio: 'ignore',
-      });
+      removeAccount(name);
     }
   }
-  execFileSync('sh', ['-c', `pkill -KILL -u ${agentUser}; sleep 0.2; userdel -r ${agentUser}; true`], {
-    stdio: 'ignore',
-  });
+  removeAccount(agentUser);
+  rmSync(`/var/lib/${agentUser}`, { recursive: true, force: true });
   for (const path of [
     root,
     homes,
