@@ -242,7 +242,7 @@ describe('Messages API through the official SDK', () => {
     expect(row).toMatchObject({ status: 'timeout', errorType: 'timeout_error' });
   });
 
-  it('aborts the upstream request when the client goes away, and meters what was streamed', async () => {
+  it('aborts the upstream request when the client goes away mid-stream, and meters what was streamed', async () => {
     const before = upstream.requests.length;
     const abort = new AbortController();
     const response = await fetch(`${agent.gatewayUrl}/v1/messages`, {
@@ -261,6 +261,26 @@ describe('Messages API through the official SDK', () => {
       .toBe('client_abort');
     const [row] = await rowsOf(`keyId=${key.key.id}`);
     expect(row).toMatchObject({ inputTokens: 77, cacheCreationTokens: 1, cacheReadTokens: 2 });
+  });
+
+  it('lets upstream finish a non-streaming answer the SDK left, and meters it in full (fake upstream)', async () => {
+    const leaver = await createKey(user.id);
+    const before = upstream.requests.length;
+    const abort = new AbortController();
+    const sent = sdk(leaver.secret)
+      .messages.create(ask('a long prompt !usage in=100000 out=50 cw=0 cr=0 !wait 700'), { signal: abort.signal })
+      .catch((error: unknown) => error);
+    // Gone as soon as upstream has the request, long before it answers.
+    await expect.poll(() => upstream.requests.length, { timeout: 5000 }).toBeGreaterThan(before);
+    abort.abort();
+    expect(await sent).toBeInstanceOf(Anthropic.APIUserAbortError);
+    await expect
+      .poll(async () => (await rowsOf(`keyId=${leaver.key.id}`))[0]?.status, { timeout: 5000 })
+      .toBe('client_abort');
+    const [row] = await rowsOf(`keyId=${leaver.key.id}`);
+    expect(row).toMatchObject({ inputTokens: 100_000, outputTokens: 50, httpStatus: 200 });
+    expect(row!.costUsd).toBeCloseTo((100_000 * SONNET.input + 50 * SONNET.output) / 1e6, 9);
+    expect(upstream.requests[before]!.aborted).toBe(false);
   });
 
   it('meters a stream the SDK leaves after the content for what it received, before message_delta (fake upstream)', async () => {

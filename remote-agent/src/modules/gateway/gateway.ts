@@ -63,6 +63,15 @@ export interface GatewayDeps {
   now?: () => number;
 }
 
+/** One upstream request of /v1/messages and what its client is doing. */
+interface UpstreamWatch {
+  abort: UpstreamAbort;
+  tracker: StreamUsageTracker;
+  /** True once the client left (or stopped reading). */
+  gone: () => boolean;
+  stopUpstream: () => void;
+}
+
 /** Who is calling: a verified key, or (legacy mode) any key string attributed to one user. */
 interface Caller {
   userId: string;
@@ -90,6 +99,9 @@ interface Admission {
 }
 
 const PROVIDER = 'anthropic';
+
+/** The longest a whole request may take to arrive (see requestTimeout); two body timeouts when those are longer. */
+const REQUEST_TIMEOUT_MS = 15 * 60_000;
 
 const REJECTION: Record<KeyRejection, GatewayErrorCode> = {
   missing: GatewayErrorCode.KEY_MISSING,
@@ -186,6 +198,8 @@ export class Gateway {
   private listening: { host: string; port: number } | null = null;
   private inFlight = 0;
   private closing = false;
+  /** Upstream requests still read after their client left (to meter them); stopped when the gateway closes. */
+  private readonly departed = new Set<UpstreamAbort>();
   private readonly tls: boolean;
 
   constructor(private readonly deps: GatewayDeps) {
@@ -223,6 +237,12 @@ export class Gateway {
       trustProxy: false,
       // Claude Code and the SDKs keep connections open between requests.
       keepAliveTimeout: 75_000,
+      // The longest a whole request (headers and body) may take to arrive. bodyTimeoutMs bounds each pause of an
+      // upload, not its total, so a client dripping a byte now and then could hold a connection for ever; this caps
+      // it. It is generous (a 32 MB upload fits at about 0.4 Mbit/s, and it is never below two body timeouts) so
+      // that no upload that keeps moving within bodyTimeoutMs is cut in practice; it does not touch answers (a long
+      // stream runs after its request arrived). Node answers it with a 408 and closes the connection.
+      requestTimeout: Math.max(REQUEST_TIMEOUT_MS, 2 * config.bodyTimeoutMs),
       return503OnClosing: true,
       // Requests node's parser refuses (a broken request line or headers) get Anthropic's error shape too.
       clientErrorHandler: clientError,
@@ -269,6 +289,8 @@ export class Gateway {
 
   async close(): Promise<void> {
     this.closing = true;
+    // Answers still read for clients that left are cut short: they are metered with what is known so far.
+    for (const abort of this.departed) abort.abort();
     await this.app.close();
     await this.dispatcher.close().catch(() => undefined);
   }
@@ -283,7 +305,10 @@ export class Gateway {
 
     // The key, its scope and its rate are checked before a byte of the body is read: a request that is refused
     // here holds no more memory than its headers, and its connection is closed instead of drained.
-    app.addHook('onRequest', (request, _reply, done) => {
+    app.addHook('onRequest', (request, reply, done) => {
+      // Only POST routes read a body. One declared anywhere else (GET /health with a Content-Length, say) is never
+      // read: the answer closes the connection, instead of leaving it to Node to wait for (and drain) that body.
+      if (request.method !== 'POST' && declaresBody(request.raw)) reply.raw.setHeader('connection', 'close');
       const guard = (request.routeOptions.config as RouteGuard | undefined) ?? {};
       if (!request.is404 && guard.scope === undefined) {
         done();
@@ -597,11 +622,57 @@ export class Gateway {
   ): Promise<void> {
     const raw = reply.raw;
     const abort = new UpstreamAbort();
+    const tracker = new StreamUsageTracker();
+    // A client that leaves does not end what upstream bills: the prompt is processed (and may be billed) whether or
+    // not anyone waits for the answer. So upstream is stopped only once its usage is known: a JSON answer is read to
+    // its end, a stream until message_start (its input and cache tokens; output is estimated from what went out).
+    // A stream left after message_start is stopped at once. Reading on is bounded by upstreamTimeoutMs from the
+    // moment the client left (and by undici's own timeouts); then upstream is stopped with what is known metered.
+    let clientGone = false;
+    let leftTimer: NodeJS.Timeout | null = null;
+    const gone = (): boolean => clientGone || raw.destroyed;
+    const stopUpstream = (): void => {
+      this.departed.delete(abort);
+      abort.abort();
+    };
     const onClientGone = (): void => {
-      if (!raw.writableFinished) abort.abort();
+      if (raw.writableFinished || clientGone) return;
+      clientGone = true;
+      if (tracker.started || this.closing) {
+        stopUpstream();
+        return;
+      }
+      this.departed.add(abort);
+      leftTimer = setTimeout(stopUpstream, this.deps.config.upstreamTimeoutMs);
     };
     raw.once('close', onClientGone);
-    const tracker = new StreamUsageTracker();
+    try {
+      await this.readUpstream(caller, request, body, headers, upstreamKey, limitHeaders, reply, startedAt, hold, {
+        abort,
+        tracker,
+        gone,
+        stopUpstream,
+      });
+    } finally {
+      if (leftTimer) clearTimeout(leftTimer);
+      this.departed.delete(abort);
+      raw.off('close', onClientGone);
+    }
+  }
+
+  private async readUpstream(
+    caller: Caller,
+    request: { model: string; stream: boolean },
+    body: Buffer,
+    headers: IncomingHttpHeaders,
+    upstreamKey: string,
+    limitHeaders: Record<string, string>,
+    reply: FastifyReply,
+    startedAt: number,
+    hold: QuotaHold,
+    { abort, tracker, gone, stopUpstream }: UpstreamWatch,
+  ): Promise<void> {
+    const raw = reply.raw;
     let heldTokens = 0;
     const holdUsage = (): void => {
       const { inputTokens, outputTokens, cacheCreationTokens, cacheReadTokens } = tracker.usage;
@@ -662,7 +733,7 @@ export class Gateway {
         signal: abort,
       });
     } catch (error) {
-      const failure = this.upstreamFailure(error, abort.aborted);
+      const failure = this.upstreamFailure(error, abort.aborted || gone());
       status = failure.status;
       errorType = failure.error?.type ?? 'client_abort';
       httpStatus = failure.error?.status ?? null;
@@ -683,7 +754,7 @@ export class Gateway {
       try {
         payload = Buffer.from(await upstream.body.arrayBuffer());
       } catch (error) {
-        const failure = this.upstreamFailure(error, abort.aborted);
+        const failure = this.upstreamFailure(error, abort.aborted || gone());
         status = failure.status;
         errorType = failure.error?.type ?? 'client_abort';
         await record();
@@ -706,9 +777,14 @@ export class Gateway {
         errorType = (parsed as { error?: { type?: string } } | null)?.error?.type ?? `http_${upstream.statusCode}`;
       } else {
         tracker.applyMessage(parsed);
+        // Read to its end for a client that left: its usage is on record, as upstream counts it.
+        if (gone()) {
+          status = 'client_abort';
+          errorType = 'client_abort';
+        }
       }
       await record();
-      if (raw.destroyed) return;
+      if (gone()) return;
       reply.hijack();
       raw.writeHead(upstream.statusCode, {
         ...pickHeaders(upstream.headers, FORWARDED_RESPONSE_HEADERS),
@@ -721,13 +797,15 @@ export class Gateway {
     }
 
     reply.hijack();
-    raw.writeHead(upstream.statusCode, {
-      ...pickHeaders(upstream.headers, FORWARDED_RESPONSE_HEADERS),
-      'cache-control': 'no-cache',
-      ...limitHeaders,
-      [OVERHEAD_HEADER]: round2(Math.max(0, reply.elapsedTime - upstreamHeadersMs)),
-    });
-    raw.flushHeaders();
+    if (!gone()) {
+      raw.writeHead(upstream.statusCode, {
+        ...pickHeaders(upstream.headers, FORWARDED_RESPONSE_HEADERS),
+        'cache-control': 'no-cache',
+        ...limitHeaders,
+        [OVERHEAD_HEADER]: round2(Math.max(0, reply.elapsedTime - upstreamHeadersMs)),
+      });
+      raw.flushHeaders();
+    }
     try {
       for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
         ttfbMs ??= this.now() - startedAt;
@@ -735,18 +813,22 @@ export class Gateway {
         holdUsage();
         // The piece that completes the message is held back until its usage row is committed.
         if (completes && !recorded) {
-          status = tracker.usage.errorType ? 'error' : 'success';
-          errorType = tracker.usage.errorType;
+          status = tracker.usage.errorType ? 'error' : gone() ? 'client_abort' : 'success';
+          errorType = tracker.usage.errorType ?? (gone() ? 'client_abort' : null);
           await record();
         }
-        if (raw.destroyed) break;
-        if (!raw.write(chunk) && !(await drained(raw, this.deps.config.upstreamTimeoutMs))) break;
+        if (!gone() && !raw.write(chunk)) await drained(raw, this.deps.config.upstreamTimeoutMs);
+        // A client gone before message_start: read on (without sending) until it says the input and cache tokens.
+        if (gone() && tracker.started) {
+          stopUpstream();
+          break;
+        }
       }
     } catch (error) {
-      const failure = this.upstreamFailure(error, abort.aborted || raw.destroyed);
+      const failure = this.upstreamFailure(error, abort.aborted || gone());
       status = failure.status;
       errorType = failure.error?.type ?? 'client_abort';
-      if (failure.error && !raw.destroyed) {
+      if (failure.error && !gone()) {
         // Headers are gone: say it the way the API does mid-stream, as an error event.
         raw.write(
           `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: failure.error.type, message: failure.error.message } })}\n\n`,
@@ -755,7 +837,7 @@ export class Gateway {
     }
     if (!recorded) {
       if (status === 'success') {
-        if (raw.destroyed) {
+        if (gone()) {
           status = 'client_abort';
           errorType = 'client_abort';
         } else if (tracker.usage.errorType) {
@@ -771,7 +853,6 @@ export class Gateway {
       await record();
     }
     if (!raw.destroyed) raw.end();
-    raw.off('close', onClientGone);
   }
 
   /** Token counting and the model list: authenticated, rate-limited and forwarded, but not metered. */

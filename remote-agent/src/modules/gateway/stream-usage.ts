@@ -52,6 +52,8 @@ export class StreamUsageTracker {
     errorType: null,
     outputEstimated: false,
   };
+  /** True once message_start went by: input and cache tokens are known. */
+  started = false;
   /** True once message_stop went by: the response is complete. */
   stopped = false;
   private partial = '';
@@ -91,6 +93,8 @@ export class StreamUsageTracker {
       this.stopped = true;
       return true;
     }
+    // Started even when its JSON is broken: nothing more about input would come.
+    if (type === 'message_start') this.started = true;
     if (type !== 'message_start' && type !== 'message_delta' && type !== 'error' && type !== 'content_block_delta')
       return false;
     const data = block

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { rawExchange, startHarness, type Harness } from './harness.js';
+import { rawExchange, startHarness, type Harness, type UsageRowRecord } from './harness.js';
 
 const MODEL = 'claude-sonnet-4-6';
 const ask = (text: string, extra: Record<string, unknown> = {}) => ({
@@ -190,6 +190,42 @@ describe('keys on every route (fake upstream)', () => {
   });
 });
 
+describe('a request that declares a body on a route that reads none', () => {
+  let h: Harness;
+  let url: string;
+  beforeAll(async () => {
+    h = await startHarness();
+    url = await h.listen();
+  });
+  afterAll(() => h.close());
+
+  /** A GET (or HEAD) with a body of 100 MB announced and never sent. */
+  const withBody = (method: string, path: string, key: string | null): string =>
+    `${method} ${path} HTTP/1.1\r\nHost: gateway\r\nContent-Length: 100000000\r\n` +
+    `${key ? `x-api-key: ${key}\r\n` : ''}\r\n`;
+
+  it.each([
+    ['GET', '/health', false],
+    ['HEAD', '/health', false],
+    ['GET', '/v1/me/quota', true],
+    ['GET', '/v1/models', true],
+  ])('answers %s %s and then closes the connection instead of waiting for the body', async (method, path, keyed) => {
+    const key = keyed ? h.newKey().created.secret : null;
+    // A few bytes of the body arrive, then nothing: the server must not keep the socket for the rest.
+    const exchange = await rawExchange(url, withBody(method, path, key), Buffer.from('{"a":'), PATIENCE_MS);
+    expect(exchange.status).toBe(200);
+    expect(exchange.response.toLowerCase()).toContain('connection: close');
+    expect(exchange.closed).toBe(true);
+  });
+
+  it('keeps the connection of a GET without a body open for the next request', async () => {
+    const exchange = await rawExchange(url, 'GET /health HTTP/1.1\r\nHost: gateway\r\n\r\n', null, 300);
+    expect(exchange.status).toBe(200);
+    expect(exchange.response.toLowerCase()).not.toContain('connection: close');
+    expect(exchange.closed).toBe(false);
+  });
+});
+
 describe('the stream field and what upstream sends (fake upstream)', () => {
   let h: Harness;
   beforeAll(async () => {
@@ -322,6 +358,75 @@ describe('a client that leaves a stream early (fake upstream)', () => {
     });
     expect(row!.cost_usd).toBeCloseTo((25 * 3 + 10 * 15) / 1e6, 12);
     expect(h.quotas.status('user', userId)[0]).toMatchObject({ usedTokens: 35 });
+    // Mid-stream, the rest of the answer is of no use to anyone: upstream is stopped.
+    await expect.poll(() => h.upstream!.requests.at(-1)?.aborted, { timeout: PATIENCE_MS }).toBe(true);
+  });
+});
+
+describe('a client that leaves before upstream answered (fake upstream)', () => {
+  let h: Harness;
+  let url: string;
+  beforeAll(async () => {
+    h = await startHarness();
+    url = await h.listen();
+  });
+  afterAll(() => h.close());
+
+  const OPUS = 'claude-opus-4-6';
+  /** Opus 4.6 list prices, USD per token. */
+  const opusCost = (input: number, output: number, cacheWrite = 0, cacheRead = 0): number =>
+    (input * 5 + output * 25 + cacheWrite * 6.25 + cacheRead * 0.5) / 1e6;
+
+  /** Sends the request, and leaves as soon as upstream has it (long before upstream answers); its usage row. */
+  async function leaveEarly(secret: string, body: unknown): Promise<UsageRowRecord> {
+    const rows = h.rows().length;
+    const before = h.upstream!.requests.length;
+    const abort = new AbortController();
+    const sent = fetch(`${url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': secret, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: abort.signal,
+    }).catch((error: unknown) => error);
+    await expect.poll(() => h.upstream!.requests.length, { timeout: PATIENCE_MS }).toBe(before + 1);
+    abort.abort();
+    expect(await sent).toBeInstanceOf(Error);
+    await expect.poll(() => h.rows().length, { timeout: PATIENCE_MS }).toBe(rows + 1);
+    return h.rows()[rows]!;
+  }
+
+  it('meters a non-streaming answer in full, lets upstream finish it, and counts it in the quotas', async () => {
+    const { userId, created } = h.newKey();
+    h.setQuotas('user', userId, [{ window: 'day', maxTokens: 10_000_000, maxCostUsd: null }]);
+    const row = await leaveEarly(created.secret, {
+      ...ask('a very long prompt !usage in=100000 out=50 cw=0 cr=0 !wait 700'),
+      model: OPUS,
+    });
+    expect(row).toMatchObject({ status: 'client_abort', input_tokens: 100_000, output_tokens: 50, http_status: 200 });
+    expect(row.cost_usd).toBeCloseTo(opusCost(100_000, 50), 12);
+    expect(h.upstream!.requests.at(-1)!.aborted).toBe(false);
+    expect(h.quotas.status('user', userId)[0]).toMatchObject({ usedTokens: 100_050 });
+  });
+
+  it('meters a stream left before message_start for its input and cache tokens, then stops upstream', async () => {
+    const { userId, created } = h.newKey();
+    h.setQuotas('user', userId, [{ window: 'day', maxTokens: 10_000_000, maxCostUsd: null }]);
+    const row = await leaveEarly(created.secret, {
+      ...ask('a very long prompt !usage in=100000 out=400 cw=7 cr=9 !wait 700 !slow 150', { stream: true }),
+      model: OPUS,
+    });
+    // No content reached the client: output is what message_start said (1).
+    expect(row).toMatchObject({
+      status: 'client_abort',
+      input_tokens: 100_000,
+      output_tokens: 1,
+      cache_creation_tokens: 7,
+      cache_read_tokens: 9,
+    });
+    expect(row.cost_usd).toBeCloseTo(opusCost(100_000, 1, 7, 9), 12);
+    expect(h.quotas.status('user', userId)[0]).toMatchObject({ usedTokens: 100_017 });
+    // The rest of the stream is not read: upstream is stopped once message_start said the input.
+    await expect.poll(() => h.upstream!.requests.at(-1)?.aborted, { timeout: PATIENCE_MS }).toBe(true);
   });
 });
 
