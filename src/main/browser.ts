@@ -54,8 +54,10 @@ try {
     port,
     preferredPort: core.settings.preference<number>(PORT_PREFERENCE) ?? 0,
     sessions: core.settings,
-    onNewLink: (url) =>
-      process.stdout.write(`\nSigned out. To sign in again, open this link (it works once):\n\n  ${url}\n\n`),
+    onNewLink: (url, reason) =>
+      process.stdout.write(
+        `\n${reason === 'expired' ? 'The link expired unused (links work for 10 minutes). Open this new one' : 'Signed out. To sign in again, open this link'} (it works once, within 10 minutes):\n\n  ${url}\n\n`,
+      ),
   });
 } catch (error) {
   process.stderr.write(
@@ -69,10 +71,10 @@ pageOrigin = web.origin;
 if (web.notice) process.stdout.write(`\n${web.notice}\n`);
 await core.ready;
 
-// The line tests and scripts look for. The link works once; a browser that used it stays signed in (restarts too)
-// until it signs out.
+// The line tests and scripts look for. The link works once, within 10 minutes (opened later, it makes Slotdeck print
+// a new one); a browser that used it stays signed in (restarts on the same port too) until it signs out.
 process.stdout.write(
-  `\nSlotdeck is running in browser mode (data: ${dataDir}).\nOpen this link in your browser (it works once; the browser then stays signed in):\n\n  ${web.url}\n\nCtrl-C stops Slotdeck; your slots keep running.\n`,
+  `\nSlotdeck is running in browser mode (data: ${dataDir}).\nOpen this link in your browser (it works once, within 10 minutes; the browser then stays signed in):\n\n  ${web.url}\n\nCtrl-C stops Slotdeck; your slots keep running.\n`,
 );
 process.stdout.write(`SLOTDECK_READY ${JSON.stringify({ url: web.url, origin: web.origin, pid: process.pid })}\n`);
 

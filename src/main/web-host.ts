@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { readFile } from 'node:fs/promises';
@@ -10,6 +10,7 @@ import { IpcErrorCode } from '../shared/ipc/errors';
 import type { Dispatcher } from './ipc/dispatch';
 import type { EventBus } from './ipc/events';
 import type { Logger } from './log';
+import type { WebSessionRow } from './services/db/store';
 
 /** The content policy of every page: our own scripts only; sockets only to loopback (this server and tunnels). */
 export const CONTENT_SECURITY_POLICY = [
@@ -37,6 +38,8 @@ const TYPES: Record<string, string> = {
 
 /** Sessions unused for this long expire: the browser needs a new link then. */
 export const SESSION_IDLE_MS = 30 * 24 * 60 * 60 * 1000;
+/** The printed link works once, and only for this long; an expired one brings a new link in the terminal. */
+export const LINK_LIFETIME_MS = 10 * 60 * 1000;
 /** A socket that has not signed in by then is closed. */
 export const AUTH_TIMEOUT_MS = 2000;
 /** The close code of a socket that is not (or no longer) signed in; the page does not reconnect after it. */
@@ -45,47 +48,68 @@ export const CLOSE_NOT_SIGNED_IN = 4401;
 /** What the page reads when it cannot sign in: each says what to do next. */
 export const SIGN_IN_MESSAGES = {
   notSignedIn:
-    'This browser is not signed in to Slotdeck (or its session expired after 30 days unused). Open the link Slotdeck printed in the terminal where it runs; if that link was used already, stop Slotdeck (Ctrl-C) and start it again (npm start) for a new one.',
+    'This browser is not signed in to Slotdeck at this address (or its session expired after 30 days unused). Open the link Slotdeck printed in the terminal where it runs (the newest one: if Slotdeck moved to another port, its new link has that port); if that link was used already, stop Slotdeck (Ctrl-C) and start it again (npm start) for a new one.',
+  linkExpired:
+    'This link expired: a link works for 10 minutes. Slotdeck just printed a new one in the terminal where it runs: open that one.',
   linkUsed:
     'This link was already used or is wrong. Open Slotdeck in the browser where you first opened the link, or stop Slotdeck (Ctrl-C) and start it again (npm start) for a new link.',
   signedOut:
     'You signed out of Slotdeck in this browser. To sign in again, open the new link Slotdeck printed in the terminal where it runs.',
-  authFirst: 'Sign in first: the first message on this socket must be {"type":"auth"} with a session or a link token.',
+  authFirst:
+    'Sign in first: the first message on this socket must be {"type":"auth"} with a link token, or a session id and its proof for this socket’s challenge.',
 } as const;
 
 /**
  * Where browser mode keeps its sessions: the panel's SQLite (Store) so that a restart keeps them, or memory. Only the
- * SHA-256 of a session secret is ever given to it.
+ * SHA-256 of a session secret is ever given to it, with the session's public id and the origin it belongs to.
  */
 export interface SessionStore {
-  insertWebSession(secretSha256: string, now: Date, expiresAt: Date): void;
+  insertWebSession(session: WebSessionRow, now: Date, expiresAt: Date): void;
+  /** A live session by its id; undefined when it is unknown or has expired. */
+  webSession(id: string, now: Date): WebSessionRow | undefined;
   /** Marks a live session used and moves its expiry; false when it is unknown or has expired. */
-  touchWebSession(secretSha256: string, now: Date, expiresAt: Date): boolean;
-  deleteWebSession(secretSha256: string): void;
+  touchWebSession(id: string, now: Date, expiresAt: Date): boolean;
+  deleteWebSession(id: string): void;
   deleteExpiredWebSessions(now: Date): void;
 }
 
 /** Sessions that end with the process (tests, and a panel without a settings database). */
 export function memorySessions(): SessionStore {
-  const expiries = new Map<string, number>();
+  const rows = new Map<string, { row: WebSessionRow; expiry: number }>();
+  const live = (id: string, now: Date) => {
+    const entry = rows.get(id);
+    return entry && entry.expiry > now.getTime() ? entry : undefined;
+  };
   return {
-    insertWebSession: (hash, _now, expiresAt) => void expiries.set(hash, expiresAt.getTime()),
-    touchWebSession(hash, now, expiresAt) {
-      const expiry = expiries.get(hash);
-      if (expiry === undefined || expiry <= now.getTime()) return false;
-      expiries.set(hash, expiresAt.getTime());
-      return true;
+    insertWebSession: (row, _now, expiresAt) => void rows.set(row.id, { row: { ...row }, expiry: expiresAt.getTime() }),
+    webSession: (id, now) => live(id, now)?.row,
+    touchWebSession(id, now, expiresAt) {
+      const entry = live(id, now);
+      if (entry) entry.expiry = expiresAt.getTime();
+      return entry !== undefined;
     },
-    deleteWebSession: (hash) => void expiries.delete(hash),
+    deleteWebSession: (id) => void rows.delete(id),
     deleteExpiredWebSessions(now) {
-      for (const [hash, expiry] of expiries) if (expiry <= now.getTime()) expiries.delete(hash);
+      for (const [id, entry] of rows) if (entry.expiry <= now.getTime()) rows.delete(id);
     },
   };
 }
 
+/**
+ * The page's answer to a socket's challenge: HMAC-SHA256 keyed by the SHA-256 of its session secret, over
+ * `nonce|origin`, in hex. The page computes the same with crypto.subtle; the secret itself never crosses the socket.
+ */
+export function sessionProof(secretSha256Hex: string, nonce: string, origin: string): string {
+  return createHmac('sha256', Buffer.from(secretSha256Hex, 'hex')).update(`${nonce}|${origin}`, 'utf8').digest('hex');
+}
+
 const Auth = z.object({
   type: z.literal('auth'),
-  session: z.string().min(1).max(128).optional(),
+  id: z.string().min(1).max(128).optional(),
+  proof: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
   token: z.string().min(1).max(128).optional(),
 });
 
@@ -106,14 +130,17 @@ export interface WebHostOptions {
   preferredPort?: number;
   /** Where sessions live; the panel's SQLite keeps them across restarts. In memory when absent. */
   sessions?: SessionStore;
-  /** A new one-time link after a sign-out, for the admin to sign in again (browser.ts prints it). */
-  onNewLink?: (url: string) => void;
+  /**
+   * A new one-time link, for the admin to sign in again (browser.ts prints it): after a sign-out, or when someone
+   * opened the printed link after it expired.
+   */
+  onNewLink?: (url: string, reason: 'signed-out' | 'expired') => void;
   authTimeoutMs?: number;
   now?: () => Date;
 }
 
 export interface WebHost {
-  /** The link to open once: it carries the one-time token. */
+  /** The link to open once, within LINK_LIFETIME_MS: it carries the one-time token. */
   url: string;
   origin: string;
   port: number;
@@ -124,6 +151,11 @@ export interface WebHost {
 
 const sha256 = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
 const hashOf = (secret: string): string => sha256(secret).toString('hex');
+const hexEqual = (a: string, b: string): boolean => {
+  const left = Buffer.from(a, 'hex');
+  const right = Buffer.from(b, 'hex');
+  return left.length === right.length && left.length > 0 && timingSafeEqual(left, right);
+};
 /** Constant-time comparison of two strings of any length. */
 const equal = (a: string, b: string): boolean => timingSafeEqual(sha256(a), sha256(b));
 
@@ -153,19 +185,29 @@ export function fileUnder(root: string, path: string): string | null {
  *
  * Cookies are not scoped by port, so any other server on 127.0.0.1 would receive one: there is none. The static files
  * (no secrets in them) are served to anyone with our Host header; what matters is the `/ipc` socket, which needs our
- * exact Origin and, as its first message, a credential: the printed link's one-time token (traded for a session
- * secret the page keeps in localStorage, which is scoped by origin, port included) or that session secret. Only the
- * SHA-256 of a session secret is stored; sessions expire after 30 days unused and end with a sign-out.
+ * exact Origin and, as its first message, a credential: the printed link's one-time token (valid 10 minutes, traded
+ * for a session id and secret the page keeps in localStorage, which is scoped by origin, port included), or that
+ * session's proof: each socket starts with a fresh challenge nonce, and the page answers with an HMAC of it and its
+ * origin keyed by the SHA-256 of the secret. The secret never crosses the socket again, so whatever listens on our
+ * remembered port while Slotdeck is stopped learns nothing it can replay. A session belongs to the origin it was made
+ * on and signs in nowhere else. Only the SHA-256 of a session secret is stored; sessions expire after 30 days unused
+ * and end with a sign-out.
  */
 export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
   const sessions = options.sessions ?? memorySessions();
   const now = options.now ?? (() => new Date());
   const authTimeoutMs = options.authTimeoutMs ?? AUTH_TIMEOUT_MS;
   const expiry = (from: Date): Date => new Date(from.getTime() + SESSION_IDLE_MS);
-  let oneTimeToken: string | null = randomBytes(24).toString('base64url');
+  let oneTimeToken: string | null = null;
+  let tokenExpiresAt = 0;
+  const newToken = (): void => {
+    oneTimeToken = randomBytes(24).toString('base64url');
+    tokenExpiresAt = now().getTime() + LINK_LIFETIME_MS;
+  };
+  newToken();
   let origin = '';
   const hostHeaders = new Set<string>();
-  /** The open sockets of each session (by hash), to close them all at its sign-out. */
+  /** The open sockets of each session (by id), to close them all at its sign-out. */
   const sockets = new Map<string, Set<WebSocket>>();
   let stopping = false;
   const link = (): string => `${origin}/?token=${oneTimeToken ?? ''}`;
@@ -238,36 +280,51 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     }
   });
 
-  /** Checks the first message's credential: the session hash it signs in with, or why not. */
-  const signIn = (message: unknown): { hash: string; secret?: string } | { error: string } => {
+  /**
+   * Checks the first message's credential against this socket's challenge: the session id it signs in with (and, for
+   * a traded link token, the new session's credential for the page to keep), or why not.
+   */
+  const signIn = (message: unknown, nonce: string): { id: string; credential?: string } | { error: string } => {
     const auth = Auth.safeParse(message);
     if (!auth.success) return { error: SIGN_IN_MESSAGES.authFirst };
     const at = now();
-    if (auth.data.session) {
-      const hash = hashOf(auth.data.session);
-      if (sessions.touchWebSession(hash, at, expiry(at))) return { hash };
+    if (auth.data.id && auth.data.proof) {
+      const row = sessions.webSession(auth.data.id, at);
+      // Another origin's session is refused whatever it proves: it was made for a page this server never served.
+      if (
+        row?.origin === origin &&
+        hexEqual(auth.data.proof, sessionProof(row.secretSha256, nonce, origin)) &&
+        sessions.touchWebSession(row.id, at, expiry(at))
+      )
+        return { id: row.id };
     }
     if (auth.data.token && oneTimeToken && equal(auth.data.token, oneTimeToken)) {
+      if (at.getTime() >= tokenExpiresAt) {
+        // Expired unused: a new link in the terminal, where only the admin sees it.
+        newToken();
+        options.onNewLink?.(link(), 'expired');
+        return { error: SIGN_IN_MESSAGES.linkExpired };
+      }
       oneTimeToken = null;
+      const id = randomBytes(12).toString('base64url');
       const secret = randomBytes(32).toString('base64url');
-      const hash = hashOf(secret);
-      sessions.insertWebSession(hash, at, expiry(at));
-      return { hash, secret };
+      sessions.insertWebSession({ id, secretSha256: hashOf(secret), origin }, at, expiry(at));
+      return { id, credential: `${id}.${secret}` };
     }
     return { error: auth.data.token ? SIGN_IN_MESSAGES.linkUsed : SIGN_IN_MESSAGES.notSignedIn };
   };
 
-  const signOut = (hash: string): void => {
-    sessions.deleteWebSession(hash);
-    for (const ws of sockets.get(hash) ?? []) {
+  const signOut = (id: string): void => {
+    sessions.deleteWebSession(id);
+    for (const ws of sockets.get(id) ?? []) {
       if (ws.readyState === ws.OPEN)
         ws.send(JSON.stringify({ type: 'signed-out', message: SIGN_IN_MESSAGES.signedOut }));
       ws.close(CLOSE_NOT_SIGNED_IN, 'signed out');
     }
-    sockets.delete(hash);
-    // The admin may want to sign in again: a new link, as at the start.
-    oneTimeToken ??= randomBytes(24).toString('base64url');
-    options.onNewLink?.(link());
+    sockets.delete(id);
+    // The admin may want to sign in again: a new link (for 10 minutes), as at the start.
+    newToken();
+    options.onNewLink?.(link(), 'signed-out');
   };
 
   const serve = (ws: WebSocket): void => {
@@ -279,6 +336,9 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     const send = (message: unknown): void => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message));
     };
+    // This socket's challenge: a proof for it is worth nothing on any other socket.
+    const nonce = randomBytes(32).toString('base64url');
+    send({ type: 'challenge', nonce });
     ws.on('error', () => ws.terminate());
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       let raw: unknown;
@@ -291,7 +351,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
         clearTimeout(timer);
         let result: ReturnType<typeof signIn>;
         try {
-          result = signIn(raw);
+          result = signIn(raw, nonce);
         } catch (error) {
           options.log.error('browser mode could not check a sign-in', error);
           result = {
@@ -303,12 +363,12 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
           ws.close(CLOSE_NOT_SIGNED_IN, 'not signed in');
           return;
         }
-        session = result.hash;
+        session = result.id;
         const open = sockets.get(session) ?? new Set();
         open.add(ws);
         sockets.set(session, open);
         unsubscribe = options.events.subscribe((channel, payload) => send({ type: 'event', channel, payload }));
-        send({ type: 'auth', ok: true, ...(result.secret ? { session: result.secret } : {}) });
+        send({ type: 'auth', ok: true, ...(result.credential ? { session: result.credential } : {}) });
         return;
       }
       const parsed = Incoming.safeParse(raw);
@@ -384,7 +444,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
       if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' && (error as NodeJS.ErrnoException).code !== 'EACCES')
         throw error;
       await listen(0);
-      notice = `Port ${options.preferredPort}, used last time, is taken by another program, so Slotdeck now listens on another port. A browser signed in before needs the new link once (its sign-in belongs to the old port); set SLOTDECK_PORT to choose a fixed port.`;
+      notice = `Port ${options.preferredPort}, used last time, is taken by another program, so Slotdeck now listens on another port. Close any Slotdeck tab still open on port ${options.preferredPort} (whatever answers there now is not Slotdeck) and open the new link printed below: a browser's sign-in belongs to the port it was made on. Set SLOTDECK_PORT to choose a fixed port.`;
     }
   } else {
     await listen(0);

@@ -49,11 +49,17 @@ describe('browser mode’s sign-in in Chromium', () => {
     await ready(page);
     // The token left the address bar; the session secret is in this origin's storage, not in a cookie.
     expect(new URL(page.url()).searchParams.has('token')).toBe(false);
-    expect(await storedSession(page)).toMatch(/^[A-Za-z0-9_-]{40,}$/);
+    const stored = await storedSession(page);
+    expect(stored).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{40,}$/);
     expect(await context.cookies()).toEqual([]);
 
+    // A reload signs in by answering the socket's challenge: the secret itself never goes over the wire.
+    const frames: string[] = [];
+    page.on('websocket', (socket) => socket.on('framesent', (frame) => frames.push(String(frame.payload))));
     await page.reload();
     await ready(page);
+    expect(frames.some((frame) => frame.includes('"proof"'))).toBe(true);
+    expect(frames.filter((frame) => frame.includes(stored!.split('.')[1]!))).toEqual([]);
     await expect.poll(() => page.getByTestId('connection-status').textContent()).toContain('This computer');
     await shot(page, 'browser-session-after-reload');
 

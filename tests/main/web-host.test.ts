@@ -1,3 +1,4 @@
+import { createHash, createHmac } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { connect } from 'node:net';
@@ -8,7 +9,14 @@ import WebSocket from 'ws';
 import { Dispatcher, type Handlers } from '../../src/main/ipc/dispatch';
 import { EventBus } from '../../src/main/ipc/events';
 import { Store } from '../../src/main/services/db/store';
-import { SESSION_IDLE_MS, startWebHost, type WebHost, type WebHostOptions } from '../../src/main/web-host';
+import {
+  LINK_LIFETIME_MS,
+  memorySessions,
+  SESSION_IDLE_MS,
+  startWebHost,
+  type WebHost,
+  type WebHostOptions,
+} from '../../src/main/web-host';
 
 let root: string;
 let rendererDir: string;
@@ -55,13 +63,26 @@ async function start(options: Partial<WebHostOptions> = {}): Promise<WebHost> {
 
 const tokenOf = (host: WebHost): string => new URL(host.url).searchParams.get('token')!;
 
+/** What the page computes with crypto.subtle: HMAC-SHA256(key = SHA-256(secret), `nonce|origin`), in hex. */
+const proofFor = (secret: string, nonce: string, origin: string): string =>
+  createHmac('sha256', createHash('sha256').update(secret).digest()).update(`${nonce}|${origin}`).digest('hex');
+
+/** A kept session (`<id>.<secret>`, as the page stores it) split in two. */
+const parts = (session: string): { id: string; secret: string } => {
+  const [id = '', secret = ''] = session.split('.');
+  return { id, secret };
+};
+
 /** A socket to /ipc that keeps every message it gets, and how it closed. */
 class Client {
   readonly messages: Array<Record<string, unknown>> = [];
   readonly closed: Promise<{ code: number }>;
   private waiters: Array<() => void> = [];
 
-  private constructor(readonly ws: WebSocket) {
+  private constructor(
+    readonly ws: WebSocket,
+    readonly origin: string,
+  ) {
     ws.on('message', (data: Buffer) => {
       this.messages.push(JSON.parse(data.toString()) as Record<string, unknown>);
       for (const wake of this.waiters.splice(0)) wake();
@@ -72,7 +93,7 @@ class Client {
   static open(host: WebHost, headers: Record<string, string> = { origin: host.origin }): Promise<Client> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(`${host.origin.replace('http', 'ws')}/ipc`, { headers });
-      const client = new Client(ws);
+      const client = new Client(ws, host.origin);
       ws.once('open', () => resolve(client));
       ws.once('error', reject);
       ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
@@ -95,9 +116,30 @@ class Client {
     }
   }
 
+  /** The nonce the server opened this socket with. */
+  async challenge(): Promise<string> {
+    const message = await this.next((received) => received.type === 'challenge');
+    return message.nonce as string;
+  }
+
+  /** Signs in as the page does: the link's token, or the kept session's proof for this socket's challenge. */
   async auth(credential: { token?: string; session?: string }): Promise<Record<string, unknown>> {
-    this.send({ type: 'auth', ...credential });
-    return this.next((message) => message.type === 'auth');
+    const nonce = await this.challenge();
+    const message: Record<string, unknown> = { type: 'auth' };
+    if (credential.token) message.token = credential.token;
+    if (credential.session) {
+      const { id, secret } = parts(credential.session);
+      message.id = id;
+      message.proof = proofFor(secret, nonce, this.origin);
+    }
+    this.send(message);
+    return this.next((received) => received.type === 'auth');
+  }
+
+  /** Sends a first message as it is and returns the server's answer to it. */
+  async authRaw(message: Record<string, unknown>): Promise<Record<string, unknown>> {
+    this.send({ type: 'auth', ...message });
+    return this.next((received) => received.type === 'auth');
   }
 
   async call(id: string, channel: string, input: unknown): Promise<Record<string, unknown>> {
@@ -258,11 +300,11 @@ describe('browser mode’s web host: signing in on the IPC socket', () => {
     const silentClient = await Client.open(host);
     events.emit('hosts:changed', {});
     expect((await silentClient.closed).code).toBe(4401);
-    // Not signed in: it got no event either.
-    expect(silentClient.messages).toEqual([]);
+    // Not signed in: it got its challenge and no event.
+    expect(silentClient.messages.map((message) => message.type)).toEqual(['challenge']);
 
     const wrong = await Client.open(host);
-    expect(await wrong.auth({ session: 'guessed' })).toMatchObject({
+    expect(await wrong.auth({ session: 'guessed.guessed' })).toMatchObject({
       ok: false,
       error: { message: expect.stringContaining('Open the link Slotdeck printed') as string },
     });
@@ -290,7 +332,9 @@ describe('browser mode’s web host: signing in on the IPC socket', () => {
 
     const second = Store.open(file);
     opened.push(second);
-    const after = await start({ sessions: second });
+    // Slotdeck takes the port it used last time: the same origin, so the same session.
+    const after = await start({ sessions: second, preferredPort: before.port });
+    expect(after.origin).toBe(before.origin);
     const client = await Client.open(after);
     expect(await client.auth({ session })).toEqual({ type: 'auth', ok: true });
     expect(await client.call('a', 'hosts:list', {})).toMatchObject({ result: { ok: true } });
@@ -313,7 +357,7 @@ describe('browser mode’s web host: signing in on the IPC socket', () => {
 
   it('signs out: every tab of that session is closed, the secret stops working, and a new link is made', async () => {
     const links: string[] = [];
-    const host = await start({ onNewLink: (url) => links.push(url) });
+    const host = await start({ onNewLink: (url, reason) => reason === 'signed-out' && links.push(url) });
     const session = await signIn(host);
     const tab1 = await Client.open(host);
     const tab2 = await Client.open(host);
@@ -336,6 +380,103 @@ describe('browser mode’s web host: signing in on the IPC socket', () => {
   });
 });
 
+describe('browser mode’s web host: a program squatting on the port while Slotdeck is stopped', () => {
+  it('never needs the secret on the socket: a fresh challenge per socket, a proof for another nonce is refused', async () => {
+    const host = await start();
+    const session = await signIn(host);
+    const { id, secret } = parts(session);
+
+    const first = await Client.open(host);
+    const second = await Client.open(host);
+    const [nonce1, nonce2] = [await first.challenge(), await second.challenge()];
+    expect(nonce1).toMatch(/^[A-Za-z0-9_-]{32,}$/);
+    expect(nonce1).not.toBe(nonce2);
+
+    // What a squatter got from the page for its own nonce is worth nothing on a real socket.
+    expect(await first.authRaw({ id, proof: proofFor(secret, 'squatter-nonce', host.origin) })).toMatchObject({
+      ok: false,
+      error: { code: 'BROWSER_NOT_SIGNED_IN' },
+    });
+    expect((await first.closed).code).toBe(4401);
+    // Nor a proof made for another socket's challenge.
+    expect(await second.authRaw({ id, proof: proofFor(secret, nonce1, host.origin) })).toMatchObject({ ok: false });
+
+    // The page's way: the proof for this socket's own challenge and origin.
+    const page = await Client.open(host);
+    expect(await page.auth({ session })).toEqual({ type: 'auth', ok: true });
+    expect(await page.call('a', 'hosts:list', {})).toMatchObject({ result: { ok: true } });
+    page.ws.close();
+  });
+
+  it('refuses a session on any origin but the one it was made on, even with a forged Origin', async () => {
+    const store = memorySessions();
+    const old = await start({ sessions: store });
+    const session = await signIn(old);
+    const { id, secret } = parts(session);
+
+    // Slotdeck now listens elsewhere (its port was taken), with the same sessions database.
+    const moved = await start({ sessions: store });
+    expect(moved.origin).not.toBe(old.origin);
+    const forSocket = await Client.open(moved);
+    const nonce = await forSocket.challenge();
+    expect(await forSocket.authRaw({ id, proof: proofFor(secret, nonce, moved.origin) })).toMatchObject({
+      ok: false,
+      error: { message: expect.stringContaining('the newest one') as string },
+    });
+    const forOld = await Client.open(moved);
+    const nonce2 = await forOld.challenge();
+    expect(await forOld.authRaw({ id, proof: proofFor(secret, nonce2, old.origin) })).toMatchObject({ ok: false });
+
+    // On its own origin it still signs in.
+    const home = await Client.open(old);
+    expect(await home.auth({ session })).toEqual({ type: 'auth', ok: true });
+    home.ws.close();
+  });
+
+  it('keeps a session’s origin in the settings database across a restart', async () => {
+    const file = join(mkdtempSync(join(root, 'db-')), 'slotdeck.db');
+    const first = Store.open(file);
+    opened.push(first);
+    const host = await start({ sessions: first });
+    const session = await signIn(host);
+    expect(first.webSession(parts(session).id, new Date())).toMatchObject({ origin: host.origin });
+  });
+});
+
+describe('browser mode’s web host: the printed link', () => {
+  it('works for 10 minutes; opened later it is refused and Slotdeck prints a new one', async () => {
+    let now = new Date('2030-01-01T00:00:00Z');
+    const links: Array<{ url: string; reason: string }> = [];
+    const host = await start({ now: () => now, onNewLink: (url, reason) => links.push({ url, reason }) });
+    now = new Date(now.getTime() + LINK_LIFETIME_MS);
+    const late = await Client.open(host);
+    expect(await late.auth({ token: tokenOf(host) })).toMatchObject({
+      ok: false,
+      error: { message: expect.stringContaining('expired') as string },
+    });
+    expect(links).toEqual([{ url: expect.stringContaining('?token=') as string, reason: 'expired' }]);
+    const fresh = new URL(links[0]!.url).searchParams.get('token')!;
+    expect(fresh).not.toBe(tokenOf(host));
+
+    // The old one stays dead; the new one works within its own 10 minutes.
+    const again = await Client.open(host);
+    expect(await again.auth({ token: tokenOf(host) })).toMatchObject({ ok: false });
+    now = new Date(now.getTime() + LINK_LIFETIME_MS - 1000);
+    const client = await Client.open(host);
+    expect(await client.auth({ token: fresh })).toMatchObject({ ok: true, session: expect.any(String) as string });
+    client.ws.close();
+  });
+
+  it('still works just before its 10 minutes are up', async () => {
+    let now = new Date('2030-01-01T00:00:00Z');
+    const host = await start({ now: () => now });
+    now = new Date(now.getTime() + LINK_LIFETIME_MS - 1);
+    const client = await Client.open(host);
+    expect(await client.auth({ token: tokenOf(host) })).toMatchObject({ ok: true });
+    client.ws.close();
+  });
+});
+
 describe('browser mode’s web host: its port', () => {
   it('takes the port it used last time, and another one with a notice when that one is taken', async () => {
     const first = await start();
@@ -353,6 +494,9 @@ describe('browser mode’s web host: its port', () => {
       const moved = await start({ preferredPort: taken });
       expect(moved.port).not.toBe(taken);
       expect(moved.notice).toContain(`Port ${taken}`);
+      // Tabs left on the old port must not trust what answers there, and need the new link.
+      expect(moved.notice).toContain(`Close any Slotdeck tab still open on port ${taken}`);
+      expect(moved.notice).toContain('open the new link');
       expect((await fetch(`${moved.origin}/`)).status).toBe(200);
     } finally {
       busy.close();

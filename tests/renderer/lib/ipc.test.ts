@@ -97,6 +97,7 @@ class FakeSocket {
   onclose: (() => void) | null = null;
   readonly sent: unknown[] = [];
   private readonly closeListeners: Array<() => void> = [];
+  private sentWaiters: Array<() => void> = [];
 
   constructor(readonly url: string) {
     FakeSocket.made.push(this);
@@ -104,6 +105,16 @@ class FakeSocket {
 
   send(data: string): void {
     this.sent.push(JSON.parse(data));
+    for (const wake of this.sentWaiters.splice(0)) wake();
+  }
+
+  /** Resolves once the page has sent its sign-in (it computes its proof with crypto.subtle, asynchronously). */
+  async authSent(): Promise<Record<string, unknown>> {
+    for (;;) {
+      const auth = this.sent.find((message) => (message as { type: string }).type === 'auth');
+      if (auth) return auth as Record<string, unknown>;
+      await new Promise<void>((wake) => this.sentWaiters.push(wake));
+    }
   }
 
   addEventListener(type: string, listener: () => void): void {
@@ -114,9 +125,11 @@ class FakeSocket {
     this.onopen?.();
   }
 
-  /** Opens and lets the page's sign-in through, as the server does for a known session. */
-  signIn(session?: string): void {
+  /** Opens with a challenge and, once the page answered it, lets its sign-in through as the server does. */
+  async signIn(session?: string): Promise<void> {
     this.open();
+    this.receive({ type: 'challenge', nonce: 'nonce-1' });
+    await this.authSent();
     this.receive({ type: 'auth', ok: true, ...(session ? { session } : {}) });
   }
 
@@ -137,9 +150,20 @@ class FakeSocket {
 }
 
 const URL = 'ws://127.0.0.1:7421/ipc';
+const ORIGIN = 'http://127.0.0.1:7421';
+
+/** What the server expects for a challenge: HMAC-SHA256(key = SHA-256(secret), `nonce|origin`), in hex. */
+async function proofFor(secret: string, nonce: string, origin = ORIGIN): Promise<string> {
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  const raw = await crypto.subtle.digest('SHA-256', bytes(secret));
+  const key = await crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, bytes(`${nonce}|${origin}`)));
+  return Array.from(mac, (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+const keptAuth = async () => ({ type: 'auth', id: 'sid', proof: await proofFor('kept-secret', 'nonce-1') });
 
 /** The page's credentials, in memory: what the transport kept, forgot and dropped. */
-function memoryCredentials(initial: { token?: string; session?: string } = { session: 'kept-secret' }) {
+function memoryCredentials(initial: { token?: string; session?: string } = { session: 'sid.kept-secret' }) {
   const state = { token: initial.token ?? null, session: initial.session ?? null };
   const credentials: Credentials = {
     token: () => state.token,
@@ -157,7 +181,7 @@ function memoryCredentials(initial: { token?: string; session?: string } = { ses
 }
 
 const transport = (credentials: Credentials = memoryCredentials().credentials) =>
-  socketTransport(URL, FakeSocket as unknown as typeof WebSocket, credentials);
+  socketTransport(URL, FakeSocket as unknown as typeof WebSocket, credentials, ORIGIN);
 
 /** The invokes a socket sent, as {id, channel, input}. */
 const invokes = (socket: FakeSocket) =>
@@ -191,10 +215,10 @@ describe('socketTransport', () => {
     await tick();
     expect(socket.sent).toEqual([]);
 
-    socket.signIn();
+    await socket.signIn();
     await vi.advanceTimersByTimeAsync(0);
     expect(socket.sent).toEqual([
-      { type: 'auth', session: 'kept-secret' },
+      await keptAuth(),
       { type: 'invoke', id: 'req-1', channel: 'hosts:list', input: {} },
       { type: 'invoke', id: 'req-2', channel: 'hosts:remove', input: { id: 'prod' } },
     ]);
@@ -208,19 +232,16 @@ describe('socketTransport', () => {
   it('sends a cancel for a request id', async () => {
     const ipc = transport();
     const socket = FakeSocket.last();
-    socket.signIn();
+    await socket.signIn();
     await tick();
     ipc.cancel('req-9');
-    expect(socket.sent).toEqual([
-      { type: 'auth', session: 'kept-secret' },
-      { type: 'cancel', id: 'req-9' },
-    ]);
+    expect(socket.sent).toEqual([await keptAuth(), { type: 'cancel', id: 'req-9' }]);
   });
 
-  it('delivers events to the listeners of their channel only, until they unsubscribe', () => {
+  it('delivers events to the listeners of their channel only, until they unsubscribe', async () => {
     const ipc = transport();
     const socket = FakeSocket.last();
-    socket.signIn();
+    await socket.signIn();
     const statuses: unknown[] = [];
     const changes: unknown[] = [];
     const stopStatuses = ipc.on('hosts:status', (payload) => statuses.push(payload));
@@ -243,7 +264,7 @@ describe('socketTransport', () => {
     const socket = FakeSocket.last();
     const connection: boolean[] = [];
     ipc.onConnection((connected) => connection.push(connected));
-    socket.signIn();
+    await socket.signIn();
     expect(connection).toEqual([true]);
 
     const inFlight = ipc.invoke('hosts:list', 'req-1', {});
@@ -256,7 +277,7 @@ describe('socketTransport', () => {
     await vi.advanceTimersByTimeAsync(5000);
     expect(FakeSocket.made).toHaveLength(2);
     const again = FakeSocket.last();
-    again.signIn();
+    await again.signIn();
     expect(connection).toEqual([true, false, true]);
 
     const next = ipc.invoke('hosts:list', 'req-2', {});
@@ -296,7 +317,7 @@ describe('socketTransport while Slotdeck is down', () => {
   // answered (IPC_UNAVAILABLE) rather than wait for ever.
   it('does not leave a call made during a failed reconnect attempt waiting forever', async () => {
     const ipc = transport();
-    FakeSocket.last().signIn();
+    await FakeSocket.last().signIn();
     FakeSocket.last().drop();
     await vi.advanceTimersByTimeAsync(5000);
     expect(FakeSocket.made).toHaveLength(2);
@@ -308,7 +329,7 @@ describe('socketTransport while Slotdeck is down', () => {
     await vi.advanceTimersByTimeAsync(5000);
     expect(FakeSocket.made).toHaveLength(3);
     const third = FakeSocket.last();
-    third.signIn();
+    await third.signIn();
     await vi.advanceTimersByTimeAsync(0);
     for (const message of invokes(third)) {
       third.receive({ type: 'result', id: message.id, result: { ok: true, data: { hosts: [] } } });
@@ -334,7 +355,12 @@ describe('socketTransport signing in (browser mode)', () => {
     const call = ipc.invoke('hosts:list', 'req-1', {});
     socket.open();
     await vi.advanceTimersByTimeAsync(0);
-    expect(socket.sent).toEqual([{ type: 'auth', session: 'kept-secret' }]);
+    // It waits for the server's challenge before saying anything.
+    expect(socket.sent).toEqual([]);
+    socket.receive({ type: 'challenge', nonce: 'nonce-1' });
+    await socket.authSent();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(socket.sent).toEqual([await keptAuth()]);
 
     socket.receive({ type: 'auth', ok: true });
     await vi.advanceTimersByTimeAsync(0);
@@ -343,29 +369,95 @@ describe('socketTransport signing in (browser mode)', () => {
     await expect(call).resolves.toEqual({ ok: true, data: { hosts: [] } });
   });
 
-  it('trades the link’s token, keeps the session secret it gets back and drops the token', () => {
+  it('trades the link’s token, keeps the session it gets back and drops the token', async () => {
     const { credentials, state } = memoryCredentials({ token: 'one-time' });
     transport(credentials);
     const socket = FakeSocket.last();
     socket.open();
-    expect(socket.sent).toEqual([{ type: 'auth', token: 'one-time' }]);
-    socket.receive({ type: 'auth', ok: true, session: 'new-secret' });
-    expect(state).toEqual({ token: null, session: 'new-secret' });
+    socket.receive({ type: 'challenge', nonce: 'n-0' });
+    expect(await socket.authSent()).toEqual({ type: 'auth', token: 'one-time' });
+    socket.receive({ type: 'auth', ok: true, session: 'new-id.new-secret' });
+    expect(state).toEqual({ token: null, session: 'new-id.new-secret' });
 
-    // A reload (a new page on the same origin) signs in with the kept secret.
+    // A reload (a new page on the same origin) proves it holds the kept secret.
     transport(credentials);
     FakeSocket.last().open();
-    expect(FakeSocket.last().sent).toEqual([{ type: 'auth', session: 'new-secret' }]);
+    FakeSocket.last().receive({ type: 'challenge', nonce: 'n-1' });
+    expect(await FakeSocket.last().authSent()).toEqual({
+      type: 'auth',
+      id: 'new-id',
+      proof: await proofFor('new-secret', 'n-1'),
+    });
+  });
+
+  it('never sends the session secret: it answers each socket’s challenge with a proof bound to this origin', async () => {
+    transport();
+    const squatted = FakeSocket.last();
+    // Whatever listens on this port (Slotdeck, or a program squatting on it) picks the nonce.
+    squatted.open();
+    squatted.receive({ type: 'challenge', nonce: 'chosen-by-squatter' });
+    const auth = await squatted.authSent();
+    expect(JSON.stringify(squatted.sent)).not.toContain('kept-secret');
+    expect(auth).toEqual({ type: 'auth', id: 'sid', proof: await proofFor('kept-secret', 'chosen-by-squatter') });
+    // It is worth nothing for another nonce or another origin.
+    expect(auth.proof).not.toBe(await proofFor('kept-secret', 'chosen-by-squatter', 'http://127.0.0.1:7422'));
+
+    // A second challenge on the same socket gets no second answer.
+    squatted.receive({ type: 'challenge', nonce: 'another' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(squatted.sent).toHaveLength(1);
+  });
+
+  it('ignores a sign-in "yes" that answers nothing it sent', async () => {
+    const ipc = transport();
+    const connection: boolean[] = [];
+    ipc.onConnection((connected) => connection.push(connected));
+    const socket = FakeSocket.last();
+    socket.open();
+    socket.receive({ type: 'auth', ok: true });
+    void ipc.invoke('hosts:list', 'req-1', {});
+    await vi.advanceTimersByTimeAsync(0);
+    expect(connection).toEqual([]);
+    expect(socket.sent).toEqual([]);
+  });
+
+  it('signs in with nothing an older Slotdeck kept (a bare secret) and says to open the link', async () => {
+    const { credentials, state } = memoryCredentials({ session: 'bare-old-secret' });
+    const ipc = transport(credentials);
+    const messages: string[] = [];
+    ipc.session?.onSignedOut((message) => messages.push(message));
+    expect(FakeSocket.made).toHaveLength(0);
+    expect(messages).toEqual([expect.stringContaining('Open the link Slotdeck printed') as string]);
+    expect(state.session).toBeNull();
+    await expect(ipc.invoke('hosts:list', 'req-1', {})).resolves.toMatchObject({
+      error: { code: 'BROWSER_NOT_SIGNED_IN' },
+    });
+  });
+
+  it('tells a page left on a port Slotdeck moved away from to open the new link', async () => {
+    const ipc = transport();
+    await FakeSocket.last().signIn();
+    FakeSocket.last().drop();
+    // Nothing answers on this port any more: the next attempt fails too.
+    const call = ipc.invoke('hosts:list', 'req-1', {});
+    await tick();
+    FakeSocket.last().drop();
+    await expect(call).resolves.toMatchObject({
+      ok: false,
+      error: { code: 'IPC_UNAVAILABLE', message: expect.stringContaining('open the new link it printed') as string },
+    });
   });
 
   it('tells the page what to do when the server refuses the sign-in, forgets the secret and stops trying', async () => {
-    const { credentials, state } = memoryCredentials({ session: 'expired' });
+    const { credentials, state } = memoryCredentials({ session: 'sid.expired' });
     const ipc = transport(credentials);
     const messages: string[] = [];
     ipc.session?.onSignedOut((message) => messages.push(message));
     const call = ipc.invoke('hosts:list', 'req-1', {});
     const socket = FakeSocket.last();
     socket.open();
+    socket.receive({ type: 'challenge', nonce: 'n' });
+    await socket.authSent();
     socket.receive({ type: 'auth', ok: false, error: { code: 'BROWSER_NOT_SIGNED_IN', message: 'Open the link.' } });
     socket.drop();
     await expect(call).resolves.toEqual({
@@ -396,7 +488,7 @@ describe('socketTransport signing in (browser mode)', () => {
     const messages: string[] = [];
     ipc.session?.onSignedOut((message) => messages.push(message));
     const socket = FakeSocket.last();
-    socket.signIn();
+    await socket.signIn();
 
     const done = ipc.session!.signOut();
     await vi.advanceTimersByTimeAsync(0);

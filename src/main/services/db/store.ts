@@ -56,11 +56,45 @@ const MIGRATIONS: Array<{ version: number; up: string; down: string }> = [
       DROP TABLE web_sessions;
     `,
   },
+  {
+    // Browser mode's sessions, bound to the origin (scheme, host, port) they were made on, and named by a public id:
+    // the page proves it holds the secret (an HMAC of a fresh challenge) instead of sending it. Sessions of version 2
+    // have no origin to bind to, so they end here: each browser opens the printed link once more.
+    version: 3,
+    up: `
+      DROP TABLE web_sessions;
+      CREATE TABLE web_sessions (
+        id TEXT PRIMARY KEY,
+        secret_sha256 TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_used_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+      );
+    `,
+    down: `
+      DROP TABLE web_sessions;
+      CREATE TABLE web_sessions (
+        secret_sha256 TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        last_used_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+      );
+    `,
+  },
 ];
 
 export const STORE_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
 export class StoreTooNewError extends Error {}
+
+/** A browser-mode session as stored: never its secret. */
+export interface WebSessionRow {
+  id: string;
+  secretSha256: string;
+  /** The page's origin it was made on (`http://127.0.0.1:<port>`); it signs in nowhere else. */
+  origin: string;
+}
 
 export interface HostRow {
   id: string;
@@ -312,23 +346,42 @@ export class Store {
       .run(key, JSON.stringify(value));
   }
 
-  /** Browser mode: keeps a new session, by the SHA-256 of its secret. */
-  insertWebSession(secretSha256: string, now: Date, expiresAt: Date): void {
+  /** Browser mode: keeps a new session, by its public id, the SHA-256 of its secret and the origin it belongs to. */
+  insertWebSession(session: WebSessionRow, now: Date, expiresAt: Date): void {
     this.db
-      .prepare('INSERT INTO web_sessions (secret_sha256, created_at, last_used_at, expires_at) VALUES (?, ?, ?, ?)')
-      .run(secretSha256, now.toISOString(), now.toISOString(), expiresAt.toISOString());
+      .prepare(
+        'INSERT INTO web_sessions (id, secret_sha256, origin, created_at, last_used_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        session.id,
+        session.secretSha256,
+        session.origin,
+        now.toISOString(),
+        now.toISOString(),
+        expiresAt.toISOString(),
+      );
+  }
+
+  /** A live session by its id; undefined when it is unknown or has expired. */
+  webSession(id: string, now: Date): WebSessionRow | undefined {
+    const row = this.db
+      .prepare<[string, string], { id: string; secret_sha256: string; origin: string }>(
+        'SELECT id, secret_sha256, origin FROM web_sessions WHERE id = ? AND expires_at > ?',
+      )
+      .get(id, now.toISOString());
+    return row ? { id: row.id, secretSha256: row.secret_sha256, origin: row.origin } : undefined;
   }
 
   /** Marks a live session used and moves its expiry; false when it is unknown or has expired. */
-  touchWebSession(secretSha256: string, now: Date, expiresAt: Date): boolean {
+  touchWebSession(id: string, now: Date, expiresAt: Date): boolean {
     const changed = this.db
-      .prepare('UPDATE web_sessions SET last_used_at = ?, expires_at = ? WHERE secret_sha256 = ? AND expires_at > ?')
-      .run(now.toISOString(), expiresAt.toISOString(), secretSha256, now.toISOString()).changes;
+      .prepare('UPDATE web_sessions SET last_used_at = ?, expires_at = ? WHERE id = ? AND expires_at > ?')
+      .run(now.toISOString(), expiresAt.toISOString(), id, now.toISOString()).changes;
     return changed > 0;
   }
 
-  deleteWebSession(secretSha256: string): void {
-    this.db.prepare('DELETE FROM web_sessions WHERE secret_sha256 = ?').run(secretSha256);
+  deleteWebSession(id: string): void {
+    this.db.prepare('DELETE FROM web_sessions WHERE id = ?').run(id);
   }
 
   deleteExpiredWebSessions(now: Date): void {

@@ -39,14 +39,14 @@ export interface BrowserSession {
 }
 
 /**
- * Where the page keeps its credentials: the link's one-time token (in the address, until traded) and the session
- * secret it was traded for, in localStorage, which is scoped by origin (port included), so no other server on
- * 127.0.0.1 can read it (a cookie would go to every port).
+ * Where the page keeps its credentials: the link's one-time token (in the address, until traded) and the session it
+ * was traded for (`<id>.<secret>`), in localStorage, which is scoped by origin (port included), so no other server on
+ * 127.0.0.1 can read it (a cookie would go to every port). The secret is never sent: the page proves it holds it.
  */
 export interface Credentials {
   token(): string | null;
   session(): string | null;
-  /** Signed in: keeps a new session secret, and drops the used token from the address bar. */
+  /** Signed in: keeps a new session (`<id>.<secret>`), and drops the used token from the address bar. */
   signedIn(session: string | undefined): void;
   /** Forgets the secret and the token (sign-out, or a secret the server no longer knows). */
   forget(): void;
@@ -107,14 +107,35 @@ const UNAVAILABLE: IpcResult<never> = {
   error: {
     code: 'IPC_UNAVAILABLE',
     message:
-      'Lost the connection to Slotdeck. If it stopped, start it again (npm start): this page reconnects by itself.',
+      'Lost the connection to Slotdeck. If it stopped, start it again (npm start): this page reconnects by itself. If Slotdeck said it now listens on another port, close this page and open the new link it printed (this page’s sign-in belongs to this port).',
   },
 };
 
 const NOT_SIGNED_IN =
-  'This browser is not signed in to Slotdeck. Open the link Slotdeck printed in the terminal where it runs; if that link was used already, stop Slotdeck (Ctrl-C) and start it again (npm start) for a new one.';
+  'This browser is not signed in to Slotdeck at this address. Open the link Slotdeck printed in the terminal where it runs (the newest one); if that link was used already, stop Slotdeck (Ctrl-C) and start it again (npm start) for a new one.';
+
+const hex = (bytes: ArrayBuffer): string =>
+  Array.from(new Uint8Array(bytes), (byte) => byte.toString(16).padStart(2, '0')).join('');
+
+/**
+ * The answer to a socket's challenge: HMAC-SHA256 over `nonce|origin`, keyed by the SHA-256 of the session secret
+ * (what the server stores), in hex. Whoever sent the nonce learns nothing it could use on another socket or origin.
+ */
+export async function sessionProof(secret: string, nonce: string, origin: string): Promise<string> {
+  const encoder = new TextEncoder();
+  const keyBytes = await crypto.subtle.digest('SHA-256', encoder.encode(secret));
+  const key = await crypto.subtle.importKey('raw', keyBytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  return hex(await crypto.subtle.sign('HMAC', key, encoder.encode(`${nonce}|${origin}`)));
+}
+
+/** A kept session, `<id>.<secret>`; null for anything else (an older Slotdeck's bare secret included). */
+function parseSession(value: string | null): { id: string; secret: string } | null {
+  const match = /^([A-Za-z0-9_-]{1,128})\.([A-Za-z0-9_-]{1,128})$/.exec(value ?? '');
+  return match ? { id: match[1]!, secret: match[2]! } : null;
+}
 
 type ServerMessage =
+  | { type: 'challenge'; nonce: string }
   | { type: 'auth'; ok: true; session?: string }
   | { type: 'auth'; ok: false; error: IpcErrorShape }
   | { type: 'signed-out'; message: string }
@@ -122,14 +143,17 @@ type ServerMessage =
   | { type: 'event'; channel: string; payload: unknown };
 
 /**
- * Browser mode: one WebSocket to main, reopened when it drops; a call made meanwhile waits for the next attempt. Its
- * first message signs in (the session secret, or the link's token, traded for one); nothing else is sent before the
- * server says yes. When the server says no (or the admin signs out), the page is told and the socket stays closed.
+ * Browser mode: one WebSocket to main, reopened when it drops; a call made meanwhile waits for the next attempt. The
+ * server opens with a challenge; the page's first message signs in (the session's id and its proof for that
+ * challenge and this page's origin, or the link's token, traded for a session); the secret itself is never sent, so
+ * a program squatting on this port while Slotdeck is stopped gets nothing it can replay. Nothing else is sent before
+ * the server says yes. When the server says no (or the admin signs out), the page is told and the socket stays closed.
  */
 export function socketTransport(
   url: string,
   WebSocketImpl: typeof WebSocket = WebSocket,
   credentials: Credentials = pageCredentials(),
+  origin: string = location.origin,
 ): Transport {
   const pending = new Map<string, (result: IpcResult<unknown>) => void>();
   const listeners = new Map<string, Set<(payload: unknown) => void>>();
@@ -153,19 +177,38 @@ export function socketTransport(
     if (signedOut !== null) return Promise.resolve(null);
     opened ??= new Promise<WebSocket | null>((resolve) => {
       const token = credentials.token();
-      const session = credentials.session();
+      const session = parseSession(credentials.session());
       if (!token && !session) {
         signOutLocally(NOT_SIGNED_IN);
         resolve(null);
         return;
       }
       const ws = new WebSocketImpl(url);
-      ws.onopen = () => {
-        ws.send(JSON.stringify({ type: 'auth', ...(session ? { session } : {}), ...(token ? { token } : {}) }));
-      };
+      let answered = false;
       ws.onmessage = (event: MessageEvent<string>) => {
         const message = JSON.parse(event.data) as ServerMessage;
-        if (message.type === 'auth') {
+        if (message.type === 'challenge') {
+          // One answer per socket, to a nonce of sane size.
+          if (answered || typeof message.nonce !== 'string' || message.nonce.length > 256) return;
+          answered = true;
+          void (async () => {
+            const proof = session ? await sessionProof(session.secret, message.nonce, origin) : null;
+            ws.send(
+              JSON.stringify({
+                type: 'auth',
+                ...(session && proof ? { id: session.id, proof } : {}),
+                ...(token ? { token } : {}),
+              }),
+            );
+          })().catch(() => {
+            signOutLocally(
+              'This browser could not sign in: it has no Web Crypto here. Open Slotdeck at the http://127.0.0.1 link it printed, in an up-to-date browser.',
+            );
+            ws.close();
+          });
+        } else if (message.type === 'auth') {
+          // Only an answer to our sign-in counts.
+          if (!answered) return;
           if (!message.ok) {
             signOutLocally(message.error.message);
             resolve(null);

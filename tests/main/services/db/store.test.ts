@@ -299,6 +299,35 @@ describe('Store preferences', () => {
   });
 });
 
+describe('Store browser-mode sessions', () => {
+  const now = new Date('2030-01-01T00:00:00Z');
+  const later = new Date('2030-02-01T00:00:00Z');
+
+  it('keeps a session’s origin with the hash of its secret, and forgets it once expired', () => {
+    const store = open();
+    store.insertWebSession({ id: 's-1', secretSha256: 'ab'.repeat(32), origin: 'http://127.0.0.1:7421' }, now, later);
+    expect(store.webSession('s-1', now)).toEqual({
+      id: 's-1',
+      secretSha256: 'ab'.repeat(32),
+      origin: 'http://127.0.0.1:7421',
+    });
+    expect(store.webSession('s-1', later)).toBeUndefined();
+  });
+
+  it('ends sessions made before they were bound to an origin when it upgrades the database', () => {
+    const store = open();
+    store.migrateDown(2);
+    store.close();
+    const db = new Database(file);
+    db.prepare('INSERT INTO web_sessions VALUES (?, ?, ?, ?)').run('cd'.repeat(32), 'x', 'x', later.toISOString());
+    db.close();
+    const upgraded = open();
+    expect(upgraded.webSession('cd'.repeat(32), now)).toBeUndefined();
+    upgraded.insertWebSession({ id: 's-2', secretSha256: 'ef'.repeat(32), origin: 'http://127.0.0.1:1' }, now, later);
+    expect(upgraded.webSession('s-2', now)?.origin).toBe('http://127.0.0.1:1');
+  });
+});
+
 describe('Store.open on a newer database in rollback-journal mode', () => {
   // Switching a database to WAL rewrites its header (bytes 18-19): it must not happen before the version check, or
   // a newer database would be changed before it is refused, and its backup copy with it.
