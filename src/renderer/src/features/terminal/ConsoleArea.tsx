@@ -5,39 +5,13 @@ import { slotKey, type ConsoleTab } from '../../stores/consoles';
 import { useAction } from '../app/actions';
 import { useResolvedTheme, XTERM_THEMES } from '../app/theme';
 import { formatBytes, formatUptime } from '../hosts/Sidebar';
-import { ConsentClipboardProvider, type ClipboardRequest } from './clipboard';
+import { ConsentClipboardProvider, type ClipboardPromptState } from './clipboard';
+import { ClipboardPrompt } from './ClipboardPrompt';
 import { TerminalController, type ConsoleStatus } from './controller';
-
-/**
- * A program's clipboard write (OSC 52) shown before anything is copied: the text's first characters, Allow or Deny,
- * and "always allow" for the slot.
- */
-function ClipboardPrompt({ request, slotName }: { request: ClipboardRequest; slotName: string }) {
-  const [always, setAlways] = useState(false);
-  return (
-    <div className="toast info clipboard-prompt" role="alertdialog" aria-label="Clipboard request">
-      <span>
-        {slotName} wants to copy ‘<code>{request.preview}</code>’ ({[...request.text].length} characters)
-      </span>
-      <label className="clipboard-always">
-        <input type="checkbox" checked={always} onChange={(event) => setAlways(event.target.checked)} />
-        Always allow for this slot
-      </label>
-      <span className="clipboard-actions">
-        <button type="button" className="button small primary" onClick={() => request.allow(always)}>
-          Allow
-        </button>
-        <button type="button" className="button small" onClick={() => request.deny()}>
-          Deny
-        </button>
-      </span>
-    </div>
-  );
-}
 
 function TerminalView({ tab, visible, slot }: { tab: ConsoleTab; visible: boolean; slot: Slot | undefined }) {
   const { ipc, consoles, ui } = useStores();
-  const [clipboardRequest, setClipboardRequest] = useState<ClipboardRequest | null>(null);
+  const [clipboardPrompt, setClipboardPrompt] = useState<ClipboardPromptState | null>(null);
   const container = useRef<HTMLDivElement>(null);
   const controller = useRef<TerminalController | null>(null);
   const [status, setStatus] = useState<ConsoleStatus>({ state: 'connecting' });
@@ -52,7 +26,7 @@ function TerminalView({ tab, visible, slot }: { tab: ConsoleTab; visible: boolea
     const clipboard = new ConsentClipboardProvider({
       alwaysAllowed: () => consoles.getState().clipboardAlways.includes(slotKey(tab.hostId, tab.slotId)),
       rememberAlways: () => consoles.getState().setClipboardAlways(tab.hostId, tab.slotId, true),
-      show: setClipboardRequest,
+      show: setClipboardPrompt,
       onWriteFailed: () =>
         ui
           .getState()
@@ -136,7 +110,9 @@ function TerminalView({ tab, visible, slot }: { tab: ConsoleTab; visible: boolea
         </div>
       ) : null}
       <div ref={container} className="terminal-host" />
-      {clipboardRequest ? <ClipboardPrompt request={clipboardRequest} slotName={slot?.name ?? tab.slotId} /> : null}
+      {clipboardPrompt ? (
+        <ClipboardPrompt key={clipboardPrompt.request.id} state={clipboardPrompt} slotName={slot?.name ?? tab.slotId} />
+      ) : null}
     </div>
   );
 }
