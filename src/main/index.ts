@@ -5,6 +5,7 @@ import {
   BrowserWindow,
   dialog,
   ipcMain,
+  protocol,
   screen,
   session,
   shell,
@@ -12,6 +13,7 @@ import {
   type IpcMainInvokeEvent,
 } from 'electron';
 import electronLog from 'electron-log/main';
+import { APP_ORIGIN, APP_SCHEME_PRIVILEGES, APP_URL, isAppUrl, serveApp } from './app-protocol';
 import { bootstrap } from './bootstrap';
 import { registerElectronIpc } from './ipc/electron';
 import { loadKeyring } from './keyring';
@@ -19,7 +21,7 @@ import type { Logger } from './log';
 import { createMainWindow, type WindowState } from './window';
 
 const RENDERER_URL = process.env.ELECTRON_RENDERER_URL;
-const rendererFile = join(import.meta.dirname, '../renderer/index.html');
+const rendererDir = join(import.meta.dirname, '../renderer');
 // Packaged, the agent ships in the app's resources; in development it is the repository's.
 const agentDir = app.isPackaged
   ? join(process.resourcesPath, 'remote-agent')
@@ -36,16 +38,19 @@ const log: Logger = {
 function isTrustedSender(event: IpcMainInvokeEvent | IpcMainEvent): boolean {
   const frame = event.senderFrame;
   if (!frame || frame !== event.sender.mainFrame) return false;
-  const url = new URL(frame.url);
   return RENDERER_URL
-    ? url.origin === new URL(RENDERER_URL).origin
-    : url.protocol === 'file:' && url.pathname === new URL(`file://${rendererFile}`).pathname;
+    ? URL.canParse(frame.url) && new URL(frame.url).origin === new URL(RENDERER_URL).origin
+    : isAppUrl(frame.url);
 }
+
+// The built renderer is served from app://slotdeck (see app-protocol.ts); the scheme must be known before ready.
+protocol.registerSchemesAsPrivileged([APP_SCHEME_PRIVILEGES]);
 
 if (!app.requestSingleInstanceLock()) {
   app.quit();
 } else {
   void app.whenReady().then(async () => {
+    if (!RENDERER_URL) serveApp(protocol, rendererDir);
     const core = await bootstrap({
       mode: 'electron',
       version: app.getVersion(),
@@ -55,9 +60,8 @@ if (!app.requestSingleInstanceLock()) {
       nodePath: process.env.SLOTDECK_NODE ?? 'node',
       log,
       keyring: loadKeyring(),
-      // The origin the page's WebSockets carry: the dev server's, or file:// (Chromium sends "null" for it; the
-      // agent takes both for a file:// ticket).
-      rendererOrigin: () => (RENDERER_URL ? new URL(RENDERER_URL).origin : 'file://'),
+      // The origin the page's WebSockets carry, which terminal tickets are bound to: the dev server's, or app://slotdeck.
+      rendererOrigin: () => (RENDERER_URL ? new URL(RENDERER_URL).origin : APP_ORIGIN),
       pickSaveFile: async (suggestedName) => {
         const options = { defaultPath: join(app.getPath('downloads'), suggestedName) };
         const window = BrowserWindow.getFocusedWindow();
@@ -91,7 +95,7 @@ if (!app.requestSingleInstanceLock()) {
         },
         {
           preload: join(import.meta.dirname, '../preload/index.cjs'),
-          ...(RENDERER_URL ? { url: RENDERER_URL } : { file: rendererFile }),
+          url: RENDERER_URL ?? APP_URL,
           state: core.settings.preference<WindowState>('window'),
           saveState: (state) => core.settings.setPreference('window', state),
         },

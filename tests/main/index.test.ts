@@ -12,6 +12,8 @@ const state = vi.hoisted(() => ({
     options: Record<string, unknown>;
     handlers: Map<string, Handler>;
     webContents: { handlers: Map<string, Handler>; openHandler: Handler | null };
+    loadURL: ReturnType<typeof vi.fn>;
+    loadFile: ReturnType<typeof vi.fn>;
   }>,
   ipcHandlers: new Map<string, Handler>(),
   ipcListeners: new Map<string, Handler>(),
@@ -21,6 +23,9 @@ const state = vi.hoisted(() => ({
   quit: 0,
   dispatched: [] as Array<{ channel: string; input: unknown }>,
   external: [] as string[],
+  // What the app asked of electron's protocol module, in order.
+  protocol: [] as Array<{ call: string; args: unknown[] }>,
+  bootstrapOptions: null as Record<string, unknown> | null,
 }));
 
 vi.mock('electron', () => {
@@ -54,7 +59,10 @@ vi.mock('electron', () => {
   }
   const app = {
     requestSingleInstanceLock: () => state.lock,
-    whenReady: () => Promise.resolve(),
+    whenReady: () => {
+      state.protocol.push({ call: 'ready', args: [] });
+      return Promise.resolve();
+    },
     on: (event: string, handler: Handler) => state.appHandlers.set(event, handler),
     quit: () => (state.quit += 1),
     getPath: () => '/tmp/slotdeck-electron-test',
@@ -77,6 +85,11 @@ vi.mock('electron', () => {
         webRequest: { onHeadersReceived: (handler: Handler) => (state.headersHandler = handler) },
       },
     },
+    protocol: {
+      registerSchemesAsPrivileged: (...args: unknown[]) =>
+        state.protocol.push({ call: 'registerSchemesAsPrivileged', args }),
+      handle: (...args: unknown[]) => state.protocol.push({ call: 'handle', args }),
+    },
     screen: { getAllDisplays: () => [{ workArea: { x: 0, y: 0, width: 1920, height: 1080 } }] },
     shell: { openExternal: (url: string) => Promise.resolve(void state.external.push(url)) },
   };
@@ -87,8 +100,9 @@ vi.mock('electron-log/main', () => ({
 }));
 
 vi.mock('../../src/main/bootstrap', () => ({
-  bootstrap: () =>
-    Promise.resolve({
+  bootstrap: (options: Record<string, unknown>) => {
+    state.bootstrapOptions = options;
+    return Promise.resolve({
       dispatcher: {
         dispatch: (channel: string, input: unknown) => {
           state.dispatched.push({ channel, input });
@@ -100,7 +114,8 @@ vi.mock('../../src/main/bootstrap', () => ({
       settings: { preference: () => undefined, setPreference: vi.fn() },
       ready: Promise.resolve(),
       dispose: () => Promise.resolve(),
-    }),
+    });
+  },
 }));
 
 beforeEach(() => {
@@ -113,6 +128,8 @@ beforeEach(() => {
   state.quit = 0;
   state.dispatched.length = 0;
   state.external.length = 0;
+  state.protocol.length = 0;
+  state.bootstrapOptions = null;
 });
 
 afterEach(() => vi.clearAllMocks());
@@ -163,8 +180,8 @@ describe('the Electron app', () => {
   it('answers IPC only from its own page, through the dispatcher', async () => {
     await startApp();
     const handler = state.ipcHandlers.get('hosts:list')!;
-    // The page the app loads: the renderer's index.html beside the main module (here the sources are run directly).
-    const mainFrame = { url: `file://${process.cwd()}/src/renderer/index.html` };
+    // The page the app loads: app://slotdeck/index.html.
+    const mainFrame = { url: 'app://slotdeck/index.html' };
     const ours = { sender: { id: 7, mainFrame }, senderFrame: mainFrame };
     expect(await handler(ours, 'r1', {})).toEqual({ ok: true, data: 'done' });
     expect(state.dispatched).toEqual([{ channel: 'hosts:list', input: {} }]);
@@ -177,7 +194,35 @@ describe('the Electron app', () => {
       ok: false,
       error: { code: 'IPC_SENDER_REJECTED' },
     });
+    // The built renderer as a file (how the app loaded it before), or another app:// host, is not our page.
+    for (const url of [`file://${process.cwd()}/src/renderer/index.html`, 'app://evil/index.html', 'null']) {
+      const frame = { url };
+      expect(await handler({ sender: { id: 7, mainFrame: frame }, senderFrame: frame }, 'r4', {}), url).toMatchObject({
+        ok: false,
+        error: { code: 'IPC_SENDER_REJECTED' },
+      });
+    }
     expect(state.dispatched).toHaveLength(1);
+  });
+
+  it('serves its page from app://slotdeck, registered as a secure standard scheme before ready, and binds tickets to it', async () => {
+    await startApp();
+    expect(state.protocol.map((entry) => entry.call)).toEqual(['registerSchemesAsPrivileged', 'ready', 'handle']);
+    expect(state.protocol[0]!.args[0]).toEqual([
+      { scheme: 'app', privileges: { standard: true, secure: true, supportFetchAPI: true } },
+    ]);
+    expect(state.protocol[2]!.args[0]).toBe('app');
+    expect(state.windows[0]!.loadURL).toHaveBeenCalledWith('app://slotdeck/index.html');
+    expect(state.windows[0]!.loadFile).not.toHaveBeenCalled();
+    const rendererOrigin = state.bootstrapOptions!.rendererOrigin as () => string;
+    expect(rendererOrigin()).toBe('app://slotdeck');
+
+    // The handler it registered serves the renderer's files (here the sources, run directly) and nothing beside.
+    const handler = state.protocol[2]!.args[1] as (request: Request) => Promise<Response>;
+    const page = await handler(new Request('app://slotdeck/index.html'));
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<div id="root">');
+    expect((await handler(new Request('app://slotdeck/../main/index.ts'))).status).toBe(404);
   });
 
   it('quits at once when another instance already runs', async () => {

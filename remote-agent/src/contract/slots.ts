@@ -176,12 +176,17 @@ export const DeleteSlotResult = z.object({
 export const TerminalMode = z.enum(['writable', 'read-only']);
 export type TerminalMode = z.infer<typeof TerminalMode>;
 
-/** A web page's origin as browsers send it in `Origin`: `http(s)://host[:port]`, or `file://` (Electron's packaged page). */
+/**
+ * A web page's origin as browsers send it in `Origin`: `http(s)://host[:port]`, or `app://slotdeck` (the Electron
+ * panel's page). `file://` is still taken from older panels, but such a ticket only opens from `Origin: file://`:
+ * `null` is never accepted (any sandboxed or data: page sends it).
+ */
 export const PageOrigin = z
   .string()
   .max(255)
   .refine(
     (value) =>
+      value === 'app://slotdeck' ||
       value === 'file://' ||
       (/^https?:\/\/[^/?#@\s]+$/.test(value) && URL.canParse(value) && new URL(value).origin === value),
     { message: 'must be a page origin such as http://127.0.0.1:5173 (scheme, host and port; no path or trailing /)' },

@@ -26,7 +26,7 @@ export interface HandlerServices {
    */
   pickSaveFile?: (suggestedName: string) => Promise<string | null>;
   /**
-   * The origin of the page the renderer runs in (browser mode: the web host's; Electron: `file://` or the dev
+   * The origin of the page the renderer runs in (browser mode: the web host's; Electron: `app://slotdeck` or the dev
    * server's). Terminal tickets are bound to it, so the agent takes them from that page only; null when unknown.
    */
   rendererOrigin?: () => string | null;

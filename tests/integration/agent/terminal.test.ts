@@ -75,6 +75,34 @@ describe('who may open a terminal', () => {
     }
   });
 
+  it('refuses Origin: null (a sandboxed iframe or data: page) for every ticket, at the upgrade and in the opening', async () => {
+    for (const bound of [PANEL, 'app://slotdeck', 'file://', undefined]) {
+      const { path } = await agent.ticket(slot.id, 'writable', bound);
+      const refused = await upgradeStatus(ws(path), 'null');
+      expect(refused.status, String(bound)).toBe(403);
+      expect((JSON.parse(refused.body) as ErrorBody).error.code).toBe('TERMINAL_ORIGIN_REFUSED');
+
+      const { ticket } = await agent.ticket(slot.id, 'writable', bound);
+      const framed = await TerminalTestClient.open(
+        ws(`/api/v1/slots/${slot.id}/terminal`),
+        { AuthToken: ticket, columns: 80, rows: 24 },
+        { origin: 'null' },
+      );
+      expect(await framed.waitClosed(), String(bound)).toEqual({
+        code: 4401,
+        reason: 'this ticket was issued for another page origin',
+      });
+      expect(framed.output).toBe('');
+    }
+  });
+
+  it('opens an app://slotdeck ticket (the Electron panel) from that origin', async () => {
+    const { path } = await agent.ticket(slot.id, 'writable', 'app://slotdeck');
+    const client = await TerminalTestClient.open(ws(path), undefined, { origin: 'app://slotdeck' });
+    await client.waitForPrompt();
+    client.close();
+  });
+
   it('refuses a stolen ticket sent in the opening message from another origin, as ttyd clients send it', async () => {
     const { ticket } = await agent.ticket(slot.id, 'writable', PANEL);
     const thief = await TerminalTestClient.open(

@@ -54,9 +54,10 @@ export class TicketStore {
 
 /**
  * Whether a WebSocket upgrade's Origin header may use a ticket's grant. A ticket bound to an origin works only from
- * that origin (a page loaded from a file sends `null` in today's Chromium, `file://` in older Electron, so a
- * `file://` ticket takes both); a ticket minted without one works only without an Origin (the CLI, scripts) or from
- * an origin in the agent's `terminal.allowedOrigins`.
+ * that origin; a ticket minted without one works only without an Origin (the CLI, scripts) or from an origin in the
+ * agent's `terminal.allowedOrigins`. `Origin: null` is never taken, whatever the ticket and the allow-list: it is what
+ * any sandboxed iframe, data: or file: page sends, so it identifies no page at all (the Electron panel is served from
+ * `app://slotdeck` for that reason, and binds its tickets to that).
  */
 export function originAccepted(
   bound: string | null,
@@ -64,6 +65,7 @@ export function originAccepted(
   allowedOrigins: readonly string[],
 ): boolean {
   if (header === undefined) return bound === null;
+  if (header === 'null') return false;
   if (bound === null) return allowedOrigins.includes(header);
-  return header === bound || (bound === 'file://' && header === 'null');
+  return header === bound;
 }

@@ -88,10 +88,20 @@ describe('originAccepted', () => {
     expect(originAccepted(null, 'https://share.example.com', ['https://share.example.com'])).toBe(true);
   });
 
-  it("takes a file:// ticket from Electron's page, whose Chromium sends null or file://", () => {
+  it("takes an app://slotdeck ticket only from the Electron panel's page", () => {
+    expect(originAccepted('app://slotdeck', 'app://slotdeck', [])).toBe(true);
+    expect(originAccepted('app://slotdeck', 'app://evil', [])).toBe(false);
+    expect(originAccepted('app://slotdeck', 'null', [])).toBe(false);
+    expect(originAccepted('app://slotdeck', undefined, [])).toBe(false);
+  });
+
+  it('never takes Origin: null (sandboxed iframes, data: and file: pages send it), whatever the ticket', () => {
+    for (const bound of [panel, 'file://', 'app://slotdeck', null]) {
+      expect(originAccepted(bound, 'null', []), String(bound)).toBe(false);
+      expect(originAccepted(bound, 'null', ['null']), String(bound)).toBe(false);
+    }
+    // An older panel's file:// ticket still opens from a page that names itself file://, nothing else.
     expect(originAccepted('file://', 'file://', [])).toBe(true);
-    expect(originAccepted('file://', 'null', [])).toBe(true);
     expect(originAccepted('file://', 'http://127.0.0.1:43210', [])).toBe(false);
-    expect(originAccepted('file://', undefined, [])).toBe(false);
   });
 });
