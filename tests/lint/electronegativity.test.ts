@@ -16,7 +16,8 @@ describe('electronegativity', () => {
     const { unexplained, stale } = judge(findings, readAllowList());
     expect(unexplained.map(describeFinding), 'fix these, or review them in electronegativity-allow.json').toEqual([]);
     expect(stale, 'these allow-list entries match no finding any more: remove them').toEqual([]);
-  });
+    // The scan is a child process that parses all of src/: seconds, more while other test files share the cores.
+  }, 60_000);
 
   it('fails on an unsandboxed window with no navigation limits, which is what it is there to catch', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sd-electronegativity-bad-'));
@@ -37,7 +38,7 @@ describe('electronegativity', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 60_000);
 
   it('reads its CSV as written: quotes, commas and line breaks inside fields', () => {
     expect(parseCsv('a, b\nX,"q ""x"", y","l1\nl2"\n')).toEqual([
