@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import type { Logger } from 'pino';
 import { findExecutable } from '../../util/executables.js';
@@ -109,7 +109,6 @@ export class SlotAccounts {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       // Nothing new: the socket taken before (the agent restarted while the session ran), if any.
     }
-    if (dirname(incoming) === dirname(claimed)) throw new IsolationError('the claimed socket must be elsewhere');
     const stat = lstatSync(claimed);
     if (!stat.isSocket() || stat.uid !== this.uid(account)) {
       try {
