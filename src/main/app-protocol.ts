@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import type { CustomScheme, Protocol } from 'electron';
-import { CONTENT_SECURITY_POLICY, fileUnder, requestPath } from './web-host';
+import { CONTENT_SECURITY_POLICY, fileUnder, RENDERER_CONTENT_TYPES, requestPath } from './web-host';
 
 export const APP_SCHEME = 'app';
 export const APP_HOST = 'slotdeck';
@@ -21,21 +21,6 @@ export const APP_URL = `${APP_ORIGIN}/index.html`;
 export const APP_SCHEME_PRIVILEGES: CustomScheme = {
   scheme: APP_SCHEME,
   privileges: { standard: true, secure: true, supportFetchAPI: true },
-};
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.ttf': 'font/ttf',
-  '.map': 'application/json; charset=utf-8',
 };
 
 const HEADERS = {
@@ -72,7 +57,7 @@ export function appProtocolHandler(rendererDir: string): (request: Request) => P
     }
     return new Response(request.method === 'HEAD' ? null : new Uint8Array(body), {
       status: 200,
-      headers: { ...HEADERS, 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' },
+      headers: { ...HEADERS, 'content-type': RENDERER_CONTENT_TYPES[extname(file)] ?? 'application/octet-stream' },
     });
   };
 }
