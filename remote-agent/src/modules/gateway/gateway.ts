@@ -63,6 +63,19 @@ export interface GatewayDeps {
   now?: () => number;
 }
 
+/** One admitted /v1/messages request on its way upstream. */
+interface Exchange {
+  caller: Caller;
+  request: { model: string; stream: boolean };
+  body: Buffer;
+  headers: IncomingHttpHeaders;
+  upstreamKey: string;
+  limitHeaders: Record<string, string>;
+  reply: FastifyReply;
+  startedAt: number;
+  hold: QuotaHold;
+}
+
 /** One upstream request of /v1/messages and what its client is doing. */
 interface UpstreamWatch {
   abort: UpstreamAbort;
@@ -601,7 +614,17 @@ export class Gateway {
     const hold = this.deps.quotas.hold(caller.userId, caller.key?.keyId ?? null);
     this.inFlight += 1;
     try {
-      await this.forwardMessages(caller, request, body!, headers, upstreamKey, limitHeaders, reply, startedAt, hold);
+      await this.forwardMessages({
+        caller,
+        request,
+        body: body!,
+        headers,
+        upstreamKey,
+        limitHeaders,
+        reply,
+        startedAt,
+        hold,
+      });
     } finally {
       this.inFlight -= 1;
       releaseStream?.();
@@ -609,18 +632,8 @@ export class Gateway {
     }
   }
 
-  private async forwardMessages(
-    caller: Caller,
-    request: { model: string; stream: boolean },
-    body: Buffer,
-    headers: IncomingHttpHeaders,
-    upstreamKey: string,
-    limitHeaders: Record<string, string>,
-    reply: FastifyReply,
-    startedAt: number,
-    hold: QuotaHold,
-  ): Promise<void> {
-    const raw = reply.raw;
+  private async forwardMessages(exchange: Exchange): Promise<void> {
+    const raw = exchange.reply.raw;
     const abort = new UpstreamAbort();
     const tracker = new StreamUsageTracker();
     // A client that leaves does not end what upstream bills: the prompt is processed (and may be billed) whether or
@@ -647,7 +660,7 @@ export class Gateway {
     };
     raw.once('close', onClientGone);
     try {
-      await this.readUpstream(caller, request, body, headers, upstreamKey, limitHeaders, reply, startedAt, hold, {
+      await this.readUpstream(exchange, {
         abort,
         tracker,
         gone,
@@ -661,15 +674,7 @@ export class Gateway {
   }
 
   private async readUpstream(
-    caller: Caller,
-    request: { model: string; stream: boolean },
-    body: Buffer,
-    headers: IncomingHttpHeaders,
-    upstreamKey: string,
-    limitHeaders: Record<string, string>,
-    reply: FastifyReply,
-    startedAt: number,
-    hold: QuotaHold,
+    { caller, request, body, headers, upstreamKey, limitHeaders, reply, startedAt, hold }: Exchange,
     { abort, tracker, gone, stopUpstream }: UpstreamWatch,
   ): Promise<void> {
     const raw = reply.raw;
