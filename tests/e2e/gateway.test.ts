@@ -71,6 +71,22 @@ describe('the gateway in the panel (Chromium, browser mode)', () => {
     await shot('gateway-configured');
   });
 
+  it('keeps the typing where the admin put it while the view behind a dialog loads', async () => {
+    // The dialog opens before the user list has loaded (it loads 200 ms after the view opens); its arrival re-renders
+    // the view, which used to move focus back to the dialog's first field mid-word.
+    await view('Users').click();
+    await page.getByRole('button', { name: '+ User' }).click();
+    const userDialog = page.getByRole('dialog', { name: 'New user' });
+    await userDialog.getByLabel('Display name').click();
+    await page.keyboard.type('Ada');
+    await page.getByText('No users yet.').waitFor();
+    await page.keyboard.type(' Lovelace');
+    expect(await userDialog.getByLabel('Display name').inputValue()).toBe('Ada Lovelace');
+    expect(await userDialog.getByLabel('Username').inputValue()).toBe('');
+    await userDialog.getByRole('button', { name: 'Cancel' }).click();
+    await userDialog.waitFor({ state: 'detached' });
+  });
+
   it('creates a user and a key, shown once with the lines to paste', async () => {
     await view('Users').click();
     await page.getByText('No users yet.').waitFor();

@@ -1,4 +1,4 @@
-import { cloneElement, useEffect, useId, useRef, type ReactElement, type ReactNode } from 'react';
+import { cloneElement, useEffect, useId, useLayoutEffect, useRef, type ReactElement, type ReactNode } from 'react';
 
 interface DialogProps {
   title: string;
@@ -12,6 +12,12 @@ interface DialogProps {
 /** A modal dialog: Escape and the backdrop close it; focus starts inside and Tab stays inside. */
 export function Dialog({ title, onClose, children, footer, tone = 'normal', width = 520 }: DialogProps) {
   const ref = useRef<HTMLDivElement>(null);
+  // The latest onClose, read when a key is pressed: callers pass a new function on every render, and re-running the
+  // effect below for each would move focus back to the first field while the admin types (any store update does).
+  const onCloseRef = useRef(onClose);
+  useLayoutEffect(() => {
+    onCloseRef.current = onClose;
+  });
   useEffect(() => {
     const previous = document.activeElement as HTMLElement | null;
     const first = ref.current?.querySelector<HTMLElement>(
@@ -21,7 +27,7 @@ export function Dialog({ title, onClose, children, footer, tone = 'normal', widt
     const onKey = (event: KeyboardEvent): void => {
       if (event.key === 'Escape') {
         event.stopPropagation();
-        onClose();
+        onCloseRef.current();
       }
       if (event.key === 'Tab' && ref.current) {
         const focusable = [
@@ -44,7 +50,7 @@ export function Dialog({ title, onClose, children, footer, tone = 'normal', widt
       document.removeEventListener('keydown', onKey, true);
       previous?.focus();
     };
-  }, [onClose]);
+  }, []);
   return (
     <div className="backdrop" onMouseDown={(event) => event.target === event.currentTarget && onClose()}>
       <div ref={ref} className={`dialog ${tone}`} role="dialog" aria-modal="true" aria-label={title} style={{ width }}>
