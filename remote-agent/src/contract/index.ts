@@ -22,6 +22,7 @@ import {
   UsageSummaryQuery,
 } from './usage.js';
 import { GatewayStatus, SetUpstreamKeyBody, UpdateGatewayBody } from './gateway.js';
+import { RefusalCount, RefusalCountQuery, RefusalList, RefusalListQuery, UpstreamTestResult } from './request-log.js';
 import {
   ApiKey,
   ApiKeyList,
@@ -48,6 +49,7 @@ export * from './terminal.js';
 export * from './users.js';
 export * from './usage.js';
 export * from './gateway.js';
+export * from './request-log.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -329,6 +331,32 @@ export const adminApi = {
     response: GatewayStatus,
     status: 200,
     summary: "Store the organisation's upstream API key (never shown again)",
+  }),
+  testUpstream: endpoint({
+    method: 'POST',
+    path: `${API_PREFIX}/gateway/upstream-test`,
+    auth: 'admin',
+    response: UpstreamTestResult,
+    status: 200,
+    summary: "A minimal call to upstream with the organisation's key: ok and latency, or why it failed",
+  }),
+  listRefusals: endpoint({
+    method: 'GET',
+    path: `${API_PREFIX}/gateway/refusals`,
+    auth: 'admin',
+    query: RefusalListQuery,
+    response: RefusalList,
+    status: 200,
+    summary: 'Requests the gateway refused, newest first, filtered and paginated by cursor',
+  }),
+  countRefusals: endpoint({
+    method: 'GET',
+    path: `${API_PREFIX}/gateway/refusals/count`,
+    auth: 'admin',
+    query: RefusalCountQuery,
+    response: RefusalCount,
+    status: 200,
+    summary: 'How many requests the gateway refused in a window',
   }),
 } as const;
 

@@ -172,6 +172,36 @@ export const migrations: Migration[] = [
       DROP TABLE users;
     `,
   },
+  {
+    version: 3,
+    name: 'request log of refused gateway requests',
+    up: `
+      -- One row per refused request, or per run of identical ones (count, last_at): floods aggregate. No foreign
+      -- keys: rows outlive keys and users, and are written on the gateway's path. Never holds a key.
+      CREATE TABLE gateway_refusals (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        last_at INTEGER NOT NULL,
+        count INTEGER NOT NULL DEFAULT 1,
+        status INTEGER NOT NULL,
+        code TEXT NOT NULL,
+        message TEXT NOT NULL,
+        user_id TEXT,
+        key_id TEXT,
+        key_prefix TEXT,
+        model TEXT,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        ip TEXT NOT NULL
+      );
+      CREATE INDEX gateway_refusals_by_time ON gateway_refusals (at);
+      CREATE INDEX gateway_refusals_by_user ON gateway_refusals (user_id, at) WHERE user_id IS NOT NULL;
+      CREATE INDEX gateway_refusals_by_key ON gateway_refusals (key_id, at) WHERE key_id IS NOT NULL;
+    `,
+    down: `
+      DROP TABLE gateway_refusals;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = migrations[migrations.length - 1]!.version;
