@@ -31,6 +31,7 @@ function openTracked(file: string, options?: { migrate?: boolean }): Db {
 
 const ALL_TABLES = [
   'api_keys',
+  'gateway_refusals',
   'quotas',
   'settings',
   'slot_events',
