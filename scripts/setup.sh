@@ -65,7 +65,6 @@ install_if_stale .
 install_if_stale remote-agent
 
 # --- build -----------------------------------------------------------------------------------------------------
-say "building the agent and the desktop app"
-npm run --silent build:agent >/dev/null
-npm run --silent build:desktop >/dev/null
+# Only when a source, the build configuration or a lockfile changed since the last build (a second start is quick).
+bash scripts/build-if-changed.sh
 say "ready"
