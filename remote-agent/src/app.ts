@@ -12,6 +12,7 @@ import { redactUrl } from './logger.js';
 import { registerGatewayAdminRoutes } from './modules/gateway/admin-routes.js';
 import { Gateway } from './modules/gateway/gateway.js';
 import { RateLimiter } from './modules/gateway/rate-limiter.js';
+import { RequestLog } from './modules/gateway/request-log.js';
 import { GatewaySettings, UpstreamKeyStore } from './modules/gateway/settings.js';
 import { registerHealthRoutes } from './modules/health/routes.js';
 import { PriceTable } from './modules/usage/prices.js';
@@ -53,6 +54,8 @@ export interface Agent {
   terminals: TerminalHost;
   users: UserService;
   recorder: UsageRecorder;
+  /** Requests the gateway refused, for the admin's request log. */
+  requestLog: RequestLog;
   /** The public listener (end users' routes); null when disabled in the config. Listens once runAgent starts it. */
   gateway: Gateway | null;
   tools: HostTools;
@@ -138,6 +141,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
   const usage = new UsageQueries({ db, archiveFile: join(config.dataDir, 'usage-archive.db') });
   const settings = new GatewaySettings(db);
   const upstreamKey = new UpstreamKeyStore(config.dataDir);
+  const requestLog = new RequestLog({ db, logger });
   const gateway = config.gateway.enabled
     ? new Gateway({
         config: config.gateway,
@@ -248,6 +252,8 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     settings,
     upstreamKey,
     users,
+    requestLog,
+    upstreamBaseUrl: config.gateway.upstreamBaseUrl,
     disabledStatus: () => ({
       url: null,
       listen: null,
@@ -273,6 +279,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     terminals,
     users,
     recorder,
+    requestLog,
     gateway,
     tools,
     async start() {
@@ -292,6 +299,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
         await gateway?.close();
         stopArchiver();
         await recorder.close();
+        requestLog.close();
         verifier.close();
         await app.close();
         await supervisor.disconnect();

@@ -3,7 +3,9 @@ import { adminApi, AgentErrorCode } from '../../contract/index.js';
 import { AppError } from '../../errors.js';
 import { bindRoute } from '../../http/route.js';
 import type { Gateway } from './gateway.js';
+import type { RequestLog } from './request-log.js';
 import type { GatewaySettings, UpstreamKeyStore } from './settings.js';
+import { testUpstream } from './upstream-test.js';
 
 export interface GatewayAdminDeps {
   /** Null when the public listener is disabled in the config: settings still apply once it is enabled. */
@@ -12,6 +14,10 @@ export interface GatewayAdminDeps {
   upstreamKey: UpstreamKeyStore;
   users: { get(id: string): { id: string; active: boolean; deleted: boolean; username: string } };
   disabledStatus: () => ReturnType<Gateway['status']>;
+  requestLog: RequestLog;
+  /** Where the upstream test calls (the gateway's upstream). */
+  upstreamBaseUrl: string;
+  upstreamTestTimeoutMs?: number;
 }
 
 export function registerGatewayAdminRoutes(app: FastifyInstance, deps: GatewayAdminDeps): void {
@@ -40,5 +46,31 @@ export function registerGatewayAdminRoutes(app: FastifyInstance, deps: GatewayAd
     deps.upstreamKey.set(body.apiKey);
     app.log.info('gateway upstream key replaced');
     return status();
+  });
+  bindRoute(app, adminApi.testUpstream, async () => {
+    const apiKey = deps.upstreamKey.get();
+    if (apiKey === null) {
+      throw new AppError(
+        AgentErrorCode.GATEWAY_UPSTREAM_KEY_MISSING,
+        409,
+        "No organisation key to test: paste the organisation's API key under Upstream first.",
+      );
+    }
+    const result = await testUpstream({
+      baseUrl: deps.upstreamBaseUrl,
+      apiKey,
+      ...(deps.upstreamTestTimeoutMs ? { timeoutMs: deps.upstreamTestTimeoutMs } : {}),
+    });
+    app.log.info({ ok: result.ok, status: result.status, problem: result.problem }, 'upstream tested');
+    return result;
+  });
+  // What is queued is written first, so that a refusal the admin just saw happen is in the answer.
+  bindRoute(app, adminApi.listRefusals, ({ query }) => {
+    deps.requestLog.flush();
+    return deps.requestLog.list(query);
+  });
+  bindRoute(app, adminApi.countRefusals, ({ query }) => {
+    deps.requestLog.flush();
+    return deps.requestLog.count(query);
   });
 }

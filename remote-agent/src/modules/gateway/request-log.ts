@@ -1,0 +1,397 @@
+import type { z } from 'zod';
+import type { RefusalCount, RefusalList, RefusalListQuery, RefusalRow } from '../../contract/index.js';
+import type { Db } from '../../db/database.js';
+import type { Refusal } from './refusal.js';
+
+/** The few logger methods the request log uses (pino's signature). */
+export interface RequestLogLogger {
+  warn(object: object, message: string): void;
+  error(object: object, message: string): void;
+}
+
+export interface RequestLogOptions {
+  db: Db;
+  logger?: RequestLogLogger;
+  now?: () => number;
+  /** Rows whose last refusal is older than this are deleted. */
+  retentionDays?: number;
+  /** The most rows kept; the oldest go first. */
+  maxRows?: number;
+  /** How long refusals wait in memory to be written together. */
+  flushDelayMs?: number;
+}
+
+export const REQUEST_LOG_RETENTION_DAYS = 30;
+export const REQUEST_LOG_MAX_ROWS = 200_000;
+/** Distinct refusals held between two writes; beyond it a flood is counted, not kept. */
+const MAX_PENDING = 5_000;
+/** Rows recently written, by what they are, so that the same refusal again adds to their count. */
+const MAX_OPEN_ROWS = 10_000;
+/** Rows deleted per statement while pruning: each step is short, and the event loop runs between steps. */
+const PRUNE_CHUNK = 2_000;
+const PRUNE_INTERVAL_MS = 3_600_000;
+/** A caller the gateway knew gets a row per minute per kind of refusal; an unknown one a row per hour. */
+const KNOWN_CALLER_BUCKET_MS = 60_000;
+const UNKNOWN_CALLER_BUCKET_MS = 3_600_000;
+
+interface Pending {
+  fingerprint: string;
+  bucket: number;
+  refusal: Refusal;
+  count: number;
+  lastAt: number;
+}
+
+interface RawRow {
+  id: number;
+  at: number;
+  last_at: number;
+  count: number;
+  status: number;
+  code: string;
+  message: string;
+  user_id: string | null;
+  username: string | null;
+  key_id: string | null;
+  key_name: string | null;
+  key_prefix: string | null;
+  model: string | null;
+  method: string;
+  path: string;
+  ip: string;
+}
+
+const printable = (value: string, max: number): string =>
+  // eslint-disable-next-line no-control-regex
+  value.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, max);
+
+/** Anything shaped like an API key (ours or Anthropic's) keeps its first 12 characters only. */
+const KEY_LIKE = /\b(sk[-_][A-Za-z0-9_-]{4})[A-Za-z0-9_-]{8,}/g;
+const redactKeys = (text: string): string => text.replace(KEY_LIKE, (_, prefix: string) => `${prefix.padEnd(12)}…`);
+
+/** The first 12 characters at most of a key the gateway did not know: enough to recognise, too few to use. */
+function safePrefix(prefix: string | null): string | null {
+  if (!prefix) return null;
+  const visible = prefix.slice(0, 12);
+  return /^[\x21-\x7e]+$/.test(visible) ? visible : null;
+}
+
+/** The part of an address that one attacker controls in bulk: an IPv6 /64, or the whole IPv4 address. */
+function addressBlock(ip: string): string {
+  if (!ip.includes(':') || ip.startsWith('::ffff:')) return ip;
+  return ip.split(':').slice(0, 4).join(':');
+}
+
+/** What the client was told, bounded and cleaned: never a key, never a control character. */
+function clean(refusal: Refusal): Refusal {
+  return {
+    at: Number.isFinite(refusal.at) ? Math.trunc(refusal.at) : Date.now(),
+    status: Number.isInteger(refusal.status) ? refusal.status : 0,
+    code: printable(refusal.code, 64),
+    message: redactKeys(printable(refusal.message, 500)),
+    userId: refusal.userId ? printable(refusal.userId, 64) : null,
+    keyId: refusal.keyId ? printable(refusal.keyId, 64) : null,
+    keyPrefix: safePrefix(refusal.keyPrefix),
+    model: refusal.model ? redactKeys(printable(refusal.model, 200)) : null,
+    method: printable(refusal.method, 16),
+    path: redactKeys(printable(refusal.path.split('?')[0] ?? '', 200)),
+    ip: printable(refusal.ip, 64),
+  };
+}
+
+/**
+ * Refusals of a caller the gateway knew are grouped by everything the admin filters or reads on, per minute. Those
+ * of unknown callers (no key, a made-up one) are grouped per address block and code, per hour, whatever key, path
+ * or model they sent: someone spraying keys adds a row an hour, not one a request.
+ */
+function groupOf(r: Refusal): { fingerprint: string; bucket: number } {
+  if (r.userId !== null) {
+    const bucket = Math.floor(r.at / KNOWN_CALLER_BUCKET_MS);
+    return {
+      bucket,
+      fingerprint: ['k', bucket, r.status, r.code, r.userId, r.keyId, r.ip, r.method, r.path, r.model].join('\u0000'),
+    };
+  }
+  const bucket = Math.floor(r.at / UNKNOWN_CALLER_BUCKET_MS);
+  return { bucket, fingerprint: ['u', bucket, r.status, r.code, addressBlock(r.ip)].join('\u0000') };
+}
+
+const toIso = (ms: number): string => new Date(ms).toISOString();
+
+/**
+ * The request log: what the gateway refused and why, for the admin's "why did my call fail?". record() only queues
+ * (the gateway never waits on the disk); queued refusals are written together a moment later in one transaction,
+ * identical ones merged into one row with a count. Rows older than the retention, or beyond the row cap, are
+ * pruned in short steps.
+ */
+export class RequestLog {
+  private readonly db: Db;
+  private readonly logger: RequestLogLogger | undefined;
+  private readonly now: () => number;
+  private readonly retentionMs: number;
+  private readonly maxRows: number;
+  private readonly flushDelayMs: number;
+  private readonly statements;
+  private readonly writeBatch: (batch: Pending[]) => void;
+  private pending = new Map<string, Pending>();
+  /** Rows written in the current buckets, by fingerprint: a repeat adds to the row instead of making another. */
+  private open = new Map<string, number>();
+  private dropped = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private pruneTimer: NodeJS.Timeout | null = null;
+  private pruning: Promise<number> | null = null;
+  private rowsSincePrune = 0;
+  private closed = false;
+
+  constructor(options: RequestLogOptions) {
+    this.db = options.db;
+    this.logger = options.logger;
+    this.now = options.now ?? Date.now;
+    this.retentionMs = (options.retentionDays ?? REQUEST_LOG_RETENTION_DAYS) * 86_400_000;
+    this.maxRows = options.maxRows ?? REQUEST_LOG_MAX_ROWS;
+    this.flushDelayMs = options.flushDelayMs ?? 250;
+    this.statements = {
+      insert: this.db.prepare<
+        [
+          number,
+          number,
+          number,
+          number,
+          string,
+          string,
+          string | null,
+          string | null,
+          string | null,
+          string | null,
+          string,
+          string,
+          string,
+        ]
+      >(
+        `INSERT INTO gateway_refusals (at, last_at, count, status, code, message, user_id, key_id, key_prefix, model,
+           method, path, ip)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      addTo: this.db.prepare<[number, number, number]>(
+        'UPDATE gateway_refusals SET count = count + ?, last_at = max(last_at, ?) WHERE id = ?',
+      ),
+      pruneOld: this.db.prepare<[number, number]>(
+        `DELETE FROM gateway_refusals WHERE id IN
+           (SELECT id FROM gateway_refusals WHERE last_at < ? ORDER BY id LIMIT ?)`,
+      ),
+      nthNewest: this.db.prepare<[number], { id: number }>(
+        'SELECT id FROM gateway_refusals ORDER BY id DESC LIMIT 1 OFFSET ?',
+      ),
+      pruneUpTo: this.db.prepare<[number, number]>(
+        `DELETE FROM gateway_refusals WHERE id IN
+           (SELECT id FROM gateway_refusals WHERE id <= ? ORDER BY id LIMIT ?)`,
+      ),
+    };
+    this.writeBatch = this.db.transaction((batch: Pending[]) => this.write(batch));
+    this.pruneTimer = setInterval(() => void this.prune(), PRUNE_INTERVAL_MS);
+    this.pruneTimer.unref();
+  }
+
+  /** Queues one refusal; never throws, never waits (it runs on the gateway's path). */
+  record(refusal: Refusal): void {
+    if (this.closed) return;
+    try {
+      const cleaned = clean(refusal);
+      const { fingerprint, bucket } = groupOf(cleaned);
+      const same = this.pending.get(fingerprint);
+      if (same) {
+        same.count += 1;
+        same.lastAt = Math.max(same.lastAt, cleaned.at);
+      } else if (this.pending.size >= MAX_PENDING) {
+        this.dropped += 1;
+      } else {
+        this.pending.set(fingerprint, { fingerprint, bucket, refusal: cleaned, count: 1, lastAt: cleaned.at });
+      }
+      if (!this.timer) {
+        this.timer = setTimeout(() => this.flush(), this.flushDelayMs);
+        this.timer.unref();
+      }
+    } catch (error) {
+      this.logger?.error({ err: error }, 'could not queue a refusal for the request log');
+    }
+  }
+
+  /** Writes what is queued now. */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.dropped > 0) {
+      this.logger?.warn(
+        { dropped: this.dropped },
+        'request log: too many different refusals at once; some were counted out of the log',
+      );
+      this.dropped = 0;
+    }
+    if (this.pending.size === 0) return;
+    const batch = [...this.pending.values()];
+    this.pending = new Map();
+    try {
+      this.writeBatch(batch);
+    } catch (error) {
+      // The gateway's answers went out already; losing log rows must not take anything else down.
+      this.logger?.error({ err: error, refusals: batch.length }, 'could not write refusals to the request log');
+      return;
+    }
+    if (this.rowsSincePrune > this.maxRows / 10) void this.prune();
+  }
+
+  /** Writes what is queued and stops taking more. */
+  close(): void {
+    this.flush();
+    this.closed = true;
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    this.pruneTimer = null;
+  }
+
+  private write(batch: Pending[]): void {
+    if (this.open.size > MAX_OPEN_ROWS) this.open.clear();
+    for (const p of batch) {
+      const openRow = this.open.get(p.fingerprint);
+      if (openRow !== undefined && this.statements.addTo.run(p.count, p.lastAt, openRow).changes === 1) continue;
+      const r = p.refusal;
+      const { lastInsertRowid } = this.statements.insert.run(
+        r.at,
+        p.lastAt,
+        p.count,
+        r.status,
+        r.code,
+        r.message,
+        r.userId,
+        r.keyId,
+        r.keyPrefix,
+        r.model,
+        r.method,
+        r.path,
+        r.ip,
+      );
+      this.open.set(p.fingerprint, Number(lastInsertRowid));
+      this.rowsSincePrune += 1;
+    }
+  }
+
+  /**
+   * Deletes rows past the retention, then the oldest beyond the row cap, a chunk at a time with the event loop free
+   * between chunks. Resolves with the number deleted. One prune runs at a time.
+   */
+  prune(): Promise<number> {
+    this.pruning ??= this.pruneInSteps().finally(() => {
+      this.pruning = null;
+    });
+    return this.pruning;
+  }
+
+  private async pruneInSteps(): Promise<number> {
+    this.rowsSincePrune = 0;
+    let deleted = 0;
+    const step = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    try {
+      const cutoff = this.now() - this.retentionMs;
+      for (;;) {
+        const { changes } = this.statements.pruneOld.run(cutoff, PRUNE_CHUNK);
+        deleted += changes;
+        if (changes < PRUNE_CHUNK) break;
+        await step();
+      }
+      const boundary = this.statements.nthNewest.get(this.maxRows);
+      if (boundary) {
+        for (;;) {
+          const { changes } = this.statements.pruneUpTo.run(boundary.id, PRUNE_CHUNK);
+          deleted += changes;
+          if (changes < PRUNE_CHUNK) break;
+          await step();
+        }
+      }
+    } catch (error) {
+      this.logger?.error({ err: error }, 'could not prune the request log');
+    }
+    // Deleted rows may be in the map of open rows: a repeat of one then makes a new row (addTo changes nothing).
+    return deleted;
+  }
+
+  /** Newest first; the cursor is the id of the last row of the previous page. */
+  list(query: z.output<typeof RefusalListQuery>): RefusalList {
+    const where: string[] = [];
+    const params: Array<string | number> = [];
+    const filter = (sql: string, value: string | number | undefined): void => {
+      if (value === undefined) return;
+      where.push(sql);
+      params.push(value);
+    };
+    filter('r.user_id = ?', query.userId);
+    filter('r.key_id = ?', query.keyId);
+    filter('r.status = ?', query.status);
+    filter('r.code = ?', query.code);
+    filter('r.last_at >= ?', query.from === undefined ? undefined : Date.parse(query.from));
+    filter('r.at <= ?', query.to === undefined ? undefined : Date.parse(query.to));
+    filter('r.id < ?', query.cursor === undefined ? undefined : Number(query.cursor));
+    const rows = this.db
+      .prepare<Array<string | number>, RawRow>(
+        `SELECT r.id, r.at, r.last_at, r.count, r.status, r.code, r.message, r.user_id, u.username, r.key_id,
+           k.name AS key_name, COALESCE(k.prefix, r.key_prefix) AS key_prefix, r.model, r.method, r.path, r.ip
+         FROM gateway_refusals r
+         LEFT JOIN users u ON u.id = r.user_id
+         LEFT JOIN api_keys k ON k.id = r.key_id
+         ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+         ORDER BY r.id DESC
+         LIMIT ?`,
+      )
+      .all(...params, query.limit + 1);
+    const more = rows.length > query.limit;
+    const page = more ? rows.slice(0, query.limit) : rows;
+    return { rows: page.map(toRow), nextCursor: more ? String(page[page.length - 1]!.id) : null };
+  }
+
+  /** How many requests were refused from `from` to `to` (now when left out). */
+  count(query: {
+    from: string;
+    to?: string | undefined;
+    userId?: string | undefined;
+    keyId?: string | undefined;
+  }): RefusalCount {
+    const from = Date.parse(query.from);
+    const to = query.to === undefined ? this.now() : Date.parse(query.to);
+    const where = ['last_at >= ?', 'at <= ?'];
+    const params: Array<string | number> = [from, to];
+    if (query.userId !== undefined) {
+      where.push('user_id = ?');
+      params.push(query.userId);
+    }
+    if (query.keyId !== undefined) {
+      where.push('key_id = ?');
+      params.push(query.keyId);
+    }
+    const row = this.db
+      .prepare<Array<string | number>, { refusals: number | null }>(
+        `SELECT SUM(count) AS refusals FROM gateway_refusals WHERE ${where.join(' AND ')}`,
+      )
+      .get(...params);
+    const result: RefusalCount = { from: toIso(from), to: toIso(to), refusals: row?.refusals ?? 0 };
+    return result;
+  }
+}
+
+function toRow(raw: RawRow): RefusalRow {
+  return {
+    id: raw.id,
+    at: toIso(raw.at),
+    lastAt: toIso(raw.last_at),
+    count: raw.count,
+    status: raw.status,
+    code: raw.code,
+    message: raw.message,
+    userId: raw.user_id,
+    username: raw.username,
+    keyId: raw.key_id,
+    keyName: raw.key_name,
+    keyPrefix: raw.key_prefix,
+    model: raw.model,
+    method: raw.method,
+    path: raw.path,
+    ip: raw.ip,
+  };
+}

@@ -1,0 +1,186 @@
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { RequestLog } from '../../../../remote-agent/src/modules/gateway/request-log.js';
+import type { Refusal } from '../../../../remote-agent/src/modules/gateway/refusal.js';
+import { generateApiKey } from '../../../../remote-agent/src/modules/users/keys.js';
+import { addKey, addUser, tempDb, type TempDb } from '../usage/helpers.js';
+
+const ADA = 'u_aaaaaaaaaa';
+const ADA_KEY = 'k_aaaaaaaaaa';
+const GRACE = 'u_gggggggggg';
+const T0 = Date.UTC(2026, 11, 1, 10, 0, 0);
+
+let t: TempDb;
+let log: RequestLog;
+let clock = T0;
+
+function refusal(overrides: Partial<Refusal> = {}): Refusal {
+  return {
+    at: clock,
+    status: 401,
+    code: 'GATEWAY_KEY_REVOKED',
+    message: 'This API key was revoked. Ask your Slotdeck admin for a new key.',
+    userId: ADA,
+    keyId: ADA_KEY,
+    keyPrefix: null,
+    model: 'claude-sonnet-4-6',
+    method: 'POST',
+    path: '/v1/messages',
+    ip: '127.0.0.1',
+    ...overrides,
+  };
+}
+
+const unknownKey = (ip: string, keyPrefix: string): Refusal =>
+  refusal({
+    status: 401,
+    code: 'GATEWAY_KEY_UNKNOWN',
+    message: 'This API key is not known to this Slotdeck host.',
+    userId: null,
+    keyId: null,
+    keyPrefix,
+    model: null,
+    ip,
+  });
+
+const tableRows = (): Array<Record<string, unknown>> => t.db.prepare('SELECT * FROM gateway_refusals').all() as never;
+
+beforeEach(() => {
+  t = tempDb();
+  clock = T0;
+  addUser(t.db, ADA, 'ada');
+  addUser(t.db, GRACE, 'grace');
+  addKey(t.db, ADA_KEY, ADA, 'laptop', 'sk_user_Ab3x');
+  log = new RequestLog({ db: t.db, now: () => clock, flushDelayMs: 10 });
+});
+
+afterEach(() => {
+  log.close();
+  t.cleanup();
+});
+
+describe('request log', () => {
+  it('keeps a refused request with its reason, user name and key name, newest first', () => {
+    log.record(refusal());
+    clock += 120_000;
+    log.record(refusal({ status: 429, code: 'GATEWAY_RATE_LIMITED', message: 'Slow down: 60 requests a minute.' }));
+    log.flush();
+    const { rows, nextCursor } = log.list({ limit: 50 });
+    expect(nextCursor).toBeNull();
+    expect(rows.map((r) => r.code)).toEqual(['GATEWAY_RATE_LIMITED', 'GATEWAY_KEY_REVOKED']);
+    expect(rows[1]).toMatchObject({
+      at: new Date(T0).toISOString(),
+      count: 1,
+      status: 401,
+      message: 'This API key was revoked. Ask your Slotdeck admin for a new key.',
+      username: 'ada',
+      keyName: 'laptop',
+      keyPrefix: 'sk_user_Ab3x',
+      model: 'claude-sonnet-4-6',
+    });
+  });
+
+  it('writes later, together, so that recording never waits on the disk', async () => {
+    for (let i = 0; i < 100; i++) log.record(refusal({ at: clock + i * 60_000 }));
+    expect(tableRows()).toHaveLength(0);
+    await expect.poll(() => tableRows().length).toBe(100);
+  });
+
+  it('filters by user, key, status, code and time, and pages through everything exactly once', () => {
+    for (let i = 0; i < 30; i++) {
+      clock = T0 + i * 60_000;
+      log.record(refusal({ userId: i % 2 === 0 ? ADA : GRACE, keyId: i % 2 === 0 ? ADA_KEY : null }));
+      log.record(refusal({ status: 429, code: 'GATEWAY_QUOTA_EXCEEDED', userId: GRACE, keyId: null }));
+    }
+    log.flush();
+    expect(log.list({ limit: 200, userId: ADA }).rows).toHaveLength(15);
+    expect(log.list({ limit: 200, keyId: ADA_KEY }).rows.every((r) => r.keyName === 'laptop')).toBe(true);
+    expect(log.list({ limit: 200, status: 429 }).rows).toHaveLength(30);
+    expect(log.list({ limit: 200, code: 'GATEWAY_KEY_REVOKED', userId: GRACE }).rows).toHaveLength(15);
+    const window = log.list({
+      limit: 200,
+      from: new Date(T0 + 10 * 60_000).toISOString(),
+      to: new Date(T0 + 14 * 60_000).toISOString(),
+    });
+    expect(window.rows).toHaveLength(10);
+
+    const seen: number[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = log.list({ limit: 7, ...(cursor ? { cursor } : {}) });
+      seen.push(...page.rows.map((r) => r.id));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    expect(seen).toHaveLength(60);
+    expect([...seen].sort((a, b) => b - a)).toEqual(seen);
+  });
+
+  it('keeps a spray of made-up keys from one address (or one IPv6 /64) to one row per hour, with its count', () => {
+    for (let i = 0; i < 20_000; i++) log.record(unknownKey('203.0.113.9', generateApiKey().prefix));
+    for (let i = 0; i < 5_000; i++) log.record(unknownKey(`2001:db8:1:2::${i.toString(16)}`, 'sk_user_zzzz'));
+    log.flush();
+    clock += 30 * 60_000;
+    for (let i = 0; i < 1_000; i++) log.record(unknownKey('203.0.113.9', 'sk_user_0000'));
+    log.flush();
+    const rows = tableRows();
+    expect(rows).toHaveLength(2);
+    expect(rows.map((r) => r.count).sort()).toEqual([21_000, 5_000].sort());
+    expect(log.count({ from: new Date(T0 - 1).toISOString() }).refusals).toBe(26_000);
+    // The next hour starts a new row.
+    clock += 60 * 60_000;
+    log.record(unknownKey('203.0.113.9', 'sk_user_0000'));
+    log.flush();
+    expect(tableRows()).toHaveLength(3);
+  });
+
+  it('merges a known caller’s repeats within a minute, and counts them in the window', () => {
+    for (let i = 0; i < 500; i++) log.record(refusal({ status: 429, code: 'GATEWAY_RATE_LIMITED' }));
+    log.flush();
+    for (let i = 0; i < 500; i++) log.record(refusal({ status: 429, code: 'GATEWAY_RATE_LIMITED', at: clock + 1000 }));
+    log.flush();
+    const [row] = log.list({ limit: 10 }).rows;
+    expect(log.list({ limit: 10 }).rows).toHaveLength(1);
+    expect(row).toMatchObject({ count: 1000, lastAt: new Date(T0 + 1000).toISOString() });
+    expect(log.count({ from: new Date(T0).toISOString(), userId: ADA }).refusals).toBe(1000);
+    expect(log.count({ from: new Date(T0).toISOString(), userId: GRACE }).refusals).toBe(0);
+  });
+
+  it('drops rows past 30 days and the oldest beyond the row cap', async () => {
+    log.close();
+    log = new RequestLog({ db: t.db, now: () => clock, maxRows: 100, flushDelayMs: 10 });
+    log.record(refusal({ at: T0 - 31 * 86_400_000 }));
+    for (let i = 0; i < 250; i++) log.record(refusal({ at: T0 + i * 60_000 }));
+    // Writing far past the cap starts a prune by itself.
+    log.flush();
+    await expect.poll(() => tableRows().length).toBe(100);
+    const left = tableRows();
+    expect(left).toHaveLength(100);
+    expect(Math.min(...left.map((r) => r.at as number))).toBe(T0 + 150 * 60_000);
+    // And on its timer, past the retention: the newest row is 31 days old now.
+    clock = T0 + 250 * 60_000 + 31 * 86_400_000;
+    expect(await log.prune()).toBe(100);
+  });
+
+  it('never stores a key, whatever the gateway reports', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('sk_user_', 'sk-ant-api03-'),
+        fc.stringMatching(/^[A-Za-z0-9_-]{24,60}$/),
+        fc.constantFrom('keyPrefix', 'message', 'path', 'model'),
+        (start, rest, field) => {
+          const secret = `${start}${rest}`;
+          const own = generateApiKey().secret;
+          const leak = { keyPrefix: secret, message: `bad ${secret}`, path: `/v1/${secret}`, model: secret }[field];
+          log.record(unknownKey('198.51.100.1', own));
+          log.record(refusal({ [field]: leak }));
+          log.flush();
+          const stored = JSON.stringify(tableRows()) + JSON.stringify(log.list({ limit: 200 }));
+          expect(stored).not.toContain(secret);
+          expect(stored).not.toContain(own);
+          t.db.prepare('DELETE FROM gateway_refusals').run();
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
