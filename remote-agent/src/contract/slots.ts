@@ -107,7 +107,8 @@ export const CreateSlotBody = z
   });
 export type CreateSlotBody = z.input<typeof CreateSlotBody>;
 
-export const SlotState = z.enum(['starting', 'running', 'stopped', 'failed']);
+/** `restarting`: the program keeps ending and PM2 starts it again; `crashLoop` says how often and how it ended. */
+export const SlotState = z.enum(['starting', 'running', 'restarting', 'stopped', 'failed']);
 export type SlotState = z.infer<typeof SlotState>;
 
 export const Slot = z.object({
@@ -124,6 +125,15 @@ export const Slot = z.object({
   desiredState: z.enum(['running', 'stopped']),
   state: SlotState,
   failure: z.object({ reason: z.string(), at: z.string() }).nullable(),
+  /**
+   * While the slot is `restarting`: how often its program ended within the crash-loop window since it was last
+   * started (the slot fails once `exits` passes `limit`), and how it ended last ("sh exited with code 127 (command
+   * not found)"). Absent from older agents.
+   */
+  crashLoop: z
+    .object({ exits: z.number(), limit: z.number(), windowSeconds: z.number(), lastExit: z.string() })
+    .nullable()
+    .optional(),
   /** Process id of the session holder that PM2 supervises. */
   pid: z.number().nullable(),
   /** Process id of the slot's own program (the shell), inside the holder's terminal. */

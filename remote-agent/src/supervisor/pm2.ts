@@ -62,6 +62,7 @@ function toProcess(description: Pm2Description): SupervisedProcess {
     status,
     startedAt: status === 'online' && env.pm_uptime ? env.pm_uptime : null,
     restartCount: env.restart_time ?? 0,
+    exits: (env.restart_time ?? 0) + (env.status === 'waiting restart' ? 1 : 0),
   };
 }
 

@@ -10,6 +10,11 @@ export interface SupervisedProcess {
   startedAt: number | null;
   /** Automatic and manual restarts the supervisor has counted since the process was registered. */
   restartCount: number;
+  /**
+   * Times the process ended since it was registered: its restarts, plus one while a restart is pending. PM2 counts a
+   * restart only when it starts the process again, after a back-off that grows to 15 s; the exit itself is news now.
+   */
+  exits: number;
 }
 
 export interface ProcessSpec {

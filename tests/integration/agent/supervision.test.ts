@@ -47,15 +47,24 @@ describe('crashes', () => {
     const pid = await shellPid(slot.id);
     expect((await agent.slot(slot.id)).programPid).toBe(pid);
     process.kill(pid, 'SIGKILL');
+    const restarting = await until(
+      'the exit to show',
+      () => agent.slot(slot.id),
+      (s) => s.restarts === 1,
+    );
+    // Right after the exit it says so; once the new program has stayed up it runs again.
+    expect(restarting.state).toBe('restarting');
+    expect(restarting.crashLoop).toMatchObject({ exits: 1, limit: 3 });
     const after = await until(
       'a restart',
       () => agent.slot(slot.id),
       (s) => s.restarts === 1 && s.state === 'running' && s.programPid !== null && s.programPid !== pid,
+      30_000,
     );
-    expect(after.restarts).toBe(1);
+    expect(after.crashLoop).toBeNull();
     const events = (await agent.request<{ events: SlotEvent[] }>('GET', `/api/v1/slots/${slot.id}/events`)).body.events;
     expect(events[0]).toMatchObject({ kind: 'exited' });
-    expect(events[0]!.message).toMatch(/exited with status 137/);
+    expect(events[0]!.message).toMatch(/was ended by SIGKILL \(exit status 137\)/);
     const newPid = await shellPid(slot.id);
     expect(newPid).not.toBe(pid);
   });
@@ -68,7 +77,7 @@ describe('crashes', () => {
     const after = await until(
       'a new holder',
       () => agent.slot(slot.id),
-      (s) => s.restarts === 1 && s.state === 'running' && s.pid !== holder,
+      (s) => s.restarts === 1 && s.state !== 'starting' && s.pid !== null && s.pid !== holder,
     );
     expect(after.pid).not.toBe(holder);
     const client = await agent.attach(slot.id);
@@ -88,7 +97,7 @@ describe('crashes', () => {
       30_000,
     );
     expect(failed.failure?.reason).toMatch(/ended 4 times within 60 s \(the limit is 3\)/);
-    expect(failed.failure?.reason).toMatch(/sh exited with status 3/);
+    expect(failed.failure?.reason).toMatch(/sh exited with code 3/);
     expect(failed.failure?.reason).toMatch(/cannot-start-here/);
     expect(failed.pid).toBeNull();
     expect((await pm2Processes(agent)).map((p) => p.name)).not.toContain(`slot-${slot.id}`);
@@ -111,6 +120,69 @@ describe('crashes', () => {
     const restarted = await agent.request<Slot>('POST', `/api/v1/slots/${slot.id}/start`);
     expect(restarted.body.failure).toBeNull();
     expect(['running', 'starting']).toContain(restarted.body.state);
+    // It gets the whole allowance again: the exits before it failed no longer count (it used to fail at once).
+    const again = await until(
+      'its next exit',
+      () => agent.slot(slot.id),
+      (s) => s.crashLoop?.exits === 1 || s.state === 'failed',
+    );
+    expect(again.state).toBe('restarting');
+    expect(again.crashLoop).toMatchObject({ exits: 1, limit: 3, lastExit: 'sh exited with code 1' });
+    await agent.request('POST', `/api/v1/slots/${slot.id}/stop`);
+  });
+
+  it('shows a program that cannot start as restarting n/m with how it ended, then failed with the reason', async () => {
+    const slot = await agent.createSlot({
+      name: 'not-found',
+      command: { preset: 'custom', command: 'sh', args: ['-c', 'no-such-program-here'] },
+    });
+    const seen: Slot[] = [];
+    const failed = await until(
+      'the slot to fail',
+      async () => {
+        const live = await agent.slot(slot.id);
+        seen.push(live);
+        return live;
+      },
+      (s) => s.state === 'failed',
+      30_000,
+    );
+    const restarting = seen.filter((s) => s.state === 'restarting');
+    expect(restarting.length).toBeGreaterThan(0);
+    for (const s of restarting) {
+      expect(s.crashLoop).toMatchObject({ limit: 3, windowSeconds: 60 });
+      expect(s.crashLoop!.exits).toBeGreaterThanOrEqual(1);
+      expect(s.crashLoop!.exits).toBeLessThanOrEqual(3);
+      expect(s.crashLoop!.lastExit).toBe('sh exited with code 127 (command not found)');
+    }
+    expect(failed.crashLoop).toBeNull();
+    expect(failed.failure?.reason).toMatch(/sh exited with code 127 \(command not found\)/);
+    expect(failed.failure?.reason).toMatch(/no-such-program-here: not found/);
+  });
+
+  it('never shows a program that ends every few seconds as running once it has ended', async () => {
+    const slot = await agent.createSlot({
+      name: 'short-lived',
+      command: { preset: 'custom', command: 'sh', args: ['-c', 'sleep 2; exit 5'] },
+    });
+    const afterFirstExit: Slot[] = [];
+    const failed = await until(
+      'the slot to fail',
+      async () => {
+        const live = await agent.slot(slot.id);
+        if (live.restarts > 0) afterFirstExit.push(live);
+        return live;
+      },
+      (s) => s.state === 'failed',
+      40_000,
+    );
+    expect(afterFirstExit.length).toBeGreaterThan(1);
+    // It used to read "running" for two seconds of every three, and fail only on the start after the limit.
+    expect(new Set(afterFirstExit.map((s) => s.state))).toEqual(new Set(['restarting', 'failed']));
+    const counts = afterFirstExit.filter((s) => s.state === 'restarting').map((s) => s.crashLoop!.exits);
+    expect(counts).toEqual([...counts].sort((a, b) => a - b));
+    expect(counts.at(-1)).toBe(3);
+    expect(failed.failure?.reason).toMatch(/ended 4 times within 60 s \(the limit is 3\); last: sh exited with code 5/);
   });
 });
 

@@ -133,6 +133,9 @@ export class SlotRepository {
       countEventsSince: db.prepare<[string, string, string], { count: number }>(
         'SELECT count(*) AS count FROM slot_events WHERE slot_id = ? AND kind = ? AND at >= ?',
       ),
+      latestEvent: db.prepare<[string, string], { at: string; message: string }>(
+        'SELECT at, message FROM slot_events WHERE slot_id = ? AND kind = ? ORDER BY id DESC LIMIT 1',
+      ),
     };
   }
 
@@ -198,5 +201,10 @@ export class SlotRepository {
 
   countEventsSince(slotId: string, kind: SlotEvent['kind'], since: string): number {
     return this.statements.countEventsSince.get(slotId, kind, since)?.count ?? 0;
+  }
+
+  /** The newest event of one kind, or null. */
+  latestEvent(slotId: string, kind: SlotEvent['kind']): { at: string; message: string } | null {
+    return this.statements.latestEvent.get(slotId, kind) ?? null;
   }
 }

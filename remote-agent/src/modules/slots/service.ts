@@ -12,6 +12,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createConnection } from 'node:net';
+import { constants as osConstants } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -45,6 +46,14 @@ import type { SlotAccounts } from './accounts.js';
 import { builtinProcessSpec, readSmallFile, slotEnvironment, writeEnvFile } from './launch.js';
 import { processName, slotIdOfProcess, type SlotPaths } from './paths.js';
 import { SlotNameTakenError, type SlotRepository, type SlotRow } from './repository.js';
+
+/** Appended to an `exited` event's message; the slot view shows the exit without it. */
+const RESTARTING_SUFFIX = '; restarting it';
+/**
+ * After this long up since its last exit, a program counts as running again: a shell the admin left with `exit` is
+ * not shown as restarting for the whole crash-loop window, while one that ends every few seconds never shows running.
+ */
+const STEADY_UPTIME_MS = 10_000;
 
 type CreateSlotInput = Required<Omit<CreateSlotBody, 'workDir'>> & { workDir?: string | undefined };
 
@@ -157,18 +166,21 @@ export class SlotService {
   async list(
     filter: { state?: Slot['state'] | undefined; name?: string | undefined; ownerId?: string | undefined } = {},
   ): Promise<Slot[]> {
+    // Rows are read after PM2 answered, so that they and the events the views read are of the same moment.
+    const processes = await this.processes();
     const rows = (
       filter.name
         ? [this.deps.repo.getByName(filter.name)].filter((r): r is SlotRow => r !== null)
         : this.deps.repo.list()
     ).filter((row) => filter.ownerId === undefined || row.ownerId === filter.ownerId);
-    const views = this.views(rows, await this.processes());
+    const views = this.views(rows, processes);
     return filter.state ? views.filter((slot) => slot.state === filter.state) : views;
   }
 
   async get(id: string): Promise<Slot> {
-    const row = this.requireRow(id);
-    return this.views([row], await this.processes())[0]!;
+    this.requireRow(id);
+    const processes = await this.processes();
+    return this.views([this.requireRow(id)], processes)[0]!;
   }
 
   events(id: string, limit: number): SlotEvent[] {
@@ -443,6 +455,7 @@ export class SlotService {
         (row.terminal === 'ttyd' ? this.deps.ttyd.lastActivity(row.id) : this.deps.terminals.lastActivity(row.id)) ?? 0,
       );
       const live = proc !== null && proc.status === 'online';
+      const crashLoop = this.crashLoopOf(row, proc, now);
       return {
         id: row.id,
         name: row.name,
@@ -454,8 +467,17 @@ export class SlotService {
         memoryLimitMb: row.memoryLimitMb,
         terminal: row.terminal,
         desiredState: row.desiredState,
-        state: row.failedReason ? 'failed' : row.desiredState === 'stopped' ? 'stopped' : live ? 'running' : 'starting',
+        state: row.failedReason
+          ? 'failed'
+          : row.desiredState === 'stopped'
+            ? 'stopped'
+            : crashLoop
+              ? 'restarting'
+              : live
+                ? 'running'
+                : 'starting',
         failure: row.failedReason ? { reason: row.failedReason, at: row.failedAt ?? row.updatedAt } : null,
+        crashLoop,
         pid: live ? proc.pid : null,
         programPid: live && proc.pid ? programPid(proc.pid, children, table) : null,
         uptimeMs: live && proc.startedAt ? Math.max(0, now - proc.startedAt) : null,
@@ -765,17 +787,18 @@ export class SlotService {
       return;
     }
 
-    if (proc.restartCount < row.supervisorRestartsSeen) {
+    // Exits count the moment PM2 reports them, not when it starts the program again after its back-off: a crash
+    // loop shows (and fails) at once, without one more start past the limit.
+    if (proc.exits < row.supervisorRestartsSeen) {
       // PM2 counts from 0 again after its daemon restarted.
-      this.deps.repo.update(id, { supervisorRestartsSeen: proc.restartCount });
-    } else if (proc.restartCount > row.supervisorRestartsSeen) {
-      const fresh = proc.restartCount - row.supervisorRestartsSeen;
+      this.deps.repo.update(id, { supervisorRestartsSeen: proc.exits });
+    } else if (proc.exits > row.supervisorRestartsSeen) {
+      const fresh = proc.exits - row.supervisorRestartsSeen;
       const exit = await this.describeExit(row, fresh);
-      this.deps.repo.update(id, { restarts: row.restarts + fresh, supervisorRestartsSeen: proc.restartCount });
-      for (let i = 0; i < fresh; i++) this.deps.repo.addEvent(id, 'exited', `${exit}; PM2 restarted it`);
+      this.deps.repo.update(id, { restarts: row.restarts + fresh, supervisorRestartsSeen: proc.exits });
+      for (let i = 0; i < fresh; i++) this.deps.repo.addEvent(id, 'exited', `${exit}${RESTARTING_SUFFIX}`);
       const { maxRestarts, windowSeconds } = this.deps.config.crashLoop;
-      const since = new Date(Date.now() - windowSeconds * 1000).toISOString();
-      const recent = this.deps.repo.countEventsSince(id, 'exited', since);
+      const recent = this.recentExits(id);
       if (recent > maxRestarts) {
         const output = this.recentOutput(row);
         await this.fail(
@@ -815,6 +838,40 @@ export class SlotService {
     }
   }
 
+  /**
+   * Exits within the crash-loop window since the slot was last started (by the admin, at creation, or by the
+   * agent): starting a failed slot again gives it the whole allowance again.
+   */
+  private recentExits(id: string): number {
+    const windowStart = Date.now() - this.deps.config.crashLoop.windowSeconds * 1000;
+    const launched = [this.deps.repo.latestEvent(id, 'started'), this.deps.repo.latestEvent(id, 'restarted')]
+      .map((event) => (event ? Date.parse(event.at) : 0))
+      .reduce((a, b) => Math.max(a, b), 0);
+    return this.deps.repo.countEventsSince(id, 'exited', new Date(Math.max(windowStart, launched)).toISOString());
+  }
+
+  /** What the slot list shows while a slot's program keeps ending, or null while it runs steadily. */
+  private crashLoopOf(
+    row: SlotRow,
+    proc: SupervisedProcess | null,
+    now: number,
+  ): NonNullable<Slot['crashLoop']> | null {
+    if (row.desiredState !== 'running' || row.failedReason) return null;
+    const exits = this.recentExits(row.id);
+    if (exits === 0) return null;
+    const { maxRestarts, windowSeconds } = this.deps.config.crashLoop;
+    // A program that has stayed up for a while after its last exit runs again, whatever the window still counts.
+    const steadyMs = Math.min(STEADY_UPTIME_MS, windowSeconds * 1000);
+    if (proc?.status === 'online' && proc.startedAt && now - proc.startedAt >= steadyMs) return null;
+    const last = this.deps.repo.latestEvent(row.id, 'exited')?.message ?? '';
+    return {
+      exits,
+      limit: maxRestarts,
+      windowSeconds,
+      lastExit: last.endsWith(RESTARTING_SUFFIX) ? last.slice(0, -RESTARTING_SUFFIX.length) : last,
+    };
+  }
+
   private async fail(row: SlotRow, reason: string): Promise<void> {
     this.deps.logger.warn({ slotId: row.id, reason }, 'slot failed');
     this.deps.repo.update(row.id, {
@@ -844,7 +901,7 @@ export class SlotService {
     }
     const used = Math.min(statuses.length - seen, restarts);
     this.consumedExit.set(row.id, seen + used);
-    if (used > 0) return `${row.argv[0]} exited with status ${statuses[seen + used - 1]}`;
+    if (used > 0) return describeExitStatus(row.argv[0]!, statuses[seen + used - 1]!);
     return 'the session ended without its program exiting (its holder was killed)';
   }
 
@@ -862,6 +919,17 @@ function readExitStatuses(file: string): number[] {
     .filter((line) => line.trim() !== '')
     .map((line) => Number(line.trim().split(/\s+/)[0]))
     .filter((status) => Number.isInteger(status));
+}
+
+const SIGNAL_NAMES = new Map(Object.entries(osConstants.signals).map(([name, number]) => [number, name]));
+
+/** How a program ended, in words: a shell's 127 means the command was not found, 128+n a signal. */
+export function describeExitStatus(program: string, status: number): string {
+  if (status === 127) return `${program} exited with code 127 (command not found)`;
+  if (status === 126) return `${program} exited with code 126 (found but could not be run: not executable?)`;
+  const signal = status > 128 ? SIGNAL_NAMES.get(status - 128) : undefined;
+  if (signal) return `${program} was ended by ${signal} (exit status ${status})`;
+  return `${program} exited with code ${status}`;
 }
 
 function isLive(proc: SupervisedProcess): boolean {
