@@ -25,12 +25,13 @@ import {
   type UsageStatus,
   type UsageTotals,
 } from '../../contract/index.js';
+import type { TokenCounts } from '../usage/prices.js';
 import type { UsageEvent } from '../usage/recorder.js';
 import type { KeyRejection, VerifiedKey, VerifyResult } from '../users/verifier.js';
 import type { RateDecision, RateLimiter } from './rate-limiter.js';
 import type { GatewaySettings, UpstreamKeyStore } from './settings.js';
 import { readTopLevelFields } from './request-fields.js';
-import { StreamUsageTracker, type StreamUsage } from './stream-usage.js';
+import { StreamUsageTracker } from './stream-usage.js';
 
 /** A running request's usage, counted against quotas until its row is committed. */
 interface QuotaHold {
@@ -48,11 +49,12 @@ export interface GatewayDeps {
   quotas: {
     check(userId: string, keyId: string | null): { ok: true } | { ok: false; quota: QuotaStatus; message: string };
     status(subject: 'user' | 'key', id: string): QuotaStatus[];
-    hold(userId: string, keyId: string | null): QuotaHold;
+    /** Reserves `estimate` at once (capped by what is left of the budget), then follows the usage as it is known. */
+    hold(userId: string, keyId: string | null, estimate?: { tokens: number; cost: number }): QuotaHold;
   };
   /** Prices a running stream's usage for its quota hold; names the models without a price. */
   prices: {
-    cost(model: string, tokens: StreamUsage): number;
+    cost(model: string, tokens: TokenCounts): number;
     price(model: string): ModelPrice | null;
     unpricedModels(): string[];
   };
@@ -66,7 +68,7 @@ export interface GatewayDeps {
 /** One admitted /v1/messages request on its way upstream. */
 interface Exchange {
   caller: Caller;
-  request: { model: string; stream: boolean };
+  request: MessagesRequest;
   body: Buffer;
   headers: IncomingHttpHeaders;
   upstreamKey: string;
@@ -112,6 +114,21 @@ interface Admission {
 }
 
 const PROVIDER = 'anthropic';
+
+/**
+ * Bytes of request body counted as one prompt token when a request's quota reservation is estimated. JSON text of
+ * English or code runs at about 4 bytes a token or more (the body's own structure adds bytes, not tokens); images in
+ * base64 at far more. A prompt with fewer bytes a token (CJK text) is under-estimated: see the bound in the docs.
+ */
+const BYTES_PER_ESTIMATED_TOKEN = 4;
+
+/** What the gateway reads of a /v1/messages body; the rest is upstream's to judge. */
+interface MessagesRequest {
+  model: string;
+  stream: boolean;
+  /** The most output tokens the answer may have (Anthropic never exceeds it); 0 when absent or not a number. */
+  maxTokens: number;
+}
 
 /** The longest a whole request may take to arrive (see requestTimeout); two body timeouts when those are longer. */
 const REQUEST_TIMEOUT_MS = 15 * 60_000;
@@ -610,8 +627,10 @@ export class Gateway {
         );
       }
     }
-    // Parallel requests of one user see each other's usage as it arrives, not only once each has finished.
-    const hold = this.deps.quotas.hold(caller.userId, caller.key?.keyId ?? null);
+    // Parallel requests of one user see each other at once: each reserves what it may use (its prompt estimated
+    // from the body's size, its output at max_tokens) before it goes upstream, and the reservation follows the real
+    // usage as it is known. Between check() and here nothing awaits, so no other request can slip in between.
+    const hold = this.deps.quotas.hold(caller.userId, caller.key?.keyId ?? null, this.estimate(request, body!));
     this.inFlight += 1;
     try {
       await this.forwardMessages({
@@ -630,6 +649,19 @@ export class Gateway {
       releaseStream?.();
       hold.release();
     }
+  }
+
+  /** The most a request may use, as tokens and priced, for its quota reservation. */
+  private estimate(request: MessagesRequest, body: Buffer): { tokens: number; cost: number } {
+    const inputTokens = Math.ceil(body.length / BYTES_PER_ESTIMATED_TOKEN);
+    const usage = {
+      inputTokens,
+      outputTokens: request.maxTokens,
+      cacheCreationTokens: 0,
+      cacheReadTokens: 0,
+      cacheCreation1hTokens: 0,
+    };
+    return { tokens: inputTokens + request.maxTokens, cost: this.deps.prices.cost(request.model, usage) };
   }
 
   private async forwardMessages(exchange: Exchange): Promise<void> {
@@ -1027,15 +1059,16 @@ function upstreamHeaders(incoming: IncomingHttpHeaders, upstreamKey: string, has
 }
 
 /** Reads what the gateway needs (model, stream) from the request; everything else is upstream's to judge. */
-function parseMessagesBody(
-  body: Buffer | undefined,
-  headers: Record<string, string>,
-): { model: string; stream: boolean } {
+function parseMessagesBody(body: Buffer | undefined, headers: Record<string, string>): MessagesRequest {
   const invalid = (message: string): GatewayError =>
     new GatewayError(400, 'invalid_request_error', GatewayErrorCode.BODY_INVALID, message, headers);
   if (!body || body.length === 0)
     throw invalid('Send a JSON body, e.g. {"model": "...", "max_tokens": 1024, "messages": [...]}.');
-  let fields: { model?: unknown; stream?: unknown } | null = readTopLevelFields(body, ['model', 'stream']);
+  let fields: { model?: unknown; stream?: unknown; max_tokens?: unknown } | null = readTopLevelFields(body, [
+    'model',
+    'stream',
+    'max_tokens',
+  ]);
   if (!fields) {
     let parsed: unknown;
     try {
@@ -1047,13 +1080,17 @@ function parseMessagesBody(
       throw invalid('The body must be a JSON object.');
     fields = parsed;
   }
-  const { model, stream } = fields;
+  const { model, stream, max_tokens: maxTokens } = fields;
   if (typeof model !== 'string' || model === '')
     throw invalid('model: is required (a model id such as claude-sonnet-4-6).');
   // As Anthropic does: `"stream": 1` or `"stream": "true"` is refused, not guessed at.
   if (stream !== undefined && typeof stream !== 'boolean')
     throw invalid(`stream: must be true or false (a JSON boolean), not ${JSON.stringify(stream)?.slice(0, 40)}.`);
-  return { model, stream: stream === true };
+  return {
+    model,
+    stream: stream === true,
+    maxTokens: typeof maxTokens === 'number' && Number.isFinite(maxTokens) && maxTokens > 0 ? Math.ceil(maxTokens) : 0,
+  };
 }
 
 /** Whether a request has a body on its way (whether or not its route reads it). */

@@ -20,6 +20,9 @@ const ROLLING_MS = 5 * HOUR_MS;
 const WINDOW_ORDER: QuotaWindow[] = ['day', '5h', 'month'];
 const WINDOW_LABEL: Record<QuotaWindow, string> = { day: 'Daily', '5h': '5-hour', month: 'Monthly' };
 const OK: QuotaCheck = { ok: true };
+const NO_USE = { tokens: 0, cost: 0 } as const;
+/** The hold of a request whose user and key have no quotas: nothing to count. */
+const NO_HOLD = { set: (): void => undefined, release: (): void => undefined };
 
 interface Period {
   start: number;
@@ -246,13 +249,17 @@ export class QuotaService {
   }
 
   /**
-   * Counts a running request against its user's and key's quotas as its usage becomes known (a stream's input and
-   * cache tokens arrive first), until its row is committed and counted for good.
+   * Counts a running request against its user's and key's quotas from the moment it is admitted until its row is
+   * committed. `estimate` is reserved at once (capped by what is left of the tightest budget it touches), so that
+   * requests admitted in parallel see each other before any usage is known; set() then raises the hold to the usage
+   * known so far whenever that is more (a hold never drops below its reservation while the request runs).
    */
-  hold(userId: string, keyId: string | null): QuotaHold {
+  hold(userId: string, keyId: string | null, estimate: { tokens: number; cost: number } = NO_USE): QuotaHold {
     const subjects = [subjectKey('user', userId), ...(keyId !== null ? [subjectKey('key', keyId)] : [])].filter(
       (subject) => this.definitions.has(subject),
     );
+    if (subjects.length === 0) return NO_HOLD;
+    const reserved = this.capToBudget(userId, keyId, estimate);
     let held = { tokens: 0, cost: 0 };
     const apply = (tokens: number, cost: number): void => {
       for (const subject of subjects) {
@@ -265,16 +272,49 @@ export class QuotaService {
       held = { tokens, cost };
     };
     let released = false;
+    apply(reserved.tokens, reserved.cost);
     return {
       set: (tokens, cost) => {
-        if (!released && subjects.length > 0) apply(tokens, cost);
+        if (!released) apply(Math.max(tokens, reserved.tokens), Math.max(cost, reserved.cost));
       },
       release: () => {
         if (released) return;
-        if (subjects.length > 0) apply(0, 0);
+        apply(0, 0);
         released = true;
       },
     };
+  }
+
+  /** What is held for requests still running, per subject (for tests and the status line). */
+  pendingOf(subjectType: QuotaSubject, subjectId: string): { tokens: number; cost: number } {
+    return { ...(this.pending.get(subjectKey(subjectType, subjectId)) ?? NO_USE) };
+  }
+
+  /** The estimate, cut down to what is left of the tightest token and cost budget of this user and key. */
+  private capToBudget(
+    userId: string,
+    keyId: string | null,
+    estimate: { tokens: number; cost: number },
+  ): { tokens: number; cost: number } {
+    let tokens = Math.max(0, estimate.tokens);
+    let cost = Math.max(0, estimate.cost);
+    const now = this.now();
+    const subjects: Array<[QuotaSubject, string]> = [
+      ['user', userId],
+      ...(keyId !== null ? [['key', keyId] as [QuotaSubject, string]] : []),
+    ];
+    for (const [subjectType, subjectId] of subjects) {
+      const quotas = this.definitions.get(subjectKey(subjectType, subjectId));
+      if (!quotas) continue;
+      const usage = this.usageOf(subjectType, subjectId);
+      const pending = this.pending.get(subjectKey(subjectType, subjectId));
+      for (const quota of quotas) {
+        const used = withPending(usage.used(quota.window, now), pending);
+        if (quota.maxTokens !== null) tokens = Math.min(tokens, Math.max(0, quota.maxTokens - used.tokens));
+        if (quota.maxCostUsd !== null) cost = Math.min(cost, Math.max(0, quota.maxCostUsd - used.cost));
+      }
+    }
+    return { tokens, cost };
   }
 
   /** A subject's quotas with what is used of each and when it resets. */

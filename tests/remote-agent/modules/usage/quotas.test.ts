@@ -74,6 +74,36 @@ describe('QuotaService', () => {
     expect(quotas.check(ADA, ADA_LAPTOP)).toEqual({ ok: true });
   });
 
+  it('reserves an admitted request at once, capped by what is left, until its real usage is known and released', () => {
+    quotas.set('user', ADA, [{ window: 'day', maxTokens: 1000, maxCostUsd: null }]);
+    quotas.set('key', ADA_LAPTOP, [{ window: 'month', maxTokens: null, maxCostUsd: 0.05 }]);
+    // Nothing is known of the first request yet, but it may use 700 tokens ($0.03): both budgets count it.
+    const first = quotas.hold(ADA, ADA_LAPTOP, { tokens: 700, cost: 0.03 });
+    expect(quotas.status('user', ADA)[0]).toMatchObject({ usedTokens: 700 });
+    expect(quotas.status('key', ADA_LAPTOP)[0]!.usedCostUsd).toBeCloseTo(0.03, 12);
+    // The second may use as much again, but only 300 tokens and $0.02 are left: it reserves that, and the budget is
+    // then spoken for, so a third request is refused before any of them used a token.
+    const second = quotas.hold(ADA, ADA_LAPTOP, { tokens: 700, cost: 0.03 });
+    expect(quotas.pendingOf('user', ADA).tokens).toBe(1000);
+    expect(quotas.pendingOf('key', ADA_LAPTOP).cost).toBeCloseTo(0.05, 12);
+    expect(quotas.check(ADA, ADA_LAPTOP)).toMatchObject({ ok: false });
+    // Usage below the reservation keeps the reservation; usage above it replaces it.
+    first.set(100, 0.001);
+    expect(quotas.pendingOf('user', ADA).tokens).toBe(1000);
+    second.set(450, 0.01);
+    expect(quotas.pendingOf('user', ADA).tokens).toBe(1150);
+    first.release();
+    second.release();
+    expect(quotas.pendingOf('user', ADA)).toEqual({ tokens: 0, cost: 0 });
+    expect(quotas.check(ADA, ADA_LAPTOP)).toEqual({ ok: true });
+  });
+
+  it('reserves nothing for a user and key without quotas', () => {
+    const hold = quotas.hold(BOB, null, { tokens: 700, cost: 0.03 });
+    expect(quotas.pendingOf('user', BOB)).toEqual({ tokens: 0, cost: 0 });
+    hold.release();
+  });
+
   it('refuses a user whose daily token quota is used up, naming it and when it resets', async () => {
     quotas.set('user', ADA, [{ window: 'day', maxTokens: 100_000, maxCostUsd: null }]);
     await use(60_000);
