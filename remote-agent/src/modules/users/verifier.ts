@@ -18,7 +18,9 @@ export interface VerifiedKey {
 export type KeyRejection =
   'missing' | 'malformed' | 'unknown' | 'revoked' | 'expired' | 'user_disabled' | 'user_deleted';
 
-export type VerifyResult = { ok: true; key: VerifiedKey } | { ok: false; reason: KeyRejection; message: string };
+/** A refused key that was found (revoked, expired, of a disabled or deleted user) still names its key and user. */
+export type KeyRefusal = { ok: false; reason: KeyRejection; message: string; keyId?: string; userId?: string };
+export type VerifyResult = { ok: true; key: VerifiedKey } | KeyRefusal;
 
 /** How long a looked-up key is trusted: a change made behind the service's back takes effect within this. */
 export const KEY_CACHE_TTL_MS = 1000;
@@ -46,7 +48,7 @@ interface RawKeyWithUser extends Omit<RawKey, 'last_used_at' | 'created_at'> {
 
 const ASK_ADMIN = 'Ask your Slotdeck admin for a new key.';
 
-function reject(reason: KeyRejection, message: string): VerifyResult {
+function reject(reason: KeyRejection, message: string): KeyRefusal {
   return { ok: false, reason, message };
 }
 
@@ -122,14 +124,22 @@ export class KeyVerifier {
     // The lookup matched on the hash already; comparing again in constant time keeps a cache or index quirk from
     // ever turning into a timing oracle.
     if (!record || !timingSafeEqual(record.hash, hash)) return UNKNOWN;
-    if (record.userDeleted) return USER_DELETED;
-    if (record.revoked) return REVOKED;
+    // For the request log: whose refused key this is.
+    const known = (rejection: KeyRefusal): KeyRefusal => ({
+      ...rejection,
+      keyId: record.key.keyId,
+      userId: record.key.userId,
+    });
+    if (record.userDeleted) return known(USER_DELETED);
+    if (record.revoked) return known(REVOKED);
     if (record.expiresAt !== null && record.expiresAt <= this.now()) {
-      return record.rotated
-        ? ROTATED
-        : reject('expired', `This API key expired on ${new Date(record.expiresAt).toISOString()}. ${ASK_ADMIN}`);
+      return known(
+        record.rotated
+          ? ROTATED
+          : reject('expired', `This API key expired on ${new Date(record.expiresAt).toISOString()}. ${ASK_ADMIN}`),
+      );
     }
-    if (!record.userActive) return USER_DISABLED;
+    if (!record.userActive) return known(USER_DISABLED);
     return { ok: true, key: record.key };
   }
 

@@ -161,6 +161,9 @@ describe('revoking', () => {
       ok: false,
       reason: 'revoked',
       message: 'This API key was revoked. Ask your Slotdeck admin for a new key.',
+      // Named for the gateway's request log: whose refused key it was.
+      keyId: key.id,
+      userId,
     });
     expect(world.users.get(userId).activeKeys).toBe(0);
   });
