@@ -1,5 +1,6 @@
 import { lazy, Suspense, useCallback, useEffect } from 'react';
 import { Dialog } from './components/Dialog';
+import { SHORTCUTS, useAppShortcuts } from './features/app/shortcuts';
 import { useResolvedTheme } from './features/app/theme';
 import { HostDialog, SecretsDialog, TrustKeyDialog } from './features/hosts/HostDialogs';
 import { Sidebar } from './features/hosts/Sidebar';
@@ -24,16 +25,6 @@ const VIEWS: Array<[View, string]> = [
   ['gateway', 'Gateway'],
 ];
 
-const SHORTCUTS: Array<[string, string]> = [
-  ['Ctrl+Shift+N', 'New slot on the selected host'],
-  ['Ctrl+Shift+H', 'Add an SSH host'],
-  ['Ctrl+Shift+W', 'Close the console'],
-  ['Ctrl+PageDown / Ctrl+PageUp', 'Next / previous console'],
-  ['Ctrl+Shift+F', 'Find in the console'],
-  ['Ctrl+Shift+L', 'Switch light / dark theme'],
-  ['Ctrl+Shift+/', 'These shortcuts'],
-];
-
 function Dialogs() {
   const dialog = useUi((s) => s.dialog);
   const { ui } = useStores();
@@ -55,17 +46,26 @@ function Dialogs() {
       return <SecretsDialog next={dialog.next} />;
     case 'shortcuts':
       return (
-        <Dialog title="Keyboard shortcuts" onClose={() => ui.getState().close()}>
+        <Dialog title="Keyboard shortcuts" onClose={() => ui.getState().close()} width={660}>
           <dl className="shortcuts">
-            {SHORTCUTS.map(([keys, what]) => (
-              <div key={keys}>
+            {SHORTCUTS.map(({ action, description, chords }) => (
+              <div key={action}>
                 <dt>
-                  <kbd>{keys}</kbd>
+                  {chords.map((chord, index) => (
+                    <span key={chord.label}>
+                      {index > 0 ? ' or ' : null}
+                      <kbd>{chord.label}</kbd>
+                    </span>
+                  ))}
                 </dt>
-                <dd>{what}</dd>
+                <dd>{description}</dd>
               </div>
             ))}
           </dl>
+          <p className="field-hint">
+            In a browser, the browser keeps Ctrl+Shift+N, Ctrl+Shift+W and Ctrl+PageUp/PageDown for itself: use the Alt
+            alternatives there.
+          </p>
         </Dialog>
       );
   }
@@ -112,7 +112,8 @@ function StatusBar() {
       <button
         type="button"
         className="status-button"
-        title="Keyboard shortcuts"
+        title="Keyboard shortcuts (Ctrl+Shift+/)"
+        aria-label="Keyboard shortcuts"
         onClick={() => ui.getState().open({ kind: 'shortcuts' })}
       >
         ⌨
@@ -294,31 +295,6 @@ function AdminView({ view }: { view: Exclude<View, 'consoles'> }) {
   );
 }
 
-function useShortcuts(): void {
-  const { ui, consoles } = useStores();
-  useEffect(() => {
-    const onKey = (event: KeyboardEvent): void => {
-      const mod = event.ctrlKey || event.metaKey;
-      if (!mod) return;
-      const key = event.key.toLowerCase();
-      const state = ui.getState();
-      if (event.shiftKey && key === 'n' && state.selectedHostId)
-        state.open({ kind: 'create-slot', hostId: state.selectedHostId });
-      else if (event.shiftKey && key === 'h') state.open({ kind: 'add-host' });
-      else if (event.shiftKey && key === 'w' && consoles.getState().active)
-        consoles.getState().close(consoles.getState().active!);
-      else if (event.shiftKey && key === 'l') state.setTheme(state.theme === 'dark' ? 'light' : 'dark');
-      else if (event.shiftKey && (key === '/' || key === '?')) state.open({ kind: 'shortcuts' });
-      else if (!event.shiftKey && key === 'pagedown') consoles.getState().cycle(1);
-      else if (!event.shiftKey && key === 'pageup') consoles.getState().cycle(-1);
-      else return;
-      event.preventDefault();
-    };
-    window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
-  }, [ui, consoles]);
-}
-
 /** The app shell: hosts and their slots on the left, consoles on the right, the connection state at the bottom. */
 export function App() {
   const stores = useStores();
@@ -329,14 +305,16 @@ export function App() {
   const signedOut = useUi((s) => s.signedOut);
   useSlotPolling();
   useGatewayPolling();
-  useShortcuts();
+  useAppShortcuts(stores);
 
   useEffect(() => {
     void (async () => {
       try {
         const preferences = await stores.ui.getState().init();
         await stores.hosts.getState().load();
-        stores.consoles.getState().restore(preferences.consoles, preferences.clipboardAlwaysAllowed);
+        stores.consoles
+          .getState()
+          .restore(preferences.consoles, preferences.clipboardAlwaysAllowed, preferences.activeConsole);
         // What `npm run bench -- panel` measures: the moment the app shows its hosts and takes input.
         performance.mark('slotdeck:interactive');
       } catch (error) {

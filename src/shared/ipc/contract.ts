@@ -177,6 +177,8 @@ export const Preferences = z.object({
     .array(z.strictObject({ hostId: HostId, slotId: SlotId }))
     .max(256)
     .optional(),
+  /** The console tab that was active, shown again at the next start (a reload in browser mode). */
+  activeConsole: ConsoleRef.nullable().optional(),
 });
 export type Preferences = z.infer<typeof Preferences>;
 

@@ -118,31 +118,39 @@ describe('consoles store', () => {
     expect(store.getState()).toMatchObject({ tabs: [], active: null });
   });
 
-  it('saves the open consoles once, 300 ms after a burst of changes settles', async () => {
-    const { ipc, store } = setup();
-    store.getState().open(A);
-    await vi.advanceTimersByTimeAsync(200);
-    store.getState().open(B);
-    await vi.advanceTimersByTimeAsync(200);
-    store.getState().open(C);
-    store.getState().close(consoleKey(A));
-    await vi.advanceTimersByTimeAsync(299);
-    expect(ipc.callsTo('app:set-preferences')).toEqual([]);
-
-    await vi.advanceTimersByTimeAsync(1);
-    expect(ipc.callsTo('app:set-preferences')).toEqual([{ consoles: [B, C] }]);
-    await vi.advanceTimersByTimeAsync(5000);
-    expect(ipc.callsTo('app:set-preferences')).toHaveLength(1);
+  it('restores the tab that was active, or the first when that one is not among them', () => {
+    const { store } = setup();
+    store.getState().restore([A, B, C], [], B);
+    expect(store.getState().active).toBe(consoleKey(B));
+    store.getState().restore([A, C], [], B);
+    expect(store.getState().active).toBe(consoleKey(A));
   });
 
-  it('does not save when only the active tab changes', async () => {
+  it('saves the open consoles and the active one once per change, before the next task (a reload may follow)', async () => {
+    const { ipc, store } = setup();
+    store.getState().restore([A, B, C]);
+    store.getState().close(consoleKey(C));
+    await Promise.resolve();
+    expect(ipc.callsTo('app:set-preferences')).toEqual([{ consoles: [A, B], activeConsole: A }]);
+
+    store.getState().activate(consoleKey(B));
+    await Promise.resolve();
+    expect(ipc.callsTo('app:set-preferences').at(-1)).toEqual({ consoles: [A, B], activeConsole: B });
+    store.getState().close(consoleKey(A));
+    store.getState().close(consoleKey(B));
+    await Promise.resolve();
+    expect(ipc.callsTo('app:set-preferences').at(-1)).toEqual({ consoles: [], activeConsole: null });
+    expect(ipc.callsTo('app:set-preferences')).toHaveLength(3);
+  });
+
+  it('does not save when nothing changed', async () => {
     const { ipc, store } = setup();
     store.getState().restore([A, B]);
     await vi.advanceTimersByTimeAsync(1000);
     expect(ipc.callsTo('app:set-preferences')).toHaveLength(1);
-    store.getState().activate(consoleKey(B));
-    store.getState().cycle(1);
+    store.getState().activate(consoleKey(A));
     store.getState().open(A);
+    store.getState().activate(consoleKey(C));
     await vi.advanceTimersByTimeAsync(1000);
     expect(ipc.callsTo('app:set-preferences')).toHaveLength(1);
   });
@@ -153,7 +161,7 @@ describe('consoles store', () => {
       throw new Error('main is gone');
     });
     store.getState().open(A);
-    await vi.advanceTimersByTimeAsync(300);
+    await vi.advanceTimersByTimeAsync(0);
     expect(ipc.callsTo('app:set-preferences')).toHaveLength(1);
     store.getState().open(B);
     expect(keys()).toEqual([consoleKey(A), consoleKey(B)]);

@@ -15,7 +15,12 @@ export interface ConsolesState {
   cycle(step: 1 | -1): void;
   /** Closes the tabs of a slot that is gone. */
   closeSlot(hostId: string, slotId: string): void;
-  restore(refs: ConsoleRef[], clipboardAlwaysAllowed?: Array<{ hostId: string; slotId: string }>): void;
+  /** The saved consoles as tabs, `active` the active one again (else the first). */
+  restore(
+    refs: ConsoleRef[],
+    clipboardAlwaysAllowed?: Array<{ hostId: string; slotId: string }>,
+    active?: ConsoleRef | null,
+  ): void;
   /** Slots (`host/slot`) whose clipboard writes (OSC 52) are copied without asking; kept in the preferences. */
   clipboardAlways: string[];
   setClipboardAlways(hostId: string, slotId: string, allowed: boolean): void;
@@ -25,7 +30,10 @@ export const slotKey = (hostId: string, slotId: string): string => `${hostId}/${
 
 export const consoleKey = (ref: ConsoleRef): string => `${ref.hostId}/${ref.slotId}/${ref.mode}`;
 
-/** Open consoles as tabs; the list is kept in the preferences, so the same consoles are open at the next start. */
+/**
+ * Open consoles as tabs; the list and the active one are kept in the preferences, so the same consoles are open, the
+ * same one in front, at the next start or reload.
+ */
 export function createConsolesStore(ipc: IpcClient) {
   const store = createStore<ConsolesState>()((set, get) => ({
     tabs: [],
@@ -56,11 +64,12 @@ export function createConsolesStore(ipc: IpcClient) {
     closeSlot(hostId, slotId) {
       for (const tab of get().tabs.filter((t) => t.hostId === hostId && t.slotId === slotId)) get().close(tab.key);
     },
-    restore(refs, clipboardAlwaysAllowed = []) {
+    restore(refs, clipboardAlwaysAllowed = [], active = null) {
       const tabs = refs.map((ref) => ({ ...ref, key: consoleKey(ref) }));
+      const activeKey = active ? consoleKey(active) : null;
       set({
         tabs,
-        active: tabs[0]?.key ?? null,
+        active: tabs.find((tab) => tab.key === activeKey)?.key ?? tabs[0]?.key ?? null,
         clipboardAlways: clipboardAlwaysAllowed.map(({ hostId, slotId }) => slotKey(hostId, slotId)),
       });
     },
@@ -76,17 +85,21 @@ export function createConsolesStore(ipc: IpcClient) {
       void ipc.invoke('app:set-preferences', { clipboardAlwaysAllowed: refs }).catch(() => undefined);
     },
   }));
-  let timer: ReturnType<typeof setTimeout> | null = null;
+  // Saved at the end of the turn that changed them (a restore or closing a slot's tabs is one save), not later: a
+  // reload right after switching tabs must find the new active one.
+  let saving = false;
   store.subscribe((state, previous) => {
-    if (state.tabs === previous.tabs) return;
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(() => {
+    if ((state.tabs === previous.tabs && state.active === previous.active) || saving) return;
+    saving = true;
+    queueMicrotask(() => {
+      saving = false;
+      const { tabs, active } = store.getState();
+      const ref = ({ hostId, slotId, mode }: ConsoleRef): ConsoleRef => ({ hostId, slotId, mode });
+      const activeTab = tabs.find((tab) => tab.key === active);
       void ipc
-        .invoke('app:set-preferences', {
-          consoles: state.tabs.map(({ hostId, slotId, mode }) => ({ hostId, slotId, mode })),
-        })
+        .invoke('app:set-preferences', { consoles: tabs.map(ref), activeConsole: activeTab ? ref(activeTab) : null })
         .catch(() => undefined);
-    }, 300);
+    });
   });
   return store;
 }

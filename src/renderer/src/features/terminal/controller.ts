@@ -4,11 +4,15 @@ import { SearchAddon } from '@xterm/addon-search';
 import { WebLinksAddon } from '@xterm/addon-web-links';
 import { Terminal, type ITheme } from '@xterm/xterm';
 
-export type ConsoleState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+/**
+ * `stopped`: the slot is not running (the agent closed the socket with 4404, or would not issue a ticket); the
+ * console waits for `reattach()`, which its view calls when the slot runs again.
+ */
+export type ConsoleState = 'connecting' | 'open' | 'reconnecting' | 'stopped';
 
 export interface ConsoleStatus {
   state: ConsoleState;
-  /** Why it is reconnecting or closed, for the banner over the console. */
+  /** Why it is reconnecting or stopped, for the banner over the console. */
   message?: string;
   attempt?: number;
 }
@@ -22,6 +26,11 @@ export interface TerminalControllerOptions {
   theme: ITheme;
   /** The slot's size, for read-only consoles (they show the terminal at the size the writer chose). */
   fixedSize?: { cols: number; rows: number } | undefined;
+  /**
+   * Keys the app handles (tab switching, new slot...): the terminal leaves them alone, so they reach the window's
+   * listeners instead of being typed into the program (Ctrl+PageDown used to arrive in the shell as `6~`).
+   */
+  isAppKey?: (event: KeyboardEvent) => boolean;
   /**
    * The clipboard programs reach with OSC 52 (see ConsentClipboardProvider). Without one, they reach none: reads are
    * answered empty and writes dropped.
@@ -54,6 +63,9 @@ export class TerminalController {
   private paused = false;
   private freshScreen = false;
   private status: ConsoleStatus = { state: 'connecting' };
+  /** Times in a row the slot was found not running since the last open connection: paces `reattach()`. */
+  private stopsInARow = 0;
+  private fixedSize: { cols: number; rows: number } | undefined;
   private readonly resizeObserver: ResizeObserver | null;
 
   constructor(
@@ -77,12 +89,17 @@ export class TerminalController {
     // OSC 52: programs in the slot (tmux, vim, Claude Code) can put text on this computer's clipboard, once the admin
     // allowed it; they never read it.
     this.term.loadAddon(new ClipboardAddon(undefined, options.clipboard ?? NO_CLIPBOARD));
+    this.fixedSize = options.fixedSize;
+    const isAppKey = options.isAppKey;
+    if (isAppKey) this.term.attachCustomKeyEventHandler((event) => !isAppKey(event));
     this.term.open(container);
     this.fit();
     this.term.onData((data) => this.send(`0${data}`));
     this.term.onBinary((data) => this.send(`0${data}`));
     this.term.onResize(({ cols, rows }) => {
       if (this.options.mode === 'writable') this.send(`1${JSON.stringify({ columns: cols, rows })}`);
+      // The screen element takes its new size when the renderer next draws: scale it then.
+      else requestAnimationFrame(() => this.fit());
     });
     this.resizeObserver = typeof ResizeObserver === 'undefined' ? null : new ResizeObserver(() => this.fit());
     this.resizeObserver?.observe(container);
@@ -99,13 +116,45 @@ export class TerminalController {
   }
 
   fit(): void {
-    if (this.disposed || this.options.fixedSize || !this.container.isConnected || this.container.clientWidth === 0)
+    if (this.disposed || !this.container.isConnected || this.container.clientWidth === 0) return;
+    if (this.fixedSize) {
+      this.scaleToFit();
       return;
+    }
     try {
       this.fitAddon.fit();
     } catch {
       // not laid out yet
     }
+  }
+
+  /**
+   * A read-only console keeps the writer's size (the program draws for it). Where that is larger than the box, the
+   * terminal is scaled down to fit, so it neither spills over the status bar nor hides its right or bottom edge.
+   */
+  private scaleToFit(): void {
+    const element = this.term.element;
+    const screen = element?.querySelector<HTMLElement>('.xterm-screen');
+    if (!element || !screen || screen.offsetWidth === 0) return;
+    const style = getComputedStyle(this.container);
+    const room = {
+      width: this.container.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight),
+      height: this.container.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom),
+    };
+    const scale = Math.min(1, room.width / screen.offsetWidth, room.height / screen.offsetHeight);
+    element.style.width = `${screen.offsetWidth}px`;
+    element.style.height = `${screen.offsetHeight}px`;
+    element.style.transformOrigin = '0 0';
+    element.style.transform = scale < 1 ? `scale(${scale})` : '';
+  }
+
+  /** The writer changed the slot's size: a read-only console follows it. */
+  setFixedSize(size: { cols: number; rows: number }): void {
+    if (!this.fixedSize || this.disposed) return;
+    if (size.cols === this.fixedSize.cols && size.rows === this.fixedSize.rows) return;
+    this.fixedSize = size;
+    this.term.resize(size.cols, size.rows);
+    this.fit();
   }
 
   focus(): void {
@@ -122,6 +171,20 @@ export class TerminalController {
 
   clearFind(): void {
     this.searchAddon.clearDecorations();
+  }
+
+  /**
+   * The slot runs again (started, restarted): attach to its new session. Does nothing unless the console is stopped.
+   * Called again while the slot is still found stopped (a stale slot list), it waits longer each time.
+   */
+  reattach(): void {
+    if (this.disposed || this.status.state !== 'stopped' || this.retryTimer) return;
+    const delay = this.stopsInARow <= 1 ? 0 : Math.min(5000, 300 * 2 ** Math.min(this.stopsInARow - 2, 5));
+    this.attempt = 0;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.connect();
+    }, delay);
   }
 
   /** Tries again now (a host came back) instead of waiting out the backoff; does nothing unless a retry is pending. */
@@ -153,7 +216,8 @@ export class TerminalController {
     try {
       url = await this.options.openUrl();
     } catch (error) {
-      this.scheduleRetry((error as Error).message);
+      if ((error as { code?: unknown }).code === 'SLOT_NOT_RUNNING') this.stopped();
+      else this.scheduleRetry((error as Error).message);
       return;
     }
     if (this.disposed) return;
@@ -174,7 +238,7 @@ export class TerminalController {
       this.socket = null;
       if (this.disposed) return;
       if (event.code === 4404) {
-        this.setStatus({ state: 'closed', message: 'The slot stopped. Start it again to continue.' });
+        this.stopped();
         return;
       }
       const why =
@@ -196,6 +260,7 @@ export class TerminalController {
         this.freshScreen = false;
         this.term.reset();
         this.attempt = 0;
+        this.stopsInARow = 0;
         this.setStatus({ state: 'open' });
       }
       this.unrendered += payload.length;
@@ -219,6 +284,11 @@ export class TerminalController {
     if (this.socket?.readyState !== WebSocket.OPEN) return;
     if (message[0] === '0' && this.options.mode !== 'writable') return;
     this.socket.send(encoder.encode(message));
+  }
+
+  private stopped(): void {
+    this.stopsInARow += 1;
+    this.setStatus({ state: 'stopped', message: 'The slot is not running.' });
   }
 
   private scheduleRetry(message: string): void {
