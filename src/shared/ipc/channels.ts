@@ -41,6 +41,9 @@ export const INVOKE_CHANNELS = [
   'gateway:status',
   'gateway:update',
   'gateway:set-upstream-key',
+  'gateway:test-upstream',
+  'gateway:refusals',
+  'gateway:refusal-count',
 ] as const;
 export type InvokeChannel = (typeof INVOKE_CHANNELS)[number];
 

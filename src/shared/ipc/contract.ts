@@ -9,6 +9,10 @@ import {
   CreateUserBody,
   GatewayStatus,
   QuotaList,
+  RefusalCount,
+  RefusalCountQuery,
+  RefusalList,
+  RefusalListQuery,
   RotateKeyBody,
   SetQuotasBody,
   SetUpstreamKeyBody,
@@ -18,6 +22,7 @@ import {
   TerminalMode,
   UpdateGatewayBody,
   UpdateKeyBody,
+  UpstreamTestResult,
   UpdateUserBody,
   UsageExportQuery,
   UsageRows,
@@ -43,6 +48,8 @@ export type {
   QuotaWindow,
   KeyScope,
   RateLimit,
+  RefusalCount,
+  RefusalRow,
   Slot,
   SlotEvent,
   TerminalMode,
@@ -51,6 +58,7 @@ export type {
   UsageRow,
   UsageSummary,
   UsageTotals,
+  UpstreamTestResult,
   User,
   UserRole,
 } from '../../../remote-agent/src/contract/index';
@@ -309,6 +317,12 @@ export const ipcContract = {
   'gateway:status': { input: z.strictObject({ hostId: HostId }), output: GatewayStatus },
   'gateway:update': { input: z.strictObject({ hostId: HostId, changes: UpdateGatewayBody }), output: GatewayStatus },
   'gateway:set-upstream-key': { input: SetUpstreamKeyBody.extend({ hostId: HostId }), output: GatewayStatus },
+  'gateway:test-upstream': { input: z.strictObject({ hostId: HostId }), output: UpstreamTestResult },
+  'gateway:refusals': { input: z.strictObject({ hostId: HostId, query: RefusalListQuery }), output: RefusalList },
+  'gateway:refusal-count': {
+    input: z.strictObject({ hostId: HostId, query: RefusalCountQuery }),
+    output: RefusalCount,
+  },
 } satisfies Record<InvokeChannel, { input: z.ZodType; output: z.ZodType }>;
 
 /** One payload schema per event channel. */

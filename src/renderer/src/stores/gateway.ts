@@ -1,5 +1,11 @@
 import { createStore } from 'zustand/vanilla';
-import type { GatewayStatus, IpcInput } from '../../../shared/ipc/contract';
+import type {
+  GatewayStatus,
+  IpcInput,
+  IpcOutput,
+  RefusalCount,
+  UpstreamTestResult,
+} from '../../../shared/ipc/contract';
 import type { IpcClient } from '../lib/ipc';
 import { errorShape, type ErrorShape } from './errors';
 
@@ -13,6 +19,11 @@ export interface GatewayState {
   refresh(hostId: string): Promise<void>;
   update(hostId: string, changes: IpcInput<'gateway:update'>['changes']): Promise<GatewayStatus>;
   setUpstreamKey(hostId: string, apiKey: string): Promise<GatewayStatus>;
+  /** One real call to upstream with the organisation's key: ok and latency, or why not. */
+  testUpstream(hostId: string): Promise<UpstreamTestResult>;
+  /** A page of the request log (refused requests), newest first; the list's state lives in its view. */
+  refusals(hostId: string, query: IpcInput<'gateway:refusals'>['query']): Promise<IpcOutput<'gateway:refusals'>>;
+  refusalCount(hostId: string, query: IpcInput<'gateway:refusal-count'>['query']): Promise<RefusalCount>;
   forget(hostId: string): void;
 }
 
@@ -43,6 +54,9 @@ export function createGatewayStore(ipc: IpcClient) {
       async setUpstreamKey(hostId, apiKey) {
         return keep(hostId, await ipc.invoke('gateway:set-upstream-key', { hostId, apiKey }));
       },
+      testUpstream: (hostId) => ipc.invoke('gateway:test-upstream', { hostId }),
+      refusals: (hostId, query) => ipc.invoke('gateway:refusals', { hostId, query }),
+      refusalCount: (hostId, query) => ipc.invoke('gateway:refusal-count', { hostId, query }),
       forget(hostId) {
         const next = { ...get().byHost };
         delete next[hostId];

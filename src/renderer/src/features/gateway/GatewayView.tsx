@@ -1,9 +1,13 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
+import type { UpstreamTestResult } from '../../../../shared/ipc/contract';
 import { CopyButton } from '../../components/CopyButton';
 import { Field } from '../../components/Dialog';
 import { endUserGatewayUrl, gatewayIsLocalOnly } from '../../lib/gateway-url';
 import { useGateway, useHosts, useStores, useUsers } from '../../stores';
 import { useAction } from '../app/actions';
+import { RefusedRequests } from './RefusedRequests';
+
+const DAY_MS = 86_400_000;
 
 /** The gateway of a host: where end users point Claude Code, the upstream key, legacy mode and default limits. */
 export default function GatewayView({ hostId }: { hostId: string }) {
@@ -15,13 +19,36 @@ export default function GatewayView({ hostId }: { hostId: string }) {
   const status = gateway?.status;
   const host = useHosts((s) => s.hosts.find((h) => h.id === hostId));
   const url = endUserGatewayUrl(status, host);
+  const refusedList = useRef<HTMLDivElement>(null);
+  const [refusedToday, setRefusedToday] = useState<number | null>(null);
+  /** Bumped by Refresh: the list below loads again too. */
+  const [generation, setGeneration] = useState(0);
+  useEffect(() => {
+    let current = true;
+    const from = new Date(Date.now() - DAY_MS).toISOString();
+    stores.gateway
+      .getState()
+      .refusalCount(hostId, { from })
+      .then(
+        (count) => current && setRefusedToday(count.refusals),
+        // An agent older than the request log has no count: the card shows a dash.
+        () => current && setRefusedToday(null),
+      );
+    return () => {
+      current = false;
+    };
+  }, [stores, hostId, generation]);
+  const refresh = (): void => {
+    void stores.gateway.getState().refresh(hostId);
+    setGeneration((g) => g + 1);
+  };
 
   return (
     <main className="workspace admin-view" aria-label="Gateway">
       <header className="view-header">
         <h2>Gateway</h2>
         <span className="spacer" />
-        <button type="button" className="button small" onClick={() => void stores.gateway.getState().refresh(hostId)}>
+        <button type="button" className="button small" onClick={refresh}>
           Refresh
         </button>
       </header>
@@ -73,9 +100,34 @@ export default function GatewayView({ hostId }: { hostId: string }) {
             rpm={status.defaultRateLimit.requestsPerMinute}
             streams={status.defaultRateLimit.concurrentStreams}
           />
+          {url ? <ConnectCard url={url} /> : null}
+          <section className="card" aria-label="Refused requests, last 24 hours">
+            <h3>Refused requests</h3>
+            <dl className="totals">
+              <div className="total">
+                <dt>Last 24 hours</dt>
+                <dd data-testid="refused-24h">{refusedToday === null ? '—' : refusedToday.toLocaleString('en-US')}</dd>
+              </div>
+            </dl>
+            <p className="muted">
+              Calls the gateway turned away: bad or revoked keys, used-up quotas, rate limits. Each with its reason.
+            </p>
+            <button
+              type="button"
+              className="button small"
+              onClick={() => refusedList.current?.scrollIntoView({ behavior: 'smooth', block: 'start' })}
+            >
+              See the list
+            </button>
+          </section>
           {status.unpricedModels?.length ? <UnpricedCard models={status.unpricedModels} /> : null}
         </div>
       )}
+      {status ? (
+        <div className="detail" ref={refusedList}>
+          <RefusedRequests key={generation} hostId={hostId} label="Refused requests" />
+        </div>
+      ) : null}
     </main>
   );
 }
@@ -86,6 +138,26 @@ function UpstreamCard({ hostId, baseUrl, configured }: { hostId: string; baseUrl
   const [apiKey, setApiKey] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [testing, setTesting] = useState(false);
+  const [tested, setTested] = useState<UpstreamTestResult | null>(null);
+  const test = async (): Promise<void> => {
+    setTesting(true);
+    try {
+      setTested(await stores.gateway.getState().testUpstream(hostId));
+    } catch (err) {
+      setTested({
+        ok: false,
+        baseUrl,
+        status: null,
+        latencyMs: null,
+        problem: null,
+        message: (err as Error).message,
+        testedAt: new Date().toISOString(),
+      });
+    } finally {
+      setTesting(false);
+    }
+  };
   const submit = async (event: FormEvent): Promise<void> => {
     event.preventDefault();
     setBusy(true);
@@ -94,6 +166,7 @@ function UpstreamCard({ hostId, baseUrl, configured }: { hostId: string; baseUrl
       await stores.gateway.getState().setUpstreamKey(hostId, apiKey.trim());
       setApiKey('');
       setEditing(false);
+      setTested(null);
       stores.ui.getState().notify('Upstream key saved. It is not shown again.');
     } catch (err) {
       setError((err as Error).message);
@@ -108,12 +181,22 @@ function UpstreamCard({ hostId, baseUrl, configured }: { hostId: string; baseUrl
         Requests go on to <code>{baseUrl}</code> with the organisation’s key.
       </p>
       {configured && !editing ? (
-        <div className="form-row">
-          <span className="chip chip-ok">key configured</span>
-          <button type="button" className="button small" onClick={() => setEditing(true)}>
-            Replace key
-          </button>
-        </div>
+        <>
+          <div className="form-row">
+            <span className="chip chip-ok">key configured</span>
+            <button type="button" className="button small" onClick={() => setEditing(true)}>
+              Replace key
+            </button>
+            <button type="button" className="button small" disabled={testing} onClick={() => void test()}>
+              {testing ? 'Testing…' : 'Test upstream'}
+            </button>
+          </div>
+          {tested ? (
+            <p className={tested.ok ? 'muted' : 'form-error'} role="status" data-testid="upstream-test-result">
+              {tested.ok ? <span className="chip chip-ok">ok</span> : null} {tested.message}
+            </p>
+          ) : null}
+        </>
       ) : (
         <form className="form" onSubmit={(event) => void submit(event)}>
           {configured ? null : (
@@ -285,6 +368,47 @@ function UnpricedCard({ models }: { models: string[] }) {
           </li>
         ))}
       </ul>
+    </section>
+  );
+}
+
+/** What an end user runs to use Claude Code through this gateway, with their own key in place of the placeholder. */
+export function connectSnippet(url: string): { shell: string; statusLine: string; settings: string } {
+  const statusLine = `curl -s "$ANTHROPIC_BASE_URL/v1/me/usage?format=line" -H "x-api-key: $ANTHROPIC_API_KEY"`;
+  return {
+    shell: [
+      `export ANTHROPIC_BASE_URL=${url}`,
+      `export ANTHROPIC_API_KEY="<the user's key: sk_user_…>"`,
+      'claude',
+    ].join('\n'),
+    statusLine,
+    settings: JSON.stringify({ statusLine: { type: 'command', command: statusLine } }, null, 2),
+  };
+}
+
+function ConnectCard({ url }: { url: string }) {
+  const snippet = connectSnippet(url);
+  return (
+    <section className="card" aria-label="Connect Claude Code">
+      <h3>Connect Claude Code</h3>
+      <p>Each end user runs this with their own key (Users → a user → + Key), in the shell that starts Claude Code:</p>
+      <pre className="snippet" data-testid="connect-snippet">
+        {snippet.shell}
+      </pre>
+      <div className="form-row">
+        <CopyButton text={snippet.shell} label="Copy the lines" />
+      </div>
+      <p>
+        Their usage and what is left of their quota, as one line (for Claude Code’s status line, add it to{' '}
+        <code>~/.claude/settings.json</code>):
+      </p>
+      <pre className="snippet" data-testid="status-line-snippet">
+        {snippet.settings}
+      </pre>
+      <div className="form-row">
+        <CopyButton text={snippet.settings} label="Copy the setting" />
+        <CopyButton text={snippet.statusLine} label="Copy the command" />
+      </div>
     </section>
   );
 }

@@ -7,6 +7,7 @@ import { keysKey, USERS_PAGE_SIZE } from '../../stores/users';
 import { useAction } from '../app/actions';
 import { CreateKeyDialog, KeyLimitsDialog, KeySecretDialog, RotateKeyDialog, UserDialog } from './UserDialogs';
 import { QuotaEditor } from './QuotaEditor';
+import { RefusedRequests } from '../gateway/RefusedRequests';
 import type { CreatedKey } from '../../../../shared/ipc/contract';
 
 export type UsersDialog =
@@ -429,6 +430,13 @@ function UserDetail({
           <QuotaEditor owner={{ hostId, subject: 'user', userId: user.id }} />
         </section>
       )}
+
+      <RefusedRequests
+        hostId={hostId}
+        userId={user.id}
+        keys={visibleKeys.map((key) => ({ id: key.id, name: key.name, prefix: key.prefix }))}
+        label={`Refused requests of ${user.username}`}
+      />
     </div>
   );
 }
