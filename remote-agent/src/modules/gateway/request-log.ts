@@ -66,8 +66,8 @@ const printable = (value: string, max: number): string =>
   value.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, max);
 
 /** Anything shaped like an API key (ours or Anthropic's) keeps its first 12 characters only. */
-const KEY_LIKE = /\b(sk[-_][A-Za-z0-9_-]{4})[A-Za-z0-9_-]{8,}/g;
-const redactKeys = (text: string): string => text.replace(KEY_LIKE, (_, prefix: string) => `${prefix.padEnd(12)}…`);
+const KEY_LIKE = /\b(sk[-_][A-Za-z0-9_-]{9})[A-Za-z0-9_-]{8,}/g;
+const redactKeys = (text: string): string => text.replace(KEY_LIKE, '$1…');
 
 /** The first 12 characters at most of a key the gateway did not know: enough to recognise, too few to use. */
 function safePrefix(prefix: string | null): string | null {

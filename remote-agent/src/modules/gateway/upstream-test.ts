@@ -39,7 +39,7 @@ function upstreamWords(body: string, apiKey: string): string {
   return words
     .split(apiKey)
     .join('[key]')
-    .replace(/\b(sk[-_][A-Za-z0-9_-]{4})[A-Za-z0-9_-]{8,}/g, '$1…')
+    .replace(/\b(sk[-_][A-Za-z0-9_-]{9})[A-Za-z0-9_-]{8,}/g, '$1…')
     .replace(/\s+/g, ' ')
     .trim()
     .slice(0, 200);
