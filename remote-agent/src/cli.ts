@@ -10,7 +10,7 @@ import {
   type Slot,
   type TerminalTicket,
 } from './contract/index.js';
-import { migrateTo, openDatabase, schemaVersion } from './db/database.js';
+import { migrateTo, openDatabase, SchemaTooNewError, schemaVersion, type Db } from './db/database.js';
 import { LATEST_SCHEMA_VERSION, migrations } from './db/migrations.js';
 import { ensureAdminToken, rotateAdminToken } from './http/admin-token.js';
 import { databasePath, readAgentState, runAgent, StartupError } from './server.js';
@@ -29,9 +29,12 @@ Commands:
                         privileged helper that runs each slot as an account of its own
   token [--rotate]      Print the admin token (--rotate: replace it; a running agent switches within a second)
   attach <slot>         Open a slot's terminal here (by name or id; --read-only to watch). Detach: Ctrl-]
-  health                Ask the running agent how it is
-  migrate status|up|down [--to N]
-                        Show or move the database schema (the agent migrates up by itself on start)
+                        (exit 0); exit 1 when the agent ends the connection
+  health                Ask the running agent how it is (exit 0: well; 1: degraded; 2: not running
+                        or not answering)
+  migrate status|up|down [--to N] [--force]
+                        Show or move the database schema (the agent migrates up by itself on start); down
+                        refuses to drop rows unless --force
   down                  Stop every slot process and the agent's PM2 daemon (slots start again with the agent)
 
 Options:
@@ -43,6 +46,25 @@ Options:
 `;
 
 class CliError extends Error {}
+
+/** How long the CLI waits for the agent's answer: a stopped or wedged agent must not hang scripts that ask it. */
+const ANSWER_TIMEOUT_MS = 10_000;
+
+/** fetch, with a sentence instead of a stack trace when the agent does not answer. */
+async function askAgent(url: string, init: RequestInit = {}): Promise<Response> {
+  try {
+    return await fetch(url, { ...init, signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS) });
+  } catch (error) {
+    const why =
+      (error as Error).name === 'TimeoutError'
+        ? `did not answer within ${ANSWER_TIMEOUT_MS / 1000} s`
+        : `did not answer (${((error as { cause?: Error }).cause ?? (error as Error)).message})`;
+    throw new CliError(
+      `The agent at ${new URL(url).origin} ${why}. Check it with ps or its log; restart it with slotdeck-agent serve.`,
+      { cause: error },
+    );
+  }
+}
 
 function config(values: {
   'data-dir'?: string | undefined;
@@ -63,7 +85,7 @@ async function call<T>(cfg: AgentConfig, method: string, path: string, body?: un
   const state = readAgentState(cfg.dataDir);
   if (!state)
     throw new CliError(`No agent is running with the data dir ${cfg.dataDir}. Start it with: slotdeck-agent serve`);
-  const response = await fetch(`${state.adminUrl}${path}`, {
+  const response = await askAgent(`${state.adminUrl}${path}`, {
     method,
     headers: {
       authorization: `Bearer ${ensureAdminToken(cfg.dataDir)}`,
@@ -76,7 +98,8 @@ async function call<T>(cfg: AgentConfig, method: string, path: string, body?: un
   return payload;
 }
 
-async function attach(cfg: AgentConfig, target: string, readOnly: boolean): Promise<void> {
+/** Attaches this terminal to a slot's. Resolves 0 when the admin detached, 1 when the agent ended the connection. */
+async function attach(cfg: AgentConfig, target: string, readOnly: boolean): Promise<number> {
   const { slots } = await call<{ slots: Slot[] }>(cfg, 'GET', adminApi.listSlots.path);
   const slot = slots.find((s) => s.id === target || s.name === target);
   if (!slot) throw new CliError(`No slot named "${target}". Slots: ${slots.map((s) => s.name).join(', ') || '(none)'}`);
@@ -89,7 +112,8 @@ async function attach(cfg: AgentConfig, target: string, readOnly: boolean): Prom
     columns: process.stdout.columns || 80,
     rows: process.stdout.rows || 24,
   });
-  await new Promise<void>((resolve, reject) => {
+  let detaching = false;
+  return new Promise<number>((resolve, reject) => {
     socket.once('error', reject);
     socket.once('open', () => {
       socket.send(Buffer.from(JSON.stringify({ AuthToken: '', ...size() })));
@@ -100,6 +124,7 @@ async function attach(cfg: AgentConfig, target: string, readOnly: boolean): Prom
       );
       process.stdin.on('data', (data: Buffer) => {
         if (data.includes(0x1d)) {
+          detaching = true;
           socket.close(1000, 'detached');
           return;
         }
@@ -113,10 +138,43 @@ async function attach(cfg: AgentConfig, target: string, readOnly: boolean): Prom
     socket.once('close', (code, reason) => {
       if (process.stdin.isTTY) process.stdin.setRawMode(false);
       process.stdin.pause();
-      process.stderr.write(`\r\n\x1b[2m[detached${code !== 1000 ? `: ${reason.toString() || code}` : ''}]\x1b[0m\r\n`);
-      resolve();
+      // Anything but the admin's own Ctrl-] (the agent stopping, the slot ending, a lost connection) says why and
+      // exits 1, so a script around attach can tell.
+      const why = reason.toString() || (code === 1006 ? 'the connection to the agent was lost' : `code ${code}`);
+      process.stderr.write(`\r\n\x1b[2m[detached${detaching ? '' : `: ${why}`}]\x1b[0m\r\n`);
+      resolve(detaching ? 0 : 1);
     });
   });
+}
+
+/**
+ * What moving the schema down to `target` would delete: rows of the tables the down migrations drop, and values in
+ * the columns they drop. Read from each migration's own SQL, so a new migration needs nothing added here.
+ */
+function dataLostGoingDown(db: Db, target: number): string[] {
+  const count = (sql: string): number => {
+    try {
+      return (db.prepare(sql).pluck().get() as number | undefined) ?? 0;
+    } catch {
+      return 0; // the table is not there (yet): nothing to lose
+    }
+  };
+  const rows = (n: number): string => `${n} row${n === 1 ? '' : 's'}`;
+  const lost: string[] = [];
+  const current = schemaVersion(db);
+  for (const migration of migrations.filter((m) => m.version > target && m.version <= current).reverse()) {
+    for (const [, table, column] of migration.down.matchAll(
+      /ALTER\s+TABLE\s+["`]?(\w+)["`]?\s+DROP\s+(?:COLUMN\s+)?["`]?(\w+)/gi,
+    )) {
+      const n = count(`SELECT COUNT(*) FROM "${table}" WHERE "${column}" IS NOT NULL`);
+      if (n > 0) lost.push(`${table}.${column} (${rows(n)})`);
+    }
+    for (const [, table] of migration.down.matchAll(/DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?["`]?(\w+)/gi)) {
+      const n = count(`SELECT COUNT(*) FROM "${table}"`);
+      if (n > 0) lost.push(`${table} (${rows(n)})`);
+    }
+  }
+  return lost;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -130,6 +188,7 @@ async function main(argv: string[]): Promise<number> {
       rotate: { type: 'boolean' },
       'read-only': { type: 'boolean' },
       to: { type: 'string' },
+      force: { type: 'boolean' },
       user: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
@@ -173,20 +232,28 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'attach': {
       if (!rest[0]) throw new CliError('Name the slot: slotdeck-agent attach <slot>');
-      await attach(config(values), rest[0], values['read-only'] === true);
-      return 0;
+      return attach(config(values), rest[0], values['read-only'] === true);
     }
     case 'health': {
       const cfg = config(values);
       const state = readAgentState(cfg.dataDir);
-      if (!state) throw new CliError(`No agent is running with the data dir ${cfg.dataDir}.`);
-      const response = await fetch(`${state.adminUrl}/health`);
-      process.stdout.write(`${JSON.stringify(await response.json(), null, 2)}\n`);
-      return response.ok ? 0 : 1;
+      if (!state)
+        throw new CliError(`No agent is running with the data dir ${cfg.dataDir}. Start it with: slotdeck-agent serve`);
+      const response = await askAgent(`${state.adminUrl}/health`);
+      const health = (await response.json()) as { status?: string };
+      process.stdout.write(`${JSON.stringify(health, null, 2)}\n`);
+      // "degraded" answers 200 too; a script or monitor checking the exit code must see it.
+      return response.ok && health.status === 'ok' ? 0 : 1;
     }
     case 'migrate': {
       const cfg = config(values);
-      const db = openDatabase(databasePath(cfg.dataDir), { migrate: false });
+      let db: Db;
+      try {
+        db = openDatabase(databasePath(cfg.dataDir), { migrate: false });
+      } catch (error) {
+        if (error instanceof SchemaTooNewError) throw new CliError(error.message);
+        throw error;
+      }
       try {
         const action = rest[0] ?? 'status';
         if (action === 'status') {
@@ -206,6 +273,14 @@ async function main(argv: string[]): Promise<number> {
               : Math.max(0, schemaVersion(db) - 1);
         if (!Number.isInteger(target) || target < 0 || target > LATEST_SCHEMA_VERSION)
           throw new CliError(`--to must be 0-${LATEST_SCHEMA_VERSION}`);
+        if (action === 'down' && values.force !== true) {
+          const lost = dataLostGoingDown(db, target);
+          if (lost.length > 0)
+            throw new CliError(
+              `Moving the schema down to ${target} would delete ${lost.join(', ')}. Nothing was changed. ` +
+                `Copy ${databasePath(cfg.dataDir)} somewhere safe first, then run again with --force.`,
+            );
+        }
         for (const step of migrateTo(db, target))
           process.stdout.write(`${step.direction} ${step.version} ${step.name}\n`);
         process.stdout.write(`schema version ${schemaVersion(db)}\n`);
@@ -238,7 +313,12 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (error: unknown) => {
-    if (error instanceof ConfigError || error instanceof CliError || error instanceof StartupError) {
+    if (
+      error instanceof ConfigError ||
+      error instanceof CliError ||
+      error instanceof StartupError ||
+      error instanceof SchemaTooNewError
+    ) {
       process.stderr.write(`slotdeck-agent: ${error.message}\n`);
       process.exit(2);
     }
