@@ -12,6 +12,7 @@ import {
   SlotIdParams,
   SlotList,
   TerminalTicket,
+  UpdateSlotBody,
 } from './slots.js';
 import {
   ArchiveUsageBody,
@@ -89,6 +90,16 @@ export const adminApi = {
     response: Slot,
     status: 200,
     summary: 'One slot with its live state',
+  }),
+  updateSlot: endpoint({
+    method: 'PATCH',
+    path: `${API_PREFIX}/slots/:id`,
+    auth: 'admin',
+    params: SlotIdParams,
+    body: UpdateSlotBody,
+    response: Slot,
+    status: 200,
+    summary: "Change a slot's name, command, env, memory limit, owner or metering (restarting it when that is needed)",
   }),
   startSlot: endpoint({
     method: 'POST',

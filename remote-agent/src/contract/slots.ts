@@ -107,6 +107,26 @@ export const CreateSlotBody = z
   });
 export type CreateSlotBody = z.input<typeof CreateSlotBody>;
 
+/**
+ * What an edit may change; fields left out stay as they are. A change of command, env or metering (and, on hosts
+ * that run each slot as its own account, of the memory limit, a cgroup limit set at start) needs the program to start
+ * again: a running slot is restarted to apply it; a stopped or failed one gets it at its next start.
+ */
+export const UpdateSlotBody = z
+  .strictObject({
+    name: SlotName.optional(),
+    command: SlotCommand.optional(),
+    /** The slot's whole environment (it replaces the old one). */
+    env: SlotEnv.optional(),
+    memoryLimitMb: z.int().min(16).max(1_048_576).nullable().optional(),
+    ownerId: UserId.nullable().optional(),
+    metered: z.boolean().optional(),
+  })
+  .refine((body) => Object.keys(body).length > 0, {
+    message: 'nothing to change: give at least one of name, command, env, memoryLimitMb, ownerId, metered',
+  });
+export type UpdateSlotBody = z.input<typeof UpdateSlotBody>;
+
 /** `restarting`: the program keeps ending and PM2 starts it again; `crashLoop` says how often and how it ended. */
 export const SlotState = z.enum(['starting', 'running', 'restarting', 'stopped', 'failed']);
 export type SlotState = z.infer<typeof SlotState>;
@@ -234,6 +254,8 @@ export const SlotEventKind = z.enum([
   'metering',
   /** The slot moved to an account of its own (the host was set up for isolation after it was made). */
   'isolated',
+  /** The admin changed the slot's settings (what changed is in the message). */
+  'edited',
 ]);
 
 export const SlotEvent = z.object({

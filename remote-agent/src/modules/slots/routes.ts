@@ -7,6 +7,7 @@ export function registerSlotRoutes(app: FastifyInstance, slots: SlotService): vo
   bindRoute(app, adminApi.listSlots, async ({ query }) => ({ slots: await slots.list(query) }));
   bindRoute(app, adminApi.createSlot, ({ body }) => slots.create(body));
   bindRoute(app, adminApi.getSlot, ({ params }) => slots.get(params.id));
+  bindRoute(app, adminApi.updateSlot, ({ params, body }) => slots.update(params.id, body));
   bindRoute(app, adminApi.startSlot, ({ params }) => slots.startSlot(params.id));
   bindRoute(app, adminApi.stopSlot, ({ params }) => slots.stopSlot(params.id));
   bindRoute(app, adminApi.restartSlot, ({ params }) => slots.restartSlot(params.id));

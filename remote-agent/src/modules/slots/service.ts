@@ -24,6 +24,7 @@ import {
   type SlotEvent,
   type TerminalMode,
   type TerminalTicket,
+  type UpdateSlotBody,
 } from '../../contract/index.js';
 import type { AgentConfig } from '../../config.js';
 import { AppError } from '../../errors.js';
@@ -56,6 +57,9 @@ const RESTARTING_SUFFIX = '; restarting it';
 const STEADY_UPTIME_MS = 10_000;
 
 type CreateSlotInput = Required<Omit<CreateSlotBody, 'workDir'>> & { workDir?: string | undefined };
+type UpdateSlotInput = {
+  [K in keyof UpdateSlotBody]?: Exclude<UpdateSlotBody[K], undefined> | undefined;
+};
 
 export interface HostTools {
   dtach: string | null;
@@ -291,11 +295,122 @@ export class SlotService {
       const row = this.requireRow(id);
       this.assertBackend(row.terminal);
       const updated = this.deps.repo.update(id, { desiredState: 'running', failedReason: null, failedAt: null })!;
-      await this.deps.supervisor.remove(processName(id));
-      if (row.terminal === 'ttyd') await this.deps.ttyd.stopSession(updated);
-      await this.launch(updated, 'restarted by the admin', 'restarted');
+      await this.relaunch(updated, 'restarted by the admin');
     });
     return this.get(id);
+  }
+
+  /**
+   * Changes what the edit names and applies it: a running slot whose command, env or metering changed (or, where
+   * slots run as their own accounts, its memory limit, a cgroup limit set at start) is restarted with the new ones.
+   */
+  async update(id: string, input: UpdateSlotInput): Promise<Slot> {
+    this.assertRunning();
+    await this.locks.run(id, async () => {
+      const row = this.requireRow(id);
+      const changes: Partial<SlotRow> = {};
+      const said: string[] = [];
+      let restart = false;
+
+      // Everything is checked before anything changes.
+      if (input.name !== undefined && input.name !== row.name) {
+        const other = this.deps.repo.getByName(input.name);
+        if (other && other.id !== id) throw nameTaken(input.name);
+        changes.name = input.name;
+        said.push(`renamed from ${row.name} to ${input.name}`);
+      }
+      const env = input.env ?? row.env;
+      if (input.command !== undefined && !sameJson(input.command, row.command)) {
+        const argv = resolveArgv(input.command, this.shell);
+        if (!findExecutable(argv[0]!, env.PATH ?? process.env.PATH, row.workDir)) {
+          throw new AppError(
+            AgentErrorCode.SLOT_COMMAND_NOT_FOUND,
+            400,
+            missingProgramMessage(input.command, argv[0]!),
+          );
+        }
+        Object.assign(changes, { command: input.command, argv });
+        said.push(`command ${describeCommand({ ...row, command: input.command, argv })}`);
+        restart = true;
+      }
+      if (input.env !== undefined && !sameJson(sortedEntries(input.env), sortedEntries(row.env))) {
+        changes.env = input.env;
+        // Names only: values may be secrets, and events are shown to anyone with the admin token.
+        said.push(`environment ${Object.keys(input.env).sort().join(', ') || '(none)'}`);
+        restart = true;
+      }
+      if (input.memoryLimitMb !== undefined && input.memoryLimitMb !== row.memoryLimitMb) {
+        changes.memoryLimitMb = input.memoryLimitMb;
+        said.push(`memory limit ${input.memoryLimitMb === null ? 'none' : `${input.memoryLimitMb} MB`}`);
+        if (this.deps.paths.account(id, row.ownerId)) restart = true;
+      }
+      const ownerId = input.ownerId === undefined ? row.ownerId : input.ownerId;
+      const metered = input.metered ?? row.meteredKeyId !== null;
+      const ownerChanged = ownerId !== row.ownerId;
+      if (ownerChanged && this.deps.paths.isolation) {
+        throw new AppError(
+          AgentErrorCode.SLOT_OWNER_FIXED,
+          409,
+          "On this host a slot runs as its owner's account, with its home there; it cannot move to another owner. Create a new slot for the new owner instead.",
+        );
+      }
+      if (metered && ownerId === null) {
+        throw new AppError(
+          AgentErrorCode.SLOT_OWNER_REQUIRED,
+          400,
+          'A metered slot needs an owner: set ownerId to the user whose key and quotas it uses, or set metered to false.',
+        );
+      }
+      if (ownerChanged || (metered && !row.meteredKeyId)) this.checkOwner(ownerId, metered);
+      const rekey = row.meteredKeyId !== null && (!metered || ownerChanged);
+      const newKey = metered && (row.meteredKeyId === null || ownerChanged);
+      if (ownerChanged) {
+        changes.ownerId = ownerId;
+        said.push(`owner ${ownerId ?? 'none'}`);
+      }
+
+      if (rekey) {
+        this.deps.metering?.revokeSlotKeys(id);
+        rmSync(this.deps.paths.meteredKeyFile(id), { force: true });
+        changes.meteredKeyId = null;
+        restart = true;
+        if (!metered) said.push('no longer metered');
+      }
+      if (newKey) {
+        let issued: { keyId: string; prefix: string; secret: string };
+        try {
+          issued = this.deps.metering!.issueSlotKey(ownerId!, id, changes.name ?? row.name);
+        } catch (error) {
+          // The old key is gone already: the registry must not keep pointing at it.
+          if (rekey) this.deps.repo.update(id, { meteredKeyId: null });
+          throw error;
+        }
+        writeFileSync(this.deps.paths.meteredKeyFile(id), issued.secret, { mode: 0o600 });
+        changes.meteredKeyId = issued.keyId;
+        said.push(`metered through the gateway with key ${issued.prefix}…`);
+        restart = true;
+      }
+      if (said.length === 0) return;
+
+      // `null` clears a column: the repository skips only undefined.
+      const updated = this.deps.repo.update(id, changes)!;
+      const running = updated.desiredState === 'running' && !updated.failedReason;
+      this.deps.repo.addEvent(
+        id,
+        'edited',
+        `${said.join('; ')}${restart ? (running ? '; restarting to apply it' : '; applies at its next start') : ''}`,
+      );
+      this.deps.logger.info({ slotId: id, changed: Object.keys(changes), restart: restart && running }, 'slot edited');
+      if (restart && running) await this.relaunch(updated, 'restarted to apply an edit');
+    });
+    return this.get(id);
+  }
+
+  /** Ends the slot's program and starts it with the registry's settings (caller holds the lock). */
+  private async relaunch(row: SlotRow, why: string): Promise<void> {
+    await this.deps.supervisor.remove(processName(row.id));
+    if (row.terminal === 'ttyd') await this.deps.ttyd.stopSession(row);
+    await this.launch(row, why, 'restarted');
   }
 
   async deleteSlot(
@@ -960,7 +1075,15 @@ function checkWorkDir(dir: string): void {
   }
 }
 
-function describeCommand(row: SlotRow): string {
+function sortedEntries(record: Record<string, string>): Array<[string, string]> {
+  return Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function describeCommand(row: Pick<SlotRow, 'command' | 'argv'>): string {
   return row.command.preset === 'custom' ? row.argv.join(' ') : `${row.command.preset}: ${row.argv.join(' ')}`;
 }
 
