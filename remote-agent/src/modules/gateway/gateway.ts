@@ -27,8 +27,10 @@ import {
 } from '../../contract/index.js';
 import type { TokenCounts } from '../usage/prices.js';
 import type { UsageEvent } from '../usage/recorder.js';
+import { DISPLAY_PREFIX_LENGTH } from '../users/keys.js';
 import type { KeyRejection, VerifiedKey, VerifyResult } from '../users/verifier.js';
 import type { RateDecision, RateLimiter } from './rate-limiter.js';
+import type { Refusal } from './refusal.js';
 import type { GatewaySettings, UpstreamKeyStore } from './settings.js';
 import { readTopLevelFields } from './request-fields.js';
 import { StreamUsageTracker } from './stream-usage.js';
@@ -63,12 +65,16 @@ export interface GatewayDeps {
   settings: GatewaySettings;
   upstreamKey: UpstreamKeyStore;
   now?: () => number;
+  /** Told once about every request the gateway refuses (never the key itself), for the request log. */
+  onRefused?: (refusal: Refusal) => void;
 }
 
 /** One admitted /v1/messages request on its way upstream. */
 interface Exchange {
   caller: Caller;
   request: MessagesRequest;
+  /** Upstream's path with the client's query string (Claude Code sends `?beta=true`). */
+  path: string;
   body: Buffer;
   headers: IncomingHttpHeaders;
   upstreamKey: string;
@@ -110,7 +116,10 @@ interface RouteGuard {
 /** A request that passed the checks made before its body is read. */
 interface Admission {
   caller: Caller;
+  /** X-RateLimit-* of the caller's bucket: taken from on rate-limited routes, as it stands on the others. */
   limitHeaders: Record<string, string>;
+  /** Once the body was read far enough to know it (for the request log). */
+  model: string | null;
 }
 
 const PROVIDER = 'anthropic';
@@ -143,10 +152,52 @@ const REJECTION: Record<KeyRejection, GatewayErrorCode> = {
   user_deleted: GatewayErrorCode.USER_DELETED,
 };
 
-/** Request headers passed on to upstream as they are; everything else (the caller's key above all) stays here. */
-const FORWARDED_REQUEST_HEADERS = ['anthropic-version', 'anthropic-beta', 'accept', 'user-agent'] as const;
-/** Upstream's response headers passed back; its own rate-limit headers describe the organisation, not the caller. */
-const FORWARDED_RESPONSE_HEADERS = ['content-type', 'request-id', 'retry-after', 'x-should-retry'] as const;
+/**
+ * Request headers passed on to upstream as they are: every `anthropic-*` (an open list: new betas and options need
+ * no change here), Claude Code's own `x-claude-code-*`, `accept` and `user-agent`. Everything else, the caller's
+ * x-api-key and authorization above all, stays here.
+ */
+const forwardedRequestHeader = (name: string): boolean =>
+  name.startsWith('anthropic-') || name.startsWith('x-claude-code-') || name === 'accept' || name === 'user-agent';
+/**
+ * Upstream's response headers passed back unchanged, upstream errors included: what the SDKs and Claude Code read to
+ * decide on retries (`x-should-retry`, `retry-after`), and `anthropic-ratelimit-*` (Claude Code's status shows them).
+ */
+const FORWARDED_RESPONSE_HEADERS = new Set([
+  'content-type',
+  'request-id',
+  'retry-after',
+  'retry-after-ms',
+  'x-should-retry',
+]);
+const forwardedResponseHeader = (name: string): boolean =>
+  FORWARDED_RESPONSE_HEADERS.has(name) || name.startsWith('anthropic-ratelimit-');
+
+/** On a used-up quota's 429: when the quota resets (RFC 3339), instead of a Retry-After that clients would sleep on. */
+export const QUOTA_RESET_HEADER = 'x-slotdeck-quota-reset';
+
+/**
+ * The gateway's own errors that a retry can cure (x-should-retry: true); every other one is final
+ * (x-should-retry: false), so that the SDKs and Claude Code fail at once instead of retrying a revoked key or a
+ * used-up quota for minutes.
+ */
+const RETRYABLE = new Set<GatewayErrorCode>([
+  GatewayErrorCode.RATE_LIMITED,
+  GatewayErrorCode.STREAMS_EXHAUSTED,
+  GatewayErrorCode.BODY_TIMEOUT,
+  GatewayErrorCode.UPSTREAM_TIMEOUT,
+  GatewayErrorCode.UPSTREAM_UNREACHABLE,
+  GatewayErrorCode.SHUTTING_DOWN,
+  GatewayErrorCode.INTERNAL_ERROR,
+]);
+
+/** Errors that are not a refusal of the caller (the route does not exist, upstream failed): not in the request log. */
+const NOT_REFUSALS = new Set<GatewayErrorCode>([
+  GatewayErrorCode.ROUTE_NOT_FOUND,
+  GatewayErrorCode.UPSTREAM_TIMEOUT,
+  GatewayErrorCode.UPSTREAM_UNREACHABLE,
+  GatewayErrorCode.INTERNAL_ERROR,
+]);
 
 /**
  * Cancels an upstream request when its client goes away. undici takes an EventEmitter as the signal; an
@@ -168,6 +219,8 @@ class GatewayError extends Error {
     readonly code: GatewayErrorCode,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** Whose request it was, when the gateway knows though it admitted no caller (a revoked key's 401). */
+    readonly subject: { userId: string; keyId: string } | null = null,
   ) {
     super(message);
   }
@@ -191,6 +244,12 @@ const rateHeaders = (decision: RateDecision): Record<string, string> => ({
 });
 
 const round2 = (ms: number): string => (Math.round(ms * 100) / 100).toFixed(2);
+
+/** The query string of a request's URL, with its `?`, or ''. */
+function queryOf(url: string): string {
+  const at = url.indexOf('?');
+  return at === -1 ? '' : url.slice(at);
+}
 
 /**
  * Waits until the response can take more; resolves false when the client is gone, or has read nothing for
@@ -273,9 +332,22 @@ export class Gateway {
       // that no upload that keeps moving within bodyTimeoutMs is cut in practice; it does not touch answers (a long
       // stream runs after its request arrived). Node answers it with a 408 and closes the connection.
       requestTimeout: Math.max(REQUEST_TIMEOUT_MS, 2 * config.bodyTimeoutMs),
-      return503OnClosing: true,
+      // A request arriving while the gateway closes is answered in Anthropic's shape by onRequest, not Fastify's.
+      return503OnClosing: false,
       // Requests node's parser refuses (a broken request line or headers) get Anthropic's error shape too.
-      clientErrorHandler: clientError,
+      clientErrorHandler: (error: Error & { code?: string }, socket: Socket) => this.clientError(error, socket),
+      // So does a URL Fastify cannot decode (`/v1/models/%zz`) or a path parameter over its length limit.
+      frameworkErrors: (_error, _request, reply) => {
+        void this.sendError(
+          reply,
+          new GatewayError(
+            400,
+            'invalid_request_error',
+            GatewayErrorCode.REQUEST_MALFORMED,
+            'The request URL is not valid (a broken %-escape or a path segment too long). Fix the URL, e.g. POST /v1/messages.',
+          ),
+        );
+      },
     });
     this.registerRoutes();
   }
@@ -336,6 +408,18 @@ export class Gateway {
     // The key, its scope and its rate are checked before a byte of the body is read: a request that is refused
     // here holds no more memory than its headers, and its connection is closed instead of drained.
     app.addHook('onRequest', (request, reply, done) => {
+      if (this.closing) {
+        done(
+          new GatewayError(
+            503,
+            'overloaded_error',
+            GatewayErrorCode.SHUTTING_DOWN,
+            'The gateway is restarting. Retry in a moment.',
+            { connection: 'close', 'retry-after': '1' },
+          ),
+        );
+        return;
+      }
       // Only POST routes read a body. One declared anywhere else (GET /health with a Content-Length, say) is never
       // read: the answer closes the connection, instead of leaving it to Node to wait for (and drain) that body.
       if (request.method !== 'POST' && declaresBody(request.raw)) reply.raw.setHeader('connection', 'close');
@@ -346,9 +430,15 @@ export class Gateway {
       }
       try {
         const caller = this.authenticate(request.headers);
+        // Known from here on: a refusal below (scope, rate) names the caller and carries their rate headers.
+        const admission: Admission = {
+          caller,
+          limitHeaders: rateHeaders(this.deps.limiter.peek(caller.subject, caller.requestsPerMinute, this.now())),
+          model: null,
+        };
+        this.admitted.set(request, admission);
         if (guard.scope) this.requireScope(caller, guard.scope);
-        const limitHeaders = guard.rateLimited ? rateHeaders(this.admit(caller)) : {};
-        this.admitted.set(request, { caller, limitHeaders });
+        if (guard.rateLimited) admission.limitHeaders = rateHeaders(this.admit(caller));
         done();
       } catch (error) {
         done(error as Error);
@@ -418,33 +508,49 @@ export class Gateway {
 
     const upstreamRoute: { config: RouteGuard } = { config: { scope: 'gateway', rateLimited: true } };
     const selfRoute: { config: RouteGuard } = { config: { scope: 'self' } };
+    // The client's query string goes upstream as it came (Claude Code sends /v1/messages?beta=true).
     app.post('/v1/messages', upstreamRoute, (request, reply) =>
-      this.messages(this.admission(request), request.headers, request.body as Buffer | undefined, reply),
+      this.messages(
+        this.admission(request),
+        `/v1/messages${queryOf(request.url)}`,
+        request.headers,
+        request.body as Buffer | undefined,
+        reply,
+      ),
     );
     app.post('/v1/messages/count_tokens', upstreamRoute, (request, reply) =>
       this.passThrough(
         this.admission(request),
         'POST',
-        '/v1/messages/count_tokens',
+        `/v1/messages/count_tokens${queryOf(request.url)}`,
         request.headers,
         (request.body as Buffer | undefined) ?? null,
         reply,
       ),
     );
-    app.get('/v1/models', upstreamRoute, (request, reply) => {
-      const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
-      return this.passThrough(this.admission(request), 'GET', `/v1/models${query}`, request.headers, null, reply);
-    });
+    app.get('/v1/models', upstreamRoute, (request, reply) =>
+      this.passThrough(
+        this.admission(request),
+        'GET',
+        `/v1/models${queryOf(request.url)}`,
+        request.headers,
+        null,
+        reply,
+      ),
+    );
     app.get('/v1/models/:modelId', upstreamRoute, (request, reply) => {
       const { modelId } = request.params as { modelId: string };
-      const path = `/v1/models/${encodeURIComponent(modelId)}`;
+      const path = `/v1/models/${encodeURIComponent(modelId)}${queryOf(request.url)}`;
       return this.passThrough(this.admission(request), 'GET', path, request.headers, null, reply);
     });
     app.get('/v1/me/usage', selfRoute, (request, reply) => this.meUsage(this.admission(request), request.query, reply));
     app.get('/v1/me/quota', selfRoute, (request, reply) => this.meQuota(this.admission(request), reply));
     // For load balancers and uptime checks; says nothing about the configuration.
     app.get('/health', (_request, reply) => {
-      reply.header('cache-control', 'no-store').header(OVERHEAD_HEADER, round2(reply.elapsedTime));
+      reply
+        .headers(this.defaultLimitHeaders())
+        .header('cache-control', 'no-store')
+        .header(OVERHEAD_HEADER, round2(reply.elapsedTime));
       return { ok: true };
     });
   }
@@ -534,7 +640,16 @@ export class Gateway {
         };
       }
     }
-    throw new GatewayError(401, 'authentication_error', REJECTION[verified.reason], verified.message);
+    throw new GatewayError(
+      401,
+      'authentication_error',
+      REJECTION[verified.reason],
+      verified.message,
+      {},
+      verified.keyId !== undefined && verified.userId !== undefined
+        ? { userId: verified.userId, keyId: verified.keyId }
+        : null,
+    );
   }
 
   private requireScope(caller: Caller, scope: KeyScope): void {
@@ -565,10 +680,11 @@ export class Gateway {
   private checkQuota(caller: Caller, headers: Record<string, string>): void {
     const quota = this.deps.quotas.check(caller.userId, caller.key?.keyId ?? null);
     if (quota.ok) return;
-    const retryAfter = Math.max(1, Math.ceil((Date.parse(quota.quota.resetsAt) - this.now()) / 1000));
+    // No Retry-After: the SDK would sleep until the reset (hours), and Claude Code retry for minutes. The reset is
+    // in the message and in its own header, and x-should-retry: false says that waiting a moment will not help.
     throw new GatewayError(429, 'rate_limit_error', GatewayErrorCode.QUOTA_EXCEEDED, quota.message, {
       ...headers,
-      'retry-after': String(retryAfter),
+      [QUOTA_RESET_HEADER]: quota.quota.resetsAt,
     });
   }
 
@@ -604,13 +720,16 @@ export class Gateway {
   // ------------------------------------------------------------------ handlers
 
   private async messages(
-    { caller, limitHeaders }: Admission,
+    admission: Admission,
+    path: string,
     headers: IncomingHttpHeaders,
     body: Buffer | undefined,
     reply: FastifyReply,
   ): Promise<void> {
+    const { caller, limitHeaders } = admission;
     const startedAt = this.now();
     const request = parseMessagesBody(body, limitHeaders);
+    admission.model = request.model;
     this.checkQuota(caller, limitHeaders);
     this.checkPriced(caller, request.model, limitHeaders);
     const upstreamKey = this.upstreamKey();
@@ -636,6 +755,7 @@ export class Gateway {
       await this.forwardMessages({
         caller,
         request,
+        path,
         body: body!,
         headers,
         upstreamKey,
@@ -706,7 +826,7 @@ export class Gateway {
   }
 
   private async readUpstream(
-    { caller, request, body, headers, upstreamKey, limitHeaders, reply, startedAt, hold }: Exchange,
+    { caller, request, path, body, headers, upstreamKey, limitHeaders, reply, startedAt, hold }: Exchange,
     { abort, tracker, gone, stopUpstream }: UpstreamWatch,
   ): Promise<void> {
     const raw = reply.raw;
@@ -763,7 +883,7 @@ export class Gateway {
     try {
       upstream = await this.dispatcher.request({
         origin: this.upstreamOrigin,
-        path: `${this.upstreamPath}/v1/messages`,
+        path: `${this.upstreamPath}${path}`,
         method: 'POST',
         headers: upstreamHeaders(headers, upstreamKey, true),
         body,
@@ -824,7 +944,7 @@ export class Gateway {
       if (gone()) return;
       reply.hijack();
       raw.writeHead(upstream.statusCode, {
-        ...pickHeaders(upstream.headers, FORWARDED_RESPONSE_HEADERS),
+        ...upstreamResponseHeaders(upstream.headers),
         ...limitHeaders,
         'content-length': String(payload.length),
         [OVERHEAD_HEADER]: round2(Math.max(0, reply.elapsedTime - upstreamMs)),
@@ -836,7 +956,7 @@ export class Gateway {
     reply.hijack();
     if (!gone()) {
       raw.writeHead(upstream.statusCode, {
-        ...pickHeaders(upstream.headers, FORWARDED_RESPONSE_HEADERS),
+        ...upstreamResponseHeaders(upstream.headers),
         'cache-control': 'no-cache',
         ...limitHeaders,
         [OVERHEAD_HEADER]: round2(Math.max(0, reply.elapsedTime - upstreamHeadersMs)),
@@ -928,7 +1048,7 @@ export class Gateway {
     const upstreamMs = performance.now() - upstreamStarted;
     reply.hijack();
     reply.raw.writeHead(upstream.statusCode, {
-      ...pickHeaders(upstream.headers, FORWARDED_RESPONSE_HEADERS),
+      ...upstreamResponseHeaders(upstream.headers),
       ...limitHeaders,
       'content-length': String(payload.length),
       [OVERHEAD_HEADER]: round2(Math.max(0, reply.elapsedTime - upstreamMs)),
@@ -936,7 +1056,7 @@ export class Gateway {
     reply.raw.end(payload);
   }
 
-  private meUsage({ caller }: Admission, query: unknown, reply: FastifyReply): MeUsage | string {
+  private meUsage({ caller, limitHeaders }: Admission, query: unknown, reply: FastifyReply): MeUsage | string {
     const now = this.now();
     const day = new Date(now);
     const dayStart = Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate());
@@ -949,7 +1069,7 @@ export class Gateway {
       last5h: totals(now - 5 * 3_600_000),
       month: totals(monthStart),
     };
-    reply.header(OVERHEAD_HEADER, round2(reply.elapsedTime)).header('cache-control', 'no-store');
+    reply.headers(limitHeaders).header(OVERHEAD_HEADER, round2(reply.elapsedTime)).header('cache-control', 'no-store');
     if ((query as { format?: string } | undefined)?.format === 'line') {
       reply.type('text/plain; charset=utf-8');
       return `${statusLine(usage, this.quotaList(caller))}\n`;
@@ -957,8 +1077,8 @@ export class Gateway {
     return usage;
   }
 
-  private meQuota({ caller }: Admission, reply: FastifyReply): MeQuota {
-    reply.header(OVERHEAD_HEADER, round2(reply.elapsedTime)).header('cache-control', 'no-store');
+  private meQuota({ caller, limitHeaders }: Admission, reply: FastifyReply): MeQuota {
+    reply.headers(limitHeaders).header(OVERHEAD_HEADER, round2(reply.elapsedTime)).header('cache-control', 'no-store');
     return {
       quotas: this.quotaList(caller),
       rateLimit: { requestsPerMinute: caller.requestsPerMinute, concurrentStreams: caller.concurrentStreams },
@@ -1013,20 +1133,115 @@ export class Gateway {
   }
 
   private sendError(reply: FastifyReply, error: GatewayError): FastifyReply {
+    const request = reply.request;
     if (this.closing && error.status >= 500) error = withHeaders(error, { connection: 'close' });
     // Refused before its body was read: close the connection rather than read (and throw away) the rest of it.
-    if (declaresBody(reply.request.raw) && !reply.request.raw.complete) {
+    if (declaresBody(request.raw) && !request.raw.complete) {
       error = withHeaders(error, { connection: 'close' });
+    }
+    const admission = this.admitted.get(request);
+    if (!NOT_REFUSALS.has(error.code)) {
+      this.reportRefusal({
+        status: error.status,
+        code: error.code,
+        message: error.message,
+        userId: admission?.caller.userId ?? error.subject?.userId ?? null,
+        keyId: admission?.caller.key?.keyId ?? error.subject?.keyId ?? null,
+        keyPrefix: admission || error.subject ? null : visiblePrefix(keyFrom(request.headers)),
+        model: admission?.model ?? null,
+        method: request.method,
+        path: request.url.split('?')[0]!,
+        ip: request.ip,
+      });
     }
     return reply
       .status(error.status)
-      .headers({ ...error.headers, [OVERHEAD_HEADER]: round2(reply.elapsedTime) })
+      .headers({
+        // What is known of the caller's rate: their bucket, or (no caller known) the default limit, untouched.
+        ...(admission?.limitHeaders ?? this.defaultLimitHeaders()),
+        'x-should-retry': RETRYABLE.has(error.code) ? 'true' : 'false',
+        ...error.headers,
+        [OVERHEAD_HEADER]: round2(reply.elapsedTime),
+      })
       .send({ type: 'error', error: { type: error.type, message: error.message }, code: error.code });
+  }
+
+  /**
+   * X-RateLimit-* for an answer whose caller is not known (no key, or one refused): the default per-key limit, with
+   * nothing taken from it (a refused request is not counted) and nothing to wait for.
+   */
+  private defaultLimitHeaders(): Record<string, string> {
+    const limit = String(this.deps.settings.defaultRateLimit.requestsPerMinute);
+    return {
+      'x-ratelimit-limit': limit,
+      'x-ratelimit-remaining': limit,
+      'x-ratelimit-reset': String(Math.ceil(this.now() / 1000)),
+    };
+  }
+
+  /** Tells the request log; a failing log never changes the answer. */
+  private reportRefusal(refusal: Omit<Refusal, 'at'>): void {
+    if (!this.deps.onRefused) return;
+    try {
+      this.deps.onRefused({ at: this.now(), ...refusal });
+    } catch (error) {
+      this.deps.logger.error({ err: error }, 'refused request not logged');
+    }
+  }
+
+  /** Answers a request node's HTTP parser refused (it never reached the routes) in Anthropic's error shape. */
+  private clientError(error: Error & { code?: string }, socket: Socket): void {
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const known = CLIENT_ERRORS[error.code ?? ''] ?? {
+      status: 400,
+      type: 'invalid_request_error' as const,
+      code: GatewayErrorCode.REQUEST_MALFORMED,
+      message: 'The request is not valid HTTP. Send an HTTP/1.1 request such as POST /v1/messages.',
+    };
+    this.reportRefusal({
+      status: known.status,
+      code: known.code,
+      message: known.message,
+      userId: null,
+      keyId: null,
+      keyPrefix: null,
+      model: null,
+      method: '',
+      path: '',
+      ip: socket.remoteAddress ?? '',
+    });
+    const body = JSON.stringify({
+      type: 'error',
+      error: { type: known.type, message: known.message },
+      code: known.code,
+    });
+    const headers = {
+      'Content-Type': 'application/json',
+      'Content-Length': String(Buffer.byteLength(body)),
+      ...this.defaultLimitHeaders(),
+      'x-should-retry': RETRYABLE.has(known.code) ? 'true' : 'false',
+      [OVERHEAD_HEADER]: '0.00',
+      Connection: 'close',
+    };
+    if (socket.writable) {
+      const head = Object.entries(headers)
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join('');
+      socket.write(`HTTP/1.1 ${known.status} ${STATUS_TEXT[known.status]}\r\n${head}\r\n${body}`);
+    }
+    socket.destroy();
   }
 }
 
 function withHeaders(error: GatewayError, headers: Record<string, string>): GatewayError {
-  return new GatewayError(error.status, error.type, error.code, error.message, { ...headers, ...error.headers });
+  return new GatewayError(
+    error.status,
+    error.type,
+    error.code,
+    error.message,
+    { ...headers, ...error.headers },
+    error.subject,
+  );
 }
 
 function headerValue(value: string | string[] | undefined): string | null {
@@ -1034,24 +1249,30 @@ function headerValue(value: string | string[] | undefined): string | null {
   return value ?? null;
 }
 
-function pickHeaders(
-  headers: Record<string, string | string[] | undefined>,
-  names: readonly string[],
-): Record<string, string> {
+function upstreamResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
   const picked: Record<string, string> = {};
-  for (const name of names) {
+  for (const name in headers) {
+    if (!forwardedResponseHeader(name)) continue;
     const value = headerValue(headers[name]);
     if (value !== null) picked[name] = value;
   }
   return picked;
 }
 
+/** A key's first characters, for the request log, when it was not recognised; none of a key too short to hide. */
+function visiblePrefix(raw: string | undefined): string | null {
+  if (raw === undefined || raw.length < 2 * DISPLAY_PREFIX_LENGTH) return null;
+  return raw.slice(0, DISPLAY_PREFIX_LENGTH);
+}
+
 function upstreamHeaders(incoming: IncomingHttpHeaders, upstreamKey: string, hasBody: boolean): Record<string, string> {
-  const headers: Record<string, string> = { 'x-api-key': upstreamKey };
-  for (const name of FORWARDED_REQUEST_HEADERS) {
+  const headers: Record<string, string> = {};
+  for (const name in incoming) {
     const value = incoming[name];
-    if (typeof value === 'string') headers[name] = value;
+    if (typeof value === 'string' && forwardedRequestHeader(name)) headers[name] = value;
   }
+  // Set last: no client header can stand in for the organisation's key.
+  headers['x-api-key'] = upstreamKey;
   headers['anthropic-version'] ??= '2023-06-01';
   // undici sets content-length from the body itself.
   if (hasBody) headers['content-type'] = 'application/json';
@@ -1119,24 +1340,6 @@ const CLIENT_ERRORS: Record<
     message: 'The request did not arrive in time. Check the network and send it again.',
   },
 };
-
-/** Answers a request node's HTTP parser refused (it never reached the routes) in Anthropic's error shape. */
-function clientError(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
-  if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const known = CLIENT_ERRORS[error.code ?? ''] ?? {
-    status: 400,
-    type: 'invalid_request_error' as const,
-    code: GatewayErrorCode.REQUEST_MALFORMED,
-    message: 'The request is not valid HTTP. Send an HTTP/1.1 request such as POST /v1/messages.',
-  };
-  const body = JSON.stringify({ type: 'error', error: { type: known.type, message: known.message }, code: known.code });
-  if (socket.writable) {
-    socket.write(
-      `HTTP/1.1 ${known.status} ${STATUS_TEXT[known.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  }
-  socket.destroy();
-}
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',

@@ -52,7 +52,22 @@ export class RateLimiter {
       limit: perMinute,
       remaining: Math.max(0, Math.floor(bucket.tokens)),
       resetAt: Math.ceil((now + missingForFull / ratePerMs) / 1000),
-      retryAfterSeconds: allowed ? 0 : Math.max(1, Math.ceil((1 - bucket.tokens) / ratePerMs / 1000)),
+      // Whole seconds, at most a minute: Claude Code gives up on a Retry-After above 60 s.
+      retryAfterSeconds: allowed ? 0 : Math.min(60, Math.max(1, Math.ceil((1 - bucket.tokens) / ratePerMs / 1000))),
+    };
+  }
+
+  /** The key's bucket as it stands, without taking a request from it (for the headers of routes that take none). */
+  peek(subject: string, perMinute: number, now = this.now()): RateDecision {
+    const bucket = this.buckets.get(subject);
+    const ratePerMs = perMinute / 60_000;
+    const tokens = bucket ? Math.min(perMinute, bucket.tokens + (now - bucket.updatedAt) * ratePerMs) : perMinute;
+    return {
+      allowed: tokens >= 1,
+      limit: perMinute,
+      remaining: Math.max(0, Math.floor(tokens)),
+      resetAt: Math.ceil((now + (perMinute - tokens) / ratePerMs) / 1000),
+      retryAfterSeconds: 0,
     };
   }
 

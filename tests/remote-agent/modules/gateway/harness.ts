@@ -13,6 +13,7 @@ import { openDatabase, type Db } from '../../../../remote-agent/src/db/database.
 import { createLogger } from '../../../../remote-agent/src/logger.js';
 import { Gateway } from '../../../../remote-agent/src/modules/gateway/gateway.js';
 import { RateLimiter } from '../../../../remote-agent/src/modules/gateway/rate-limiter.js';
+import type { Refusal } from '../../../../remote-agent/src/modules/gateway/refusal.js';
 import { GatewaySettings, UpstreamKeyStore } from '../../../../remote-agent/src/modules/gateway/settings.js';
 import { PriceTable } from '../../../../remote-agent/src/modules/usage/prices.js';
 import { UsageQueries } from '../../../../remote-agent/src/modules/usage/queries.js';
@@ -47,6 +48,8 @@ export interface Harness {
   recorder: UsageRecorder;
   /** What the gateway logged, as JSON lines. */
   logs: string[];
+  /** Every refusal the gateway reported (GatewayDeps.onRefused), in order. */
+  refusals: Refusal[];
   /** A new user with one key (scopes gateway and self unless told). */
   newKey(body?: Partial<CreateKeyBody>): { userId: string; created: CreatedKey };
   setQuotas(subject: 'user' | 'key', id: string, quotas: Quota[]): void;
@@ -70,6 +73,7 @@ export async function startHarness(
   const db = openDatabase(join(dir, 'agent.db'));
   const upstream = options.upstream === false ? null : await startFakeAnthropic();
   const logs: string[] = [];
+  const refusals: Refusal[] = [];
   const logger = createLogger('info', { write: (line: string) => void logs.push(line) });
   const config = GatewayConfig.parse({
     port: 0,
@@ -102,6 +106,7 @@ export async function startHarness(
     usage: new UsageQueries({ db, archiveFile: join(dir, 'archive.db') }),
     settings: new GatewaySettings(db),
     upstreamKey,
+    onRefused: (refusal) => refusals.push(refusal),
   });
   await gateway.app.ready();
   return {
@@ -112,6 +117,7 @@ export async function startHarness(
     quotas,
     recorder,
     logs,
+    refusals,
     newKey(body = {}) {
       const user = userService.create({ username: `user${++users}`, role: 'member', active: true });
       const created = userService.createKey(user.id, CreateKeyBody.parse({ name: 'test', ...body }));
