@@ -81,6 +81,8 @@ export function createHandlers(services: HandlerServices): Handlers {
       agent(hostId).call(adminApi.stopSlot, { params: { id: slotId } }, signal),
     'slots:restart': ({ hostId, slotId }, { signal }) =>
       agent(hostId).call(adminApi.restartSlot, { params: { id: slotId } }, signal),
+    'slots:update': ({ hostId, slotId, changes }, { signal }) =>
+      agent(hostId).call(adminApi.updateSlot, { params: { id: slotId }, body: changes }, signal),
     'slots:delete': async ({ hostId, slotId, workDir }, { signal }) => {
       await agent(hostId).call(adminApi.deleteSlot, { params: { id: slotId }, query: { workDir } }, signal);
       return { ok: true as const };

@@ -4,7 +4,7 @@ import { SHORTCUTS, useAppShortcuts } from './features/app/shortcuts';
 import { useResolvedTheme } from './features/app/theme';
 import { HostDialog, SecretsDialog, TrustKeyDialog } from './features/hosts/HostDialogs';
 import { Sidebar } from './features/hosts/Sidebar';
-import { ConfirmDialog, CreateSlotDialog, DeleteSlotDialog } from './features/slots/SlotDialogs';
+import { ConfirmDialog, CreateSlotDialog, DeleteSlotDialog, EditSlotDialog } from './features/slots/SlotDialogs';
 import { ConsoleArea } from './features/terminal/ConsoleArea';
 import { useGateway, useHosts, useStores, useUi } from './stores';
 import type { View } from './stores/ui';
@@ -40,6 +40,8 @@ function Dialogs() {
       return <CreateSlotDialog hostId={dialog.hostId} />;
     case 'delete-slot':
       return <DeleteSlotDialog {...dialog} />;
+    case 'edit-slot':
+      return <EditSlotDialog hostId={dialog.hostId} slotId={dialog.slotId} />;
     case 'confirm':
       return <ConfirmDialog {...dialog} />;
     case 'secrets':

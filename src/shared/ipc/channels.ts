@@ -21,6 +21,7 @@ export const INVOKE_CHANNELS = [
   'slots:start',
   'slots:stop',
   'slots:restart',
+  'slots:update',
   'slots:delete',
   'slots:events',
   'terminal:open',

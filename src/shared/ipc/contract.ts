@@ -21,6 +21,7 @@ import {
   SlotId,
   TerminalMode,
   UpdateGatewayBody,
+  UpdateSlotBody,
   UpdateKeyBody,
   UpstreamTestResult,
   UpdateUserBody,
@@ -276,6 +277,7 @@ export const ipcContract = {
   'slots:start': { input: slotRef, output: Slot },
   'slots:stop': { input: slotRef, output: Slot },
   'slots:restart': { input: slotRef, output: Slot },
+  'slots:update': { input: slotRef.extend({ changes: UpdateSlotBody }), output: Slot },
   'slots:delete': {
     input: slotRef.extend({ workDir: z.enum(['keep', 'remove']).default('keep') }),
     output: ok,

@@ -89,6 +89,16 @@ describe('slots store', () => {
     await vi.waitFor(() => expect(ids()).toEqual(['aaaaaaaaaa']));
   });
 
+  it('shows an edited slot as the agent answered it, without waiting for the next refresh', async () => {
+    const { ipc, store } = setup([slot('aaaaaaaaaa', { name: 'old' }), slot('bbbbbbbbbb')]);
+    await store.getState().refresh('prod');
+    ipc.handle('slots:update', () => slot('aaaaaaaaaa', { name: 'new' }));
+    const saved = await store.getState().update('prod', 'aaaaaaaaaa', { name: 'new' });
+    expect(saved.name).toBe('new');
+    expect(ipc.callsTo('slots:update')).toEqual([{ hostId: 'prod', slotId: 'aaaaaaaaaa', changes: { name: 'new' } }]);
+    expect(store.getState().byHost.prod?.slots.map((s) => s.name)).toEqual(['new', 'slot-bbbbbbbbbb']);
+  });
+
   it('forgets the slots of a host', async () => {
     const { store } = setup([slot('aaaaaaaaaa')]);
     await store.getState().refresh('prod');

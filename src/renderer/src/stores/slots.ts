@@ -1,5 +1,5 @@
 import { createStore } from 'zustand/vanilla';
-import type { CreateSlotBody, Slot } from '../../../shared/ipc/contract';
+import type { CreateSlotBody, IpcInput, Slot } from '../../../shared/ipc/contract';
 import type { IpcClient } from '../lib/ipc';
 import { IpcClientError } from '../lib/ipc';
 
@@ -16,6 +16,8 @@ export interface SlotsState {
   start(hostId: string, slotId: string): Promise<void>;
   stop(hostId: string, slotId: string): Promise<void>;
   restart(hostId: string, slotId: string): Promise<void>;
+  /** Changes a slot's settings; the agent restarts a running slot when the change needs it. */
+  update(hostId: string, slotId: string, changes: IpcInput<'slots:update'>['changes']): Promise<Slot>;
   remove(hostId: string, slotId: string, workDir: 'keep' | 'remove'): Promise<void>;
   forget(hostId: string): void;
 }
@@ -61,6 +63,11 @@ export function createSlotsStore(ipc: IpcClient) {
       start: (hostId, slotId) => change(hostId, () => ipc.invoke('slots:start', { hostId, slotId })),
       stop: (hostId, slotId) => change(hostId, () => ipc.invoke('slots:stop', { hostId, slotId })),
       restart: (hostId, slotId) => change(hostId, () => ipc.invoke('slots:restart', { hostId, slotId })),
+      async update(hostId, slotId, changes) {
+        const updated = await ipc.invoke('slots:update', { hostId, slotId, changes });
+        replace(hostId, updated);
+        return updated;
+      },
       async remove(hostId, slotId, workDir) {
         await ipc.invoke('slots:delete', { hostId, slotId, workDir });
         put(hostId, { slots: (get().byHost[hostId]?.slots ?? []).filter((s) => s.id !== slotId) });

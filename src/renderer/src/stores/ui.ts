@@ -19,6 +19,7 @@ export type Dialog =
     }
   | { kind: 'create-slot'; hostId: string }
   | { kind: 'delete-slot'; hostId: string; slotId: string; name: string }
+  | { kind: 'edit-slot'; hostId: string; slotId: string }
   | { kind: 'confirm'; title: string; message: string; confirm: string; danger?: boolean; run: () => Promise<void> }
   /** `next`: the dialog to continue with once secrets can be stored. */
   | { kind: 'secrets'; next?: Dialog }

@@ -3,6 +3,8 @@ import type { Slot } from '../../../../shared/ipc/contract';
 import type { Host } from '../../../../shared/ipc/contract';
 import { useConsoles, useHosts, useSlots, useStores, useUi } from '../../stores';
 import { useAction } from '../app/actions';
+import { SlotMenu } from '../slots/SlotMenu';
+import { SlotStateBadge, slotProblem } from '../slots/SlotStatus';
 
 const STATE_LABEL: Record<Host['status']['state'], string> = {
   connected: 'connected',
@@ -37,33 +39,44 @@ function SlotRow({ host, slot }: { host: Host; slot: Slot }) {
   };
   const isActive = active === `${host.id}/${slot.id}/writable` || active === `${host.id}/${slot.id}/read-only`;
   const viewers = slot.viewers.writable + slot.viewers.readOnly;
+  const problem = slotProblem(slot);
+  const details = [
+    slot.state === 'running' ? `${slot.cpuPercent ?? 0}% · ${formatBytes(slot.memoryBytes)}` : null,
+    viewers > 0 ? `${viewers} viewer${viewers === 1 ? '' : 's'}` : null,
+  ].filter((part): part is string => part !== null);
   return (
-    <li className={`slot-row ${isActive ? 'active' : ''}`}>
-      <button
-        type="button"
-        className="slot-open"
-        onClick={() => {
-          ui.getState().select(host.id);
-          open('writable');
-        }}
-        title={`Open ${slot.name}'s console (${slot.argv.join(' ')}${slot.account ? `, as ${slot.account}` : ''})`}
-      >
-        <span className={`state-dot slot-${slot.state}`} aria-hidden="true" />
-        <span className="slot-name">{slot.name}</span>
-        <span className="slot-meta">
-          {slot.state === 'running' ? `${slot.cpuPercent ?? 0}% · ${formatBytes(slot.memoryBytes)}` : slot.state}
-          {viewers > 0 ? ` · ${viewers} viewer${viewers === 1 ? '' : 's'}` : ''}
-        </span>
-      </button>
-      <button
-        type="button"
-        className="icon-button slot-watch"
-        title="Watch read-only"
-        aria-label={`Watch ${slot.name} read-only`}
-        onClick={() => open('read-only')}
-      >
-        ◉
-      </button>
+    <li className={`slot-row ${isActive ? 'active' : ''}`} data-state={slot.state}>
+      <div className="slot-line">
+        <button
+          type="button"
+          className="slot-open"
+          onClick={() => {
+            ui.getState().select(host.id);
+            open('writable');
+          }}
+          title={`Open ${slot.name}'s console (${slot.argv.join(' ')}${slot.account ? `, as ${slot.account}` : ''})`}
+        >
+          <span className={`state-dot slot-${slot.state}`} aria-hidden="true" />
+          <span className="slot-name">{slot.name}</span>
+          <SlotStateBadge slot={slot} />
+        </button>
+        <button
+          type="button"
+          className="icon-button slot-watch"
+          title="Watch read-only"
+          aria-label={`Watch ${slot.name} read-only`}
+          onClick={() => open('read-only')}
+        >
+          ◉
+        </button>
+        <SlotMenu hostId={host.id} slot={slot} />
+      </div>
+      {details.length > 0 ? <div className="slot-meta">{details.join(' · ')}</div> : null}
+      {problem ? (
+        <p className={`slot-problem ${problem.tone}`} role={problem.tone === 'failed' ? 'alert' : undefined}>
+          {problem.text}
+        </p>
+      ) : null}
     </li>
   );
 }

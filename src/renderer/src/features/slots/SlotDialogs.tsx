@@ -1,7 +1,7 @@
-import { useState, type FormEvent } from 'react';
-import type { CreateSlotBody } from '../../../../shared/ipc/contract';
+import { useEffect, useState, type FormEvent } from 'react';
+import type { CreateSlotBody, IpcInput, Slot } from '../../../../shared/ipc/contract';
 import { Dialog, Field, FormFooter } from '../../components/Dialog';
-import { useHosts, useStores } from '../../stores';
+import { useHosts, useSlots, useStores, useUsers } from '../../stores';
 import { handleError } from '../app/actions';
 
 type Preset = 'shell' | 'claudebox' | 'docker-exec' | 'custom';
@@ -26,42 +26,267 @@ export function parseEnv(text: string): { env: Record<string, string>; bad: stri
   return { env, bad: null };
 }
 
+type SlotCommandSpec = CreateSlotBody['command'];
+
+/** Arguments back into the text splitArgs reads: quoted where they hold spaces or quotes. */
+export function joinArgs(args: readonly string[]): string {
+  return args
+    .map((arg) => (arg !== '' && !/[\s"']/.test(arg) ? arg : arg.includes('"') ? `'${arg}'` : `"${arg}"`))
+    .join(' ');
+}
+
+/** What the slot form holds, as the admin typed it. */
+export interface SlotForm {
+  name: string;
+  preset: Preset;
+  /** The shell of a `shell` slot that named one (kept as it was; the form does not edit it). */
+  shell: string;
+  container: string;
+  command: string;
+  args: string;
+  workDir: string;
+  env: string;
+  memory: string;
+  ownerId: string;
+  metered: boolean;
+}
+
+const EMPTY_FORM: SlotForm = {
+  name: '',
+  preset: 'shell',
+  shell: '',
+  container: '',
+  command: '',
+  args: '',
+  workDir: '',
+  env: '',
+  memory: '',
+  ownerId: '',
+  metered: false,
+};
+
+/** The form of an existing slot, for editing it. */
+export function formOfSlot(slot: Slot): SlotForm {
+  const command = slot.command;
+  return {
+    ...EMPTY_FORM,
+    name: slot.name,
+    preset: command.preset,
+    shell: command.preset === 'shell' || command.preset === 'docker-exec' ? (command.shell ?? '') : '',
+    container: command.preset === 'docker-exec' ? command.container : '',
+    command: command.preset === 'custom' ? command.command : '',
+    args: command.preset === 'custom' || command.preset === 'claudebox' ? joinArgs(command.args ?? []) : '',
+    workDir: slot.workDir,
+    env: Object.entries(slot.env)
+      .map(([key, value]) => `${key}=${value}`)
+      .join('\n'),
+    memory: slot.memoryLimitMb === null ? '' : String(slot.memoryLimitMb),
+    ownerId: slot.ownerId ?? '',
+    metered: slot.metered !== null,
+  };
+}
+
+/** The command the form describes, as the agent takes it. */
+export function commandOfForm(form: SlotForm): SlotCommandSpec {
+  const args = form.args.trim() ? { args: splitArgs(form.args) } : {};
+  switch (form.preset) {
+    case 'shell':
+      return { preset: 'shell', ...(form.shell ? { shell: form.shell } : {}) };
+    case 'claudebox':
+      return { preset: 'claudebox', ...args };
+    case 'docker-exec':
+      return { preset: 'docker-exec', container: form.container.trim(), ...(form.shell ? { shell: form.shell } : {}) };
+    case 'custom':
+      return { preset: 'custom', command: form.command.trim(), ...args };
+  }
+}
+
+const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+const sortedEnv = (env: Record<string, string>): Array<[string, string]> =>
+  Object.entries(env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
+/**
+ * What an edit changes, as the agent's PATCH takes it, and whether the slot's program has to start again for it
+ * (command, env, metering, owner; the memory limit too where the slot runs as its own account: a cgroup limit).
+ */
+export function slotChanges(
+  slot: Slot,
+  form: SlotForm,
+  env: Record<string, string>,
+): { changes: IpcInput<'slots:update'>['changes']; restart: boolean } {
+  const changes: IpcInput<'slots:update'>['changes'] = {};
+  let restart = false;
+  if (form.name.trim() !== slot.name) changes.name = form.name.trim();
+  const command = commandOfForm(form);
+  if (!sameJson(command, slot.command)) {
+    changes.command = command;
+    restart = true;
+  }
+  if (!sameJson(sortedEnv(env), sortedEnv(slot.env))) {
+    changes.env = env;
+    restart = true;
+  }
+  const memory = form.memory.trim() ? Number(form.memory) : null;
+  if (memory !== slot.memoryLimitMb) {
+    changes.memoryLimitMb = memory;
+    if (slot.account) restart = true;
+  }
+  const ownerId = form.ownerId || null;
+  if (ownerId !== slot.ownerId) {
+    changes.ownerId = ownerId;
+    if (slot.metered || form.metered) restart = true;
+  }
+  if (form.metered !== (slot.metered !== null)) {
+    changes.metered = form.metered;
+    restart = true;
+  }
+  return { changes, restart };
+}
+
+/** The fields a slot is made of, shared by the create and edit dialogs. */
+function SlotFields({
+  hostId,
+  form,
+  change,
+  editing,
+}: {
+  hostId: string;
+  form: SlotForm;
+  change: (patch: Partial<SlotForm>) => void;
+  editing: boolean;
+}) {
+  const stores = useStores();
+  const users = useUsers((s) => s.byHost[hostId]);
+  useEffect(() => {
+    // Owners to choose from; a host without the users module just offers none.
+    if (!users) void stores.users.getState().load(hostId);
+  }, [hostId, stores, users]);
+  const owners = (users?.users ?? []).filter((user) => !user.deletedAt);
+  const ownerKnown = form.ownerId === '' || owners.some((user) => user.id === form.ownerId);
+  return (
+    <>
+      <Field label="Name" hint="Letters, digits, '.', '_' or '-'.">
+        <input
+          value={form.name}
+          onChange={(e) => change({ name: e.target.value })}
+          placeholder="alice"
+          autoFocus
+          required
+          pattern="[A-Za-z0-9][A-Za-z0-9._\-]{0,63}"
+        />
+      </Field>
+      <fieldset className="segmented" aria-label="What the slot runs">
+        {(['shell', 'claudebox', 'docker-exec', 'custom'] as const).map((value) => (
+          <label key={value} className={form.preset === value ? 'checked' : ''}>
+            <input
+              type="radio"
+              name="preset"
+              value={value}
+              checked={form.preset === value}
+              onChange={() => change({ preset: value })}
+            />
+            {{ shell: 'Login shell', claudebox: 'ClaudeBox', 'docker-exec': 'Docker exec', custom: 'Command' }[value]}
+          </label>
+        ))}
+      </fieldset>
+      {form.preset === 'docker-exec' ? (
+        <Field label="Container" hint="Runs: docker exec -it <container> bash">
+          <input value={form.container} onChange={(e) => change({ container: e.target.value })} required />
+        </Field>
+      ) : null}
+      {form.preset === 'custom' ? (
+        <Field label="Program">
+          <input
+            value={form.command}
+            onChange={(e) => change({ command: e.target.value })}
+            placeholder="claude"
+            required
+          />
+        </Field>
+      ) : null}
+      {form.preset === 'custom' || form.preset === 'claudebox' ? (
+        <Field label="Arguments">
+          <input
+            value={form.args}
+            onChange={(e) => change({ args: e.target.value })}
+            placeholder='--model "claude-sonnet-4"'
+          />
+        </Field>
+      ) : null}
+      <Field
+        label="Owner"
+        hint={owners.length === 0 && !users?.error ? 'No users on this host yet (add them in Users).' : undefined}
+      >
+        <select
+          value={form.ownerId}
+          onChange={(e) => change({ ownerId: e.target.value, ...(e.target.value ? {} : { metered: false }) })}
+        >
+          <option value="">No owner</option>
+          {ownerKnown ? null : <option value={form.ownerId}>{form.ownerId}</option>}
+          {owners.map((user) => (
+            <option key={user.id} value={user.id}>
+              {user.displayName ? `${user.displayName} (${user.username})` : user.username}
+            </option>
+          ))}
+        </select>
+      </Field>
+      <label className="checkbox">
+        <input
+          type="checkbox"
+          checked={form.metered}
+          disabled={form.ownerId === ''}
+          onChange={(e) => change({ metered: e.target.checked })}
+        />
+        Metered: Claude Code in the slot goes through this host&apos;s gateway with a key of the owner&apos;s, within
+        the owner&apos;s quotas{form.ownerId === '' ? ' (choose an owner first)' : ''}
+      </label>
+      <details className="advanced" open={editing && (form.env !== '' || form.memory !== '')}>
+        <summary>More</summary>
+        {editing ? (
+          <p className="field-hint">Work directory: {form.workDir} (chosen when the slot was made)</p>
+        ) : (
+          <Field label="Work directory" hint="An existing folder on the host; a fresh one when empty.">
+            <input
+              value={form.workDir}
+              onChange={(e) => change({ workDir: e.target.value })}
+              placeholder="/srv/projects/app"
+            />
+          </Field>
+        )}
+        <Field label="Environment" hint="KEY=value, one per line.">
+          <textarea value={form.env} onChange={(e) => change({ env: e.target.value })} rows={3} spellCheck={false} />
+        </Field>
+        <Field label="Memory limit (MB)" hint="Restarted when all its processes together use more.">
+          <input value={form.memory} onChange={(e) => change({ memory: e.target.value })} inputMode="numeric" />
+        </Field>
+      </details>
+    </>
+  );
+}
+
 export function CreateSlotDialog({ hostId }: { hostId: string }) {
   const stores = useStores();
   const host = useHosts((s) => s.hosts.find((h) => h.id === hostId));
-  const [name, setName] = useState('');
-  const [preset, setPreset] = useState<Preset>('shell');
-  const [container, setContainer] = useState('');
-  const [command, setCommand] = useState('');
-  const [args, setArgs] = useState('');
-  const [workDir, setWorkDir] = useState('');
-  const [env, setEnv] = useState('');
-  const [memory, setMemory] = useState('');
+  const [form, setForm] = useState<SlotForm>(EMPTY_FORM);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const close = (): void => stores.ui.getState().close();
+  const change = (patch: Partial<SlotForm>): void => setForm((current) => ({ ...current, ...patch }));
 
   const submit = async (event: FormEvent): Promise<void> => {
     event.preventDefault();
-    const parsedEnv = parseEnv(env);
+    const parsedEnv = parseEnv(form.env);
     if (parsedEnv.bad) {
       setError(`"${parsedEnv.bad}" is not a KEY=value line.`);
       return;
     }
-    const commandSpec: CreateSlotBody['command'] =
-      preset === 'shell'
-        ? { preset: 'shell' }
-        : preset === 'claudebox'
-          ? { preset: 'claudebox', ...(args.trim() ? { args: splitArgs(args) } : {}) }
-          : preset === 'docker-exec'
-            ? { preset: 'docker-exec', container: container.trim() }
-            : { preset: 'custom', command: command.trim(), ...(args.trim() ? { args: splitArgs(args) } : {}) };
     const body: CreateSlotBody = {
-      name: name.trim(),
-      command: commandSpec,
+      name: form.name.trim(),
+      command: commandOfForm(form),
       env: parsedEnv.env,
-      ...(workDir.trim() ? { workDir: workDir.trim() } : {}),
-      ...(memory.trim() ? { memoryLimitMb: Number(memory) } : {}),
+      ...(form.workDir.trim() ? { workDir: form.workDir.trim() } : {}),
+      ...(form.memory.trim() ? { memoryLimitMb: Number(form.memory) } : {}),
+      ...(form.ownerId ? { ownerId: form.ownerId, metered: form.metered } : {}),
     };
     setBusy(true);
     setError(null);
@@ -90,57 +315,91 @@ export function CreateSlotDialog({ hostId }: { hostId: string }) {
       }
     >
       <form id="slot-form" className="form" onSubmit={(event) => void submit(event)}>
-        <Field label="Name" hint="Letters, digits, '.', '_' or '-'.">
-          <input
-            value={name}
-            onChange={(e) => setName(e.target.value)}
-            placeholder="alice"
-            autoFocus
-            required
-            pattern="[A-Za-z0-9][A-Za-z0-9._\-]{0,63}"
-          />
-        </Field>
-        <fieldset className="segmented" aria-label="What the slot runs">
-          {(['shell', 'claudebox', 'docker-exec', 'custom'] as const).map((value) => (
-            <label key={value} className={preset === value ? 'checked' : ''}>
-              <input
-                type="radio"
-                name="preset"
-                value={value}
-                checked={preset === value}
-                onChange={() => setPreset(value)}
-              />
-              {{ shell: 'Login shell', claudebox: 'ClaudeBox', 'docker-exec': 'Docker exec', custom: 'Command' }[value]}
-            </label>
-          ))}
-        </fieldset>
-        {preset === 'docker-exec' ? (
-          <Field label="Container" hint="Runs: docker exec -it <container> bash">
-            <input value={container} onChange={(e) => setContainer(e.target.value)} required />
-          </Field>
+        <SlotFields hostId={hostId} form={form} change={change} editing={false} />
+        {error ? (
+          <p className="form-error" role="alert">
+            {error}
+          </p>
         ) : null}
-        {preset === 'custom' ? (
-          <Field label="Program">
-            <input value={command} onChange={(e) => setCommand(e.target.value)} placeholder="claude" required />
-          </Field>
+      </form>
+    </Dialog>
+  );
+}
+
+/** Edits a slot in place: name, command, env, memory limit, owner and metering. */
+export function EditSlotDialog({ hostId, slotId }: { hostId: string; slotId: string }) {
+  const stores = useStores();
+  const slot = useSlots((s) => s.byHost[hostId]?.slots.find((candidate) => candidate.id === slotId));
+  // The form starts from the slot as it was when the dialog opened; polling does not overwrite what is typed.
+  const [form, setForm] = useState<SlotForm | null>(() => (slot ? formOfSlot(slot) : null));
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const close = (): void => stores.ui.getState().close();
+  const change = (patch: Partial<SlotForm>): void =>
+    setForm((current) => (current ? { ...current, ...patch } : current));
+
+  if (!slot || !form) {
+    return (
+      <Dialog title="Edit slot" onClose={close}>
+        <p>This slot is not on the host any more.</p>
+      </Dialog>
+    );
+  }
+  const parsedEnv = parseEnv(form.env);
+  const { changes, restart } = slotChanges(slot, form, parsedEnv.env);
+  const running = slot.state === 'running' || slot.state === 'starting' || slot.state === 'restarting';
+  const restartsNow = restart && running;
+
+  const submit = async (event: FormEvent): Promise<void> => {
+    event.preventDefault();
+    if (parsedEnv.bad) {
+      setError(`"${parsedEnv.bad}" is not a KEY=value line.`);
+      return;
+    }
+    if (Object.keys(changes).length === 0) {
+      close();
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      const saved = await stores.slots.getState().update(hostId, slotId, changes);
+      close();
+      stores.ui.getState().notify(`Slot ${saved.name} saved${restartsNow ? ' and restarted' : ''}.`);
+    } catch (err) {
+      setBusy(false);
+      if ((err as { code?: string }).code === 'HOST_NOT_CONNECTED') {
+        close();
+        handleError(stores, err, hostId);
+        return;
+      }
+      setError((err as Error).message);
+    }
+  };
+
+  return (
+    <Dialog
+      title={`Edit slot ${slot.name}`}
+      onClose={close}
+      footer={
+        <FormFooter
+          form="edit-slot-form"
+          busy={busy}
+          label={restartsNow ? 'Save and restart' : 'Save'}
+          busyLabel="Saving…"
+          onCancel={close}
+        />
+      }
+    >
+      <form id="edit-slot-form" className="form" onSubmit={(event) => void submit(event)}>
+        <SlotFields hostId={hostId} form={form} change={change} editing />
+        {restart ? (
+          <p className={`slot-edit-notice ${restartsNow ? 'warning' : ''}`} role="status">
+            {restartsNow
+              ? 'Saving restarts the slot: its program ends (a Claude Code session in it too) and starts again with the new settings. Its screen history stays.'
+              : 'The new settings apply when the slot starts next.'}
+          </p>
         ) : null}
-        {preset === 'custom' || preset === 'claudebox' ? (
-          <Field label="Arguments">
-            <input value={args} onChange={(e) => setArgs(e.target.value)} placeholder='--model "claude-sonnet-4"' />
-          </Field>
-        ) : null}
-        <details className="advanced">
-          <summary>More</summary>
-          <Field label="Work directory" hint="An existing folder on the host; a fresh one when empty.">
-            <input value={workDir} onChange={(e) => setWorkDir(e.target.value)} placeholder="/srv/projects/app" />
-          </Field>
-          <Field label="Environment" hint="KEY=value, one per line.">
-            <textarea value={env} onChange={(e) => setEnv(e.target.value)} rows={3} spellCheck={false} />
-          </Field>
-          <Field label="Memory limit (MB)" hint="Restarted when all its processes together use more.">
-            <input value={memory} onChange={(e) => setMemory(e.target.value)} inputMode="numeric" />
-          </Field>
-        </details>
         {error ? (
           <p className="form-error" role="alert">
             {error}
