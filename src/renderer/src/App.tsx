@@ -5,7 +5,6 @@ import { useResolvedTheme } from './features/app/theme';
 import { HostDialog, SecretsDialog, TrustKeyDialog } from './features/hosts/HostDialogs';
 import { Sidebar } from './features/hosts/Sidebar';
 import { ConfirmDialog, CreateSlotDialog, DeleteSlotDialog, EditSlotDialog } from './features/slots/SlotDialogs';
-import { ConsoleArea } from './features/terminal/ConsoleArea';
 import { useGateway, useHosts, useStores, useUi } from './stores';
 import type { View } from './stores/ui';
 
@@ -17,6 +16,11 @@ const GATEWAY_POLL_MS = 30_000;
 const UsersView = lazy(() => import('./features/users/UsersView'));
 const UsageView = lazy(() => import('./features/usage/UsageView'));
 const GatewayView = lazy(() => import('./features/gateway/GatewayView'));
+
+// xterm is most of the app's code: the consoles load in parallel with the first screen, not before it (startup.ts).
+const ConsoleArea = lazy(() =>
+  import('./features/terminal/ConsoleArea').then((module) => ({ default: module.ConsoleArea })),
+);
 
 const VIEWS: Array<[View, string]> = [
   ['consoles', 'Consoles'],
@@ -310,22 +314,6 @@ export function App() {
   useAppShortcuts(stores);
 
   useEffect(() => {
-    void (async () => {
-      try {
-        const preferences = await stores.ui.getState().init();
-        await stores.hosts.getState().load();
-        stores.consoles
-          .getState()
-          .restore(preferences.consoles, preferences.clipboardAlwaysAllowed, preferences.activeConsole);
-        // What `npm run bench -- panel` measures: the moment the app shows its hosts and takes input.
-        performance.mark('slotdeck:interactive');
-      } catch (error) {
-        stores.ui.getState().notify(`Slotdeck could not start: ${(error as Error).message}`, 'error');
-      }
-    })();
-  }, [stores]);
-
-  useEffect(() => {
     document.documentElement.dataset.theme = theme;
   }, [theme]);
 
@@ -359,7 +347,9 @@ export function App() {
         <ViewTabs />
         {/* Consoles stay mounted behind the other views: their sessions and scrollback live on. */}
         <div className="view-pane" hidden={view !== 'consoles'}>
-          <ConsoleArea />
+          <Suspense fallback={null}>
+            <ConsoleArea />
+          </Suspense>
         </div>
         {view !== 'consoles' ? <AdminView view={view} /> : null}
       </div>
