@@ -327,29 +327,26 @@ export function ConsoleArea() {
   const [registry] = useState<ControllerRegistry>(() => new Map());
   const { strip, edges, measure, scrollBy, onWheel } = useTabStrip(active, tabs.length);
 
-  // Every dialog gives the keyboard back to the console in front when it closes (the Dialog itself returns focus to
-  // what opened it: often a toolbar button, or nothing once that button is gone).
-  useEffect(
-    () =>
-      ui.subscribe((state, previous) => {
-        if (!previous.dialog || state.dialog) return;
-        setTimeout(() => {
-          const now = ui.getState();
-          if (now.dialog || now.view !== 'consoles') return;
-          const focused = document.activeElement;
-          // Unless the admin went on typing elsewhere (a field in the sidebar).
-          if (
-            focused instanceof HTMLElement &&
-            focused.matches('input, textarea, select, [contenteditable="true"]') &&
-            !focused.classList.contains('xterm-helper-textarea')
-          )
-            return;
-          const key = consoles.getState().active;
-          if (key) registry.get(key)?.focus();
-        }, 0);
-      }),
-    [ui, consoles, registry],
-  );
+  // Every dialog gives the keyboard back to the console in front when it closes. The Dialog returns focus to what
+  // opened it (often a toolbar button, or nothing once that button is gone) as it unmounts; this effect runs after
+  // that, in the same commit, so keys typed right after the dialog closed reach the console.
+  const dialogOpen = useUi((s) => s.dialog !== null);
+  const hadDialog = useRef(false);
+  useEffect(() => {
+    const closed = hadDialog.current && !dialogOpen;
+    hadDialog.current = dialogOpen;
+    if (!closed || ui.getState().view !== 'consoles') return;
+    const focused = document.activeElement;
+    // Unless the dialog came from a field the admin goes on typing in (a search box in the sidebar).
+    if (
+      focused instanceof HTMLElement &&
+      focused.matches('input, textarea, select, [contenteditable="true"]') &&
+      !focused.classList.contains('xterm-helper-textarea')
+    )
+      return;
+    const key = consoles.getState().active;
+    if (key) registry.get(key)?.focus();
+  }, [dialogOpen, ui, consoles, registry]);
 
   const slotOf = (tab: ConsoleTab): Slot | undefined => byHost[tab.hostId]?.slots.find((s) => s.id === tab.slotId);
   if (tabs.length === 0) {
