@@ -155,6 +155,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
         usage,
         settings,
         upstreamKey,
+        onRefused: (refusal) => requestLog.record(refusal),
       })
     : null;
   const metering: SlotMetering = {

@@ -219,4 +219,66 @@ describe('the gateway in the panel (Chromium, browser mode)', () => {
     await legacy.getByRole('switch').click();
     await banner.waitFor({ state: 'detached' });
   });
+
+  it('shows Claude Code’s lines to paste, tests upstream, and counts the refused requests of the last day', async () => {
+    await view('Gateway').click();
+    const connect = page.getByRole('region', { name: 'Connect Claude Code' });
+    expect(await connect.getByTestId('connect-snippet').textContent()).toBe(
+      `export ANTHROPIC_BASE_URL=${gatewayUrl}\nexport ANTHROPIC_API_KEY="<the user's key: sk_user_…>"\nclaude`,
+    );
+    expect(await connect.getByTestId('status-line-snippet').textContent()).toContain(
+      'curl -s \\"$ANTHROPIC_BASE_URL/v1/me/usage?format=line\\" -H \\"x-api-key: $ANTHROPIC_API_KEY\\"',
+    );
+
+    const upstreamCard = page.getByRole('region', { name: 'Upstream' });
+    const before = upstream.requests.length;
+    await upstreamCard.getByRole('button', { name: 'Test upstream' }).click();
+    const result = upstreamCard.getByTestId('upstream-test-result');
+    await result.waitFor();
+    expect(await result.innerText()).toMatch(/ok\s+Upstream answered in \d+ ms: the organisation key works\./);
+    expect(upstream.requests.slice(before).map((r) => r.path)).toEqual(['/v1/models']);
+
+    // The call with a made-up key (in the metering test above) was refused: it is counted and listed.
+    const count = page.getByRole('region', { name: 'Refused requests, last 24 hours' });
+    await expect.poll(() => count.getByTestId('refused-24h').textContent()).toBe('1');
+    const list = page.getByRole('region', { name: 'Refused requests', exact: true });
+    await list.locator('tbody tr').first().waitFor();
+    expect(await list.locator('tbody tr').first().innerText()).toMatch(
+      /401[\s\S]*Not a Slotdeck key[\s\S]*unknown caller/,
+    );
+    await count.getByRole('button', { name: 'See the list' }).click();
+    await shot('gateway-connect-test-refused');
+  });
+
+  it('lists a revoked key’s refused call in its user’s detail, filterable per key', async () => {
+    await view('Users').click();
+    const details = page.getByRole('region', { name: 'User details' });
+    const refused = page.getByRole('region', { name: 'Refused requests of ada' });
+    await refused.getByTestId('refusals-empty').waitFor();
+    expect(await refused.innerText()).toContain('No refused requests for this user');
+
+    const row = details.locator('.keys-table tbody tr', { hasText: 'laptop' });
+    await row.getByRole('button', { name: 'Revoke' }).click();
+    await page.getByRole('dialog', { name: 'Revoke laptop?' }).getByRole('button', { name: 'Revoke key' }).click();
+    await expect.poll(() => row.innerText()).toContain('revoked');
+    // A revoked key is refused within a second (the gateway trusts a looked-up key that long).
+    await expect.poll(async () => (await callGateway('hello', false)).status, { timeout: 10_000 }).toBe(401);
+
+    await refused.getByRole('button', { name: 'Refresh' }).click();
+    const first = refused.locator('tbody tr').first();
+    await expect.poll(() => first.innerText().catch(() => ''), { timeout: 10_000 }).toMatch(/Key revoked/);
+    expect(await first.innerText()).toMatch(/401[\s\S]*GATEWAY_KEY_REVOKED[\s\S]*was revoked[\s\S]*laptop/);
+    expect(await page.locator('body').innerText()).not.toContain(secret);
+
+    const keyFilter = refused.getByLabel('Filter by key');
+    const laptop = await keyFilter.locator('option', { hasText: 'laptop' }).getAttribute('value');
+    await keyFilter.selectOption(laptop);
+    await expect.poll(() => refused.locator('tbody tr').count()).toBeGreaterThan(0);
+    await refused.getByLabel('Filter by status').selectOption('429');
+    await refused.getByText('No refused request matches these filters.').waitFor();
+    await refused.getByLabel('Filter by status').selectOption('');
+    await first.waitFor();
+    await refused.scrollIntoViewIfNeeded();
+    await shot('user-refused-requests');
+  });
 });

@@ -35,6 +35,9 @@ export const refusalLabel = (code: string): string => CODE_LABEL[code] ?? code;
 
 const STATUSES = [400, 401, 403, 404, 408, 413, 429, 502, 503, 504];
 
+/** Short cells stay on one line; the reason takes the width that is left. */
+const ONE_LINE = { whiteSpace: 'nowrap' } as const;
+
 function keyCell(row: RefusalRow): string {
   if (row.keyName) return row.keyName;
   if (row.keyPrefix) return `${row.keyPrefix}…`;
@@ -166,11 +169,14 @@ export function RefusedRequests({
           <tbody>
             {rows.map((row) => (
               <tr key={row.id}>
-                <td title={row.count > 1 ? `last at ${formatDateTime(row.lastAt)}` : formatDateTime(row.at)}>
+                <td
+                  style={ONE_LINE}
+                  title={row.count > 1 ? `last at ${formatDateTime(row.lastAt)}` : formatDateTime(row.at)}
+                >
                   {formatRelative(row.lastAt)}
                   {row.count > 1 ? <span className="muted"> ×{row.count.toLocaleString('en-US')}</span> : null}
                 </td>
-                <td>
+                <td style={ONE_LINE}>
                   <span className={`chip ${row.status >= 500 ? 'chip-danger' : 'chip-busy'}`}>{row.status}</span>
                 </td>
                 <td>
@@ -178,11 +184,11 @@ export function RefusedRequests({
                   <div className="muted">{row.message}</div>
                 </td>
                 {userId ? null : <td>{row.username ?? (row.userId ? row.userId : 'unknown caller')}</td>}
-                <td>
+                <td style={ONE_LINE}>
                   <code>{keyCell(row)}</code>
                 </td>
-                <td>{row.model ?? '—'}</td>
-                <td>
+                <td style={ONE_LINE}>{row.model ?? '—'}</td>
+                <td style={ONE_LINE}>
                   <code>{row.ip}</code>
                 </td>
               </tr>
