@@ -35,6 +35,33 @@ const core = await bootstrap({
   keyring: loadKeyring(),
   rendererOrigin: () => pageOrigin,
 });
+// Stopping works from here on, also while the page server and the local agent are still starting.
+let web: WebHost | undefined;
+let stopping = false;
+const stop = (): void => {
+  if (stopping) {
+    // A second Ctrl-C: the admin does not want to wait for a graceful stop.
+    process.stdout.write('Stopping now, without waiting.\n');
+    process.exit(130);
+  }
+  stopping = true;
+  process.stdout.write('\nStopping Slotdeck (its local agent too; your slots keep running)…\n');
+  void (async () => {
+    try {
+      await web?.close();
+      await core.dispose();
+    } catch (error) {
+      log.error('Slotdeck did not stop cleanly', error);
+    }
+    process.stdout.write('Slotdeck stopped.\n');
+    process.exit(0);
+  })();
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
+// npm (or whatever started Slotdeck) went away without a signal: its terminal closed. Stop as for Ctrl-C.
+process.on('SIGHUP', stop);
+
 const port = process.env.SLOTDECK_PORT ? Number(process.env.SLOTDECK_PORT) : 0;
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.stderr.write(
@@ -44,7 +71,6 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 }
 // The browser keeps its sign-in per origin, port included: the same port as last time keeps the admin signed in.
 const PORT_PREFERENCE = 'browser-mode-port';
-let web: WebHost;
 try {
   web = await startWebHost({
     rendererDir: join(appRoot, 'out', 'renderer'),
@@ -69,24 +95,12 @@ try {
 core.settings.setPreference(PORT_PREFERENCE, web.port);
 pageOrigin = web.origin;
 if (web.notice) process.stdout.write(`\n${web.notice}\n`);
+const { url } = web;
 await core.ready;
 
 // The line tests and scripts look for. The link works once, within 10 minutes (opened later, it makes Slotdeck print
 // a new one); a browser that used it stays signed in (restarts on the same port too) until it signs out.
 process.stdout.write(
-  `\nSlotdeck is running in browser mode (data: ${dataDir}).\nOpen this link in your browser (it works once, within 10 minutes; the browser then stays signed in):\n\n  ${web.url}\n\nCtrl-C stops Slotdeck; your slots keep running.\n`,
+  `\nSlotdeck is running in browser mode (data: ${dataDir}).\nOpen this link in your browser (it works once, within 10 minutes; the browser then stays signed in):\n\n  ${url}\n\nCtrl-C stops Slotdeck; your slots keep running.\n`,
 );
-process.stdout.write(`SLOTDECK_READY ${JSON.stringify({ url: web.url, origin: web.origin, pid: process.pid })}\n`);
-
-let stopping = false;
-const stop = (): void => {
-  if (stopping) return;
-  stopping = true;
-  void (async () => {
-    await web.close();
-    await core.dispose();
-    process.exit(0);
-  })();
-};
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
+process.stdout.write(`SLOTDECK_READY ${JSON.stringify({ url, origin: pageOrigin, pid: process.pid })}\n`);
