@@ -36,8 +36,11 @@ export class PanelProcess {
     await this.context?.close();
     this.context = null;
     this.stopping = false;
+    // No fixed ports: the page's (SLOTDECK_PORT unset: a free one) and the local agent's gateway (else 7421), so two
+    // runs on one machine cannot take each other's. A test that needs a port sets it in `env`.
+    const { SLOTDECK_PORT: _fixedPagePort, ...inherited } = process.env;
     const child = spawn(process.execPath, [join(ROOT, 'out/main/browser.js')], {
-      env: { ...process.env, SLOTDECK_DATA_DIR: this.dataDir, ...this.env },
+      env: { ...inherited, SLOTDECK_AGENT_GATEWAY_PORT: '0', SLOTDECK_DATA_DIR: this.dataDir, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;

@@ -39,8 +39,9 @@ beforeAll(async () => {
     nodePath: process.execPath,
     log: consoleLogger(() => undefined),
     keyring: loadKeyring(),
-    // Without a Secret Service on this machine, secrets go to the encrypted file under this key.
-    env: { ...process.env, SLOTDECK_MASTER_KEY: 'integration-test-master-key' },
+    // Without a Secret Service on this machine, secrets go to the encrypted file under this key. The local agent's
+    // gateway takes a free port, not 7421, so that a second run on this machine does not collide with this one.
+    env: { ...process.env, SLOTDECK_MASTER_KEY: 'integration-test-master-key', SLOTDECK_AGENT_GATEWAY_PORT: '0' },
     backoff: { initialMs: 100, maxMs: 1000 },
   });
   await core.ready;
