@@ -99,17 +99,31 @@ function clean(refusal: Refusal): Refusal {
   };
 }
 
+/** A route with the part a caller makes up (a model id) taken out: varying it must not make new rows. */
+const routeOf = (path: string): string => path.replace(/^(\/v1\/models\/).+$/, '$1:id');
+
 /**
- * Refusals of a caller the gateway knew are grouped by everything the admin filters or reads on, per minute. Those
- * of unknown callers (no key, a made-up one) are grouped per address block and code, per hour, whatever key, path
- * or model they sent: someone spraying keys adds a row an hour, not one a request.
+ * Refusals of a caller the gateway knew are grouped per minute by what the admin filters or reads on (status, code,
+ * key, address block, route), keeping the first one's model. Those of unknown callers (no key, a made-up one) are
+ * grouped per address block and code, per hour, whatever key, path or model they sent: someone spraying keys adds
+ * a row an hour, not one a request.
  */
 function groupOf(r: Refusal): { fingerprint: string; bucket: number } {
   if (r.userId !== null) {
     const bucket = Math.floor(r.at / KNOWN_CALLER_BUCKET_MS);
     return {
       bucket,
-      fingerprint: ['k', bucket, r.status, r.code, r.userId, r.keyId, r.ip, r.method, r.path, r.model].join('\u0000'),
+      fingerprint: [
+        'k',
+        bucket,
+        r.status,
+        r.code,
+        r.userId,
+        r.keyId,
+        addressBlock(r.ip),
+        r.method,
+        routeOf(r.path),
+      ].join('\u0000'),
     };
   }
   const bucket = Math.floor(r.at / UNKNOWN_CALLER_BUCKET_MS);

@@ -136,12 +136,21 @@ describe('request log', () => {
   it('merges a known caller’s repeats within a minute, and counts them in the window', () => {
     for (let i = 0; i < 500; i++) log.record(refusal({ status: 429, code: 'GATEWAY_RATE_LIMITED' }));
     log.flush();
-    for (let i = 0; i < 500; i++) log.record(refusal({ status: 429, code: 'GATEWAY_RATE_LIMITED', at: clock + 1000 }));
+    // Made-up model ids in the path or the body do not make new rows either.
+    for (let i = 0; i < 500; i++) {
+      log.record(
+        refusal({ status: 429, code: 'GATEWAY_RATE_LIMITED', at: clock + 1000, model: `m${i}`, path: `/v1/messages` }),
+      );
+    }
+    for (let i = 0; i < 100; i++) {
+      log.record(refusal({ status: 401, code: 'GATEWAY_KEY_REVOKED', method: 'GET', path: `/v1/models/x${i}` }));
+    }
     log.flush();
-    const [row] = log.list({ limit: 10 }).rows;
-    expect(log.list({ limit: 10 }).rows).toHaveLength(1);
+    const [models, row] = log.list({ limit: 10 }).rows;
+    expect(log.list({ limit: 10 }).rows).toHaveLength(2);
+    expect(models).toMatchObject({ count: 100, path: '/v1/models/x0' });
     expect(row).toMatchObject({ count: 1000, lastAt: new Date(T0 + 1000).toISOString() });
-    expect(log.count({ from: new Date(T0).toISOString(), userId: ADA }).refusals).toBe(1000);
+    expect(log.count({ from: new Date(T0).toISOString(), userId: ADA }).refusals).toBe(1100);
     expect(log.count({ from: new Date(T0).toISOString(), userId: GRACE }).refusals).toBe(0);
   });
 

@@ -115,7 +115,7 @@ export default function GatewayView({ hostId }: { hostId: string }) {
             <button
               type="button"
               className="button small"
-              onClick={() => refusedList.current?.scrollIntoView({ behavior: 'smooth', block: 'start' })}
+              onClick={() => refusedList.current?.scrollIntoView({ block: 'start' })}
             >
               See the list
             </button>
