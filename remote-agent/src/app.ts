@@ -24,7 +24,8 @@ import { registerUserRoutes } from './modules/users/routes.js';
 import { UserService } from './modules/users/service.js';
 import { KeyVerifier } from './modules/users/verifier.js';
 import { SlotAccounts } from './modules/slots/accounts.js';
-import { SlotPaths, type IsolationLayout } from './modules/slots/paths.js';
+import { builtinProcessSpec } from './modules/slots/launch.js';
+import { LAUNCHER_PATH, SlotPaths, type IsolationLayout } from './modules/slots/paths.js';
 import { SlotRepository } from './modules/slots/repository.js';
 import { registerSlotRoutes } from './modules/slots/routes.js';
 import { SlotService, type HostTools, type SlotMetering } from './modules/slots/service.js';
@@ -106,9 +107,12 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     opening,
     logger,
     onSizeChange: (id, size) => repo.update(id, { cols: size.cols, rows: size.rows }),
+    dtach: tools.dtach,
+    processSpec: (slot, dtach) => builtinProcessSpec(slot, paths, dtach),
   });
   const ttyd = new TtydBridge({
     paths,
+    launcher: LAUNCHER_PATH,
     tools,
     tickets,
     opening,
@@ -194,11 +198,9 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     config,
     repo,
     supervisor,
-    terminals,
-    ttyd,
+    backends: { builtin: terminals, ttyd },
     tickets,
     paths,
-    tools,
     logger,
     metering,
     ...(accounts ? { accounts } : {}),
@@ -264,7 +266,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
       inFlight: 0,
     }),
   });
-  registerTerminalRoutes(app, { slots, terminals, ttyd, tickets, opening });
+  registerTerminalRoutes(app, { backendOf: (id) => slots.backendOf(id), tickets, opening });
 
   // Rows older than the configured age move to the archive database; checked every 6 hours (a no-op when none are).
   const stopArchiver = usage.startArchiver({

@@ -166,7 +166,7 @@ describe('validation', () => {
     expect(big.status).toBe(413);
     expect((JSON.parse(big.body) as ErrorBody).error.code).toBe('BODY_TOO_LARGE');
     await expectError('GET', '/api/v1/nothing-here', undefined, 404, 'ROUTE_NOT_FOUND');
-    await expectError('PATCH', `/api/v1/slots/${slot.id}`, { name: 'x' }, 404, 'ROUTE_NOT_FOUND');
+    await expectError('PUT', `/api/v1/slots/${slot.id}`, { name: 'x' }, 404, 'ROUTE_NOT_FOUND');
     // An empty JSON body means no body, as curl sends it.
     const empty = await agent.request<Slot>('POST', `/api/v1/slots/${slot.id}/start`, '', {
       'content-type': 'application/json',

@@ -112,7 +112,11 @@ export function readSmallFile(file: string, maxBytes = 64 * 1024): string | null
  * PM2 runs the holder script, which becomes dtach (so PM2 tracks dtach's pid); dtach holds the slot's terminal and
  * runs the launcher, which runs the program.
  */
-export function builtinProcessSpec(slot: SlotRow, paths: SlotPaths, dtachPath: string): ProcessSpec {
+export function builtinProcessSpec(
+  slot: Pick<SlotRow, 'id' | 'ownerId' | 'memoryLimitMb' | 'workDir'>,
+  paths: SlotPaths,
+  dtachPath: string,
+): ProcessSpec {
   const account = paths.account(slot.id, slot.ownerId);
   const { isolation } = paths;
   return {

@@ -8,10 +8,8 @@ import {
   readFileSync,
   rmSync,
   statSync,
-  unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { createConnection } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,19 +30,12 @@ import type { ProcessSupervisor, SupervisedProcess } from '../../supervisor/supe
 import { findExecutable } from '../../util/executables.js';
 import { randomId } from '../../util/ids.js';
 import { KeyedMutex } from '../../util/keyed-mutex.js';
-import {
-  findProcessesByArgument,
-  readProcessTable,
-  TreeSampler,
-  childrenOf,
-  type TreeUsage,
-} from '../../util/procfs.js';
-import type { TerminalHost } from '../terminal/host.js';
+import { readProcessTable, TreeSampler, childrenOf, type TreeUsage } from '../../util/procfs.js';
+import type { TerminalBackend } from '../terminal/backend.js';
 import type { TicketStore } from '../terminal/tickets.js';
-import type { TtydBridge } from '../terminal/ttyd.js';
 import { loginShell, missingProgramMessage, resolveArgv } from './command.js';
 import type { SlotAccounts } from './accounts.js';
-import { builtinProcessSpec, readSmallFile, slotEnvironment, writeEnvFile } from './launch.js';
+import { readSmallFile, slotEnvironment, writeEnvFile } from './launch.js';
 import { processName, slotIdOfProcess, type SlotPaths } from './paths.js';
 import { SlotNameTakenError, type SlotRepository, type SlotRow } from './repository.js';
 
@@ -82,11 +73,10 @@ export interface SlotServiceDeps {
   config: AgentConfig;
   repo: SlotRepository;
   supervisor: ProcessSupervisor;
-  terminals: TerminalHost;
-  ttyd: TtydBridge;
+  /** What holds each backend's slot terminals. */
+  backends: Record<SlotRow['terminal'], TerminalBackend>;
   tickets: TicketStore;
   paths: SlotPaths;
-  tools: HostTools;
   logger: Logger;
   metering?: SlotMetering;
   /** On a host set up for isolation: the slots' accounts, through the privileged helper. */
@@ -409,7 +399,7 @@ export class SlotService {
   /** Ends the slot's program and starts it with the registry's settings (caller holds the lock). */
   private async relaunch(row: SlotRow, why: string): Promise<void> {
     await this.deps.supervisor.remove(processName(row.id));
-    if (row.terminal === 'ttyd') await this.deps.ttyd.stopSession(row);
+    await this.deps.backends[row.terminal].endSession(row);
     await this.launch(row, why, 'restarted');
   }
 
@@ -442,7 +432,7 @@ export class SlotService {
   /** `origin`: the page origin the terminal will be opened from; null for clients without one (the CLI). */
   issueTicket(id: string, mode: TerminalMode, origin: string | null = null): TerminalTicket {
     const row = this.requireRow(id);
-    const open = row.terminal === 'ttyd' ? this.deps.ttyd.isOpen(id) : this.deps.terminals.isOpen(id);
+    const open = this.deps.backends[row.terminal].isOpen(id);
     if (row.desiredState !== 'running' || row.failedReason || !open) {
       throw new AppError(
         AgentErrorCode.SLOT_NOT_RUNNING,
@@ -461,8 +451,9 @@ export class SlotService {
     };
   }
 
-  terminalBackendOf(id: string): SlotRow['terminal'] | null {
-    return this.deps.repo.get(id)?.terminal ?? null;
+  /** The backend holding a slot's terminal; the built-in one for an unknown slot (which it then refuses). */
+  backendOf(id: string): TerminalBackend {
+    return this.deps.backends[this.deps.repo.get(id)?.terminal ?? 'builtin'];
   }
 
   /** Counts for /health, without asking PM2. */
@@ -493,28 +484,16 @@ export class SlotService {
   }
 
   private assertBackend(terminal: SlotRow['terminal']): void {
-    const { tools } = this.deps;
-    if (terminal === 'builtin' && !tools.dtach) {
-      throw new AppError(
-        AgentErrorCode.SLOT_BACKEND_UNAVAILABLE,
-        503,
-        'dtach is not installed on this host, and slots need it to hold their terminals. Install it (Debian/Ubuntu: apt-get install dtach) and restart the agent.',
-      );
-    }
-    if (terminal === 'ttyd' && this.deps.accounts) {
+    const backend = this.deps.backends[terminal];
+    if (this.deps.accounts && !backend.supportsSlotAccounts) {
       throw new AppError(
         AgentErrorCode.SLOT_BACKEND_UNAVAILABLE,
         400,
-        'This host runs each slot as its own account, which the ttyd terminal does not support yet. Use terminal "builtin".',
+        `This host runs each slot as its own account, which the ${terminal} terminal does not support yet. Use terminal "builtin".`,
       );
     }
-    if (terminal === 'ttyd' && (!tools.ttyd || !tools.tmux)) {
-      throw new AppError(
-        AgentErrorCode.SLOT_BACKEND_UNAVAILABLE,
-        400,
-        `The ttyd terminal needs ${[!tools.ttyd && 'ttyd', !tools.tmux && 'tmux'].filter(Boolean).join(' and ')} on this host, which ${!tools.ttyd && !tools.tmux ? 'are' : 'is'} not installed. Install it, or use terminal "builtin".`,
-      );
-    }
+    const problem = backend.problem();
+    if (problem) throw new AppError(AgentErrorCode.SLOT_BACKEND_UNAVAILABLE, problem.status, problem.message);
   }
 
   private requireRow(id: string): SlotRow {
@@ -567,7 +546,7 @@ export class SlotService {
       const use: TreeUsage | undefined = usage.get(row.id);
       const activity = Math.max(
         row.lastActivityAt ? Date.parse(row.lastActivityAt) : 0,
-        (row.terminal === 'ttyd' ? this.deps.ttyd.lastActivity(row.id) : this.deps.terminals.lastActivity(row.id)) ?? 0,
+        this.deps.backends[row.terminal].lastActivity(row.id) ?? 0,
       );
       const live = proc !== null && proc.status === 'online';
       const crashLoop = this.crashLoopOf(row, proc, now);
@@ -599,7 +578,7 @@ export class SlotService {
         restarts: row.restarts,
         cpuPercent: use?.cpuPercent ?? null,
         memoryBytes: use ? use.memoryBytes : null,
-        viewers: row.terminal === 'ttyd' ? this.deps.ttyd.viewers(row.id) : this.deps.terminals.viewers(row.id),
+        viewers: this.deps.backends[row.terminal].viewers(row.id),
         size: { cols: row.cols, rows: row.rows },
         lastActivityAt: activity > 0 ? new Date(activity).toISOString() : null,
         ownerId: row.ownerId,
@@ -673,28 +652,19 @@ export class SlotService {
     );
     await this.clearStaleSession(row);
     this.deps.repo.update(row.id, { supervisorRestartsSeen: 0 });
-    if (row.terminal === 'ttyd') {
-      const spec = this.deps.ttyd.processSpec(row);
+    const backend = this.deps.backends[row.terminal];
+    const spec = { name: processName(row.id), ...backend.processSpec(row) };
+    // Open first: the terminal attaches the moment the new session can be reached.
+    backend.open(row, false);
+    try {
       await supervisor.start(spec);
-      this.deps.ttyd.open(row);
-    } else {
-      // Attach first: the terminal connects the moment the session's socket appears.
-      this.deps.terminals.open({
-        id: row.id,
-        title: row.name,
-        size: { cols: row.cols, rows: row.rows },
-        resumeExisting: false,
-      });
-      try {
-        await supervisor.start(builtinProcessSpec(row, paths, this.deps.tools.dtach!));
-      } catch (error) {
-        await this.deps.terminals.release(row.id, 'slot could not start');
-        throw new AppError(
-          AgentErrorCode.SUPERVISOR_UNAVAILABLE,
-          503,
-          `PM2 could not start slot ${row.name}: ${(error as Error).message}. Retry, or check the agent's log.`,
-        );
-      }
+    } catch (error) {
+      await backend.release(row.id, 'slot could not start');
+      throw new AppError(
+        AgentErrorCode.SUPERVISOR_UNAVAILABLE,
+        503,
+        `PM2 could not start slot ${row.name}: ${(error as Error).message}. Retry, or check the agent's log.`,
+      );
     }
     this.deps.repo.addEvent(row.id, kind, why);
   }
@@ -704,12 +674,9 @@ export class SlotService {
     await this.deps.supervisor.remove(processName(row.id));
     // PM2 signals the helper's sudo; the holder runs as another account, so make sure it ended.
     await this.stopAccountHolder(row);
-    if (row.terminal === 'ttyd') {
-      await this.deps.ttyd.stopSession(row);
-      this.deps.ttyd.release(row.id);
-    } else {
-      await this.deps.terminals.release(row.id);
-    }
+    const backend = this.deps.backends[row.terminal];
+    await backend.endSession(row);
+    await backend.release(row.id);
     this.deps.tickets.revokeSlot(row.id);
   }
 
@@ -744,7 +711,7 @@ export class SlotService {
     if (row.meteredKeyId) this.deps.metering?.revokeSlotKeys(row.id);
     rmSync(paths.meteredKeyFile(row.id), { force: true });
     this.deps.repo.delete(row.id);
-    await this.deps.terminals.forget(row.id);
+    await this.deps.backends[row.terminal].forget(row.id);
     this.consumedExit.delete(row.id);
     const removed: string[] = [];
     const kept: string[] = [];
@@ -784,45 +751,16 @@ export class SlotService {
     }
   }
 
-  /**
-   * A socket left by a holder PM2 no longer knows (its daemon was killed) would block the new session: end that
-   * holder, or remove the dead socket.
-   */
+  /** What an earlier session left must not block the new one (a holder PM2 no longer knows, a dead socket). */
   private async clearStaleSession(row: SlotRow): Promise<void> {
-    if (row.terminal !== 'builtin') return;
-    const socket = this.deps.paths.socket(row.id);
     if (this.deps.paths.account(row.id, row.ownerId)) {
       // Another account's processes: only the helper may end them. The socket the agent took is its own to remove;
       // one left in s/ the holder removes itself.
       await this.stopAccountHolder(row);
-      rmSync(socket, { force: true });
+      rmSync(this.deps.paths.socket(row.id), { force: true });
       return;
     }
-    if (!existsSync(socket)) return;
-    const alive = await new Promise<boolean>((resolve) => {
-      const probe = createConnection({ path: socket });
-      probe.once('connect', () => {
-        probe.destroy();
-        resolve(true);
-      });
-      probe.once('error', () => resolve(false));
-    });
-    if (alive) {
-      for (const pid of findProcessesByArgument(socket)) {
-        this.deps.logger.warn({ slotId: row.id, pid }, 'ending a session holder PM2 no longer supervises');
-        try {
-          process.kill(pid, 'SIGTERM');
-        } catch {
-          // already gone
-        }
-      }
-      await sleep(200);
-    }
-    try {
-      unlinkSync(socket);
-    } catch {
-      // gone already
-    }
+    await this.deps.backends[row.terminal].prepareStart(row);
   }
 
   // ---------------------------------------------------------------- reconcile
@@ -880,17 +818,17 @@ export class SlotService {
     const row = this.deps.repo.get(id);
     if (!row) return;
     const proc = await this.deps.supervisor.describe(processName(id));
-    const terminalOpen = row.terminal === 'ttyd' ? this.deps.ttyd.isOpen(id) : this.deps.terminals.isOpen(id);
+    const backend = this.deps.backends[row.terminal];
+    const terminalOpen = backend.isOpen(id);
 
-    const activity = row.terminal === 'ttyd' ? this.deps.ttyd.lastActivity(id) : this.deps.terminals.lastActivity(id);
+    const activity = backend.lastActivity(id);
     if (activity && (!row.lastActivityAt || Date.parse(row.lastActivityAt) < activity)) {
       this.deps.repo.update(id, { lastActivityAt: new Date(activity).toISOString() });
     }
 
     if (row.desiredState === 'stopped' || row.failedReason) {
       if (proc) await this.halt(row);
-      else if (terminalOpen)
-        await (row.terminal === 'ttyd' ? this.deps.ttyd.release(id) : this.deps.terminals.release(id));
+      else if (terminalOpen) await backend.release(id);
       return;
     }
     if (!proc || proc.status === 'stopped' || proc.status === 'unknown') {
@@ -926,14 +864,7 @@ export class SlotService {
 
     if (!terminalOpen) {
       // A slot that ran while no agent was attached (the agent restarted): take it over.
-      if (row.terminal === 'ttyd') this.deps.ttyd.open(row);
-      else
-        this.deps.terminals.open({
-          id,
-          title: row.name,
-          size: { cols: row.cols, rows: row.rows },
-          resumeExisting: true,
-        });
+      backend.open(row, true);
     }
 
     if (row.memoryLimitMb && use && proc.status === 'online' && use.memoryBytes > row.memoryLimitMb * 1024 * 1024) {
@@ -1021,7 +952,7 @@ export class SlotService {
   }
 
   private recentOutput(row: SlotRow): string {
-    return row.terminal === 'ttyd' ? '' : this.deps.terminals.recentText(row.id).slice(-300);
+    return this.deps.backends[row.terminal].recentText(row.id).slice(-300);
   }
 }
 

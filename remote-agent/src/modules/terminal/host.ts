@@ -1,8 +1,12 @@
-import { watch, type FSWatcher } from 'node:fs';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
+import { createConnection } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { TerminalCloseCode } from '../../contract/index.js';
+import type { ProcessSpec } from '../../supervisor/supervisor.js';
+import { findProcessesByArgument } from '../../util/procfs.js';
+import type { BackendProblem, TerminalBackend, TerminalSlot } from './backend.js';
 import { DEFAULT_FLOW_LIMITS, TerminalClient, type FlowLimits } from './client.js';
 import { awaitOpening, type OpeningPolicy, type UpgradeAuth } from './opening.js';
 import { ScreenStore, type ScreenSize } from './screen-store.js';
@@ -26,17 +30,19 @@ export interface TerminalHostOptions {
   onSizeChange: (slotId: string, size: ScreenSize) => void;
   flowLimits?: FlowLimits;
   maxClientsPerSlot?: number;
+  /** dtach, which holds the slots' terminals; null where it is not installed. */
+  dtach: string | null;
+  /** What PM2 runs to hold a slot's terminal in dtach (the holder scripts are the slots module's). */
+  processSpec: (slot: TerminalSlot, dtach: string) => Omit<ProcessSpec, 'name'>;
 }
 
-export interface OpenTerminalRequest {
-  id: string;
-  title: string;
-  size: ScreenSize;
-  resumeExisting: boolean;
-}
-
-/** All slot terminals of the agent: one attached SlotTerminal per running slot, and the clients' WebSockets. */
-export class TerminalHost {
+/**
+ * The built-in terminal backend, all slot terminals of the agent: one attached SlotTerminal per running slot, and
+ * the clients' WebSockets.
+ */
+export class TerminalHost implements TerminalBackend {
+  readonly kind = 'builtin' as const;
+  readonly supportsSlotAccounts = true;
   private readonly terminals = new Map<string, SlotTerminal>();
   private readonly watcher: FSWatcher | null;
   private readonly heartbeat: NodeJS.Timeout;
@@ -59,30 +65,82 @@ export class TerminalHost {
     this.heartbeat.unref();
   }
 
-  /** Attaches to a running slot's session (idempotent). */
-  open(request: OpenTerminalRequest): SlotTerminal {
-    const existing = this.terminals.get(request.id);
+  problem(): BackendProblem | null {
+    if (this.options.dtach) return null;
+    return {
+      status: 503,
+      message:
+        'dtach is not installed on this host, and slots need it to hold their terminals. Install it (Debian/Ubuntu: apt-get install dtach) and restart the agent.',
+    };
+  }
+
+  processSpec(slot: TerminalSlot): Omit<ProcessSpec, 'name'> {
+    if (!this.options.dtach) throw new Error('dtach is required for the built-in terminal');
+    return this.options.processSpec(slot, this.options.dtach);
+  }
+
+  /**
+   * A socket left by a holder PM2 no longer knows (its daemon was killed) would block the new session: end that
+   * holder, or remove the dead socket.
+   */
+  async prepareStart(slot: TerminalSlot): Promise<void> {
+    const socket = this.options.socketPath(slot.id);
+    if (!existsSync(socket)) return;
+    const alive = await new Promise<boolean>((resolve) => {
+      const probe = createConnection({ path: socket });
+      probe.once('connect', () => {
+        probe.destroy();
+        resolve(true);
+      });
+      probe.once('error', () => resolve(false));
+    });
+    if (alive) {
+      for (const pid of findProcessesByArgument(socket)) {
+        this.options.logger.warn({ slotId: slot.id, pid }, 'ending a session holder PM2 no longer supervises');
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          // already gone
+        }
+      }
+      await sleep(200);
+    }
+    try {
+      unlinkSync(socket);
+    } catch {
+      // gone already
+    }
+  }
+
+  /** Attaches to the slot's session (idempotent); a new session's socket is awaited. */
+  open(slot: TerminalSlot, resume: boolean): SlotTerminal {
+    const existing = this.terminals.get(slot.id);
     if (existing) return existing;
     const store = ScreenStore.open({
-      dir: this.options.screenDir(request.id),
+      dir: this.options.screenDir(slot.id),
       scrollbackLines: this.options.scrollbackLines,
       compactBytes: this.options.journalCompactBytes,
       maxReplayBytes: Math.max(8 << 20, this.options.journalCompactBytes * 2),
-      initialSize: request.size,
+      initialSize: { cols: slot.cols, rows: slot.rows },
     });
     const terminal = new SlotTerminal({
-      slotId: request.id,
-      title: request.title,
-      socketPath: this.options.socketPath(request.id),
-      ...(this.options.beforeConnect ? { beforeConnect: () => this.options.beforeConnect!(request.id) } : {}),
+      slotId: slot.id,
+      title: slot.name,
+      socketPath: this.options.socketPath(slot.id),
+      ...(this.options.beforeConnect ? { beforeConnect: () => this.options.beforeConnect!(slot.id) } : {}),
       store,
       logger: this.options.logger,
-      resumeExisting: request.resumeExisting,
-      onSizeChange: (size) => this.options.onSizeChange(request.id, size),
+      resumeExisting: resume,
+      onSizeChange: (size) => this.options.onSizeChange(slot.id, size),
     });
-    this.terminals.set(request.id, terminal);
+    this.terminals.set(slot.id, terminal);
     terminal.start();
     return terminal;
+  }
+
+  /** The session is dtach, which PM2 supervises: it ends with the process. */
+  endSession(): Promise<void> {
+    return Promise.resolve();
   }
 
   get(id: string): SlotTerminal | undefined {

@@ -2,11 +2,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { AgentErrorCode, SlotIdParams, TERMINAL_PATH } from '../../contract/index.js';
 import { AppError } from '../../errors.js';
-import type { SlotService } from '../slots/service.js';
-import type { TerminalHost } from './host.js';
+import type { TerminalBackend } from './backend.js';
 import type { OpeningPolicy } from './opening.js';
 import { originAccepted, type TicketGrant, type TicketStore } from './tickets.js';
-import type { TtydBridge } from './ttyd.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -34,9 +32,8 @@ const ticketProblem = (code: AgentErrorCode, message: string): AppError => new A
 export function registerTerminalRoutes(
   app: FastifyInstance,
   deps: {
-    slots: SlotService;
-    terminals: TerminalHost;
-    ttyd: TtydBridge;
+    /** The backend holding the slot's terminal (the built-in one for a slot that does not exist: it says so). */
+    backendOf: (slotId: string) => TerminalBackend;
     tickets: TicketStore;
     opening: OpeningPolicy;
   },
@@ -102,8 +99,7 @@ export function registerTerminalRoutes(
     wsHandler: (socket, request) => {
       const { id } = request.params as { id: string };
       const auth = { grant: request.terminalGrant ?? null, origin: request.headers.origin };
-      if (deps.slots.terminalBackendOf(id) === 'ttyd') deps.ttyd.accept(socket, id, auth);
-      else deps.terminals.accept(socket, id, auth);
+      deps.backendOf(id).accept(socket, id, auth);
     },
   });
 }

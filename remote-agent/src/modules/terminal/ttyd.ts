@@ -8,8 +8,7 @@ import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { ClientCommand, TerminalCloseCode, TTYD_SUBPROTOCOL } from '../../contract/index.js';
 import type { ProcessSpec } from '../../supervisor/supervisor.js';
-import { LAUNCHER_PATH, processName, type SlotPaths } from '../slots/paths.js';
-import type { SlotRow } from '../slots/repository.js';
+import type { BackendProblem, TerminalBackend, TerminalSlot } from './backend.js';
 import { toBuffer } from './client.js';
 import { awaitOpening, type OpeningPolicy, type UpgradeAuth } from './opening.js';
 import type { TicketGrant, TicketStore } from './tickets.js';
@@ -19,11 +18,25 @@ const run = promisify(execFile);
 const UPSTREAM_WAIT_MS = 5000;
 const TTYD_USER = 'slotdeck';
 
+/** Where a ttyd slot's files are (the slots module's SlotPaths has these). */
+export interface TtydPaths {
+  ttydSocket(id: string): string;
+  tmuxSocket(id: string): string;
+  tmuxConfig(id: string): string;
+  ttydSecretFile(id: string): string;
+  envFile(id: string): string;
+  exitFile(id: string): string;
+  outLog(id: string): string;
+  errorLog(id: string): string;
+}
+
 export interface TtydCommandInput {
   ttyd: string;
   tmux: string;
-  row: Pick<SlotRow, 'id' | 'argv' | 'workDir'>;
-  paths: SlotPaths;
+  row: Pick<TerminalSlot, 'id' | 'argv' | 'workDir'>;
+  paths: TtydPaths;
+  /** The slot launcher script, which tmux runs as the built-in backend's dtach does. */
+  launcher: string;
   secret: string;
 }
 
@@ -32,7 +45,7 @@ export interface TtydCommandInput {
  * writable, guarded by a per-slot credential, running the slot's program inside tmux so that the program
  * outlives ttyd and every client attaches to the same session.
  */
-export function buildTtydCommand({ ttyd, tmux, row, paths, secret }: TtydCommandInput): {
+export function buildTtydCommand({ ttyd, tmux, row, paths, launcher, secret }: TtydCommandInput): {
   script: string;
   args: string[];
 } {
@@ -61,7 +74,7 @@ export function buildTtydCommand({ ttyd, tmux, row, paths, secret }: TtydCommand
       '-c',
       row.workDir,
       '/bin/sh',
-      LAUNCHER_PATH,
+      launcher,
       paths.envFile(row.id),
       paths.exitFile(row.id),
     ],
@@ -80,7 +93,8 @@ export function tmuxConfig(scrollbackLines: number): string {
 }
 
 export interface TtydBridgeOptions {
-  paths: SlotPaths;
+  paths: TtydPaths;
+  launcher: string;
   tools: { ttyd: string | null; tmux: string | null };
   tickets: TicketStore;
   opening: OpeningPolicy;
@@ -89,7 +103,9 @@ export interface TtydBridgeOptions {
 }
 
 /** Slots whose terminal is a real ttyd: the agent proxies clients to it, holding the credential itself. */
-export class TtydBridge {
+export class TtydBridge implements TerminalBackend {
+  readonly kind = 'ttyd' as const;
+  readonly supportsSlotAccounts = false;
   private readonly slots = new Map<
     string,
     { connections: Set<{ mode: TicketGrant['mode']; close: () => void }>; lastActivityAt: number | null }
@@ -106,13 +122,22 @@ export class TtydBridge {
     return secret;
   }
 
-  processSpec(row: SlotRow): ProcessSpec {
-    const { paths, tools } = this.options;
+  problem(): BackendProblem | null {
+    const { ttyd, tmux } = this.options.tools;
+    if (ttyd && tmux) return null;
+    return {
+      status: 400,
+      message: `The ttyd terminal needs ${[!ttyd && 'ttyd', !tmux && 'tmux'].filter(Boolean).join(' and ')} on this host, which ${!ttyd && !tmux ? 'are' : 'is'} not installed. Install it, or use terminal "builtin".`,
+    };
+  }
+
+  processSpec(row: TerminalSlot): Omit<ProcessSpec, 'name'> {
+    const { paths, tools, launcher } = this.options;
     if (!tools.ttyd || !tools.tmux) throw new Error('ttyd and tmux are required for the ttyd backend');
     writeFileSync(paths.tmuxConfig(row.id), tmuxConfig(this.options.scrollbackLines), { mode: 0o600 });
-    const command = buildTtydCommand({ ttyd: tools.ttyd, tmux: tools.tmux, row, paths, secret: this.secret(row.id) });
+    const secret = this.secret(row.id);
+    const command = buildTtydCommand({ ttyd: tools.ttyd, tmux: tools.tmux, row, paths, launcher, secret });
     return {
-      name: processName(row.id),
       script: command.script,
       args: command.args,
       cwd: row.workDir,
@@ -123,7 +148,13 @@ export class TtydBridge {
     };
   }
 
-  open(row: Pick<SlotRow, 'id'>): void {
+  /** ttyd binds its socket itself, and tmux keeps one session per slot: nothing to clear. */
+  prepareStart(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Clients wait for a ttyd still starting, so the slot is open from the start, resumed or not. */
+  open(row: Pick<TerminalSlot, 'id'>): void {
     if (!this.slots.has(row.id)) this.slots.set(row.id, { connections: new Set(), lastActivityAt: null });
   }
 
@@ -131,10 +162,21 @@ export class TtydBridge {
     return this.slots.has(id);
   }
 
-  release(id: string): void {
+  release(id: string): Promise<void> {
     const entry = this.slots.get(id);
     this.slots.delete(id);
     for (const connection of entry?.connections ?? []) connection.close();
+    return Promise.resolve();
+  }
+
+  /** tmux keeps the screen: nothing of the agent's to remove. */
+  forget(id: string): Promise<void> {
+    return this.release(id);
+  }
+
+  /** The screen is tmux's: the agent keeps no copy to read. */
+  recentText(): string {
+    return '';
   }
 
   viewers(id: string): { writable: number; readOnly: number } {
@@ -152,7 +194,7 @@ export class TtydBridge {
   }
 
   /** tmux keeps the program alive when ttyd stops; stopping the slot ends the tmux server too. */
-  async stopSession(row: Pick<SlotRow, 'id'>): Promise<void> {
+  async endSession(row: Pick<TerminalSlot, 'id'>): Promise<void> {
     if (!this.options.tools.tmux || !existsSync(this.options.paths.tmuxSocket(row.id))) return;
     await run(this.options.tools.tmux, ['-S', this.options.paths.tmuxSocket(row.id), 'kill-server']).catch(
       () => undefined,

@@ -14,7 +14,14 @@ const paths = new SlotPaths('/var/lib/slotdeck-agent', '/run/sd');
 const row = { id: SLOT_ID, argv: ['claude', '--model', 'opus 4'], workDir: '/srv/project' };
 
 function command(secret = 'pa55word'): { script: string; args: string[] } {
-  return buildTtydCommand({ ttyd: '/usr/local/bin/ttyd', tmux: '/usr/bin/tmux', row, paths, secret });
+  return buildTtydCommand({
+    ttyd: '/usr/local/bin/ttyd',
+    tmux: '/usr/bin/tmux',
+    row,
+    paths,
+    launcher: LAUNCHER_PATH,
+    secret,
+  });
 }
 
 /** The value following `flag` in `args`. */
@@ -116,7 +123,13 @@ describe('TtydBridge.processSpec', () => {
   function bridge(tools: { ttyd: string | null; tmux: string | null }): { bridge: TtydBridge; paths: SlotPaths } {
     const slotPaths = new SlotPaths(dataDir, join(dataDir, 'run'));
     mkdirSync(slotPaths.slotDir(SLOT_ID), { recursive: true });
-    const options = { paths: slotPaths, tools, tickets: new TicketStore(), logger: createLogger('silent') };
+    const options = {
+      paths: slotPaths,
+      launcher: LAUNCHER_PATH,
+      tools,
+      tickets: new TicketStore(),
+      logger: createLogger('silent'),
+    };
     return {
       bridge: new TtydBridge({ ...options, opening: { timeoutMs: 2000, allowedOrigins: [] }, scrollbackLines: 2500 }),
       paths: slotPaths,
@@ -127,7 +140,6 @@ describe('TtydBridge.processSpec', () => {
     const { bridge: ttyd, paths: slotPaths } = bridge({ ttyd: '/usr/local/bin/ttyd', tmux: '/usr/bin/tmux' });
     const slot = { ...row, workDir: dataDir } as SlotRow;
     const first = ttyd.processSpec(slot);
-    expect(first.name).toBe(`slot-${SLOT_ID}`);
     expect(first.script).toBe('/usr/local/bin/ttyd');
     expect(first.cwd).toBe(dataDir);
     expect(readFileSync(slotPaths.tmuxConfig(SLOT_ID), 'utf8')).toContain('set -g history-limit 2500');
