@@ -27,8 +27,10 @@ export const REQUEST_LOG_MAX_ROWS = 200_000;
 const MAX_PENDING = 5_000;
 /** Rows recently written, by what they are, so that the same refusal again adds to their count. */
 const MAX_OPEN_ROWS = 10_000;
+/** Rows written per transaction by the timer; a few ms each (about 50 µs a row with its indexes). */
+const WRITE_CHUNK = 200;
 /** Rows deleted per statement while pruning: each step is short, and the event loop runs between steps. */
-const PRUNE_CHUNK = 2_000;
+const PRUNE_CHUNK = 250;
 const PRUNE_INTERVAL_MS = 3_600_000;
 /** A caller the gateway knew gets a row per minute per kind of refusal; an unknown one a row per hour. */
 const KNOWN_CALLER_BUCKET_MS = 60_000;
@@ -85,7 +87,7 @@ function addressBlock(ip: string): string {
 /** What the client was told, bounded and cleaned: never a key, never a control character. */
 function clean(refusal: Refusal): Refusal {
   return {
-    at: Number.isFinite(refusal.at) ? Math.trunc(refusal.at) : Date.now(),
+    at: Math.trunc(refusal.at),
     status: Number.isInteger(refusal.status) ? refusal.status : 0,
     code: printable(refusal.code, 64),
     message: redactKeys(printable(refusal.message, 500)),
@@ -110,20 +112,13 @@ const routeOf = (path: string): string => path.replace(/^(\/v1\/models\/).+$/, '
  */
 function groupOf(r: Refusal): { fingerprint: string; bucket: number } {
   if (r.userId !== null) {
+    const route = routeOf(r.path.slice(0, 200).split('?')[0] ?? '');
     const bucket = Math.floor(r.at / KNOWN_CALLER_BUCKET_MS);
     return {
       bucket,
-      fingerprint: [
-        'k',
-        bucket,
-        r.status,
-        r.code,
-        r.userId,
-        r.keyId,
-        addressBlock(r.ip),
-        r.method,
-        routeOf(r.path),
-      ].join('\u0000'),
+      fingerprint: ['k', bucket, r.status, r.code, r.userId, r.keyId, addressBlock(r.ip), r.method, route].join(
+        '\u0000',
+      ),
     };
   }
   const bucket = Math.floor(r.at / UNKNOWN_CALLER_BUCKET_MS);
@@ -152,6 +147,7 @@ export class RequestLog {
   private open = new Map<string, number>();
   private dropped = 0;
   private timer: NodeJS.Timeout | null = null;
+  private writing: NodeJS.Immediate | null = null;
   private pruneTimer: NodeJS.Timeout | null = null;
   private pruning: Promise<number> | null = null;
   private rowsSincePrune = 0;
@@ -201,7 +197,7 @@ export class RequestLog {
            (SELECT id FROM gateway_refusals WHERE id <= ? ORDER BY id LIMIT ?)`,
       ),
     };
-    this.writeBatch = this.db.transaction((batch: Pending[]) => this.write(batch));
+    this.writeBatch = this.db.transaction((batch: Pending[]) => this.insert(batch));
     this.pruneTimer = setInterval(() => void this.prune(), PRUNE_INTERVAL_MS);
     this.pruneTimer.unref();
   }
@@ -209,20 +205,23 @@ export class RequestLog {
   /** Queues one refusal; never throws, never waits (it runs on the gateway's path). */
   record(refusal: Refusal): void {
     if (this.closed) return;
+    if (!Number.isFinite(refusal.at)) refusal = { ...refusal, at: this.now() };
     try {
-      const cleaned = clean(refusal);
-      const { fingerprint, bucket } = groupOf(cleaned);
+      // Grouped on the fields as reported (cheap); only the first of a group is cleaned, so a flood of one kind
+      // costs a map lookup per request.
+      const { fingerprint, bucket } = groupOf(refusal);
       const same = this.pending.get(fingerprint);
       if (same) {
         same.count += 1;
-        same.lastAt = Math.max(same.lastAt, cleaned.at);
+        same.lastAt = Math.max(same.lastAt, refusal.at);
       } else if (this.pending.size >= MAX_PENDING) {
         this.dropped += 1;
       } else {
+        const cleaned = clean(refusal);
         this.pending.set(fingerprint, { fingerprint, bucket, refusal: cleaned, count: 1, lastAt: cleaned.at });
       }
-      if (!this.timer) {
-        this.timer = setTimeout(() => this.flush(), this.flushDelayMs);
+      if (!this.timer && !this.writing) {
+        this.timer = setTimeout(() => this.writeSome(), this.flushDelayMs);
         this.timer.unref();
       }
     } catch (error) {
@@ -230,10 +229,25 @@ export class RequestLog {
     }
   }
 
-  /** Writes what is queued now. */
+  /** Writes everything queued now (before the admin reads the log, and on close). */
   flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.write(this.pending.size);
+  }
+
+  /**
+   * The timer's write: at most WRITE_CHUNK rows in one transaction, then the event loop runs before the next chunk,
+   * so that a burst of different refusals never holds the gateway for long.
+   */
+  private writeSome(): void {
+    this.timer = null;
+    this.writing = null;
+    this.write(WRITE_CHUNK);
+    if (this.pending.size > 0) this.writing = setImmediate(() => this.writeSome());
+  }
+
+  private write(most: number): void {
     if (this.dropped > 0) {
       this.logger?.warn(
         { dropped: this.dropped },
@@ -242,8 +256,12 @@ export class RequestLog {
       this.dropped = 0;
     }
     if (this.pending.size === 0) return;
-    const batch = [...this.pending.values()];
-    this.pending = new Map();
+    const batch: Pending[] = [];
+    for (const [fingerprint, pending] of this.pending) {
+      if (batch.length >= most) break;
+      batch.push(pending);
+      this.pending.delete(fingerprint);
+    }
     try {
       this.writeBatch(batch);
     } catch (error) {
@@ -256,13 +274,15 @@ export class RequestLog {
 
   /** Writes what is queued and stops taking more. */
   close(): void {
+    if (this.writing) clearImmediate(this.writing);
+    this.writing = null;
     this.flush();
     this.closed = true;
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.pruneTimer = null;
   }
 
-  private write(batch: Pending[]): void {
+  private insert(batch: Pending[]): void {
     if (this.open.size > MAX_OPEN_ROWS) this.open.clear();
     for (const p of batch) {
       const openRow = this.open.get(p.fingerprint);

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RequestLog } from '../../../../remote-agent/src/modules/gateway/request-log.js';
 import type { Refusal } from '../../../../remote-agent/src/modules/gateway/refusal.js';
 import { generateApiKey } from '../../../../remote-agent/src/modules/users/keys.js';
@@ -84,6 +84,28 @@ describe('request log', () => {
     for (let i = 0; i < 100; i++) log.record(refusal({ at: clock + i * 60_000 }));
     expect(tableRows()).toHaveLength(0);
     await expect.poll(() => tableRows().length).toBe(100);
+  });
+
+  it('writes a burst of different refusals a chunk per turn of the event loop, so the gateway is never held long', () => {
+    log.close();
+    vi.useFakeTimers();
+    try {
+      log = new RequestLog({ db: t.db, now: () => clock, flushDelayMs: 10 });
+      for (let i = 0; i < 1000; i++) log.record(unknownKey(`198.51.100.${i % 250}`, 'sk_user_0000'));
+      for (let i = 0; i < 1000; i++) log.record(refusal({ ip: `10.0.${i >> 8}.${i & 255}` }));
+      vi.advanceTimersByTime(10);
+      expect(tableRows()).toHaveLength(200);
+      vi.advanceTimersToNextTimer();
+      expect(tableRows()).toHaveLength(400);
+      const written = [400];
+      while (written.at(-1)! < 1250 && written.length < 20) {
+        vi.advanceTimersToNextTimer();
+        written.push(tableRows().length);
+      }
+      expect(written).toEqual([400, 600, 800, 1000, 1200, 1250]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('filters by user, key, status, code and time, and pages through everything exactly once', () => {
