@@ -1,5 +1,8 @@
 import { lazy, Suspense, useCallback, useEffect } from 'react';
 import { Dialog } from './components/Dialog';
+import { Toasts } from './components/Toasts';
+import { AdminView } from './features/app/AdminView';
+import { OfflineState, SignedOutPage } from './features/app/ConnectionState';
 import { SHORTCUTS, useAppShortcuts } from './features/app/shortcuts';
 import { useResolvedTheme } from './features/app/theme';
 import { HostDialog, SecretsDialog, TrustKeyDialog } from './features/hosts/HostDialogs';
@@ -11,11 +14,6 @@ import type { View } from './stores/ui';
 const SLOT_POLL_MS = 2000;
 /** Legacy mode can be switched on from elsewhere (another panel, the CLI): the banner follows within this time. */
 const GATEWAY_POLL_MS = 30_000;
-
-// The admin views load on first use, so that the first paint (hosts and a console) does not wait for them.
-const UsersView = lazy(() => import('./features/users/UsersView'));
-const UsageView = lazy(() => import('./features/usage/UsageView'));
-const GatewayView = lazy(() => import('./features/gateway/GatewayView'));
 
 // xterm is most of the app's code: the consoles load in parallel with the first screen, not before it (startup.ts).
 const ConsoleArea = lazy(() =>
@@ -153,28 +151,6 @@ function StatusBar() {
   );
 }
 
-function Toasts() {
-  const toasts = useUi((s) => s.toasts);
-  const { ui } = useStores();
-  return (
-    <div className="toasts" aria-live="polite">
-      {toasts.map((toast) => (
-        <div key={toast.id} className={`toast ${toast.kind}`} role={toast.kind === 'error' ? 'alert' : 'status'}>
-          <span>{toast.message}</span>
-          <button
-            type="button"
-            className="icon-button"
-            aria-label="Dismiss"
-            onClick={() => ui.getState().dismiss(toast.id)}
-          >
-            ×
-          </button>
-        </div>
-      ))}
-    </div>
-  );
-}
-
 /** Calls `refresh` for every connected host now and then every `intervalMs`, while the page is visible. */
 function useConnectedHostPolling(refresh: (hostId: string) => void, intervalMs: number): void {
   const connected = useHosts((s) =>
@@ -227,7 +203,7 @@ function LegacyModeBanners() {
               type="button"
               className="link-button"
               onClick={() => {
-                ui.getState().select(host.id);
+                ui.getState().pickAdminHost(host.id);
                 ui.getState().setView('gateway');
               }}
             >
@@ -243,8 +219,6 @@ function LegacyModeBanners() {
 function ViewTabs() {
   const { ui } = useStores();
   const view = useUi((s) => s.view);
-  const selected = useUi((s) => s.selectedHostId);
-  const host = useHosts((s) => s.hosts.find((h) => h.id === selected));
   return (
     <nav className="view-tabs" aria-label="Views">
       {VIEWS.map(([id, label]) => (
@@ -258,46 +232,7 @@ function ViewTabs() {
           {label}
         </button>
       ))}
-      {view !== 'consoles' && host ? <span className="view-host">on {host.name}</span> : null}
     </nav>
-  );
-}
-
-/** An admin view of the selected host, once it is connected. */
-function AdminView({ view }: { view: Exclude<View, 'consoles'> }) {
-  const selected = useUi((s) => s.selectedHostId);
-  const host = useHosts((s) => s.hosts.find((h) => h.id === selected));
-  if (!host) {
-    return (
-      <main className="workspace empty-workspace">
-        <div className="empty-state">
-          <h2>No host selected</h2>
-          <p>Pick a host on the left: users, usage and the gateway belong to the agent on that host.</p>
-        </div>
-      </main>
-    );
-  }
-  if (host.status.state !== 'connected') {
-    return (
-      <main className="workspace empty-workspace">
-        <div className="empty-state">
-          <h2>{host.name} is not connected</h2>
-          <p>Connect it with ↻ on the left; its users, usage and gateway show here once it is.</p>
-        </div>
-      </main>
-    );
-  }
-  const View = view === 'users' ? UsersView : view === 'usage' ? UsageView : GatewayView;
-  return (
-    <Suspense
-      fallback={
-        <main className="workspace empty-workspace">
-          <p className="empty">Loading…</p>
-        </main>
-      }
-    >
-      <View hostId={host.id} />
-    </Suspense>
   );
 }
 
@@ -306,7 +241,6 @@ export function App() {
   const stores = useStores();
   const theme = useResolvedTheme(useUi((s) => s.theme));
   const info = useUi((s) => s.info);
-  const offline = useUi((s) => s.offline);
   const view = useUi((s) => s.view);
   const signedOut = useUi((s) => s.signedOut);
   useSlotPolling();
@@ -317,27 +251,12 @@ export function App() {
     document.documentElement.dataset.theme = theme;
   }, [theme]);
 
-  if (signedOut !== null) {
-    return (
-      <main className="signed-out" data-testid="signed-out">
-        <div className="empty-state">
-          <h1>Slotdeck</h1>
-          <p role="alert">{signedOut}</p>
-        </div>
-      </main>
-    );
-  }
+  if (signedOut !== null) return <SignedOutPage message={signedOut} />;
 
   return (
     <div className="shell" data-ready={info ? 'true' : 'false'}>
       <Sidebar />
       <div className="main-column">
-        {offline ? (
-          <div className="banner error" role="alert">
-            Lost the connection to Slotdeck. It may have stopped: start it again (npm start); this page reconnects by
-            itself.
-          </div>
-        ) : null}
         {info?.notices.map((notice) => (
           <div key={notice} className="banner warning" role="alert">
             {notice}
@@ -356,6 +275,7 @@ export function App() {
       <StatusBar />
       <Dialogs />
       <Toasts />
+      <OfflineState />
     </div>
   );
 }

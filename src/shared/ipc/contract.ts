@@ -181,6 +181,8 @@ export const Preferences = z.object({
   theme: Theme,
   consoles: z.array(ConsoleRef).max(32),
   selectedHostId: HostId.nullable(),
+  /** The host the admin views (users, usage, gateway) show, picked with their own picker. */
+  adminHostId: HostId.nullable().optional(),
   /** Slots whose programs may write the clipboard (OSC 52) without asking each time. */
   clipboardAlwaysAllowed: z
     .array(z.strictObject({ hostId: HostId, slotId: SlotId }))

@@ -1,4 +1,5 @@
 import { cloneElement, useEffect, useId, useLayoutEffect, useRef, type ReactElement, type ReactNode } from 'react';
+import { DialogToasts, useTopmostDialog } from './Toasts';
 
 interface DialogProps {
   title: string;
@@ -12,6 +13,7 @@ interface DialogProps {
 /** A modal dialog: Escape and the backdrop close it; focus starts inside and Tab stays inside. */
 export function Dialog({ title, onClose, children, footer, tone = 'normal', width = 520 }: DialogProps) {
   const ref = useRef<HTMLDivElement>(null);
+  const topmost = useTopmostDialog();
   // The latest onClose, read when a key is pressed: callers pass a new function on every render, and re-running the
   // effect below for each would move focus back to the first field while the admin types (any store update does).
   const onCloseRef = useRef(onClose);
@@ -61,6 +63,7 @@ export function Dialog({ title, onClose, children, footer, tone = 'normal', widt
           </button>
         </header>
         <div className="dialog-body">{children}</div>
+        {topmost ? <DialogToasts /> : null}
         {footer ? <footer className="dialog-footer">{footer}</footer> : null}
       </div>
     </div>

@@ -331,3 +331,42 @@ export function defaultIpcClient(): IpcClient {
   const protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
   return createIpcClient(socketTransport(`${protocol}//${location.host}/ipc`));
 }
+
+/** A failed form submission as the form shows it: messages under the fields they are about, the rest below. */
+export interface FormErrors {
+  /** By the form's own field key. */
+  fields: Record<string, string>;
+  /** What belongs to no field of the form (or a failure that is not about the input); null when none. */
+  message: string | null;
+}
+
+const sentence = (text: string): string => {
+  const trimmed = text.trim();
+  return trimmed ? `${trimmed[0]!.toUpperCase()}${trimmed.slice(1)}${/[.!?]$/.test(trimmed) ? '' : '.'}` : trimmed;
+};
+
+/**
+ * Sorts a failure into the form's fields. Main reports invalid input as `path: message` lines (the schema's paths,
+ * such as `port` or `changes.auth.privateKey`): a line whose path ends with one of `labels`' keys goes under that
+ * field (in words, the schema's path left out); any other line is shown below the form, its path left out too.
+ */
+export function formErrors(error: unknown, labels: Record<string, string>): FormErrors {
+  if (!(error instanceof IpcClientError) || error.code !== 'IPC_INPUT_INVALID' || !error.details?.fields)
+    return { fields: {}, message: error instanceof Error ? error.message : String(error) };
+  const fields: Record<string, string> = {};
+  const rest: string[] = [];
+  for (const line of error.details.fields.split('\n')) {
+    const split = line.indexOf(': ');
+    const path = split >= 0 ? line.slice(0, split) : '';
+    const message = split >= 0 ? line.slice(split + 2) : line;
+    const key = Object.keys(labels)
+      .sort((a, b) => b.length - a.length)
+      .find((candidate) => path === candidate || path.endsWith(`.${candidate}`));
+    if (key) fields[key] ??= sentence(message);
+    else rest.push(sentence(message));
+  }
+  return {
+    fields,
+    message: rest.length > 0 ? `Check the form: ${rest.join(' ')}` : null,
+  };
+}

@@ -35,6 +35,11 @@ export interface UiState {
   info: IpcOutput<'app:info'> | null;
   theme: Theme;
   selectedHostId: string | null;
+  /**
+   * The host the admin views (users, usage, gateway) show, chosen with their own picker: a click on a host in the
+   * sidebar (or a host just added) does not switch them. Null until known: they show the selected host then.
+   */
+  adminHostId: string | null;
   view: View;
   dialog: Dialog | null;
   toasts: Toast[];
@@ -45,6 +50,8 @@ export interface UiState {
   init(): Promise<IpcOutput<'app:preferences'>>;
   setTheme(theme: Theme): void;
   select(hostId: string): void;
+  /** The host the admin views show from now on. */
+  pickAdminHost(hostId: string): void;
   setView(view: View): void;
   open(dialog: Dialog): void;
   close(): void;
@@ -62,6 +69,7 @@ export function createUiStore(ipc: IpcClient) {
     info: null,
     theme: 'system',
     selectedHostId: null,
+    adminHostId: null,
     view: 'consoles',
     dialog: null,
     toasts: [],
@@ -69,7 +77,12 @@ export function createUiStore(ipc: IpcClient) {
     signedOut: null,
     async init() {
       const [info, preferences] = await Promise.all([ipc.invoke('app:info', {}), ipc.invoke('app:preferences', {})]);
-      set({ info, theme: preferences.theme, selectedHostId: preferences.selectedHostId });
+      set({
+        info,
+        theme: preferences.theme,
+        selectedHostId: preferences.selectedHostId,
+        adminHostId: get().adminHostId ?? preferences.adminHostId ?? preferences.selectedHostId,
+      });
       return preferences;
     },
     setTheme(theme) {
@@ -80,8 +93,13 @@ export function createUiStore(ipc: IpcClient) {
       set({ selectedHostId: hostId });
       void ipc.invoke('app:set-preferences', { selectedHostId: hostId }).catch(() => undefined);
     },
+    pickAdminHost(hostId) {
+      set({ adminHostId: hostId });
+      void ipc.invoke('app:set-preferences', { adminHostId: hostId }).catch(() => undefined);
+    },
     setView(view) {
-      set({ view });
+      // The admin views start on the host selected when first opened; from then on only their picker moves them.
+      set({ view, adminHostId: get().adminHostId ?? (view === 'consoles' ? null : get().selectedHostId) });
     },
     open(dialog) {
       // Hosts hold secrets: where the encrypted file is not unlocked yet, ask for its passphrase first, then go on.
@@ -96,6 +114,8 @@ export function createUiStore(ipc: IpcClient) {
       set({ dialog: null });
     },
     notify(message, kind = 'info') {
+      // While Slotdeck is unreachable every call fails the same way, and the page already says so once.
+      if (kind === 'error' && get().offline) return;
       const toast = { id: (toastId += 1), kind, message };
       set({ toasts: [...get().toasts, toast].slice(-4) });
       setTimeout(() => get().dismiss(toast.id), kind === 'error' ? 9000 : 4000);
@@ -111,7 +131,13 @@ export function createUiStore(ipc: IpcClient) {
       await ipc.session?.signOut();
     },
   }));
-  ipc.onConnection((connected) => store.setState({ offline: !connected }));
+  ipc.onConnection((connected) =>
+    store.setState(
+      connected
+        ? { offline: false }
+        : { offline: true, toasts: store.getState().toasts.filter((t) => t.kind !== 'error') },
+    ),
+  );
   ipc.session?.onSignedOut((message) => store.setState({ signedOut: message, offline: false, dialog: null }));
   return store;
 }

@@ -29,6 +29,8 @@ export function handleError(stores: AppStores, error: unknown, hostId?: string):
       return;
     }
     if (error.code === 'IPC_CANCELLED') return;
+    // Slotdeck itself is gone: the page says so once (OfflineState), not once for every call that failed.
+    if (error.code === 'IPC_UNAVAILABLE' && ui.offline) return;
     ui.notify(error.message, 'error');
     return;
   }

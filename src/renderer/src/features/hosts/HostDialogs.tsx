@@ -1,12 +1,28 @@
 import { useState, type FormEvent } from 'react';
 import type { IpcInput, IpcOutput } from '../../../../shared/ipc/contract';
 import { Dialog, Field, FormFooter } from '../../components/Dialog';
-import { IpcClientError } from '../../lib/ipc';
+import { formErrors, IpcClientError, type FormErrors } from '../../lib/ipc';
 import { useHosts, useStores, useUi } from '../../stores';
 import type { Dialog as DialogState } from '../../stores/ui';
 import { handleError } from '../app/actions';
 
 type AuthMethod = 'paste' | 'file' | 'agent';
+
+/** The host form's fields by the name main's schema gives them, for errors under the right field. */
+const HOST_FIELDS = {
+  name: 'Name',
+  address: 'Address',
+  port: 'SSH port',
+  user: 'User',
+  privateKey: 'Private key',
+  keyPath: 'Key file',
+  passphrase: 'Key passphrase',
+  agentPort: 'Agent port',
+  agentCommand: 'Agent command',
+  adminToken: 'Admin token',
+};
+const ADVANCED_FIELDS = ['agentPort', 'agentCommand', 'adminToken'];
+const NO_ERRORS: FormErrors = { fields: {}, message: null };
 type SshConfigEntry = IpcOutput<'hosts:ssh-config'>['entries'][number];
 
 /** Add or edit an SSH host; saving connects at once, so a wrong key or address shows up here, not later. */
@@ -26,7 +42,9 @@ export function HostDialog({ hostId }: { hostId?: string | undefined }) {
   const [agentPort, setAgentPort] = useState(String(existing?.agentPort ?? 7420));
   const [agentCommand, setAgentCommand] = useState(existing?.agentCommand ?? 'slotdeck-agent');
   const [adminToken, setAdminToken] = useState('');
-  const [error, setError] = useState<string | null>(null);
+  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
+  const setError = (message: string | null): void => setErrors({ fields: {}, message });
+  const fieldError = (field: keyof typeof HOST_FIELDS): string | undefined => errors.fields[field];
   const [busy, setBusy] = useState(false);
   const [sshConfig, setSshConfig] = useState<SshConfigEntry[] | null>(null);
   const close = (): void => stores.ui.getState().close();
@@ -61,7 +79,7 @@ export function HostDialog({ hostId }: { hostId?: string | undefined }) {
 
   const submit = async (event: FormEvent): Promise<void> => {
     event.preventDefault();
-    setError(null);
+    setErrors(NO_ERRORS);
     setBusy(true);
     const auth: IpcInput<'hosts:create'>['auth'] =
       method === 'agent'
@@ -91,7 +109,7 @@ export function HostDialog({ hostId }: { hostId?: string | undefined }) {
         handleError(stores, err);
         return;
       }
-      setError((err as Error).message);
+      setErrors(formErrors(err, HOST_FIELDS));
       return;
     }
     close();
@@ -164,11 +182,11 @@ export function HostDialog({ hostId }: { hostId?: string | undefined }) {
             ) : null}
           </div>
         ) : null}
-        <Field label="Name">
+        <Field label="Name" error={fieldError('name')}>
           <input value={name} onChange={(e) => setName(e.target.value)} placeholder="prod-claude" autoFocus required />
         </Field>
         <div className="form-grid">
-          <Field label="Address">
+          <Field label="Address" error={fieldError('address')}>
             <input
               value={address}
               onChange={(e) => setAddress(e.target.value)}
@@ -176,10 +194,10 @@ export function HostDialog({ hostId }: { hostId?: string | undefined }) {
               required
             />
           </Field>
-          <Field label="SSH port">
+          <Field label="SSH port" error={fieldError('port')}>
             <input value={port} onChange={(e) => setPort(e.target.value)} inputMode="numeric" required />
           </Field>
-          <Field label="User">
+          <Field label="User" error={fieldError('user')}>
             <input value={user} onChange={(e) => setUser(e.target.value)} required />
           </Field>
         </div>
@@ -200,6 +218,7 @@ export function HostDialog({ hostId }: { hostId?: string | undefined }) {
         {method === 'paste' ? (
           <Field
             label="Private key"
+            error={fieldError('privateKey')}
             hint={
               existing?.auth?.storedKey
                 ? 'A key is stored; paste a new one to replace it.'
@@ -217,7 +236,7 @@ export function HostDialog({ hostId }: { hostId?: string | undefined }) {
           </Field>
         ) : null}
         {method === 'file' ? (
-          <Field label="Key file" hint="Read from this computer at each connection.">
+          <Field label="Key file" hint="Read from this computer at each connection." error={fieldError('keyPath')}>
             <input
               value={keyPath}
               onChange={(e) => setKeyPath(e.target.value)}
@@ -229,6 +248,7 @@ export function HostDialog({ hostId }: { hostId?: string | undefined }) {
         {method !== 'agent' ? (
           <Field
             label="Key passphrase"
+            error={fieldError('passphrase')}
             hint={
               existing?.auth?.storedPassphrase
                 ? 'A passphrase is stored; enter a new one to replace it.'
@@ -245,18 +265,24 @@ export function HostDialog({ hostId }: { hostId?: string | undefined }) {
         ) : (
           <p className="hint">Uses the SSH agent of the user running Slotdeck (SSH_AUTH_SOCK).</p>
         )}
-        <details className="advanced">
+        {/* Opened when one of its fields is what failed: an error under a closed section would go unseen. */}
+        <details className="advanced" open={ADVANCED_FIELDS.some((field) => errors.fields[field]) || undefined}>
           <summary>Agent on the host</summary>
-          <div className="form-grid">
-            <Field label="Agent port" hint="On the host's loopback.">
+          <div className="form-grid two">
+            <Field label="Agent port" hint="On the host's loopback." error={fieldError('agentPort')}>
               <input value={agentPort} onChange={(e) => setAgentPort(e.target.value)} inputMode="numeric" />
             </Field>
-            <Field label="Agent command" hint="Runs as “<command> token” to read the admin token.">
+            <Field
+              label="Agent command"
+              hint="Runs as “<command> token” to read the admin token."
+              error={fieldError('agentCommand')}
+            >
               <input value={agentCommand} onChange={(e) => setAgentCommand(e.target.value)} />
             </Field>
           </div>
           <Field
             label="Admin token"
+            error={fieldError('adminToken')}
             hint={
               existing?.storedAdminToken
                 ? 'A token is stored. Leave empty to keep it.'
@@ -271,9 +297,9 @@ export function HostDialog({ hostId }: { hostId?: string | undefined }) {
             />
           </Field>
         </details>
-        {error ? (
+        {errors.message ? (
           <p className="form-error" role="alert">
-            {error}
+            {errors.message}
           </p>
         ) : null}
       </form>
@@ -368,15 +394,16 @@ export function SecretsDialog({ next }: { next?: DialogState | undefined }) {
   const secrets = useUi((s) => s.info?.secrets);
   const [passphrase, setPassphrase] = useState('');
   const [again, setAgain] = useState('');
-  const [error, setError] = useState<string | null>(null);
+  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
   const close = (): void => stores.ui.getState().close();
   const creating = secrets?.state === 'uninitialized';
   const submit = async (event: FormEvent): Promise<void> => {
     event.preventDefault();
     if (creating && passphrase !== again) {
-      setError('The two passphrases differ.');
+      setErrors({ fields: { again: 'The two passphrases differ: type the same one twice.' }, message: null });
       return;
     }
+    setErrors(NO_ERRORS);
     try {
       const status = await stores.ipc.invoke('secrets:unlock', { passphrase });
       stores.ui.getState().setSecrets(status);
@@ -388,7 +415,13 @@ export function SecretsDialog({ next }: { next?: DialogState | undefined }) {
       if (next) stores.ui.getState().open(next);
       else close();
     } catch (err) {
-      setError((err as Error).message);
+      const found = formErrors(err, { passphrase: 'Passphrase' });
+      // A wrong passphrase is about the one field there is.
+      setErrors(
+        err instanceof IpcClientError && err.code === 'SECRETS_PASSPHRASE_WRONG'
+          ? { fields: { passphrase: err.message }, message: null }
+          : found,
+      );
     }
   };
   return (
@@ -410,7 +443,15 @@ export function SecretsDialog({ next }: { next?: DialogState | undefined }) {
       <form id="secrets-form" className="form" onSubmit={(event) => void submit(event)}>
         <p>{secrets?.detail}</p>
         {next ? <p className="hint">Hosts keep their SSH keys and tokens there, so this comes first.</p> : null}
-        <Field label="Passphrase">
+        <Field
+          label="Passphrase"
+          hint={
+            creating
+              ? 'At least 8 characters. Slotdeck cannot recover it: keep it somewhere safe.'
+              : 'The passphrase chosen when the secrets file was created (at least 8 characters).'
+          }
+          error={errors.fields.passphrase}
+        >
           <input
             type="password"
             value={passphrase}
@@ -421,13 +462,13 @@ export function SecretsDialog({ next }: { next?: DialogState | undefined }) {
           />
         </Field>
         {creating ? (
-          <Field label="Passphrase again">
+          <Field label="Passphrase again" error={errors.fields.again}>
             <input type="password" value={again} onChange={(e) => setAgain(e.target.value)} minLength={8} required />
           </Field>
         ) : null}
-        {error ? (
+        {errors.message ? (
           <p className="form-error" role="alert">
-            {error}
+            {errors.message}
           </p>
         ) : null}
       </form>

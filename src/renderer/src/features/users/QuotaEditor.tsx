@@ -60,15 +60,32 @@ function Usage({ status }: { status: QuotaStatus | undefined }) {
   );
 }
 
-/** Token and cost budgets of a user or a key, per window, with what is used and when it resets. */
-export function QuotaEditor({ owner }: { owner: QuotaOwner }) {
+export interface QuotaDrafts {
+  /** What the fields show: the admin's edits, else what the agent has. */
+  current: Record<QuotaWindow, Draft>;
+  /** The agent's quotas with what is used of them (undefined until loaded). */
+  loaded: ReturnType<typeof useQuotaList>;
+  /** The fields differ from what the agent has. */
+  dirty: boolean;
+  edit: (window: QuotaWindow, field: keyof Draft, value: string) => void;
+  /** Saves the edits; the error to show when a field is wrong or the agent refused, null when saved. */
+  save: () => Promise<string | null>;
+}
+
+const useQuotaList = (key: string) => useUsers((s) => s.quotas[key]);
+
+const sameDrafts = (a: Record<QuotaWindow, Draft>, b: Record<QuotaWindow, Draft>): boolean =>
+  WINDOWS.every(
+    ([window]) =>
+      a[window].tokens.trim() === b[window].tokens.trim() && a[window].cost.trim() === b[window].cost.trim(),
+  );
+
+/** The quota fields of a user or a key, for a form that saves them (QuotaEditor, or a dialog's one Save). */
+export function useQuotaDrafts(owner: QuotaOwner): QuotaDrafts {
   const stores = useStores();
   const key = quotaKey(owner);
-  const loaded = useUsers((s) => s.quotas[key]);
+  const loaded = useQuotaList(key);
   const [drafts, setDrafts] = useState<Record<QuotaWindow, Draft> | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const [saved, setSaved] = useState(false);
 
   useEffect(() => {
     void stores.users.getState().loadQuotas(owner);
@@ -76,40 +93,50 @@ export function QuotaEditor({ owner }: { owner: QuotaOwner }) {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [stores, key]);
 
+  const saved = draftsOf(loaded?.items ?? []);
   // Until the admin edits, the fields show what the agent has.
-  const current = drafts ?? draftsOf(loaded?.items ?? []);
-  const edit = (window: QuotaWindow, field: keyof Draft, value: string): void => {
-    setSaved(false);
-    setDrafts({ ...current, [window]: { ...current[window], [field]: value } });
+  const current = drafts ?? saved;
+  return {
+    current,
+    loaded,
+    dirty: drafts !== null && !sameDrafts(drafts, saved),
+    edit(window, field, value) {
+      setDrafts({ ...current, [window]: { ...current[window], [field]: value } });
+    },
+    async save() {
+      const parsed = quotasFromDrafts(current);
+      if ('error' in parsed) return parsed.error;
+      try {
+        const quotas = await stores.users.getState().setQuotas(owner, parsed.quotas);
+        setDrafts(draftsOf(quotas));
+        return null;
+      } catch (err) {
+        return (err as Error).message;
+      }
+    },
   };
-  const submit = async (event: FormEvent): Promise<void> => {
-    event.preventDefault();
-    const parsed = quotasFromDrafts(current);
-    if ('error' in parsed) {
-      setError(parsed.error);
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    try {
-      const quotas = await stores.users.getState().setQuotas(owner, parsed.quotas);
-      setDrafts(draftsOf(quotas));
-      setSaved(true);
-    } catch (err) {
-      setError((err as Error).message);
-    } finally {
-      setBusy(false);
-    }
-  };
+}
 
+/**
+ * The quota fields, one row a window. Fixed column widths: a cell that grows (what is used, once saved) must not move
+ * the fields the admin is typing in.
+ */
+export function QuotaTable({ drafts }: { drafts: QuotaDrafts }) {
+  const { current, loaded, edit } = drafts;
   return (
-    <form className="quota-editor" onSubmit={(event) => void submit(event)}>
+    <>
       {loaded?.error ? (
         <p className="form-error" role="alert">
           {loaded.error.message}
         </p>
       ) : null}
       <table className="data-table quota-table">
+        <colgroup>
+          <col className="quota-col-window" />
+          <col className="quota-col-limit" />
+          <col className="quota-col-limit" />
+          <col />
+        </colgroup>
         <thead>
           <tr>
             <th>Window</th>
@@ -147,11 +174,37 @@ export function QuotaEditor({ owner }: { owner: QuotaOwner }) {
           ))}
         </tbody>
       </table>
+    </>
+  );
+}
+
+/** Token and cost budgets of a user or a key, per window, with what is used and when it resets. */
+export function QuotaEditor({ owner }: { owner: QuotaOwner }) {
+  const drafts = useQuotaDrafts(owner);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [saved, setSaved] = useState(false);
+
+  const submit = async (event: FormEvent): Promise<void> => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    const failure = await drafts.save();
+    setBusy(false);
+    setError(failure);
+    setSaved(failure === null);
+  };
+
+  return (
+    <form className="quota-editor" onSubmit={(event) => void submit(event)}>
+      <QuotaTable drafts={drafts} />
       <div className="form-row">
         <button type="submit" className="button small primary" disabled={busy}>
           {busy ? 'Saving…' : 'Save quotas'}
         </button>
-        {saved ? <span className="muted">Saved: requests over a quota get 429 until it resets.</span> : null}
+        {saved && !drafts.dirty ? (
+          <span className="muted">Saved: requests over a quota get 429 until it resets.</span>
+        ) : null}
         {error ? (
           <span className="form-error" role="alert">
             {error}

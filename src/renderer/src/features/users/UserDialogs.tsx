@@ -2,17 +2,21 @@ import { useState, type FormEvent } from 'react';
 import type { ApiKey, CreatedKey, GatewayStatus, KeyScope, User, UserRole } from '../../../../shared/ipc/contract';
 import { CopyButton } from '../../components/CopyButton';
 import { Dialog, Field, FormFooter } from '../../components/Dialog';
-import { IpcClientError } from '../../lib/ipc';
+import { formErrors, IpcClientError } from '../../lib/ipc';
 import { useStores } from '../../stores';
-import { QuotaEditor } from './QuotaEditor';
+import { QuotaTable, useQuotaDrafts } from './QuotaEditor';
 
 const DAY_MS = 86_400_000;
 
-/** A failure as the dialog shows it: under the field it is about when the agent says which, else at the bottom. */
+const USER_FIELDS = { username: 'Username', displayName: 'Display name', email: 'Email', role: 'Role' };
+
+/** A failure as the dialog shows it: under the field it is about when main or the agent says which, else below. */
 function describe(error: unknown): { field?: string; message: string } {
   if (error instanceof IpcClientError && error.code === 'USER_NAME_TAKEN')
     return { field: 'username', message: error.message };
-  return { message: (error as Error).message };
+  const { fields, message } = formErrors(error, USER_FIELDS);
+  const [field, text] = Object.entries(fields)[0] ?? [];
+  return field && text ? { field, message: text } : { message: message ?? (error as Error).message };
 }
 
 export function UserDialog({
@@ -80,13 +84,17 @@ export function UserDialog({
         >
           <input value={username} onChange={(e) => setUsername(e.target.value)} placeholder="ada" autoFocus required />
         </Field>
-        <Field label="Display name">
+        <Field label="Display name" error={error?.field === 'displayName' ? error.message : undefined}>
           <input value={displayName} onChange={(e) => setDisplayName(e.target.value)} placeholder="Ada Lovelace" />
         </Field>
-        <Field label="Email">
+        <Field label="Email" error={error?.field === 'email' ? error.message : undefined}>
           <input type="email" value={email} onChange={(e) => setEmail(e.target.value)} placeholder="ada@example.com" />
         </Field>
-        <Field label="Role" hint="Admins may later manage others; members use the gateway.">
+        <Field
+          label="Role"
+          error={error?.field === 'role' ? error.message : undefined}
+          hint="Admins may later manage others; members use the gateway."
+        >
           <select value={role} onChange={(e) => setRole(e.target.value as UserRole)}>
             <option value="member">Member</option>
             <option value="admin">Admin</option>
@@ -132,6 +140,7 @@ export function CreateKeyDialog({
   const [rpm, setRpm] = useState('');
   const [streams, setStreams] = useState('');
   const [error, setError] = useState<string | null>(null);
+  const [nameError, setNameError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
   const toggle = (scope: KeyScope, on: boolean): void =>
@@ -179,7 +188,9 @@ export function CreateKeyDialog({
       onCreated(created);
     } catch (err) {
       setBusy(false);
-      setError((err as Error).message);
+      const { fields, message } = formErrors(err, { name: 'Key name' });
+      setNameError(fields.name ?? null);
+      setError(message);
     }
   };
 
@@ -190,7 +201,11 @@ export function CreateKeyDialog({
       footer={<FormFooter form="key-form" busy={busy} label="Create key" busyLabel="Creating…" onCancel={onClose} />}
     >
       <form id="key-form" className="form" onSubmit={(event) => void submit(event)}>
-        <Field label="Key name" hint="Where it is used, to recognise it later: “laptop”, “ci”, “slot alice”.">
+        <Field
+          label="Key name"
+          hint="Where it is used, to recognise it later: “laptop”, “ci”, “slot alice”."
+          error={nameError ?? undefined}
+        >
           <input value={name} onChange={(e) => setName(e.target.value)} placeholder="laptop" autoFocus required />
         </Field>
         <Field label="Expires">
@@ -383,7 +398,10 @@ export function RotateKeyDialog({
   );
 }
 
-/** A key's rate limits (empty: the gateway's default) and its own quotas. */
+/**
+ * A key's rate limits (empty: the gateway's default) and its own quotas, saved together with one Save. Closing with
+ * unsaved edits asks first instead of dropping them.
+ */
 export function KeyLimitsDialog({
   hostId,
   user,
@@ -398,41 +416,96 @@ export function KeyLimitsDialog({
   onClose: () => void;
 }) {
   const stores = useStores();
-  const [rpm, setRpm] = useState(apiKey.rateLimit.requestsPerMinute?.toString() ?? '');
-  const [streams, setStreams] = useState(apiKey.rateLimit.concurrentStreams?.toString() ?? '');
+  const savedRpm = apiKey.rateLimit.requestsPerMinute?.toString() ?? '';
+  const savedStreams = apiKey.rateLimit.concurrentStreams?.toString() ?? '';
+  const [rpm, setRpm] = useState(savedRpm);
+  const [streams, setStreams] = useState(savedStreams);
+  // What the agent has now, once saved here (the key prop is the list's copy, refreshed later).
+  const [baseline, setBaseline] = useState({ rpm: savedRpm, streams: savedStreams });
+  const quotas = useQuotaDrafts({ hostId, subject: 'key', keyId: apiKey.id });
   const [note, setNote] = useState<{ error: boolean; text: string } | null>(null);
-  const save = async (event: FormEvent): Promise<void> => {
-    event.preventDefault();
+  const [busy, setBusy] = useState(false);
+  const [confirmingClose, setConfirmingClose] = useState(false);
+  const rateDirty = rpm.trim() !== baseline.rpm || streams.trim() !== baseline.streams;
+  const dirty = rateDirty || quotas.dirty;
+
+  const requestClose = (): void => {
+    if (dirty && !confirmingClose) {
+      setConfirmingClose(true);
+      return;
+    }
+    onClose();
+  };
+
+  const save = async (event?: FormEvent): Promise<void> => {
+    event?.preventDefault();
+    setConfirmingClose(false);
     const requestsPerMinute = optionalInt(rpm);
     const concurrentStreams = optionalInt(streams);
     if (Number.isNaN(requestsPerMinute) || Number.isNaN(concurrentStreams)) {
       setNote({ error: true, text: 'Rate limits are whole numbers above 0, or empty for the gateway’s default.' });
       return;
     }
+    setBusy(true);
+    setNote(null);
     try {
-      await stores.users
-        .getState()
-        .updateKey(hostId, user.id, apiKey.id, { rateLimit: { requestsPerMinute, concurrentStreams } });
-      setNote({ error: false, text: 'Saved: the new limits apply to the next request.' });
+      if (rateDirty) {
+        await stores.users
+          .getState()
+          .updateKey(hostId, user.id, apiKey.id, { rateLimit: { requestsPerMinute, concurrentStreams } });
+        setBaseline({ rpm: rpm.trim(), streams: streams.trim() });
+      }
+      const quotaError = quotas.dirty ? await quotas.save() : null;
+      setNote(
+        quotaError
+          ? { error: true, text: quotaError }
+          : { error: false, text: 'Saved: the new limits apply to the next request.' },
+      );
     } catch (err) {
       setNote({ error: true, text: (err as Error).message });
+    } finally {
+      setBusy(false);
     }
   };
+
   return (
     <Dialog
       title={`Limits of ${apiKey.name} (${apiKey.prefix}…)`}
-      onClose={onClose}
-      width={720}
+      onClose={requestClose}
+      width={760}
       footer={
-        <>
-          <span className="spacer" />
-          <button type="button" className="button" onClick={onClose}>
-            Close
-          </button>
-        </>
+        confirmingClose ? (
+          <>
+            <span className="form-error unsaved-warning" role="alert">
+              These limits have unsaved changes.
+            </span>
+            <span className="spacer" />
+            <button type="button" className="button" onClick={onClose}>
+              Discard changes
+            </button>
+            <button type="submit" form="key-limits-form" className="button primary" disabled={busy}>
+              {busy ? 'Saving…' : 'Save limits'}
+            </button>
+          </>
+        ) : (
+          <>
+            {note ? (
+              <span className={note.error ? 'form-error' : 'muted'} role={note.error ? 'alert' : 'status'}>
+                {note.text}
+              </span>
+            ) : null}
+            <span className="spacer" />
+            <button type="button" className="button" onClick={requestClose}>
+              Close
+            </button>
+            <button type="submit" form="key-limits-form" className="button primary" disabled={busy || !dirty}>
+              {busy ? 'Saving…' : 'Save limits'}
+            </button>
+          </>
+        )
       }
     >
-      <form className="form" onSubmit={(event) => void save(event)}>
+      <form id="key-limits-form" className="form" onSubmit={(event) => void save(event)}>
         <h4 className="subhead">Rate limits</h4>
         <div className="form-grid two">
           <Field
@@ -453,20 +526,10 @@ export function KeyLimitsDialog({
             />
           </Field>
         </div>
-        <div className="form-row">
-          <button type="submit" className="button small primary">
-            Save rate limits
-          </button>
-          {note ? (
-            <span className={note.error ? 'form-error' : 'muted'} role={note.error ? 'alert' : 'status'}>
-              {note.text}
-            </span>
-          ) : null}
-        </div>
+        <h4 className="subhead">Quotas of this key</h4>
+        <p className="muted">On top of {user.username}’s own quotas: whichever is used up first stops the key.</p>
+        <QuotaTable drafts={quotas} />
       </form>
-      <h4 className="subhead">Quotas of this key</h4>
-      <p className="muted">On top of {user.username}’s own quotas: whichever is used up first stops the key.</p>
-      <QuotaEditor owner={{ hostId, subject: 'key', keyId: apiKey.id }} />
     </Dialog>
   );
 }

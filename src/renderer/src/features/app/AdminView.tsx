@@ -1,0 +1,65 @@
+import { lazy, Suspense } from 'react';
+import { HostPicker, useAdminHost } from '../hosts/HostPicker';
+import type { View } from '../../stores/ui';
+
+// The admin views load on first use, so that the first paint (hosts and a console) does not wait for them.
+const UsersView = lazy(() => import('../users/UsersView'));
+const UsageView = lazy(() => import('../usage/UsageView'));
+const GatewayView = lazy(() => import('../gateway/GatewayView'));
+
+const TITLES: Record<Exclude<View, 'consoles'>, string> = { users: 'Users', usage: 'Usage', gateway: 'Gateway' };
+
+/** An admin view of the host picked for it, under the picker that says which host that is. */
+export function AdminView({ view }: { view: Exclude<View, 'consoles'> }) {
+  const host = useAdminHost();
+  return (
+    <div className="admin-host">
+      <div className="admin-host-bar">
+        <HostPicker />
+      </div>
+      <AdminViewBody view={view} host={host} />
+    </div>
+  );
+}
+
+function AdminViewBody({ view, host }: { view: Exclude<View, 'consoles'>; host: ReturnType<typeof useAdminHost> }) {
+  if (!host) {
+    return (
+      <main className="workspace empty-workspace">
+        <div className="empty-state">
+          <h2>No host to show</h2>
+          <p>Add a host with + Host on the left: users, usage and the gateway belong to the agent on a host.</p>
+        </div>
+      </main>
+    );
+  }
+  if (host.status.state !== 'connected') {
+    return (
+      <main className="workspace empty-workspace">
+        <div className="empty-state">
+          <h2>
+            {TITLES[view]} of {host.name}: not connected
+          </h2>
+          <p>
+            This view shows {host.name}, which is{' '}
+            {host.status.state === 'failed' ? 'failing to connect' : 'not connected'}.
+          </p>
+          {host.status.error?.message ? <p className="field-error">{host.status.error.message}</p> : null}
+          <p>Connect it with ↻ on the left, or pick another host above.</p>
+        </div>
+      </main>
+    );
+  }
+  const Body = view === 'users' ? UsersView : view === 'usage' ? UsageView : GatewayView;
+  return (
+    <Suspense
+      fallback={
+        <main className="workspace empty-workspace">
+          <p className="empty">Loading…</p>
+        </main>
+      }
+    >
+      <Body hostId={host.id} />
+    </Suspense>
+  );
+}
