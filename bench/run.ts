@@ -1,12 +1,15 @@
 /**
- * npm run bench -- <suite> [<suite>...]: runs benchmark suites and writes bench/results/<suite>.json as
- *   {"suite": "...", "metrics": {"<name>": {"value": n, "unit": "...", "goal"?, "baseline"?, "ratio"?}}, ...}
+ * npm run bench -- <suite> [<suite>...]: runs benchmark suites (all of them by default) and writes
+ * bench/results/<suite>.json (see SuiteResult in suite.ts): the run (commit, start), the machine, its load, and
+ * {"<metric>": {"value", "unit", "what", "goal"?, "baseline"?, "ratio"?, "detail"?}}.
  * Figures that compare with a baseline measure both in the same run, so the ratio holds on any machine.
+ * `npm run figures` then writes the README's table from these files.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, release, totalmem, type } from 'node:os';
 import { join } from 'node:path';
-import type { Suite, SuiteResult } from './suite.js';
+import type { BenchRun, Machine, Suite, SuiteResult } from './suite.js';
 import { gatewaySuite } from './suites/gateway.js';
 import { panelSuite } from './suites/panel.js';
 import { slotsSuite } from './suites/slots.js';
@@ -29,24 +32,39 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 
+const root = join(import.meta.dirname, '..');
+const git = (...args: string[]): string => execFileSync('git', args, { cwd: root, encoding: 'utf8' }).trim();
+const run: BenchRun = {
+  commit: git('rev-parse', 'HEAD'),
+  uncommittedFiles: git('status', '--porcelain', '--untracked-files=no').split('\n').filter(Boolean).length,
+  startedAt: new Date().toISOString(),
+  suites: names,
+};
+const machine: Machine = {
+  cores: cpus().length,
+  cpuModel: cpus()[0]?.model ?? 'unknown',
+  memoryGiB: Math.round(totalmem() / 2 ** 30),
+  node: process.version,
+  os: `${type()} ${release()}`,
+};
+const load = (): number[] => loadavg().map((value) => Math.round(value * 100) / 100);
+
 const resultsDir = join(import.meta.dirname, 'results');
 mkdirSync(resultsDir, { recursive: true });
 
 for (const name of names) {
   console.log(`\n== bench ${name}`);
   const started = Date.now();
+  const before = load();
   const metrics = await suites[name]!.run((message) => console.log(`   ${message}`));
   const result: SuiteResult = {
     suite: name,
-    metrics,
-    environment: {
-      node: process.version,
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model ?? 'unknown',
-      memoryGiB: Math.round(totalmem() / 2 ** 30),
-    },
+    run,
+    machine,
+    load: { before, after: load() },
     durationS: Math.round((Date.now() - started) / 1000),
     at: new Date().toISOString(),
+    metrics,
   };
   const file = join(resultsDir, `${name}.json`);
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
@@ -55,7 +73,7 @@ for (const name of names) {
       ? ` (baseline ${figure.baseline.value} ${figure.baseline.unit}: ${figure.baseline.what})`
       : '';
     console.log(
-      `   ${metric.padEnd(32)} ${String(figure.value).padStart(10)} ${figure.unit}${figure.goal ? `   goal ${figure.goal}` : ''}${extra}`,
+      `   ${metric.padEnd(36)} ${String(figure.value).padStart(10)} ${figure.unit}${figure.goal ? `   goal ${figure.goal}` : ''}${extra}`,
     );
   }
   console.log(`   wrote ${file}`);

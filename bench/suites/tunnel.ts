@@ -187,6 +187,7 @@ export const tunnelSuite: Suite = {
       metrics.throughput_ratio_vs_openssh = {
         value: round(oursMBs / opensshMBs, 3),
         unit: 'ratio',
+        what: 'MB/s through the panel’s ssh2 local forward ÷ through OpenSSH’s ssh -L, same sshd, median of 3 downloads',
         goal: '>= 0.7',
         baseline: { value: round(opensshMBs, 1), unit: 'MB/s', what: 'OpenSSH ssh -L to the same sshd' },
         ratio: round(oursMBs / opensshMBs, 3),
@@ -265,6 +266,7 @@ export const tunnelSuite: Suite = {
       metrics.echo_rtt_ratio_vs_openssh = {
         value: round(oursMs / opensshMs, 3),
         unit: 'ratio',
+        what: 'p50 keystroke → echo through tunnel, agent and slot terminal ÷ through ssh -tt to the same sshd',
         goal: '<= 1.2',
         baseline: { value: round(opensshMs, 3), unit: 'ms', what: 'ssh -tt to the same sshd, cat echoing' },
         ratio: round(oursMs / opensshMs, 3),
@@ -298,6 +300,7 @@ export const tunnelSuite: Suite = {
       metrics.recovery_ms = {
         value: round(median(recoveries), 0),
         unit: 'ms',
+        what: 'sshd back after a 1 s outage → the tunnel answers /health again (median of 3 outages)',
         goal: '<= 2000',
         detail: { worst_ms: round(Math.max(...recoveries), 0), outages: recoveries.length },
       };
