@@ -220,9 +220,15 @@ export class Gateway {
         );
       }
       if (error.statusCode && error.statusCode < 500) {
+        // Fastify's own words ("Unsupported Media Type") do not say what to do: this does.
         return this.sendError(
           reply,
-          new GatewayError(error.statusCode, 'invalid_request_error', GatewayErrorCode.BODY_INVALID, error.message),
+          new GatewayError(
+            error.statusCode,
+            'invalid_request_error',
+            GatewayErrorCode.BODY_INVALID,
+            `The request could not be read (${error.message}). Send a JSON body with Content-Type: application/json.`,
+          ),
         );
       }
       request.log.error({ err: error }, 'gateway error');

@@ -203,6 +203,11 @@ describe('retries, rate headers and error shapes (fake upstream)', () => {
     expect(notHttp.status).toBe(400);
     expect(notHttp.body).toMatchObject({ type: 'error', code: 'GATEWAY_REQUEST_MALFORMED' });
 
+    const badContentType = await call(valid, { headers: { 'content-type': ';;;' } });
+    expect(badContentType.status).toBe(415);
+    expect(JSON.parse(badContentType.text)).toMatchObject({ type: 'error', code: 'GATEWAY_BODY_INVALID' });
+    expect((JSON.parse(badContentType.text) as ErrorBody).error.message).toContain('Content-Type: application/json');
+
     const badJson = await call(valid, { body: '{"model": ' });
     expect(JSON.parse(badJson.text)).toMatchObject({ type: 'error', code: 'GATEWAY_BODY_INVALID' });
   });
