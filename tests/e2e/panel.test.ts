@@ -105,12 +105,15 @@ describe('the panel in Chromium (browser mode)', () => {
     await expect.poll(() => consoleText(page)).toContain(`${before}\n`);
     await shot(page, 'ssh-console');
 
-    // The host drops every SSH connection for a moment.
-    await sshd.restart({ downForMs: 1500 });
-    await expect
-      .poll(() => page.getByTestId('connection-status').textContent(), { timeout: 10_000 })
-      .toMatch(/staging: reconnecting/);
-    await shot(page, 'ssh-reconnecting');
+    // The host drops every SSH connection, and stays down until the panel shows it is reconnecting.
+    await sshd.restart({
+      downUntil: async () => {
+        await expect
+          .poll(() => page.getByTestId('connection-status').textContent(), { timeout: 30_000 })
+          .toMatch(/staging: reconnecting/);
+        await shot(page, 'ssh-reconnecting');
+      },
+    });
     await expect
       .poll(() => page.getByTestId('connection-status').textContent(), { timeout: 30_000 })
       .toBe('staging: connected');

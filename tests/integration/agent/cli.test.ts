@@ -75,21 +75,22 @@ class AttachedTerminal {
     this.term.resize(columns, rows);
   }
 
-  waitFor(pattern: string | RegExp): Promise<string> {
+  async waitFor(pattern: string | RegExp): Promise<string> {
     const found = (): boolean => (typeof pattern === 'string' ? this.text.includes(pattern) : pattern.test(this.text));
-    return until(`${String(pattern)} in the attached terminal`, () => (found() ? this.text : null), Boolean, {
-      timeoutMs: 20_000,
-    }).catch((error: Error) => {
-      throw new Error(`${error.message}\nit shows: ${JSON.stringify(this.text.slice(-1500))}`);
-    });
+    await until(`${String(pattern)} in the attached terminal`, found, Boolean, { timeoutMs: 20_000 }).catch(
+      (error: Error) => {
+        throw new Error(`${error.message}\nit shows: ${JSON.stringify(this.text.slice(-1500))}`);
+      },
+    );
+    return this.text;
   }
 
-  exited(): Promise<number> {
-    return until(
+  async exited(): Promise<number> {
+    return (await until(
       'the attach command to end',
       () => this.exitCode,
       (code) => code !== null,
-    ) as Promise<number>;
+    ))!;
   }
 
   kill(): void {

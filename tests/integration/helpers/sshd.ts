@@ -119,15 +119,19 @@ export class TestSshd {
     rmSync(join(this.dir, 'sshd.pid'), { force: true });
   }
 
-  /** Drops every connection and starts again on the same port, with the same host key or a new one. */
-  async restart(options: { newHostKey?: boolean; downForMs?: number } = {}): Promise<void> {
+  /**
+   * Drops every connection and starts again on the same port, with the same host key or a new one. `downUntil`
+   * keeps the host down until the client has noticed (say, until it shows "reconnecting"): a fixed pause would be
+   * too short on a loaded machine, and the client could reconnect before anyone saw it was down.
+   */
+  async restart(options: { newHostKey?: boolean; downUntil?: () => Promise<unknown> } = {}): Promise<void> {
     this.kill();
     if (options.newHostKey) {
       rmSync(join(this.dir, 'host_key'), { force: true });
       rmSync(join(this.dir, 'host_key.pub'), { force: true });
       keygen(join(this.dir, 'host_key'));
     }
-    if (options.downForMs) await sleep(options.downForMs);
+    await options.downUntil?.();
     await this.launch();
   }
 

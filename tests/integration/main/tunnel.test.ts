@@ -11,6 +11,7 @@ import { Tunnel, type TunnelAuth } from '../../../src/main/services/ssh/tunnel';
 import type { HostStatus } from '../../../src/shared/ipc/contract';
 import { AgentProcess } from '../helpers/agent.js';
 import { TestSshd } from '../helpers/sshd.js';
+import { until } from '../helpers/until.js';
 
 let sshd: TestSshd;
 let agent: AgentProcess;
@@ -128,12 +129,14 @@ describe('an SSH tunnel to the agent', () => {
     const { tunnel: t, statuses } = tunnel();
     await t.start();
     const port = t.localPort;
-    await sshd.restart({ downForMs: 600 });
-    const deadline = Date.now() + 15_000;
-    while (statuses.at(-1)?.state !== 'connected' || !statuses.some((s) => s.state === 'reconnecting')) {
-      if (Date.now() > deadline) throw new Error(`no reconnect: ${JSON.stringify(statuses)}`);
-      await sleep(50);
-    }
+    await sshd.restart({
+      downUntil: () => until('the tunnel to notice', () => statuses.some((s) => s.state === 'reconnecting')),
+    });
+    await until(
+      'a reconnect',
+      () => statuses,
+      (all) => all.at(-1)?.state === 'connected',
+    );
     const reconnecting = statuses.find((s) => s.state === 'reconnecting')!;
     expect(reconnecting.attempt).toBe(1);
     expect(Date.parse(reconnecting.nextRetryAt!)).toBeGreaterThan(Date.parse(reconnecting.since));
@@ -158,11 +161,11 @@ describe('an SSH tunnel to the agent', () => {
       ),
     );
     expect(attempts.every((result) => result === 'refused' || result === 200)).toBe(true);
-    const deadline = Date.now() + 15_000;
-    while (statuses.at(-1)?.state !== 'connected' || !statuses.some((s) => s.state === 'reconnecting')) {
-      if (Date.now() > deadline) throw new Error(`no reconnect: ${JSON.stringify(statuses)}`);
-      await sleep(50);
-    }
+    await until(
+      'a reconnect',
+      () => statuses,
+      (all) => all.at(-1)?.state === 'connected' && all.some((s) => s.state === 'reconnecting'),
+    );
     expect(await health(t.localPort)).toBe(200);
     t.stop();
   });
@@ -171,13 +174,14 @@ describe('an SSH tunnel to the agent', () => {
     const { tunnel: t, statuses } = tunnel();
     await t.start();
     await sshd.restart({ newHostKey: true });
-    const deadline = Date.now() + 15_000;
-    while (statuses.at(-1)?.state !== 'failed') {
-      if (Date.now() > deadline) throw new Error(`never failed: ${JSON.stringify(statuses)}`);
-      await sleep(50);
-    }
+    await until(
+      'the tunnel to fail',
+      () => statuses,
+      (all) => all.at(-1)?.state === 'failed',
+    );
     expect(statuses.at(-1)?.error?.code).toBe('HOST_KEY_MISMATCH');
     const count = statuses.length;
+    // Not a wait for something but a window in which nothing may happen: longer than the longest backoff (1 s).
     await sleep(1500);
     expect(statuses.length).toBe(count);
     await expect(fetch(`http://127.0.0.1:${t.localPort}/health`)).rejects.toThrow();
