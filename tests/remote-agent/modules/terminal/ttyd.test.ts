@@ -30,7 +30,7 @@ function option(args: string[], flag: string): string | undefined {
   return index < 0 ? undefined : args[index + 1];
 }
 
-describe('buildTtydCommand', () => {
+describe('buildTtydCommand (the argv only: no ttyd, real or stand-in, runs here)', () => {
   it("binds ttyd to a unix socket in the agent's run dir, never to a TCP port", () => {
     const { script, args } = command();
     expect(script).toBe('/usr/local/bin/ttyd');
@@ -74,7 +74,7 @@ describe('buildTtydCommand', () => {
   });
 });
 
-describe('tmuxConfig', () => {
+describe('tmuxConfig (checked by the real tmux)', () => {
   it('sets the history limit to the scrollback and hides the status bar', () => {
     const lines = tmuxConfig(5000).split('\n');
     expect(lines).toContain('set -g history-limit 5000');
@@ -109,7 +109,7 @@ describe('tmuxConfig', () => {
   });
 });
 
-describe('TtydBridge.processSpec', () => {
+describe('TtydBridge.processSpec (a made-up ttyd path that is never run; tests/integration/agent/ttyd.test.ts runs one)', () => {
   let dataDir: string;
 
   beforeEach(() => {
