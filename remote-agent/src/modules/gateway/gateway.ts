@@ -18,6 +18,9 @@ import type { Refusal } from './refusal.js';
 import { SelfService } from './self-service.js';
 import { declaresBody, queryOf, round2 } from './wire.js';
 
+/** A caller refused before their rate was looked at (scope): their headers are read from the bucket then. */
+const RATE_NOT_YET_KNOWN: Record<string, string> = Object.freeze({});
+
 export type { GatewayDeps } from './deps.js';
 export { CLIENT_ABORT_ESTIMATED } from './forwarding.js';
 export { QUOTA_RESET_HEADER } from './admission.js';
@@ -173,14 +176,12 @@ export class Gateway {
       try {
         const caller = this.admissions.authenticate(request.headers);
         // Known from here on: a refusal below (scope, rate) names the caller and carries their rate headers.
-        const admission: Admission = {
-          caller,
-          limitHeaders: this.admissions.peekHeaders(caller),
-          model: null,
-        };
+        const admission: Admission = { caller, limitHeaders: RATE_NOT_YET_KNOWN, model: null };
         this.admitted.set(request, admission);
         if (guard.scope) this.admissions.requireScope(caller, guard.scope);
-        if (guard.rateLimited) admission.limitHeaders = rateHeaders(this.admissions.admit(caller));
+        admission.limitHeaders = guard.rateLimited
+          ? rateHeaders(this.admissions.admit(caller))
+          : this.admissions.peekHeaders(caller);
         done();
       } catch (error) {
         done(error as Error);
@@ -386,7 +387,11 @@ export class Gateway {
       .status(error.status)
       .headers({
         // What is known of the caller's rate: their bucket, or (no caller known) the default limit, untouched.
-        ...(admission?.limitHeaders ?? this.admissions.defaultLimitHeaders()),
+        ...(!admission
+          ? this.admissions.defaultLimitHeaders()
+          : admission.limitHeaders === RATE_NOT_YET_KNOWN
+            ? this.admissions.peekHeaders(admission.caller)
+            : admission.limitHeaders),
         'x-should-retry': RETRYABLE.has(error.code) ? 'true' : 'false',
         ...error.headers,
         [OVERHEAD_HEADER]: round2(reply.elapsedTime),
