@@ -2,8 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   childrenOf,
   findProcessesByArgument,
@@ -12,6 +11,7 @@ import {
   residentBytes,
   TreeSampler,
 } from '../../../remote-agent/src/util/procfs.js';
+import { until } from '../../integration/helpers/until.js';
 
 const started: ChildProcess[] = [];
 
@@ -31,13 +31,9 @@ function startShell(script: string, ...args: string[]): ChildProcess {
   return child;
 }
 
-/** Waits until `check` holds for a fresh process table. */
+/** Waits until `check` holds for a fresh process table (a deadline in time, not in tries: the machine may be busy). */
 async function eventually(check: (table: ReturnType<typeof readProcessTable>) => boolean): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (check(readProcessTable())) return;
-    await sleep(10);
-  }
-  throw new Error('the process table never showed the expected processes');
+  await until('the process table to show the expected processes', () => check(readProcessTable()));
 }
 
 describe('readProcessTable', () => {
@@ -113,20 +109,38 @@ describe('findProcessesByArgument', () => {
 
 describe('TreeSampler', () => {
   it("reports a busy program's CPU share from the second sample on, and the memory of its whole tree", async () => {
-    const child = startShell('while :; do :; done & sleep 5 & wait');
+    const child = startShell('while :; do :; done & sleep 60 & wait');
     await eventually((table) => (childrenOf(table).get(child.pid!) ?? []).length >= 2);
     const sampler = new TreeSampler();
     const roots = new Map([['slot', child.pid!]]);
+    const treeTicks = (table: ReturnType<typeof readProcessTable>): number =>
+      processTree(child.pid!, childrenOf(table)).reduce((sum, pid) => sum + (table.get(pid)?.cpuTicks ?? 0), 0);
 
-    const first = sampler.sample(roots).get('slot')!;
-    expect(first.cpuPercent).toBeNull();
-    expect(first.pids).toHaveLength(3);
-    expect(first.memoryBytes).toBeGreaterThan(0);
+    // The sampler's clock is injected: a busy machine changes how much CPU the loop gets, not the arithmetic.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const start = Date.now();
+      const before = readProcessTable();
+      const first = sampler.sample(roots, before).get('slot')!;
+      expect(first.cpuPercent).toBeNull();
+      expect(first.pids).toHaveLength(3);
+      expect(first.memoryBytes).toBeGreaterThan(0);
 
-    await sleep(500);
-    const second = sampler.sample(roots).get('slot')!;
-    expect(second.cpuPercent).toBeGreaterThan(30);
-    expect(second.cpuPercent).toBeLessThan(250);
+      // Real CPU time, however long the machine takes to give it: at least 0.2 s (20 ticks of 10 ms).
+      const after = await until(
+        'the busy loop to use CPU',
+        () => readProcessTable(),
+        (table) => treeTicks(table) - treeTicks(before) >= 20,
+        { timeoutMs: 30_000 },
+      );
+      vi.setSystemTime(start + 2000);
+      const second = sampler.sample(roots, after).get('slot')!;
+      // Over 2 s of the injected clock: ticks of 10 ms / 2 s, as percent of one core.
+      expect(second.cpuPercent).toBe((treeTicks(after) - treeTicks(before)) / 2);
+      expect(second.cpuPercent).toBeGreaterThanOrEqual(10);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('leaves out slots whose process is gone', async () => {
