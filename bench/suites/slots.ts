@@ -11,6 +11,13 @@ import { median, percentile, round, type Figure, type Suite } from '../suite.js'
 
 const FLOOD_MB = 48;
 const END_MARK = 'BENCH-FLOOD-END';
+const READY_MARK = 'BENCH-FLOOD-READY';
+const IDLE_SLOTS = 100;
+/**
+ * How long an idle slot's screen mirror (@xterm/headless) stays in the agent after its last client left
+ * (MIRROR_IDLE_MS in remote-agent/src/modules/terminal/screen-store.ts), and a margin: idle memory is sampled after.
+ */
+const SCREEN_IDLE_WAIT_MS = 60_000 + 5_000;
 
 interface Stream {
   socket: WebSocket;
@@ -58,6 +65,7 @@ async function openStream(agent: AgentProcess, slotId: string): Promise<Stream &
       tail = '';
     },
     waitFor: async (text, timeoutMs = 120_000) => {
+      // Polled: the output handler only keeps a tail, and a bench has no deadline finer than a few milliseconds.
       const deadline = Date.now() + timeoutMs;
       while (!tail.includes(text)) {
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${text}`);
@@ -113,16 +121,26 @@ function childrenOf(pid: number): number[] {
   }
 }
 
-/** Direct baseline: the same program read from a PTY by node-pty, in this process. */
-function readDirect(file: string): Promise<{ bytes: number; seconds: number }> {
-  return new Promise((resolve) => {
+/**
+ * Direct baseline: the same program read from a PTY by node-pty, in this process, until all `expected` bytes came
+ * (node-pty may report the exit before the last output, so the exit alone does not end the read).
+ */
+function readDirect(file: string, expected: number): Promise<{ bytes: number; seconds: number }> {
+  return new Promise((resolve, reject) => {
     const started = performance.now();
     let bytes = 0;
+    let lateTimer: NodeJS.Timeout | undefined;
     const term = pty.spawn('/bin/cat', [file], { cols: 120, rows: 40, encoding: null as unknown as string });
     term.onData((data: string | Buffer) => {
       bytes += typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+      if (bytes >= expected) {
+        clearTimeout(lateTimer);
+        resolve({ bytes, seconds: (performance.now() - started) / 1000 });
+      }
     });
-    term.onExit(() => resolve({ bytes, seconds: (performance.now() - started) / 1000 }));
+    term.onExit(() => {
+      lateTimer = setTimeout(() => reject(new Error(`the direct PTY read ${bytes} bytes, not ${expected}`)), 5000);
+    });
   });
 }
 
@@ -132,6 +150,30 @@ export const slotsSuite: Suite = {
     const work = mkdtempSync(join(tmpdir(), 'sd-bench-'));
     const agent = await AgentProcess.start({ env: { SLOTDECK_AGENT_LOG_LEVEL: 'warn' } });
     try {
+      const godPid = Number(readFileSync(join(agent.pm2Home, 'pm2.pid'), 'utf8'));
+      const agentPid = agent.pid!;
+      /** The agent and PM2's daemon, plus each slot's path (dtach holder and launcher; not the slot's program). */
+      const measure = (slots: Slot[]): { rss: number; pss: number } => {
+        let rss = readStatus(agentPid, 'VmRSS') + readStatus(godPid, 'VmRSS');
+        let pss = readPss(agentPid) + readPss(godPid);
+        for (const slot of slots) {
+          for (const pid of [slot.pid!, ...childrenOf(slot.pid!)]) {
+            if (pid === slot.programPid) continue;
+            rss += readStatus(pid, 'VmRSS');
+            pss += readPss(pid);
+          }
+        }
+        return { rss, pss };
+      };
+      const listSlots = async (): Promise<Slot[]> =>
+        (await agent.request<{ slots: Slot[] }>('GET', '/api/v1/slots')).body.slots;
+      const deleteAll = async (): Promise<void> => {
+        for (const slot of await listSlots()) await agent.request('DELETE', `/api/v1/slots/${slot.id}?workDir=remove`);
+      };
+      // Before any slot exists: what the agent and PM2 cost on their own. Whatever a slot adds (its processes, the
+      // agent's modules and state for it, heap left over from earlier slots) counts against the slots measured later.
+      const empty = measure([]);
+
       // Warm up: the first slot pays for loading modules and starting PM2's first child.
       await createToReady(agent, 'warmup');
 
@@ -141,105 +183,69 @@ export const slotsSuite: Suite = {
       metrics.create_to_ready_ms_p50 = {
         value: round(median(times), 1),
         unit: 'ms',
+        what: 'create request → first visible program output on an attached client (median of 20, one at a time)',
         goal: '<= 300',
         detail: { p90: round(percentile(times, 90), 1), max: round(Math.max(...times), 1), samples: times.length },
-      };
-
-      log('idle memory per slot with 20 idle slots');
-      const idleSlots = (await agent.request<{ slots: Slot[] }>('GET', '/api/v1/slots')).body.slots.filter((s) =>
-        s.name.startsWith('ready-'),
-      );
-      await sleep(3000);
-      const godPid = Number(readFileSync(join(agent.pm2Home, 'pm2.pid'), 'utf8'));
-      const agentPid = agent.pid!;
-      const measure = (slots: Slot[]): { rss: number; pss: number } => {
-        let rss = readStatus(agentPid, 'VmRSS') + readStatus(godPid, 'VmRSS');
-        let pss = readPss(agentPid) + readPss(godPid);
-        for (const slot of slots) {
-          // The slot path: the dtach holder and the launcher; the slot's own program (the shell) is excluded.
-          for (const pid of [slot.pid!, ...childrenOf(slot.pid!)]) {
-            if (pid === slot.programPid) continue;
-            rss += readStatus(pid, 'VmRSS');
-            pss += readPss(pid);
-          }
-        }
-        return { rss, pss };
-      };
-      const withSlots = measure(
-        (await agent.request<{ slots: Slot[] }>('GET', '/api/v1/slots')).body.slots.filter((s) =>
-          idleSlots.some((i) => i.id === s.id),
-        ),
-      );
-      // Take the 20 slots away and measure what remains: the difference is what they cost.
-      for (const slot of idleSlots) await agent.request('DELETE', `/api/v1/slots/${slot.id}?workDir=remove`);
-      await sleep(3000);
-      const without = measure([]);
-      const count = idleSlots.length;
-      metrics.idle_rss_mb_per_slot = {
-        value: round((withSlots.rss - without.rss) / count / 2 ** 20, 2),
-        unit: 'MB',
-        goal: '<= 30',
-        detail: {
-          slots: count,
-          rss_with_slots_mb: round(withSlots.rss / 2 ** 20),
-          rss_without_mb: round(without.rss / 2 ** 20),
-        },
-      };
-      metrics.idle_pss_mb_per_slot = {
-        value: round((withSlots.pss - without.pss) / count / 2 ** 20, 2),
-        unit: 'MB',
-        detail: { note: 'proportional set size: shared pages split among their users' },
       };
 
       log(`terminal throughput: ${FLOOD_MB} MB through the slot path vs read from a PTY directly`);
       const flood = join(work, 'flood.txt');
       const line = `${'0123456789abcdef'.repeat(7)}\n`;
-      writeFileSync(flood, line.repeat(Math.ceil((FLOOD_MB * 2 ** 20) / line.length)));
+      const lines = Math.ceil((FLOOD_MB * 2 ** 20) / line.length);
+      writeFileSync(flood, line.repeat(lines));
+      // What a PTY turns the file into (each \n becomes \r\n), and the marker line after it.
+      const expectedBytes = lines * (line.length + 1) + END_MARK.length + 2;
       const floodSlot = await createSlot(agent, {
         name: 'flood',
         command: {
           preset: 'custom',
           command: '/bin/sh',
-          args: ['-c', `stty -echo; while read -r go; do cat ${flood}; echo ${END_MARK}; done`],
+          args: ['-c', `stty -echo; echo ${READY_MARK}; while read -r go; do cat ${flood}; echo ${END_MARK}; done`],
         },
       });
       const stream = await openStream(agent, floodSlot.id);
-      // The program is silent until asked: give the attach a moment, then run it once to warm up.
-      await sleep(500);
+      // The program says when it reads (the attach replays the screen if it said so before), then runs once to warm up.
+      await stream.waitFor(READY_MARK);
       stream.send('go\r');
-      await stream.waitFor(END_MARK);
+      await stream.waitFor(`${END_MARK}\r\n`);
       stream.forget();
       const direct: number[] = [];
       const viaSlot: number[] = [];
+      const received: number[] = [];
       for (let round_ = 0; round_ < 3; round_++) {
-        const d = await readDirect(flood);
+        const d = await readDirect(flood, expectedBytes - END_MARK.length - 2);
         direct.push(d.bytes / d.seconds);
         const before = stream.bytes();
         const started = performance.now();
         stream.send('go\r');
-        await stream.waitFor(END_MARK);
+        await stream.waitFor(`${END_MARK}\r\n`);
         const seconds = (performance.now() - started) / 1000;
         stream.forget();
+        received.push(stream.bytes() - before);
         viaSlot.push((stream.bytes() - before) / seconds);
         await sleep(300);
       }
       stream.socket.close();
+      // A fast figure means nothing if output was lost or altered on the way: every byte written must arrive.
+      const lost = received.filter((bytes) => bytes !== expectedBytes);
+      if (lost.length > 0)
+        throw new Error(`the client received ${lost.join(', ')} bytes of output where ${expectedBytes} were written`);
       const directMBs = median(direct) / 1e6;
       const slotMBs = median(viaSlot) / 1e6;
       metrics.terminal_throughput_ratio = {
         value: round(slotMBs / directMBs, 3),
         unit: 'ratio',
+        what: `MB/s of ${FLOOD_MB} MB of output (cat) through slot, agent and WebSocket ÷ node-pty reading the same cat; every byte checked to arrive`,
         goal: '>= 0.8',
         baseline: { value: round(directMBs, 1), unit: 'MB/s', what: 'node-pty reading cat directly' },
         ratio: round(slotMBs / directMBs, 3),
-        detail: { slot_mb_per_s: round(slotMBs, 1), runs: direct.length },
+        detail: { slot_mb_per_s: round(slotMBs, 1), runs: direct.length, bytes_received_each_run: expectedBytes },
       };
 
-      log('100 slots created and ready');
-      const existing = (await agent.request<{ slots: Slot[] }>('GET', '/api/v1/slots')).body.slots;
-      for (const slot of existing) await agent.request('DELETE', `/api/v1/slots/${slot.id}?workDir=remove`);
+      log(`${IDLE_SLOTS} slots created and ready, 8 at a time`);
+      await deleteAll();
       const started = performance.now();
-      const queue = Array.from({ length: 100 }, (_, i) => `many-${i}`);
+      const queue = Array.from({ length: IDLE_SLOTS }, (_, i) => `many-${i}`);
       const perSlot: number[] = [];
       await Promise.all(
         Array.from({ length: 8 }, async () => {
@@ -251,12 +257,37 @@ export const slotsSuite: Suite = {
       metrics.create_100_total_s = {
         value: round(totalS, 2),
         unit: 's',
+        what: `${IDLE_SLOTS} slots created, each until its first output on an attached client, 8 at a time`,
         goal: '<= 20',
         detail: {
           concurrency: 8,
           per_slot_p50_ms: round(median(perSlot), 1),
           per_slot_p90_ms: round(percentile(perSlot, 90), 1),
         },
+      };
+
+      log(`idle memory: ${IDLE_SLOTS} idle slots, sampled ${SCREEN_IDLE_WAIT_MS / 1000} s after their clients left`);
+      await sleep(SCREEN_IDLE_WAIT_MS);
+      const idle = (await listSlots()).filter((slot) => slot.name.startsWith('many-'));
+      if (idle.length !== IDLE_SLOTS) throw new Error(`${idle.length} of the ${IDLE_SLOTS} slots are listed`);
+      const withSlots = measure(idle);
+      metrics.idle_rss_mb_per_slot = {
+        value: round((withSlots.rss - empty.rss) / IDLE_SLOTS / 2 ** 20, 2),
+        unit: 'MB',
+        what: `RSS of agent, PM2 and the slots' holders and launchers (not their programs) with ${IDLE_SLOTS} idle slots, minus agent and PM2 before any slot existed, per slot`,
+        goal: '<= 30',
+        detail: {
+          slots: IDLE_SLOTS,
+          rss_with_slots_mb: round(withSlots.rss / 2 ** 20),
+          rss_before_slots_mb: round(empty.rss / 2 ** 20),
+          sampled_after_idle_s: SCREEN_IDLE_WAIT_MS / 1000,
+        },
+      };
+      metrics.idle_pss_mb_per_slot = {
+        value: round((withSlots.pss - empty.pss) / IDLE_SLOTS / 2 ** 20, 2),
+        unit: 'MB',
+        what: 'the same as idle_rss_mb_per_slot in proportional set size (shared pages split among the processes using them)',
+        detail: { pss_with_slots_mb: round(withSlots.pss / 2 ** 20), pss_before_slots_mb: round(empty.pss / 2 ** 20) },
       };
     } finally {
       await agent.destroy();
