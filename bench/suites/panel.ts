@@ -57,6 +57,7 @@ export const panelSuite: Suite = {
         tti_ms: {
           value: round(median(times), 0),
           unit: 'ms',
+          what: `browser mode, cold page load (fresh context, signed in) → first commit showing the hosts (median of ${LOADS})`,
           goal: '<= 600',
           detail: {
             worst_ms: round(Math.max(...times), 0),
@@ -67,6 +68,7 @@ export const panelSuite: Suite = {
         initial_js_gzip_kb: {
           value: gzipKb(scripts.before),
           unit: 'KB',
+          what: 'JavaScript the page requested before it was interactive, gzipped',
           goal: '<= 350',
           detail: {
             files: scripts.before.join(' '),
