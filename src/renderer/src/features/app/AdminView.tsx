@@ -1,4 +1,5 @@
 import { lazy, Suspense } from 'react';
+import { useUi } from '../../stores';
 import { HostPicker, useAdminHost } from '../hosts/HostPicker';
 import type { View } from '../../stores/ui';
 
@@ -12,12 +13,17 @@ const TITLES: Record<Exclude<View, 'consoles'>, string> = { users: 'Users', usag
 /** An admin view of the host picked for it, under the picker that says which host that is. */
 export function AdminView({ view }: { view: Exclude<View, 'consoles'> }) {
   const host = useAdminHost();
+  // While Slotdeck is unreachable the page says so once (OfflineState): the view's own "could not load" stays out of
+  // sight, still mounted, so that it is as the admin left it once Slotdeck is back.
+  const offline = useUi((s) => s.offline);
   return (
     <div className="admin-host">
       <div className="admin-host-bar">
         <HostPicker />
       </div>
-      <AdminViewBody view={view} host={host} />
+      <div className="admin-host-body" hidden={offline}>
+        <AdminViewBody view={view} host={host} />
+      </div>
     </div>
   );
 }
