@@ -5,14 +5,10 @@ import {
   fchmodSync,
   mkdirSync,
   openSync,
-  readFileSync,
   rmSync,
   statSync,
-  writeFileSync,
 } from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import { dirname } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import {
   AgentErrorCode,
@@ -30,22 +26,19 @@ import type { ProcessSupervisor, SupervisedProcess } from '../../supervisor/supe
 import { findExecutable } from '../../util/executables.js';
 import { randomId } from '../../util/ids.js';
 import { KeyedMutex } from '../../util/keyed-mutex.js';
-import { readProcessTable, TreeSampler, childrenOf, type TreeUsage } from '../../util/procfs.js';
 import type { TerminalBackend } from '../terminal/backend.js';
 import type { TicketStore } from '../terminal/tickets.js';
 import { loginShell, missingProgramMessage, resolveArgv } from './command.js';
 import type { SlotAccounts } from './accounts.js';
-import { readSmallFile, slotEnvironment, writeEnvFile } from './launch.js';
+import { slotEnvironment, writeEnvFile } from './launch.js';
 import { processName, slotIdOfProcess, type SlotPaths } from './paths.js';
+import { SlotExits } from './exits.js';
+import { MeteredSlots, type SlotMetering } from './metering.js';
+import { SlotReconciler } from './reconciler.js';
 import { SlotNameTakenError, type SlotRepository, type SlotRow } from './repository.js';
+import { SlotViews } from './views.js';
 
-/** Appended to an `exited` event's message; the slot view shows the exit without it. */
-const RESTARTING_SUFFIX = '; restarting it';
-/**
- * After this long up since its last exit, a program counts as running again: a shell the admin left with `exit` is
- * not shown as restarting for the whole crash-loop window, while one that ends every few seconds never shows running.
- */
-const STEADY_UPTIME_MS = 10_000;
+export type { SlotMetering } from './metering.js';
 
 type CreateSlotInput = Required<Omit<CreateSlotBody, 'workDir'>> & { workDir?: string | undefined };
 type UpdateSlotInput = {
@@ -56,17 +49,6 @@ export interface HostTools {
   dtach: string | null;
   ttyd: string | null;
   tmux: string | null;
-}
-
-/** What metered slots need from the users and gateway modules; without it, slots cannot be metered. */
-export interface SlotMetering {
-  /** Throws SLOT_OWNER_NOT_FOUND when there is no such live user. */
-  requireOwner(userId: string): void;
-  issueSlotKey(ownerId: string, slotId: string, slotName: string): { keyId: string; prefix: string; secret: string };
-  revokeSlotKeys(slotId: string): void;
-  keyPrefix(keyId: string): string | null;
-  /** Where programs on this host reach the gateway, or null when it does not listen. */
-  gatewayUrl(): string | null;
 }
 
 export interface SlotServiceDeps {
@@ -97,37 +79,39 @@ const notFound = (id: string): AppError =>
  */
 export class SlotService {
   private readonly locks = new KeyedMutex();
-  private readonly sampler = new TreeSampler();
   private readonly shell = loginShell();
-  /** How many lines of each slot's exit record have been attributed to PM2 restarts already. */
-  private readonly consumedExit = new Map<string, number>();
-  private reconciling: Promise<void> | null = null;
-  private reconcileQueued = false;
-  private timer: NodeJS.Timeout | null = null;
-  private eventTimer: NodeJS.Timeout | null = null;
-  private unsubscribe: (() => void) | null = null;
+  private readonly exits: SlotExits;
+  private readonly metered: MeteredSlots;
+  private readonly slotViews: SlotViews;
+  private readonly reconciler: SlotReconciler;
   private stopped = false;
   private started = false;
 
-  constructor(private readonly deps: SlotServiceDeps) {}
+  constructor(private readonly deps: SlotServiceDeps) {
+    const { config, repo, paths, backends, logger } = deps;
+    this.exits = new SlotExits({ repo, paths, crashLoop: config.crashLoop });
+    this.metered = new MeteredSlots({ metering: deps.metering, paths, logger });
+    this.slotViews = new SlotViews({ backends, paths, exits: this.exits, metered: this.metered });
+    this.reconciler = new SlotReconciler({
+      config,
+      repo,
+      supervisor: deps.supervisor,
+      backends,
+      logger,
+      locks: this.locks,
+      exits: this.exits,
+      runtime: { launch: (row, why, kind) => this.launch(row, why, kind), halt: (row) => this.halt(row) },
+    });
+  }
 
   /** Connects to PM2, takes over running slots and starts the reconcile timer. */
   async start(): Promise<void> {
     await this.deps.supervisor.connect();
-    this.unsubscribe = this.deps.supervisor.onProcessEvent((event) => {
-      if (!slotIdOfProcess(event.name)) return;
-      // PM2 reports exits and restarts at once; reconcile shortly after, coalescing bursts.
-      if (this.eventTimer || this.stopped) return;
-      this.eventTimer = setTimeout(() => {
-        this.eventTimer = null;
-        void this.reconcile();
-      }, 50);
-    });
+    this.reconciler.watch();
     this.adoptIntoAccounts();
     this.started = true;
-    await this.reconcile();
-    this.timer = setInterval(() => void this.reconcile(), this.deps.config.reconcileIntervalMs);
-    this.timer.unref();
+    await this.reconciler.reconcile();
+    this.reconciler.startTimer();
   }
 
   /**
@@ -147,12 +131,14 @@ export class SlotService {
     }
   }
 
+  /** Brings PM2 in line with the registry now (it also does on its own). */
+  reconcile(): Promise<void> {
+    return this.reconciler.reconcile();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    if (this.eventTimer) clearTimeout(this.eventTimer);
-    this.unsubscribe?.();
-    await this.reconciling?.catch(() => undefined);
+    await this.reconciler.stop();
   }
 
   // ---------------------------------------------------------------- API
@@ -167,14 +153,14 @@ export class SlotService {
         ? [this.deps.repo.getByName(filter.name)].filter((r): r is SlotRow => r !== null)
         : this.deps.repo.list()
     ).filter((row) => filter.ownerId === undefined || row.ownerId === filter.ownerId);
-    const views = this.views(rows, processes);
+    const views = this.slotViews.build(rows, processes);
     return filter.state ? views.filter((slot) => slot.state === filter.state) : views;
   }
 
   async get(id: string): Promise<Slot> {
     this.requireRow(id);
     const processes = await this.processes();
-    return this.views([this.requireRow(id)], processes)[0]!;
+    return this.slotViews.build([this.requireRow(id)], processes)[0]!;
   }
 
   events(id: string, limit: number): SlotEvent[] {
@@ -192,7 +178,7 @@ export class SlotService {
       throw new AppError(AgentErrorCode.SLOT_COMMAND_NOT_FOUND, 400, missingProgramMessage(input.command, argv[0]!));
     }
     this.assertBackend(input.terminal);
-    this.checkOwner(input.ownerId, input.metered);
+    this.metered.checkOwner(input.ownerId, input.metered);
 
     const id = randomId();
     const { paths } = this.deps;
@@ -232,14 +218,13 @@ export class SlotService {
     this.deps.repo.addEvent(id, 'created', `created (${describeCommand(row)})`);
     this.deps.logger.info({ slotId: id, name: row.name, argv, ownerId: row.ownerId }, 'slot created');
     if (input.metered && input.ownerId) {
-      let issued: { keyId: string; prefix: string; secret: string };
+      let issued: { keyId: string; prefix: string };
       try {
-        issued = this.deps.metering!.issueSlotKey(input.ownerId, id, row.name);
+        issued = this.metered.issueKey(input.ownerId, id, row.name);
       } catch (error) {
         await this.locks.run(id, () => this.removeEverything(row, 'remove')).catch(() => undefined);
         throw error;
       }
-      writeFileSync(paths.meteredKeyFile(id), issued.secret, { mode: 0o600 });
       Object.assign(row, this.deps.repo.update(id, { meteredKeyId: issued.keyId }));
       this.deps.repo.addEvent(id, 'metering', `metered through the gateway with key ${issued.prefix}…`);
     }
@@ -351,7 +336,7 @@ export class SlotService {
           'A metered slot needs an owner: set ownerId to the user whose key and quotas it uses, or set metered to false.',
         );
       }
-      if (ownerChanged || (metered && !row.meteredKeyId)) this.checkOwner(ownerId, metered);
+      if (ownerChanged || (metered && !row.meteredKeyId)) this.metered.checkOwner(ownerId, metered);
       const rekey = row.meteredKeyId !== null && (!metered || ownerChanged);
       const newKey = metered && (row.meteredKeyId === null || ownerChanged);
       if (ownerChanged) {
@@ -360,22 +345,20 @@ export class SlotService {
       }
 
       if (rekey) {
-        this.deps.metering?.revokeSlotKeys(id);
-        rmSync(this.deps.paths.meteredKeyFile(id), { force: true });
+        this.metered.revokeKeys(id, true);
         changes.meteredKeyId = null;
         restart = true;
         if (!metered) said.push('no longer metered');
       }
       if (newKey) {
-        let issued: { keyId: string; prefix: string; secret: string };
+        let issued: { keyId: string; prefix: string };
         try {
-          issued = this.deps.metering!.issueSlotKey(ownerId!, id, changes.name ?? row.name);
+          issued = this.metered.issueKey(ownerId!, id, changes.name ?? row.name);
         } catch (error) {
           // The old key is gone already: the registry must not keep pointing at it.
           if (rekey) this.deps.repo.update(id, { meteredKeyId: null });
           throw error;
         }
-        writeFileSync(this.deps.paths.meteredKeyFile(id), issued.secret, { mode: 0o600 });
         changes.meteredKeyId = issued.keyId;
         said.push(`metered through the gateway with key ${issued.prefix}…`);
         restart = true;
@@ -420,7 +403,7 @@ export class SlotService {
   replaceMeteredKey(slotId: string, keyId: string, secret: string, prefix: string): void {
     const row = this.deps.repo.get(slotId);
     if (!row?.meteredKeyId) return;
-    writeFileSync(this.deps.paths.meteredKeyFile(slotId), secret, { mode: 0o600 });
+    this.metered.writeKey(slotId, secret);
     this.deps.repo.update(slotId, { meteredKeyId: keyId });
     this.deps.repo.addEvent(
       slotId,
@@ -531,103 +514,6 @@ export class SlotService {
     }
   }
 
-  private views(rows: SlotRow[], processes: Map<string, SupervisedProcess>): Slot[] {
-    const roots = new Map<string, number>();
-    for (const row of rows) {
-      const pid = processes.get(row.id)?.pid;
-      if (pid) roots.set(row.id, pid);
-    }
-    const table = readProcessTable();
-    const usage = this.sampler.sample(roots, table);
-    const children = childrenOf(table);
-    const now = Date.now();
-    return rows.map((row) => {
-      const proc = processes.get(row.id) ?? null;
-      const use: TreeUsage | undefined = usage.get(row.id);
-      const activity = Math.max(
-        row.lastActivityAt ? Date.parse(row.lastActivityAt) : 0,
-        this.deps.backends[row.terminal].lastActivity(row.id) ?? 0,
-      );
-      const live = proc !== null && proc.status === 'online';
-      const crashLoop = this.crashLoopOf(row, proc, now);
-      return {
-        id: row.id,
-        name: row.name,
-        command: row.command,
-        argv: row.argv,
-        env: row.env,
-        workDir: row.workDir,
-        homeDir: row.homeDir,
-        memoryLimitMb: row.memoryLimitMb,
-        terminal: row.terminal,
-        desiredState: row.desiredState,
-        state: row.failedReason
-          ? 'failed'
-          : row.desiredState === 'stopped'
-            ? 'stopped'
-            : crashLoop
-              ? 'restarting'
-              : live
-                ? 'running'
-                : 'starting',
-        failure: row.failedReason ? { reason: row.failedReason, at: row.failedAt ?? row.updatedAt } : null,
-        crashLoop,
-        pid: live ? proc.pid : null,
-        programPid: live && proc.pid ? programPid(proc.pid, children, table) : null,
-        uptimeMs: live && proc.startedAt ? Math.max(0, now - proc.startedAt) : null,
-        restarts: row.restarts,
-        cpuPercent: use?.cpuPercent ?? null,
-        memoryBytes: use ? use.memoryBytes : null,
-        viewers: this.deps.backends[row.terminal].viewers(row.id),
-        size: { cols: row.cols, rows: row.rows },
-        lastActivityAt: activity > 0 ? new Date(activity).toISOString() : null,
-        ownerId: row.ownerId,
-        account: this.deps.paths.account(row.id, row.ownerId),
-        metered: row.meteredKeyId
-          ? { keyId: row.meteredKeyId, keyPrefix: this.deps.metering?.keyPrefix(row.meteredKeyId) ?? '' }
-          : null,
-        createdAt: row.createdAt,
-        updatedAt: row.updatedAt,
-      };
-    });
-  }
-
-  private checkOwner(ownerId: string | null, metered: boolean): void {
-    if (ownerId === null) return;
-    if (!this.deps.metering) {
-      throw new AppError(
-        AgentErrorCode.SLOT_OWNER_NOT_FOUND,
-        400,
-        'This agent has no users module; create the slot without ownerId.',
-      );
-    }
-    this.deps.metering.requireOwner(ownerId);
-    if (metered && this.deps.metering.gatewayUrl() === null) {
-      throw new AppError(
-        AgentErrorCode.GATEWAY_DISABLED,
-        409,
-        'The gateway is not listening, so a metered slot could not reach it. Enable it (SLOTDECK_AGENT_GATEWAY_ENABLED=true) or create the slot unmetered.',
-      );
-    }
-  }
-
-  /** ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY for Claude Code in a metered slot; they win over the slot's own env. */
-  private meteredEnvironment(row: SlotRow): Record<string, string> {
-    if (!row.meteredKeyId) return {};
-    const url = this.deps.metering?.gatewayUrl() ?? null;
-    let secret: string;
-    try {
-      secret = readFileSync(this.deps.paths.meteredKeyFile(row.id), 'utf8').trim();
-    } catch {
-      secret = '';
-    }
-    if (!url || !secret) {
-      this.deps.logger.warn({ slotId: row.id, gateway: url !== null }, 'metered slot starts without its gateway key');
-      return {};
-    }
-    return { ANTHROPIC_BASE_URL: url, ANTHROPIC_API_KEY: secret };
-  }
-
   /** Starts the slot's process under PM2 (caller holds the slot's lock). */
   private async launch(row: SlotRow, why: string, kind: 'started' | 'restarted' = 'started'): Promise<void> {
     const { paths, supervisor } = this.deps;
@@ -643,10 +529,10 @@ export class SlotService {
       fchmodSync(fd, 0o620);
       closeSync(fd);
     }
-    this.consumedExit.delete(row.id);
+    this.exits.forget(row.id);
     writeEnvFile(
       paths.envFile(row.id),
-      { ...slotEnvironment(row, paths, this.shell), ...this.meteredEnvironment(row) },
+      { ...slotEnvironment(row, paths, this.shell), ...this.metered.environment(row) },
       { workDir: row.workDir, argv: row.argv, isolated: account !== null },
       account ? 0o640 : 0o600,
     );
@@ -708,11 +594,10 @@ export class SlotService {
       paths.errorLog(row.id),
     ];
     await this.halt(row);
-    if (row.meteredKeyId) this.deps.metering?.revokeSlotKeys(row.id);
-    rmSync(paths.meteredKeyFile(row.id), { force: true });
+    this.metered.revokeKeys(row.id, row.meteredKeyId !== null);
     this.deps.repo.delete(row.id);
     await this.deps.backends[row.terminal].forget(row.id);
-    this.consumedExit.delete(row.id);
+    this.exits.forget(row.id);
     const removed: string[] = [];
     const kept: string[] = [];
     for (const file of files) {
@@ -762,220 +647,6 @@ export class SlotService {
     }
     await this.deps.backends[row.terminal].prepareStart(row);
   }
-
-  // ---------------------------------------------------------------- reconcile
-
-  /** Brings PM2 in line with the registry. Concurrent calls share one run plus at most one queued run. */
-  reconcile(): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    if (this.reconciling) {
-      this.reconcileQueued = true;
-      return this.reconciling;
-    }
-    this.reconciling = this.reconcileOnce()
-      .catch((error: unknown) => this.deps.logger.error({ err: error }, 'reconcile failed; retrying on the next tick'))
-      .finally(() => {
-        this.reconciling = null;
-        if (this.reconcileQueued) {
-          this.reconcileQueued = false;
-          void this.reconcile();
-        }
-      });
-    return this.reconciling;
-  }
-
-  private async reconcileOnce(): Promise<void> {
-    const processes = new Map<string, SupervisedProcess>();
-    for (const proc of await this.deps.supervisor.list()) processes.set(proc.name, proc);
-    const rows = this.deps.repo.list();
-    const known = new Set(rows.map((row) => processName(row.id)));
-
-    const roots = new Map<string, number>();
-    for (const row of rows) {
-      const pid = processes.get(processName(row.id))?.pid;
-      if (pid) roots.set(row.id, pid);
-    }
-    const usage = this.sampler.sample(roots);
-
-    for (const row of rows) {
-      if (this.stopped) return;
-      await this.locks
-        .run(row.id, () => this.reconcileSlot(row.id, usage.get(row.id)))
-        .catch((error: unknown) => {
-          this.deps.logger.error({ err: error, slotId: row.id }, 'could not reconcile slot');
-        });
-    }
-    for (const [name, proc] of processes) {
-      if (!slotIdOfProcess(name) || known.has(name)) continue;
-      // A slot-* process the registry does not know (its slot was deleted while the agent was away).
-      this.deps.logger.warn({ process: name, pid: proc.pid }, 'stopping an orphan slot process');
-      await this.deps.supervisor.remove(name).catch(() => undefined);
-    }
-  }
-
-  private async reconcileSlot(id: string, use: TreeUsage | undefined): Promise<void> {
-    // Read again under the lock: an API call may have changed the slot since the list was taken.
-    const row = this.deps.repo.get(id);
-    if (!row) return;
-    const proc = await this.deps.supervisor.describe(processName(id));
-    const backend = this.deps.backends[row.terminal];
-    const terminalOpen = backend.isOpen(id);
-
-    const activity = backend.lastActivity(id);
-    if (activity && (!row.lastActivityAt || Date.parse(row.lastActivityAt) < activity)) {
-      this.deps.repo.update(id, { lastActivityAt: new Date(activity).toISOString() });
-    }
-
-    if (row.desiredState === 'stopped' || row.failedReason) {
-      if (proc) await this.halt(row);
-      else if (terminalOpen) await backend.release(id);
-      return;
-    }
-    if (!proc || proc.status === 'stopped' || proc.status === 'unknown') {
-      await this.launch(row, proc ? `started again: PM2 had it ${proc.status}` : 'started: it was not running');
-      return;
-    }
-    if (proc.status === 'errored') {
-      await this.fail(row, 'PM2 stopped restarting it (errored)');
-      return;
-    }
-
-    // Exits count the moment PM2 reports them, not when it starts the program again after its back-off: a crash
-    // loop shows (and fails) at once, without one more start past the limit.
-    if (proc.exits < row.supervisorRestartsSeen) {
-      // PM2 counts from 0 again after its daemon restarted.
-      this.deps.repo.update(id, { supervisorRestartsSeen: proc.exits });
-    } else if (proc.exits > row.supervisorRestartsSeen) {
-      const fresh = proc.exits - row.supervisorRestartsSeen;
-      const exit = await this.describeExit(row, fresh);
-      this.deps.repo.update(id, { restarts: row.restarts + fresh, supervisorRestartsSeen: proc.exits });
-      for (let i = 0; i < fresh; i++) this.deps.repo.addEvent(id, 'exited', `${exit}${RESTARTING_SUFFIX}`);
-      const { maxRestarts, windowSeconds } = this.deps.config.crashLoop;
-      const recent = this.recentExits(id);
-      if (recent > maxRestarts) {
-        const output = this.recentOutput(row);
-        await this.fail(
-          row,
-          `it ended ${recent} times within ${windowSeconds} s (the limit is ${maxRestarts}); last: ${exit}${output ? `; last output: "${output}"` : ''}. Fix the command or its environment, then start the slot again.`,
-        );
-        return;
-      }
-    }
-
-    if (!terminalOpen) {
-      // A slot that ran while no agent was attached (the agent restarted): take it over.
-      backend.open(row, true);
-    }
-
-    if (row.memoryLimitMb && use && proc.status === 'online' && use.memoryBytes > row.memoryLimitMb * 1024 * 1024) {
-      const usedMb = Math.round(use.memoryBytes / 1024 / 1024);
-      this.deps.logger.warn(
-        { slotId: id, usedMb, limitMb: row.memoryLimitMb },
-        'slot over its memory limit; restarting',
-      );
-      this.deps.repo.addEvent(
-        id,
-        'memory-limit',
-        `used ${usedMb} MB, over its ${row.memoryLimitMb} MB limit; restarted`,
-      );
-      this.deps.repo.update(id, { restarts: row.restarts + 1 });
-      await this.deps.supervisor.remove(processName(id));
-      await this.launch(row, 'restarted after exceeding its memory limit', 'restarted');
-    }
-  }
-
-  /**
-   * Exits within the crash-loop window since the slot was last started (by the admin, at creation, or by the
-   * agent): starting a failed slot again gives it the whole allowance again.
-   */
-  private recentExits(id: string): number {
-    const windowStart = Date.now() - this.deps.config.crashLoop.windowSeconds * 1000;
-    const launched = [this.deps.repo.latestEvent(id, 'started'), this.deps.repo.latestEvent(id, 'restarted')]
-      .map((event) => (event ? Date.parse(event.at) : 0))
-      .reduce((a, b) => Math.max(a, b), 0);
-    return this.deps.repo.countEventsSince(id, 'exited', new Date(Math.max(windowStart, launched)).toISOString());
-  }
-
-  /** What the slot list shows while a slot's program keeps ending, or null while it runs steadily. */
-  private crashLoopOf(
-    row: SlotRow,
-    proc: SupervisedProcess | null,
-    now: number,
-  ): NonNullable<Slot['crashLoop']> | null {
-    if (row.desiredState !== 'running' || row.failedReason) return null;
-    const exits = this.recentExits(row.id);
-    if (exits === 0) return null;
-    const { maxRestarts, windowSeconds } = this.deps.config.crashLoop;
-    // A program that has stayed up for a while after its last exit runs again, whatever the window still counts.
-    const steadyMs = Math.min(STEADY_UPTIME_MS, windowSeconds * 1000);
-    if (proc?.status === 'online' && proc.startedAt && now - proc.startedAt >= steadyMs) return null;
-    const last = this.deps.repo.latestEvent(row.id, 'exited')?.message ?? '';
-    return {
-      exits,
-      limit: maxRestarts,
-      windowSeconds,
-      lastExit: last.endsWith(RESTARTING_SUFFIX) ? last.slice(0, -RESTARTING_SUFFIX.length) : last,
-    };
-  }
-
-  private async fail(row: SlotRow, reason: string): Promise<void> {
-    this.deps.logger.warn({ slotId: row.id, reason }, 'slot failed');
-    this.deps.repo.update(row.id, {
-      failedReason: reason,
-      failedAt: new Date().toISOString(),
-      desiredState: 'stopped',
-    });
-    this.deps.repo.addEvent(row.id, 'failed', reason);
-    await this.halt(row);
-  }
-
-  /**
-   * What ended the slot's last `restarts` sessions, from the launcher's exit record (a line per program exit). Lines
-   * are matched to PM2's restarts by count, not by time: a program that exits at once can write its next line
-   * before the agent has looked at the previous restart, and that line belongs to the next restart.
-   */
-  private async describeExit(row: SlotRow, restarts: number): Promise<string> {
-    const file = this.deps.paths.exitFile(row.id);
-    let statuses = readExitStatuses(file);
-    let seen = this.consumedExit.get(row.id) ?? Math.max(0, statuses.length - restarts);
-    if (seen > statuses.length) seen = Math.max(0, statuses.length - restarts);
-    // PM2 may report the restart a moment before the launcher's line is on disk: give it a little time before
-    // concluding that the holder was killed.
-    for (let wait = 0; statuses.length <= seen && wait < 10; wait++) {
-      await sleep(30);
-      statuses = readExitStatuses(file);
-    }
-    const used = Math.min(statuses.length - seen, restarts);
-    this.consumedExit.set(row.id, seen + used);
-    if (used > 0) return describeExitStatus(row.argv[0]!, statuses[seen + used - 1]!);
-    return 'the session ended without its program exiting (its holder was killed)';
-  }
-
-  private recentOutput(row: SlotRow): string {
-    return this.deps.backends[row.terminal].recentText(row.id).slice(-300);
-  }
-}
-
-/** The exit statuses the launcher recorded, oldest first (a line `<status> <epoch s>` per program exit). */
-function readExitStatuses(file: string): number[] {
-  const text = readSmallFile(file);
-  if (text === null) return [];
-  return text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => Number(line.trim().split(/\s+/)[0]))
-    .filter((status) => Number.isInteger(status));
-}
-
-const SIGNAL_NAMES = new Map(Object.entries(osConstants.signals).map(([name, number]) => [number, name]));
-
-/** How a program ended, in words: a shell's 127 means the command was not found, 128+n a signal. */
-export function describeExitStatus(program: string, status: number): string {
-  if (status === 127) return `${program} exited with code 127 (command not found)`;
-  if (status === 126) return `${program} exited with code 126 (found but could not be run: not executable?)`;
-  const signal = status > 128 ? SIGNAL_NAMES.get(status - 128) : undefined;
-  if (signal) return `${program} was ended by ${signal} (exit status ${status})`;
-  return `${program} exited with code ${status}`;
 }
 
 function isLive(proc: SupervisedProcess): boolean {
@@ -1016,21 +687,4 @@ function sameJson(a: unknown, b: unknown): boolean {
 
 function describeCommand(row: Pick<SlotRow, 'command' | 'argv'>): string {
   return row.command.preset === 'custom' ? row.argv.join(' ') : `${row.command.preset}: ${row.argv.join(' ')}`;
-}
-
-/** The slot's own program: the child of the launcher, which is the holder's child (sleep/stty are the launcher waiting). */
-function programPid(
-  holder: number,
-  children: Map<number, number[]>,
-  table: ReturnType<typeof readProcessTable>,
-): number | null {
-  // On an isolated host PM2's process is sudo (running the helper), and dtach is its child.
-  const dtach = table.get(holder)?.command === 'sudo' ? (children.get(holder)?.[0] ?? holder) : holder;
-  for (const launcher of children.get(dtach) ?? []) {
-    for (const child of children.get(launcher) ?? []) {
-      const command = table.get(child)?.command;
-      if (command !== 'sleep' && command !== 'stty') return child;
-    }
-  }
-  return null;
 }
