@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createUiStore } from '../../../src/renderer/src/stores/ui';
 import type { Preferences } from '../../../src/shared/ipc/contract';
 import { fakeIpc } from '../fake-ipc';
@@ -50,5 +50,28 @@ describe('ui store: while Slotdeck is unreachable', () => {
     store.setState({ offline: true });
     store.getState().notify('Lost the connection to Slotdeck.', 'error');
     expect(store.getState().toasts.map((t) => t.message)).toEqual(['Could not save']);
+  });
+});
+
+describe('ui store: the theme', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('starts with the theme this page last used, before main answers, and keeps what main says', async () => {
+    const saved = new Map<string, string>();
+    vi.stubGlobal('localStorage', {
+      getItem: (key: string) => saved.get(key) ?? null,
+      setItem: (key: string, value: string) => void saved.set(key, value),
+    });
+    const first = setup({ theme: 'dark' });
+    expect(first.store.getState().theme).toBe('system');
+    await first.store.getState().init();
+    expect(first.store.getState().theme).toBe('dark');
+
+    // The next load paints dark at once; a change is remembered for the load after.
+    const next = setup({ theme: 'dark' });
+    expect(next.store.getState().theme).toBe('dark');
+    next.store.getState().setTheme('light');
+    expect(setup().store.getState().theme).toBe('light');
+    expect(next.ipc.callsTo('app:set-preferences')).toContainEqual({ theme: 'light' });
   });
 });

@@ -64,10 +64,31 @@ export interface UiState {
 
 let toastId = 0;
 
+/**
+ * The theme is also kept in this page's localStorage: the first paint uses it, before main has answered (a slow
+ * sign-in, or Slotdeck not running yet), instead of flashing the system's theme.
+ */
+const THEME_KEY = 'slotdeck.theme';
+function cachedTheme(): Theme {
+  try {
+    const value = globalThis.localStorage?.getItem(THEME_KEY);
+    return value === 'light' || value === 'dark' || value === 'system' ? value : 'system';
+  } catch {
+    return 'system';
+  }
+}
+function cacheTheme(theme: Theme): void {
+  try {
+    globalThis.localStorage?.setItem(THEME_KEY, theme);
+  } catch {
+    // Storage refused (private mode, quota): main's preference still has it.
+  }
+}
+
 export function createUiStore(ipc: IpcClient) {
   const store = createStore<UiState>()((set, get) => ({
     info: null,
-    theme: 'system',
+    theme: cachedTheme(),
     selectedHostId: null,
     adminHostId: null,
     view: 'consoles',
@@ -77,6 +98,7 @@ export function createUiStore(ipc: IpcClient) {
     signedOut: null,
     async init() {
       const [info, preferences] = await Promise.all([ipc.invoke('app:info', {}), ipc.invoke('app:preferences', {})]);
+      cacheTheme(preferences.theme);
       set({
         info,
         theme: preferences.theme,
@@ -87,6 +109,7 @@ export function createUiStore(ipc: IpcClient) {
     },
     setTheme(theme) {
       set({ theme });
+      cacheTheme(theme);
       void ipc.invoke('app:set-preferences', { theme }).catch(() => undefined);
     },
     select(hostId) {
