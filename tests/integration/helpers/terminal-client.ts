@@ -1,12 +1,31 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 
+/** A text waited for, matched piece by piece as output arrives. */
+interface TextWatcher {
+  text: string;
+  /** The end of what came before, so that a text split across two pieces is found. */
+  carry: string;
+  found: boolean;
+}
+
 /** A ttyd-protocol client, as ttyd's web client speaks it: opening JSON, then command-prefixed frames. */
 export class TerminalTestClient {
   output = '';
   titles: string[] = [];
   closed: { code: number; reason: string } | null = null;
+  private readonly watchers = new Set<TextWatcher>();
   private constructor(readonly socket: WebSocket) {}
+
+  private received(text: string): void {
+    this.output += text;
+    for (const watcher of this.watchers) {
+      if (watcher.found) continue;
+      const window = watcher.carry + text;
+      watcher.found = window.includes(watcher.text);
+      watcher.carry = watcher.text.length > 1 ? window.slice(1 - watcher.text.length) : '';
+    }
+  }
 
   static async open(
     url: string,
@@ -17,7 +36,7 @@ export class TerminalTestClient {
     const client = new TerminalTestClient(socket);
     socket.on('message', (data: Buffer) => {
       const command = String.fromCharCode(data[0]!);
-      if (command === '0') client.output += data.subarray(1).toString('utf8');
+      if (command === '0') client.received(data.subarray(1).toString('utf8'));
       if (command === '1') client.titles.push(data.subarray(1).toString('utf8'));
     });
     socket.on('close', (code, reason) => {
@@ -59,8 +78,23 @@ export class TerminalTestClient {
 
   async waitFor(pattern: RegExp | string, timeoutMs = 10_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
+    // A text is looked for once in what came so far, then in each piece as it arrives (with the end of the one before):
+    // scanning tens of MB of output every 20 ms took the CPU the agent under test needed on a loaded machine.
+    let watcher: TextWatcher | null = null;
+    if (typeof pattern === 'string' && !this.output.includes(pattern)) {
+      watcher = { text: pattern, carry: '', found: false };
+      this.watchers.add(watcher);
+    }
     const matches = (): boolean =>
-      typeof pattern === 'string' ? this.output.includes(pattern) : pattern.test(this.output);
+      typeof pattern !== 'string' ? pattern.test(this.output) : watcher === null || watcher.found;
+    try {
+      return await this.poll(pattern, deadline, matches);
+    } finally {
+      if (watcher) this.watchers.delete(watcher);
+    }
+  }
+
+  private async poll(pattern: RegExp | string, deadline: number, matches: () => boolean): Promise<string> {
     while (!matches()) {
       if (Date.now() > deadline)
         throw new Error(`timed out waiting for ${String(pattern)}; got:\n${JSON.stringify(this.output.slice(-2000))}`);
