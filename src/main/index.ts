@@ -122,4 +122,9 @@ if (!app.requestSingleInstanceLock()) {
   app.on('window-all-closed', () => {
     if (process.platform !== 'darwin') app.quit();
   });
+  // Ctrl-C where `npm start` runs (or a signal to npm alone, which passes it on): quit as from the menu, so that
+  // before-quit stops the local agent; Electron's default would end the process and leave the agent behind.
+  const quitOnSignal = (): void => app.quit();
+  process.on('SIGINT', quitOnSignal);
+  process.on('SIGTERM', quitOnSignal);
 }

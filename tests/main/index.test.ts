@@ -225,6 +225,22 @@ describe('the Electron app', () => {
     expect((await handler(new Request('app://slotdeck/../main/index.ts'))).status).toBe(404);
   });
 
+  it('quits gracefully on Ctrl-C or SIGTERM (before-quit stops the local agent) instead of dying at once', async () => {
+    const before = new Set([...process.listeners('SIGINT'), ...process.listeners('SIGTERM')]);
+    await startApp();
+    const added = [...process.listeners('SIGINT'), ...process.listeners('SIGTERM')].filter((l) => !before.has(l));
+    try {
+      expect(added).toHaveLength(2);
+      for (const listener of added) (listener as () => void)();
+      expect(state.quit).toBe(2);
+    } finally {
+      for (const listener of added) {
+        process.off('SIGINT', listener);
+        process.off('SIGTERM', listener);
+      }
+    }
+  });
+
   it('quits at once when another instance already runs', async () => {
     state.lock = false;
     await import('../../src/main/index');
