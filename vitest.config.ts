@@ -13,6 +13,10 @@ export default defineConfig({
           include: ['tests/**/*.test.ts'],
           exclude: ['tests/integration/**', 'tests/e2e/**'],
           environment: 'node',
+          // A deadline for a hang, not a speed test: on a loaded 2-core machine (CI beside other runs) tests that
+          // take 1-2 s alone took 5-9 s, past vitest's 5 s default (clean-clone run 2: the boundary lint test).
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
         },
       },
       {
