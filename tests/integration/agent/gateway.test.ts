@@ -548,6 +548,32 @@ describe('quotas', () => {
     expect(quotas.body.quotas[0]).toMatchObject({ usedTokens: 5010, exceeded: true });
   });
 
+  it('makes the official SDK fail at once on a used-up quota, retries on, with the reset in the answer', async () => {
+    const user = await createUser();
+    const { secret } = await createKey(user.id);
+    await agent.request('PUT', `/api/v1/users/${user.id}/quotas`, { quotas: [{ window: 'day', maxTokens: 10 }] });
+    expect((await call(secret, ask('!usage in=50 out=5 cw=0 cr=0'))).status).toBe(200);
+    let calls = 0;
+    const client = new Anthropic({
+      apiKey: secret,
+      baseURL: agent.gatewayUrl,
+      maxRetries: 3,
+      fetch: (input, init) => {
+        calls += 1;
+        return fetch(input, init);
+      },
+    });
+    // With a Retry-After until the reset, the SDK slept for hours before its first retry.
+    const error = (await client.messages.create(ask('again')).catch((e: unknown) => e)) as InstanceType<
+      typeof Anthropic.APIError
+    >;
+    expect(error).toBeInstanceOf(Anthropic.RateLimitError);
+    expect(calls).toBe(1);
+    expect(error.headers?.get('x-should-retry')).toBe('false');
+    expect(error.headers?.get('retry-after')).toBeNull();
+    expect(error.message).toContain(error.headers?.get('x-slotdeck-quota-reset'));
+  });
+
   it('does not hand out a fresh budget when a key is rotated', async () => {
     const user = await createUser();
     const { key, secret } = await createKey(user.id);
