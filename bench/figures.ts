@@ -128,7 +128,15 @@ export function replaceSection(readme: string, section: string): string {
 export function readResults(dir: string): SuiteResult[] {
   return readdirSync(dir)
     .filter((file) => file.endsWith('.json'))
-    .map((file) => JSON.parse(readFileSync(join(dir, file), 'utf8')) as SuiteResult);
+    .map((file) => {
+      const result = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Partial<SuiteResult>;
+      if (!result.suite || !result.run?.commit || !result.machine || !result.load || !result.metrics)
+        throw new FiguresError(
+          `bench/results/${file} does not say which run, commit and machine it comes from (an older bench wrote it):` +
+            ' run `npm run bench`, then npm run figures.',
+        );
+      return result as SuiteResult;
+    });
 }
 
 /** Run from the project's root (npm run figures does): README.md and bench/results are read from there. */

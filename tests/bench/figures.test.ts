@@ -3,7 +3,15 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { END_MARKER, figuresSection, FiguresError, replaceSection, START_MARKER, TABLE } from '../../bench/figures.js';
+import {
+  END_MARKER,
+  figuresSection,
+  FiguresError,
+  readResults,
+  replaceSection,
+  START_MARKER,
+  TABLE,
+} from '../../bench/figures.js';
 import type { Figure, SuiteResult } from '../../bench/suite.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -78,6 +86,12 @@ describe('npm run figures', () => {
     expect(() => figuresSection(results.filter((r) => r.suite !== 'panel'))).toThrow(
       /panel \(no bench\/results\/panel\.json\)/,
     );
+  });
+
+  it('refuses a result file that does not say which run and machine it comes from', () => {
+    dir = mkdtempSync(join(tmpdir(), 'sd-figures-'));
+    writeFileSync(join(dir, 'panel.json'), JSON.stringify({ suite: 'panel', metrics: {}, at: RUN.startedAt }));
+    expect(() => readResults(dir)).toThrow(/panel\.json does not say which run, commit and machine/);
   });
 
   it('refuses results from two runs: the table shows one', () => {
