@@ -1,0 +1,50 @@
+/**
+ * A request that arrives while the gateway closes (on a connection that was already open) is answered in Anthropic's
+ * shape, as one to retry, while the request in flight finishes. Real gateway; the fake upstream is a stand-in.
+ */
+import { expect, it } from 'vitest';
+import { connect } from 'node:net';
+import { startHarness } from './harness.js';
+
+const PATIENCE_MS = 10_000;
+
+it('answers a request that arrives while it closes with 503 GATEWAY_SHUTTING_DOWN and x-should-retry: true (stand-in upstream)', async () => {
+  const h = await startHarness();
+  try {
+    const url = await h.listen();
+    const { created } = h.newKey();
+    const body = (text: string, stream: boolean): string =>
+      JSON.stringify({
+        model: 'claude-sonnet-4-6',
+        max_tokens: 8,
+        stream,
+        messages: [{ role: 'user', content: text }],
+      });
+    const request = (payload: string): string =>
+      `POST /v1/messages HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nx-api-key: ${created.secret}\r\n` +
+      `Content-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`;
+    const { hostname, port } = new URL(url);
+    const socket = connect(Number(port), hostname);
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write(request(body('slow !slow 100', true)));
+    await expect.poll(() => h.upstream!.requests.length, { timeout: PATIENCE_MS }).toBe(1);
+    const closed = h.gateway.close();
+    // A second request on the connection that is still open for the stream, sent once closing has begun.
+    socket.write(request(body('second', false)));
+    await ended;
+    await closed;
+    const response = Buffer.concat(chunks).toString('utf8');
+    // The stream in flight was finished; the second request was refused as one to retry elsewhere or later.
+    expect(response).toContain('message_stop');
+    const second = response.slice(response.indexOf('HTTP/1.1', 10));
+    expect(second).toMatch(/^HTTP\/1\.1 503/);
+    expect(second.toLowerCase()).toContain('x-should-retry: true');
+    expect(second).toContain('"code":"GATEWAY_SHUTTING_DOWN"');
+    expect(second).toContain('"type":"error"');
+    expect(h.upstream!.requests.length).toBe(1);
+  } finally {
+    await h.close().catch(() => undefined);
+  }
+});
