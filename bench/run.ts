@@ -52,11 +52,20 @@ const load = (): number[] => loadavg().map((value) => Math.round(value * 100) / 
 const resultsDir = join(import.meta.dirname, 'results');
 mkdirSync(resultsDir, { recursive: true });
 
+const failed: string[] = [];
 for (const name of names) {
   console.log(`\n== bench ${name}`);
   const started = Date.now();
   const before = load();
-  const metrics = await suites[name]!.run((message) => console.log(`   ${message}`));
+  let metrics: SuiteResult['metrics'];
+  try {
+    metrics = await suites[name]!.run((message) => console.log(`   ${message}`));
+  } catch (error) {
+    // The other suites still run; this one writes nothing, so npm run figures says it is missing.
+    console.error(`   bench ${name} failed:`, error);
+    failed.push(name);
+    continue;
+  }
   const result: SuiteResult = {
     suite: name,
     run,
@@ -77,4 +86,8 @@ for (const name of names) {
     );
   }
   console.log(`   wrote ${file}`);
+}
+if (failed.length > 0) {
+  console.error(`\nFailed: ${failed.join(', ')} (their results were not written).`);
+  process.exit(1);
 }
