@@ -164,15 +164,20 @@ describe('forms and states of the panel (Chromium, browser mode)', () => {
     await userDialog.getByRole('button', { name: 'Create user' }).click();
     await userDialog.waitFor({ state: 'detached' });
     // The "created" notice is up; a dialog opened now must keep its buttons clickable.
-    const toast = page.locator('.toast').first();
-    await toast.waitFor();
+    await page.locator('.toast', { hasText: 'User linus created' }).waitFor();
     await page.getByRole('region', { name: 'User details' }).getByRole('button', { name: '+ Key' }).click();
     const keyDialog = page.getByRole('dialog', { name: 'New key for linus' });
-    const create = keyDialog.getByRole('button', { name: 'Create key' });
-    const [a, b] = await Promise.all([toast.boundingBox(), create.boundingBox()]);
-    const overlaps =
-      a && b && a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+    // The notice moves into the dialog, above its footer: whatever the dialog's size, it covers none of its buttons.
+    const notice = keyDialog.locator('.toast', { hasText: 'User linus created' });
+    await notice.waitFor();
+    const footer = keyDialog.locator('.dialog-footer');
+    const [a, b] = await Promise.all([notice.boundingBox(), footer.boundingBox()]);
     await shot('forms-toast-and-dialog');
+    expect(a && b && a.y + a.height <= b.y).toBe(true);
+    const create = keyDialog.getByRole('button', { name: 'Create key' });
+    const c = await create.boundingBox();
+    const overlaps =
+      a && c && a.x < c.x + c.width && c.x < a.x + a.width && a.y < c.y + c.height && c.y < a.y + a.height;
     expect(overlaps).toBe(false);
     await keyDialog.getByRole('button', { name: 'Cancel' }).click();
   });
@@ -187,6 +192,14 @@ describe('forms and states of the panel (Chromium, browser mode)', () => {
     page = await panel.open(browser);
     await expect.poll(() => page.getByRole('button', { name: /^Theme:/ }).innerText()).toBe('Theme: dark');
     expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');
+
+    // Before Slotdeck answers (here: never), the page already shows the admin's theme, not the system's (light here).
+    const early = await page.context().newPage();
+    await early.routeWebSocket(/\/ipc$/, (socket) => socket.close());
+    await early.goto(`${panel.origin}/`);
+    await expect.poll(() => early.evaluate(() => document.documentElement.dataset.theme ?? '')).not.toBe('');
+    expect(await early.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');
+    await early.close();
   });
 
   it('shows one clear state while the panel is stopped, and a styled page for a used link', async () => {
