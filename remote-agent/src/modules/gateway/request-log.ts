@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { GatewayErrorCode } from '../../contract/index.js';
 import type { RefusalCount, RefusalList, RefusalListQuery, RefusalRow } from '../../contract/index.js';
 import type { Db } from '../../db/database.js';
 import type { Refusal } from './refusal.js';
@@ -35,6 +36,35 @@ const PRUNE_INTERVAL_MS = 3_600_000;
 /** A caller the gateway knew gets a row per minute per kind of refusal; an unknown one a row per hour. */
 const KNOWN_CALLER_BUCKET_MS = 60_000;
 const UNKNOWN_CALLER_BUCKET_MS = 3_600_000;
+/**
+ * New rows one subject (key, else user, else address block) may make per minute and per hour; past either, its
+ * refusals add to one overflow row per subject per hour. A subject thus writes at most 61 rows an hour (about 44,000
+ * in 30 days), so no single key or address can push everyone else's history out past the row cap.
+ */
+const ROWS_PER_SUBJECT_PER_MINUTE = 10;
+const ROWS_PER_SUBJECT_PER_HOUR = 60;
+/** Subjects whose row budget is tracked; when all are of the current hour, a new subject only gets its overflow row. */
+const MAX_SUBJECTS = 10_000;
+/**
+ * Codes of a key that was found but refused: the gateway names its user and key, but admitted no caller, so the
+ * client (maybe whoever leaked the key) still controls everything else in the request.
+ */
+const KEY_REFUSED = new Set<string>([
+  GatewayErrorCode.KEY_REVOKED,
+  GatewayErrorCode.KEY_EXPIRED,
+  GatewayErrorCode.USER_DISABLED,
+  GatewayErrorCode.USER_DELETED,
+]);
+/** The label stored and grouped on for any path the gateway does not serve: a made-up path must not make new rows. */
+export const UNKNOWN_ROUTE = '(unknown route)';
+const SERVED_ROUTES = /^\/v1\/(?:messages|messages\/count_tokens|models|me\/usage|me\/quota)$/;
+
+interface SubjectRows {
+  minute: number;
+  inMinute: number;
+  hour: number;
+  inHour: number;
+}
 
 interface Pending {
   fingerprint: string;
@@ -96,33 +126,64 @@ function clean(refusal: Refusal): Refusal {
     keyPrefix: safePrefix(refusal.keyPrefix),
     model: refusal.model ? redactKeys(printable(refusal.model, 200)) : null,
     method: printable(refusal.method, 16),
-    path: redactKeys(printable(refusal.path.split('?')[0] ?? '', 200)),
+    path: storedPath(refusal.path),
     ip: printable(refusal.ip, 64),
   };
 }
 
-/** A route with the part a caller makes up (a model id) taken out: varying it must not make new rows. */
-const routeOf = (path: string): string => path.replace(/^(\/v1\/models\/).+$/, '$1:id');
+/** A route with the part a caller makes up (a model id, an unknown path) taken out: varying it must not make rows. */
+function routeOf(path: string): string {
+  const bare = path.slice(0, 200).split('?')[0] ?? '';
+  if (bare === '') return '';
+  if (/^\/v1\/models\/.+$/.test(bare)) return '/v1/models/:id';
+  return SERVED_ROUTES.test(bare) ? bare : UNKNOWN_ROUTE;
+}
+
+/** The path as the row shows it: a served one as it came (redacted), any other as the fixed label. */
+function storedPath(path: string): string {
+  const bare = path.split('?')[0] ?? '';
+  return routeOf(bare) === UNKNOWN_ROUTE ? UNKNOWN_ROUTE : redactKeys(printable(bare, 200));
+}
+
+/** A refusal of a caller the gateway admitted (its key was valid): it alone is grouped per minute and route. */
+const admittedCaller = (r: Refusal): boolean => r.userId !== null && !KEY_REFUSED.has(r.code);
+
+/** Whose row budget a refusal spends: its key, else its user (legacy mode), else its address block. */
+const subjectOf = (r: Refusal): string =>
+  r.keyId !== null ? `k:${r.keyId}` : r.userId !== null ? `u:${r.userId}` : `a:${addressBlock(r.ip)}`;
 
 /**
- * Refusals of a caller the gateway knew are grouped per minute by what the admin filters or reads on (status, code,
- * key, address block, route), keeping the first one's model. Those of unknown callers (no key, a made-up one) are
- * grouped per address block and code, per hour, whatever key, path or model they sent: someone spraying keys adds
- * a row an hour, not one a request.
+ * Refusals of a caller the gateway admitted are grouped per minute by what the admin filters or reads on (status,
+ * code, key, address block, route), keeping the first one's model. All others are grouped per address block and
+ * code (and key, when a refused key was recognised), per hour, whatever path or model they sent: someone spraying
+ * keys, or replaying a revoked one at made-up paths, adds a row an hour, not one a request.
  */
 function groupOf(r: Refusal): { fingerprint: string; bucket: number } {
-  if (r.userId !== null) {
-    const route = routeOf(r.path.slice(0, 200).split('?')[0] ?? '');
+  if (admittedCaller(r)) {
     const bucket = Math.floor(r.at / KNOWN_CALLER_BUCKET_MS);
     return {
       bucket,
-      fingerprint: ['k', bucket, r.status, r.code, r.userId, r.keyId, addressBlock(r.ip), r.method, route].join(
-        '\u0000',
-      ),
+      fingerprint: [
+        'k',
+        bucket,
+        r.status,
+        r.code,
+        r.userId,
+        r.keyId,
+        addressBlock(r.ip),
+        r.method,
+        routeOf(r.path),
+      ].join('\u0000'),
     };
   }
   const bucket = Math.floor(r.at / UNKNOWN_CALLER_BUCKET_MS);
-  return { bucket, fingerprint: ['u', bucket, r.status, r.code, addressBlock(r.ip)].join('\u0000') };
+  return { bucket, fingerprint: ['u', bucket, r.status, r.code, r.userId, r.keyId, addressBlock(r.ip)].join('\u0000') };
+}
+
+/** The one row per subject per hour that takes its refusals once its row budget is spent. */
+function overflowOf(subject: string, at: number): { fingerprint: string; bucket: number } {
+  const bucket = Math.floor(at / UNKNOWN_CALLER_BUCKET_MS);
+  return { bucket, fingerprint: ['o', bucket, subject].join('\u0000') };
 }
 
 const toIso = (ms: number): string => new Date(ms).toISOString();
@@ -145,6 +206,8 @@ export class RequestLog {
   private pending = new Map<string, Pending>();
   /** Rows written in the current buckets, by fingerprint: a repeat adds to the row instead of making another. */
   private open = new Map<string, number>();
+  /** New rows made per subject in the current minute and hour. */
+  private subjects = new Map<string, SubjectRows>();
   private dropped = 0;
   private timer: NodeJS.Timeout | null = null;
   private writing: NodeJS.Immediate | null = null;
@@ -209,7 +272,11 @@ export class RequestLog {
     try {
       // Grouped on the fields as reported (cheap); only the first of a group is cleaned, so a flood of one kind
       // costs a map lookup per request.
-      const { fingerprint, bucket } = groupOf(refusal);
+      let { fingerprint, bucket } = groupOf(refusal);
+      if (!this.pending.has(fingerprint) && !this.open.has(fingerprint)) {
+        const subject = subjectOf(refusal);
+        if (!this.spendRow(subject, refusal.at)) ({ fingerprint, bucket } = overflowOf(subject, refusal.at));
+      }
       const same = this.pending.get(fingerprint);
       if (same) {
         same.count += 1;
@@ -227,6 +294,29 @@ export class RequestLog {
     } catch (error) {
       this.logger?.error({ err: error }, 'could not queue a refusal for the request log');
     }
+  }
+
+  /** Whether the subject may make one more row now (and counts it): at most so many a minute and an hour. */
+  private spendRow(subject: string, at: number): boolean {
+    const minute = Math.floor(at / 60_000);
+    const hour = Math.floor(at / 3_600_000);
+    let rows = this.subjects.get(subject);
+    if (!rows || rows.hour !== hour) {
+      if (!rows && this.subjects.size >= MAX_SUBJECTS) {
+        for (const [key, old] of this.subjects) if (old.hour !== hour) this.subjects.delete(key);
+        if (this.subjects.size >= MAX_SUBJECTS) return false;
+      }
+      rows = { minute, inMinute: 0, hour, inHour: 0 };
+      this.subjects.set(subject, rows);
+    }
+    if (rows.minute !== minute) {
+      rows.minute = minute;
+      rows.inMinute = 0;
+    }
+    if (rows.inMinute >= ROWS_PER_SUBJECT_PER_MINUTE || rows.inHour >= ROWS_PER_SUBJECT_PER_HOUR) return false;
+    rows.inMinute += 1;
+    rows.inHour += 1;
+    return true;
   }
 
   /** Writes everything queued now (before the admin reads the log, and on close). */

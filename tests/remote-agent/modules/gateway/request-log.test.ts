@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RequestLog } from '../../../../remote-agent/src/modules/gateway/request-log.js';
+import { RequestLog, UNKNOWN_ROUTE } from '../../../../remote-agent/src/modules/gateway/request-log.js';
 import type { Refusal } from '../../../../remote-agent/src/modules/gateway/refusal.js';
 import { generateApiKey } from '../../../../remote-agent/src/modules/users/keys.js';
 import { addKey, addUser, tempDb, type TempDb } from '../usage/helpers.js';
@@ -14,12 +14,19 @@ let t: TempDb;
 let log: RequestLog;
 let clock = T0;
 
+const REVOKED = {
+  status: 401,
+  code: 'GATEWAY_KEY_REVOKED',
+  message: 'This API key was revoked. Ask your Slotdeck admin for a new key.',
+} as const;
+
+/** A refusal of a caller the gateway admitted (its key was valid), unless overridden. */
 function refusal(overrides: Partial<Refusal> = {}): Refusal {
   return {
     at: clock,
-    status: 401,
-    code: 'GATEWAY_KEY_REVOKED',
-    message: 'This API key was revoked. Ask your Slotdeck admin for a new key.',
+    status: 403,
+    code: 'GATEWAY_SCOPE_MISSING',
+    message: 'This key lacks the gateway scope. Ask your Slotdeck admin for a key with it.',
     userId: ADA,
     keyId: ADA_KEY,
     keyPrefix: null,
@@ -61,7 +68,7 @@ afterEach(() => {
 
 describe('request log', () => {
   it('keeps a refused request with its reason, user name and key name, newest first', () => {
-    log.record(refusal());
+    log.record(refusal(REVOKED));
     clock += 120_000;
     log.record(refusal({ status: 429, code: 'GATEWAY_RATE_LIMITED', message: 'Slow down: 60 requests a minute.' }));
     log.flush();
@@ -92,7 +99,10 @@ describe('request log', () => {
     try {
       log = new RequestLog({ db: t.db, now: () => clock, flushDelayMs: 10 });
       for (let i = 0; i < 1000; i++) log.record(unknownKey(`198.51.100.${i % 250}`, 'sk_user_0000'));
-      for (let i = 0; i < 1000; i++) log.record(refusal({ ip: `10.0.${i >> 8}.${i & 255}` }));
+      // A thousand different keys: each may make its own rows.
+      for (let i = 0; i < 1000; i++) {
+        log.record(refusal({ keyId: `k_${String(i).padStart(10, '0')}`, ip: `10.0.${i >> 8}.${i & 255}` }));
+      }
       vi.advanceTimersByTime(10);
       expect(tableRows()).toHaveLength(200);
       vi.advanceTimersToNextTimer();
@@ -118,7 +128,7 @@ describe('request log', () => {
     expect(log.list({ limit: 200, userId: ADA }).rows).toHaveLength(15);
     expect(log.list({ limit: 200, keyId: ADA_KEY }).rows.every((r) => r.keyName === 'laptop')).toBe(true);
     expect(log.list({ limit: 200, status: 429 }).rows).toHaveLength(30);
-    expect(log.list({ limit: 200, code: 'GATEWAY_KEY_REVOKED', userId: GRACE }).rows).toHaveLength(15);
+    expect(log.list({ limit: 200, code: 'GATEWAY_SCOPE_MISSING', userId: GRACE }).rows).toHaveLength(15);
     const window = log.list({
       limit: 200,
       from: new Date(T0 + 10 * 60_000).toISOString(),
@@ -165,7 +175,7 @@ describe('request log', () => {
       );
     }
     for (let i = 0; i < 100; i++) {
-      log.record(refusal({ status: 401, code: 'GATEWAY_KEY_REVOKED', method: 'GET', path: `/v1/models/x${i}` }));
+      log.record(refusal({ ...REVOKED, method: 'GET', path: `/v1/models/x${i}` }));
     }
     log.flush();
     const [models, row] = log.list({ limit: 10 }).rows;
@@ -174,6 +184,48 @@ describe('request log', () => {
     expect(row).toMatchObject({ count: 1000, lastAt: new Date(T0 + 1000).toISOString() });
     expect(log.count({ from: new Date(T0).toISOString(), userId: ADA }).refusals).toBe(1100);
     expect(log.count({ from: new Date(T0).toISOString(), userId: GRACE }).refusals).toBe(0);
+  });
+
+  it('keeps a revoked key replayed at 300 made-up paths to a handful of rows, with its count', () => {
+    const leaked = (i: number, over: Partial<Refusal> = {}): Refusal =>
+      refusal({ ...REVOKED, method: 'GET', path: `/nope-${i}`, model: null, at: clock + i * 100, ...over });
+    for (let i = 0; i < 300; i++) log.record(leaked(i));
+    // The same key disabled with its user, from a second address: a second kind of refusal, not 300 more rows.
+    for (let i = 0; i < 300; i++) {
+      log.record(leaked(i, { code: 'GATEWAY_USER_DISABLED', message: 'Your account is disabled.', ip: '10.9.9.9' }));
+    }
+    // A valid key's refusals at made-up paths share one route label too.
+    for (let i = 0; i < 300; i++) log.record(refusal({ path: `/v1/x${i}`, userId: GRACE, keyId: null }));
+    log.flush();
+    const rows = log.list({ limit: 50 }).rows;
+    expect(rows).toHaveLength(3);
+    expect(rows.map((r) => [r.code, r.count, r.path])).toEqual([
+      ['GATEWAY_SCOPE_MISSING', 300, UNKNOWN_ROUTE],
+      ['GATEWAY_USER_DISABLED', 300, UNKNOWN_ROUTE],
+      ['GATEWAY_KEY_REVOKED', 300, UNKNOWN_ROUTE],
+    ]);
+    expect(log.count({ from: new Date(T0).toISOString(), keyId: ADA_KEY }).refusals).toBe(600);
+  });
+
+  it('keeps other users’ history when one key floods from thousands of addresses', async () => {
+    log.close();
+    log = new RequestLog({ db: t.db, now: () => clock, maxRows: 200, flushDelayMs: 10 });
+    for (let i = 0; i < 5; i++) log.record(refusal({ userId: GRACE, keyId: null, at: T0 + i * 60_000 }));
+    log.flush();
+    // Ada's key, valid or revoked, from 10,000 IPv6 /64 blocks within the next hour.
+    clock = T0 + 10 * 60_000;
+    for (let i = 0; i < 10_000; i++) {
+      const over = i % 2 === 0 ? REVOKED : {};
+      log.record(
+        refusal({ ...over, ip: `2001:db8:${(i >> 8).toString(16)}:${(i & 255).toString(16)}::1`, at: clock + i * 300 }),
+      );
+    }
+    log.flush();
+    await log.prune();
+    expect(log.list({ limit: 200, userId: GRACE }).rows).toHaveLength(5);
+    const ada = log.list({ limit: 200, keyId: ADA_KEY }).rows;
+    expect(ada.length).toBeLessThanOrEqual(61);
+    expect(ada.reduce((sum, r) => sum + r.count, 0)).toBe(10_000);
   });
 
   it('drops rows past 30 days and the oldest beyond the row cap', async () => {
