@@ -402,9 +402,15 @@ const subjectKey = (subjectType: QuotaSubject, subjectId: string): string => `${
 const sortByWindow = (quotas: Quota[]): Quota[] =>
   quotas.sort((a, b) => WINDOW_ORDER.indexOf(a.window) - WINDOW_ORDER.indexOf(b.window));
 
+/**
+ * Costs are float sums: a budget filled exactly (a reservation of max − used) can add up to a hair below max and
+ * would admit one more request with nothing left to reserve. A nano-dollar is far below the price of one token.
+ */
+const COST_EPSILON_USD = 1e-9;
+
 const isExceeded = (quota: Quota, used: Used): boolean =>
   (quota.maxTokens !== null && used.tokens >= quota.maxTokens) ||
-  (quota.maxCostUsd !== null && used.cost >= quota.maxCostUsd);
+  (quota.maxCostUsd !== null && used.cost >= quota.maxCostUsd - COST_EPSILON_USD);
 
 function withPending(used: Used, pending: { tokens: number; cost: number } | undefined): Used {
   return pending ? { ...used, tokens: used.tokens + pending.tokens, cost: used.cost + pending.cost } : used;

@@ -98,6 +98,16 @@ describe('QuotaService', () => {
     expect(quotas.check(ADA, ADA_LAPTOP)).toEqual({ ok: true });
   });
 
+  it('refuses the next request once reservations fill a cost budget, though the float sum lands a hair below it', () => {
+    quotas.set('user', ADA, [{ window: 'day', maxTokens: null, maxCostUsd: 83.83 }]);
+    quotas.hold(ADA, ADA_LAPTOP, { tokens: 0, cost: 19.30070163290859 });
+    // Reserves what is left; 19.30070163290859 + (83.83 − 19.30070163290859) is 83.82999999999998 in floating point.
+    quotas.hold(ADA, ADA_LAPTOP, { tokens: 0, cost: 1000 });
+    expect(quotas.pendingOf('user', ADA).cost).toBeLessThan(83.83);
+    expect(quotas.check(ADA, ADA_LAPTOP)).toMatchObject({ ok: false, quota: { window: 'day', exceeded: true } });
+    expect(quotas.status('user', ADA)[0]).toMatchObject({ exceeded: true });
+  });
+
   it('reserves nothing for a user and key without quotas', () => {
     const hold = quotas.hold(BOB, null, { tokens: 700, cost: 0.03 });
     expect(quotas.pendingOf('user', BOB)).toEqual({ tokens: 0, cost: 0 });
