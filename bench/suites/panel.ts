@@ -41,16 +41,17 @@ export const panelSuite: Suite = {
         times.push(at);
         // Let the rest of the page load (the consoles' chunk), then sort its scripts by when they were requested.
         await tab.waitForLoadState('networkidle');
-        scripts = await tab.evaluate((mark) => {
-          const js = (performance.getEntriesByType('resource') as PerformanceResourceTiming[]).filter((entry) =>
-            entry.name.endsWith('.js'),
-          );
-          const path = (entry: PerformanceResourceTiming): string => new URL(entry.name).pathname.slice(1);
-          return {
-            before: js.filter((entry) => entry.startTime < mark).map(path),
-            after: js.filter((entry) => entry.startTime >= mark).map(path),
-          };
-        }, at);
+        // No named functions inside: tsx would wrap them in a helper (__name) the page does not have.
+        const entries = await tab.evaluate(() =>
+          performance
+            .getEntriesByType('resource')
+            .filter((entry) => entry.name.endsWith('.js'))
+            .map((entry) => ({ path: new URL(entry.name).pathname.slice(1), startTime: entry.startTime })),
+        );
+        scripts = {
+          before: entries.filter((entry) => entry.startTime < at).map((entry) => entry.path),
+          after: entries.filter((entry) => entry.startTime >= at).map((entry) => entry.path),
+        };
         await context.close();
       }
       return {
