@@ -10,6 +10,16 @@ import type { SlotRepository, SlotRow } from './repository.js';
 /** Appended to an `exited` event's message; the slot view shows the exit without it. */
 export const RESTARTING_SUFFIX = '; restarting it';
 /**
+ * Why the agent itself started a slot's program again (not the admin): these launches leave the crash-loop count
+ * running, so that a program that both crashes and outgrows its memory limit still ends up failed.
+ */
+export const AGENT_LAUNCH = {
+  notRunning: 'started: it was not running',
+  pm2Had: (status: string): string => `started again: PM2 had it ${status}`,
+  overMemory: 'restarted after exceeding its memory limit',
+} as const;
+
+/**
  * After this long up since its last exit, a program counts as running again: a shell the admin left with `exit` is
  * not shown as restarting for the whole crash-loop window, while one that ends every few seconds never shows running.
  */
@@ -26,14 +36,18 @@ export class SlotExits {
   constructor(private readonly deps: { repo: SlotRepository; paths: SlotPaths; crashLoop: AgentConfig['crashLoop'] }) {}
 
   /**
-   * Exits within the crash-loop window since the slot was last started (by the admin, at creation, or by the
-   * agent): starting a failed slot again gives it the whole allowance again.
+   * Exits within the crash-loop window since the admin last started the slot (creating, starting, restarting or
+   * editing it): starting a failed slot again gives it the whole allowance again. The agent's own restarts (over
+   * the memory limit, found not running) do not.
    */
   recent(id: string): number {
     const windowStart = Date.now() - this.deps.crashLoop.windowSeconds * 1000;
-    const launched = [this.deps.repo.latestEvent(id, 'started'), this.deps.repo.latestEvent(id, 'restarted')]
-      .map((event) => (event ? Date.parse(event.at) : 0))
-      .reduce((a, b) => Math.max(a, b), 0);
+    const lastByAdmin = this.deps.repo.latestLaunchExcept(
+      id,
+      [AGENT_LAUNCH.notRunning, AGENT_LAUNCH.overMemory],
+      AGENT_LAUNCH.pm2Had(''),
+    );
+    const launched = lastByAdmin ? Date.parse(lastByAdmin.at) : 0;
     return this.deps.repo.countEventsSince(id, 'exited', new Date(Math.max(windowStart, launched)).toISOString());
   }
 

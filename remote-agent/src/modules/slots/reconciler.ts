@@ -4,7 +4,7 @@ import type { ProcessSupervisor, SupervisedProcess } from '../../supervisor/supe
 import type { KeyedMutex } from '../../util/keyed-mutex.js';
 import { TreeSampler, type TreeUsage } from '../../util/procfs.js';
 import type { TerminalBackend } from '../terminal/backend.js';
-import { RESTARTING_SUFFIX, type SlotExits } from './exits.js';
+import { AGENT_LAUNCH, RESTARTING_SUFFIX, type SlotExits } from './exits.js';
 import { processName, slotIdOfProcess } from './paths.js';
 import type { SlotRepository, SlotRow } from './repository.js';
 
@@ -134,10 +134,7 @@ export class SlotReconciler {
       return;
     }
     if (!proc || proc.status === 'stopped' || proc.status === 'unknown') {
-      await this.deps.runtime.launch(
-        row,
-        proc ? `started again: PM2 had it ${proc.status}` : 'started: it was not running',
-      );
+      await this.deps.runtime.launch(row, proc ? AGENT_LAUNCH.pm2Had(proc.status) : AGENT_LAUNCH.notRunning);
       return;
     }
     if (proc.status === 'errored') {
@@ -185,7 +182,7 @@ export class SlotReconciler {
       );
       this.deps.repo.update(id, { restarts: row.restarts + 1 });
       await this.deps.supervisor.remove(processName(id));
-      await this.deps.runtime.launch(row, 'restarted after exceeding its memory limit', 'restarted');
+      await this.deps.runtime.launch(row, AGENT_LAUNCH.overMemory, 'restarted');
     }
   }
 

@@ -133,6 +133,11 @@ export class SlotRepository {
       countEventsSince: db.prepare<[string, string, string], { count: number }>(
         'SELECT count(*) AS count FROM slot_events WHERE slot_id = ? AND kind = ? AND at >= ?',
       ),
+      latestLaunchExcept: db.prepare<[string, string, string, string, string], { at: string; message: string }>(
+        `SELECT at, message FROM slot_events
+         WHERE slot_id = ? AND kind IN ('started', 'restarted') AND message NOT IN (?, ?) AND substr(message, 1, length(?)) <> ?
+         ORDER BY id DESC LIMIT 1`,
+      ),
       latestEvent: db.prepare<[string, string], { at: string; message: string }>(
         'SELECT at, message FROM slot_events WHERE slot_id = ? AND kind = ? ORDER BY id DESC LIMIT 1',
       ),
@@ -201,6 +206,18 @@ export class SlotRepository {
 
   countEventsSince(slotId: string, kind: SlotEvent['kind'], since: string): number {
     return this.statements.countEventsSince.get(slotId, kind, since)?.count ?? 0;
+  }
+
+  /**
+   * The newest `started` or `restarted` event whose message is none of `messages` and does not begin with `prefix`
+   * (the agent's own launches), or null.
+   */
+  latestLaunchExcept(
+    slotId: string,
+    messages: [string, string],
+    prefix: string,
+  ): { at: string; message: string } | null {
+    return this.statements.latestLaunchExcept.get(slotId, messages[0], messages[1], prefix, prefix) ?? null;
   }
 
   /** The newest event of one kind, or null. */
