@@ -235,11 +235,14 @@ export class Forwarder {
   ): Promise<void> {
     const raw = reply.raw;
     let heldTokens = 0;
+    let heldSearches = 0;
     const holdUsage = (): void => {
-      const { inputTokens, outputTokens, cacheCreationTokens, cacheReadTokens } = tracker.usage;
+      const { inputTokens, outputTokens, cacheCreationTokens, cacheReadTokens, webSearchRequests } = tracker.usage;
       const tokens = inputTokens + outputTokens + cacheCreationTokens + cacheReadTokens;
-      if (tokens === heldTokens) return;
+      // Searches are billed apart from tokens: a change in either moves the cost.
+      if (tokens === heldTokens && webSearchRequests === heldSearches) return;
       heldTokens = tokens;
+      heldSearches = webSearchRequests;
       hold.set(tokens, this.deps.prices.cost(tracker.usage.model ?? request.model, tracker.usage));
     };
     let requestId: string | null = null;
@@ -251,6 +254,14 @@ export class Forwarder {
     const record = (): Promise<unknown> => {
       recorded = true;
       const endedAt = this.now();
+      const tier = tracker.usage.serviceTier;
+      // Priority tier is billed at rates the price table does not know: the log keeps which requests used it.
+      if (tier !== null && tier !== 'standard') {
+        this.deps.logger.warn(
+          { requestId, userId: caller.userId, keyId: caller.key?.keyId ?? null, serviceTier: tier },
+          'upstream served this request on a non-standard service tier; its cost is metered at standard prices',
+        );
+      }
       return (
         this.deps.recorder
           .record({
@@ -265,6 +276,7 @@ export class Forwarder {
             cacheCreationTokens: tracker.usage.cacheCreationTokens,
             cacheReadTokens: tracker.usage.cacheReadTokens,
             cacheCreation1hTokens: tracker.usage.cacheCreation1hTokens,
+            webSearchRequests: tracker.usage.webSearchRequests,
             status,
             errorType,
             httpStatus,

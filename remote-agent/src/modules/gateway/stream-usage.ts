@@ -13,6 +13,10 @@ export interface StreamUsage {
   cacheReadTokens: number;
   /** The part of cacheCreationTokens written to the 1-hour cache. */
   cacheCreation1hTokens: number;
+  /** Server-side web searches (usage.server_tool_use.web_search_requests): billed per search on top of tokens. */
+  webSearchRequests: number;
+  /** usage.service_tier when upstream said it ("standard", "priority", "batch"); null when it did not. */
+  serviceTier: string | null;
   /** The stream's own error event (`event: error`), if upstream sent one mid-stream. */
   errorType: string | null;
   /** True while outputTokens is the estimate from content deltas (no message_delta has said the real count yet). */
@@ -32,6 +36,8 @@ interface UsageFields {
   cache_creation_input_tokens?: number | null;
   cache_read_input_tokens?: number | null;
   cache_creation?: { ephemeral_1h_input_tokens?: number | null; ephemeral_5m_input_tokens?: number | null } | null;
+  server_tool_use?: { web_search_requests?: number | null } | null;
+  service_tier?: unknown;
 }
 
 interface ContentDelta {
@@ -49,6 +55,8 @@ export class StreamUsageTracker {
     cacheCreationTokens: 0,
     cacheReadTokens: 0,
     cacheCreation1hTokens: 0,
+    webSearchRequests: 0,
+    serviceTier: null,
     errorType: null,
     outputEstimated: false,
   };
@@ -161,6 +169,10 @@ export class StreamUsageTracker {
     if (cacheRead !== null && (whole || cacheRead > 0)) this.usage.cacheReadTokens = cacheRead;
     const oneHour = count(usage.cache_creation?.ephemeral_1h_input_tokens);
     if (oneHour !== null && (whole || oneHour > 0)) this.usage.cacheCreation1hTokens = oneHour;
+    // A total like the others (a stream reports it with message_delta), never a sum.
+    const searches = count(usage.server_tool_use?.web_search_requests);
+    if (searches !== null && (whole || searches > 0)) this.usage.webSearchRequests = searches;
+    if (typeof usage.service_tier === 'string') this.usage.serviceTier = usage.service_tier.slice(0, 40);
   }
 }
 

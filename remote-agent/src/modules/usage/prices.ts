@@ -8,7 +8,15 @@ export interface TokenCounts {
   cacheReadTokens: number;
   /** The part of cacheCreationTokens written to the 1-hour cache (usage.cache_creation.ephemeral_1h_input_tokens). */
   cacheCreation1hTokens?: number;
+  /** Server-side web searches upstream ran (usage.server_tool_use.web_search_requests), billed per search. */
+  webSearchRequests?: number;
 }
+
+/**
+ * Anthropic bills its web search tool per search on top of tokens: $10 per 1,000, the same for every model. Web fetch
+ * has no fee of its own (its content is billed as input tokens, which usage already counts).
+ */
+export const WEB_SEARCH_USD_PER_REQUEST = 10 / 1000;
 
 /** The key of `gateway.prices` that prices every model no prefix matches. */
 export const DEFAULT_PRICE_KEY = '*';
@@ -82,10 +90,11 @@ export class PriceTable {
     return found;
   }
 
-  /** Cost in USD of one request's tokens; 0 for a model without a price. */
+  /** Cost in USD of one request's tokens (0 for a model without a price) and of its web searches. */
   cost(model: string, tokens: TokenCounts): number {
+    const searches = (tokens.webSearchRequests ?? 0) * WEB_SEARCH_USD_PER_REQUEST;
     const p = this.price(model);
-    if (!p) return 0;
+    if (!p) return searches;
     const promptTokens = tokens.inputTokens + tokens.cacheCreationTokens + tokens.cacheReadTokens;
     const tier = p.longContext && promptTokens > p.longContext.aboveInputTokens ? p.longContext : p;
     const oneHour = Math.min(tokens.cacheCreation1hTokens ?? 0, tokens.cacheCreationTokens);
@@ -95,7 +104,8 @@ export class PriceTable {
         (tokens.cacheCreationTokens - oneHour) * tier.cacheWrite +
         oneHour * (tier.cacheWrite1h ?? tier.input * 2) +
         tokens.cacheReadTokens * tier.cacheRead) /
-      1_000_000
+        1_000_000 +
+      searches
     );
   }
 

@@ -18,6 +18,8 @@ export interface UsageEvent {
   cacheReadTokens: number;
   /** The part of cacheCreationTokens written to the 1-hour cache (priced higher); 0 when left out. */
   cacheCreation1hTokens?: number;
+  /** Server-side web searches, priced per search into the row's cost; 0 when left out. */
+  webSearchRequests?: number;
   status: UsageStatus;
   errorType: string | null;
   httpStatus: number | null;

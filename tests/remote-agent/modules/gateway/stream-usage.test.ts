@@ -40,10 +40,24 @@ describe('StreamUsageTracker', () => {
       cacheCreationTokens: 2048,
       cacheReadTokens: 96,
       cacheCreation1hTokens: 0,
+      webSearchRequests: 0,
+      serviceTier: null,
       errorType: null,
       outputEstimated: false,
     });
     expect(tracker.stopped).toBe(true);
+  });
+
+  it('reads web searches and the service tier from the final message_delta, as totals', () => {
+    const stream =
+      event('message_start', { message: { model: 'm', usage: { input_tokens: 10, output_tokens: 1 } } }) +
+      event('message_delta', { usage: { output_tokens: 5, server_tool_use: { web_search_requests: 2 } } }) +
+      event('message_delta', {
+        usage: { output_tokens: 9, server_tool_use: { web_search_requests: 3 }, service_tier: 'priority' },
+      }) +
+      event('message_stop', {});
+    const { tracker } = feedInPieces(stream, 5);
+    expect(tracker.usage).toMatchObject({ outputTokens: 9, webSearchRequests: 3, serviceTier: 'priority' });
   });
 
   it.each([1, 3, 7, 64])('reads the same usage when the stream arrives in %i-byte pieces', (size) => {
