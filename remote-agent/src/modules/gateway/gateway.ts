@@ -28,6 +28,9 @@ export { QUOTA_RESET_HEADER } from './admission.js';
 /** The longest a whole request may take to arrive (see requestTimeout); two body timeouts when those are longer. */
 const REQUEST_TIMEOUT_MS = 15 * 60_000;
 
+/** What a model id can be (claude-sonnet-4-6, claude-3-5-haiku-20241022, a Bedrock-style id with `:` or `@`). */
+const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$/;
+
 /**
  * The public listener: end users' routes only (Messages API, token counting, models, and their own usage and
  * quotas). Every request is authenticated by the caller's key, rate-limited, checked against quotas, forwarded to
@@ -277,6 +280,16 @@ export class Gateway {
     );
     app.get('/v1/models/:modelId', upstreamRoute, (request, reply) => {
       const { modelId } = request.params as { modelId: string };
+      // encodeURIComponent leaves `.` and `..` alone: a normalising proxy on the way would take /v1/models/.. to
+      // another upstream path, with the organisation's key. Only what can be a model id goes upstream.
+      if (!MODEL_ID.test(modelId)) {
+        throw new GatewayError(
+          404,
+          'not_found_error',
+          GatewayErrorCode.MODEL_ID_INVALID,
+          `"${modelId.slice(0, 100)}" is not a model id (letters, digits and . _ : @ - , starting with a letter or digit). Send a model id such as claude-sonnet-4-6, or GET /v1/models for the list.`,
+        );
+      }
       const path = `/v1/models/${encodeURIComponent(modelId)}${queryOf(request.url)}`;
       return this.passThrough(request, reply, 'GET', path, null);
     });
