@@ -121,9 +121,18 @@ export const UpdateSlotBody = z
     memoryLimitMb: z.int().min(16).max(1_048_576).nullable().optional(),
     ownerId: UserId.nullable().optional(),
     metered: z.boolean().optional(),
+    /**
+     * With a new ownerId: give the slot a fresh home (the old one, with the previous owner's Claude login and
+     * transcripts, is deleted). An owner change without it is refused.
+     */
+    resetHome: z.literal(true).optional(),
   })
   .refine((body) => Object.keys(body).length > 0, {
     message: 'nothing to change: give at least one of name, command, env, memoryLimitMb, ownerId, metered',
+  })
+  .refine((body) => body.resetHome === undefined || body.ownerId !== undefined, {
+    message: 'resetHome goes with a new ownerId: send both, or leave resetHome out',
+    path: ['resetHome'],
   });
 export type UpdateSlotBody = z.input<typeof UpdateSlotBody>;
 

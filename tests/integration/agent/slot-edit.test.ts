@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,7 +86,7 @@ describe('editing a slot', () => {
   it('meters a slot through its owner once edited so, and stops when told, revoking the key', async () => {
     const owner = await createUser();
     const slot = await agent.createSlot({ name: 'to-meter', start: false });
-    const metered = await edit(slot.id, { ownerId: owner.id, metered: true });
+    const metered = await edit(slot.id, { ownerId: owner.id, metered: true, resetHome: true });
     expect(metered.status).toBe(200);
     expect(metered.body.ownerId).toBe(owner.id);
     expect(metered.body.metered?.keyPrefix).toMatch(/^sk_user_/);
@@ -100,6 +100,50 @@ describe('editing a slot', () => {
     expect(keys.body.keys.find((k) => k.id === metered.body.metered!.keyId)).toMatchObject({ state: 'revoked' });
     // It restarted without the key.
     expect(readFileSync(join(agent.dataDir, 'slots', slot.id, 'env.sh'), 'utf8')).not.toContain('ANTHROPIC_API_KEY');
+  });
+});
+
+describe('changing the owner', () => {
+  it("refuses to hand the previous owner's home and running session to a new owner unless told to reset it", async () => {
+    const [first, second] = [await createUser(), await createUser()];
+    const word = `owned-${marker()}`;
+    const slot = await agent.createSlot({ name: 'handed-over', ownerId: first.id, command: saying(word) });
+    const client = await agent.attach(slot.id);
+    await client.waitFor(`${word}-42`);
+    client.close();
+    const holder = (await agent.slot(slot.id)).pid;
+    // What the first owner's Claude Code leaves in the home: its login and a transcript.
+    const claudeDir = join(agent.dataDir, 'slots', slot.id, 'home', '.claude');
+    mkdirSync(join(claudeDir, 'projects'), { recursive: true });
+    writeFileSync(join(claudeDir, '.credentials.json'), '{"claudeAiOauth":"first owner"}');
+    writeFileSync(join(claudeDir, 'projects', 'session.jsonl'), '{"said":"private"}');
+
+    const refused = await edit(slot.id, { ownerId: second.id });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('SLOT_HOME_RESET_REQUIRED');
+    expect(refused.body.error.message).toMatch(/resetHome: true/);
+    expect(await agent.slot(slot.id)).toMatchObject({ ownerId: first.id, pid: holder });
+    expect(existsSync(join(claudeDir, '.credentials.json'))).toBe(true);
+
+    const handed = await edit(slot.id, { ownerId: second.id, resetHome: true });
+    expect(handed.status).toBe(200);
+    expect(handed.body.ownerId).toBe(second.id);
+    expect(existsSync(join(claudeDir, '.credentials.json'))).toBe(false);
+    expect(existsSync(join(claudeDir, 'projects', 'session.jsonl'))).toBe(false);
+    // A new session, not the first owner's carrying on.
+    const after = await agent.attach(slot.id);
+    await after.waitFor(`${word}-42`);
+    after.close();
+    expect((await agent.slot(slot.id)).pid).not.toBe(holder);
+    const edits = (await agent.events(slot.id)).filter((e) => e.kind === 'edited');
+    expect(edits[0]!.message).toMatch(/fresh home/);
+  });
+
+  it('refuses resetHome without a new owner', async () => {
+    const slot = await agent.createSlot({ name: 'home-kept', start: false });
+    const response = await edit(slot.id, { resetHome: true });
+    expect(response.status).toBe(400);
+    expect(response.body.error.code).toBe('VALIDATION_FAILED');
   });
 });
 

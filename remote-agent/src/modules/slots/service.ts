@@ -1,13 +1,4 @@
-import {
-  closeSync,
-  cpSync,
-  existsSync,
-  fchmodSync,
-  mkdirSync,
-  openSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { closeSync, cpSync, existsSync, fchmodSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import {
@@ -337,11 +328,20 @@ export class SlotService {
         );
       }
       if (ownerChanged || (metered && !row.meteredKeyId)) this.metered.checkOwner(ownerId, metered);
+      if (ownerChanged && input.resetHome !== true) {
+        throw new AppError(
+          AgentErrorCode.SLOT_HOME_RESET_REQUIRED,
+          409,
+          "The slot's home holds its current owner's Claude login and transcripts, which the new owner must not get. Send resetHome: true with the new ownerId to give the slot a fresh home (the old one is deleted; a running slot restarts), or create a new slot for the new owner.",
+        );
+      }
       const rekey = row.meteredKeyId !== null && (!metered || ownerChanged);
       const newKey = metered && (row.meteredKeyId === null || ownerChanged);
       if (ownerChanged) {
         changes.ownerId = ownerId;
-        said.push(`owner ${ownerId ?? 'none'}`);
+        said.push(`owner ${ownerId ?? 'none'} with a fresh home (the previous one deleted)`);
+        // The previous owner's session must not carry on under the new owner.
+        restart = true;
       }
 
       if (rekey) {
@@ -374,9 +374,21 @@ export class SlotService {
         `${said.join('; ')}${restart ? (running ? '; restarting to apply it' : '; applies at its next start') : ''}`,
       );
       this.deps.logger.info({ slotId: id, changed: Object.keys(changes), restart: restart && running }, 'slot edited');
-      if (restart && running) await this.relaunch(updated, 'restarted to apply an edit');
+      if (ownerChanged) await this.freshHome(updated, running);
+      else if (restart && running) await this.relaunch(updated, 'restarted to apply an edit');
     });
     return this.get(id);
+  }
+
+  /**
+   * Ends the slot's program, deletes its home (the previous owner's Claude login and transcripts) and, if the slot
+   * should run, starts it again in a new one (caller holds the lock).
+   */
+  private async freshHome(row: SlotRow, running: boolean): Promise<void> {
+    await this.deps.supervisor.remove(processName(row.id));
+    await this.deps.backends[row.terminal].endSession(row);
+    rmSync(row.homeDir, { recursive: true, force: true });
+    if (running) await this.launch(row, 'restarted with a fresh home for its new owner', 'restarted');
   }
 
   /** Ends the slot's program and starts it with the registry's settings (caller holds the lock). */

@@ -134,7 +134,8 @@ export function slotChanges(
   const ownerId = form.ownerId || null;
   if (ownerId !== slot.ownerId) {
     changes.ownerId = ownerId;
-    if (slot.metered || form.metered) restart = true;
+    // A new owner gets a fresh home: the program ends so the previous owner's session does not carry on.
+    restart = true;
   }
   if (form.metered !== (slot.metered !== null)) {
     changes.metered = form.metered;
@@ -334,6 +335,7 @@ export function EditSlotDialog({ hostId, slotId }: { hostId: string; slotId: str
   const [form, setForm] = useState<SlotForm | null>(() => (slot ? formOfSlot(slot) : null));
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [resetHome, setResetHome] = useState(false);
   const close = (): void => stores.ui.getState().close();
   const change = (patch: Partial<SlotForm>): void =>
     setForm((current) => (current ? { ...current, ...patch } : current));
@@ -349,6 +351,7 @@ export function EditSlotDialog({ hostId, slotId }: { hostId: string; slotId: str
   const { changes, restart } = slotChanges(slot, form, parsedEnv.env);
   const running = slot.state === 'running' || slot.state === 'starting' || slot.state === 'restarting';
   const restartsNow = restart && running;
+  const ownerChanges = changes.ownerId !== undefined;
 
   const submit = async (event: FormEvent): Promise<void> => {
     event.preventDefault();
@@ -360,10 +363,16 @@ export function EditSlotDialog({ hostId, slotId }: { hostId: string; slotId: str
       close();
       return;
     }
+    if (ownerChanges && !resetHome) {
+      setError('To change the owner, tick "Give the new owner a fresh home" (or keep the owner and cancel).');
+      return;
+    }
     setBusy(true);
     setError(null);
     try {
-      const saved = await stores.slots.getState().update(hostId, slotId, changes);
+      const saved = await stores.slots
+        .getState()
+        .update(hostId, slotId, ownerChanges ? { ...changes, resetHome: true } : changes);
       close();
       stores.ui.getState().notify(`Slot ${saved.name} saved${restartsNow ? ' and restarted' : ''}.`);
     } catch (err) {
@@ -393,6 +402,13 @@ export function EditSlotDialog({ hostId, slotId }: { hostId: string; slotId: str
     >
       <form id="edit-slot-form" className="form" onSubmit={(event) => void submit(event)}>
         <SlotFields hostId={hostId} form={form} change={change} editing />
+        {ownerChanges ? (
+          <label className="checkbox">
+            <input type="checkbox" checked={resetHome} onChange={(e) => setResetHome(e.target.checked)} />
+            Give the new owner a fresh home: the slot&apos;s current home, with the previous owner&apos;s Claude login
+            and transcripts, is deleted{running ? ', and the slot restarts' : ''}. The work directory stays.
+          </label>
+        ) : null}
         {restart ? (
           <p className={`slot-edit-notice ${restartsNow ? 'warning' : ''}`} role="status">
             {restartsNow
