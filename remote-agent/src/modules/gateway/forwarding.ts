@@ -133,6 +133,8 @@ export class Forwarder {
   private readonly now: () => number;
   /** Upstream requests still read after their client left (to meter them); stopped when the gateway closes. */
   private readonly departed = new Set<UpstreamAbort>();
+  /** Forwarded requests until they are metered: the gateway's close() waits for them. */
+  private readonly running = new Set<Promise<void>>();
 
   constructor(private readonly deps: GatewayDeps) {
     const { config } = deps;
@@ -155,6 +157,11 @@ export class Forwarder {
     for (const abort of this.departed) abort.abort();
   }
 
+  /** Resolves once every request forwarded so far has finished and is metered. */
+  async drained(): Promise<void> {
+    await Promise.allSettled([...this.running]);
+  }
+
   async close(): Promise<void> {
     await this.dispatcher.close().catch(() => undefined);
   }
@@ -169,8 +176,9 @@ export class Forwarder {
   ): Promise<void> {
     const { caller, limitHeaders, request, body, upstreamKey, releaseStream, hold } = admitted;
     this.inFlight += 1;
+    let forwarded: Promise<void> | null = null;
     try {
-      await this.forwardMessages({
+      forwarded = this.forwardMessages({
         caller,
         request,
         path,
@@ -182,7 +190,10 @@ export class Forwarder {
         startedAt,
         hold,
       });
+      this.running.add(forwarded);
+      await forwarded;
     } finally {
+      if (forwarded) this.running.delete(forwarded);
       this.inFlight -= 1;
       releaseStream?.();
       hold.release();

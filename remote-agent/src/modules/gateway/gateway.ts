@@ -28,6 +28,21 @@ export { QUOTA_RESET_HEADER } from './admission.js';
 /** The longest a whole request may take to arrive (see requestTimeout); two body timeouts when those are longer. */
 const REQUEST_TIMEOUT_MS = 15 * 60_000;
 
+/**
+ * How long close() lets answers in flight finish before it cuts their connections. pm2 kills a process that has not
+ * exited 1.6 s after `pm2 stop` (its default kill_timeout); a stream cut here is still metered before that.
+ */
+export const SHUTDOWN_DRAIN_MS = 1000;
+
+/**
+ * Ends a keep-alive connection whose answer is done, unless Node gave it the next (pipelined) request's answer: while
+ * closing that one is a 503 with Connection: close, and Node closes the connection after it. end(), not destroy(),
+ * so that what is still buffered for the client goes out first.
+ */
+function endIfFree(socket: Socket): void {
+  if (!socket.destroyed && (socket as Socket & { _httpMessage?: unknown })._httpMessage == null) socket.end();
+}
+
 /** What a model id can be (claude-sonnet-4-6, claude-3-5-haiku-20241022, a Bedrock-style id with `:` or `@`). */
 const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$/;
 
@@ -42,6 +57,8 @@ export class Gateway {
   private readonly now: () => number;
   private listening: { host: string; port: number } | null = null;
   private closing = false;
+  /** Answers being written, so that close() can close their keep-alive connections once they are done. */
+  private readonly answering = new Set<ServerResponse>();
   private readonly tls: boolean;
   private readonly admissions: Admissions;
   private readonly forwarder: Forwarder;
@@ -138,10 +155,33 @@ export class Gateway {
     };
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops taking requests, lets answers in flight finish for up to `drainMs`, then cuts the connections still open.
+   * Keep-alive connections are closed as soon as they are idle: Node would keep them for keepAliveTimeout (75 s), and
+   * the agent's shutdown would wait for them. Returns once every forwarded request is metered.
+   */
+  async close(options: { drainMs?: number } = {}): Promise<void> {
     this.closing = true;
     this.forwarder.stopDeparted();
-    await this.app.close();
+    const server = this.app.server;
+    for (const response of this.answering) {
+      // Not started yet: Node answers with Connection: close and closes the connection itself.
+      if (!response.headersSent) {
+        response.shouldKeepAlive = false;
+        continue;
+      }
+      // Already answering with keep-alive: once done, Node would keep the connection for keepAliveTimeout (75 s).
+      const socket = response.socket;
+      if (socket) response.once('finish', () => setImmediate(() => endIfFree(socket)));
+    }
+    // Cut connections are seen by the forwarder as clients that left: upstream is stopped and the request metered.
+    const cut = setTimeout(() => server.closeAllConnections(), options.drainMs ?? SHUTDOWN_DRAIN_MS);
+    try {
+      await this.app.close();
+    } finally {
+      clearTimeout(cut);
+    }
+    await this.forwarder.drained();
     await this.forwarder.close();
   }
 
@@ -156,6 +196,9 @@ export class Gateway {
     // The key, its scope and its rate are checked before a byte of the body is read: a request that is refused
     // here holds no more memory than its headers, and its connection is closed instead of drained.
     app.addHook('onRequest', (request, reply, done) => {
+      const raw = reply.raw;
+      this.answering.add(raw);
+      raw.once('close', () => this.answering.delete(raw));
       if (this.closing) {
         done(
           new GatewayError(

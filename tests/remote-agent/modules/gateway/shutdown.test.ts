@@ -30,7 +30,8 @@ it('answers a request that arrives while it closes with 503 GATEWAY_SHUTTING_DOW
     const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     socket.write(request(body('slow !slow 100', true)));
     await expect.poll(() => h.upstream!.requests.length, { timeout: PATIENCE_MS }).toBe(1);
-    const closed = h.gateway.close();
+    // A drain long enough for the slow stream (about a second) to finish.
+    const closed = h.gateway.close({ drainMs: PATIENCE_MS });
     // A second request on the connection that is still open for the stream, sent once closing has begun.
     socket.write(request(body('second', false)));
     await ended;
