@@ -67,7 +67,10 @@ describe('secrets without a keychain', () => {
     await unlock.waitFor();
     await unlock.getByLabel('Passphrase', { exact: true }).fill('not the passphrase');
     await unlock.getByRole('button', { name: 'Unlock' }).click();
-    await expect.poll(() => unlock.locator('.form-error').textContent()).toContain('does not open the secrets file');
+    // The error sits under the one field it is about (the passphrase), which is marked invalid.
+    const passphrase = unlock.getByLabel('Passphrase', { exact: true });
+    await expect.poll(() => passphrase.getAttribute('aria-invalid')).toBe('true');
+    expect(await unlock.locator('.field-error').textContent()).toContain('does not open the secrets file');
     await unlock.getByLabel('Passphrase', { exact: true }).fill('a long passphrase');
     await unlock.getByRole('button', { name: 'Unlock' }).click();
     await page.getByRole('button', { name: 'Connect vault-host' }).click();

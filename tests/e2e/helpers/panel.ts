@@ -85,7 +85,12 @@ export class PanelProcess {
    */
   async open(browser: Browser): Promise<Page> {
     const first = !this.context;
-    this.context ??= await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    if (!this.context) {
+      this.context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      // Playwright waits for an element without end by default: a step whose element never comes would only show as
+      // the test's 60 s timeout, naming no step. This names the locator it waited for.
+      this.context.setDefaultTimeout(30_000);
+    }
     const page = await this.context.newPage();
     await page.goto(first ? this.url : `${this.origin}/`);
     await page.locator('.shell[data-ready="true"]').waitFor();
