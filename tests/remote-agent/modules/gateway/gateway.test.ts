@@ -337,8 +337,8 @@ describe('a client that leaves a stream early (fake upstream)', () => {
     const response = await fetch(`${url}/v1/messages`, {
       method: 'POST',
       headers: { 'x-api-key': created.secret, 'content-type': 'application/json' },
-      // 150 ms between events: the client is gone long before message_delta would say the output count.
-      body: JSON.stringify(ask('long answer !usage in=25 out=400 cw=0 cr=0 !slow 150', { stream: true })),
+      // Upstream holds message_delta back until the client is gone: the output count never arrives.
+      body: JSON.stringify(ask('long answer !usage in=25 out=400 cw=0 cr=0 !stall-before-delta', { stream: true })),
       signal: abort.signal,
     });
     const reader = response.body!.getReader();
