@@ -65,7 +65,8 @@ function AdminViewBody({ view, host }: { view: Exclude<View, 'consoles'>; host: 
         </main>
       }
     >
-      <Body hostId={host.id} />
+      {/* One instance per host: a typed key, a test result or a list's paging must not carry over to another host. */}
+      <Body key={host.id} hostId={host.id} />
     </Suspense>
   );
 }
