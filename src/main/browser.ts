@@ -38,14 +38,24 @@ const core = await bootstrap({
 // Stopping works from here on, also while the page server and the local agent are still starting.
 let web: WebHost | undefined;
 let stopping = false;
+/** What the terminal is told; once the terminal is gone (SIGHUP), the stop goes on without it (a write there fails). */
+const say = (text: string): void => {
+  try {
+    process.stdout.write(text);
+  } catch {
+    // no terminal any more
+  }
+};
+process.stdout.on('error', () => undefined);
+process.stderr.on('error', () => undefined);
 const stop = (): void => {
   if (stopping) {
     // A second Ctrl-C: the admin does not want to wait for a graceful stop.
-    process.stdout.write('Stopping now, without waiting.\n');
+    say('Stopping now, without waiting.\n');
     process.exit(130);
   }
   stopping = true;
-  process.stdout.write('\nStopping Slotdeck (its local agent too; your slots keep running)…\n');
+  say('\nStopping Slotdeck (its local agent too; your slots keep running)…\n');
   void (async () => {
     try {
       await web?.close();
@@ -53,7 +63,7 @@ const stop = (): void => {
     } catch (error) {
       log.error('Slotdeck did not stop cleanly', error);
     }
-    process.stdout.write('Slotdeck stopped.\n');
+    say('Slotdeck stopped.\n');
     process.exit(0);
   })();
 };

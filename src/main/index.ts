@@ -127,4 +127,6 @@ if (!app.requestSingleInstanceLock()) {
   const quitOnSignal = (): void => app.quit();
   process.on('SIGINT', quitOnSignal);
   process.on('SIGTERM', quitOnSignal);
+  // The terminal that started it closed: same as Ctrl-C.
+  process.on('SIGHUP', quitOnSignal);
 }

@@ -225,19 +225,18 @@ describe('the Electron app', () => {
     expect((await handler(new Request('app://slotdeck/../main/index.ts'))).status).toBe(404);
   });
 
-  it('quits gracefully on Ctrl-C or SIGTERM (before-quit stops the local agent) instead of dying at once', async () => {
-    const before = new Set([...process.listeners('SIGINT'), ...process.listeners('SIGTERM')]);
+  it('quits gracefully on Ctrl-C, SIGTERM or a closed terminal (before-quit stops the local agent) instead of dying at once', async () => {
+    const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+    const listeners = () => signals.flatMap((signal) => process.listeners(signal).map((l) => [signal, l] as const));
+    const before = new Set(listeners().map(([, l]) => l));
     await startApp();
-    const added = [...process.listeners('SIGINT'), ...process.listeners('SIGTERM')].filter((l) => !before.has(l));
+    const added = listeners().filter(([, l]) => !before.has(l));
     try {
-      expect(added).toHaveLength(2);
-      for (const listener of added) (listener as () => void)();
-      expect(state.quit).toBe(2);
+      expect(added.map(([signal]) => signal)).toEqual([...signals]);
+      for (const [, listener] of added) (listener as () => void)();
+      expect(state.quit).toBe(3);
     } finally {
-      for (const listener of added) {
-        process.off('SIGINT', listener);
-        process.off('SIGTERM', listener);
-      }
+      for (const [signal, listener] of added) process.off(signal, listener);
     }
   });
 
