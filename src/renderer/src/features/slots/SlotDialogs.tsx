@@ -333,6 +333,9 @@ export function EditSlotDialog({ hostId, slotId }: { hostId: string; slotId: str
   const slot = useSlots((s) => s.byHost[hostId]?.slots.find((candidate) => candidate.id === slotId));
   // The form starts from the slot as it was when the dialog opened; polling does not overwrite what is typed.
   const [form, setForm] = useState<SlotForm | null>(() => (slot ? formOfSlot(slot) : null));
+  // Changes are what the admin changed in the form, against what the form started from: a field that someone else
+  // changed meanwhile (another window, the CLI) is not sent back with its old value.
+  const [opened] = useState(slot);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [resetHome, setResetHome] = useState(false);
@@ -348,7 +351,7 @@ export function EditSlotDialog({ hostId, slotId }: { hostId: string; slotId: str
     );
   }
   const parsedEnv = parseEnv(form.env);
-  const { changes, restart } = slotChanges(slot, form, parsedEnv.env);
+  const { changes, restart } = slotChanges(opened ?? slot, form, parsedEnv.env);
   const running = slot.state === 'running' || slot.state === 'starting' || slot.state === 'restarting';
   const restartsNow = restart && running;
   const ownerChanges = changes.ownerId !== undefined;
