@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { consoleKey, createConsolesStore } from '../../../src/renderer/src/stores/consoles';
+import { consoleKey, createConsolesStore, MAX_SAVED_CONSOLES } from '../../../src/renderer/src/stores/consoles';
 import type { ConsoleRef } from '../../../src/shared/ipc/contract';
 import { fakeIpc } from '../fake-ipc';
 
@@ -141,6 +141,18 @@ describe('consoles store', () => {
     await Promise.resolve();
     expect(ipc.callsTo('app:set-preferences').at(-1)).toEqual({ consoles: [], activeConsole: null });
     expect(ipc.callsTo('app:set-preferences')).toHaveLength(3);
+  });
+
+  it('saves at most as many consoles as the preferences keep, the active one always among them', async () => {
+    const { ipc, store } = setup();
+    const many = Array.from({ length: MAX_SAVED_CONSOLES + 8 }, (_, i) => ref(`slot${String(i).padStart(6, '0')}`));
+    for (const console of many) store.getState().open(console);
+    await Promise.resolve();
+    const saved = ipc.callsTo('app:set-preferences').at(-1) as { consoles: ConsoleRef[]; activeConsole: ConsoleRef };
+    expect(saved.consoles).toHaveLength(MAX_SAVED_CONSOLES);
+    expect(saved.activeConsole).toEqual(many.at(-1));
+    expect(saved.consoles).toContainEqual(many.at(-1));
+    expect(saved.consoles.slice(0, MAX_SAVED_CONSOLES - 1)).toEqual(many.slice(0, MAX_SAVED_CONSOLES - 1));
   });
 
   it('does not save when nothing changed', async () => {

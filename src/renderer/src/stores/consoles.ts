@@ -2,6 +2,9 @@ import { createStore } from 'zustand/vanilla';
 import type { ConsoleRef } from '../../../shared/ipc/contract';
 import type { IpcClient } from '../lib/ipc';
 
+/** As many consoles as the preferences keep (src/shared/ipc/contract.ts: Preferences.consoles). */
+export const MAX_SAVED_CONSOLES = 32;
+
 export interface ConsoleTab extends ConsoleRef {
   key: string;
 }
@@ -96,8 +99,14 @@ export function createConsolesStore(ipc: IpcClient) {
       const { tabs, active } = store.getState();
       const ref = ({ hostId, slotId, mode }: ConsoleRef): ConsoleRef => ({ hostId, slotId, mode });
       const activeTab = tabs.find((tab) => tab.key === active);
+      // The preferences keep at most MAX_SAVED_CONSOLES (a longer list would be refused and nothing saved): the first
+      // ones, and always the active one.
+      const kept = tabs.filter((tab, index) => index < MAX_SAVED_CONSOLES - 1 || tab.key === active);
       void ipc
-        .invoke('app:set-preferences', { consoles: tabs.map(ref), activeConsole: activeTab ? ref(activeTab) : null })
+        .invoke('app:set-preferences', {
+          consoles: kept.slice(0, MAX_SAVED_CONSOLES).map(ref),
+          activeConsole: activeTab ? ref(activeTab) : null,
+        })
         .catch(() => undefined);
     });
   });
