@@ -32,6 +32,17 @@ describe('app shortcuts', () => {
     expect(matchShortcut(key('Slash', { ctrl: true, shift: true }, '?'))).toBe('help');
   });
 
+  it('leaves the browser-mode alternatives to the program in the desktop app, where the desktop chords work', () => {
+    const desktop = false;
+    expect(matchShortcut(key('KeyW', { alt: true, shift: true }, '„'), desktop)).toBeNull(); // Emacs's M-W
+    expect(matchShortcut(key('PageDown', { alt: true }, 'PageDown'), desktop)).toBeNull();
+    expect(matchShortcut(key('BracketRight', { ctrl: true, shift: true }, '}'), desktop)).toBeNull();
+    expect(matchShortcut(key('KeyW', { ctrl: true, shift: true }), desktop)).toBe('close-console');
+    expect(matchShortcut(key('PageDown', { ctrl: true }, 'PageDown'), desktop)).toBe('next-console');
+    expect(shortcutLabel('close-console', desktop)).toBe('Ctrl+Shift+W');
+    expect(shortcutLabel('close-console', true)).toBe('Ctrl+Shift+W or Alt+Shift+W');
+  });
+
   it("leaves the shell's own keys to the shell", () => {
     expect(matchShortcut(key('KeyW', { ctrl: true }))).toBeNull(); // delete the word before the cursor
     expect(matchShortcut(key('KeyN', { alt: true }))).toBeNull();

@@ -77,12 +77,19 @@ function codeOf(event: KeyLike): string {
   return CODE_OF_KEY[event.key] ?? event.key;
 }
 
-/** The app action a key event stands for, or null: what the app handles and what the console lets through. */
-export function matchShortcut(event: KeyLike): ShortcutAction | null {
+/** Browser mode (no Electron preload bridge): where the browser keeps some chords and the alternatives apply. */
+const inBrowser = (): boolean => typeof window === 'undefined' || !window.slotdeck;
+
+/**
+ * The app action a key event stands for, or null: what the app handles and what the console lets through. The
+ * browser-mode alternatives (Alt+Shift+letter, Alt+PageUp/PageDown, Ctrl+Shift+[ ]) count only in browser mode: in the
+ * desktop app they stay with the program in the console (Alt+Shift+W is Emacs's M-W).
+ */
+export function matchShortcut(event: KeyLike, browser: boolean = inBrowser()): ShortcutAction | null {
   const code = codeOf(event);
   const ctrl = event.ctrlKey || event.metaKey;
   for (const shortcut of SHORTCUTS) {
-    for (const c of shortcut.chords) {
+    for (const c of browser ? shortcut.chords : shortcut.chords.slice(0, 1)) {
       if (c.code === code && !!c.ctrl === ctrl && !!c.alt === event.altKey && !!c.shift === event.shiftKey)
         return shortcut.action;
     }
@@ -91,9 +98,10 @@ export function matchShortcut(event: KeyLike): ShortcutAction | null {
 }
 
 /** How to write a shortcut in a tooltip: the desktop chord and its browser-safe alternative ("Ctrl+Shift+W or Alt+Shift+W"). */
-export function shortcutLabel(action: ShortcutAction): string {
+export function shortcutLabel(action: ShortcutAction, browser: boolean = inBrowser()): string {
   const shortcut = SHORTCUTS.find((s) => s.action === action);
-  return shortcut ? shortcut.chords.map((c) => c.label).join(' or ') : '';
+  if (!shortcut) return '';
+  return (browser ? shortcut.chords : shortcut.chords.slice(0, 1)).map((c) => c.label).join(' or ');
 }
 
 /** The app's keyboard shortcuts, on the window; the consoles let these keys through to it (see TerminalController). */
