@@ -36,8 +36,8 @@ EOF
 )
 
 outputs_present() {
-  [ -f out/main/browser.js ] && [ -f out/main/index.js ] && [ -f out/renderer/index.html ] &&
-    [ -f remote-agent/dist/cli.js ]
+  [ -f out/main/browser.js ] && [ -f out/main/index.js ] && [ -f out/preload/index.cjs ] &&
+    [ -f out/renderer/index.html ] && [ -f remote-agent/dist/cli.js ]
 }
 
 if outputs_present && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$source_hash" ]; then
@@ -49,6 +49,8 @@ echo "[build] building the agent and the desktop app (sources changed since the 
 rm -f "$stamp"
 npm run --silent build:agent >/dev/null
 npm run --silent build:desktop >/dev/null
-# Written last: a build stopped halfway (Ctrl-C) leaves no stamp, so the next start builds again.
+# Written last: a build stopped halfway (Ctrl-C) leaves no stamp, so the next start builds again. A build run by hand
+# (npm run build, build:agent, build:desktop) removes the stamp first (package.json's prebuild:* scripts): out/ then
+# holds what that build saw, which this hash cannot vouch for.
 mkdir -p out
 printf '%s\n' "$source_hash" >"$stamp"

@@ -21,9 +21,10 @@ on_signal() {
   trap - INT TERM
   [ -n "$setup_pid" ] && signal_tree TERM "$setup_pid"
   echo "Stopped before Slotdeck started." >&2
-  exit 130
+  exit "$1" # 128 + the signal's number, as a shell reports a command a signal ended
 }
-trap on_signal INT TERM
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
 # In the background so that a signal interrupts `wait` at once (a foreground command would be waited for first).
 bash scripts/setup.sh start &
 setup_pid=$!

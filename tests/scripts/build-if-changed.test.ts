@@ -5,6 +5,12 @@ import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 const SCRIPT = resolve(import.meta.dirname, '../../scripts/build-if-changed.sh');
+/** The project's own hooks that run before a build by hand. */
+const PROJECT_SCRIPTS = (
+  JSON.parse(readFileSync(resolve(import.meta.dirname, '../../package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  }
+).scripts;
 
 /**
  * `npm start` builds only when something it is built from changed. The real script runs in a copy of the project's
@@ -24,14 +30,16 @@ describe('build-if-changed.sh (stand-in builds)', () => {
     mkdirSync(join(root, 'scripts'));
     copyFileSync(SCRIPT, join(root, 'scripts/build-if-changed.sh'));
     const outputs =
-      "require('fs').mkdirSync('out/main',{recursive:true});require('fs').mkdirSync('out/renderer',{recursive:true});" +
-      "for (const f of ['out/main/browser.js','out/main/index.js','out/renderer/index.html']) require('fs').writeFileSync(f,'');";
+      "for (const d of ['out/main','out/renderer','out/preload']) require('fs').mkdirSync(d,{recursive:true});" +
+      "for (const f of ['out/main/browser.js','out/main/index.js','out/preload/index.cjs','out/renderer/index.html']) require('fs').writeFileSync(f,'');";
     write(
       'package.json',
       JSON.stringify({
         name: 'x',
         private: true,
         scripts: {
+          'prebuild:agent': PROJECT_SCRIPTS['prebuild:agent'],
+          'prebuild:desktop': PROJECT_SCRIPTS['prebuild:desktop'],
           'build:agent': `node -e "require('fs').mkdirSync('remote-agent/dist',{recursive:true});require('fs').writeFileSync('remote-agent/dist/cli.js','');require('fs').appendFileSync('builds.log','agent\\n')"`,
           'build:desktop': `node -e "${outputs}"`,
         },
@@ -78,4 +86,17 @@ describe('build-if-changed.sh (stand-in builds)', () => {
     expect(start()).toContain('building');
     expect(builds()).toBe(2);
   });
+
+  it(
+    'builds again after a build by hand, even when the sources are back to what the stamp names',
+    { timeout: 60_000 },
+    () => {
+      start();
+      write('src/main/index.ts', 'export const experiment = true;\n');
+      execFileSync('npm', ['run', '--silent', 'build:desktop'], { cwd: root });
+      write('src/main/index.ts', 'export {};\n');
+      // out/ holds the experiment's build now: the stamp must not vouch for it.
+      expect(start()).toContain('building');
+    },
+  );
 });
