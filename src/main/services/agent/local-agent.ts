@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { withoutSecrets } from '../../../../remote-agent/src/contract/secret-env';
@@ -47,7 +47,15 @@ export class LocalAgent {
 
   constructor(private readonly options: LocalAgentOptions) {}
 
+  /**
+   * The agent's address and its current admin token. The token is read again when its file changed, so that a
+   * `slotdeck-agent token --rotate` on this computer takes effect at the next call instead of locking the panel out.
+   */
   get endpoint(): { baseUrl: string; token: string } | null {
+    if (this.endpointValue) {
+      const changed = this.tokenChanged();
+      if (changed !== null) this.endpointValue = { ...this.endpointValue, token: changed };
+    }
     return this.endpointValue;
   }
 
@@ -86,8 +94,27 @@ export class LocalAgent {
     }
   }
 
+  private tokenFile(): string {
+    return join(this.options.dataDir, 'secrets', 'admin-token');
+  }
+
+  /** When the token file was last read: its change time and size, cheaper to compare than its content. */
+  private tokenStamp = '';
+
   private token(): string {
-    return readFileSync(join(this.options.dataDir, 'secrets', 'admin-token'), 'utf8').trim();
+    const stat = statSync(this.tokenFile());
+    this.tokenStamp = `${stat.ctimeMs}:${stat.size}`;
+    return readFileSync(this.tokenFile(), 'utf8').trim();
+  }
+
+  /** The token when its file changed since it was last read, else null (also when it cannot be read now). */
+  private tokenChanged(): string | null {
+    try {
+      const stat = statSync(this.tokenFile());
+      return `${stat.ctimeMs}:${stat.size}` === this.tokenStamp ? null : this.token();
+    } catch {
+      return null;
+    }
   }
 
   private async start(): Promise<{ baseUrl: string; token: string }> {

@@ -1,4 +1,6 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -85,5 +87,36 @@ describe('secrets and the local agent', () => {
     // A key already there (set in the Gateway view) wins.
     await startedEnv({ env: { SLOTDECK_AGENT_UPSTREAM_KEY: 'sk-ant-second' } });
     expect(readFileSync(file, 'utf8')).toBe('sk-ant-first');
+  });
+});
+
+describe('the admin token of the local agent', () => {
+  it('is read again after `slotdeck-agent token --rotate` changed it, so the panel is not locked out', async () => {
+    // An agent that already runs (adopted, as after a panel restart): a stand-in that answers /health.
+    const server = createServer((_req, res) => res.end(JSON.stringify({ supervisor: { ok: true } })));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const adminUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const data = join(dir, 'data');
+    mkdirSync(join(data, 'secrets'), { recursive: true });
+    writeFileSync(join(data, 'agent-state.json'), JSON.stringify({ pid: process.pid, adminUrl }));
+    writeFileSync(join(data, 'secrets', 'admin-token'), 'first-token\n');
+    const agent = new LocalAgent({
+      agentDir: join(dir, 'agent'),
+      dataDir: data,
+      logFile: join(dir, 'agent.log'),
+      nodePath: process.execPath,
+      log: silent,
+      onStateChange: () => undefined,
+    });
+    try {
+      await agent.ensureRunning();
+      expect(agent.endpoint).toEqual({ baseUrl: adminUrl, token: 'first-token' });
+      // What rotateAdminToken does: a new file in its place.
+      writeFileSync(join(data, 'secrets', 'admin-token.new'), 'second-token-longer\n');
+      renameSync(join(data, 'secrets', 'admin-token.new'), join(data, 'secrets', 'admin-token'));
+      expect(agent.endpoint?.token).toBe('second-token-longer');
+    } finally {
+      server.close();
+    }
   });
 });
