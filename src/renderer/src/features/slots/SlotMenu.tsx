@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'react';
 import type { Slot } from '../../../../shared/ipc/contract';
 import { useStores } from '../../stores';
 import { useAction } from '../app/actions';
+import { confirmStopOrRestart } from './confirm';
 
 /** A slot's actions behind a "⋯" button: edit, start/stop/restart, delete. */
 export function SlotMenu({ hostId, slot }: { hostId: string; slot: Slot }) {
@@ -32,19 +33,7 @@ export function SlotMenu({ hostId, slot }: { hostId: string; slot: Slot }) {
     setOpen(false);
     action();
   };
-  // Stopping or restarting ends the program (a Claude Code session too): asked first, as in the console toolbar.
-  const confirm = (verb: 'stop' | 'restart'): void =>
-    ui.getState().open({
-      kind: 'confirm',
-      title: `${verb === 'stop' ? 'Stop' : 'Restart'} ${slot.name}?`,
-      message:
-        verb === 'stop'
-          ? 'Its program ends (a Claude Code session in it too). Start it again any time; its home and files stay.'
-          : 'Its program ends and starts again. The screen history stays.',
-      confirm: verb === 'stop' ? 'Stop slot' : 'Restart slot',
-      danger: true,
-      run: () => (verb === 'stop' ? slots.getState().stop(hostId, slot.id) : slots.getState().restart(hostId, slot.id)),
-    });
+  const confirm = (verb: 'stop' | 'restart'): void => confirmStopOrRestart({ ui, slots }, hostId, slot, verb);
   const stopped = slot.state === 'stopped' || slot.state === 'failed';
   return (
     <div className="slot-menu" ref={root}>

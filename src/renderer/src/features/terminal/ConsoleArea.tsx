@@ -6,6 +6,7 @@ import { useAction } from '../app/actions';
 import { matchShortcut, shortcutLabel } from '../app/shortcuts';
 import { useResolvedTheme, XTERM_THEMES } from '../app/theme';
 import { formatBytes, formatUptime } from '../hosts/Sidebar';
+import { confirmStopOrRestart } from '../slots/confirm';
 import { ConsentClipboardProvider, type ClipboardPromptState } from './clipboard';
 import { ClipboardPrompt } from './ClipboardPrompt';
 import { TerminalController, type ConsoleStatus } from './controller';
@@ -191,19 +192,7 @@ function SlotToolbar({ tab, slot }: { tab: ConsoleTab; slot: Slot | undefined })
   const act = useAction();
   const clipboardAlways = useConsoles((s) => s.clipboardAlways.includes(slotKey(tab.hostId, tab.slotId)));
   if (!slot) return <div className="toolbar">This slot is not on the host any more.</div>;
-  const confirm = (verb: 'stop' | 'restart'): void =>
-    ui.getState().open({
-      kind: 'confirm',
-      title: `${verb === 'stop' ? 'Stop' : 'Restart'} ${slot.name}?`,
-      message:
-        verb === 'stop'
-          ? 'Its program ends (a Claude Code session in it too). Start it again any time; its home and files stay.'
-          : 'Its program ends and starts again. The screen history stays.',
-      confirm: verb === 'stop' ? 'Stop slot' : 'Restart slot',
-      danger: true,
-      run: () =>
-        verb === 'stop' ? slots.getState().stop(tab.hostId, slot.id) : slots.getState().restart(tab.hostId, slot.id),
-    });
+  const confirm = (verb: 'stop' | 'restart'): void => confirmStopOrRestart({ ui, slots }, tab.hostId, slot, verb);
   return (
     <div className="toolbar">
       <span className={`state-chip slot-${slot.state}`}>{slot.state}</span>
