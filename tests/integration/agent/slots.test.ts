@@ -1,11 +1,11 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ErrorBody, Slot, SlotEvent } from '../../../remote-agent/src/contract/index.js';
 import { AgentProcess, pm2Processes } from '../helpers/agent.js';
 import { TerminalTestClient, upgradeStatus } from '../helpers/terminal-client.js';
+import { until } from '../helpers/until.js';
 
 let agent: AgentProcess;
 const token = (): string => Math.random().toString(36).slice(2, 10);
@@ -79,7 +79,11 @@ describe('a slot terminal', () => {
     first.type(`for i in $(seq 1 60); do echo ${marker}-line-$i; done\r`);
     await first.waitFor(`${marker}-line-60`);
     first.close();
-    await sleep(100);
+    await until(
+      'the first client to have left',
+      async () => (await agent.slot(slot.id)).viewers,
+      (viewers) => viewers.writable === 0,
+    );
 
     const second = await agent.attach(slot.id, 'read-only');
     await second.waitFor(`${marker}-line-60`);
@@ -106,7 +110,12 @@ describe('a slot terminal', () => {
 
     const expiring = await agent.ticket(slot.id);
     expect(Date.parse(expiring.expiresAt) - Date.now()).toBeLessThanOrEqual(5000);
-    await sleep(5200);
+    // Wait for the expiry the agent announced, not a fixed span; probing the ticket itself would use it up.
+    await until(
+      'the ticket to expire',
+      () => Date.now(),
+      (now) => now > Date.parse(expiring.expiresAt),
+    );
     const expired = await upgradeStatus(`${wsBase}${expiring.path}`);
     expect(expired.status).toBe(401);
 

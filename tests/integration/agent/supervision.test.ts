@@ -101,9 +101,18 @@ describe('crashes', () => {
     expect(failed.failure?.reason).toMatch(/cannot-start-here/);
     expect(failed.pid).toBeNull();
     expect((await pm2Processes(agent)).map((p) => p.name)).not.toContain(`slot-${slot.id}`);
-    // It stays stopped: the reconciler does not bring it back.
-    await sleep(1500);
+    // It stays stopped: the reconciler does not bring it back. Rather than wait a fixed time, watch the reconciler
+    // remove a stray slot process twice: the second removal comes from a pass that began after the failure.
+    for (let pass = 0; pass < 2; pass++) {
+      await pm2(agent, ['start', '/bin/sleep', '--name', 'slot-zzzzzzzzzz', '--', '600']);
+      await until(
+        'the reconciler to remove a stray slot process',
+        async () => (await pm2Processes(agent)).map((p) => p.name),
+        (names) => !names.includes('slot-zzzzzzzzzz'),
+      );
+    }
     expect((await agent.slot(slot.id)).state).toBe('failed');
+    expect((await pm2Processes(agent)).map((p) => p.name)).not.toContain(`slot-${slot.id}`);
   });
 
   it('starts a failed slot again on request, clearing the failure', async () => {
