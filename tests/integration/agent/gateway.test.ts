@@ -4,7 +4,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
@@ -18,6 +17,7 @@ import type {
 import { FAKE_UPSTREAM_KEY, startFakeAnthropic, type FakeAnthropic } from '../fixtures/fake-anthropic.js';
 import { AgentProcess } from '../helpers/agent.js';
 import { headersOnly } from '../helpers/http.js';
+import { until } from '../helpers/until.js';
 
 const MODEL = 'claude-sonnet-4-6';
 /** Sonnet 4.x list prices, USD per million tokens: input, output, cache write, cache read. */
@@ -366,9 +366,15 @@ describe('keys that do not work', () => {
 
   it('refuses an expired key', async () => {
     const user = await createUser();
-    const { secret } = await createKey(user.id, { expiresAt: new Date(Date.now() + 1500).toISOString() });
+    const expiresAt = Date.now() + 1500;
+    const { secret } = await createKey(user.id, { expiresAt: new Date(expiresAt).toISOString() });
     expect((await call(secret)).status).toBe(200);
-    await sleep(1600);
+    // Wait for the expiry set above rather than a fixed span, then ask once.
+    await until(
+      'the key to reach its expiry',
+      () => Date.now(),
+      (now) => now > expiresAt,
+    );
     const response = await call(secret);
     expect(response.status).toBe(401);
     expect(response.body.code).toBe('GATEWAY_KEY_EXPIRED');

@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { isDeepStrictEqual } from 'node:util';
 import xtermHeadless from '@xterm/headless';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ErrorBody, Slot } from '../../../remote-agent/src/contract/index.js';
 import { AgentProcess } from '../helpers/agent.js';
 import { TerminalTestClient, upgradeStatus } from '../helpers/terminal-client.js';
+import { until } from '../helpers/until.js';
 
 const { Terminal } = xtermHeadless;
 type HeadlessTerminal = InstanceType<typeof Terminal>;
@@ -149,7 +150,11 @@ describe('flow control', () => {
     await stalled.waitForPrompt();
 
     paused.socket.send(Buffer.from('2')); // ttyd's PAUSE
-    await sleep(100);
+    // The agent handles a socket's frames in order, so its pong to a later ping means the PAUSE has taken effect.
+    await new Promise((resolve) => {
+      paused.socket.once('pong', resolve);
+      paused.socket.ping();
+    });
     const rawSocket = (stalled.socket as unknown as { _socket: Socket })._socket;
     rawSocket.pause(); // stops reading: TCP backpressure, as a client on a slow link
 
@@ -211,7 +216,11 @@ describe('several clients', () => {
     writer.type('stty size\r');
     await writer.waitFor('20 90');
     writer.resize(132, 40);
-    await sleep(100);
+    await until(
+      'the agent to apply the resize',
+      async () => (await agent.slot(slot.id)).size,
+      (size) => size.cols === 132 && size.rows === 40,
+    );
     writer.type('stty size\r');
     await writer.waitFor('40 132');
     expect((await agent.request<Slot>('GET', `/api/v1/slots/${slot.id}`)).body.size).toEqual({ cols: 132, rows: 40 });
@@ -246,13 +255,15 @@ describe('replay', () => {
         `printf '\\033[?1049h\\033[2J\\033[5;10H\\033[44m full screen \\033[0m\\033[10;3Hstatus: ok'; sleep 600\r`,
     );
     await watcher.waitFor('status: ok');
-    await sleep(200);
 
     const late = await agent.attach(slot.id, 'read-only', { columns: 80, rows: 24 });
-    await late.waitFor('status: ok');
-    await sleep(200);
-    const seen = await render(watcher.output, 80, 24);
-    const replayed = await render(late.output, 80, 24);
+    // The replay may arrive in several frames: wait until the late client's screen has settled on the watcher's.
+    const { seen, replayed } = await until(
+      "the late client to show the watcher's screen",
+      async () => ({ seen: await render(watcher.output, 80, 24), replayed: await render(late.output, 80, 24) }),
+      (screens) => isDeepStrictEqual(screens.seen, screens.replayed),
+      { timeoutMs: 5000 },
+    );
     expect(replayed.alternate).toBe(true);
     expect(replayed).toEqual(seen);
 
@@ -261,12 +272,13 @@ describe('replay', () => {
     await watcher.waitForPrompt();
     watcher.type('printf "\\033[?1049l"; echo back-home\r');
     await watcher.waitFor('back-home');
-    await sleep(200);
     const again = await agent.attach(slot.id, 'read-only', { columns: 80, rows: 24 });
-    await again.waitFor('back-home');
-    await sleep(200);
-    const seenAfter = await render(watcher.output, 80, 24);
-    const replayedAfter = await render(again.output, 80, 24);
+    const { seen: seenAfter, replayed: replayedAfter } = await until(
+      "the third client to show the watcher's lines",
+      async () => ({ seen: await render(watcher.output, 80, 24), replayed: await render(again.output, 80, 24) }),
+      (screens) => isDeepStrictEqual(screens.seen.lines, screens.replayed.lines),
+      { timeoutMs: 5000 },
+    );
     expect(replayedAfter.lines).toEqual(seenAfter.lines);
     expect(replayedAfter.lines.some((line) => line.startsWith('line 01 bold'))).toBe(true);
     for (const client of [watcher, late, again]) client.close();
@@ -281,9 +293,9 @@ describe('replay', () => {
     await client.waitFor('compact-end');
     client.close();
     const snapshot = join(agent.dataDir, 'slots', slot.id, 'screen', 'screen.snapshot.json');
-    const deadline = Date.now() + 10_000;
-    while (!existsSync(snapshot) && Date.now() < deadline) await sleep(100);
-    expect(existsSync(snapshot)).toBe(true);
+    await until('the journal to be compacted into a snapshot', () => existsSync(snapshot), Boolean, {
+      timeoutMs: 10_000,
+    });
 
     await agent.kill();
     await agent.launch();
