@@ -156,6 +156,40 @@ describe('forms and states of the panel (Chromium, browser mode)', () => {
     await limits.waitFor({ state: 'detached' });
   });
 
+  it('user quotas: picking another user with unsaved quota edits asks first, then saves or discards them', async () => {
+    await view('Users').click();
+    await page.getByRole('button', { name: '+ User' }).click();
+    const userDialog = page.getByRole('dialog', { name: 'New user' });
+    await userDialog.getByLabel('Username').fill('hopper');
+    await userDialog.getByRole('button', { name: 'Create user' }).click();
+    await userDialog.waitFor({ state: 'detached' });
+    const userRow = (name: string) => page.locator('.user-list').getByRole('button', { name: new RegExp(name) });
+    const quotasOf = (name: string) => page.getByRole('region', { name: `Quotas of ${name}` });
+    const month = quotasOf('hopper').getByLabel('Calendar month: max tokens');
+
+    await month.fill('5000');
+    await userRow('grace').click();
+    // Still hopper's quotas, the edit kept, and a question instead of a silent loss.
+    await quotasOf('hopper').getByRole('alert').filter({ hasText: 'unsaved changes' }).waitFor();
+    expect(await month.inputValue()).toBe('5000');
+    expect(await quotasOf('grace').count()).toBe(0);
+    await shot('forms-user-quotas-unsaved');
+
+    // Save: saved, then grace's details.
+    await quotasOf('hopper').getByRole('button', { name: 'Save quotas' }).click();
+    await quotasOf('grace').waitFor();
+    await userRow('hopper').click();
+    await expect.poll(() => month.inputValue()).toBe('5000');
+
+    // Discard: grace's details, and hopper keeps what was saved.
+    await month.fill('6000');
+    await userRow('grace').click();
+    await quotasOf('hopper').getByRole('button', { name: 'Discard changes' }).click();
+    await quotasOf('grace').waitFor();
+    await userRow('hopper').click();
+    await expect.poll(() => month.inputValue()).toBe('5000');
+  });
+
   it('keeps a notice clear of the dialog buttons', async () => {
     await view('Users').click();
     await page.getByRole('button', { name: '+ User' }).click();

@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import type { Quota, QuotaOwner, QuotaStatus, QuotaWindow } from '../../../../shared/ipc/contract';
 import { formatRelative, formatTokens, formatUsd } from '../../lib/format';
 import { useStores, useUsers } from '../../stores';
@@ -178,12 +178,34 @@ export function QuotaTable({ drafts }: { drafts: QuotaDrafts }) {
   );
 }
 
-/** Token and cost budgets of a user or a key, per window, with what is used and when it resets. */
-export function QuotaEditor({ owner }: { owner: QuotaOwner }) {
+/**
+ * Token and cost budgets of a user or a key, per window, with what is used and when it resets. `leaving` says the
+ * admin asked to go elsewhere with unsaved edits: the editor asks to discard or save them, then calls `onLeave`.
+ */
+export function QuotaEditor({
+  owner,
+  onDirtyChange,
+  leaving = false,
+  onLeave,
+}: {
+  owner: QuotaOwner;
+  onDirtyChange?: (dirty: boolean) => void;
+  leaving?: boolean;
+  onLeave?: () => void;
+}) {
   const drafts = useQuotaDrafts(owner);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [saved, setSaved] = useState(false);
+  const warning = useRef<HTMLSpanElement>(null);
+
+  useEffect(() => onDirtyChange?.(drafts.dirty), [drafts.dirty, onDirtyChange]);
+  // Gone (user deleted, another one picked): nothing here is left unsaved.
+  useEffect(() => () => onDirtyChange?.(false), [onDirtyChange]);
+  useEffect(() => {
+    // The editor may be below the fold of the details pane: show the question where the admin is looking.
+    if (leaving) warning.current?.scrollIntoView({ block: 'nearest' });
+  }, [leaving]);
 
   const submit = async (event: FormEvent): Promise<void> => {
     event.preventDefault();
@@ -193,6 +215,7 @@ export function QuotaEditor({ owner }: { owner: QuotaOwner }) {
     setBusy(false);
     setError(failure);
     setSaved(failure === null);
+    if (failure === null && leaving) onLeave?.();
   };
 
   return (
@@ -202,6 +225,16 @@ export function QuotaEditor({ owner }: { owner: QuotaOwner }) {
         <button type="submit" className="button small primary" disabled={busy}>
           {busy ? 'Saving…' : 'Save quotas'}
         </button>
+        {leaving ? (
+          <>
+            <span ref={warning} className="form-error unsaved-warning" role="alert">
+              These quotas have unsaved changes.
+            </span>
+            <button type="button" className="button small" onClick={onLeave}>
+              Discard changes
+            </button>
+          </>
+        ) : null}
         {saved && !drafts.dirty ? (
           <span className="muted">Saved: requests over a quota get 429 until it resets.</span>
         ) : null}

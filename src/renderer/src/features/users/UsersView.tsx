@@ -42,6 +42,19 @@ export default function UsersView({ hostId }: { hostId: string }) {
   const [dialog, setDialog] = useState<UsersDialog | null>(null);
   const users = hostUsers?.users ?? [];
   const selected = users.find((u) => u.id === selectedId) ?? users[0] ?? null;
+  // Switching users with unsaved quota edits asks first (in the quota editor) instead of dropping them.
+  const [quotaDirty, setQuotaDirty] = useState(false);
+  const [leavingTo, setLeavingTo] = useState<string | null>(null);
+  const selectUser = (id: string): void => {
+    if (id === selected?.id) setLeavingTo(null);
+    else if (quotaDirty) setLeavingTo(id);
+    else setSelectedId(id);
+  };
+  const leave = (): void => {
+    setQuotaDirty(false);
+    if (leavingTo !== null) setSelectedId(leavingTo);
+    setLeavingTo(null);
+  };
 
   useEffect(() => {
     const timer = setTimeout(() => void stores.users.getState().load(hostId, { search }), SEARCH_DELAY_MS);
@@ -113,7 +126,7 @@ export default function UsersView({ hostId }: { hostId: string }) {
                     type="button"
                     className={`user-row ${selected?.id === user.id ? 'active' : ''}`}
                     aria-current={selected?.id === user.id ? 'true' : undefined}
-                    onClick={() => setSelectedId(user.id)}
+                    onClick={() => selectUser(user.id)}
                   >
                     <span className={`state-dot user-${state.tone}`} aria-hidden="true" />
                     <span className="user-names">
@@ -156,13 +169,19 @@ export default function UsersView({ hostId }: { hostId: string }) {
         </section>
         <section className="detail-pane" aria-label="User details">
           {selected ? (
-            <UserDetail key={selected.id} hostId={hostId} user={selected} onDialog={setDialog} />
+            <UserDetail
+              key={selected.id}
+              hostId={hostId}
+              user={selected}
+              onDialog={setDialog}
+              quotaGuard={{ onDirtyChange: setQuotaDirty, leaving: leavingTo !== null, onLeave: leave }}
+            />
           ) : users.length > 0 ? (
             <p className="empty padded">Pick a user to see their keys and quotas.</p>
           ) : null}
         </section>
       </div>
-      <Dialogs hostId={hostId} dialog={dialog} setDialog={setDialog} onCreated={setSelectedId} />
+      <Dialogs hostId={hostId} dialog={dialog} setDialog={setDialog} onCreated={selectUser} />
     </main>
   );
 }
@@ -239,10 +258,12 @@ function UserDetail({
   hostId,
   user,
   onDialog,
+  quotaGuard,
 }: {
   hostId: string;
   user: User;
   onDialog: (dialog: UsersDialog) => void;
+  quotaGuard: { onDirtyChange: (dirty: boolean) => void; leaving: boolean; onLeave: () => void };
 }) {
   const stores = useStores();
   const act = useAction();
@@ -427,7 +448,7 @@ function UserDetail({
             <h4>Quotas of {user.username}</h4>
             <span className="muted">All their keys together. Empty fields mean no limit.</span>
           </div>
-          <QuotaEditor owner={{ hostId, subject: 'user', userId: user.id }} />
+          <QuotaEditor owner={{ hostId, subject: 'user', userId: user.id }} {...quotaGuard} />
         </section>
       )}
 
