@@ -146,8 +146,7 @@ export function createHandlers(services: HandlerServices): Handlers {
     'gateway:set-upstream-key': ({ hostId, apiKey }, { signal }) =>
       agent(hostId).call(adminApi.setUpstreamKey, { body: { apiKey } }, signal),
     'gateway:test-upstream': ({ hostId }, { signal }) => agent(hostId).call(adminApi.testUpstream, {}, signal),
-    'gateway:refusals': ({ hostId, query }, { signal }) =>
-      agent(hostId).call(adminApi.listRefusals, { query }, signal),
+    'gateway:refusals': ({ hostId, query }, { signal }) => agent(hostId).call(adminApi.listRefusals, { query }, signal),
     'gateway:refusal-count': ({ hostId, query }, { signal }) =>
       agent(hostId).call(adminApi.countRefusals, { query }, signal),
   };
