@@ -7,7 +7,7 @@ export function slotStateLabel(slot: Slot): string {
   return slot.state;
 }
 
-/** A colour-coded badge of the slot's state; the colours are the state dots' (styles.css, `.slot-<state>`). */
+/** A colour-coded badge of the slot's state; the colours are the state dots' (features/hosts/sidebar.css, `.slot-<state>`). */
 export function SlotStateBadge({ slot }: { slot: Slot }) {
   const title =
     slot.state === 'restarting' && slot.crashLoop
