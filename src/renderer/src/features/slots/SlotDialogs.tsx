@@ -298,12 +298,7 @@ export function CreateSlotDialog({ hostId }: { hostId: string }) {
       stores.consoles.getState().open({ hostId, slotId: slot.id, mode: 'writable' });
     } catch (err) {
       setBusy(false);
-      if ((err as { code?: string }).code === 'HOST_NOT_CONNECTED') {
-        close();
-        handleError(stores, err, hostId);
-        return;
-      }
-      setError((err as Error).message);
+      showFailure(stores, hostId, err, close, setError);
     }
   };
 
@@ -325,6 +320,25 @@ export function CreateSlotDialog({ hostId }: { hostId: string }) {
       </form>
     </Dialog>
   );
+}
+
+/**
+ * A create or edit that failed: a host that is not connected closes the dialog and says so where the host is shown;
+ * anything else stays in the dialog, under the form, for the admin to correct.
+ */
+function showFailure(
+  stores: ReturnType<typeof useStores>,
+  hostId: string,
+  err: unknown,
+  close: () => void,
+  setError: (message: string) => void,
+): void {
+  if ((err as { code?: string }).code === 'HOST_NOT_CONNECTED') {
+    close();
+    handleError(stores, err, hostId);
+    return;
+  }
+  setError((err as Error).message);
 }
 
 /** Edits a slot in place: name, command, env, memory limit, owner and metering. */
@@ -380,12 +394,7 @@ export function EditSlotDialog({ hostId, slotId }: { hostId: string; slotId: str
       stores.ui.getState().notify(`Slot ${saved.name} saved${restartsNow ? ' and restarted' : ''}.`);
     } catch (err) {
       setBusy(false);
-      if ((err as { code?: string }).code === 'HOST_NOT_CONNECTED') {
-        close();
-        handleError(stores, err, hostId);
-        return;
-      }
-      setError((err as Error).message);
+      showFailure(stores, hostId, err, close, setError);
     }
   };
 
