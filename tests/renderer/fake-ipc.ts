@@ -68,6 +68,8 @@ export const host = (id: string, changes: Partial<Host> = {}): Host => ({
   agentCommand: 'slotdeck-agent',
   storedAdminToken: true,
   pinnedKey: null,
+  instance: null,
+  idleStoppedAt: null,
   status: status('disconnected'),
   createdAt: '2024-01-01T00:00:00.000Z',
   updatedAt: '2024-01-01T00:00:00.000Z',

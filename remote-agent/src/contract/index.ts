@@ -51,6 +51,8 @@ export * from './users.js';
 export * from './usage.js';
 export * from './gateway.js';
 export * from './request-log.js';
+export * from './release.js';
+export * from './idle.js';
 
 export const API_PREFIX = '/api/v1';
 

@@ -13,6 +13,7 @@ import type { HostService } from '../services/hosts/hosts';
 import { readSshConfig } from '../services/hosts/ssh-config';
 import type { Handlers } from './dispatch';
 import { IpcError } from './errors';
+import { createCloudHandlers, createDeployHandlers } from './handlers-cloud';
 
 export interface HandlerServices {
   store: Store;
@@ -149,6 +150,8 @@ export function createHandlers(services: HandlerServices): Handlers {
     'gateway:refusals': ({ hostId, query }, { signal }) => agent(hostId).call(adminApi.listRefusals, { query }, signal),
     'gateway:refusal-count': ({ hostId, query }, { signal }) =>
       agent(hostId).call(adminApi.countRefusals, { query }, signal),
+    ...createCloudHandlers(),
+    ...createDeployHandlers(),
   };
 }
 

@@ -45,10 +45,28 @@ export const INVOKE_CHANNELS = [
   'gateway:test-upstream',
   'gateway:refusals',
   'gateway:refusal-count',
+  'aws:profiles',
+  'aws:accounts',
+  'aws:account-create',
+  'aws:account-update',
+  'aws:account-remove',
+  'aws:instances',
+  'aws:instance-action',
+  'aws:launch-options',
+  'aws:launch',
+  'aws:link-host',
+  'aws:ssh-access',
+  'hosts:start-and-connect',
+  'deploy:status',
+  'deploy:run',
+  'deploy:cancel',
+  'idle:status',
+  'idle:set',
+  'idle:keep-awake',
 ] as const;
 export type InvokeChannel = (typeof INVOKE_CHANNELS)[number];
 
-export const EVENT_CHANNELS = ['hosts:status', 'hosts:changed'] as const;
+export const EVENT_CHANNELS = ['hosts:status', 'hosts:changed', 'aws:progress', 'deploy:progress'] as const;
 export type EventChannel = (typeof EVENT_CHANNELS)[number];
 
 /** Cancels a running invoke by its request id. */

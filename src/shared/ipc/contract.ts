@@ -35,6 +35,9 @@ import {
   UserList,
 } from '../../../remote-agent/src/contract/index';
 import type { EventChannel, InvokeChannel } from './channels';
+import { cloudEventContract, cloudIpcContract, InstanceRef } from './contract-cloud';
+
+export * from './contract-cloud';
 
 /** The agent's types the renderer shows, re-exported: the renderer reaches the agent only through this contract. */
 export type {
@@ -83,6 +86,15 @@ export const HostStatus = z.object({
   attempt: z.number().optional(),
   nextRetryAt: z.string().optional(),
   error: IpcErrorShape.optional(),
+  /** What the connected agent said on /health, compared with the agent this panel bundles. */
+  agent: z
+    .object({
+      version: z.string(),
+      contractVersion: z.number(),
+      /** `available`: the panel bundles a newer agent ("Update agent"). */
+      update: z.enum(['current', 'available', 'newer-than-panel']),
+    })
+    .optional(),
 });
 export type HostStatus = z.infer<typeof HostStatus>;
 
@@ -160,6 +172,10 @@ export const Host = z.object({
   agentCommand: z.string().nullable(),
   storedAdminToken: z.boolean(),
   pinnedKey: z.object({ algorithm: z.string(), fingerprint: z.string(), pinnedAt: z.string() }).nullable(),
+  /** The EC2 instance the profile is linked to: its address is looked up from it at every connect. */
+  instance: InstanceRef.nullable(),
+  /** When the agent last stopped the machine by the idle policy (the panel saw it announce the stop). */
+  idleStoppedAt: z.string().nullable(),
   status: HostStatus,
   createdAt: z.string(),
   updatedAt: z.string(),
@@ -327,12 +343,14 @@ export const ipcContract = {
     input: z.strictObject({ hostId: HostId, query: RefusalCountQuery }),
     output: RefusalCount,
   },
+  ...cloudIpcContract,
 } satisfies Record<InvokeChannel, { input: z.ZodType; output: z.ZodType }>;
 
 /** One payload schema per event channel. */
 export const eventContract = {
   'hosts:status': z.object({ hostId: HostId, status: HostStatus }),
   'hosts:changed': z.object({}),
+  ...cloudEventContract,
 } satisfies Record<EventChannel, z.ZodType>;
 
 export type IpcInput<C extends InvokeChannel> = z.input<(typeof ipcContract)[C]['input']>;

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { adminApi } from '../../contract/index.js';
+import { adminApi, AGENT_CONTRACT_VERSION } from '../../contract/index.js';
 import { LATEST_SCHEMA_VERSION } from '../../db/migrations.js';
 import { schemaVersion, type Db } from '../../db/database.js';
 import { bindRoute } from '../../http/route.js';
@@ -37,6 +37,7 @@ export function registerHealthRoutes(app: FastifyInstance, deps: HealthDeps): vo
     return {
       status: database.ok && supervisor.ok ? ('ok' as const) : ('degraded' as const),
       version: deps.version,
+      contractVersion: AGENT_CONTRACT_VERSION,
       uptimeS: Math.round((Date.now() - deps.startedAt) / 1000),
       database,
       supervisor,

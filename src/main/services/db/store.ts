@@ -82,6 +82,41 @@ const MIGRATIONS: Array<{ version: number; up: string; down: string }> = [
       );
     `,
   },
+  {
+    // EC2: AWS accounts (never their keys: a pasted access key lives in the vault), a host's link to its instance
+    // (its address is looked up from the instance at connect), when the idle policy last stopped it, and each host's
+    // last deploy job (its steps, for the step list after a restart).
+    version: 4,
+    up: `
+      CREATE TABLE aws_accounts (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL COLLATE NOCASE UNIQUE,
+        source TEXT NOT NULL CHECK (source IN ('profile', 'environment', 'access-key')),
+        profile TEXT,
+        access_key_hint TEXT,
+        regions_json TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      ALTER TABLE hosts ADD COLUMN instance_account_id TEXT REFERENCES aws_accounts(id) ON DELETE SET NULL;
+      ALTER TABLE hosts ADD COLUMN instance_region TEXT;
+      ALTER TABLE hosts ADD COLUMN instance_id TEXT;
+      ALTER TABLE hosts ADD COLUMN idle_stopped_at TEXT;
+      CREATE TABLE deploy_jobs (
+        host_id TEXT PRIMARY KEY REFERENCES hosts(id) ON DELETE CASCADE,
+        job_json TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+    `,
+    down: `
+      DROP TABLE deploy_jobs;
+      ALTER TABLE hosts DROP COLUMN idle_stopped_at;
+      ALTER TABLE hosts DROP COLUMN instance_id;
+      ALTER TABLE hosts DROP COLUMN instance_region;
+      ALTER TABLE hosts DROP COLUMN instance_account_id;
+      DROP TABLE aws_accounts;
+    `,
+  },
 ];
 
 export const STORE_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -110,9 +145,33 @@ export interface HostRow {
   hasPrivateKey: boolean;
   hasPassphrase: boolean;
   hasAdminToken: boolean;
+  /** The EC2 instance this profile is linked to (all three set, or none). */
+  instanceAccountId: string | null;
+  instanceRegion: string | null;
+  instanceId: string | null;
+  idleStoppedAt: string | null;
   createdAt: string;
   updatedAt: string;
 }
+
+type LaterHostFields = 'instanceAccountId' | 'instanceRegion' | 'instanceId' | 'idleStoppedAt';
+/** A new host row: the EC2 link and idle fields may be left out (null). */
+export type NewHostRow = Omit<HostRow, 'createdAt' | 'updatedAt' | LaterHostFields> &
+  Partial<Pick<HostRow, LaterHostFields>>;
+
+/** An AWS account entry: where its credentials come from, never the credentials. */
+export interface AwsAccountRow {
+  id: string;
+  name: string;
+  source: 'profile' | 'environment' | 'access-key';
+  profile: string | null;
+  accessKeyHint: string | null;
+  regions: string[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+export class AwsAccountNameTakenError extends Error {}
 
 export interface PinnedKey {
   algorithm: string;
@@ -134,6 +193,10 @@ interface RawHost {
   has_private_key: number;
   has_passphrase: number;
   has_admin_token: number;
+  instance_account_id: string | null;
+  instance_region: string | null;
+  instance_id: string | null;
+  idle_stopped_at: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -152,6 +215,10 @@ const COLUMNS: Record<Exclude<keyof HostRow, 'createdAt' | 'updatedAt'>, string>
   hasPrivateKey: 'has_private_key',
   hasPassphrase: 'has_passphrase',
   hasAdminToken: 'has_admin_token',
+  instanceAccountId: 'instance_account_id',
+  instanceRegion: 'instance_region',
+  instanceId: 'instance_id',
+  idleStoppedAt: 'idle_stopped_at',
 };
 
 function fromRaw(raw: RawHost): HostRow {
@@ -169,6 +236,10 @@ function fromRaw(raw: RawHost): HostRow {
     hasPrivateKey: raw.has_private_key === 1,
     hasPassphrase: raw.has_passphrase === 1,
     hasAdminToken: raw.has_admin_token === 1,
+    instanceAccountId: raw.instance_account_id,
+    instanceRegion: raw.instance_region,
+    instanceId: raw.instance_id,
+    idleStoppedAt: raw.idle_stopped_at,
     createdAt: raw.created_at,
     updatedAt: raw.updated_at,
   };
@@ -269,14 +340,14 @@ export class Store {
     return raw ? fromRaw(raw) : null;
   }
 
-  insertHost(row: Omit<HostRow, 'createdAt' | 'updatedAt'>, now = new Date().toISOString()): HostRow {
+  insertHost(row: NewHostRow, now = new Date().toISOString()): HostRow {
     const keys = Object.keys(COLUMNS) as Array<keyof typeof COLUMNS>;
     try {
       this.db
         .prepare(
           `INSERT INTO hosts (${keys.map((k) => COLUMNS[k]).join(', ')}, created_at, updated_at) VALUES (${keys.map(() => '?').join(', ')}, ?, ?)`,
         )
-        .run(...keys.map((k) => toValue(row[k])), now, now);
+        .run(...keys.map((k) => toValue(row[k] ?? null)), now, now);
     } catch (error) {
       if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new HostNameTakenError(row.name);
       throw error;
@@ -388,7 +459,97 @@ export class Store {
     this.db.prepare('DELETE FROM web_sessions WHERE expires_at <= ?').run(now.toISOString());
   }
 
+  listAwsAccounts(): AwsAccountRow[] {
+    return this.db.prepare<[], RawAwsAccount>('SELECT * FROM aws_accounts ORDER BY name').all().map(awsAccountFromRaw);
+  }
+
+  getAwsAccount(id: string): AwsAccountRow | null {
+    const raw = this.db.prepare<[string], RawAwsAccount>('SELECT * FROM aws_accounts WHERE id = ?').get(id);
+    return raw ? awsAccountFromRaw(raw) : null;
+  }
+
+  insertAwsAccount(row: Omit<AwsAccountRow, 'createdAt' | 'updatedAt'>, now = new Date().toISOString()): AwsAccountRow {
+    try {
+      this.db
+        .prepare(
+          'INSERT INTO aws_accounts (id, name, source, profile, access_key_hint, regions_json, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(row.id, row.name, row.source, row.profile, row.accessKeyHint, JSON.stringify(row.regions), now, now);
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE')
+        throw new AwsAccountNameTakenError(row.name);
+      throw error;
+    }
+    return this.getAwsAccount(row.id)!;
+  }
+
+  updateAwsAccount(
+    id: string,
+    patch: Partial<Pick<AwsAccountRow, 'name' | 'source' | 'profile' | 'accessKeyHint' | 'regions'>>,
+    now = new Date().toISOString(),
+  ): AwsAccountRow {
+    const current = this.getAwsAccount(id);
+    if (!current) throw new Error(`no AWS account ${id}`);
+    const next = { ...current, ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) };
+    try {
+      this.db
+        .prepare(
+          'UPDATE aws_accounts SET name = ?, source = ?, profile = ?, access_key_hint = ?, regions_json = ?, updated_at = ? WHERE id = ?',
+        )
+        .run(next.name, next.source, next.profile, next.accessKeyHint, JSON.stringify(next.regions), now, id);
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE')
+        throw new AwsAccountNameTakenError(String(patch.name));
+      throw error;
+    }
+    return this.getAwsAccount(id)!;
+  }
+
+  deleteAwsAccount(id: string): void {
+    this.db.prepare('DELETE FROM aws_accounts WHERE id = ?').run(id);
+  }
+
+  /** The host's last deploy job (its JSON as the deploy service wrote it), or null. */
+  deployJob(hostId: string): unknown {
+    const raw = this.db
+      .prepare<[string], { job_json: string }>('SELECT job_json FROM deploy_jobs WHERE host_id = ?')
+      .get(hostId);
+    return raw ? (JSON.parse(raw.job_json) as unknown) : null;
+  }
+
+  saveDeployJob(hostId: string, job: unknown, now = new Date().toISOString()): void {
+    this.db
+      .prepare(
+        'INSERT INTO deploy_jobs (host_id, job_json, updated_at) VALUES (?, ?, ?) ON CONFLICT(host_id) DO UPDATE SET job_json = excluded.job_json, updated_at = excluded.updated_at',
+      )
+      .run(hostId, JSON.stringify(job), now);
+  }
+
   close(): void {
     this.db.close();
   }
+}
+
+interface RawAwsAccount {
+  id: string;
+  name: string;
+  source: AwsAccountRow['source'];
+  profile: string | null;
+  access_key_hint: string | null;
+  regions_json: string;
+  created_at: string;
+  updated_at: string;
+}
+
+function awsAccountFromRaw(raw: RawAwsAccount): AwsAccountRow {
+  return {
+    id: raw.id,
+    name: raw.name,
+    source: raw.source,
+    profile: raw.profile,
+    accessKeyHint: raw.access_key_hint,
+    regions: JSON.parse(raw.regions_json) as string[],
+    createdAt: raw.created_at,
+    updatedAt: raw.updated_at,
+  };
 }

@@ -81,6 +81,11 @@ export class HostService {
       agentCommand: row.agentCommand,
       storedAdminToken: row.hasAdminToken,
       pinnedKey: this.registry.pinnedKey(row.id),
+      instance:
+        row.instanceAccountId && row.instanceRegion && row.instanceId
+          ? { accountId: row.instanceAccountId, region: row.instanceRegion, instanceId: row.instanceId }
+          : null,
+      idleStoppedAt: row.idleStoppedAt,
       status: this.connections.status(row.id),
       createdAt: row.createdAt,
       updatedAt: row.updatedAt,

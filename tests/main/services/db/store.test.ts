@@ -6,10 +6,10 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   HostNameTakenError,
-  type HostRow,
   Store,
   STORE_SCHEMA_VERSION,
   StoreTooNewError,
+  type NewHostRow,
 } from '../../../../src/main/services/db/store';
 
 let dir: string;
@@ -50,7 +50,7 @@ function tables(path: string): string[] {
   }
 }
 
-type NewHost = Omit<HostRow, 'createdAt' | 'updatedAt'>;
+type NewHost = NewHostRow;
 
 const localHost: NewHost = {
   id: 'local',
@@ -82,6 +82,10 @@ const sshHost = (id: string, name: string): NewHost => ({
   hasPrivateKey: true,
   hasPassphrase: false,
   hasAdminToken: false,
+  instanceAccountId: null,
+  instanceRegion: null,
+  instanceId: null,
+  idleStoppedAt: null,
 });
 
 const FINGERPRINT = 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8';
