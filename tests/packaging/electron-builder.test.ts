@@ -34,11 +34,16 @@ describe('the packaging config', () => {
     const agent = config.extraResources.find((r) => r.from === 'remote-agent');
     expect(agent?.filter).toEqual(expect.arrayContaining(['dist/**', 'resources/**', 'package-lock.json']));
     expect(existsSync(resolve(root, 'remote-agent/dist/cli.js'))).toBe(true);
+    // The deploy's tarball: packed by `npm run package` into the folder shipped as resources/agent.
+    const bundle = config.extraResources.find((r) => (r as { to?: string }).to === 'agent');
+    expect(bundle?.from).toBe('build/agent-bundle');
     const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as {
       main: string;
+      scripts: Record<string, string>;
       devDependencies: Record<string, string>;
     };
     expect(pkg.main).toBe('out/main/index.js');
+    expect(pkg.scripts.package).toContain('pack.mjs --out build/agent-bundle');
     // electron-builder insists that electron is a devDependency.
     expect(pkg.devDependencies.electron).toBeDefined();
   });
