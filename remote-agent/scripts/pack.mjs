@@ -1,16 +1,28 @@
-// Packs the agent for a host: the build, its scripts and the lockfile. On the host, inside the unpacked folder:
+// Packs the agent for a host: the build, its scripts (resources/, with the deploy's host.sh), the vendored sources
+// (vendor/: dtach, built on hosts without a package for it) and the lockfile. On the host, inside the unpacked folder:
 //   npm ci --omit=dev && node bin/slotdeck-agent.js serve
 // Writes slotdeck-agent-<version>.tgz here (or to --out <dir>) and prints its path.
+// --version X packs the same build as version X (package.json's version replaced): tests and benchmarks need "a
+// newer build" to upgrade to.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const outIndex = process.argv.indexOf('--out');
-const outDir = outIndex > 0 ? resolve(process.argv[outIndex + 1]) : root;
-const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const option = (name) => {
+  const index = process.argv.indexOf(name);
+  return index > 0 ? process.argv[index + 1] : undefined;
+};
+const outDir = option('--out') ? resolve(option('--out')) : root;
+const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const version = option('--version') ?? manifest.version;
+// The same rule as ReleaseVersion (src/contract/release.ts): the version names a folder on the host.
+if (!/^\d{1,4}\.\d{1,4}\.\d{1,6}(-[0-9A-Za-z.-]{1,40})?$/.test(version)) {
+  console.error(`pack: --version must be a version like 1.2.3, not ${JSON.stringify(version)}`);
+  process.exit(2);
+}
 
 const stage = mkdtempSync(join(tmpdir(), 'slotdeck-agent-pack-'));
 const folder = join(stage, 'slotdeck-agent');
@@ -24,8 +36,12 @@ try {
       stdio: 'inherit',
     },
   );
-  for (const entry of ['bin', 'resources', 'package.json', 'package-lock.json', 'README.md']) {
+  for (const entry of ['bin', 'resources', 'vendor', 'package.json', 'package-lock.json', 'README.md']) {
     if (existsSync(join(root, entry))) cpSync(join(root, entry), join(folder, entry), { recursive: true });
+  }
+  if (version !== manifest.version) {
+    // Only package.json: the lockfile stays byte-identical, so the host can reuse the installed dependencies.
+    writeFileSync(join(folder, 'package.json'), `${JSON.stringify({ ...manifest, version }, null, 2)}\n`);
   }
   mkdirSync(outDir, { recursive: true });
   const tarball = join(outDir, `slotdeck-agent-${version}.tgz`);
