@@ -10,6 +10,8 @@
 #   slotdeck-helper stop ACCOUNT SLOT           ends the slot's holder (and so its program)
 #   slotdeck-helper remove-slot ACCOUNT SLOT    removes the slot's home and work folders, as ACCOUNT
 #   slotdeck-helper remove-account ACCOUNT      ends the account's processes and removes it with its files
+#   slotdeck-helper poweroff                    shuts the machine down (the agent's idle auto-stop); on EC2 an
+#                                               instance whose shutdown behaviour is "stop" stops
 #
 # ACCOUNT is sdu-<10 [a-z0-9]> (an end user's) or sds-<10 [a-z0-9]> (an owner-less slot's); SLOT is 10 [a-z0-9].
 # Nothing else is accepted: no command, no path, no option. Settings come from the root-owned file
@@ -28,6 +30,11 @@ agent=${SUDO_USER:-}
 case "$agent" in '' | *[!a-z0-9_-]*) die "run it through sudo from the agent's account" ;; esac
 conf=/etc/slotdeck/agents/$agent.conf
 [ -f "$conf" ] && [ "$(stat -c %u "$conf")" = 0 ] || die "$conf is missing or not root's: run slotdeck-agent setup-host"
+# Before the slot settings and dtach are checked: the idle stop must work even where those broke.
+if [ "${1:-}" = poweroff ]; then
+  [ $# -eq 1 ] || die "poweroff takes no arguments"
+  exec shutdown -h now
+fi
 homes=$(sed -n 's/^homes=\(\/[A-Za-z0-9/._-]*\)$/\1/p' "$conf")
 run=$(sed -n 's/^run=\(\/[A-Za-z0-9/._-]*\)$/\1/p' "$conf")
 [ -n "$homes" ] && [ -n "$run" ] || die "$conf lacks homes= or run="
@@ -74,7 +81,7 @@ kill_all() {
   done
 }
 
-[ $# -ge 1 ] || die "usage: check | ensure-account A | run A S N MB | stop A S | remove-slot A S | remove-account A"
+[ $# -ge 1 ] || die "usage: check | ensure-account A | run A S N MB | stop A S | remove-slot A S | remove-account A | poweroff"
 verb=$1
 shift
 case "$verb" in

@@ -15,6 +15,10 @@ import { RateLimiter } from './modules/gateway/rate-limiter.js';
 import { RequestLog } from './modules/gateway/request-log.js';
 import { GatewaySettings, UpstreamKeyStore } from './modules/gateway/settings.js';
 import { registerHealthRoutes } from './modules/health/routes.js';
+import { registerAdminActivity, registerIdleRoutes } from './modules/idle/routes.js';
+import { IdleService } from './modules/idle/service.js';
+import { defaultStopCommand } from './modules/idle/stop-command.js';
+import { IdleStore } from './modules/idle/store.js';
 import { PriceTable } from './modules/usage/prices.js';
 import { UsageQueries } from './modules/usage/queries.js';
 import { QuotaService } from './modules/usage/quotas.js';
@@ -60,6 +64,8 @@ export interface Agent {
   /** The public listener (end users' routes); null when disabled in the config. Listens once runAgent starts it. */
   gateway: Gateway | null;
   tools: HostTools;
+  /** Idle auto-stop: the activity clock, the policy and the stop command. */
+  idle: IdleService;
   /** Connects to PM2 and takes over the slots. Until it succeeds, slot routes answer 503. */
   start(): Promise<void>;
   /** Graceful stop: clients are told, screens saved, listeners closed. Slots keep running under PM2. */
@@ -83,6 +89,11 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
 
   const isolation = deps.isolation ?? null;
   const accounts = isolation ? new SlotAccounts(isolation) : undefined;
+  const idle = new IdleService({
+    store: new IdleStore(db),
+    stopCommand: config.idle.stopCommand ?? defaultStopCommand(isolation),
+    logger,
+  });
   const repo = new SlotRepository(db);
   const paths = new SlotPaths(config.dataDir, config.runDir, isolation, (id) => repo.get(id)?.ownerId ?? null);
   const tickets = new TicketStore();
@@ -107,6 +118,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     opening,
     logger,
     onSizeChange: (id, size) => repo.update(id, { cols: size.cols, rows: size.rows }),
+    onInput: () => idle.noteActivity('terminal'),
     dtach: tools.dtach,
     processSpec: (slot, dtach) => builtinProcessSpec(slot, paths, dtach),
   });
@@ -118,6 +130,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     opening,
     logger,
     scrollbackLines: config.terminal.scrollbackLines,
+    onInput: () => idle.noteActivity('terminal'),
   });
 
   const verifier = new KeyVerifier(db);
@@ -160,6 +173,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
         settings,
         upstreamKey,
         onRefused: (refusal) => requestLog.record(refusal),
+        onAuthenticated: () => idle.noteActivity('gateway'),
       })
     : null;
   const metering: SlotMetering = {
@@ -232,6 +246,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
   });
   registerErrorHandling(app);
   registerAdminAuth(app, new AdminTokenVerifier(config.dataDir));
+  registerAdminActivity(app, idle);
   await app.register(websocket, {
     errorHandler: onWebSocketClientError,
     options: {
@@ -267,6 +282,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     }),
   });
   registerTerminalRoutes(app, { backendOf: (id) => slots.backendOf(id), tickets, opening });
+  registerIdleRoutes(app, idle);
 
   // Rows older than the configured age move to the archive database; checked every 6 hours (a no-op when none are).
   const stopArchiver = usage.startArchiver({
@@ -285,7 +301,10 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     requestLog,
     gateway,
     tools,
+    idle,
     async start() {
+      // The idle clock runs even while PM2 is unusable: a broken host left idle is still stopped.
+      idle.start(config.idle.tickMs);
       try {
         await slots.start();
         supervisorProblem = null;
@@ -296,6 +315,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     },
     close() {
       closing ??= (async () => {
+        idle.close();
         await slots.stop();
         await terminals.close();
         // In-flight gateway requests finish (and are metered) before the recorder's last commit.

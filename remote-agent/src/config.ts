@@ -22,6 +22,13 @@ interface KeySpec {
 
 const asInt = (raw: string): unknown => (/^-?\d+$/.test(raw.trim()) ? Number(raw) : raw);
 const asString = (raw: string): unknown => raw;
+const asJson = (raw: string): unknown => {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return raw;
+  }
+};
 
 const KEYS: KeySpec[] = [
   {
@@ -149,6 +156,18 @@ const KEYS: KeySpec[] = [
     env: 'SLOTDECK_AGENT_GATEWAY_BODY_TIMEOUT_MS',
     fromEnv: asInt,
     fix: 'use milliseconds between 100 and 600000, e.g. 30000',
+  },
+  {
+    key: 'idle.stopCommand',
+    env: 'SLOTDECK_AGENT_IDLE_STOP_COMMAND',
+    fromEnv: asJson,
+    fix: 'use a JSON array of the program and its arguments, e.g. ["sudo", "-n", "shutdown", "-h", "now"]',
+  },
+  {
+    key: 'idle.tickMs',
+    env: 'SLOTDECK_AGENT_IDLE_TICK_MS',
+    fromEnv: asInt,
+    fix: 'use milliseconds between 100 and 60000, e.g. 10000',
   },
   {
     key: 'usage.archiveAfterDays',
@@ -295,6 +314,24 @@ export const AgentConfigSchema = z.strictObject({
       allowedOrigins: [],
     }),
   gateway: GatewayConfig.default(GatewayConfig.parse({})),
+  idle: z
+    .strictObject({
+      /**
+       * What the idle auto-stop runs, as a program and its arguments (no shell). Null: the default for the host,
+       * `sudo -n <helper> poweroff` where slots are isolated, else `sudo -n shutdown -h now`.
+       */
+      stopCommand: z
+        .array(z.string().min(1, { message: 'must not be empty' }).max(4096), {
+          message: 'must be an array of strings such as ["sudo", "-n", "shutdown", "-h", "now"]',
+        })
+        .min(1, { message: 'must name a program' })
+        .max(64)
+        .nullable()
+        .default(null),
+      /** How often the agent checks whether the idle time is up. */
+      tickMs: z.int().min(100).max(60_000).default(10_000),
+    })
+    .default({ stopCommand: null, tickMs: 10_000 }),
   usage: z
     .strictObject({
       /** Usage rows older than this move to the archive database (rollups stay, so totals still cover them). */

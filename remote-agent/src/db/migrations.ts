@@ -202,6 +202,33 @@ export const migrations: Migration[] = [
       DROP TABLE gateway_refusals;
     `,
   },
+  {
+    version: 4,
+    name: 'idle auto-stop: the policy and the stops it ran',
+    up: `
+      -- One row at most; none means the default (off, 60 minutes). The activity clock itself is never stored.
+      CREATE TABLE idle_policy (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+        minutes INTEGER NOT NULL CHECK (minutes BETWEEN 1 AND 10080),
+        updated_at TEXT NOT NULL
+      );
+      -- Each run of the stop command: written when it starts (the machine may go down before it ends), completed
+      -- with its exit code and last output (secrets redacted). Only the newest few are kept.
+      CREATE TABLE idle_stops (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        command TEXT NOT NULL,
+        finished_at TEXT,
+        exit_code INTEGER,
+        output TEXT NOT NULL DEFAULT ''
+      );
+    `,
+    down: `
+      DROP TABLE idle_stops;
+      DROP TABLE idle_policy;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = migrations[migrations.length - 1]!.version;

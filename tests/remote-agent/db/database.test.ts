@@ -32,6 +32,8 @@ function openTracked(file: string, options?: { migrate?: boolean }): Db {
 const ALL_TABLES = [
   'api_keys',
   'gateway_refusals',
+  'idle_policy',
+  'idle_stops',
   'quotas',
   'settings',
   'slot_events',

@@ -38,6 +38,8 @@ export interface GatewayDeps {
   settings: GatewaySettings;
   upstreamKey: UpstreamKeyStore;
   now?: () => number;
+  /** Told about every request whose key (or legacy mode) let it in: the idle auto-stop's activity clock. */
+  onAuthenticated?: () => void;
   /** Told once about every request the gateway refuses (never the key itself), for the request log. */
   onRefused?: (refusal: Refusal) => void;
 }

@@ -221,6 +221,8 @@ export class Gateway {
       }
       try {
         const caller = this.admissions.authenticate(request.headers);
+        // Only once a key let it in: scanners knocking without one must not keep the host awake.
+        this.deps.onAuthenticated?.();
         // Known from here on: a refusal below (scope, rate) names the caller and carries their rate headers.
         const admission: Admission = { caller, limitHeaders: RATE_NOT_YET_KNOWN, model: null };
         this.admitted.set(request, admission);

@@ -28,6 +28,8 @@ export interface TerminalHostOptions {
   opening: OpeningPolicy;
   logger: Logger;
   onSizeChange: (slotId: string, size: ScreenSize) => void;
+  /** Told when a client types into a slot (the idle auto-stop's activity clock). */
+  onInput?: () => void;
   flowLimits?: FlowLimits;
   maxClientsPerSlot?: number;
   /** dtach, which holds the slots' terminals; null where it is not installed. */
@@ -132,6 +134,7 @@ export class TerminalHost implements TerminalBackend {
       logger: this.options.logger,
       resumeExisting: resume,
       onSizeChange: (size) => this.options.onSizeChange(slot.id, size),
+      ...(this.options.onInput ? { onInput: this.options.onInput } : {}),
     });
     this.terminals.set(slot.id, terminal);
     terminal.start();

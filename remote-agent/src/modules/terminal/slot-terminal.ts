@@ -29,6 +29,8 @@ export interface SlotTerminalOptions {
   /** The program may have run while no agent was attached: ask it to repaint after attaching. */
   resumeExisting: boolean;
   onSizeChange: (size: ScreenSize) => void;
+  /** Told when a client's input reaches the program. */
+  onInput?: () => void;
 }
 
 /**
@@ -188,6 +190,7 @@ export class SlotTerminal implements TerminalSession {
     }
     if (bytes.length === 0) return;
     this.lastActivityAt = Date.now();
+    this.options.onInput?.();
     this.connection?.write(bytes);
   }
 

@@ -100,6 +100,8 @@ export interface TtydBridgeOptions {
   opening: OpeningPolicy;
   logger: Logger;
   scrollbackLines: number;
+  /** Told when a client types into a slot (the idle auto-stop's activity clock). */
+  onInput?: () => void;
 }
 
 /** Slots whose terminal is a real ttyd: the agent proxies clients to it, holding the credential itself. */
@@ -254,7 +256,10 @@ export class TtydBridge implements TerminalBackend {
     const forward = (message: Buffer, isBinary: boolean): void => {
       const command = String.fromCharCode(message[0] ?? 0);
       if (mode !== 'writable' && (command === ClientCommand.INPUT || command === ClientCommand.RESIZE)) return;
-      if (command === ClientCommand.INPUT) entry.lastActivityAt = Date.now();
+      if (command === ClientCommand.INPUT) {
+        entry.lastActivityAt = Date.now();
+        this.options.onInput?.();
+      }
       if (upstream?.readyState === WebSocket.OPEN) upstream.send(message, { binary: isBinary });
     };
     client.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary) => {
