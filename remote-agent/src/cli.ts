@@ -17,6 +17,7 @@ import { databasePath, readAgentState, runAgent, StartupError } from './server.j
 import { Pm2Supervisor } from './supervisor/pm2.js';
 import { AGENT_VERSION } from './version.js';
 import { SetupError, setupHost } from './setup-host.js';
+import { RELEASE_USAGE, ReleaseUsageError, runRelease } from './release/index.js';
 
 const USAGE = `slotdeck-agent ${AGENT_VERSION}: Slotdeck's host agent (terminal slots under PM2, admin API on loopback)
 
@@ -36,7 +37,7 @@ Commands:
                         Show or move the database schema (the agent migrates up by itself on start); down
                         refuses to drop rows unless --force
   down                  Stop every slot process and the agent's PM2 daemon (slots start again with the agent)
-
+${RELEASE_USAGE}
 Options:
   --data-dir <dir>      Data directory (SLOTDECK_AGENT_DATA_DIR; default ~/.local/share/slotdeck-agent)
   --config <file>       JSON config file (SLOTDECK_AGENT_CONFIG; default <data dir>/agent.json)
@@ -190,6 +191,10 @@ async function main(argv: string[]): Promise<number> {
       to: { type: 'string' },
       force: { type: 'boolean' },
       user: { type: 'string' },
+      'timeout-s': { type: 'string' },
+      'delete-data': { type: 'boolean' },
+      account: { type: 'string' },
+      crontab: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -302,6 +307,14 @@ async function main(argv: string[]): Promise<number> {
       await supervisor.shutdownDaemon();
       process.stdout.write('stopped every slot and the PM2 daemon\n');
       return 0;
+    }
+    case 'release': {
+      try {
+        return await runRelease(rest, values, () => config(values));
+      } catch (error) {
+        if (error instanceof ReleaseUsageError) throw new CliError(error.message);
+        throw error;
+      }
     }
     default:
       throw new CliError(`Unknown command "${command}".\n\n${USAGE}`);
