@@ -2,6 +2,7 @@ import { createContext, useContext } from 'react';
 import { useStore } from 'zustand';
 import type { StoreApi } from 'zustand/vanilla';
 import type { IpcClient } from '../lib/ipc';
+import { createCloudStore, type CloudState } from './cloud';
 import { createConsolesStore, type ConsolesState } from './consoles';
 import { createGatewayStore, type GatewayState } from './gateway';
 import { createHostsStore, type HostsState } from './hosts';
@@ -19,6 +20,7 @@ export interface AppStores {
   users: StoreApi<UsersState>;
   usage: StoreApi<UsageState>;
   gateway: StoreApi<GatewayState>;
+  cloud: StoreApi<CloudState>;
 }
 
 export function createAppStores(ipc: IpcClient): AppStores {
@@ -31,6 +33,7 @@ export function createAppStores(ipc: IpcClient): AppStores {
     users: createUsersStore(ipc),
     usage: createUsageStore(ipc),
     gateway: createGatewayStore(ipc),
+    cloud: createCloudStore(ipc),
   };
 }
 
@@ -49,3 +52,4 @@ export const useUi = <T>(select: (state: UiState) => T): T => useStore(useStores
 export const useUsers = <T>(select: (state: UsersState) => T): T => useStore(useStores().users, select);
 export const useUsage = <T>(select: (state: UsageState) => T): T => useStore(useStores().usage, select);
 export const useGateway = <T>(select: (state: GatewayState) => T): T => useStore(useStores().gateway, select);
+export const useCloud = <T>(select: (state: CloudState) => T): T => useStore(useStores().cloud, select);
