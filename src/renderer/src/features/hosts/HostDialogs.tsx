@@ -5,6 +5,7 @@ import { formErrors, IpcClientError, type FormErrors } from '../../lib/ipc';
 import { useHosts, useStores, useUi } from '../../stores';
 import type { Dialog as DialogState } from '../../stores/ui';
 import { handleError } from '../app/actions';
+import { HostAgentSettings } from '../deploy/HostAgent';
 
 type AuthMethod = 'paste' | 'file' | 'agent';
 
@@ -303,6 +304,7 @@ export function HostDialog({ hostId }: { hostId?: string | undefined }) {
           </p>
         ) : null}
       </form>
+      {existing ? <HostAgentSettings hostId={existing.id} host={existing} /> : null}
     </Dialog>
   );
 }

@@ -3,6 +3,9 @@ import type { Slot } from '../../../../shared/ipc/contract';
 import type { Host } from '../../../../shared/ipc/contract';
 import { useConsoles, useHosts, useSlots, useStores, useUi } from '../../stores';
 import { useAction } from '../app/actions';
+import { DeployLayer } from '../deploy/DeployDialog';
+import { AgentErrorActions, HostAgentLine } from '../deploy/HostAgent';
+import { IdleStoppedNote } from '../deploy/idle';
 import { SlotMenu } from '../slots/SlotMenu';
 import { SlotStateBadge, slotProblem } from '../slots/SlotStatus';
 
@@ -136,6 +139,7 @@ function HostSection({ host }: { host: Host }) {
           ) : null}
         </div>
       </div>
+      <HostAgentLine host={host} />
       {state === 'failed' && host.status.error ? (
         <div className="host-error" role="alert">
           <p>{host.status.error.message}</p>
@@ -157,6 +161,7 @@ function HostSection({ host }: { host: Host }) {
               Review host key…
             </button>
           ) : null}
+          <AgentErrorActions host={host} />
         </div>
       ) : null}
       {state === 'reconnecting' ? (
@@ -165,6 +170,7 @@ function HostSection({ host }: { host: Host }) {
           {host.status.nextRetryAt ? `, next try ${new Date(host.status.nextRetryAt).toLocaleTimeString()}` : ''}.
         </p>
       ) : null}
+      <IdleStoppedNote host={host} />
       {state === 'connected' ? (
         <ul className="slot-list">
           {slots.map((slot) => (
@@ -210,6 +216,8 @@ export function Sidebar() {
         ))}
         {loaded && hosts.length === 0 ? <p className="empty">No hosts yet. Add one with “+ Host”.</p> : null}
       </nav>
+      {/* The deploy dialog and the idle polling live with the hosts they are about (any view can open it). */}
+      <DeployLayer />
     </aside>
   );
 }

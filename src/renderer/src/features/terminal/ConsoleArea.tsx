@@ -4,6 +4,7 @@ import { useConsoles, useHosts, useSlots, useStores, useUi } from '../../stores'
 import { slotKey, type ConsoleTab } from '../../stores/consoles';
 import { useAction } from '../app/actions';
 import { matchShortcut, shortcutLabel } from '../app/shortcuts';
+import { IdleConsoleWarning } from '../deploy/idle';
 import { useResolvedTheme, XTERM_THEMES } from '../app/theme';
 import { formatBytes, formatUptime } from '../hosts/Sidebar';
 import { confirmStopOrRestart } from '../slots/confirm';
@@ -149,6 +150,7 @@ function TerminalView({
             : `${status.message ?? 'Reconnecting.'} (attempt ${status.attempt ?? 1})`}
         </div>
       ) : null}
+      <IdleConsoleWarning hostId={tab.hostId} />
       <div ref={container} className={`terminal-host ${tab.mode}`} />
       {status.state === 'stopped' ? (
         <div className="console-stopped" role="status">
