@@ -1,11 +1,14 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { adminApi } from '../../remote-agent/src/contract/index';
 import { Dispatcher } from './ipc/dispatch';
 import { EventBus } from './ipc/events';
 import { createHandlers, readPreferences } from './ipc/handlers';
 import type { Logger } from './log';
 import { LocalAgent } from './services/agent/local-agent';
+import { AwsService, type AwsServiceOptions } from './services/aws/aws-service';
 import { Store } from './services/db/store';
+import { BundleLocator } from './services/deploy/bundle';
+import { DeployService, type DeployOptions } from './services/deploy/deploy-service';
 import { HostService, LOCAL_HOST_ID } from './services/hosts/hosts';
 import { createVault, type KeyringEntryFactory } from './services/secrets/vault';
 
@@ -29,6 +32,13 @@ export interface BootstrapOptions {
   pickSaveFile?: (suggestedName: string) => Promise<string | null>;
   /** The origin of the renderer's page; terminal tickets are bound to it (see HandlerServices). */
   rendererOrigin?: () => string | null;
+  /** Deploying the agent to hosts: a tarball to deploy instead of the bundled one, and DeployService's options. */
+  deploy?: { tarball?: string; options?: Partial<DeployOptions> };
+  /**
+   * AWS endpoints and pacing (tests: the EC2 stand-in). The environment can set them too, for the e2e app:
+   * SLOTDECK_AWS_ENDPOINT, SLOTDECK_AWS_CHECKIP_URL, SLOTDECK_AWS_WAITER_DELAY_S.
+   */
+  aws?: Pick<AwsServiceOptions, 'endpoint' | 'checkIpUrl' | 'waiter' | 'maxAttempts' | 'pageSize'>;
 }
 
 export interface PanelCore {
@@ -37,6 +47,8 @@ export interface PanelCore {
   settings: Store;
   events: EventBus;
   hosts: HostService;
+  /** AWS accounts and EC2, for what tests check beyond the IPC (filters). */
+  aws: AwsService;
   /** Resolves once "This computer" is connected (or has failed to). */
   ready: Promise<void>;
   dispose(): Promise<void>;
@@ -54,6 +66,7 @@ export async function bootstrap(options: BootstrapOptions): Promise<PanelCore> {
   const events = new EventBus();
   // The local agent reports its restarts to the host service, which is made right after it.
   let hosts: HostService | null = null;
+  let aws: AwsService | null = null;
   const localAgent = new LocalAgent({
     agentDir: options.agentDir,
     dataDir: join(options.dataDir, 'agents', 'local'),
@@ -63,6 +76,14 @@ export async function bootstrap(options: BootstrapOptions): Promise<PanelCore> {
     env,
     onStateChange: (state, detail) => hosts?.localAgentState(state, detail),
   });
+  // Packaged: resources/agent holds the prebuilt tarball beside resources/remote-agent; in development it is packed.
+  const bundle = new BundleLocator({
+    agentDir: options.agentDir,
+    packagedDir: join(dirname(options.agentDir), 'agent'),
+    cacheDir: join(options.dataDir, 'agent-bundles'),
+    nodePath: options.nodePath,
+    ...(options.deploy?.tarball ? { tarball: options.deploy.tarball } : {}),
+  });
   hosts = new HostService({
     store,
     vault,
@@ -71,8 +92,19 @@ export async function bootstrap(options: BootstrapOptions): Promise<PanelCore> {
     log: options.log,
     env,
     ...(options.backoff ? { backoff: options.backoff } : {}),
+    bundledAgentVersion: () => bundle.bundledVersion(),
+    instanceAddress: (instance, signal) => aws!.instanceAddress(instance, signal),
   });
   hosts.ensureLocalHost();
+  aws = new AwsService({ store, vault, events, hosts, log: options.log, env, ...awsSettings(env, options.aws) });
+  const deploy = new DeployService({
+    store,
+    hosts,
+    events,
+    log: options.log,
+    bundle,
+    ...(options.deploy?.options ? { options: options.deploy.options } : {}),
+  });
   const handlers = createHandlers({
     store,
     vault,
@@ -81,6 +113,9 @@ export async function bootstrap(options: BootstrapOptions): Promise<PanelCore> {
     ...(options.sshConfigFile ? { sshConfigFile: options.sshConfigFile } : {}),
     ...(options.pickSaveFile ? { pickSaveFile: options.pickSaveFile } : {}),
     ...(options.rendererOrigin ? { rendererOrigin: options.rendererOrigin } : {}),
+    deploy,
+    events,
+    aws,
   });
   const service = hosts;
   const ready = startThisComputer(service, store, options.log);
@@ -89,12 +124,28 @@ export async function bootstrap(options: BootstrapOptions): Promise<PanelCore> {
     settings: store,
     events,
     hosts: service,
+    aws,
     ready,
     async dispose() {
+      deploy.dispose();
+      aws.dispose();
       service.dispose();
       await localAgent.stop();
       store.close();
     },
+  };
+}
+
+function awsSettings(
+  env: NodeJS.ProcessEnv,
+  given: BootstrapOptions['aws'] = {},
+): Pick<AwsServiceOptions, 'endpoint' | 'checkIpUrl' | 'waiter' | 'maxAttempts' | 'pageSize'> {
+  const delay = Number(env.SLOTDECK_AWS_WAITER_DELAY_S);
+  return {
+    ...(env.SLOTDECK_AWS_ENDPOINT ? { endpoint: env.SLOTDECK_AWS_ENDPOINT } : {}),
+    ...(env.SLOTDECK_AWS_CHECKIP_URL ? { checkIpUrl: env.SLOTDECK_AWS_CHECKIP_URL } : {}),
+    ...(delay > 0 ? { waiter: { minDelay: delay, maxDelay: delay } } : {}),
+    ...given,
   };
 }
 

@@ -7,12 +7,15 @@ import { adminApi, USAGE_EXPORT_PATH } from '../../../remote-agent/src/contract/
 import type { IpcParsedInput, Preferences, UsageExportResult } from '../../shared/ipc/contract';
 import { IpcErrorCode } from '../../shared/ipc/errors';
 import type { AgentClient } from '../services/agent/agent-client';
+import type { AwsService } from '../services/aws/aws-service';
 import type { SecretVault } from '../services/secrets/vault';
 import type { Store } from '../services/db/store';
+import type { DeployService } from '../services/deploy/deploy-service';
 import type { HostService } from '../services/hosts/hosts';
 import { readSshConfig } from '../services/hosts/ssh-config';
 import type { Handlers } from './dispatch';
 import { IpcError } from './errors';
+import type { EventBus } from './events';
 import { createCloudHandlers, createDeployHandlers } from './handlers-cloud';
 
 export interface HandlerServices {
@@ -31,6 +34,11 @@ export interface HandlerServices {
    * server's). Terminal tickets are bound to it, so the agent takes them from that page only; null when unknown.
    */
   rendererOrigin?: () => string | null;
+  /** Deploying the agent to hosts (issue 11); without it the deploy channels say they are unavailable. */
+  deploy?: DeployService;
+  events?: EventBus;
+  /** AWS accounts and EC2 (issue 11); without it the aws:* channels say they are unavailable. */
+  aws?: AwsService;
 }
 
 /** An export larger than this is not sent over browser mode's socket: the admin narrows the range instead. */
@@ -150,8 +158,8 @@ export function createHandlers(services: HandlerServices): Handlers {
     'gateway:refusals': ({ hostId, query }, { signal }) => agent(hostId).call(adminApi.listRefusals, { query }, signal),
     'gateway:refusal-count': ({ hostId, query }, { signal }) =>
       agent(hostId).call(adminApi.countRefusals, { query }, signal),
-    ...createCloudHandlers(),
-    ...createDeployHandlers(),
+    ...createCloudHandlers(services.aws),
+    ...createDeployHandlers(services),
   };
 }
 

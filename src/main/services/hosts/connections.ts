@@ -1,4 +1,10 @@
-import { adminApi } from '../../../../remote-agent/src/contract/index';
+import { adminApi, type Health } from '../../../../remote-agent/src/contract/index';
+import {
+  agentCompatibility,
+  compareVersions,
+  MAX_AGENT_CONTRACT,
+  MIN_AGENT_CONTRACT,
+} from '../../../shared/agent-compat';
 import type { HostStatus } from '../../../shared/ipc/contract';
 import { IpcErrorCode } from '../../../shared/ipc/errors';
 import { IpcError } from '../../ipc/errors';
@@ -7,7 +13,7 @@ import type { Logger } from '../../log';
 import { AgentClient, type AgentEndpoint } from '../agent/agent-client';
 import type { LocalAgent } from '../agent/local-agent';
 import type { HostRow } from '../db/store';
-import { Tunnel, type TunnelAuth } from '../ssh/tunnel';
+import { Tunnel, type SshTarget, type TunnelAuth } from '../ssh/tunnel';
 import { LOCAL_HOST_ID, type HostRegistry } from './registry';
 
 const ADMIN_TOKEN = /^\S{20,256}$/;
@@ -20,13 +26,19 @@ export interface HostConnectionsDeps {
   env?: NodeJS.ProcessEnv;
   /** Tunnels' reconnect backoff (tests shorten it). */
   backoff?: { initialMs: number; maxMs: number };
+  /** The agent version this panel bundles (deploys), which a host's agent is compared with ("Update agent"). */
+  bundledAgentVersion?: () => string | null;
 }
+
+type AgentInfo = NonNullable<HostStatus['agent']>;
 
 interface Connection {
   tunnel: Tunnel | null;
   token: string;
   /** Still checking the agent: the tunnel's own "connected" is not the host's yet. */
   establishing: boolean;
+  /** What the agent said at the handshake. */
+  agent?: AgentInfo;
 }
 
 /**
@@ -95,12 +107,7 @@ export class HostConnections {
     const { registry } = this.deps;
     const connection: Connection = { tunnel: null, token: '', establishing: true };
     const tunnel = new Tunnel({
-      label: row.name,
-      address: row.address!,
-      port: row.port!,
-      user: row.user!,
-      auth: () => this.sshAuth(row),
-      pinnedFingerprint: () => registry.pinnedKey(row.id)?.fingerprint ?? null,
+      ...this.sshTarget(row),
       remotePort: row.agentPort!,
       log: this.deps.log,
       ...(this.deps.backoff ? { backoff: this.deps.backoff } : {}),
@@ -108,7 +115,7 @@ export class HostConnections {
         // Before the agent is checked, the tunnel being up does not make the host usable yet.
         if (connection.establishing && (status.state === 'connected' || status.state === 'connecting')) return;
         if (connection.establishing && status.state === 'failed') return;
-        this.setStatus(row.id, status);
+        this.setStatus(row.id, connection.agent ? { ...status, agent: connection.agent } : status);
       },
     });
     connection.tunnel = tunnel;
@@ -118,7 +125,7 @@ export class HostConnections {
     const base: Omit<AgentEndpoint, 'token'> = { baseUrl: `http://127.0.0.1:${tunnel.localPort}`, label: row.name };
     const health = new AgentClient(() => ({ ...base, token: '' }));
     try {
-      await health.call(adminApi.health, {}, signal);
+      connection.agent = this.handshake(row, await health.call(adminApi.health, {}, signal));
     } catch (error) {
       if (error instanceof IpcError && error.code === IpcErrorCode.AGENT_NOT_RUNNING) {
         throw new IpcError(
@@ -141,7 +148,92 @@ export class HostConnections {
       await client.call(adminApi.listSlots, {}, signal);
     }
     connection.establishing = false;
-    this.setStatus(row.id, { state: 'connected' });
+    this.setStatus(row.id, { state: 'connected', agent: connection.agent });
+  }
+
+  /**
+   * The version handshake: an agent whose contract this panel does not speak is refused (it would half-work);
+   * otherwise its version is compared with the one the panel bundles.
+   */
+  private handshake(row: HostRow, health: Health): AgentInfo {
+    const contractVersion = health.contractVersion ?? 1;
+    const fit = agentCompatibility(health.contractVersion);
+    if (fit !== 'compatible') {
+      const range = `${MIN_AGENT_CONTRACT}-${MAX_AGENT_CONTRACT}`;
+      throw new IpcError(
+        IpcErrorCode.AGENT_INCOMPATIBLE,
+        fit === 'too-old'
+          ? `The agent on ${row.name} (version ${health.version}, contract ${contractVersion}) is too old for this Slotdeck (contracts ${range}). Update the agent (Deploy → Upgrade).`
+          : `The agent on ${row.name} (version ${health.version}, contract ${contractVersion}) is newer than this Slotdeck understands (contracts ${range}). Update Slotdeck.`,
+        { agentVersion: health.version, contractVersion: String(contractVersion) },
+      );
+    }
+    const bundled = this.deps.bundledAgentVersion?.() ?? null;
+    const order = bundled ? compareVersions(health.version, bundled) : 0;
+    return {
+      version: health.version,
+      contractVersion,
+      update: order < 0 ? 'available' : order > 0 ? 'newer-than-panel' : 'current',
+    };
+  }
+
+  /**
+   * Reads the agent's version again on a connected host (after an upgrade or a rollback) without dropping the
+   * tunnel, so consoles only reconnect to the new agent; a host that is not connected is connected.
+   */
+  async refreshAgent(row: HostRow, signal?: AbortSignal): Promise<void> {
+    const connection = this.connections.get(row.id);
+    if (!connection?.tunnel?.isConnected || connection.establishing) {
+      await this.connect(row, signal);
+      return;
+    }
+    const tunnel = connection.tunnel;
+    const base = { baseUrl: `http://127.0.0.1:${tunnel.localPort}`, label: row.name };
+    try {
+      connection.agent = this.handshake(
+        row,
+        await new AgentClient(() => ({ ...base, token: '' })).call(adminApi.health, {}, signal),
+      );
+      // The upgrade kept the database, so the token still works; one that was rotated is read again.
+      await new AgentClient(() => ({ ...base, token: connection.token }))
+        .call(adminApi.listSlots, {}, signal)
+        .catch(async (error: unknown) => {
+          if (!(error instanceof IpcError && error.code === IpcErrorCode.AGENT_TOKEN_REJECTED)) throw error;
+          await this.deps.registry.dropAdminToken(row.id);
+          connection.token = await this.adminToken({ ...row, hasAdminToken: false }, tunnel, signal);
+        });
+    } catch (error) {
+      this.disconnect(row.id, { silent: true });
+      this.setStatus(row.id, { state: 'failed', error: shape(error) });
+      throw error;
+    }
+    this.setStatus(row.id, { state: 'connected', agent: connection.agent });
+  }
+
+  /** Where and how to log in to an SSH host: the tunnel's settings, shared with the deploy's own connection. */
+  sshTarget(row: HostRow): SshTarget {
+    if (row.kind !== 'ssh' || !row.address || !row.port || !row.user) {
+      throw new IpcError(IpcErrorCode.DEPLOY_LOCAL_HOST, `${row.name} is not reached over SSH.`);
+    }
+    return {
+      label: row.name,
+      address: row.address,
+      port: row.port,
+      user: row.user,
+      auth: () => this.sshAuth(row),
+      pinnedFingerprint: () => this.deps.registry.pinnedKey(row.id)?.fingerprint ?? null,
+    };
+  }
+
+  /** Runs a command over a connected host's tunnel (null when it is not connected). */
+  async exec(
+    row: HostRow,
+    command: string,
+    signal?: AbortSignal,
+  ): Promise<{ code: number | null; stdout: string; stderr: string } | null> {
+    const tunnel = this.connections.get(row.id)?.tunnel;
+    if (!tunnel?.isConnected) return null;
+    return tunnel.exec(command, signal);
   }
 
   private async sshAuth(row: HostRow): Promise<TunnelAuth> {

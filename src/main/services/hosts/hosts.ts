@@ -1,4 +1,5 @@
 import type { Host } from '../../../shared/ipc/contract';
+import type { InstanceRef } from '../../../shared/ipc/contract-cloud';
 import { IpcErrorCode } from '../../../shared/ipc/errors';
 import { IpcError } from '../../ipc/errors';
 import type { EventBus } from '../../ipc/events';
@@ -7,8 +8,9 @@ import type { AgentClient } from '../agent/agent-client';
 import type { LocalAgent } from '../agent/local-agent';
 import type { HostRow, Store } from '../db/store';
 import type { SecretVault } from '../secrets/vault';
+import type { SshTarget } from '../ssh/tunnel';
 import { HostConnections } from './connections';
-import { HostRegistry, LOCAL_HOST_ID, type SshHostInput } from './registry';
+import { HostRegistry, LOCAL_HOST_ID, type LinkedHostInput, type SshHostInput } from './registry';
 
 export { LOCAL_HOST_ID };
 
@@ -21,6 +23,10 @@ export interface HostServiceDeps {
   env?: NodeJS.ProcessEnv;
   /** Tunnels' reconnect backoff (tests shorten it). */
   backoff?: { initialMs: number; maxMs: number };
+  /** The agent version this panel bundles, compared with each host's at connect. */
+  bundledAgentVersion?: () => string | null;
+  /** The current address of a linked EC2 instance (the AWS service); asked at every connect of a linked host. */
+  instanceAddress?: (instance: InstanceRef, signal?: AbortSignal) => Promise<string>;
 }
 
 /**
@@ -41,6 +47,7 @@ export class HostService {
       log: deps.log,
       ...(deps.env ? { env: deps.env } : {}),
       ...(deps.backoff ? { backoff: deps.backoff } : {}),
+      ...(deps.bundledAgentVersion ? { bundledAgentVersion: deps.bundledAgentVersion } : {}),
     });
   }
 
@@ -119,8 +126,60 @@ export class HostService {
   // ------------------------------------------------------------------ connections
 
   async connect(id: string, signal?: AbortSignal): Promise<Host> {
+    if (this.connections.status(id).state !== 'connected') await this.refreshInstanceAddress(id, signal);
     await this.connections.connect(this.registry.row(id), signal);
     return this.get(id);
+  }
+
+  // ------------------------------------------------------------------ EC2 links
+
+  /**
+   * A linked host's address is the instance's, looked up now (a stopped and started instance has a new public IP)
+   * and kept as the last known one. When AWS cannot be reached, the last known address is tried.
+   */
+  async refreshInstanceAddress(id: string, signal?: AbortSignal): Promise<void> {
+    const row = this.registry.row(id);
+    if (!row.instanceAccountId || !row.instanceRegion || !row.instanceId || !this.deps.instanceAddress) return;
+    const ref = { accountId: row.instanceAccountId, region: row.instanceRegion, instanceId: row.instanceId };
+    try {
+      const address = await this.deps.instanceAddress(ref, signal);
+      if (address !== row.address) {
+        this.deps.log.info(
+          `${row.name}: instance ${row.instanceId} is at ${address} (was ${row.address ?? 'unknown'})`,
+        );
+        this.registry.setAddress(id, address);
+        this.deps.events.emit('hosts:changed', {});
+      }
+    } catch (error) {
+      const transient =
+        error instanceof IpcError &&
+        (error.code === IpcErrorCode.AWS_UNREACHABLE || error.code === IpcErrorCode.AWS_THROTTLED);
+      if (!transient || !row.address) throw error;
+      this.deps.log.warn(`${row.name}: AWS did not answer; trying the last known address ${row.address}`);
+    }
+  }
+
+  /** A profile made for a launched instance, linked to it from the start. */
+  async createLinked(input: LinkedHostInput, instance: InstanceRef): Promise<Host> {
+    const row = await this.registry.create(input, instance);
+    this.deps.events.emit('hosts:changed', {});
+    return this.get(row.id);
+  }
+
+  linkInstance(id: string, instance: InstanceRef | null, address?: string): void {
+    this.registry.link(id, instance, address);
+    this.deps.events.emit('hosts:changed', {});
+  }
+
+  /** The instance was started again: "stopped by the idle policy" no longer holds. */
+  clearIdleStop(id: string): void {
+    if (!this.registry.row(id).idleStoppedAt) return;
+    this.registry.clearIdleStop(id);
+    this.deps.events.emit('hosts:changed', {});
+  }
+
+  readKeyFile(path: string): string {
+    return this.registry.readKeyFile(path);
   }
 
   /** The local agent restarted by itself: reflect it in This computer's status. */
@@ -167,6 +226,29 @@ export class HostService {
       }
       throw error;
     }
+  }
+
+  // ------------------------------------------------------------------ for the deploy service
+
+  /** The host's stored settings. */
+  row(id: string): HostRow {
+    return this.registry.row(id);
+  }
+
+  /** How the deploy logs in: the same user, key and pinned host key as the tunnel. */
+  sshTarget(id: string): SshTarget {
+    return this.connections.sshTarget(this.registry.row(id));
+  }
+
+  /** After an upgrade or rollback: the agent's version again, keeping the tunnel (consoles reconnect by themselves). */
+  async refreshAgent(id: string, signal?: AbortSignal): Promise<Host> {
+    await this.connections.refreshAgent(this.registry.row(id), signal);
+    return this.get(id);
+  }
+
+  /** A command over the host's tunnel; null when the host is not connected. */
+  exec(id: string, command: string, signal?: AbortSignal): ReturnType<HostConnections['exec']> {
+    return this.connections.exec(this.registry.row(id), command, signal);
   }
 
   /** The agent client of a connected host. */

@@ -11,22 +11,11 @@ const { Client, utils } = ssh2;
 
 export type TunnelAuth = { privateKey: string; passphrase?: string | undefined } | { agentSocket: string };
 
-export interface TunnelOptions {
-  /** For messages: the host's name as the admin knows it. */
-  label: string;
-  address: string;
-  port: number;
-  user: string;
-  /** Read at every connection (a key file may have changed). */
-  auth: () => Promise<TunnelAuth>;
-  /** The pinned host key fingerprint, read at every connection; null when none is pinned yet. */
-  pinnedFingerprint: () => string | null;
+export interface TunnelOptions extends SshTarget {
   /** The agent's port on the host's loopback, which the tunnel forwards to. */
   remotePort: number;
   onStatus: (status: HostStatus) => void;
   log: Logger;
-  readyTimeoutMs?: number;
-  keepaliveIntervalMs?: number;
   backoff?: { initialMs: number; maxMs: number };
 }
 
@@ -57,6 +46,144 @@ export function checkPrivateKey(key: string, passphrase?: string): void {
     IpcErrorCode.SSH_KEY_INVALID,
     `This is not a private key Slotdeck can use (${parsed.message}). Paste the whole private key (OpenSSH or PEM), from its BEGIN line to its END line.`,
   );
+}
+
+/** Where to open an SSH connection and how to log in; shared by the tunnel and the deploy's own connection. */
+export interface SshTarget {
+  /** For messages: the host's name as the admin knows it. */
+  label: string;
+  address: string;
+  port: number;
+  user: string;
+  /** Read at every connection (a key file may have changed). */
+  auth: () => Promise<TunnelAuth>;
+  /** The pinned host key fingerprint, read at every connection; null when none is pinned yet. */
+  pinnedFingerprint: () => string | null;
+  readyTimeoutMs?: number;
+  keepaliveIntervalMs?: number;
+}
+
+/**
+ * Opens an SSH connection that accepts only the pinned host key (HOST_KEY_UNKNOWN / HOST_KEY_MISMATCH otherwise),
+ * with failures explained for the admin. `onLost` is called when an established connection closes.
+ */
+export async function openSsh(target: SshTarget, onLost: () => void): Promise<SshClient> {
+  const auth = await target.auth();
+  if ('privateKey' in auth) checkPrivateKey(auth.privateKey, auth.passphrase);
+  let presented: HostKeyInfo | null = null;
+  let verdict: 'unknown' | 'mismatch' | 'ok' = 'ok';
+  const pinned = target.pinnedFingerprint();
+  const config: ConnectConfig = {
+    host: target.address,
+    port: target.port,
+    username: target.user,
+    readyTimeout: target.readyTimeoutMs ?? 15_000,
+    keepaliveInterval: target.keepaliveIntervalMs ?? 5000,
+    keepaliveCountMax: 3,
+    ...('privateKey' in auth
+      ? { privateKey: auth.privateKey, ...(auth.passphrase ? { passphrase: auth.passphrase } : {}) }
+      : { agent: auth.agentSocket }),
+    // No host key is ever accepted silently: it must match the one the admin pinned.
+    hostVerifier: (key: Buffer) => {
+      presented = describeHostKey(key);
+      verdict = !pinned ? 'unknown' : presented.fingerprint === pinned ? 'ok' : 'mismatch';
+      return verdict === 'ok';
+    },
+  };
+  const client = new Client();
+  const explain = (error: Error): IpcError => explainSshFailure(target, error, verdict, presented, pinned);
+  return new Promise<SshClient>((resolve, reject) => {
+    let settled = false;
+    client.once('ready', () => {
+      settled = true;
+      resolve(client);
+    });
+    client.on('error', (error: Error & { level?: string; code?: string }) => {
+      if (settled) return;
+      settled = true;
+      client.end();
+      reject(explain(error));
+    });
+    client.on('close', () => {
+      if (!settled) {
+        settled = true;
+        reject(explain(new Error('the connection closed during the handshake')));
+        return;
+      }
+      onLost();
+    });
+    try {
+      client.connect(config);
+    } catch (error) {
+      settled = true;
+      reject(explain(error as Error));
+    }
+  });
+}
+
+/** Turns an ssh2 failure into what happened, for the admin. */
+function explainSshFailure(
+  target: SshTarget,
+  error: Error & { level?: string; code?: string },
+  verdict: string,
+  presented: HostKeyInfo | null,
+  pinned: string | null,
+): IpcError {
+  if (error instanceof IpcError) return error;
+  const where = `${target.address}:${target.port}`;
+  if (verdict === 'unknown' && presented) {
+    return new IpcError(
+      IpcErrorCode.HOST_KEY_UNKNOWN,
+      `${target.label} presented a host key Slotdeck has not seen before. Check its fingerprint ${presented.fingerprint} (on the host: ssh-keygen -lf /etc/ssh/ssh_host_${presented.algorithm.replace(/^ssh-|-.*$/g, '')}_key.pub) and trust it to connect.`,
+      { algorithm: presented.algorithm, fingerprint: presented.fingerprint },
+    );
+  }
+  if (verdict === 'mismatch' && presented && pinned) {
+    return new IpcError(
+      IpcErrorCode.HOST_KEY_MISMATCH,
+      `WARNING: ${target.label} presented a different host key than the one pinned. This happens when the host was reinstalled, or when someone is intercepting the connection. Connection blocked. If you know why the key changed, replace the pinned key.`,
+      { algorithm: presented.algorithm, fingerprint: presented.fingerprint, pinnedFingerprint: pinned },
+    );
+  }
+  if (error.level === 'client-authentication') {
+    return new IpcError(
+      IpcErrorCode.SSH_AUTH_FAILED,
+      `${target.label} refused the login as ${target.user}. Check the user name, and that the public key is in ~${target.user}/.ssh/authorized_keys on the host.`,
+    );
+  }
+  if (error.level === 'agent') {
+    return new IpcError(
+      IpcErrorCode.SSH_AGENT_UNAVAILABLE,
+      `The SSH agent did not answer (${error.message}). Start it and add your key (ssh-add), or use a key file.`,
+    );
+  }
+  if (error.level === 'client-timeout' || error.code === 'ETIMEDOUT') {
+    return new IpcError(
+      IpcErrorCode.SSH_TIMEOUT,
+      `${where} did not answer in time. Check that the host is up and that a firewall lets SSH through.`,
+    );
+  }
+  if (error.level === 'client-dns' || error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') {
+    return new IpcError(
+      IpcErrorCode.SSH_UNREACHABLE,
+      `The name ${target.address} could not be resolved. Check the address.`,
+    );
+  }
+  if (
+    error.code === 'ECONNREFUSED' ||
+    error.code === 'EHOSTUNREACH' ||
+    error.code === 'ENETUNREACH' ||
+    error.level === 'client-socket'
+  ) {
+    return new IpcError(
+      IpcErrorCode.SSH_UNREACHABLE,
+      `Nothing accepts SSH connections at ${where} (${error.code ?? error.message}). Check the address and port, and that sshd runs on the host.`,
+    );
+  }
+  if (/privateKey|key format|parse/i.test(error.message)) {
+    return new IpcError(IpcErrorCode.SSH_KEY_INVALID, `The private key could not be used (${error.message}).`);
+  }
+  return new IpcError(IpcErrorCode.SSH_UNREACHABLE, `The SSH connection to ${where} failed: ${error.message}.`);
 }
 
 /**
@@ -137,61 +264,19 @@ export class Tunnel {
   }
 
   private async connect(): Promise<void> {
-    const { options } = this;
-    const auth = await options.auth();
-    if ('privateKey' in auth) checkPrivateKey(auth.privateKey, auth.passphrase);
-    let presented: HostKeyInfo | null = null;
-    let verdict: 'unknown' | 'mismatch' | 'ok' = 'ok';
-    const pinned = options.pinnedFingerprint();
-    const config: ConnectConfig = {
-      host: options.address,
-      port: options.port,
-      username: options.user,
-      readyTimeout: options.readyTimeoutMs ?? 15_000,
-      keepaliveInterval: options.keepaliveIntervalMs ?? 5000,
-      keepaliveCountMax: 3,
-      ...('privateKey' in auth
-        ? { privateKey: auth.privateKey, ...(auth.passphrase ? { passphrase: auth.passphrase } : {}) }
-        : { agent: auth.agentSocket }),
-      // No host key is ever accepted silently: it must match the one the admin pinned.
-      hostVerifier: (key: Buffer) => {
-        presented = describeHostKey(key);
-        verdict = !pinned ? 'unknown' : presented.fingerprint === pinned ? 'ok' : 'mismatch';
-        return verdict === 'ok';
-      },
-    };
-    const client = new Client();
-    await new Promise<void>((resolve, reject) => {
-      let settled = false;
-      client.once('ready', () => {
-        settled = true;
-        this.client = client;
-        this.ready = true;
-        this.attempt = 0;
-        this.status({ state: 'connected' });
-        resolve();
-      });
-      client.on('error', (error: Error & { level?: string; code?: string }) => {
-        if (settled) return;
-        settled = true;
-        client.end();
-        reject(this.explain(error, verdict, presented, pinned));
-      });
-      client.on('close', () => {
-        if (!settled) {
-          settled = true;
-          reject(this.explain(new Error('the connection closed during the handshake'), verdict, presented, pinned));
-          return;
-        }
-        if (this.client === client) this.onLost();
-      });
-      try {
-        client.connect(config);
-      } catch (error) {
-        settled = true;
-        reject(this.explain(error as Error, verdict, presented, pinned));
-      }
+    // The connection may close in the same turn it became ready: `made` is checked only when it is set.
+    let made: SshClient | null = null;
+    let lostEarly = false;
+    const client = await openSsh(this.options, () => {
+      if (made === null) lostEarly = true;
+      else if (this.client === made) this.onLost();
     });
+    made = client;
+    this.client = client;
+    this.ready = true;
+    this.attempt = 0;
+    this.status({ state: 'connected' });
+    if (lostEarly) this.onLost();
   }
 
   private onLost(): void {
@@ -227,70 +312,6 @@ export class Tunnel {
         this.scheduleReconnect();
       });
     }, delay);
-  }
-
-  /** Turns an ssh2 failure into what happened, for the admin. */
-  private explain(
-    error: Error & { level?: string; code?: string },
-    verdict: string,
-    presented: HostKeyInfo | null,
-    pinned: string | null,
-  ): IpcError {
-    if (error instanceof IpcError) return error;
-    const where = `${this.options.address}:${this.options.port}`;
-    if (verdict === 'unknown' && presented) {
-      return new IpcError(
-        IpcErrorCode.HOST_KEY_UNKNOWN,
-        `${this.options.label} presented a host key Slotdeck has not seen before. Check its fingerprint ${presented.fingerprint} (on the host: ssh-keygen -lf /etc/ssh/ssh_host_${presented.algorithm.replace(/^ssh-|-.*$/g, '')}_key.pub) and trust it to connect.`,
-        { algorithm: presented.algorithm, fingerprint: presented.fingerprint },
-      );
-    }
-    if (verdict === 'mismatch' && presented && pinned) {
-      return new IpcError(
-        IpcErrorCode.HOST_KEY_MISMATCH,
-        `WARNING: ${this.options.label} presented a different host key than the one pinned. This happens when the host was reinstalled, or when someone is intercepting the connection. Connection blocked. If you know why the key changed, replace the pinned key.`,
-        { algorithm: presented.algorithm, fingerprint: presented.fingerprint, pinnedFingerprint: pinned },
-      );
-    }
-    if (error.level === 'client-authentication') {
-      return new IpcError(
-        IpcErrorCode.SSH_AUTH_FAILED,
-        `${this.options.label} refused the login as ${this.options.user}. Check the user name, and that the public key is in ~${this.options.user}/.ssh/authorized_keys on the host.`,
-      );
-    }
-    if (error.level === 'agent') {
-      return new IpcError(
-        IpcErrorCode.SSH_AGENT_UNAVAILABLE,
-        `The SSH agent did not answer (${error.message}). Start it and add your key (ssh-add), or use a key file.`,
-      );
-    }
-    if (error.level === 'client-timeout' || error.code === 'ETIMEDOUT') {
-      return new IpcError(
-        IpcErrorCode.SSH_TIMEOUT,
-        `${where} did not answer in time. Check that the host is up and that a firewall lets SSH through.`,
-      );
-    }
-    if (error.level === 'client-dns' || error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') {
-      return new IpcError(
-        IpcErrorCode.SSH_UNREACHABLE,
-        `The name ${this.options.address} could not be resolved. Check the address.`,
-      );
-    }
-    if (
-      error.code === 'ECONNREFUSED' ||
-      error.code === 'EHOSTUNREACH' ||
-      error.code === 'ENETUNREACH' ||
-      error.level === 'client-socket'
-    ) {
-      return new IpcError(
-        IpcErrorCode.SSH_UNREACHABLE,
-        `Nothing accepts SSH connections at ${where} (${error.code ?? error.message}). Check the address and port, and that sshd runs on the host.`,
-      );
-    }
-    if (/privateKey|key format|parse/i.test(error.message)) {
-      return new IpcError(IpcErrorCode.SSH_KEY_INVALID, `The private key could not be used (${error.message}).`);
-    }
-    return new IpcError(IpcErrorCode.SSH_UNREACHABLE, `The SSH connection to ${where} failed: ${error.message}.`);
   }
 
   /** Runs a command on the host and collects its output. */

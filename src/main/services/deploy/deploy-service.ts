@@ -1,0 +1,741 @@
+import { HostFacts, ReleaseLine, ReleaseStatus } from '../../../../remote-agent/src/contract/index';
+import {
+  compareVersions,
+  MAX_AGENT_CONTRACT,
+  MIN_AGENT_CONTRACT,
+  PANEL_AGENT_CONTRACT,
+} from '../../../shared/agent-compat';
+import { DeployJob, type DeployAction, type DeployStatus } from '../../../shared/ipc/contract-cloud';
+import { IpcErrorCode } from '../../../shared/ipc/errors';
+import { IpcError } from '../../ipc/errors';
+import type { EventBus } from '../../ipc/events';
+import type { Logger } from '../../log';
+import type { Store } from '../db/store';
+import type { HostService } from '../hosts/hosts';
+import { DTACH_SOURCE, type AgentBundle, type BundleLocator } from './bundle';
+import { JobRecorder } from './job';
+import { agentCommandFor, asAgent, asRoot, cronLine, planFor, releaseRoot, shq, type RunAs } from './plans';
+import { DeploySession, type ExecResult } from './ssh-session';
+
+/** Node the agent needs (remote-agent/package.json engines). */
+const MIN_NODE = '20.10.0';
+
+export interface DeployOptions {
+  /** Node's official downloads (index.json, v<ver>/...); tests point it at a local stand-in. */
+  nodeDistBaseUrl: string;
+  nodeMajor: number;
+  /** Environment for the host-side commands (an npm registry or cache, PATH); never secrets. */
+  hostEnv: Record<string, string>;
+  /** The agent's own account on hosts where the login user has passwordless sudo. */
+  agentAccount: string;
+  /** `auto`: isolated when the login user has passwordless sudo, else single-user. */
+  mode: 'auto' | 'isolated' | 'single-user';
+  /** How long the new agent has to answer /health with its version before the host rolls back. */
+  activateTimeoutS: number;
+  /** The longest any one host-side command may run (npm ci on a slow host takes minutes). */
+  commandTimeoutMs: number;
+  /** SSH handshake timeout. */
+  connectTimeoutMs: number;
+}
+
+export const DEFAULT_DEPLOY_OPTIONS: DeployOptions = {
+  nodeDistBaseUrl: 'https://nodejs.org/dist',
+  nodeMajor: 20,
+  hostEnv: {},
+  agentAccount: 'slotdeck',
+  mode: 'auto',
+  activateTimeoutS: 30,
+  commandTimeoutMs: 20 * 60_000,
+  connectTimeoutMs: 20_000,
+};
+
+export interface DeployServiceDeps {
+  store: Store;
+  hosts: HostService;
+  events: EventBus;
+  log: Logger;
+  bundle: BundleLocator;
+  options?: Partial<DeployOptions>;
+}
+
+interface Running {
+  controller: AbortController;
+  recorder: JobRecorder;
+}
+
+/** What one job knows about the host as it goes. */
+interface Context {
+  hostId: string;
+  label: string;
+  job: JobRecorder;
+  signal: AbortSignal;
+  deleteData: boolean;
+  session: DeploySession | null;
+  staging: string | null;
+  /** The login user's view of the host. */
+  facts: HostFacts | null;
+  /** The agent account's view (the same as facts in single-user mode). */
+  agentFacts: HostFacts | null;
+  runAs: RunAs;
+  root: string;
+  bundle: AgentBundle | null;
+  /** A result the job ends with other than success (the host rolled back by itself). */
+  outcome: { state: 'rolled-back' | 'failed'; message: string; code?: string } | null;
+  message: string | null;
+}
+
+/**
+ * Deploys, upgrades, rolls back and uninstalls the agent on SSH hosts. Each run is a job of steps the panel shows
+ * live (`deploy:progress`) and the store keeps; one job per host at a time; cancellable. It drives the host side
+ * (host.sh before Node is there, then the agent's own `release` commands) over an SSH connection of its own.
+ */
+export class DeployService {
+  private readonly options: DeployOptions;
+  private readonly running = new Map<string, Running>();
+
+  constructor(private readonly deps: DeployServiceDeps) {
+    this.options = { ...DEFAULT_DEPLOY_OPTIONS, ...deps.options };
+  }
+
+  /** The agent version this panel deploys. */
+  bundledVersion(): string {
+    return this.deps.bundle.bundledVersion();
+  }
+
+  async status(hostId: string, signal?: AbortSignal): Promise<DeployStatus> {
+    const row = this.deps.hosts.row(hostId);
+    let host: ReleaseStatus | null = null;
+    if (row.kind === 'ssh') {
+      const result = await this.deps.hosts
+        .exec(hostId, `${row.agentCommand ?? 'slotdeck-agent'} release status`, signal)
+        .catch(() => null);
+      if (result?.code === 0) {
+        const parsed = ReleaseStatus.safeParse(lastJson(result.stdout));
+        if (parsed.success) host = parsed.data;
+      }
+    }
+    return {
+      bundled: {
+        version: this.bundledVersion(),
+        contractVersion: PANEL_AGENT_CONTRACT,
+        minContract: MIN_AGENT_CONTRACT,
+        maxContract: MAX_AGENT_CONTRACT,
+      },
+      host,
+      lastJob: this.lastJob(hostId),
+    };
+  }
+
+  /** The host's running job, else the last one kept (a job that was running when Slotdeck stopped says so). */
+  lastJob(hostId: string): DeployJob | null {
+    const live = this.running.get(hostId);
+    if (live) return live.recorder.snapshot();
+    const parsed = DeployJob.safeParse(this.deps.store.deployJob(hostId));
+    if (!parsed.success) return null;
+    const job = parsed.data;
+    if (job.state !== 'running') return job;
+    return {
+      ...job,
+      state: 'failed',
+      message: 'Slotdeck stopped while this job ran. Check the host\u2019s version, then run it again.',
+      steps: job.steps.map((step) => (step.state === 'running' ? { ...step, state: 'cancelled' as const } : step)),
+    };
+  }
+
+  /** Cancels the host's running job; false when none runs. */
+  cancel(hostId: string): boolean {
+    const live = this.running.get(hostId);
+    if (!live) return false;
+    live.controller.abort();
+    return true;
+  }
+
+  /** Runs an action to its end (or until cancelled) and returns the job as it ended. */
+  async run(
+    hostId: string,
+    action: DeployAction,
+    input: { deleteData?: boolean } = {},
+    signal?: AbortSignal,
+  ): Promise<DeployJob> {
+    const row = this.deps.hosts.row(hostId);
+    if (row.kind !== 'ssh') {
+      throw new IpcError(
+        IpcErrorCode.DEPLOY_LOCAL_HOST,
+        '"This computer" runs the agent bundled with Slotdeck; it is updated with Slotdeck itself.',
+      );
+    }
+    if (this.running.has(hostId)) {
+      throw new IpcError(
+        IpcErrorCode.DEPLOY_BUSY,
+        `A deploy job is already running on ${row.name}. Wait for it to end, or cancel it.`,
+      );
+    }
+    const controller = new AbortController();
+    const onOuterAbort = (): void => controller.abort();
+    signal?.addEventListener('abort', onOuterAbort, { once: true });
+    const status = this.deps.hosts.status(hostId);
+    const recorder = new JobRecorder(
+      hostId,
+      action,
+      planFor(action),
+      {
+        emit: (job) => this.deps.events.emit('deploy:progress', { hostId, job }),
+        save: (job) => this.deps.store.saveDeployJob(hostId, job),
+      },
+      status.agent?.version ?? null,
+    );
+    this.running.set(hostId, { controller, recorder });
+    const ctx: Context = {
+      hostId,
+      label: row.name,
+      job: recorder,
+      signal: controller.signal,
+      deleteData: input.deleteData ?? false,
+      session: null,
+      staging: null,
+      facts: null,
+      agentFacts: null,
+      runAs: { account: null, env: this.options.hostEnv },
+      root: '',
+      bundle: null,
+      outcome: null,
+      message: null,
+    };
+    this.deps.log.info(`deploy job ${recorder.job.id}: ${action} on ${row.name}`);
+    try {
+      await this.perform(action, ctx);
+      const ended = ctx.outcome
+        ? recorder.finish(ctx.outcome.state, ctx.outcome.message, {
+            code: ctx.outcome.code ?? IpcErrorCode.DEPLOY_FAILED,
+            message: ctx.outcome.message,
+          })
+        : recorder.finish('succeeded', ctx.message);
+      this.deps.log.info(`deploy job ${recorder.job.id}: ${ended.state}`);
+      return ended;
+    } catch (error) {
+      const ended = this.failed(ctx, error);
+      this.deps.log.warn(`deploy job ${recorder.job.id}: ${ended.state}: ${ended.message ?? ''}`);
+      return ended;
+    } finally {
+      signal?.removeEventListener('abort', onOuterAbort);
+      await this.cleanUp(ctx);
+      this.running.delete(hostId);
+    }
+  }
+
+  dispose(): void {
+    for (const live of this.running.values()) live.controller.abort();
+  }
+
+  // ------------------------------------------------------------------ the actions
+
+  private async perform(action: DeployAction, ctx: Context): Promise<void> {
+    await this.step(ctx, 'connect', () => this.connect(ctx));
+    await this.step(ctx, 'detect', () => this.detect(ctx, action));
+    switch (action) {
+      case 'deploy':
+        return this.deploy(ctx);
+      case 'upgrade':
+        return this.upgrade(ctx);
+      case 'rollback':
+        return this.rollback(ctx);
+      case 'uninstall':
+        return this.uninstall(ctx);
+    }
+  }
+
+  private async deploy(ctx: Context): Promise<void> {
+    const facts = ctx.facts!;
+    await this.step(ctx, 'mode', () => this.chooseMode(ctx));
+    await this.step(ctx, 'node', () => this.installNode(ctx));
+    await this.step(ctx, 'dtach', () => this.installDtach(ctx));
+    await this.step(ctx, 'upload', () => this.upload(ctx));
+    await this.step(ctx, 'unpack', () => this.unpack(ctx));
+    if (ctx.runAs.account) await this.step(ctx, 'setup-host', () => this.setupHost(ctx));
+    else if (ctx.job.has('setup-host'))
+      ctx.job.end(
+        'setup-host',
+        'skipped',
+        'Single-user mode: slots run as the login user, not isolated from the agent.',
+      );
+    await this.step(ctx, 'activate', () => this.activate(ctx));
+    if (ctx.outcome) return;
+    await this.step(ctx, 'boot', () => this.startAtBoot(ctx, facts));
+    await this.step(ctx, 'reconnect', () => this.reconnect(ctx));
+    ctx.message = `The agent ${ctx.bundle!.version} runs on ${ctx.label}${ctx.runAs.account ? ` as ${ctx.runAs.account}` : ' (single-user mode: slots are not isolated from the agent)'}.`;
+  }
+
+  private async upgrade(ctx: Context): Promise<void> {
+    const current = ctx.facts!.agent?.current ?? null;
+    ctx.bundle = await this.deps.bundle.locate();
+    ctx.job.setVersions({ fromVersion: current, toVersion: ctx.bundle.version });
+    if (current === ctx.bundle.version) {
+      for (const id of ['upload', 'unpack', 'activate'])
+        ctx.job.end(id, 'skipped', `The host already runs ${current}.`);
+      await this.step(ctx, 'reconnect', () => this.refresh(ctx));
+      ctx.message = `${ctx.label} already runs the agent ${current}.`;
+      return;
+    }
+    await this.step(ctx, 'upload', () => this.upload(ctx));
+    await this.step(ctx, 'unpack', () => this.unpack(ctx));
+    await this.step(ctx, 'activate', () => this.activate(ctx));
+    // Rolled back or not, the host runs an agent again: the panel reads which.
+    await this.step(ctx, 'reconnect', () => this.refresh(ctx));
+    if (!ctx.outcome) ctx.message = `${ctx.label} runs the agent ${ctx.bundle.version} (was ${current ?? 'none'}).`;
+  }
+
+  private async rollback(ctx: Context): Promise<void> {
+    ctx.job.setVersions({ fromVersion: ctx.facts!.agent?.current ?? null });
+    await this.step(ctx, 'rollback', () => this.releaseCommand(ctx, 'rollback', ['rollback']));
+    await this.step(ctx, 'reconnect', () => this.refresh(ctx));
+  }
+
+  private async uninstall(ctx: Context): Promise<void> {
+    await this.step(ctx, 'uninstall', async () => {
+      await this.removeBootEntry(ctx);
+      await this.releaseCommand(ctx, 'uninstall', ['uninstall', ...(ctx.deleteData ? ['--delete-data'] : [])]);
+      return ctx.deleteData ? 'The agent, its slots and its data were removed.' : 'The agent was removed.';
+    });
+    await this.step(ctx, 'disconnect', () => {
+      this.deps.hosts.disconnect(ctx.hostId);
+      return Promise.resolve(undefined);
+    });
+  }
+
+  // ------------------------------------------------------------------ the steps
+
+  private async connect(ctx: Context): Promise<string> {
+    const target = this.deps.hosts.sshTarget(ctx.hostId);
+    ctx.session = await DeploySession.open({ ...target, readyTimeoutMs: this.options.connectTimeoutMs });
+    const made = await this.remote(ctx, 'connect', 'mktemp -d /tmp/slotdeck-deploy.XXXXXXXX');
+    ctx.staging = made.stdout.trim();
+    // The agent's account reads the uploads (isolated mode); nothing in them is secret.
+    await this.remote(ctx, 'connect', `chmod 755 ${shq(ctx.staging)}`);
+    return `Logged in as ${target.user} on ${target.address}:${target.port}.`;
+  }
+
+  private async detect(ctx: Context, action: DeployAction): Promise<string> {
+    const bundle = await this.deps.bundle.locate();
+    if (action === 'deploy' || action === 'upgrade') ctx.bundle = bundle;
+    await ctx.session!.upload(bundle.hostScript, this.staged(ctx, 'host.sh'), { signal: ctx.signal });
+    const facts = await this.detectAs(ctx, 'detect', null);
+    ctx.facts = facts;
+    ctx.agentFacts = facts;
+    ctx.root = releaseRoot(facts.home);
+    const describe = `${facts.os.prettyName}, ${facts.arch}, Node ${facts.node?.version ?? 'missing'}${facts.sudo ? ', passwordless sudo' : ''}`;
+    if (action === 'deploy') {
+      ctx.job.setVersions({ toVersion: bundle.version });
+      return describe;
+    }
+    // The other actions act on the agent that is there, as the account it runs as.
+    const agent = facts.agent;
+    if (!agent?.current) {
+      throw new IpcError(
+        IpcErrorCode.DEPLOY_NO_AGENT,
+        `No agent was deployed on ${ctx.label} (nothing under ~/${'.slotdeck-agent'} of ${facts.user}${this.options.agentAccount !== facts.user ? ` or ${this.options.agentAccount}` : ''}). Use Deploy first.`,
+      );
+    }
+    const account = agent.account !== facts.user ? agent.account : null;
+    ctx.runAs = { account, env: this.options.hostEnv };
+    ctx.root = agent.root;
+    return `${describe}; agent ${agent.current} in ${agent.root}${account ? ` as ${account}` : ''}`;
+  }
+
+  private async chooseMode(ctx: Context): Promise<string> {
+    const facts = ctx.facts!;
+    const isolated = this.options.mode === 'isolated' || (this.options.mode === 'auto' && facts.sudo);
+    if (!isolated) {
+      ctx.runAs = { account: null, env: this.options.hostEnv };
+      ctx.job.end(
+        'setup-host',
+        'skipped',
+        `Single-user mode: slots run as ${facts.user}, not isolated from the agent.`,
+      );
+      return `Single-user: ${facts.user} has no passwordless sudo, so the agent and its slots run as ${facts.user} (slots are not isolated from the agent).`;
+    }
+    if (!facts.sudo) {
+      throw new IpcError(
+        IpcErrorCode.DEPLOY_UNSUPPORTED_HOST,
+        `Isolated mode needs passwordless sudo for ${facts.user} on ${ctx.label}. Add a sudoers line for it, or deploy in single-user mode.`,
+      );
+    }
+    const account = this.options.agentAccount;
+    await this.remote(
+      ctx,
+      'mode',
+      asRoot(this.options.hostEnv, ['sh', this.staged(ctx, 'host.sh'), 'ensure-account', account]),
+    );
+    ctx.runAs = { account, env: this.options.hostEnv };
+    ctx.agentFacts = await this.detectAs(ctx, 'mode', account);
+    ctx.root = releaseRoot(ctx.agentFacts.home);
+    return `Isolated: the agent runs as ${account}, each slot as an account of its own.`;
+  }
+
+  private async installNode(ctx: Context): Promise<string | { skipped: string }> {
+    const facts = ctx.agentFacts!;
+    if (nodeIsEnough(facts)) return { skipped: `Node ${facts.node!.version} (${facts.node!.path}) is new enough.` };
+    if (ctx.facts!.sudo && ctx.facts!.packageManager) {
+      const result = await this.remote(
+        ctx,
+        'node',
+        asRoot(this.options.hostEnv, ['sh', this.staged(ctx, 'host.sh'), 'install-packages', 'nodejs']),
+        { allowFailure: true },
+      );
+      if (result.code === 0) {
+        ctx.agentFacts = await this.detectAs(ctx, 'node', ctx.runAs.account);
+        if (nodeIsEnough(ctx.agentFacts))
+          return `Node ${ctx.agentFacts.node!.version} from the distribution (${ctx.facts!.packageManager}).`;
+      }
+      ctx.job.output('node', "\nThe distribution's Node is missing or too old: installing Node's official build.\n");
+    }
+    await this.remote(
+      ctx,
+      'node',
+      asAgent(ctx.runAs, [
+        'sh',
+        this.staged(ctx, 'host.sh'),
+        'install-node',
+        this.options.nodeDistBaseUrl,
+        String(this.options.nodeMajor),
+        facts.arch,
+      ]),
+    );
+    ctx.agentFacts = await this.detectAs(ctx, 'node', ctx.runAs.account);
+    if (!nodeIsEnough(ctx.agentFacts)) {
+      throw new IpcError(
+        IpcErrorCode.DEPLOY_FAILED,
+        `Node was installed on ${ctx.label}, but the host still finds ${ctx.agentFacts.node?.version ?? 'no Node'}. Check ${ctx.root}/node.`,
+      );
+    }
+    return `Node ${ctx.agentFacts.node!.version} from ${this.options.nodeDistBaseUrl} (checksum verified).`;
+  }
+
+  private async installDtach(ctx: Context): Promise<string | { skipped: string }> {
+    if (ctx.agentFacts!.dtach) return { skipped: 'dtach is installed.' };
+    const script = this.staged(ctx, 'host.sh');
+    if (ctx.facts!.sudo && ctx.facts!.packageManager) {
+      const result = await this.remote(
+        ctx,
+        'dtach',
+        asRoot(this.options.hostEnv, ['sh', script, 'install-packages', 'dtach']),
+        {
+          allowFailure: true,
+        },
+      );
+      if (result.code === 0) return `dtach from the distribution (${ctx.facts!.packageManager}).`;
+      ctx.job.output('dtach', '\nNo dtach package: building it from the bundled source.\n');
+    }
+    const source = ctx.bundle?.dtachSource ?? (await this.deps.bundle.locate()).dtachSource;
+    if (!source) {
+      throw new IpcError(
+        IpcErrorCode.DEPLOY_UNSUPPORTED_HOST,
+        `${ctx.label} has no dtach and this Slotdeck ships no dtach source to build. Install dtach on the host (apt-get install dtach, dnf install dtach), then retry.`,
+      );
+    }
+    const remote = this.staged(ctx, DTACH_SOURCE.file);
+    await ctx.session!.upload(source, remote, { signal: ctx.signal });
+    const root = ctx.runAs.account === null && ctx.facts!.sudo ? asRoot : null;
+    await this.remote(
+      ctx,
+      'dtach',
+      root
+        ? root(this.options.hostEnv, ['sh', script, 'build-dtach', remote, DTACH_SOURCE.sha256])
+        : asAgent(ctx.runAs, ['sh', script, 'build-dtach', remote, DTACH_SOURCE.sha256]),
+    );
+    return 'dtach built from the bundled source.';
+  }
+
+  private async upload(ctx: Context): Promise<string> {
+    const bundle = ctx.bundle!;
+    const target = this.staged(ctx, `slotdeck-agent-${bundle.version}.tgz`);
+    await ctx.session!.upload(bundle.tarball, target, {
+      signal: ctx.signal,
+      onProgress: (done, total) => ctx.job.progress('upload', done, total),
+    });
+    return `slotdeck-agent-${bundle.version}.tgz`;
+  }
+
+  private async unpack(ctx: Context): Promise<string> {
+    const bundle = ctx.bundle!;
+    await this.remote(
+      ctx,
+      'unpack',
+      asAgent(ctx.runAs, [
+        'sh',
+        this.staged(ctx, 'host.sh'),
+        'unpack',
+        this.staged(ctx, `slotdeck-agent-${bundle.version}.tgz`),
+        bundle.version,
+      ]),
+    );
+    return `${ctx.root}/releases/${bundle.version}`;
+  }
+
+  private async setupHost(ctx: Context): Promise<string> {
+    const node = ctx.agentFacts!.node!.path;
+    const cli = `${ctx.root}/releases/${ctx.bundle!.version}/bin/slotdeck-agent.js`;
+    await this.remote(
+      ctx,
+      'setup-host',
+      asRoot(this.options.hostEnv, [node, cli, 'setup-host', '--user', ctx.runAs.account!]),
+    );
+    return `Slots run as accounts of their own; ${ctx.runAs.account} starts them through sudo.`;
+  }
+
+  private async activate(ctx: Context): Promise<string | undefined> {
+    return this.releaseCommand(ctx, 'activate', [
+      'activate',
+      ctx.bundle!.version,
+      '--timeout-s',
+      String(this.options.activateTimeoutS),
+    ]);
+  }
+
+  /**
+   * Runs `slotdeck-agent release <args>` and turns its lines into sub-steps. The host finishes these commands even
+   * if the panel goes away (they ignore SIGHUP), so cancelling only stops listening.
+   */
+  private async releaseCommand(ctx: Context, stepId: string, args: string[]): Promise<string | undefined> {
+    let result: Extract<ReleaseLine, { kind: 'result' }> | null = null;
+    const onLine = (line: string): void => {
+      const parsed = ReleaseLine.safeParse(lastJson(line));
+      if (!parsed.success) return;
+      const item = parsed.data;
+      if (item.kind === 'note') ctx.job.detail(stepId, item.text);
+      else if (item.kind === 'result') result = item;
+      else {
+        const id = `${stepId}.${item.step}`;
+        ctx.job.insertAfter(stepId, { id, label: item.label });
+        if (item.state === 'running') ctx.job.start(id, item.detail);
+        else ctx.job.end(id, item.state, item.detail);
+      }
+    };
+    const command = asAgent(ctx.runAs, [`${ctx.root}/bin/slotdeck-agent`, 'release', ...args]);
+    const run = await this.remote(ctx, stepId, command, { onLine, allowFailure: true, stopOnAbort: false });
+    const ended = result as Extract<ReleaseLine, { kind: 'result' }> | null;
+    if (!ended) {
+      throw new IpcError(
+        IpcErrorCode.DEPLOY_FAILED,
+        `"slotdeck-agent release ${args[0]}" on ${ctx.label} ended (${run.code === null ? 'without an exit status' : `exit ${run.code}`}) without a result. ${lastLines(run.stderr) || 'See the step output.'}`,
+      );
+    }
+    if (ended.version) ctx.job.setVersions({ toVersion: ended.version });
+    switch (ended.outcome) {
+      case 'activated':
+      case 'uninstalled':
+        return ended.message;
+      case 'rolled-back':
+        ctx.outcome = { state: 'rolled-back', message: ended.message, code: IpcErrorCode.DEPLOY_FAILED };
+        ctx.job.end(stepId, 'failed', ended.message);
+        return undefined;
+      case 'failed':
+        throw new IpcError(
+          stepId === 'rollback' && /previous/i.test(ended.message)
+            ? IpcErrorCode.DEPLOY_NO_PREVIOUS
+            : IpcErrorCode.DEPLOY_FAILED,
+          ended.message,
+        );
+    }
+  }
+
+  private async startAtBoot(ctx: Context, facts: HostFacts): Promise<string | { skipped: string }> {
+    const cli = `${ctx.root}/bin/slotdeck-agent`;
+    const account = ctx.runAs.account ?? facts.user;
+    if (facts.systemd && facts.sudo) {
+      const unit = await this.remote(
+        ctx,
+        'boot',
+        asAgent(ctx.runAs, [cli, 'release', 'boot-unit', '--account', account]),
+      );
+      const name = `slotdeck-agent-${account}.service`;
+      const encoded = Buffer.from(unit.stdout).toString('base64');
+      await this.remote(
+        ctx,
+        'boot',
+        `printf %s ${shq(encoded)} | base64 -d | sudo -n tee /etc/systemd/system/${name} >/dev/null && sudo -n systemctl daemon-reload && sudo -n systemctl enable ${name}`,
+      );
+      return `systemd unit ${name}.`;
+    }
+    const hasCron = await this.remote(ctx, 'boot', 'command -v crontab', { allowFailure: true });
+    if (hasCron.code === 0) {
+      const line = cronLine(ctx.root);
+      const script = `(crontab -l 2>/dev/null | grep -vF ${shq('release resurrect')}; echo ${shq(line)}) | crontab -`;
+      await this.remote(ctx, 'boot', asAgent(ctx.runAs, ['sh', '-c', script]));
+      return `crontab of ${account}: ${line}`;
+    }
+    return {
+      skipped: `${ctx.label} has neither systemd nor crontab: after a reboot, run ${cli} release resurrect as ${account} (see the deploy docs).`,
+    };
+  }
+
+  private async removeBootEntry(ctx: Context): Promise<void> {
+    const facts = ctx.facts!;
+    const account = ctx.runAs.account ?? facts.user;
+    if (facts.systemd && facts.sudo) {
+      const name = `slotdeck-agent-${account}.service`;
+      await this.remote(
+        ctx,
+        'uninstall',
+        `if [ -e /etc/systemd/system/${name} ]; then sudo -n systemctl disable ${name}; sudo -n rm -f /etc/systemd/system/${name}; sudo -n systemctl daemon-reload; fi`,
+        { allowFailure: true },
+      );
+    }
+    const script = `command -v crontab >/dev/null || exit 0; crontab -l 2>/dev/null | grep -vF ${shq('release resurrect')} | crontab -`;
+    await this.remote(ctx, 'uninstall', asAgent(ctx.runAs, ['sh', '-c', script]), { allowFailure: true });
+  }
+
+  private async reconnect(ctx: Context): Promise<string> {
+    const { hosts } = this.deps;
+    const command = agentCommandFor(ctx.root, ctx.runAs.account);
+    if (hosts.row(ctx.hostId).agentCommand !== command) await hosts.update(ctx.hostId, { agentCommand: command });
+    return this.refresh(ctx);
+  }
+
+  /** Reads the agent's version again (the tunnel stays; consoles reconnect by themselves). */
+  private async refresh(ctx: Context): Promise<string> {
+    const host = await this.deps.hosts.refreshAgent(ctx.hostId, ctx.signal);
+    return `Connected: agent ${host.status.agent?.version ?? 'unknown'}.`;
+  }
+
+  // ------------------------------------------------------------------ plumbing
+
+  /** Runs one step: running → done/skipped, or failed/cancelled with why. */
+  private async step(
+    ctx: Context,
+    id: string,
+    body: () => Promise<string | undefined | { skipped: string }>,
+  ): Promise<void> {
+    if (ctx.signal.aborted) throw cancelledError();
+    ctx.job.start(id);
+    const result = await body();
+    if (ctx.job.step(id).state !== 'running') return;
+    if (result && typeof result === 'object') ctx.job.end(id, 'skipped', result.skipped);
+    else ctx.job.end(id, 'done', result);
+  }
+
+  private failed(ctx: Context, error: unknown): DeployJob {
+    const step = ctx.job.running();
+    const cancelled = ctx.signal.aborted;
+    if (cancelled) {
+      if (step) {
+        const onHost = step.id === 'activate' || step.id === 'rollback' || step.id === 'uninstall';
+        ctx.job.end(
+          step.id,
+          'cancelled',
+          onHost
+            ? 'Cancelled here; the host finishes this step by itself (a new agent that does not start is rolled back). Check the version in a minute.'
+            : 'Cancelled.',
+        );
+      }
+      for (const sub of ctx.job.job.steps.filter((s) => s.state === 'running')) ctx.job.end(sub.id, 'cancelled');
+      return ctx.job.finish('cancelled', `Cancelled${step ? ` during "${step.label}"` : ''}.`);
+    }
+    const shaped =
+      error instanceof IpcError
+        ? { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) }
+        : { code: IpcErrorCode.DEPLOY_FAILED, message: (error as Error).message };
+    if (step) ctx.job.end(step.id, 'failed', shaped.message);
+    for (const sub of ctx.job.job.steps.filter((s) => s.state === 'running')) ctx.job.end(sub.id, 'failed');
+    return ctx.job.finish('failed', shaped.message, shaped);
+  }
+
+  private async cleanUp(ctx: Context): Promise<void> {
+    const { session, staging } = ctx;
+    if (session?.isOpen && staging) {
+      await session.exec(`rm -rf ${shq(staging)}`).catch(() => undefined);
+    }
+    session?.close();
+  }
+
+  private staged(ctx: Context, name: string): string {
+    return `${ctx.staging!}/${name}`;
+  }
+
+  /** `host.sh detect`, as the login user (account null) or as the agent's account. */
+  private async detectAs(ctx: Context, stepId: string, account: string | null): Promise<HostFacts> {
+    const command = asAgent({ account, env: this.options.hostEnv }, ['sh', this.staged(ctx, 'host.sh'), 'detect']);
+    const result = await this.remote(ctx, stepId, command, { quiet: true });
+    const parsed = HostFacts.safeParse(lastJson(result.stdout));
+    if (!parsed.success) {
+      throw new IpcError(
+        IpcErrorCode.DEPLOY_UNSUPPORTED_HOST,
+        `Slotdeck could not read what ${ctx.label} has (host.sh detect printed ${result.stdout.trim().slice(0, 200) || 'nothing'}). ${lastLines(result.stderr)}`,
+      );
+    }
+    return parsed.data;
+  }
+
+  /**
+   * Runs a host-side command within the job: its output goes to the step, a non-zero exit becomes the error host.sh
+   * meant (3: checksum, 4: something to install first), a command that runs too long is stopped.
+   */
+  private async remote(
+    ctx: Context,
+    stepId: string,
+    command: string,
+    options: { onLine?: (line: string) => void; allowFailure?: boolean; stopOnAbort?: boolean; quiet?: boolean } = {},
+  ): Promise<ExecResult> {
+    const timeout = AbortSignal.timeout(this.options.commandTimeoutMs);
+    let result: ExecResult;
+    try {
+      result = await ctx.session!.exec(command, {
+        signal: AbortSignal.any([ctx.signal, timeout]),
+        stopOnAbort: options.stopOnAbort ?? true,
+        ...(options.quiet ? {} : { onOutput: (text: string) => ctx.job.output(stepId, text) }),
+        ...(options.onLine ? { onLine: options.onLine } : {}),
+      });
+    } catch (error) {
+      if (timeout.aborted && !ctx.signal.aborted) {
+        throw new IpcError(
+          IpcErrorCode.DEPLOY_FAILED,
+          `A step on ${ctx.label} did not finish within ${Math.round(this.options.commandTimeoutMs / 60_000)} minutes and was stopped. See its output, then retry.`,
+        );
+      }
+      throw error;
+    }
+    if (result.code === 0 || options.allowFailure) return result;
+    if (options.quiet) ctx.job.output(stepId, result.stdout + result.stderr);
+    const why = lastLines(result.stderr) || lastLines(result.stdout) || `exit status ${result.code ?? 'unknown'}`;
+    if (result.code === 3) {
+      throw new IpcError(
+        IpcErrorCode.DEPLOY_NODE_CHECKSUM,
+        `The Node.js download for ${ctx.label} does not match its published SHA-256, so it was not installed (${why}). Retry later, or check what sits between the host and ${this.options.nodeDistBaseUrl}.`,
+      );
+    }
+    if (result.code === 4) throw new IpcError(IpcErrorCode.DEPLOY_UNSUPPORTED_HOST, why);
+    throw new IpcError(IpcErrorCode.DEPLOY_FAILED, `${why} (exit status ${result.code ?? 'unknown'}).`);
+  }
+}
+
+function nodeIsEnough(facts: HostFacts): boolean {
+  return facts.node !== null && compareVersions(facts.node.version.replace(/^v/, ''), MIN_NODE) >= 0;
+}
+
+/** The last line of output that parses as JSON (commands may print other lines before it). */
+export function lastJson(text: string): unknown {
+  const lines = text.split('\n').map((line) => line.trim());
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i]!;
+    if (!line.startsWith('{')) continue;
+    try {
+      return JSON.parse(line);
+    } catch {
+      // not JSON after all
+    }
+  }
+  return null;
+}
+
+function lastLines(text: string, count = 3): string {
+  return text
+    .trim()
+    .split('\n')
+    .filter((line) => line.trim())
+    .slice(-count)
+    .join(' ')
+    .slice(0, 600);
+}
+
+function cancelledError(): IpcError {
+  return new IpcError(IpcErrorCode.IPC_CANCELLED, 'Cancelled.');
+}

@@ -1,0 +1,94 @@
+import { RELEASE_ROOT_NAME } from '../../../../remote-agent/src/contract/index';
+import type { DeployAction } from '../../../shared/ipc/contract-cloud';
+import type { StepPlan } from './job';
+
+/** The steps each action shows, in order (the release command adds its own under `activate`/`rollback`). */
+export function planFor(action: DeployAction, mode: 'unknown' | 'isolated' | 'single-user' = 'unknown'): StepPlan[] {
+  const connect = { id: 'connect', label: 'Connect over SSH' };
+  const detect = { id: 'detect', label: 'Check the host' };
+  const upload = { id: 'upload', label: 'Upload the agent' };
+  const unpack = { id: 'unpack', label: 'Unpack and install dependencies' };
+  switch (action) {
+    case 'deploy':
+      return [
+        connect,
+        detect,
+        { id: 'mode', label: 'Choose how slots are isolated' },
+        { id: 'node', label: 'Install Node.js' },
+        { id: 'dtach', label: 'Install dtach' },
+        upload,
+        unpack,
+        ...(mode === 'single-user' ? [] : [{ id: 'setup-host', label: 'Set up slot accounts' }]),
+        { id: 'activate', label: 'Start the agent' },
+        { id: 'boot', label: 'Start the agent at boot' },
+        { id: 'reconnect', label: 'Read the admin token and connect' },
+      ];
+    case 'upgrade':
+      return [
+        connect,
+        detect,
+        upload,
+        unpack,
+        { id: 'activate', label: 'Switch to the new agent' },
+        { id: 'reconnect', label: 'Reconnect' },
+      ];
+    case 'rollback':
+      return [
+        connect,
+        detect,
+        { id: 'rollback', label: 'Go back one release' },
+        { id: 'reconnect', label: 'Reconnect' },
+      ];
+    case 'uninstall':
+      return [
+        connect,
+        detect,
+        { id: 'uninstall', label: 'Stop and remove the agent' },
+        { id: 'disconnect', label: 'Disconnect' },
+      ];
+  }
+}
+
+/** Quotes a word for the remote POSIX shell. */
+export function shq(word: string): string {
+  if (/^[A-Za-z0-9_./:=@%+-]+$/.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Who runs the host-side commands: the login user itself, or the agent's account through sudo. */
+export interface RunAs {
+  /** The agent's account; null: the login user (single-user mode). */
+  account: string | null;
+  /** Extra environment for the host-side commands (not secret: it shows in the host's process list). */
+  env: Record<string, string>;
+}
+
+/** `<prefix> <command>`: the agent's account via `sudo -n -u`, with the extra environment, as one command line. */
+export function asAgent(runAs: RunAs, words: string[]): string {
+  const env = Object.entries(runAs.env).map(([key, value]) => `${key}=${value}`);
+  const prefix = runAs.account ? ['sudo', '-n', '-u', runAs.account, '-H'] : [];
+  const all = [...prefix, ...(env.length ? ['env', ...env] : []), ...words];
+  return all.map(shq).join(' ');
+}
+
+/** As root (sudo -n), with the extra environment. */
+export function asRoot(env: Record<string, string>, words: string[]): string {
+  const pairs = Object.entries(env).map(([key, value]) => `${key}=${value}`);
+  return ['sudo', '-n', ...(pairs.length ? ['env', ...pairs] : []), ...words].map(shq).join(' ');
+}
+
+export const releaseRoot = (home: string): string => `${home.replace(/\/+$/, '')}/${RELEASE_ROOT_NAME}`;
+
+/** The command the host profile runs the agent's CLI with (the admin token, `release status`). */
+export function agentCommandFor(root: string, account: string | null): string {
+  const cli = `${root}/bin/slotdeck-agent`;
+  return account ? `sudo -n -u ${account} ${cli}` : cli;
+}
+
+/** The agent account named in a profile's agent command (`sudo -n -u NAME ...`), null when there is none. */
+export function accountFromCommand(command: string | null): string | null {
+  return command ? (/sudo\s+-n\s+-u\s+([a-z_][a-z0-9_-]*)\s/.exec(command)?.[1] ?? null) : null;
+}
+
+/** The crontab line that brings the agent's PM2 back after a reboot, where there is no systemd to ask. */
+export const cronLine = (root: string): string => `@reboot ${root}/bin/slotdeck-agent release resurrect`;
