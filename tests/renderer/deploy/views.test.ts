@@ -178,12 +178,20 @@ describe('the sidebar’s agent line and notes', () => {
     });
     const old = host('old', {
       status: status('failed', {
-        error: { code: 'AGENT_INCOMPATIBLE', message: 'Update the agent.', details: { compatibility: 'too-old' } },
+        error: {
+          code: 'AGENT_INCOMPATIBLE',
+          message: 'Update the agent.',
+          details: { agentVersion: '0.0.1', contractVersion: '0' },
+        },
       }),
     });
     const newer = host('newer', {
       status: status('failed', {
-        error: { code: 'AGENT_INCOMPATIBLE', message: 'Update Slotdeck.', details: { compatibility: 'too-new' } },
+        error: {
+          code: 'AGENT_INCOMPATIBLE',
+          message: 'Update Slotdeck.',
+          details: { agentVersion: '9.0.0', contractVersion: '99' },
+        },
       }),
     });
     const { stores } = setup([bare, old, newer]);

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import type { DeployAction, DeployJob, DeployStatus, DeployStep, Host } from '../../../../shared/ipc/contract';
-import { compareVersions } from '../../../../shared/agent-compat';
+import { compareVersions, MAX_AGENT_CONTRACT } from '../../../../shared/agent-compat';
 import { Dialog } from '../../components/Dialog';
 import { useHosts, useStores, type AppStores } from '../../stores';
 import { deployStoreOf, useDeploy, type HostDeploy } from '../../stores/deploy';
@@ -31,16 +31,21 @@ export function openDeployDialog(stores: AppStores, hostId: string, action?: Dep
   if (action && deploy.byHost[hostId]?.job?.state !== 'running') void deploy.run(hostId, action);
 }
 
+/** The host refused as newer than this Slotdeck speaks (update Slotdeck, or roll the agent back). */
+export function agentTooNew(host: Host): boolean {
+  const error = host.status.error;
+  if (error?.code !== 'AGENT_INCOMPATIBLE') return false;
+  return Number(error.details?.contractVersion ?? 0) > MAX_AGENT_CONTRACT;
+}
+
 /** What the host has and what this Slotdeck could do with it. */
 export function agentActions(host: Host, entry: HostDeploy | undefined) {
   const status = entry?.status ?? null;
   const current = status?.host?.current ?? host.status.agent?.version ?? null;
   const bundled = status?.bundled.version ?? null;
-  const noAgent =
-    status?.host?.current === null ||
-    (status !== null && status.host === null && !host.status.agent) ||
-    host.status.error?.code === 'AGENT_NOT_RUNNING' ||
-    host.status.error?.code === 'AGENT_TOKEN_UNREADABLE';
+  const code = host.status.error?.code;
+  // Only what the host said counts as "no agent": a host that could not be asked may well have one.
+  const noAgent = status?.host?.current === null || code === 'AGENT_NOT_RUNNING' || code === 'AGENT_TOKEN_UNREADABLE';
   return {
     current,
     bundled,
@@ -50,7 +55,7 @@ export function agentActions(host: Host, entry: HostDeploy | undefined) {
       current !== null &&
       (host.status.agent?.update === 'available' ||
         (bundled !== null && compareVersions(bundled, current) > 0) ||
-        (host.status.error?.code === 'AGENT_INCOMPATIBLE' && host.status.error.details?.compatibility !== 'too-new')),
+        (code === 'AGENT_INCOMPATIBLE' && !agentTooNew(host))),
     canRollback: Boolean(status?.host?.previous),
     canUninstall: current !== null || Boolean(status?.host?.releases.length),
   };
@@ -137,7 +142,13 @@ function AgentSummary({ host, status, entry }: { host: Host; status: DeployStatu
     <dl className="deploy-summary">
       <dt>On the host</dt>
       <dd data-testid="agent-version">
-        {current ? `agent ${current}` : entry.loadingStatus && !status ? 'checking…' : 'no agent'}
+        {current
+          ? `agent ${current}`
+          : entry.loadingStatus && !status
+            ? 'checking…'
+            : release || host.status.error?.code === 'AGENT_NOT_RUNNING'
+              ? 'no agent'
+              : 'unknown (connect to the host to read its releases)'}
         {release && !release.agent.running && current ? ' (not running)' : ''}
       </dd>
       {bundled ? (

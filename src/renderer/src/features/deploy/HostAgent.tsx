@@ -1,7 +1,7 @@
 import type { Host } from '../../../../shared/ipc/contract';
 import { useStores } from '../../stores';
 import { useDeploy } from '../../stores/deploy';
-import { openDeployDialog } from './DeployDialog';
+import { agentTooNew, openDeployDialog } from './DeployDialog';
 import { HostIdleSettings, IdleCountdown } from './idle';
 
 const BUSY_LABEL = {
@@ -82,7 +82,7 @@ export function AgentErrorActions({ host }: { host: Host }) {
       </button>
     );
   if (code === 'AGENT_INCOMPATIBLE') {
-    const tooNew = host.status.error?.details?.compatibility === 'too-new';
+    const tooNew = agentTooNew(host);
     return (
       <div className="agent-error-actions">
         {tooNew ? (
