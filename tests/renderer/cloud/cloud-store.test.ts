@@ -139,6 +139,28 @@ describe('cloud store: instances', () => {
     expect(list?.loading).toBe(false);
   });
 
+  it('keeps a list read before the accounts are (the host dialog reads its link’s), but not one of an account removed meanwhile', async () => {
+    const answer = deferred<{ instances: Ec2Instance[]; regionErrors: never[]; fetchedAt: string }>();
+    const ipc = fakeIpc({
+      'aws:accounts': () => ({ accounts: [account()] }),
+      'aws:account-remove': () => ({ ok: true }),
+      'aws:instances': () => ({ instances: [instance(ID)], regionErrors: [], fetchedAt: '2026-12-01T10:00:00Z' }),
+    });
+    const store = createCloudStore(ipc.client);
+    await store.getState().refreshInstances(ACCOUNT);
+    expect(store.getState().byAccount[ACCOUNT]?.instances.map((i) => i.instanceId)).toEqual([ID]);
+    await store.getState().refreshInstances(ACCOUNT);
+    expect(ipc.callsTo('aws:instances')).toHaveLength(2);
+
+    await store.getState().loadAccounts();
+    ipc.handle('aws:instances', () => answer.promise);
+    const reading = store.getState().refreshInstances(ACCOUNT);
+    await store.getState().removeAccount(ACCOUNT);
+    answer.resolve({ instances: [instance(ID)], regionErrors: [], fetchedAt: '2026-12-01T10:01:00Z' });
+    await reading;
+    expect(store.getState().byAccount[ACCOUNT]).toBeUndefined();
+  });
+
   it('follows a start through its phases to ready, and the row’s state moves with them', async () => {
     const answer = deferred<Ec2Instance>();
     const ipc = fakeIpc({

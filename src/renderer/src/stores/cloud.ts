@@ -232,8 +232,8 @@ export function createCloudStore(ipc: IpcClient) {
         putAccount(accountId, { loading: true });
         try {
           const answer = await ipc.invoke('aws:instances', { accountId });
-          // An account removed meanwhile stays removed.
-          if (!get().accounts.some((a) => a.id === accountId)) return;
+          // An account removed meanwhile stays removed (removing drops its entry).
+          if (!get().byAccount[accountId]) return;
           putAccount(accountId, {
             instances: answer.instances,
             regionErrors: answer.regionErrors,
