@@ -183,6 +183,8 @@ describe('a host set up with setup-host', () => {
     expect(helper('run', 'sds-0123456789', '0123456789', '10')).toMatch(/usage: run/);
     expect(helper('stop', 'sds-0123456789', '0123456789')).toMatch(/not an account of/);
     expect(helper('sh', '-c', 'id')).toMatch(/unknown verb/);
+    // The idle auto-stop's verb takes nothing: no delay, no reboot, no message reach shutdown.
+    expect(helper('poweroff', '-r', 'now')).toMatch(/poweroff takes no arguments/);
   });
 
   it("runs each slot as an account of its own; nothing in a slot can read the agent's or another slot's secrets", async () => {
