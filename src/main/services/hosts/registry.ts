@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import type { IpcParsedInput } from '../../../shared/ipc/contract';
+import type { InstanceRef } from '../../../shared/ipc/contract-cloud';
 import { IpcErrorCode } from '../../../shared/ipc/errors';
 import { IpcError } from '../../ipc/errors';
 import { HostNameTakenError, type HostRow, type Store } from '../db/store';
@@ -11,6 +12,8 @@ import { checkPrivateKey } from '../ssh/tunnel';
 export const LOCAL_HOST_ID = 'local';
 
 export type SshHostInput = IpcParsedInput<'hosts:create'>;
+/** A profile linked to an EC2 instance may have no address yet: it is looked up from the instance at connect. */
+export type LinkedHostInput = Omit<SshHostInput, 'address'> & { address: string | null };
 export type HostSecret = 'private-key' | 'passphrase' | 'admin-token';
 
 const secretKey = (hostId: string, what: HostSecret): string => `host/${hostId}/${what}`;
@@ -68,7 +71,7 @@ export class HostRegistry {
     this.store.unpinKey(id);
   }
 
-  async create(input: SshHostInput): Promise<HostRow> {
+  async create(input: SshHostInput | LinkedHostInput, instance?: InstanceRef): Promise<HostRow> {
     this.checkAuth(input.auth);
     const id = `h-${randomBytes(5).toString('hex')}`;
     let row: HostRow;
@@ -87,6 +90,9 @@ export class HostRegistry {
         hasPrivateKey: false,
         hasPassphrase: false,
         hasAdminToken: false,
+        instanceAccountId: instance?.accountId ?? null,
+        instanceRegion: instance?.region ?? null,
+        instanceId: instance?.instanceId ?? null,
       });
     } catch (error) {
       if (error instanceof HostNameTakenError)
@@ -146,6 +152,27 @@ export class HostRegistry {
     return Boolean(changes.address || changes.port || changes.user || changes.auth || changes.agentPort);
   }
 
+  /** Links the profile to an instance (null: unlinks it), keeping `address` as the last known one when given. */
+  link(id: string, instance: InstanceRef | null, address?: string): void {
+    const row = this.row(id);
+    if (row.kind === 'local') throw new IpcError(IpcErrorCode.HOST_READ_ONLY, '"This computer" has no instance.');
+    this.store.updateHost(id, {
+      instanceAccountId: instance?.accountId ?? null,
+      instanceRegion: instance?.region ?? null,
+      instanceId: instance?.instanceId ?? null,
+      ...(address ? { address } : {}),
+    });
+  }
+
+  /** The address looked up from the linked instance at connect, kept as the last known one. */
+  setAddress(id: string, address: string): void {
+    this.store.updateHost(id, { address });
+  }
+
+  clearIdleStop(id: string): void {
+    this.store.updateHost(id, { idleStoppedAt: null });
+  }
+
   /** Forgets the host, its pinned key and its secrets. */
   async remove(id: string): Promise<void> {
     const row = this.row(id);
@@ -192,7 +219,7 @@ export class HostRegistry {
     if (auth.keyPath) checkPrivateKey(this.readKeyFile(auth.keyPath), auth.passphrase);
   }
 
-  private async storeSecrets(id: string, input: Partial<SshHostInput>): Promise<void> {
+  private async storeSecrets(id: string, input: Partial<SshHostInput | LinkedHostInput>): Promise<void> {
     if (input.auth?.method === 'key' && input.auth.privateKey?.trim()) {
       await this.vault.set(secretKey(id, 'private-key'), input.auth.privateKey.trim() + '\n');
       this.store.updateHost(id, { hasPrivateKey: true });

@@ -1,0 +1,533 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { bootstrap, type PanelCore } from '../../../src/main/bootstrap';
+import { loadKeyring } from '../../../src/main/keyring';
+import { consoleLogger } from '../../../src/main/log';
+import { createVault, type SecretVault } from '../../../src/main/services/secrets/vault';
+import type { InvokeChannel } from '../../../src/shared/ipc/channels';
+import type { AwsProgress, IpcInput, IpcOutput, IpcResult } from '../../../src/shared/ipc/contract';
+import { FAKE_AWS_CREDENTIALS, FakeEc2 } from '../fixtures/fake-ec2';
+import { AGENT_CLI, AgentProcess } from '../helpers/agent.js';
+import { killAll, processesOf } from '../helpers/processes.js';
+import { filesUnder } from '../helpers/secrets.js';
+import { TestSshd } from '../helpers/sshd.js';
+import { until } from '../helpers/until.js';
+
+/** A second key the stand-in accepts: the one pasted into the panel (it must end up in the keychain only). */
+const PASTED = { accessKeyId: 'AKIAPASTEDKEY0000042', secretAccessKey: 'pasted/Secret+Key/That/Must/Not/Leak/0042' };
+const MY_ADDRESS = '198.51.100.23';
+
+let core: PanelCore;
+let aws: FakeEc2;
+let dataDir: string;
+let awsDir: string;
+let vault: SecretVault;
+const logs: string[] = [];
+/** Everything main handed the renderer: every IPC answer and event. */
+const outputs: string[] = [];
+const progress: AwsProgress[] = [];
+/** The public IPs instances get at their next starts, in order (then a fresh TEST-NET address). */
+const nextIps: string[] = [];
+let fallbackIp = 10;
+
+async function call<C extends InvokeChannel>(
+  channel: C,
+  input: IpcInput<C>,
+  requestId?: string,
+): Promise<IpcResult<IpcOutput<C>>> {
+  const result = (await core.dispatcher.dispatch(channel, input, requestId)) as IpcResult<IpcOutput<C>>;
+  outputs.push(JSON.stringify(result));
+  return result;
+}
+
+async function ok<C extends InvokeChannel>(channel: C, input: IpcInput<C>): Promise<IpcOutput<C>> {
+  const result = await call(channel, input);
+  if (!result.ok) throw new Error(`${channel}: ${result.error.code} ${result.error.message}`);
+  return result.data;
+}
+
+async function fails<C extends InvokeChannel>(channel: C, input: IpcInput<C>) {
+  const result = await call(channel, input);
+  if (result.ok) throw new Error(`${channel} succeeded: ${JSON.stringify(result.data).slice(0, 300)}`);
+  return result.error;
+}
+
+const phasesOf = (instanceId: string) => progress.filter((p) => p.instanceId === instanceId).map((p) => p.phase);
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'sd-aws-'));
+  awsDir = mkdtempSync(join(tmpdir(), 'sd-aws-config-'));
+  aws = await FakeEc2.start({
+    accessKeys: {
+      [FAKE_AWS_CREDENTIALS.accessKeyId]: FAKE_AWS_CREDENTIALS.secretAccessKey,
+      [PASTED.accessKeyId]: PASTED.secretAccessKey,
+    },
+    myAddress: MY_ADDRESS,
+    transitions: { pendingMs: 300, stoppingMs: 300, statusInitMs: 300 },
+    publicIp: () => nextIps.shift() ?? `203.0.113.${(fallbackIp += 1)}`,
+  });
+  writeFileSync(
+    join(awsDir, 'config'),
+    [
+      '[profile stand-in]',
+      'region = eu-west-1',
+      '',
+      '[profile wrong-secret]',
+      'region = eu-west-1',
+      '',
+      '[profile work-sso]',
+      'sso_session = corp',
+      'sso_account_id = 123456789012',
+      'sso_role_name = Admin',
+      'region = us-east-1',
+      '',
+      '[sso-session corp]',
+      'sso_start_url = https://corp.awsapps.com/start',
+      'sso_region = us-east-1',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(awsDir, 'credentials'),
+    [
+      '[stand-in]',
+      `aws_access_key_id = ${FAKE_AWS_CREDENTIALS.accessKeyId}`,
+      `aws_secret_access_key = ${FAKE_AWS_CREDENTIALS.secretAccessKey}`,
+      '[wrong-secret]',
+      `aws_access_key_id = ${FAKE_AWS_CREDENTIALS.accessKeyId}`,
+      'aws_secret_access_key = not-the-right-secret-at-all-0000000000000',
+      '',
+    ].join('\n'),
+  );
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SLOTDECK_MASTER_KEY: 'integration-test-master-key',
+    SLOTDECK_AGENT_GATEWAY_PORT: '0',
+    AWS_CONFIG_FILE: join(awsDir, 'config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(awsDir, 'credentials'),
+  };
+  delete env.AWS_ACCESS_KEY_ID;
+  delete env.AWS_SECRET_ACCESS_KEY;
+  delete env.AWS_PROFILE;
+  core = await bootstrap({
+    mode: 'browser',
+    version: 'test',
+    dataDir,
+    agentDir: resolve(import.meta.dirname, '../../../remote-agent'),
+    nodePath: process.execPath,
+    log: consoleLogger((line) => logs.push(line)),
+    keyring: loadKeyring(),
+    env,
+    backoff: { initialMs: 100, maxMs: 1000 },
+    aws: {
+      endpoint: aws.url,
+      checkIpUrl: aws.checkIpUrl,
+      waiter: { minDelay: 0.1, maxDelay: 0.2 },
+      pageSize: 5,
+    },
+  });
+  core.events.subscribe((channel, payload) => {
+    outputs.push(JSON.stringify({ channel, payload }));
+    if (channel === 'aws:progress') progress.push(payload as AwsProgress);
+  });
+  // The same secret store the panel uses, to look at what it kept.
+  vault = await createVault({
+    file: join(dataDir, 'secrets.enc.json'),
+    masterKey: env.SLOTDECK_MASTER_KEY,
+    entry: loadKeyring(),
+  });
+  await core.ready;
+});
+
+afterAll(async () => {
+  await core?.dispose();
+  await aws?.stop();
+  killAll(processesOf(dataDir));
+  rmSync(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  rmSync(awsDir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  aws.options.transitions.pendingMs = 300;
+  aws.options.transitions.stoppingMs = 300;
+  aws.clearFaults();
+});
+
+describe('AWS accounts against the EC2 stand-in', () => {
+  it('lists the profiles of a temp ~/.aws/config by kind, never their keys', async () => {
+    const profiles = await ok('aws:profiles', {});
+    expect(profiles.profiles).toEqual([
+      { name: 'stand-in', kind: 'static', region: 'eu-west-1' },
+      { name: 'work-sso', kind: 'sso', region: 'us-east-1' },
+      { name: 'wrong-secret', kind: 'static', region: 'eu-west-1' },
+    ]);
+    expect(profiles.environment).toBe(false);
+    expect(JSON.stringify(profiles)).not.toContain(FAKE_AWS_CREDENTIALS.secretAccessKey);
+  });
+
+  it('adds an account from a profile after checking it once with DescribeRegions, and refuses a wrong secret', async () => {
+    const before = aws.calls('DescribeRegions').length;
+    const account = await ok('aws:account-create', {
+      name: 'Profile account',
+      regions: ['eu-west-1'],
+      credentials: { source: 'profile', profile: 'stand-in' },
+    });
+    expect(account).toMatchObject({ source: 'profile', profile: 'stand-in', accessKeyHint: null });
+    expect(aws.calls('DescribeRegions')).toHaveLength(before + 1);
+    expect(aws.calls('DescribeRegions').at(-1)!.accessKeyId).toBe(FAKE_AWS_CREDENTIALS.accessKeyId);
+
+    const wrong = await fails('aws:account-create', {
+      name: 'Wrong',
+      regions: ['eu-west-1'],
+      credentials: { source: 'profile', profile: 'wrong-secret' },
+    });
+    expect(wrong.code).toBe('AWS_CREDENTIALS_INVALID');
+    expect(wrong.message).toContain('Wrong');
+    const missing = await fails('aws:account-create', {
+      name: 'Missing',
+      regions: ['eu-west-1'],
+      credentials: { source: 'profile', profile: 'no-such-profile' },
+    });
+    expect(missing.code).toBe('AWS_CREDENTIALS_MISSING');
+    const { accounts } = await ok('aws:accounts', {});
+    expect(accounts.map((a) => a.name)).toEqual(['Profile account']);
+  });
+
+  it('keeps a pasted access key in the keychain only: not in SQLite, the logs or anything the renderer got', async () => {
+    const refused = await fails('aws:account-create', {
+      name: 'Typo',
+      regions: ['eu-west-1'],
+      credentials: { source: 'access-key', accessKeyId: PASTED.accessKeyId, secretAccessKey: 'x'.repeat(40) },
+    });
+    expect(refused.code).toBe('AWS_CREDENTIALS_INVALID');
+
+    const account = await ok('aws:account-create', {
+      name: 'Pasted',
+      regions: ['eu-west-1', 'us-east-1'],
+      credentials: { source: 'access-key', ...PASTED },
+    });
+    expect(account).toMatchObject({ source: 'access-key', accessKeyHint: 'AKIA…0042' });
+    aws.addInstance('us-east-1', { name: 'pasted-box' });
+    const listed = await ok('aws:instances', { accountId: account.id });
+    expect(listed.instances.map((i) => i.name)).toContain('pasted-box');
+    // The stand-in checked every signature: the panel signed with the pasted key.
+    expect(aws.requests.filter((r) => r.accessKeyId === PASTED.accessKeyId).length).toBeGreaterThan(1);
+
+    expect(JSON.parse((await vault.get(`aws/${account.id}/access-key`))!)).toMatchObject(PASTED);
+    for (const file of filesUnder(dataDir).filter((f) => !f.includes(`${join(dataDir, 'agents')}/`)))
+      expect(readFileSync(file).includes(PASTED.secretAccessKey), file).toBe(false);
+    expect(logs.join('\n')).not.toContain(PASTED.secretAccessKey);
+    expect(outputs.join('\n')).not.toContain(PASTED.secretAccessKey);
+
+    await ok('aws:account-remove', { id: account.id });
+    expect(await vault.get(`aws/${account.id}/access-key`)).toBeNull();
+  });
+});
+
+describe('instances (stand-in EC2)', () => {
+  let accountId: string;
+
+  beforeAll(async () => {
+    accountId = (
+      await ok('aws:account-create', {
+        name: 'Fleet',
+        regions: ['eu-west-1', 'eu-central-1'],
+        credentials: { source: 'profile', profile: 'stand-in' },
+      })
+    ).id;
+  });
+
+  it('lists every instance of every region across pages, with each region failing on its own', async () => {
+    for (let n = 0; n < 12; n++)
+      aws.addInstance('eu-central-1', {
+        name: `batch-${n}`,
+        state: n % 3 === 0 ? 'stopped' : 'running',
+        tags: { team: n % 2 ? 'odd' : 'even' },
+        image: n === 1 ? 'ubuntu' : n === 2 ? 'debian' : 'al2023',
+      });
+    aws.addInstance('eu-central-1', { name: 'gone', state: 'terminated' });
+    const before = aws.calls('DescribeInstances').length;
+    const { instances, regionErrors } = await ok('aws:instances', { accountId });
+    const batch = instances.filter((i) => i.region === 'eu-central-1');
+    expect(batch.map((i) => i.name).sort()).toEqual([...Array(12).keys()].map((n) => `batch-${n}`).sort());
+    expect(regionErrors).toEqual([]);
+    // Pages of 5: three calls for eu-central-1's 12, with the token of the one before.
+    const central = aws
+      .calls('DescribeInstances')
+      .slice(before)
+      .filter((r) => r.region === 'eu-central-1');
+    expect(central.map((r) => r.params.MaxResults)).toEqual(['5', '5', '5']);
+    expect(central[1]!.params.NextToken).toBeTruthy();
+
+    const byName = new Map(batch.map((i) => [i.name, i]));
+    expect(byName.get('batch-0')).toMatchObject({ state: 'stopped', publicIp: null, statusChecks: null });
+    expect(byName.get('batch-4')).toMatchObject({ state: 'running', suggestedUser: 'ec2-user', statusChecks: 'ok' });
+    expect(byName.get('batch-1')?.suggestedUser).toBe('ubuntu');
+    expect(byName.get('batch-2')?.suggestedUser).toBe('admin');
+    expect(byName.get('batch-4')?.publicIp).toMatch(/^203\.0\.113\./);
+
+    // A region the credentials are not valid in is reported beside the others' instances.
+    await ok('aws:account-update', { id: accountId, changes: { regions: ['eu-central-1', 'ap-south-1'] } });
+    const partial = await ok('aws:instances', { accountId });
+    expect(partial.instances.length).toBe(12);
+    expect(partial.regionErrors).toEqual([
+      expect.objectContaining({ region: 'ap-south-1', code: 'AWS_CREDENTIALS_INVALID' }),
+    ]);
+    await ok('aws:account-update', { id: accountId, changes: { regions: ['eu-west-1', 'eu-central-1'] } });
+  });
+
+  it('filters by tag, state and instance id', async () => {
+    const odd = await core.aws.listInstances(accountId, { regions: ['eu-central-1'], tags: { team: 'odd' } });
+    expect(odd.instances.map((i) => i.tags.team)).toEqual(Array(6).fill('odd'));
+    const stopped = await core.aws.listInstances(accountId, { regions: ['eu-central-1'], states: ['stopped'] });
+    expect(stopped.instances.every((i) => i.state === 'stopped')).toBe(true);
+    expect(stopped.instances.length).toBe(4);
+    const one = odd.instances[0]!;
+    const byId = await core.aws.listInstances(accountId, { regions: ['eu-central-1'], instanceIds: [one.instanceId] });
+    expect(byId.instances.map((i) => i.instanceId)).toEqual([one.instanceId]);
+    const filters = aws.calls('DescribeInstances').at(-1)!.params;
+    expect(filters['InstanceId.1']).toBe(one.instanceId);
+  });
+
+  it('starts, stops and reboots an instance with progress events in order', async () => {
+    const box = aws.addInstance('eu-west-1', { name: 'cycle', state: 'stopped' });
+    const ref = { accountId, region: 'eu-west-1', instanceId: box.id };
+    const started = await ok('aws:instance-action', { ...ref, action: 'start' });
+    expect(started).toMatchObject({ state: 'running', statusChecks: 'ok' });
+    expect(phasesOf(box.id)).toEqual(['requested', 'pending', 'running', 'status-checks', 'ready']);
+
+    progress.length = 0;
+    const stopped = await ok('aws:instance-action', { ...ref, action: 'stop' });
+    expect(stopped.state).toBe('stopped');
+    expect(phasesOf(box.id)).toEqual(['requested', 'stopping', 'stopped']);
+
+    await ok('aws:instance-action', { ...ref, action: 'start' });
+    progress.length = 0;
+    const rebooted = await ok('aws:instance-action', { ...ref, action: 'reboot' });
+    expect(rebooted.state).toBe('running');
+    expect(phasesOf(box.id)).toEqual(['requested', 'rebooting', 'status-checks', 'ready']);
+    expect(aws.calls('RebootInstances').at(-1)!.params['InstanceId.1']).toBe(box.id);
+  });
+
+  it('stops waiting when the admin cancels, and says so; the instance goes on starting in AWS', async () => {
+    aws.options.transitions.pendingMs = 60_000;
+    const box = aws.addInstance('eu-west-1', { name: 'slow', state: 'stopped' });
+    const answer = call(
+      'aws:instance-action',
+      { accountId, region: 'eu-west-1', instanceId: box.id, action: 'start' },
+      'req-cancel',
+    );
+    await until(
+      'the pending phase',
+      () => phasesOf(box.id),
+      (phases) => phases.includes('pending'),
+    );
+    core.dispatcher.cancel('req-cancel');
+    const result = await answer;
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.error.code).toBe('IPC_CANCELLED');
+    expect(phasesOf(box.id).at(-1)).toBe('cancelled');
+    expect(aws.instance(box.id).state).toBe('pending');
+  });
+
+  it('names the missing IAM action when AWS answers UnauthorizedOperation', async () => {
+    const box = aws.addInstance('eu-west-1', { name: 'locked', state: 'stopped' });
+    aws.fault('StartInstances', 'UnauthorizedOperation');
+    const error = await fails('aws:instance-action', {
+      accountId,
+      region: 'eu-west-1',
+      instanceId: box.id,
+      action: 'start',
+    });
+    expect(error.code).toBe('AWS_UNAUTHORIZED');
+    expect(error.message).toContain('ec2:StartInstances');
+    expect(error.details?.action).toBe('ec2:StartInstances');
+    expect(phasesOf(box.id)).toEqual(['requested', 'failed']);
+    expect(aws.instance(box.id).state).toBe('stopped');
+  });
+
+  it('says the current state when AWS answers IncorrectInstanceState', async () => {
+    aws.options.transitions.stoppingMs = 60_000;
+    const box = aws.addInstance('eu-west-1', { name: 'busy', state: 'stopping' });
+    const error = await fails('aws:instance-action', {
+      accountId,
+      region: 'eu-west-1',
+      instanceId: box.id,
+      action: 'start',
+    });
+    expect(error.code).toBe('AWS_INSTANCE_STATE');
+    expect(error.details?.state).toBe('stopping');
+    expect(error.message).toContain(`${box.id} is stopping`);
+    expect(aws.instance(box.id).state).toBe('stopping');
+  });
+
+  it('retries RequestLimitExceeded, and reports AWS_THROTTLED when AWS keeps refusing', async () => {
+    const before = aws.calls('DescribeInstances').length;
+    aws.throttle(2, 'DescribeInstances');
+    const { regionErrors } = await ok('aws:instances', { accountId });
+    expect(regionErrors).toEqual([]);
+    // Two refused, then answered: the SDK's retries, not the panel giving up.
+    expect(aws.calls('DescribeInstances').length - before).toBeGreaterThanOrEqual(4);
+
+    const box = aws.addInstance('eu-west-1', { name: 'throttled', state: 'stopped' });
+    aws.throttle(10, 'StartInstances');
+    const error = await fails('aws:instance-action', {
+      accountId,
+      region: 'eu-west-1',
+      instanceId: box.id,
+      action: 'start',
+    });
+    expect(error.code).toBe('AWS_THROTTLED');
+    expect(aws.calls('StartInstances').filter((r) => r.params['InstanceId.1'] === box.id)).toHaveLength(3);
+    expect(aws.instance(box.id).state).toBe('stopped');
+  });
+});
+
+describe('launching and connecting (stand-in EC2, real sshd and agent)', () => {
+  let accountId: string;
+  let sshd: TestSshd;
+  let remote: AgentProcess;
+
+  beforeAll(async () => {
+    [sshd, remote] = await Promise.all([TestSshd.start(), AgentProcess.start()]);
+    accountId = (
+      await ok('aws:account-create', {
+        name: 'Launcher',
+        regions: ['eu-west-1'],
+        credentials: { source: 'profile', profile: 'stand-in' },
+      })
+    ).id;
+  });
+
+  afterAll(async () => {
+    sshd?.stop();
+    await remote?.destroy();
+  });
+
+  it('launches a host: image from SSM, a new key pair into the keychain, SSH from my /32 only, tags, a linked profile', async () => {
+    const keyPairName = 'slotdeck-launched';
+    const images = await ok('aws:launch-options', { accountId, region: 'eu-west-1' });
+    expect(images.myAddress).toBe(MY_ADDRESS);
+    expect(images.images.map((i) => i.key)).toEqual(['al2023', 'ubuntu-24.04']);
+
+    progress.length = 0;
+    const { instance, hostId } = await ok('aws:launch', {
+      accountId,
+      region: 'eu-west-1',
+      name: 'Build box',
+      instanceType: 't4g.medium',
+      image: 'al2023',
+      diskGb: 30,
+      keyPair: { mode: 'create', name: keyPairName },
+      idleStopMinutes: 60,
+    });
+    expect(instance).toMatchObject({ state: 'running', statusChecks: 'ok', name: 'Build box', type: 't4g.medium' });
+    expect(instance.tags).toMatchObject({ Name: 'Build box', slotdeck: 'Build box' });
+    expect(instance.linkedHostIds).toEqual([hostId]);
+    expect(progress.map((p) => p.phase)).toEqual(['requested', 'pending', 'running', 'status-checks', 'ready']);
+
+    // Graviton type: the arm64 parameter was read, and that image launched.
+    expect(aws.calls('GetParameter').at(-1)!.params.Name).toBe(
+      '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64',
+    );
+    const run = aws.calls('RunInstances').at(-1)!.params;
+    expect(aws.instance(instance.instanceId).architecture).toBe('arm64');
+    expect(run['BlockDeviceMapping.1.Ebs.VolumeSize']).toBe('30');
+    expect(run.KeyName).toBe(keyPairName);
+
+    const group = aws.securityGroupByName('eu-west-1', 'slotdeck-build-box')!;
+    expect(group.ingress.map((rule) => ({ ...rule, cidrs: rule.cidrs.map((c) => c.cidr) }))).toEqual([
+      { protocol: 'tcp', from: 22, to: 22, cidrs: [`${MY_ADDRESS}/32`] },
+    ]);
+    expect(aws.instance(instance.instanceId).securityGroupIds).toEqual([group.id]);
+
+    const host = (await ok('hosts:list', {})).hosts.find((h) => h.id === hostId)!;
+    expect(host).toMatchObject({
+      name: 'Build box',
+      user: 'ec2-user',
+      port: 22,
+      address: instance.publicIp,
+      auth: { method: 'key', storedKey: true },
+      instance: { accountId, region: 'eu-west-1', instanceId: instance.instanceId },
+    });
+    const privateKey = await vault.get(`host/${hostId}/private-key`);
+    expect(privateKey).toContain('PRIVATE KEY');
+    const keyBody = privateKey!.split('\n')[2]!;
+    for (const file of filesUnder(dataDir).filter((f) => !f.includes(`${join(dataDir, 'agents')}/`)))
+      expect(readFileSync(file, 'latin1').includes(keyBody), file).toBe(false);
+    expect(outputs.join('\n')).not.toContain(keyBody);
+    expect(logs.join('\n')).not.toContain(keyBody);
+
+    const access = await ok('aws:ssh-access', { hostId });
+    expect(access).toMatchObject({ allowed: true, myAddress: MY_ADDRESS });
+  });
+
+  it('warns when the instance security groups do not let this computer in', async () => {
+    const box = aws.addInstance('eu-west-1', { name: 'closed' });
+    const host = await ok('hosts:create', {
+      name: 'closed',
+      address: '192.0.2.1',
+      user: 'ec2-user',
+      auth: { method: 'agent' },
+    });
+    await ok('aws:link-host', { hostId: host.id, instance: { accountId, region: 'eu-west-1', instanceId: box.id } });
+    const access = await ok('aws:ssh-access', { hostId: host.id });
+    expect(access.allowed).toBe(false);
+    expect(access.detail).toContain(`${MY_ADDRESS}/32`);
+  });
+
+  it('looks the address up at every connect: a stopped and started instance has a new public IP', async () => {
+    nextIps.push('127.0.0.9');
+    const box = aws.addInstance('eu-west-1', { name: 'moving', state: 'stopped' });
+    const ref = { accountId, region: 'eu-west-1', instanceId: box.id };
+    await ok('aws:instance-action', { ...ref, action: 'start' });
+    const host = await ok('hosts:create', {
+      name: 'moving',
+      address: '127.0.0.9',
+      port: sshd.port,
+      user: 'root',
+      auth: { method: 'key', privateKey: sshd.clientKey },
+      agentPort: Number(new URL(remote.url).port),
+      agentCommand: `${process.execPath} ${AGENT_CLI} --data-dir ${remote.dataDir}`,
+    });
+    await ok('aws:link-host', { hostId: host.id, instance: ref });
+    expect((await ok('hosts:list', {})).hosts.find((h) => h.id === host.id)!.address).toBe('127.0.0.9');
+
+    await ok('aws:instance-action', { ...ref, action: 'stop' });
+    const stoppedError = await fails('hosts:connect', { id: host.id });
+    expect(stoppedError.code).toBe('AWS_INSTANCE_STATE');
+    expect(stoppedError.message).toContain('stopped');
+
+    nextIps.push('127.0.0.1');
+    await ok('aws:instance-action', { ...ref, action: 'start' });
+    // The profile still holds the old address; connecting reaches the new one (the sshd asks to trust its key).
+    const first = await fails('hosts:connect', { id: host.id });
+    expect(first.code).toBe('HOST_KEY_UNKNOWN');
+    expect(first.details?.fingerprint).toBe(sshd.fingerprint);
+    const trusted = await ok('hosts:trust-key', { id: host.id, fingerprint: sshd.fingerprint });
+    expect(trusted).toMatchObject({ address: '127.0.0.1', status: { state: 'connected' } });
+    await ok('hosts:disconnect', { id: host.id });
+
+    // Start and connect: the instance is stopped, started (with its progress), and the host connected.
+    await ok('aws:instance-action', { ...ref, action: 'stop' });
+    nextIps.push('127.0.0.1');
+    progress.length = 0;
+    await ok('hosts:start-and-connect', { id: host.id });
+    expect(phasesOf(box.id)).toEqual(['requested', 'pending', 'running', 'status-checks', 'ready']);
+    const connected = (await ok('hosts:list', {})).hosts.find((h) => h.id === host.id)!;
+    expect(connected.status.state).toBe('connected');
+    await ok('hosts:disconnect', { id: host.id });
+  });
+
+  it('refuses start-and-connect for a host with no instance', async () => {
+    const host = await ok('hosts:create', {
+      name: 'plain',
+      address: '192.0.2.2',
+      user: 'root',
+      auth: { method: 'agent' },
+    });
+    expect((await fails('hosts:start-and-connect', { id: host.id })).code).toBe('HOST_NOT_LINKED');
+  });
+});
