@@ -191,6 +191,13 @@ describe('AWS accounts against the EC2 stand-in', () => {
       credentials: { source: 'profile', profile: 'no-such-profile' },
     });
     expect(missing.code).toBe('AWS_CREDENTIALS_MISSING');
+    const noEnvironment = await fails('aws:account-create', {
+      name: 'From env',
+      regions: ['eu-west-1'],
+      credentials: { source: 'environment' },
+    });
+    expect(noEnvironment.code).toBe('AWS_CREDENTIALS_MISSING');
+    expect(noEnvironment.message).toContain('AWS_ACCESS_KEY_ID');
     const { accounts } = await ok('aws:accounts', {});
     expect(accounts.map((a) => a.name)).toEqual(['Profile account']);
   });
@@ -363,6 +370,20 @@ describe('instances (stand-in EC2)', () => {
     expect(aws.instance(box.id).state).toBe('stopping');
   });
 
+  it('says AWS cannot be reached when the connection keeps dropping (after the SDK retried)', async () => {
+    const box = aws.addInstance('eu-west-1', { name: 'offline', state: 'stopped' });
+    aws.fault('StartInstances', 'ConnectionReset', { times: 3 });
+    const error = await fails('aws:instance-action', {
+      accountId,
+      region: 'eu-west-1',
+      instanceId: box.id,
+      action: 'start',
+    });
+    expect(error.code).toBe('AWS_UNREACHABLE');
+    expect(error.message).toContain('eu-west-1');
+    expect(aws.calls('StartInstances').filter((r) => r.params['InstanceId.1'] === box.id)).toHaveLength(3);
+  });
+
   it('retries RequestLimitExceeded, and reports AWS_THROTTLED when AWS keeps refusing', async () => {
     const before = aws.calls('DescribeInstances').length;
     aws.throttle(2, 'DescribeInstances');
@@ -518,6 +539,13 @@ describe('launching and connecting (stand-in EC2, real sshd and agent)', () => {
     expect(phasesOf(box.id)).toEqual(['requested', 'pending', 'running', 'status-checks', 'ready']);
     const connected = (await ok('hosts:list', {})).hosts.find((h) => h.id === host.id)!;
     expect(connected.status.state).toBe('connected');
+    await ok('hosts:disconnect', { id: host.id });
+
+    // AWS out of reach: the last known address is tried rather than refusing to connect.
+    aws.fault('DescribeInstances', 'ConnectionReset', { times: 3 });
+    const offline = await ok('hosts:connect', { id: host.id });
+    expect(offline).toMatchObject({ address: '127.0.0.1', status: { state: 'connected' } });
+    expect(logs.join('\n')).toContain('trying the last known address 127.0.0.1');
     await ok('hosts:disconnect', { id: host.id });
   });
 
