@@ -485,6 +485,48 @@ describe('launching and connecting (stand-in EC2, real sshd and agent)', () => {
     expect(access).toMatchObject({ allowed: true, myAddress: MY_ADDRESS });
   });
 
+  it('keeps a new key pair when the launch fails after making it, and a second launch with that pair uses it', async () => {
+    aws.fault('RunInstances', 'UnauthorizedOperation');
+    const hostsBefore = (await ok('hosts:list', {})).hosts.length;
+    const error = await fails('aws:launch', {
+      accountId,
+      region: 'eu-west-1',
+      name: 'Retry box',
+      instanceType: 't3.medium',
+      image: 'ubuntu-24.04',
+      diskGb: 20,
+      keyPair: { mode: 'create', name: 'retry-pair' },
+      idleStopMinutes: null,
+    });
+    expect(error.code).toBe('AWS_UNAUTHORIZED');
+    expect(error.details?.action).toBe('ec2:RunInstances');
+    expect(progress.at(-1)).toMatchObject({ phase: 'failed', instanceId: null });
+    expect((await ok('hosts:list', {})).hosts).toHaveLength(hostsBefore);
+    const kept = await vault.get(`aws/${accountId}/eu-west-1/key-pair/retry-pair`);
+    expect(kept).toContain('PRIVATE KEY');
+
+    const { hostId, instance } = await ok('aws:launch', {
+      accountId,
+      region: 'eu-west-1',
+      name: 'Retry box',
+      instanceType: 't3.medium',
+      image: 'ubuntu-24.04',
+      diskGb: 20,
+      keyPair: { mode: 'existing', name: 'retry-pair' },
+      idleStopMinutes: null,
+    });
+    expect(instance.suggestedUser).toBe('ubuntu');
+    expect(await vault.get(`host/${hostId}/private-key`)).toBe(`${kept!.trim()}\n`);
+    expect(await vault.get(`aws/${accountId}/eu-west-1/key-pair/retry-pair`)).toBeNull();
+    // The group made by the first try is reused, still with its one rule.
+    const group = aws.securityGroupByName('eu-west-1', 'slotdeck-retry-box')!;
+    expect(group.ingress.flatMap((rule) => rule.cidrs.map((c) => c.cidr))).toEqual([`${MY_ADDRESS}/32`]);
+    expect((await ok('hosts:list', {})).hosts.find((h) => h.id === hostId)).toMatchObject({
+      user: 'ubuntu',
+      auth: { storedKey: true },
+    });
+  });
+
   it('warns when the instance security groups do not let this computer in', async () => {
     const box = aws.addInstance('eu-west-1', { name: 'closed' });
     const host = await ok('hosts:create', {
