@@ -43,7 +43,7 @@ const instance = (instanceId: string, changes: Partial<Ec2Instance> = {}): Ec2In
 const progress = (
   phase: AwsProgress['phase'],
   instanceId: string | null = 'i-0123456789abcdef0',
-  message = phase,
+  message: string = phase,
 ): AwsProgress => ({
   accountId: ACCOUNT,
   region: 'eu-west-1',
