@@ -527,6 +527,35 @@ describe('launching and connecting (stand-in EC2, real sshd and agent)', () => {
     });
   });
 
+  it('stops waiting for a launch when cancelled, keeping the linked profile for Start and connect', async () => {
+    aws.options.transitions.pendingMs = 60_000;
+    progress.length = 0;
+    const answer = call(
+      'aws:launch',
+      {
+        accountId,
+        region: 'eu-west-1',
+        name: 'Cancelled box',
+        instanceType: 't3.small',
+        image: 'al2023',
+        diskGb: 8,
+        keyPair: { mode: 'create', name: 'cancelled-pair' },
+        idleStopMinutes: null,
+      },
+      'req-launch',
+    );
+    const pending = await until('the launched instance', () => progress.find((p) => p.phase === 'pending'));
+    core.dispatcher.cancel('req-launch');
+    const result = await answer;
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.error.code).toBe('IPC_CANCELLED');
+    expect(progress.at(-1)).toMatchObject({ phase: 'cancelled', instanceId: pending.instanceId });
+    const host = (await ok('hosts:list', {})).hosts.find((h) => h.name === 'Cancelled box')!;
+    expect(host.instance?.instanceId).toBe(pending.instanceId);
+    expect(host.auth?.storedKey).toBe(true);
+    expect(aws.instance(pending.instanceId!).state).toBe('pending');
+  });
+
   it('warns when the instance security groups do not let this computer in', async () => {
     const box = aws.addInstance('eu-west-1', { name: 'closed' });
     const host = await ok('hosts:create', {
