@@ -86,7 +86,8 @@ new_enough() {
 choose_node() {
   NODE=
   NODE_VERSION=
-  for candidate in "$ROOT/node/current/bin/node" node node-22 node-20 /usr/local/bin/node /usr/bin/node; do
+  # Only PATH and ROOT: a PATH without node means "no Node here" (sudo -u gives secure_path, which has /usr/bin).
+  for candidate in "$ROOT/node/current/bin/node" node node-22 node-20; do
     case $candidate in
       /*) [ -x "$candidate" ] || continue ;;
       *)
@@ -290,7 +291,7 @@ cmd_build_dtach() {
   mkdir -p "$target" || die 1 "cannot create $target"
   cp "$src/dtach" "$target/dtach.new.$$" && chmod 755 "$target/dtach.new.$$" && mv -f "$target/dtach.new.$$" "$target/dtach" ||
     die 1 "cannot install dtach into $target"
-  "$target/dtach" --help >/dev/null 2>&1 || "$target/dtach" -h >/dev/null 2>&1 || true
+  "$target/dtach" --help 2>&1 | grep -q "^dtach" || die 1 "the dtach built in $target does not run"
   printf '{"dtach":%s}\n' "$(json_str "$target/dtach")"
 }
 
