@@ -1,0 +1,75 @@
+import { execFileSync } from 'node:child_process';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  agentCommandFor,
+  asAgent,
+  asRoot,
+  planFor,
+  releaseRoot,
+  shq,
+} from '../../../../src/main/services/deploy/plans';
+
+/** What a POSIX shell makes of a command line: each word on a line of its own. */
+function words(line: string): string[] {
+  return execFileSync('sh', ['-c', `for word in ${line}; do printf '%s\\n' "$word"; done`], { encoding: 'utf8' })
+    .split('\n')
+    .slice(0, -1);
+}
+
+describe('the host-side command lines', () => {
+  it('quotes any word so that the remote shell sees exactly it (no expansion, no splitting)', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'grapheme', maxLength: 40 }).filter((w) => !w.includes('\0')),
+        (word) => {
+          expect(words(shq(word))).toEqual([word]);
+        },
+      ),
+      { numRuns: 200 },
+    );
+    expect(words(shq("it's $(rm -rf ~) `x` *"))).toEqual(["it's $(rm -rf ~) `x` *"]);
+  });
+
+  it('runs as the login user in single-user mode and through sudo -u as the agent account in isolated mode', () => {
+    const env = { npm_config_cache: '/tmp/npm cache' };
+    expect(asAgent({ account: null, env: {} }, ['sh', '/tmp/x/host.sh', 'detect'])).toBe('sh /tmp/x/host.sh detect');
+    expect(asAgent({ account: 'slotdeck', env }, ['sh', 'host.sh', 'unpack'])).toBe(
+      "sudo -n -u slotdeck -H env 'npm_config_cache=/tmp/npm cache' sh host.sh unpack",
+    );
+    expect(asRoot({}, ['sh', 'host.sh', 'ensure-account', 'slotdeck'])).toBe(
+      'sudo -n sh host.sh ensure-account slotdeck',
+    );
+  });
+
+  it('names the agent command the host profile keeps, for each mode', () => {
+    const root = releaseRoot('/home/ec2-user/');
+    expect(root).toBe('/home/ec2-user/.slotdeck-agent');
+    expect(agentCommandFor(root, null)).toBe('/home/ec2-user/.slotdeck-agent/bin/slotdeck-agent');
+    expect(agentCommandFor('/home/slotdeck/.slotdeck-agent', 'slotdeck')).toBe(
+      'sudo -n -u slotdeck /home/slotdeck/.slotdeck-agent/bin/slotdeck-agent',
+    );
+  });
+
+  it('plans the steps each action shows, setting up slot accounts only where slots are isolated', () => {
+    const ids = (action: Parameters<typeof planFor>[0], mode?: Parameters<typeof planFor>[1]) =>
+      planFor(action, mode).map((step) => step.id);
+    expect(ids('deploy')).toEqual([
+      'connect',
+      'detect',
+      'mode',
+      'node',
+      'dtach',
+      'upload',
+      'unpack',
+      'setup-host',
+      'activate',
+      'boot',
+      'reconnect',
+    ]);
+    expect(ids('deploy', 'single-user')).not.toContain('setup-host');
+    expect(ids('upgrade')).toEqual(['connect', 'detect', 'upload', 'unpack', 'activate', 'reconnect']);
+    expect(ids('rollback')).toEqual(['connect', 'detect', 'rollback', 'reconnect']);
+    expect(ids('uninstall')).toEqual(['connect', 'detect', 'uninstall', 'disconnect']);
+  });
+});
