@@ -25,6 +25,7 @@ const VIEWS: Array<[View, string]> = [
   ['users', 'Users'],
   ['usage', 'Usage'],
   ['gateway', 'Gateway'],
+  ['cloud', 'Cloud'],
 ];
 
 function Dialogs() {

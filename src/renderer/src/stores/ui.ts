@@ -5,7 +5,7 @@ import type { IpcClient } from '../lib/ipc';
 export type Theme = 'system' | 'light' | 'dark';
 
 /** What the main column shows: the consoles, or one of the selected host's admin views. */
-export type View = 'consoles' | 'users' | 'usage' | 'gateway';
+export type View = 'consoles' | 'users' | 'usage' | 'gateway' | 'cloud';
 
 export type Dialog =
   | { kind: 'add-host' }

@@ -7,8 +7,14 @@ import type { View } from '../../stores/ui';
 const UsersView = lazy(() => import('../users/UsersView'));
 const UsageView = lazy(() => import('../usage/UsageView'));
 const GatewayView = lazy(() => import('../gateway/GatewayView'));
+const CloudView = lazy(() => import('../cloud/CloudView'));
 
-const TITLES: Record<Exclude<View, 'consoles'>, string> = { users: 'Users', usage: 'Usage', gateway: 'Gateway' };
+const TITLES: Record<Exclude<View, 'consoles'>, string> = {
+  users: 'Users',
+  usage: 'Usage',
+  gateway: 'Gateway',
+  cloud: 'Cloud',
+};
 
 /** An admin view of the host picked for it, under the picker that says which host that is. */
 export function AdminView({ view }: { view: Exclude<View, 'consoles'> }) {
@@ -16,6 +22,15 @@ export function AdminView({ view }: { view: Exclude<View, 'consoles'> }) {
   // While Slotdeck is unreachable the page says so once (OfflineState): the view's own "could not load" stays out of
   // sight, still mounted, so that it is as the admin left it once Slotdeck is back.
   const offline = useUi((s) => s.offline);
+  // AWS accounts belong to this panel, not to a host: no host picker above them.
+  if (view === 'cloud')
+    return (
+      <div className="admin-host-body" hidden={offline}>
+        <Suspense fallback={<p className="empty padded">Loading…</p>}>
+          <CloudView />
+        </Suspense>
+      </div>
+    );
   return (
     <div className="admin-host">
       <div className="admin-host-bar">

@@ -5,6 +5,7 @@ import { formErrors, IpcClientError, type FormErrors } from '../../lib/ipc';
 import { useHosts, useStores, useUi } from '../../stores';
 import type { Dialog as DialogState } from '../../stores/ui';
 import { handleError } from '../app/actions';
+import { InstanceLinkField, sameInstance } from '../cloud/InstanceLinkField';
 import { HostAgentSettings } from '../deploy/HostAgent';
 
 type AuthMethod = 'paste' | 'file' | 'agent';
@@ -43,6 +44,7 @@ export function HostDialog({ hostId }: { hostId?: string | undefined }) {
   const [agentPort, setAgentPort] = useState(String(existing?.agentPort ?? 7420));
   const [agentCommand, setAgentCommand] = useState(existing?.agentCommand ?? 'slotdeck-agent');
   const [adminToken, setAdminToken] = useState('');
+  const [instance, setInstance] = useState(existing?.instance ?? null);
   const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
   const setError = (message: string | null): void => setErrors({ fields: {}, message });
   const fieldError = (field: keyof typeof HOST_FIELDS): string | undefined => errors.fields[field];
@@ -104,6 +106,8 @@ export function HostDialog({ hostId }: { hostId?: string | undefined }) {
       if (existing)
         await stores.hosts.getState().update(existing.id, { ...settings, ...(editingAuth ? { auth } : {}) });
       else id = (await stores.hosts.getState().create({ ...settings, auth })).id;
+      // Linked before connecting: the connection then takes its address from the instance.
+      if (!sameInstance(instance, existing?.instance ?? null)) await stores.cloud.getState().linkHost(id!, instance);
     } catch (err) {
       setBusy(false);
       if (err instanceof IpcClientError && err.code === 'SECRETS_LOCKED') {
@@ -266,6 +270,14 @@ export function HostDialog({ hostId }: { hostId?: string | undefined }) {
         ) : (
           <p className="hint">Uses the SSH agent of the user running Slotdeck (SSH_AUTH_SOCK).</p>
         )}
+        <details className="advanced" open={Boolean(instance) || undefined}>
+          <summary>EC2 instance{instance ? `: ${instance.instanceId}` : ''}</summary>
+          <InstanceLinkField
+            hostId={existing && sameInstance(instance, existing.instance) ? existing.id : undefined}
+            value={instance}
+            onChange={setInstance}
+          />
+        </details>
         {/* Opened when one of its fields is what failed: an error under a closed section would go unseen. */}
         <details className="advanced" open={ADVANCED_FIELDS.some((field) => errors.fields[field]) || undefined}>
           <summary>Agent on the host</summary>
