@@ -544,7 +544,7 @@ describe('launching and connecting (stand-in EC2, real sshd and agent)', () => {
       },
       'req-launch',
     );
-    const pending = await until('the launched instance', () => progress.find((p) => p.phase === 'pending'));
+    const pending = (await until('the launched instance', () => progress.find((p) => p.phase === 'pending')))!;
     core.dispatcher.cancel('req-launch');
     const result = await answer;
     expect(result.ok).toBe(false);
