@@ -32,7 +32,11 @@ export interface BootstrapOptions {
   pickSaveFile?: (suggestedName: string) => Promise<string | null>;
   /** The origin of the renderer's page; terminal tickets are bound to it (see HandlerServices). */
   rendererOrigin?: () => string | null;
-  /** Deploying the agent to hosts: a tarball to deploy instead of the bundled one, and DeployService's options. */
+  /**
+   * Deploying the agent to hosts: a tarball to deploy instead of the bundled one, and DeployService's options. The
+   * environment can set them too, for the e2e app: SLOTDECK_DEPLOY_TARBALL, SLOTDECK_DEPLOY_NODE_DIST_URL and
+   * SLOTDECK_DEPLOY_HOST_ENV (a JSON object: npm's cache for the host's commands).
+   */
   deploy?: { tarball?: string; options?: Partial<DeployOptions> };
   /**
    * AWS endpoints and pacing (tests: the EC2 stand-in). The environment can set them too, for the e2e app:
@@ -57,6 +61,7 @@ export interface PanelCore {
 /** The composition root of main: every service is made and wired here, for the Electron app and browser mode alike. */
 export async function bootstrap(options: BootstrapOptions): Promise<PanelCore> {
   const env = options.env ?? process.env;
+  const deploySettings = deploySettingsOf(env, options.deploy);
   const store = Store.open(join(options.dataDir, 'slotdeck.db'));
   const vault = await createVault({
     file: join(options.dataDir, 'secrets.enc.json'),
@@ -82,7 +87,7 @@ export async function bootstrap(options: BootstrapOptions): Promise<PanelCore> {
     packagedDir: join(dirname(options.agentDir), 'agent'),
     cacheDir: join(options.dataDir, 'agent-bundles'),
     nodePath: options.nodePath,
-    ...(options.deploy?.tarball ? { tarball: options.deploy.tarball } : {}),
+    ...(deploySettings.tarball ? { tarball: deploySettings.tarball } : {}),
   });
   hosts = new HostService({
     store,
@@ -103,7 +108,7 @@ export async function bootstrap(options: BootstrapOptions): Promise<PanelCore> {
     events,
     log: options.log,
     bundle,
-    ...(options.deploy?.options ? { options: options.deploy.options } : {}),
+    ...(deploySettings.options ? { options: deploySettings.options } : {}),
   });
   const handlers = createHandlers({
     store,
@@ -134,6 +139,27 @@ export async function bootstrap(options: BootstrapOptions): Promise<PanelCore> {
       store.close();
     },
   };
+}
+
+function deploySettingsOf(
+  env: NodeJS.ProcessEnv,
+  given: BootstrapOptions['deploy'] = {},
+): NonNullable<BootstrapOptions['deploy']> {
+  let hostEnv: unknown;
+  try {
+    hostEnv = env.SLOTDECK_DEPLOY_HOST_ENV ? JSON.parse(env.SLOTDECK_DEPLOY_HOST_ENV) : undefined;
+  } catch {
+    hostEnv = null;
+  }
+  if (hostEnv !== undefined && (typeof hostEnv !== 'object' || hostEnv === null || Array.isArray(hostEnv)))
+    throw new Error('SLOTDECK_DEPLOY_HOST_ENV must be a JSON object of strings, e.g. {"npm_config_cache":"/tmp/npm"}');
+  const options: Partial<DeployOptions> = {
+    ...(env.SLOTDECK_DEPLOY_NODE_DIST_URL ? { nodeDistBaseUrl: env.SLOTDECK_DEPLOY_NODE_DIST_URL } : {}),
+    ...(hostEnv ? { hostEnv: hostEnv as Record<string, string> } : {}),
+    ...given.options,
+  };
+  const tarball = given.tarball ?? env.SLOTDECK_DEPLOY_TARBALL;
+  return { ...(tarball ? { tarball } : {}), ...(Object.keys(options).length > 0 ? { options } : {}) };
 }
 
 function awsSettings(

@@ -19,7 +19,8 @@ export class PanelProcess {
 
   private constructor(
     readonly dataDir: string,
-    private readonly env: Record<string, string>,
+    /** The panel's environment: a test may change it before `stop()` and `launch()` (a new Slotdeck build). */
+    readonly env: Record<string, string>,
   ) {}
 
   static async start(env: Record<string, string> = {}): Promise<PanelProcess> {

@@ -57,7 +57,8 @@ export function agentActions(host: Host, entry: HostDeploy | undefined) {
         (bundled !== null && compareVersions(bundled, current) > 0) ||
         (code === 'AGENT_INCOMPATIBLE' && !agentTooNew(host))),
     canRollback: Boolean(status?.host?.previous),
-    canUninstall: current !== null || Boolean(status?.host?.releases.length),
+    // Only a deployed agent (one with releases under its root) can be uninstalled from here.
+    canUninstall: Boolean(status?.host?.current || status?.host?.releases.length),
   };
 }
 
@@ -68,7 +69,12 @@ function StepRow({ step, now }: { step: DeployStep; now: number }) {
       ? Math.min(100, Math.round((step.progress.done / step.progress.total) * 100))
       : null;
   return (
-    <li className={`deploy-step step-${step.state}`} data-step={step.id} data-state={step.state}>
+    // Steps the host's release command reported (activate.health...) sit under the step that ran it.
+    <li
+      className={`deploy-step step-${step.state} ${step.id.includes('.') ? 'sub-step' : ''}`}
+      data-step={step.id}
+      data-state={step.state}
+    >
       <span className="deploy-step-icon" role="img" aria-label={STEP_STATE_LABEL[step.state]}>
         {STEP_ICON[step.state]}
       </span>
@@ -174,6 +180,12 @@ function AgentSummary({ host, status, entry }: { host: Host; status: DeployStatu
           <dd>
             {release.boot === 'systemd' ? 'started by systemd' : 'not started by systemd (see the docs for cron)'}
           </dd>
+        </>
+      ) : null}
+      {entry.loadingStatus && !release ? (
+        <>
+          <dt>Releases</dt>
+          <dd className="deploy-muted">reading them on the host…</dd>
         </>
       ) : null}
       {entry.statusError ? (

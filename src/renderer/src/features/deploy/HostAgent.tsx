@@ -68,8 +68,10 @@ export function HostAgentLine({ host }: { host: Host }) {
 /** What to do about a connection that failed because of the agent: deploy it, update it, or update Slotdeck. */
 export function AgentErrorActions({ host }: { host: Host }) {
   const stores = useStores();
+  const busy = useDeploy((s) => s.byHost[host.id]?.job?.state === 'running');
   const code = host.status.error?.code;
-  if (host.kind !== 'ssh') return null;
+  // While a job runs, the sidebar's line shows it (and opens its steps) instead.
+  if (host.kind !== 'ssh' || busy) return null;
   if (code === 'AGENT_NOT_RUNNING' || code === 'AGENT_TOKEN_UNREADABLE')
     return (
       <button
