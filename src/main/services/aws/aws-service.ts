@@ -642,8 +642,8 @@ export class AwsService {
       }
       instance = { ...instance, state: 'stopped' };
     }
-    if (instance.state !== 'running' || instance.statusChecks !== 'ok')
-      await this.instanceAction({ ...ref, action: 'start' }, signal);
+    // A running instance is connected to at once, whatever its status checks say (SSH may well answer already).
+    if (instance.state !== 'running') await this.instanceAction({ ...ref, action: 'start' }, signal);
     this.options.hosts.clearIdleStop(hostId);
     await this.options.hosts.connect(hostId, signal);
   }
