@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -8,7 +9,7 @@ import { consoleLogger } from '../../../src/main/log';
 import { createVault, type SecretVault } from '../../../src/main/services/secrets/vault';
 import type { InvokeChannel } from '../../../src/shared/ipc/channels';
 import type { AwsProgress, IpcInput, IpcOutput, IpcResult } from '../../../src/shared/ipc/contract';
-import { FAKE_AWS_CREDENTIALS, FakeEc2 } from '../fixtures/fake-ec2';
+import { FAKE_AWS_CREDENTIALS, FAKE_SSO_ACCESS_TOKEN, FAKE_SSO_CREDENTIALS, FakeEc2 } from '../fixtures/fake-ec2';
 import { AGENT_CLI, AgentProcess } from '../helpers/agent.js';
 import { killAll, processesOf } from '../helpers/processes.js';
 import { filesUnder } from '../helpers/secrets.js';
@@ -200,6 +201,49 @@ describe('AWS accounts against the EC2 stand-in', () => {
     expect(noEnvironment.message).toContain('AWS_ACCESS_KEY_ID');
     const { accounts } = await ok('aws:accounts', {});
     expect(accounts.map((a) => a.name)).toEqual(['Profile account']);
+  });
+
+  it('adds an account from an SSO profile after aws sso login, and says to sign in again once the login expired', async () => {
+    // What `aws sso login --profile work-sso` leaves behind: the session's token in ~/.aws/sso/cache.
+    const home = join(awsDir, 'home');
+    const cacheDir = join(home, '.aws', 'sso', 'cache');
+    mkdirSync(cacheDir, { recursive: true });
+    const tokenFile = join(cacheDir, `${createHash('sha1').update('corp').digest('hex')}.json`);
+    const login = (expiresAt: Date) =>
+      writeFileSync(
+        tokenFile,
+        JSON.stringify({
+          startUrl: 'https://corp.awsapps.com/start',
+          region: 'us-east-1',
+          accessToken: FAKE_SSO_ACCESS_TOKEN,
+          expiresAt: expiresAt.toISOString(),
+        }),
+      );
+    const realHome = process.env.HOME;
+    process.env.HOME = home; // the SDK reads the SSO cache under $HOME
+    try {
+      login(new Date(Date.now() + 3_600_000));
+      const account = await ok('aws:account-create', {
+        name: 'Corp SSO',
+        regions: ['us-east-1'],
+        credentials: { source: 'profile', profile: 'work-sso' },
+      });
+      expect(aws.calls('GetRoleCredentials').length).toBeGreaterThan(0);
+      // The role's temporary key signed the check.
+      expect(aws.calls('DescribeRegions').at(-1)!.accessKeyId).toBe(FAKE_SSO_CREDENTIALS.accessKeyId);
+      await ok('aws:account-remove', { id: account.id });
+
+      login(new Date(Date.now() - 60_000));
+      const expired = await fails('aws:account-create', {
+        name: 'Corp SSO',
+        regions: ['us-east-1'],
+        credentials: { source: 'profile', profile: 'work-sso' },
+      });
+      expect(expired.code).toBe('AWS_CREDENTIALS_MISSING');
+      expect(expired.message).toContain('aws sso login --profile work-sso');
+    } finally {
+      process.env.HOME = realHome;
+    }
   });
 
   it('keeps a pasted access key in the keychain only: not in SQLite, the logs or anything the renderer got', async () => {

@@ -196,7 +196,7 @@ export class AwsService {
     const provider: CredentialsProvider =
       credentials.source === 'access-key'
         ? () => Promise.resolve(staticKey(credentials))
-        : credentialsFor(account, this.options.vault, this.options.env);
+        : credentialsFor(account, this.options.vault, this.options.env, this.options.endpoint);
     const client = this.makeEc2(region, provider);
     try {
       await this.send({ action: 'ec2:DescribeRegions', account: account.name, region, profile: account.profile }, () =>
@@ -229,7 +229,7 @@ export class AwsService {
     const key = `${account.id}/${region}`;
     let clients = this.clients.get(key);
     if (!clients) {
-      const credentials = credentialsFor(account, this.options.vault, this.options.env);
+      const credentials = credentialsFor(account, this.options.vault, this.options.env, this.options.endpoint);
       clients = {
         ec2: this.makeEc2(region, credentials),
         ssm: new SSMClient({

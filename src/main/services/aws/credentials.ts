@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { fromIni } from '@aws-sdk/credential-providers';
+import { fromIni, fromSSO } from '@aws-sdk/credential-providers';
 import type { AwsProfiles } from '../../../shared/ipc/contract-cloud';
 import { IpcErrorCode } from '../../../shared/ipc/errors';
 import { IpcError } from '../../ipc/errors';
@@ -92,10 +92,20 @@ export function credentialsFor(
   account: Pick<AwsAccountRow, 'id' | 'name' | 'source' | 'profile'>,
   vault: SecretVault,
   env: NodeJS.ProcessEnv,
+  /** The SSO and STS clients a profile may need talk to this endpoint instead (tests: the stand-in). */
+  endpoint?: string,
 ): CredentialsProvider {
   const { configFile, credentialsFile } = awsFiles(env);
-  const profile = (name: string): CredentialsProvider =>
-    fromIni({ profile: name, filepath: credentialsFile, configFilepath: configFile, ignoreCache: true });
+  const files = { filepath: credentialsFile, configFilepath: configFile, ignoreCache: true };
+  const clientConfig = endpoint ? { clientConfig: { endpoint } } : {};
+  // fromIni hands SSO profiles to fromSSO without the file paths, so SSO profiles go to fromSSO directly: the
+  // panel's AWS_CONFIG_FILE may not be the process's.
+  const profile =
+    (name: string): CredentialsProvider =>
+    () => {
+      const sso = listProfiles(env).profiles.some((p) => p.name === name && p.kind === 'sso');
+      return (sso ? fromSSO : fromIni)({ profile: name, ...files, ...clientConfig })();
+    };
   if (account.source === 'profile') return profile(account.profile ?? 'default');
   if (account.source === 'environment') {
     if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
