@@ -10,6 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem, type } from 'node:os';
 import { join } from 'node:path';
 import type { BenchRun, Machine, Suite, SuiteResult } from './suite.js';
+import { deploySuite } from './suites/deploy.js';
 import { gatewaySuite } from './suites/gateway.js';
 import { panelSuite } from './suites/panel.js';
 import { slotsSuite } from './suites/slots.js';
@@ -22,6 +23,7 @@ const suites: Record<string, Suite> = {
   panel: panelSuite,
   usage: usageSuite,
   gateway: gatewaySuite,
+  deploy: deploySuite,
 };
 
 const requested = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));

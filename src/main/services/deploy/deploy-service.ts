@@ -14,7 +14,7 @@ import type { Store } from '../db/store';
 import type { HostService } from '../hosts/hosts';
 import { DTACH_SOURCE, type AgentBundle, type BundleLocator } from './bundle';
 import { JobRecorder } from './job';
-import { agentCommandFor, asAgent, asRoot, cronLine, planFor, releaseRoot, shq, type RunAs } from './plans';
+import { agentCommandFor, asAgent, asRoot, planFor, releaseRoot, shq, type RunAs } from './plans';
 import { DeploySession, type ExecResult } from './ssh-session';
 
 /** Node the agent needs (remote-agent/package.json engines). */
@@ -249,8 +249,16 @@ export class DeployService {
     await this.step(ctx, 'mode', () => this.chooseMode(ctx));
     await this.step(ctx, 'node', () => this.installNode(ctx));
     await this.step(ctx, 'dtach', () => this.installDtach(ctx));
-    await this.step(ctx, 'upload', () => this.upload(ctx));
-    await this.step(ctx, 'unpack', () => this.unpack(ctx));
+    const already = ctx.agentFacts?.agent?.current === ctx.bundle!.version;
+    if (already) {
+      // Deploying again over the same version (a retry after a later step failed): nothing to unpack; activating
+      // it again restarts the agent, which is what a retry wants.
+      for (const id of ['upload', 'unpack'])
+        ctx.job.end(id, 'skipped', `The host already has the agent ${ctx.bundle!.version}.`);
+    } else {
+      await this.step(ctx, 'upload', () => this.upload(ctx));
+      await this.step(ctx, 'unpack', () => this.unpack(ctx));
+    }
     if (ctx.runAs.account) await this.step(ctx, 'setup-host', () => this.setupHost(ctx));
     else if (ctx.job.has('setup-host'))
       ctx.job.end(
@@ -286,7 +294,10 @@ export class DeployService {
 
   private async rollback(ctx: Context): Promise<void> {
     ctx.job.setVersions({ fromVersion: ctx.facts!.agent?.current ?? null });
-    await this.step(ctx, 'rollback', () => this.releaseCommand(ctx, 'rollback', ['rollback']));
+    await this.step(ctx, 'rollback', async () => {
+      ctx.message = (await this.releaseCommand(ctx, 'rollback', ['rollback'])) ?? null;
+      return ctx.message ?? undefined;
+    });
     await this.step(ctx, 'reconnect', () => this.refresh(ctx));
   }
 
@@ -525,6 +536,8 @@ export class DeployService {
       case 'uninstalled':
         return ended.message;
       case 'rolled-back':
+        // What Rollback asked for; for an activation it means the new agent did not come up.
+        if (stepId === 'rollback') return ended.message;
         ctx.outcome = { state: 'rolled-back', message: ended.message, code: IpcErrorCode.DEPLOY_FAILED };
         ctx.job.end(stepId, 'failed', ended.message);
         return undefined;
@@ -556,13 +569,12 @@ export class DeployService {
       );
       return `systemd unit ${name}.`;
     }
-    const hasCron = await this.remote(ctx, 'boot', 'command -v crontab', { allowFailure: true });
-    if (hasCron.code === 0) {
-      const line = cronLine(ctx.root);
-      const script = `(crontab -l 2>/dev/null | grep -vF ${shq('release resurrect')}; echo ${shq(line)}) | crontab -`;
-      await this.remote(ctx, 'boot', asAgent(ctx.runAs, ['sh', '-c', script]));
-      return `crontab of ${account}: ${line}`;
-    }
+    // Without systemd: an @reboot line in the account's crontab, where there is cron.
+    const cron = await this.remote(ctx, 'boot', asAgent(ctx.runAs, [cli, 'release', 'boot-unit', '--crontab']), {
+      allowFailure: true,
+    });
+    const said = ReleaseLine.safeParse(lastJson(cron.stdout));
+    if (cron.code === 0 && said.success && said.data.kind === 'result') return said.data.message;
     return {
       skipped: `${ctx.label} has neither systemd nor crontab: after a reboot, run ${cli} release resurrect as ${account} (see the deploy docs).`,
     };
@@ -580,8 +592,7 @@ export class DeployService {
         { allowFailure: true },
       );
     }
-    const script = `command -v crontab >/dev/null || exit 0; crontab -l 2>/dev/null | grep -vF ${shq('release resurrect')} | crontab -`;
-    await this.remote(ctx, 'uninstall', asAgent(ctx.runAs, ['sh', '-c', script]), { allowFailure: true });
+    // The crontab line, if any, goes with `release uninstall`.
   }
 
   private async reconnect(ctx: Context): Promise<string> {
@@ -653,7 +664,13 @@ export class DeployService {
 
   /** `host.sh detect`, as the login user (account null) or as the agent's account. */
   private async detectAs(ctx: Context, stepId: string, account: string | null): Promise<HostFacts> {
-    const command = asAgent({ account, env: this.options.hostEnv }, ['sh', this.staged(ctx, 'host.sh'), 'detect']);
+    // As the login user, detect also looks for an agent deployed under the agent account's home.
+    const command = asAgent({ account, env: this.options.hostEnv }, [
+      'sh',
+      this.staged(ctx, 'host.sh'),
+      'detect',
+      ...(account ? [] : [this.options.agentAccount]),
+    ]);
     const result = await this.remote(ctx, stepId, command, { quiet: true });
     const parsed = HostFacts.safeParse(lastJson(result.stdout));
     if (!parsed.success) {

@@ -89,6 +89,3 @@ export function agentCommandFor(root: string, account: string | null): string {
 export function accountFromCommand(command: string | null): string | null {
   return command ? (/sudo\s+-n\s+-u\s+([a-z_][a-z0-9_-]*)\s/.exec(command)?.[1] ?? null) : null;
 }
-
-/** The crontab line that brings the agent's PM2 back after a reboot, where there is no systemd to ask. */
-export const cronLine = (root: string): string => `@reboot ${root}/bin/slotdeck-agent release resurrect`;
