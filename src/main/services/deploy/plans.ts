@@ -68,7 +68,8 @@ export function asAgent(runAs: RunAs, words: string[]): string {
   const env = Object.entries(runAs.env).map(([key, value]) => `${key}=${value}`);
   const prefix = runAs.account ? ['sudo', '-n', '-u', runAs.account, '-H'] : [];
   const all = [...prefix, ...(env.length ? ['env', ...env] : []), ...words];
-  return all.map(shq).join(' ');
+  // The login user's home may be closed to the agent's account: start from / instead.
+  return `${runAs.account ? 'cd / && ' : ''}${all.map(shq).join(' ')}`;
 }
 
 /** As root (sudo -n), with the extra environment. */

@@ -35,7 +35,7 @@ describe('the host-side command lines', () => {
     const env = { npm_config_cache: '/tmp/npm cache' };
     expect(asAgent({ account: null, env: {} }, ['sh', '/tmp/x/host.sh', 'detect'])).toBe('sh /tmp/x/host.sh detect');
     expect(asAgent({ account: 'slotdeck', env }, ['sh', 'host.sh', 'unpack'])).toBe(
-      "sudo -n -u slotdeck -H env 'npm_config_cache=/tmp/npm cache' sh host.sh unpack",
+      "cd / && sudo -n -u slotdeck -H env 'npm_config_cache=/tmp/npm cache' sh host.sh unpack",
     );
     expect(asRoot({}, ['sh', 'host.sh', 'ensure-account', 'slotdeck'])).toBe(
       'sudo -n sh host.sh ensure-account slotdeck',
