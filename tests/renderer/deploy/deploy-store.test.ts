@@ -42,6 +42,17 @@ describe('deploy store', () => {
     expect(store.getState().byHost.stage?.job?.id).toBe('other');
   });
 
+  it('reads the host’s releases again when the job shown in the dialog ends, so it offers what fits now', async () => {
+    const { ipc, store } = setup({ 'deploy:status': () => deployStatus() });
+    store.getState().openDialog('prod');
+    await vi.waitFor(() => expect(ipc.callsTo('deploy:status')).toHaveLength(1));
+    ipc.emit('deploy:progress', { hostId: 'prod', job: job({ action: 'upgrade' }) });
+    ipc.emit('deploy:progress', { hostId: 'prod', job: job({ action: 'upgrade' }) });
+    expect(ipc.callsTo('deploy:status')).toHaveLength(1);
+    ipc.emit('deploy:progress', { hostId: 'prod', job: job({ action: 'upgrade', state: 'succeeded' }) });
+    expect(ipc.callsTo('deploy:status')).toHaveLength(2);
+  });
+
   it('shows why a deploy could not start (another one runs) instead of a job', async () => {
     const { store } = setup({
       'deploy:run': () => {

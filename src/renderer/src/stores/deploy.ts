@@ -199,9 +199,13 @@ export function createDeployStore(ipc: IpcClient, options: { onHostsChanged?: ()
     };
   });
   ipc.on('deploy:progress', ({ hostId, job }) => {
-    const byHost = store.getState().byHost;
+    const { byHost, dialog } = store.getState();
     const current = byHost[hostId] ?? EMPTY;
-    store.setState({ byHost: { ...byHost, [hostId]: { ...current, job: newerJob(current.job, job) } } });
+    const next = newerJob(current.job, job);
+    store.setState({ byHost: { ...byHost, [hostId]: { ...current, job: next } } });
+    // The job just ended (also one started in another window): what the open dialog says about the host is stale.
+    const ended = current.job?.id === next.id && current.job.state === 'running' && next.state !== 'running';
+    if (ended && dialog?.hostId === hostId) void store.getState().loadStatus(hostId);
   });
   const reopen = rememberedDialog();
   if (reopen) store.getState().openDialog(reopen);

@@ -41,7 +41,8 @@ export function agentTooNew(host: Host): boolean {
 /** What the host has and what this Slotdeck could do with it. */
 export function agentActions(host: Host, entry: HostDeploy | undefined) {
   const status = entry?.status ?? null;
-  const current = status?.host?.current ?? host.status.agent?.version ?? null;
+  // The connected agent's own word first: the releases read from the host are older after a job ended.
+  const current = host.status.agent?.version ?? status?.host?.current ?? null;
   const bundled = status?.bundled.version ?? null;
   const code = host.status.error?.code;
   // Only what the host said counts as "no agent": a host that could not be asked may well have one.
