@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -161,6 +162,42 @@ describe('the Cloud view against the EC2 stand-in (Chromium, browser mode)', () 
     await row(launched!.id).getByText('claude-1').first().waitFor();
     await row(launched!.id).locator('.cloud-linked', { hasText: 'claude-1' }).waitFor();
     await page.locator('.sidebar').getByText('claude-1').first().waitFor();
+  });
+
+  it('makes a host profile from an instance (its image’s user suggested), whose settings show the link and the SSH warning', async () => {
+    await row(stopped.id).getByRole('button', { name: 'Create host profile' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Host profile for build-box' });
+    await expect(dialog.getByRole('textbox', { name: 'User' }).inputValue()).resolves.toBe('ec2-user');
+    await expect(dialog.getByRole('textbox', { name: 'Key file' }).inputValue()).resolves.toBe('~/.ssh/work.pem');
+    // The key pair's private key, where this computer keeps it (the dialog checks the file).
+    const keyFile = join(awsDir, 'work.pem');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile]);
+    await dialog.getByRole('textbox', { name: 'Key file' }).fill(keyFile);
+    await dialog.getByRole('textbox', { name: 'User' }).fill('admin');
+    await shot('cloud-create-profile');
+    await dialog.getByRole('button', { name: 'Create host profile' }).click();
+    await dialog.getByRole('button', { name: 'Deploy the agent' }).waitFor();
+    await dialog.locator('.dialog-footer').getByRole('button', { name: 'Close' }).click();
+    await row(stopped.id).locator('.cloud-linked', { hasText: 'build-box' }).waitFor();
+
+    // The SSH host's settings: linked to the instance, and the stand-in's default group lets no SSH in from here.
+    await page.getByRole('button', { name: 'Edit build-box' }).click();
+    const settings = page.getByRole('dialog', { name: 'Edit build-box' });
+    await expect(settings.getByLabel('User', { exact: true }).inputValue()).resolves.toBe('admin');
+    await expect(settings.getByLabel('EC2 instance').inputValue()).resolves.toBe(stopped.id);
+    await expect(settings.getByLabel('AWS account').locator('option:checked').innerText()).resolves.toBe('work');
+    await settings.getByTestId('ssh-access-warning').waitFor();
+    expect(await settings.getByTestId('ssh-access-warning').innerText()).toContain(aws.options.myAddress);
+    await settings.locator('.dialog-body').evaluate((body) => body.scrollTo(0, body.scrollHeight));
+    await shot('cloud-host-settings-link');
+    await settings.getByRole('button', { name: 'Cancel' }).click();
+
+    // The launched host's group lets this address in: no warning there, the rule that allows it instead.
+    await page.getByRole('button', { name: 'Edit claude-1' }).click();
+    const launched = page.getByRole('dialog', { name: 'Edit claude-1' });
+    await launched.locator('.cloud-link-field .hint', { hasText: `${aws.options.myAddress}/32` }).waitFor();
+    expect(await launched.getByTestId('ssh-access-warning').count()).toBe(0);
+    await launched.getByRole('button', { name: 'Cancel' }).click();
   });
 
   it('looks clean in the dark theme too', async () => {

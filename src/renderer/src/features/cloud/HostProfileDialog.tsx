@@ -28,7 +28,9 @@ export function HostProfileDialog({
   onClose: () => void;
 }) {
   const stores = useStores();
-  const sshHosts = useHosts((s) => s.hosts.filter((h) => h.kind === 'ssh'));
+  // The list itself is selected (a filtered copy would be a new value at every store read, and never settle).
+  const hosts = useHosts((s) => s.hosts);
+  const sshHosts = hosts.filter((h) => h.kind === 'ssh');
   const [name, setName] = useState(profileName(instance));
   const [user, setUser] = useState(instance.suggestedUser);
   const [method, setMethod] = useState<AuthMethod>(instance.keyName ? 'file' : 'agent');
