@@ -18,7 +18,7 @@ import {
   type AgentLaunch,
 } from './agent-process.js';
 import { backupDatabase, databaseSchema, restoreDatabase } from './database-backup.js';
-import { ReleaseLayout, type HistoryEntry } from './layout.js';
+import { removeTree, type HistoryEntry, type ReleaseLayout } from './layout.js';
 import type { ReleaseReporter } from './report.js';
 
 /** Exit codes of `release ...`: 0 done as asked; 1 failed (or rolled back after a failed activation); 5 nothing to roll back to. */
@@ -392,7 +392,7 @@ function migrateDownOrRestore(
   return message;
 }
 
-export async function status(ctx: Omit<ReleaseContext, 'reporter' | 'serveOptions'>): Promise<ReleaseStatus> {
+export function status(ctx: Omit<ReleaseContext, 'reporter' | 'serveOptions'>): ReleaseStatus {
   const { layout, config } = ctx;
   const state = readAgentState(config.dataDir);
   const user = userInfo().username;
@@ -451,14 +451,13 @@ async function uninstallLocked(ctx: ReleaseContext, deleteData: boolean): Promis
       );
     if (deleteData) {
       await reporter.step('delete-data', 'Delete the agent data (database, slots, tokens)', () => {
-        for (const dir of [config.dataDir, config.pm2Home, config.runDir])
-          rmSync(dir, { recursive: true, force: true });
+        for (const dir of [config.dataDir, config.pm2Home, config.runDir]) removeTree(dir);
         return config.dataDir;
       });
     }
     // Last: this process runs from ROOT (its modules are loaded already).
     reporter.stopLogging();
-    await reporter.step('remove', `Remove ${layout.root}`, () => rmSync(layout.root, { recursive: true, force: true }));
+    await reporter.step('remove', `Remove ${layout.root}`, () => removeTree(layout.root));
     reporter.emit({
       kind: 'result',
       outcome: 'uninstalled',

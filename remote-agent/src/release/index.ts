@@ -83,7 +83,7 @@ export async function runRelease(
     case 'resurrect':
       return resurrect(long());
     case 'status': {
-      write(`${JSON.stringify(await status({ layout, config: config() }))}\n`);
+      write(`${JSON.stringify(status({ layout, config: config() }))}\n`);
       return 0;
     }
     case 'boot-unit': {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -20,6 +21,13 @@ export function releaseRoot(env: NodeJS.ProcessEnv = process.env): string {
   return env.SLOTDECK_ROOT && env.SLOTDECK_ROOT.startsWith('/')
     ? env.SLOTDECK_ROOT
     : join(homedir(), RELEASE_ROOT_NAME);
+}
+
+/** Removes a folder tree: rm -rf where there is one (a release's node_modules is thousands of files, and Node's
+ * own recursive removal is several times slower), else Node's. */
+export function removeTree(path: string): void {
+  const removed = spawnSync('rm', ['-rf', '--', path], { stdio: 'ignore' });
+  if (removed.status !== 0 || existsSync(path)) rmSync(path, { recursive: true, force: true });
 }
 
 /** One activation: which version, when, and the database copy taken just before (what Rollback restores). */
@@ -147,7 +155,7 @@ export class ReleaseLayout {
     const removed: string[] = [];
     for (const release of newestFirst) {
       if (kept.has(release.version)) continue;
-      rmSync(this.releaseDir(release.version), { recursive: true, force: true });
+      removeTree(this.releaseDir(release.version));
       removed.push(release.version);
     }
     return removed;

@@ -66,12 +66,14 @@ function pack(version: string): string {
   return join(work, 'tarballs', `slotdeck-agent-${version}.tgz`);
 }
 
-/** A build whose `--version` answers but whose agent throws as it starts. */
+/** V2's build as version `version`, whose `--version` answers but whose agent throws as it starts. */
 function breakTarball(source: string, version: string): string {
   const scratch = join(work, 'broken');
   mkdirSync(scratch);
   execFileSync('tar', ['-xzf', source, '-C', scratch]);
   const server = join(scratch, 'slotdeck-agent/dist/server.js');
+  const manifest = join(scratch, 'slotdeck-agent/package.json');
+  writeFileSync(manifest, readFileSync(manifest, 'utf8').replace(/"version": "[^"]+"/, `"version": "${version}"`));
   const code = readFileSync(server, 'utf8');
   expect(code).toContain('export async function runAgent(');
   writeFileSync(
@@ -193,8 +195,8 @@ beforeAll(() => {
   };
   tarballs[V1] = pack(V1);
   tarballs[V2] = pack(V2);
-  tarballs[BROKEN] = breakTarball(pack(BROKEN), BROKEN);
-}, 300_000);
+  tarballs[BROKEN] = breakTarball(tarballs[V2]!, BROKEN);
+}, 600_000);
 
 afterAll(() => {
   // Whatever a failed test left running under the temp home (PM2 daemon, agent, slots) ends here.

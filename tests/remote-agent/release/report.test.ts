@@ -43,7 +43,7 @@ describe('release lines', () => {
     expect(JSON.parse(out[1]!)).toMatchObject({ state: 'failed', detail: 'PM2 did not answer' });
   });
 
-  it('goes on when stdout is gone (the SSH session dropped) and keeps every line in the log', async () => {
+  it('goes on when stdout is gone (the SSH session dropped) and keeps every line in the log', () => {
     let writes = 0;
     const reporter = new ReleaseReporter(join(dir, 'logs/release.log'), () => {
       writes++;
