@@ -14,7 +14,7 @@ import type { Store } from '../db/store';
 import type { HostService } from '../hosts/hosts';
 import { DTACH_SOURCE, type AgentBundle, type BundleLocator } from './bundle';
 import { JobRecorder } from './job';
-import { agentCommandFor, asAgent, asRoot, planFor, releaseRoot, shq, type RunAs } from './plans';
+import { accountFromCommand, agentCommandFor, asAgent, asRoot, planFor, releaseRoot, shq, type RunAs } from './plans';
 import { DeploySession, type ExecResult } from './ssh-session';
 
 /** Node the agent needs (remote-agent/package.json engines). */
@@ -338,8 +338,17 @@ export class DeployService {
       ctx.job.setVersions({ toVersion: bundle.version });
       return describe;
     }
-    // The other actions act on the agent that is there, as the account it runs as.
-    const agent = facts.agent;
+    // The other actions act on the agent that is there, as the account it runs as. The login user may not see
+    // into that account's home: then it is asked as that account (named in the profile, else the default).
+    let agent = facts.agent;
+    if (!agent?.current && facts.sudo) {
+      const account = accountFromCommand(this.deps.hosts.row(ctx.hostId).agentCommand) ?? this.options.agentAccount;
+      const seen = await this.detectAs(ctx, 'detect', account).catch(() => null);
+      if (seen?.agent?.current) {
+        agent = seen.agent;
+        ctx.agentFacts = seen;
+      }
+    }
     if (!agent?.current) {
       throw new IpcError(
         IpcErrorCode.DEPLOY_NO_AGENT,
