@@ -195,7 +195,7 @@ beforeAll(() => {
   };
   tarballs[V1] = pack(V1);
   tarballs[V2] = pack(V2);
-  tarballs[BROKEN] = breakTarball(tarballs[V2]!, BROKEN);
+  tarballs[BROKEN] = breakTarball(tarballs[V2], BROKEN);
 }, 600_000);
 
 afterAll(() => {
@@ -252,7 +252,7 @@ describe('deploying the agent on a host (host.sh and slotdeck-agent release, rea
 
     const facts = HostFacts.parse(JSON.parse(hostsh('detect').stdout));
     expect(facts.agent).toEqual({ root, current: V1, account: 'root' });
-  });
+  }, 240_000);
 
   it('upgrades to a newer build reusing the dependencies; the slot keeps its shell', async () => {
     slot = await admin<Slot>('POST', '/api/v1/slots', { name: 'kept' });
@@ -280,7 +280,7 @@ describe('deploying the agent on a host (host.sh and slotdeck-agent release, rea
     expect(same).toMatchObject({ state: 'running', programPid: slot.programPid });
     // The first activation had no database to copy yet; this one did.
     expect(readdirBackups()).toHaveLength(1);
-  });
+  }, 240_000);
 
   it('rolls back by itself when the new build cannot start: the old version answers, same slot, same database', async () => {
     expect(unpack(tarballs[BROKEN]!, BROKEN).dependencies).toBe('reused');
@@ -301,7 +301,7 @@ describe('deploying the agent on a host (host.sh and slotdeck-agent release, rea
       agent: { running: true, version: V2 },
     });
     expect(status.releases.map((r) => r.version).sort()).toEqual([V1, V2, BROKEN]);
-  });
+  }, 240_000);
 
   it('Rollback goes back one release on purpose, and then there is nothing left to go back to', async () => {
     const { code, result } = release('rollback');
@@ -314,7 +314,7 @@ describe('deploying the agent on a host (host.sh and slotdeck-agent release, rea
     expect(again.code).toBe(5);
     expect(again.result).toMatchObject({ outcome: 'failed', version: V1 });
     expect(again.result.message).toMatch(/No previous release/);
-  });
+  }, 240_000);
 
   describe('Node from its official tarball (stand-in for nodejs.org)', () => {
     let server: Server;
@@ -425,7 +425,7 @@ describe('deploying the agent on a host (host.sh and slotdeck-agent release, rea
     expect(existsSync(root)).toBe(false);
     for (const pid of [pm2Pid, agentPid, slot.programPid!]) expect(alive(pid), `pid ${pid}`).toBe(false);
     expect(existsSync(join(dataDir, 'agent.db'))).toBe(true);
-  });
+  }, 240_000);
 });
 
 function readdirBackups(): string[] {
