@@ -344,11 +344,21 @@ SLOTDECK_ROOT='$quoted_root'
 PATH="\$SLOTDECK_ROOT/bin:\${PATH:-/usr/local/bin:/usr/bin:/bin}"
 export SLOTDECK_ROOT PATH
 cli="\$SLOTDECK_ROOT/current/bin/slotdeck-agent.js"
-# The first activation runs the release it activates (there is no current one yet).
-if [ ! -e "\$cli" ] && [ "\${1:-}" = release ] && [ "\${2:-}" = activate ]; then
-  case \${3:-} in
-    [0-9]*) case \$3 in *[!0-9A-Za-z.-]* | *..*) ;; *) cli="\$SLOTDECK_ROOT/releases/\$3/bin/slotdeck-agent.js" ;; esac ;;
-  esac
+# No current release yet (a first activation, or one that failed): the first activation runs the release it
+# activates; anything else (status, uninstall) any release that is unpacked.
+if [ ! -e "\$cli" ]; then
+  for unpacked in "\$SLOTDECK_ROOT"/releases/*/bin/slotdeck-agent.js; do
+    [ -e "\$unpacked" ] && cli=\$unpacked
+  done
+  if [ "\${1:-}" = release ] && [ "\${2:-}" = activate ]; then
+    case \${3:-} in
+      [0-9]*) case \$3 in *[!0-9A-Za-z.-]* | *..*) ;; *) cli="\$SLOTDECK_ROOT/releases/\$3/bin/slotdeck-agent.js" ;; esac ;;
+    esac
+  fi
+  [ -e "\$cli" ] || {
+    echo "slotdeck-agent: no release is unpacked in \$SLOTDECK_ROOT: unpack one with host.sh unpack" >&2
+    exit 4
+  }
 fi
 exec '$quoted_node' "\$cli" "\$@"
 EOF
