@@ -181,7 +181,8 @@ describe('the Cloud view against the EC2 stand-in (Chromium, browser mode)', () 
     await row(stopped.id).locator('.cloud-linked', { hasText: 'build-box' }).waitFor();
 
     // The SSH host's settings: linked to the instance, and the stand-in's default group lets no SSH in from here.
-    await page.getByRole('button', { name: 'Edit build-box' }).click();
+    // The linked profile's name in the row opens its settings.
+    await row(stopped.id).locator('.cloud-linked').getByRole('button', { name: 'build-box' }).click();
     const settings = page.getByRole('dialog', { name: 'Edit build-box' });
     await expect(settings.getByLabel('User', { exact: true }).inputValue()).resolves.toBe('admin');
     await expect(settings.getByLabel('EC2 instance').inputValue()).resolves.toBe(stopped.id);

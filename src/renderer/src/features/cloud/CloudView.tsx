@@ -257,7 +257,7 @@ function InstanceRows({
   const ref = { accountId: instance.accountId, region: instance.region, instanceId: instance.instanceId };
   const operation = useCloud((s) => s.operations[instanceKey(ref)]);
   const hosts = useHosts((s) => s.hosts);
-  const linked = instance.linkedHostIds.map((id) => hosts.find((h) => h.id === id)?.name ?? id);
+  const linked = instance.linkedHostIds.map((id) => ({ id, name: hosts.find((h) => h.id === id)?.name ?? id }));
   const busy = operation?.state === 'running';
   const label = instance.name ?? instance.instanceId;
   const act = (action: InstanceAction): void => {
@@ -313,7 +313,19 @@ function InstanceRows({
         </td>
         <td>
           {linked.length > 0 ? (
-            <span className="cloud-linked">{linked.join(', ')}</span>
+            <span className="cloud-linked">
+              {linked.map((host) => (
+                <button
+                  key={host.id}
+                  type="button"
+                  className="link-button"
+                  title={`Settings of ${host.name}`}
+                  onClick={() => stores.ui.getState().open({ kind: 'edit-host', hostId: host.id })}
+                >
+                  {host.name}
+                </button>
+              ))}
+            </span>
           ) : instance.state === 'terminated' ? null : (
             <span className="cloud-host-actions">
               <button
