@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AGENT_PM2_NAME } from '../contract/release.js';
 import { withoutSecrets } from '../contract/secret-env.js';
 import { Health } from '../contract/health.js';
-import { readAgentState } from '../server.js';
+import { readAgentState, type AgentState } from '../server.js';
 
 type Callback<T = unknown> = (error: Error | null, result: T) => void;
 interface Pm2Description {
@@ -211,9 +211,32 @@ export async function waitGone(pid: number, graceMs: number): Promise<boolean> {
   return true;
 }
 
+/**
+ * Whether `pid` runs a Slotdeck agent (its command line names slotdeck-agent or the agent's package): a pid from an
+ * old agent-state.json may belong to another process by now (in single-user mode even a slot's), which must not
+ * get a signal. Where there is no /proc, a live pid is taken at its word.
+ */
+export function isAgentProcess(pid: number, procRoot = '/proc'): boolean {
+  let argv: string[];
+  try {
+    argv = readFileSync(join(procRoot, String(pid), 'cmdline'), 'utf8')
+      .split('\0')
+      .filter(Boolean);
+  } catch {
+    return !existsSync(join(procRoot, 'self')) && alive(pid);
+  }
+  return argv.some((arg) => /(^|\/)slotdeck-agent(\.js)?$|\/remote-agent\/(bin|dist|src)\//.test(arg));
+}
+
+/** agent-state.json of an agent that still runs (its pid alive and still an agent), else null. */
+export function liveAgentState(dataDir: string): AgentState | null {
+  const state = readAgentState(dataDir);
+  return state && isAgentProcess(state.pid) ? state : null;
+}
+
 /** An agent started by hand (not under PM2): SIGTERM through agent-state.json's pid, and wait until it is gone. */
 export async function stopAgentByPid(dataDir: string, graceMs = 20_000): Promise<number | null> {
-  const state = readAgentState(dataDir);
+  const state = liveAgentState(dataDir);
   if (!state) return null;
   try {
     process.kill(state.pid, 'SIGTERM');

@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import type { AgentConfig } from '../config.js';
 import { RELEASES_KEPT, ReleaseVersion, type ReleaseStatus } from '../contract/release.js';
 import { helperConfigFile } from '../modules/slots/accounts.js';
-import { databasePath, readAgentState } from '../server.js';
+import { databasePath } from '../server.js';
 import { Pm2Supervisor } from '../supervisor/pm2.js';
 import { acquireInstanceLock, InstanceLockedError } from '../util/instance-lock.js';
 import {
   AgentUnderPm2,
+  liveAgentState,
   logSize,
   logTail,
   stopAgentByPid,
@@ -17,9 +18,10 @@ import {
   waitHealthy,
   type AgentLaunch,
 } from './agent-process.js';
-import { backupDatabase, databaseSchema, restoreDatabase } from './database-backup.js';
+import { backupDatabase, copyDatabaseFile, databaseSchema, restoreDatabase } from './database-backup.js';
 import { removeTree, type HistoryEntry, type ReleaseLayout } from './layout.js';
 import type { ReleaseReporter } from './report.js';
+import { systemdUnitPath, unitName } from './boot-unit.js';
 
 /** Exit codes of `release ...`: 0 done as asked; 1 failed (or rolled back after a failed activation); 5 nothing to roll back to. */
 export const EXIT_FAILED = 1;
@@ -74,7 +76,7 @@ async function withReleaseLock<T>(ctx: ReleaseContext, run: () => Promise<T>): P
 
 /** Stops whatever agent runs on the data dir: the PM2 process, or one started by hand. Slots keep running. */
 async function stopAgent(ctx: ReleaseContext, pm2: AgentUnderPm2): Promise<string> {
-  const state = readAgentState(ctx.config.dataDir);
+  const state = liveAgentState(ctx.config.dataDir);
   const underPm2 = await pm2.remove();
   // PM2 waited for the process; one started by hand (or one PM2 lost) gets SIGTERM.
   const byHand = await stopAgentByPid(ctx.config.dataDir);
@@ -141,6 +143,10 @@ async function activateLocked(ctx: ReleaseContext, version: string, timeoutMs: n
   const { layout, reporter, config } = ctx;
   const from = layout.current();
   const pm2 = new AgentUnderPm2(config.pm2Home);
+  // Once the old agent is stopped, every failure goes back to it (see rollBackFailedActivation).
+  let stopped = false;
+  let activated = false;
+  let backup: DatabaseCopy = { file: null, schema: 0 };
   try {
     try {
       await reporter.step('check', `Check that ${version} runs`, () => checkRuns(ctx, version));
@@ -148,12 +154,6 @@ async function activateLocked(ctx: ReleaseContext, version: string, timeoutMs: n
       reporter.emit({ kind: 'result', outcome: 'failed', version: from, message: (error as Error).message });
       return EXIT_FAILED;
     }
-    const backup = await reporter.step(
-      'backup',
-      'Back up the agent database',
-      () => backupDatabase(databasePath(config.dataDir), layout.backupsDir, from),
-      (file) => file ?? 'no database yet',
-    );
     await reporter.step('connect', 'Connect to PM2', () => pm2.connect());
     await reporter.step(
       'stop',
@@ -161,37 +161,61 @@ async function activateLocked(ctx: ReleaseContext, version: string, timeoutMs: n
       () => stopAgent(ctx, pm2),
       (detail) => detail,
     );
+    stopped = true;
+    // After the stop: nothing the old agent wrote while it drained is missing from the copy.
+    backup = await reporter.step(
+      'backup',
+      'Back up the agent database',
+      () => copyDatabase(ctx, from),
+      (copy) => copy.file ?? 'no database yet',
+    );
     layout.switchCurrent(version);
     reporter.emit({ kind: 'step', step: 'switch', label: `Switch to ${version}`, state: 'done' });
     reporter.emit({ kind: 'step', step: 'start', label: `Start ${version}`, state: 'running' });
     const started = await startAndCheck(ctx, pm2, version, timeoutMs);
-    if (started.ok) {
-      reporter.emit({
-        kind: 'step',
-        step: 'start',
-        label: `Start ${version}`,
-        state: 'done',
-        detail: `healthy, pid ${started.pid}`,
-      });
-      const entry: HistoryEntry = { version, activatedAt: new Date().toISOString(), from, backup };
-      layout.writeHistory([...layout.history(), entry]);
-      await finish(ctx, pm2);
-      reporter.emit({
-        kind: 'result',
-        outcome: 'activated',
-        version,
-        message: from ? `Upgraded from ${from} to ${version}.` : `Version ${version} is running.`,
-      });
-      return 0;
+    if (!started.ok) {
+      reporter.emit({ kind: 'step', step: 'start', label: `Start ${version}`, state: 'failed', detail: started.why });
+      return await rollBackFailedActivation(ctx, pm2, version, from, backup, started.why, timeoutMs);
     }
-    reporter.emit({ kind: 'step', step: 'start', label: `Start ${version}`, state: 'failed', detail: started.why });
-    return await rollBackFailedActivation(ctx, pm2, version, from, backup, started.why, timeoutMs);
+    reporter.emit({
+      kind: 'step',
+      step: 'start',
+      label: `Start ${version}`,
+      state: 'done',
+      detail: `healthy, pid ${started.pid}`,
+    });
+    const entry: HistoryEntry = { version, activatedAt: new Date().toISOString(), from, backup: backup.file };
+    layout.writeHistory([...layout.history(), entry]);
+    activated = true;
+    await finish(ctx, pm2);
+    reporter.emit({
+      kind: 'result',
+      outcome: 'activated',
+      version,
+      message: from ? `Upgraded from ${from} to ${version}.` : `Version ${version} is running.`,
+    });
+    return 0;
   } catch (error) {
+    const why = (error as Error).message;
+    if (stopped && !activated) {
+      // Stopped but not running the new one (PM2 timed out, the switch failed, ...): back to the old one.
+      try {
+        return await rollBackFailedActivation(ctx, pm2, version, from, backup, why, timeoutMs);
+      } catch (again) {
+        reporter.emit({
+          kind: 'result',
+          outcome: 'failed',
+          version: liveAgentState(config.dataDir)?.version ?? null,
+          message: `Activating ${version} failed (${why}), and going back to ${from ?? 'no release'} failed too: ${(again as Error).message}. Run \`slotdeck-agent release resurrect\` on the host, or deploy again.`,
+        });
+        return EXIT_FAILED;
+      }
+    }
     reporter.emit({
       kind: 'result',
       outcome: 'failed',
-      version: readAgentState(config.dataDir)?.version ?? null,
-      message: `Activating ${version} failed: ${(error as Error).message}`,
+      version: liveAgentState(config.dataDir)?.version ?? null,
+      message: `Activating ${version} failed: ${why}`,
     });
     return EXIT_FAILED;
   } finally {
@@ -199,20 +223,46 @@ async function activateLocked(ctx: ReleaseContext, version: string, timeoutMs: n
   }
 }
 
+/** A database copy and the schema it had (a rollback restores it only when the schema moved since). */
+interface DatabaseCopy {
+  file: string | null;
+  schema: number;
+}
+
+async function copyDatabase(ctx: ReleaseContext, from: string | null): Promise<DatabaseCopy> {
+  const database = databasePath(ctx.config.dataDir);
+  const schema = databaseSchema(database);
+  return { file: await backupDatabase(database, ctx.layout.backupsDir, from), schema };
+}
+
+/**
+ * Back to `from` after `version` failed once the old agent was stopped: whatever is left of the new one stops, the
+ * database goes back to the copy only if the new release changed its schema (so nothing written meanwhile is lost
+ * otherwise), `current` points at `from` again, and it starts and is saved for boot.
+ */
 async function rollBackFailedActivation(
   ctx: ReleaseContext,
   pm2: AgentUnderPm2,
   version: string,
   from: string | null,
-  backup: string | null,
+  backup: DatabaseCopy,
   why: string,
   timeoutMs: number,
 ): Promise<number> {
   const { layout, reporter, config } = ctx;
-  if (backup)
-    await reporter.step('restore', 'Restore the database backup', () =>
-      restoreDatabase(backup, databasePath(config.dataDir)),
+  await pm2.connect().catch(() => undefined);
+  await pm2.remove().catch(() => false);
+  await stopAgentByPid(config.dataDir).catch(() => null);
+  const database = databasePath(config.dataDir);
+  const schemaNow = databaseSchema(database);
+  if (backup.file && schemaNow !== backup.schema)
+    await reporter.step(
+      'restore',
+      'Restore the database backup',
+      () => restoreDatabase(backup.file!, database),
+      () => `${version} had moved the schema from ${backup.schema} to ${schemaNow}`,
     );
+  else if (backup.file) reporter.skipped('restore', 'Restore the database backup', 'the schema did not change: kept');
   if (!from) {
     layout.switchCurrent(null);
     reporter.emit({
@@ -293,7 +343,7 @@ async function rollbackLocked(ctx: ReleaseContext, timeoutMs: number): Promise<n
     reporter.emit({
       kind: 'result',
       outcome: 'failed',
-      version: readAgentState(config.dataDir)?.version ?? current,
+      version: liveAgentState(config.dataDir)?.version ?? current,
       message: current
         ? `No previous release to roll back to: ${current} is the only one activated on this host.`
         : 'No release is active on this host: deploy the agent first.',
@@ -303,9 +353,13 @@ async function rollbackLocked(ctx: ReleaseContext, timeoutMs: number): Promise<n
   const pm2 = new AgentUnderPm2(config.pm2Home);
   const history = layout.history();
   const currentEntry = history.at(-1)?.version === current ? history.at(-1)! : null;
+  let stopped = false;
   try {
     await reporter.step('check', `Check that ${previous} runs`, () => checkRuns(ctx, previous));
     const target = releaseSchema(ctx, previous);
+    const file = databasePath(config.dataDir);
+    // Before anything stops: a schema that can neither move down nor be restored is refused with the agent running.
+    if (databaseSchema(file) > target) await checkCanMoveDown(ctx, current, currentEntry, target);
     await reporter.step('connect', 'Connect to PM2', () => pm2.connect());
     await reporter.step(
       'stop',
@@ -313,7 +367,7 @@ async function rollbackLocked(ctx: ReleaseContext, timeoutMs: number): Promise<n
       () => stopAgent(ctx, pm2),
       (d) => d,
     );
-    const file = databasePath(config.dataDir);
+    stopped = true;
     const schema = databaseSchema(file);
     if (schema > target) {
       await reporter.step(
@@ -352,15 +406,72 @@ async function rollbackLocked(ctx: ReleaseContext, timeoutMs: number): Promise<n
     reporter.emit({ kind: 'result', outcome: 'rolled-back', version: previous, message: `Back to ${previous}.` });
     return 0;
   } catch (error) {
+    const why = (error as Error).message;
+    if (stopped && !liveAgentState(config.dataDir)) {
+      // Stopped and nothing runs: the current release starts again rather than leaving the host without an agent.
+      try {
+        await pm2.connect();
+        layout.switchCurrent(current);
+        const back = await startAndCheck(ctx, pm2, current, Math.max(timeoutMs, 30_000));
+        if (back.ok) await pm2.save();
+        reporter.emit({
+          kind: 'result',
+          outcome: 'failed',
+          version: back.ok ? current : null,
+          message: `Rolling back to ${previous} failed: ${why}; ${back.ok ? `${current} runs again` : `and ${current} did not start again: ${back.why}`}.`,
+        });
+        return EXIT_FAILED;
+      } catch (again) {
+        reporter.emit({
+          kind: 'result',
+          outcome: 'failed',
+          version: null,
+          message: `Rolling back to ${previous} failed (${why}), and starting ${current} again failed too: ${(again as Error).message}. Run \`slotdeck-agent release resurrect\` on the host.`,
+        });
+        return EXIT_FAILED;
+      }
+    }
     reporter.emit({
       kind: 'result',
       outcome: 'failed',
-      version: readAgentState(config.dataDir)?.version ?? null,
-      message: `Rolling back to ${previous} failed: ${(error as Error).message}`,
+      version: liveAgentState(config.dataDir)?.version ?? null,
+      message: `Rolling back to ${previous} failed: ${why}`,
     });
     return EXIT_FAILED;
   } finally {
     await pm2.disconnect();
+  }
+}
+
+const migrateDown = (ctx: ReleaseContext, release: string, target: number, dataDir: string) =>
+  spawnSync(
+    process.execPath,
+    [ctx.layout.releaseCli(release), 'migrate', 'down', '--to', String(target), '--data-dir', dataDir],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+
+/**
+ * A dry run of migrateDownOrRestore on a copy of the database, while the agent still runs: throws the refusal when
+ * moving down would drop rows and there is no backup to restore instead.
+ */
+async function checkCanMoveDown(
+  ctx: ReleaseContext,
+  current: string,
+  currentEntry: HistoryEntry | null,
+  target: number,
+): Promise<void> {
+  if (currentEntry?.backup && existsSync(currentEntry.backup)) return;
+  const scratch = mkdtempSync(join(tmpdir(), 'slotdeck-rollback-'));
+  try {
+    await copyDatabaseFile(databasePath(ctx.config.dataDir), databasePath(scratch));
+    const run = migrateDown(ctx, current, target, scratch);
+    if (run.status === 0) return;
+    const refusal = (run.stderr ?? '').replace(/^slotdeck-agent: /, '').trim();
+    throw new ReleaseFailure(
+      `${refusal} No backup from before ${current} was activated is left to restore instead; move the schema down by hand (slotdeck-agent migrate down --force) and roll back again. The agent was not stopped.`,
+    );
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
   }
 }
 
@@ -374,11 +485,7 @@ function migrateDownOrRestore(
   currentEntry: HistoryEntry | null,
   target: number,
 ): string {
-  const run = spawnSync(
-    process.execPath,
-    [ctx.layout.releaseCli(current), 'migrate', 'down', '--to', String(target), '--data-dir', ctx.config.dataDir],
-    { encoding: 'utf8', timeout: 60_000 },
-  );
+  const run = migrateDown(ctx, current, target, ctx.config.dataDir);
   if (run.status === 0) return `migrated down to ${target}`;
   const refusal = (run.stderr ?? '').replace(/^slotdeck-agent: /, '').trim();
   if (!currentEntry?.backup || !existsSync(currentEntry.backup))
@@ -394,7 +501,7 @@ function migrateDownOrRestore(
 
 export function status(ctx: Omit<ReleaseContext, 'reporter' | 'serveOptions'>): ReleaseStatus {
   const { layout, config } = ctx;
-  const state = readAgentState(config.dataDir);
+  const state = liveAgentState(config.dataDir);
   const user = userInfo().username;
   return {
     root: layout.root,
@@ -471,7 +578,7 @@ async function uninstallLocked(ctx: ReleaseContext, deleteData: boolean): Promis
     reporter.emit({
       kind: 'result',
       outcome: 'failed',
-      version: readAgentState(config.dataDir)?.version ?? null,
+      version: liveAgentState(config.dataDir)?.version ?? null,
       message: `Uninstalling failed: ${(error as Error).message}`,
     });
     return EXIT_FAILED;
@@ -491,7 +598,8 @@ export async function resurrect(ctx: ReleaseContext): Promise<number> {
       reporter.emit({ kind: 'result', outcome: 'failed', version: null, message: 'No release is active here.' });
       return EXIT_FAILED;
     }
-    if (!(await pm2.describe()) && !readAgentState(config.dataDir))
+    // A stale agent-state.json (its pid now another process's) must not stop the agent from starting.
+    if (!(await pm2.describe()) && !liveAgentState(config.dataDir))
       await reporter.step('start', `Start ${current}`, () => pm2.start(launchOf(ctx)));
     reporter.emit({ kind: 'result', outcome: 'activated', version: current, message: `${current} is started.` });
     return 0;
@@ -503,32 +611,7 @@ export async function resurrect(ctx: ReleaseContext): Promise<number> {
   }
 }
 
-export const unitName = (account: string): string => `slotdeck-agent-${account}.service`;
-export const systemdUnitPath = (account: string): string => `/etc/systemd/system/${unitName(account)}`;
-
-/** The systemd unit the deploy writes with sudo: at boot, the account's PM2 and agent come back. */
-export function bootUnit(layout: ReleaseLayout, account: string, env: NodeJS.ProcessEnv = process.env): string {
-  const settings = Object.entries(env)
-    .filter(([name, value]) => /^SLOTDECK_AGENT_[A-Z0-9_]+$/.test(name) && value && !/KEY|TOKEN|SECRET/.test(name))
-    .map(([name, value]) => `Environment=${JSON.stringify(`${name}=${value}`)}\n`)
-    .join('');
-  return `[Unit]
-Description=Slotdeck agent of ${account} (its PM2 daemon, the agent and its slots)
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-User=${account}
-${settings}ExecStart=${layout.wrapper} release resurrect
-# PM2's daemon stays in this unit's control group: stopping the unit stops the agent and its slots.
-KillMode=control-group
-
-[Install]
-WantedBy=multi-user.target
-`;
-}
+export { systemdUnitPath, unitName } from './boot-unit.js';
 
 const reboot = (layout: ReleaseLayout): string => `@reboot ${layout.wrapper} release resurrect >/dev/null 2>&1`;
 

@@ -33,6 +33,18 @@ export async function backupDatabase(
   return target;
 }
 
+/** A consistent copy of the database at `target` (SQLite's online backup), private to the account. */
+export async function copyDatabaseFile(databaseFile: string, target: string): Promise<void> {
+  const db = new Database(databaseFile, { fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 5000');
+    await db.backup(target);
+  } finally {
+    db.close();
+  }
+  chmodSync(target, 0o600);
+}
+
 export function pruneBackups(backupsDir: string, keep = BACKUPS_KEPT): string[] {
   const copies = readdirSync(backupsDir)
     .filter((name) => /^agent-.*\.db$/.test(name))

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import type { AgentConfig } from '../config.js';
+import { bootUnit } from './boot-unit.js';
 import {
   activate,
-  bootUnit,
   EXIT_FAILED,
   installCrontabLine,
   resurrect,
@@ -108,7 +108,7 @@ export async function runRelease(
           return EXIT_FAILED;
         }
       }
-      write(bootUnit(layout, account));
+      write(bootUnit({ account, wrapper: layout.wrapper, env: process.env }));
       return 0;
     }
     default:
