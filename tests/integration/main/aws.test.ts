@@ -9,7 +9,15 @@ import { consoleLogger } from '../../../src/main/log';
 import { createVault, type SecretVault } from '../../../src/main/services/secrets/vault';
 import type { InvokeChannel } from '../../../src/shared/ipc/channels';
 import type { AwsProgress, IpcInput, IpcOutput, IpcResult } from '../../../src/shared/ipc/contract';
-import { FAKE_AWS_CREDENTIALS, FAKE_SSO_ACCESS_TOKEN, FAKE_SSO_CREDENTIALS, FakeEc2 } from '../fixtures/fake-ec2';
+import { AuthorizeSecurityGroupIngressCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { takePendingIdle } from '../../../src/main/services/aws/pending-idle';
+import {
+  AMI_PARAMETERS,
+  FAKE_AWS_CREDENTIALS,
+  FAKE_SSO_ACCESS_TOKEN,
+  FAKE_SSO_CREDENTIALS,
+  FakeEc2,
+} from '../fixtures/fake-ec2';
 import { AGENT_CLI, AgentProcess } from '../helpers/agent.js';
 import { killAll, processesOf } from '../helpers/processes.js';
 import { filesUnder } from '../helpers/secrets.js';
@@ -358,7 +366,9 @@ describe('instances (stand-in EC2)', () => {
     progress.length = 0;
     const rebooted = await ok('aws:instance-action', { ...ref, action: 'reboot' });
     expect(rebooted.state).toBe('running');
-    expect(phasesOf(box.id)).toEqual(['requested', 'rebooting', 'status-checks', 'ready']);
+    // EC2 reports no reboot progress: the panel says it was requested and claims no passed checks.
+    expect(phasesOf(box.id)).toEqual(['requested', 'rebooting']);
+    expect(progress.at(-1)!.message).toMatch(/^Reboot requested\./);
     expect(aws.calls('RebootInstances').at(-1)!.params['InstanceId.1']).toBe(box.id);
   });
 
@@ -519,11 +529,22 @@ describe('launching and connecting (stand-in EC2, real sshd and agent)', () => {
     });
     const privateKey = await vault.get(`host/${hostId}/private-key`);
     expect(privateKey).toContain('PRIVATE KEY');
-    const keyBody = privateKey!.split('\n')[2]!;
-    for (const file of filesUnder(dataDir).filter((f) => !f.includes(`${join(dataDir, 'agents')}/`)))
-      expect(readFileSync(file, 'latin1').includes(keyBody), file).toBe(false);
-    expect(outputs.join('\n')).not.toContain(keyBody);
-    expect(logs.join('\n')).not.toContain(keyBody);
+    // Every base64 line of the key (a short last line could occur anywhere by chance).
+    const keyLines = privateKey!.split('\n').filter((line) => !line.startsWith('-----') && line.trim().length >= 16);
+    expect(keyLines.length).toBeGreaterThanOrEqual(3);
+    const files = filesUnder(dataDir)
+      .filter((f) => !f.includes(`${join(dataDir, 'agents')}/`))
+      .map((f) => [f, readFileSync(f, 'latin1')] as const);
+    for (const line of keyLines) {
+      for (const [file, content] of files) expect(content.includes(line), `${file} holds a key line`).toBe(false);
+      expect(outputs.join('\n')).not.toContain(line);
+      expect(logs.join('\n')).not.toContain(line);
+    }
+
+    // The idle minutes wait for the deploy, which applies them once (read and cleared).
+    expect(core.settings.preference(`pendingIdle:${hostId}`)).toBe(60);
+    expect(takePendingIdle(core.settings, hostId)).toBe(60);
+    expect(takePendingIdle(core.settings, hostId)).toBeNull();
 
     const access = await ok('aws:ssh-access', { hostId });
     expect(access).toMatchObject({ allowed: true, myAddress: MY_ADDRESS });
@@ -600,6 +621,202 @@ describe('launching and connecting (stand-in EC2, real sshd and agent)', () => {
     expect(aws.instance(pending.instanceId!).state).toBe('pending');
   });
 
+  it('reuses the private key kept in the keychain when a retry makes the same new key pair again (stand-in)', async () => {
+    aws.fault('RunInstances', 'UnauthorizedOperation');
+    const launch = {
+      accountId,
+      region: 'eu-west-1',
+      name: 'Again box',
+      instanceType: 't3.small',
+      image: 'al2023',
+      diskGb: 8,
+      keyPair: { mode: 'create', name: 'again-pair' },
+      idleStopMinutes: null,
+    } as const;
+    expect((await fails('aws:launch', launch)).code).toBe('AWS_UNAUTHORIZED');
+    const kept = await vault.get(`aws/${accountId}/eu-west-1/key-pair/again-pair`);
+    expect(kept).toContain('PRIVATE KEY');
+    progress.length = 0;
+    // The form still says "New key pair": AWS answers Duplicate, and the kept key is used.
+    const { hostId } = await ok('aws:launch', launch);
+    expect(progress.map((p) => p.message).join('\n')).toContain(
+      'Key pair again-pair exists from an earlier launch; reusing its private key kept in the keychain.',
+    );
+    expect(await vault.get(`host/${hostId}/private-key`)).toBe(`${kept!.trim()}\n`);
+    expect(await vault.get(`aws/${accountId}/eu-west-1/key-pair/again-pair`)).toBeNull();
+  });
+
+  it('cancelled while AWS carries out RunInstances: the instance is named as running and billed, profile and key kept (stand-in)', async () => {
+    const held = aws.hold('RunInstances');
+    progress.length = 0;
+    const answer = call(
+      'aws:launch',
+      {
+        accountId,
+        region: 'eu-west-1',
+        name: 'Held box',
+        instanceType: 't3.small',
+        image: 'al2023',
+        diskGb: 8,
+        keyPair: { mode: 'create', name: 'held-pair' },
+        idleStopMinutes: 30,
+      },
+      'req-held-run',
+    );
+    await held.reached;
+    core.dispatcher.cancel('req-held-run');
+    held.release();
+    const result = await answer;
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.error.code).toBe('IPC_CANCELLED');
+    const launched = [...aws.instances.values()].find((i) => i.tags.Name === 'Held box')!;
+    expect(launched).toBeDefined();
+    expect(result.error.message).toContain(`instance ${launched.id} was already launched`);
+    expect(result.error.message).toContain('billed');
+    expect(progress.at(-1)).toMatchObject({ phase: 'cancelled', instanceId: launched.id });
+    const host = (await ok('hosts:list', {})).hosts.find((h) => h.name === 'Held box')!;
+    expect(host.instance?.instanceId).toBe(launched.id);
+    expect(host.auth?.storedKey).toBe(true);
+    expect(await vault.get(`host/${host.id}/private-key`)).toContain('PRIVATE KEY');
+    expect(core.settings.preference(`pendingIdle:${host.id}`)).toBe(30);
+  });
+
+  it('cancelled while AWS makes the key pair: its private key is kept in the keychain and nothing is launched (stand-in)', async () => {
+    const held = aws.hold('CreateKeyPair');
+    const runsBefore = aws.calls('RunInstances').length;
+    const answer = call(
+      'aws:launch',
+      {
+        accountId,
+        region: 'eu-west-1',
+        name: 'Key held box',
+        instanceType: 't3.small',
+        image: 'al2023',
+        diskGb: 8,
+        keyPair: { mode: 'create', name: 'key-held-pair' },
+        idleStopMinutes: null,
+      },
+      'req-held-key',
+    );
+    await held.reached;
+    core.dispatcher.cancel('req-held-key');
+    held.release();
+    const result = await answer;
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.error.code).toBe('IPC_CANCELLED');
+    expect(result.error.message).toContain('Cancelled before an instance was launched.');
+    expect(result.error.message).toContain('Key pair key-held-pair was made in AWS');
+    expect(await vault.get(`aws/${accountId}/eu-west-1/key-pair/key-held-pair`)).toContain('PRIVATE KEY');
+    expect(aws.calls('RunInstances')).toHaveLength(runsBefore);
+    expect((await ok('hosts:list', {})).hosts.some((h) => h.name === 'Key held box')).toBe(false);
+  });
+
+  it('refuses to reuse a security group that lets more than one address in, or that Slotdeck did not make (stand-in)', async () => {
+    const launch = (name: string) =>
+      ({
+        accountId,
+        region: 'eu-west-1',
+        name,
+        instanceType: 't3.small',
+        image: 'al2023',
+        diskGb: 8,
+        keyPair: { mode: 'create', name: `${name.toLowerCase().replace(/ /g, '-')}-pair` },
+        idleStopMinutes: null,
+      }) as const;
+    const runsBefore = aws.calls('RunInstances').length;
+    const open = aws.addSecurityGroup('eu-west-1', {
+      name: 'slotdeck-open-box',
+      tags: { slotdeck: 'Open box' },
+      ingress: [{ protocol: 'tcp', from: 22, to: 22, cidrs: [{ cidr: '0.0.0.0/0' }] }],
+    });
+    const refused = await fails('aws:launch', launch('Open box'));
+    expect(refused.code).toBe('AWS_LAUNCH_FAILED');
+    expect(refused.message).toContain(`slotdeck-open-box (${open.id})`);
+    expect(refused.message).toContain('tcp 22-22 from 0.0.0.0/0');
+
+    const foreign = aws.addSecurityGroup('eu-west-1', { name: 'slotdeck-foreign-box' });
+    const untagged = await fails('aws:launch', launch('Foreign box'));
+    expect(untagged.code).toBe('AWS_LAUNCH_FAILED');
+    expect(untagged.message).toContain(`slotdeck-foreign-box (${foreign.id})`);
+    expect(untagged.message).toContain('slotdeck=Foreign box');
+    expect(aws.calls('RunInstances')).toHaveLength(runsBefore);
+    // Nothing changed in either group.
+    expect(aws.securityGroups.get(open.id)!.ingress).toHaveLength(1);
+    expect(aws.securityGroups.get(foreign.id)!.ingress).toHaveLength(0);
+
+    // A group of that name in another VPC is not the one: a new one is made in the default VPC.
+    const elsewhere = aws.addSecurityGroup('eu-west-1', {
+      name: 'slotdeck-elsewhere-box',
+      vpcId: 'vpc-0other',
+      tags: { slotdeck: 'Elsewhere box' },
+      ingress: [{ protocol: 'tcp', from: 22, to: 22, cidrs: [{ cidr: '0.0.0.0/0' }] }],
+    });
+    const { instance } = await ok('aws:launch', launch('Elsewhere box'));
+    const groupIds = aws.instance(instance.instanceId).securityGroupIds;
+    expect(groupIds).not.toContain(elsewhere.id);
+    const made = aws.securityGroups.get(groupIds[0]!)!;
+    expect(made).toMatchObject({ name: 'slotdeck-elsewhere-box', tags: { slotdeck: 'Elsewhere box' } });
+    expect(made.vpcId).not.toBe('vpc-0other');
+    expect(made.ingress.flatMap((rule) => rule.cidrs.map((c) => c.cidr))).toEqual([`${MY_ADDRESS}/32`]);
+  });
+
+  it('fails the launch before making anything when the image root device is unknown (stand-in)', async () => {
+    const parameter = `eu-west-1${AMI_PARAMETERS.ubuntuArm64}`;
+    const usual = aws.parameters.get(parameter)!;
+    const rootless = aws.addImage('eu-west-1', {
+      name: 'ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-rootless',
+      ownerId: '099720109477',
+      architecture: 'arm64',
+      rootDeviceName: '',
+      platformDetails: 'Linux/UNIX',
+    });
+    aws.parameters.set(parameter, rootless.id);
+    const keysBefore = aws.calls('CreateKeyPair').length;
+    try {
+      const error = await fails('aws:launch', {
+        accountId,
+        region: 'eu-west-1',
+        name: 'Rootless box',
+        instanceType: 't4g.small',
+        image: 'ubuntu-24.04',
+        diskGb: 40,
+        keyPair: { mode: 'create', name: 'rootless-pair' },
+        idleStopMinutes: null,
+      });
+      expect(error.code).toBe('AWS_LAUNCH_FAILED');
+      expect(error.message).toContain(`root device of image ${rootless.id}`);
+      expect(aws.calls('CreateKeyPair')).toHaveLength(keysBefore);
+    } finally {
+      aws.parameters.set(parameter, usual);
+    }
+  });
+
+  it('the stand-in refuses a malformed CidrIp with InvalidParameterValue, as AWS does', async () => {
+    const client = new EC2Client({ region: 'eu-west-1', endpoint: aws.url, credentials: FAKE_AWS_CREDENTIALS });
+    const group = aws.addSecurityGroup('eu-west-1', { name: 'cidr-check' });
+    try {
+      for (const cidr of ['10.0.0.0/33', '256.1.1.1/32', '10.0.0.1', '10.0.0/24']) {
+        const error = await client
+          .send(
+            new AuthorizeSecurityGroupIngressCommand({
+              GroupId: group.id,
+              IpPermissions: [{ IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: cidr }] }],
+            }),
+          )
+          .then(
+            () => null,
+            (e: Error) => e,
+          );
+        expect(error?.name, cidr).toBe('InvalidParameterValue');
+      }
+      expect(aws.securityGroups.get(group.id)!.ingress).toEqual([]);
+    } finally {
+      client.destroy();
+    }
+  });
+
   it('warns when the instance security groups do not let this computer in', async () => {
     const box = aws.addInstance('eu-west-1', { name: 'closed' });
     const host = await ok('hosts:create', {
@@ -662,6 +879,18 @@ describe('launching and connecting (stand-in EC2, real sshd and agent)', () => {
     expect(offline).toMatchObject({ address: '127.0.0.1', status: { state: 'connected' } });
     expect(logs.join('\n')).toContain('trying the last known address 127.0.0.1');
     await ok('hosts:disconnect', { id: host.id });
+
+    // The instance comes back at an address served by a machine with another host key: refused, not trusted.
+    await ok('aws:instance-action', { ...ref, action: 'stop' });
+    const pinned = sshd.fingerprint;
+    await sshd.restart({ newHostKey: true });
+    expect(sshd.fingerprint).not.toBe(pinned);
+    nextIps.push('127.0.0.1');
+    await ok('aws:instance-action', { ...ref, action: 'start' });
+    const mismatch = await fails('hosts:connect', { id: host.id });
+    expect(mismatch.code).toBe('HOST_KEY_MISMATCH');
+    expect(mismatch.details?.fingerprint).toBe(sshd.fingerprint);
+    expect((await ok('hosts:list', {})).hosts.find((h) => h.id === host.id)!.status.state).not.toBe('connected');
   });
 
   it('refuses start-and-connect for a host with no instance', async () => {

@@ -3,13 +3,13 @@ import {
   AuthorizeSecurityGroupIngressCommand,
   CreateKeyPairCommand,
   CreateSecurityGroupCommand,
-  CreateTagsCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeInstanceStatusCommand,
   DescribeKeyPairsCommand,
   DescribeRegionsCommand,
   DescribeSecurityGroupsCommand,
+  DescribeVpcsCommand,
   EC2Client,
   paginateDescribeInstances,
   paginateDescribeInstanceStatus,
@@ -23,6 +23,7 @@ import {
   type Filter,
   type Instance,
   type InstanceStatus,
+  type IpPermission,
 } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type {
@@ -56,6 +57,7 @@ import {
   type StaticKey,
 } from './credentials';
 import { awsError, type AwsCallContext } from './errors';
+import { savePendingIdle } from './pending-idle';
 import {
   architectureOf,
   IMAGE_LABELS,
@@ -454,10 +456,12 @@ export class AwsService {
       } else {
         progress('requested', `Rebooting ${ref.instanceId}…`);
         await this.sendChange(account, ref, 'ec2:RebootInstances', () => ec2.send(new RebootInstancesCommand(ids)));
-        progress('rebooting', 'Rebooting');
-        progress('status-checks', 'Waiting for the status checks');
-        await this.wait(account, ref, 'status-ok', signal);
-        progress('ready', 'Status checks passed');
+        // EC2 shows no reboot: the instance stays running and its status checks may well stay ok throughout, so
+        // waiting for them would claim a restart that may not have happened yet. The request is all that is known.
+        progress(
+          'rebooting',
+          'Reboot requested. AWS does not report a reboot’s progress: the instance stays “running” while its system restarts; SSH answers again once it is back (usually within a minute or two).',
+        );
       }
     } catch (error) {
       throw this.failed(error, progress, signal, ref.action === 'stop' ? 'stopping' : 'starting');
@@ -709,7 +713,7 @@ export class AwsService {
         `Could not look up this computer's public address at ${url} (${(error as Error).message}). Check the network connection.`,
       );
     }
-    if (!/^(\d{1,3}\.){3}\d{1,3}$/.test(text))
+    if (!/^(\d{1,3}\.){3}\d{1,3}$/.test(text) || text.split('.').some((octet) => Number(octet) > 255))
       throw new IpcError(
         IpcErrorCode.AWS_FAILED,
         `${url} did not answer an IPv4 address (${text.slice(0, 60)}). Slotdeck opens SSH to one IPv4 address only.`,
@@ -766,6 +770,10 @@ export class AwsService {
    * Launches a host: the image from AWS's public SSM parameters, a key pair (a new one's private key straight into the
    * vault), a security group letting SSH in from this computer's address only, tags; then the host profile linked to
    * the instance, and the wait until it runs and passes its status checks.
+   *
+   * Calls that make something in AWS are never aborted: a cancelled request may still be carried out by AWS, and its
+   * answer (a private key, an instance id) would be lost. The cancel is looked at after each of them returns, and the
+   * cancel message names what was made.
    */
   async launch(
     input: IpcParsedInput<'aws:launch'>,
@@ -779,6 +787,11 @@ export class AwsService {
     const ctx = (action: string) => this.context(account, region, action);
     const abortable = { abortSignal: signal };
     const pendingKey = `aws/${account.id}/${region}/key-pair/${input.keyPair.name}`;
+    /** What exists because of this launch, for an honest cancel message. */
+    const made: { keyPair?: string; group?: string; instanceId?: string; hostName?: string } = {};
+    const stopIfCancelled = (): void => {
+      if (signal.aborted) throw new IpcError(IpcErrorCode.IPC_CANCELLED, 'Cancelled.');
+    };
 
     // Everything that can be checked is checked before anything is made (and paid for).
     if (this.options.hosts.list().some((h) => h.name.toLowerCase() === input.name.toLowerCase()))
@@ -794,27 +807,39 @@ export class AwsService {
     try {
       const architecture = architectureOf(input.instanceType);
       const imageId = await this.imageId(account, region, input.image, architecture, signal);
-      await this.learnImages(account, region, [{ ImageId: imageId }], signal);
-      const rootDevice = this.images.get(`${region}/${imageId}`)?.rootDevice ?? '/dev/xvda';
+      const rootDevice = await this.rootDeviceOf(account, region, imageId, signal);
       const myAddress = await this.myAddress(signal);
 
       let privateKey: string | null = null;
       if (input.keyPair.mode === 'create') {
-        const created = await this.send(ctx('ec2:CreateKeyPair'), () =>
-          ec2.send(
-            new CreateKeyPairCommand({
-              KeyName: input.keyPair.name,
-              KeyType: 'ed25519',
-              KeyFormat: 'pem',
-              TagSpecifications: [{ ResourceType: 'key-pair', Tags: [{ Key: 'slotdeck', Value: input.name }] }],
-            }),
-            abortable,
-          ),
-        );
-        privateKey = created.KeyMaterial ?? null;
-        if (!privateKey) throw new IpcError(IpcErrorCode.AWS_LAUNCH_FAILED, 'AWS made the key pair but sent no key.');
-        // Kept at once: AWS never hands this key out again, whatever happens next.
-        await this.options.vault.set(pendingKey, privateKey);
+        const kept = await this.options.vault.get(pendingKey);
+        try {
+          const created = await this.send(ctx('ec2:CreateKeyPair'), () =>
+            ec2.send(
+              new CreateKeyPairCommand({
+                KeyName: input.keyPair.name,
+                KeyType: 'ed25519',
+                KeyFormat: 'pem',
+                TagSpecifications: [{ ResourceType: 'key-pair', Tags: [{ Key: 'slotdeck', Value: input.name }] }],
+              }),
+            ),
+          );
+          privateKey = created.KeyMaterial ?? null;
+          if (!privateKey) throw new IpcError(IpcErrorCode.AWS_LAUNCH_FAILED, 'AWS made the key pair but sent no key.');
+          // Kept at once: AWS never hands this key out again, whatever happens next.
+          await this.options.vault.set(pendingKey, privateKey);
+          made.keyPair = input.keyPair.name;
+        } catch (error) {
+          // An earlier launch made this pair and failed later: its private key is still in the keychain.
+          if (!(kept && error instanceof IpcError && error.details?.awsCode === 'InvalidKeyPair.Duplicate'))
+            throw error;
+          privateKey = kept;
+          progress(
+            'requested',
+            `Key pair ${input.keyPair.name} exists from an earlier launch; reusing its private key kept in the keychain.`,
+          );
+        }
+        stopIfCancelled();
       } else {
         await this.send(ctx('ec2:DescribeKeyPairs'), () =>
           ec2.send(new DescribeKeyPairsCommand({ KeyNames: [input.keyPair.name] }), abortable),
@@ -823,7 +848,8 @@ export class AwsService {
         if (!input.keyPath) privateKey = await this.options.vault.get(pendingKey);
       }
 
-      const groupId = await this.sshSecurityGroup(account, region, input.name, myAddress, signal);
+      const groupId = await this.sshSecurityGroup(account, region, input.name, myAddress, signal, made);
+      stopIfCancelled();
       const sshUser = IMAGE_LABELS[input.image].sshUser;
       const tags = [
         { Key: 'Name', Value: input.name },
@@ -852,17 +878,18 @@ export class AwsService {
               { ResourceType: 'instance', Tags: tags },
               { ResourceType: 'volume', Tags: tags.slice(0, 2) },
             ],
+            // The SDK's retries of this call reuse the token, so a retry never launches a second instance.
             ClientToken: randomUUID(),
           }),
-          abortable,
         ),
       );
       const instanceId = run.Instances?.[0]?.InstanceId;
       if (!instanceId)
         throw new IpcError(IpcErrorCode.AWS_LAUNCH_FAILED, 'AWS accepted the launch but named no instance.');
+      made.instanceId = instanceId;
       progress('pending', `${instanceId} launched`, instanceId);
 
-      // The profile exists from now on, so a cancelled wait leaves a host that "Start and connect" can finish.
+      // The profile exists from now on (even when cancelled meanwhile), so "Start and connect" can finish the job.
       const host = await this.options.hosts.createLinked(
         {
           name: input.name,
@@ -879,7 +906,10 @@ export class AwsService {
         },
         { accountId: account.id, region, instanceId },
       );
+      made.hostName = host.name;
+      savePendingIdle(this.options.store, host.id, input.idleStopMinutes);
       if (privateKey) await this.options.vault.delete(pendingKey);
+      stopIfCancelled();
 
       const instanceRef = { accountId: account.id, region, instanceId };
       await this.wait(account, instanceRef, 'running', signal);
@@ -891,14 +921,10 @@ export class AwsService {
       progress('ready', `${input.name} is ready`);
       return { instance: await this.describe(instanceRef, signal), hostId: host.id };
     } catch (error) {
-      if (signal.aborted) {
-        progress(
-          'cancelled',
-          ref.instanceId
-            ? `Stopped waiting. ${ref.instanceId} keeps starting in AWS; its host profile is saved.`
-            : 'Cancelled before an instance was launched.',
-        );
-        throw new IpcError(IpcErrorCode.IPC_CANCELLED, 'Cancelled.');
+      if (signal.aborted || (error instanceof IpcError && error.code === IpcErrorCode.IPC_CANCELLED)) {
+        const message = cancelledLaunchMessage(made);
+        progress('cancelled', message);
+        throw new IpcError(IpcErrorCode.IPC_CANCELLED, message);
       }
       const mapped =
         error instanceof IpcError ? error : new IpcError(IpcErrorCode.AWS_LAUNCH_FAILED, (error as Error).message);
@@ -907,39 +933,114 @@ export class AwsService {
     }
   }
 
-  /** `slotdeck-<name>`, letting TCP 22 in from `address`/32 only (made, or the rule added to the existing group). */
+  /**
+   * The image's root device name, asked of AWS when not known: without it the disk size would go to a second volume
+   * (Ubuntu's root is /dev/sda1, Amazon Linux's /dev/xvda), so the launch stops rather than guess.
+   */
+  private async rootDeviceOf(
+    account: AwsAccountRow,
+    region: string,
+    imageId: string,
+    signal: AbortSignal,
+  ): Promise<string> {
+    const known = this.images.get(`${region}/${imageId}`)?.rootDevice;
+    if (known) return known;
+    let rootDevice: string | null = null;
+    try {
+      const { ec2 } = this.client(account, region);
+      const answer = await this.send(this.context(account, region, 'ec2:DescribeImages'), () =>
+        ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }), { abortSignal: signal }),
+      );
+      const image = answer.Images?.find((i) => i.ImageId === imageId);
+      if (image) {
+        rootDevice = image.RootDeviceName || null;
+        this.images.set(`${region}/${imageId}`, {
+          name: image.Name ?? null,
+          ownerId: image.OwnerId ?? null,
+          rootDevice,
+        });
+      }
+    } catch (error) {
+      if (signal.aborted) throw error;
+      throw new IpcError(
+        IpcErrorCode.AWS_LAUNCH_FAILED,
+        `Could not read the root device of image ${imageId} in ${region}, so the disk size cannot be applied: ${(error as Error).message}`,
+      );
+    }
+    if (!rootDevice)
+      throw new IpcError(
+        IpcErrorCode.AWS_LAUNCH_FAILED,
+        `AWS did not say the root device of image ${imageId} in ${region}, so the disk size cannot be applied. Nothing was made; try again, or pick the other image.`,
+      );
+    return rootDevice;
+  }
+
+  /**
+   * `slotdeck-<name>` in the default VPC, letting TCP 22 in from `address`/32 only: made (tagged slotdeck=<name>), or
+   * reused when Slotdeck made it for this name before. A group of that name without the tag, or with any rule wider
+   * than that (another port, a range wider than /32), is refused: the instance would be open to more than this address.
+   */
   private async sshSecurityGroup(
     account: AwsAccountRow,
     region: string,
     hostName: string,
     address: string,
     signal: AbortSignal,
+    made: { group?: string },
   ): Promise<string> {
     const { ec2 } = this.client(account, region);
     const ctx = (action: string) => this.context(account, region, action);
     const name = securityGroupName(hostName);
-    const existing = await this.send(ctx('ec2:DescribeSecurityGroups'), () =>
-      ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [name] }] }), {
+    const vpcs = await this.send(ctx('ec2:DescribeVpcs'), () =>
+      ec2.send(new DescribeVpcsCommand({ Filters: [{ Name: 'is-default', Values: ['true'] }] }), {
         abortSignal: signal,
       }),
     );
-    let groupId = existing.SecurityGroups?.[0]?.GroupId;
-    if (!groupId) {
+    const vpcId = vpcs.Vpcs?.[0]?.VpcId;
+    if (!vpcId)
+      throw new IpcError(
+        IpcErrorCode.AWS_LAUNCH_FAILED,
+        `${region} has no default VPC, and Slotdeck launches into the default VPC. Create one (VPC console: Actions → Create default VPC) or pick another region.`,
+      );
+    const existing = await this.send(ctx('ec2:DescribeSecurityGroups'), () =>
+      ec2.send(
+        new DescribeSecurityGroupsCommand({
+          Filters: [
+            { Name: 'group-name', Values: [name] },
+            { Name: 'vpc-id', Values: [vpcId] },
+          ],
+        }),
+        { abortSignal: signal },
+      ),
+    );
+    const found = existing.SecurityGroups?.[0];
+    let groupId = found?.GroupId;
+    if (found && groupId) {
+      const tag = found.Tags?.find((t) => t.Key === 'slotdeck')?.Value;
+      if (tag !== hostName)
+        throw new IpcError(
+          IpcErrorCode.AWS_LAUNCH_FAILED,
+          `Security group ${name} (${groupId}) already exists in the default VPC but Slotdeck did not make it for "${hostName}" (it has no tag slotdeck=${hostName}). Delete that group or choose another host name.`,
+        );
+      const wide = widerRule(found.IpPermissions ?? []);
+      if (wide)
+        throw new IpcError(
+          IpcErrorCode.AWS_LAUNCH_FAILED,
+          `Security group ${name} (${groupId}) has an inbound rule that lets in more than SSH from one address: ${wide}. Remove that rule in the AWS console (or delete the group), then launch again.`,
+        );
+    } else {
       const created = await this.send(ctx('ec2:CreateSecurityGroup'), () =>
         ec2.send(
           new CreateSecurityGroupCommand({
             GroupName: name,
+            VpcId: vpcId,
             Description: `SSH to ${hostName} from the Slotdeck admin's address (made by Slotdeck)`,
+            TagSpecifications: [{ ResourceType: 'security-group', Tags: [{ Key: 'slotdeck', Value: hostName }] }],
           }),
-          { abortSignal: signal },
         ),
       );
       groupId = created.GroupId!;
-      await this.send(ctx('ec2:CreateTags'), () =>
-        ec2.send(new CreateTagsCommand({ Resources: [groupId!], Tags: [{ Key: 'slotdeck', Value: hostName }] }), {
-          abortSignal: signal,
-        }),
-      );
+      made.group = `${name} (${groupId})`;
     }
     try {
       await this.send(ctx('ec2:AuthorizeSecurityGroupIngress'), () =>
@@ -955,7 +1056,6 @@ export class AwsService {
               },
             ],
           }),
-          { abortSignal: signal },
         ),
       );
     } catch (error) {
@@ -1006,6 +1106,48 @@ const nameTaken = (name: string): IpcError =>
   new IpcError(IpcErrorCode.IPC_INPUT_INVALID, `An AWS account named "${name}" already exists. Choose another name.`, {
     fields: 'name',
   });
+
+/** What a cancelled launch leaves behind, said plainly (an instance runs and is billed until stopped). */
+function cancelledLaunchMessage(made: {
+  keyPair?: string;
+  group?: string;
+  instanceId?: string;
+  hostName?: string;
+}): string {
+  if (made.instanceId)
+    return [
+      `Cancelled, but instance ${made.instanceId} was already launched: it is running in AWS and billed until you stop or terminate it.`,
+      made.hostName
+        ? `Host profile "${made.hostName}" is linked to it, with its key (use Start and connect, or Stop it in the instance list).`
+        : 'No host profile was made for it.',
+    ].join(' ');
+  const parts = ['Cancelled before an instance was launched.'];
+  if (made.keyPair)
+    parts.push(
+      `Key pair ${made.keyPair} was made in AWS; its private key is kept in the keychain and is used again when you launch with that pair.`,
+    );
+  if (made.group) parts.push(`Security group ${made.group} was made (it lets SSH in from this computer only).`);
+  return parts.join(' ').trim();
+}
+
+/** The first inbound rule that lets in more than TCP 22 from single IPv4 addresses, described; null when none. */
+function widerRule(rules: IpPermission[]): string | null {
+  for (const rule of rules) {
+    const ports =
+      rule.IpProtocol === '-1' ? 'all traffic' : `${rule.IpProtocol} ${rule.FromPort ?? '*'}-${rule.ToPort ?? '*'}`;
+    const onlySsh = rule.IpProtocol === 'tcp' && rule.FromPort === 22 && rule.ToPort === 22;
+    const sources = [
+      ...(rule.IpRanges ?? []).map((r) => r.CidrIp ?? ''),
+      ...(rule.Ipv6Ranges ?? []).map((r) => r.CidrIpv6 ?? ''),
+      ...(rule.PrefixListIds ?? []).map((p) => p.PrefixListId ?? ''),
+      ...(rule.UserIdGroupPairs ?? []).map((g) => g.GroupId ?? ''),
+    ];
+    for (const source of sources)
+      if (!onlySsh || !/^(\d{1,3}\.){3}\d{1,3}\/32$/.test(source)) return `${ports} from ${source}`;
+    if (!onlySsh && sources.length === 0) return ports;
+  }
+  return null;
+}
 
 function checksOf(status: InstanceStatus | undefined): Ec2Instance['statusChecks'] {
   if (!status) return 'initializing';
