@@ -240,7 +240,13 @@ const COLUMNS = 7;
 const OPERATION_TITLES: Record<InstanceAction, Record<InstanceOperation['state'], string>> = {
   start: { running: 'Starting', done: 'Started', failed: 'Start failed', cancelled: 'Start not followed' },
   stop: { running: 'Stopping', done: 'Stopped', failed: 'Stop failed', cancelled: 'Stop not followed' },
-  reboot: { running: 'Rebooting', done: 'Rebooted', failed: 'Reboot failed', cancelled: 'Reboot not followed' },
+  // EC2 reports no reboot progress: "requested" is all the panel can truthfully say.
+  reboot: {
+    running: 'Requesting reboot',
+    done: 'Reboot requested',
+    failed: 'Reboot failed',
+    cancelled: 'Reboot not followed',
+  },
 };
 
 const shortDateTime = (iso: string): string =>

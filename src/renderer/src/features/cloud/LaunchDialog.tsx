@@ -282,7 +282,10 @@ export function LaunchDialog({ account, onClose }: { account: AwsAccount; onClos
               inputMode="numeric"
               disabled={!idleStop}
             />
-            <span className="muted">minutes without terminal input, gateway requests or admin calls.</span>
+            <span className="muted">
+              minutes without terminal input, gateway requests or admin calls (set on the host when the agent is
+              deployed there).
+            </span>
           </div>
           {shownErrors.fields.idleStopMinutes ? (
             <p className="field-error">{shownErrors.fields.idleStopMinutes}</p>
@@ -293,8 +296,8 @@ export function LaunchDialog({ account, onClose }: { account: AwsAccount; onClos
               : !options
                 ? 'Reading this region’s images and key pairs…'
                 : options.myAddress
-                  ? `SSH will be allowed only from ${options.myAddress} (this computer’s address as AWS sees it), in a new security group.`
-                  : 'Could not tell this computer’s public address: the security group will allow no SSH until you add your address to it.'}
+                  ? `SSH will be allowed only from ${options.myAddress} (this computer’s address as AWS sees it), in the security group named after the host (slotdeck-…): made now in the default VPC, or reused if Slotdeck made it for this name before and it lets in nothing wider.`
+                  : 'Could not tell this computer’s public address, and the launch needs it (SSH is let in from that address only): it will fail until the address can be looked up. Check the network connection, then reopen this form.'}
           </p>
           {shownErrors.message ? (
             <p className="form-error" role="alert">
@@ -321,7 +324,7 @@ export function LaunchDialog({ account, onClose }: { account: AwsAccount; onClos
           ) : null}
           {launch.state === 'cancelled' ? (
             <p className="muted">
-              No longer followed. What AWS was already asked to do still happens: check the instance list.
+              No longer followed. Nothing already made in AWS is undone: the message above says what exists.
             </p>
           ) : null}
           {launch.state === 'done' ? (

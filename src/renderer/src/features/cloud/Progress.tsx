@@ -13,20 +13,23 @@ export function ProgressSteps({
   events: AwsProgress[];
   state: InstanceOperation['state'];
 }) {
-  const steps = progressSteps(kind, events, state);
+  // A reboot has no steps AWS reports (the instance stays running): only main's word that it was requested.
+  const steps = kind === 'reboot' ? [] : progressSteps(kind, events, state);
   const latest = events[events.length - 1];
   return (
     <div className="cloud-progress" data-testid="instance-progress">
-      <ol className="cloud-steps" aria-label="Progress">
-        {steps.map((step) => (
-          <li key={step.phase} className={`cloud-step step-${step.state}`} data-state={step.state}>
-            <span className="cloud-step-mark" aria-hidden="true">
-              {MARKS[step.state]}
-            </span>
-            {step.label}
-          </li>
-        ))}
-      </ol>
+      {steps.length === 0 ? null : (
+        <ol className="cloud-steps" aria-label="Progress">
+          {steps.map((step) => (
+            <li key={step.phase} className={`cloud-step step-${step.state}`} data-state={step.state}>
+              <span className="cloud-step-mark" aria-hidden="true">
+                {MARKS[step.state]}
+              </span>
+              {step.label}
+            </li>
+          ))}
+        </ol>
+      )}
       {/* A failure is shown by the caller, with what to do: not twice. */}
       {latest && state !== 'failed' ? (
         <span className="cloud-progress-message" role="status">
