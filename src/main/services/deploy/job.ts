@@ -5,6 +5,8 @@ import type { DeployAction, DeployJob, DeployStep } from '../../../shared/ipc/co
 export const STEP_OUTPUT_BYTES = 8 * 1024;
 /** Output and progress come in bursts: the panel hears of them at most this often (state changes at once). */
 const COALESCE_MS = 150;
+/** The most of one unfinished line held back before it is shown anyway. */
+const HELD_MAX_BYTES = 64 * 1024;
 
 export interface StepPlan {
   id: string;
@@ -33,6 +35,11 @@ export function redact(text: string): string {
 export class JobRecorder {
   readonly job: DeployJob;
   private timer: NodeJS.Timeout | null = null;
+  /**
+   * Output not shown yet, per step: the unfinished last line, or an open private key block. A secret can arrive in
+   * two SSH chunks ("admin tok" + "en: abc..."); redacting whole lines (and whole key blocks) catches it.
+   */
+  private readonly held = new Map<string, string>();
 
   constructor(
     hostId: string,
@@ -95,6 +102,25 @@ export class JobRecorder {
   }
 
   output(id: string, text: string): void {
+    const pending = (this.held.get(id) ?? '') + text;
+    let cut = pending.lastIndexOf('\n') + 1;
+    // A key block still open holds back everything from its BEGIN line (its body lines alone match nothing).
+    const begin = pending.search(/-----BEGIN [A-Z ]*PRIVATE KEY-----(?![\s\S]*-----END [A-Z ]*PRIVATE KEY-----)/);
+    if (begin >= 0 && begin < cut) cut = begin;
+    // A runaway line (no newline for a long while) is shown anyway: redact() still sees it whole up to here.
+    if (pending.length - cut > HELD_MAX_BYTES) cut = pending.length;
+    this.held.set(id, pending.slice(cut));
+    if (cut > 0) this.append(id, pending.slice(0, cut));
+  }
+
+  /** Shows what a step still holds back (its last line without a newline), redacted as a whole. */
+  private flush(id: string): void {
+    const pending = this.held.get(id);
+    this.held.delete(id);
+    if (pending) this.append(id, pending);
+  }
+
+  private append(id: string, text: string): void {
     const step = this.step(id);
     const all = (step.output ?? '') + redact(text);
     step.output = all.length > STEP_OUTPUT_BYTES ? all.slice(all.length - STEP_OUTPUT_BYTES) : all;
@@ -107,6 +133,7 @@ export class JobRecorder {
   }
 
   end(id: string, state: 'done' | 'failed' | 'skipped' | 'cancelled', detail?: string): void {
+    this.flush(id);
     const step = this.step(id);
     step.state = state;
     const now = new Date().toISOString();
@@ -132,6 +159,7 @@ export class JobRecorder {
     message: string | null,
     error: { code: string; message: string; details?: Record<string, string> } | null = null,
   ): DeployJob {
+    for (const id of [...this.held.keys()]) this.flush(id);
     this.job.state = state;
     this.job.message = message === null ? null : redact(message);
     this.job.error = error ? { ...error, message: redact(error.message) } : null;

@@ -81,4 +81,31 @@ describe('a deploy job as the panel shows it', () => {
     expect(everything).not.toContain(token);
     expect(everything).not.toContain('b3BlbnNzaC1rZXktdjEAAAAA');
   });
+
+  it('redacts a token or a private key that arrives split across output chunks', () => {
+    const token = 'Zq9xK2m4N8p1R7s3T6u0V5w2Y4a8B1c3D5e7F9g0';
+    const text = `starting\nadmin token: ${token}\nauthorization: Bearer ${token}\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\ndone\n`;
+    // Every place a chunk boundary can fall, including inside "token", the token itself and the key block.
+    for (let at = 1; at < text.length; at += 3) {
+      const { job, emitted, saved } = recorder();
+      job.start('activate');
+      job.output('activate', text.slice(0, at));
+      const midway = JSON.stringify(job.snapshot());
+      job.output('activate', text.slice(at));
+      job.end('activate', 'done');
+      const everything = JSON.stringify([midway, job.snapshot(), emitted, saved]);
+      expect(everything).not.toContain(token.slice(0, 12));
+      expect(everything).not.toContain('b3BlbnNzaC1rZXktdjEAAAAA');
+      expect(job.step('activate').output).toContain('done\n');
+    }
+  });
+
+  it('shows an unfinished last line once its step ends', () => {
+    const { job } = recorder();
+    job.start('unpack');
+    job.output('unpack', 'added 12 packages');
+    expect(job.step('unpack').output ?? '').toBe('');
+    job.end('unpack', 'done');
+    expect(job.step('unpack').output).toBe('added 12 packages');
+  });
 });
