@@ -18,11 +18,17 @@ export function agentCompatibility(contractVersion: number | undefined): AgentCo
   return 'compatible';
 }
 
-/** Compares dotted versions numerically (1.10.0 > 1.9.0); a pre-release sorts before its release. */
+/**
+ * Compares dotted versions numerically (1.10.0 > 1.9.0); a pre-release sorts before its release, and pre-release
+ * identifiers compare like semver's: numeric ones as numbers (rc.10 > rc.9), below alphanumeric ones.
+ */
 export function compareVersions(a: string, b: string): number {
   const parse = (v: string) => {
-    const [core = '', pre] = v.split('-', 2);
-    return { parts: core.split('.').map((n) => Number(n) || 0), pre: pre ?? null };
+    const plain = v.split('+', 1)[0]!;
+    const dash = plain.indexOf('-');
+    const core = dash < 0 ? plain : plain.slice(0, dash);
+    const pre = dash < 0 ? null : plain.slice(dash + 1);
+    return { parts: core.split('.').map((n) => Number(n) || 0), pre };
   };
   const left = parse(a);
   const right = parse(b);
@@ -33,5 +39,19 @@ export function compareVersions(a: string, b: string): number {
   if (left.pre === right.pre) return 0;
   if (left.pre === null) return 1;
   if (right.pre === null) return -1;
-  return left.pre < right.pre ? -1 : 1;
+  const l = left.pre.split('.');
+  const r = right.pre.split('.');
+  for (let i = 0; i < Math.max(l.length, r.length); i++) {
+    const x = l[i];
+    const y = r[i];
+    if (x === y) continue;
+    if (x === undefined) return -1;
+    if (y === undefined) return 1;
+    const xNum = /^\d+$/.test(x);
+    const yNum = /^\d+$/.test(y);
+    if (xNum && yNum) return Number(x) < Number(y) ? -1 : 1;
+    if (xNum !== yNum) return xNum ? -1 : 1;
+    return x < y ? -1 : 1;
+  }
+  return 0;
 }

@@ -50,6 +50,7 @@ export const IpcErrorCode = {
   DEPLOY_BUNDLE_MISSING: 'DEPLOY_BUNDLE_MISSING',
   DEPLOY_NO_AGENT: 'DEPLOY_NO_AGENT',
   DEPLOY_NO_PREVIOUS: 'DEPLOY_NO_PREVIOUS',
+  DEPLOY_DOWNGRADE: 'DEPLOY_DOWNGRADE',
   DEPLOY_LOCAL_HOST: 'DEPLOY_LOCAL_HOST',
 } as const;
 export type IpcErrorCode = (typeof IpcErrorCode)[keyof typeof IpcErrorCode];

@@ -1,4 +1,5 @@
 import { HostFacts, ReleaseLine, ReleaseStatus } from '../../../../remote-agent/src/contract/index';
+import { bootUnit, systemdUnitPath, unitName } from '../../../../remote-agent/src/release/boot-unit';
 import {
   compareVersions,
   MAX_AGENT_CONTRACT,
@@ -14,7 +15,18 @@ import type { Store } from '../db/store';
 import type { HostService } from '../hosts/hosts';
 import { DTACH_SOURCE, type AgentBundle, type BundleLocator } from './bundle';
 import { JobRecorder } from './job';
-import { accountFromCommand, agentCommandFor, asAgent, asRoot, planFor, releaseRoot, shq, type RunAs } from './plans';
+import {
+  accountFromCommand,
+  agentCommandFor,
+  asAgent,
+  asRoot,
+  checkHostEnv,
+  planFor,
+  refuseDowngrade,
+  releaseRoot,
+  shq,
+  type RunAs,
+} from './plans';
 import { DeploySession, type ExecResult } from './ssh-session';
 
 /** Node the agent needs (remote-agent/package.json engines). */
@@ -170,6 +182,7 @@ export class DeployService {
         `A deploy job is already running on ${row.name}. Wait for it to end, or cancel it.`,
       );
     }
+    checkHostEnv(this.options.hostEnv);
     const controller = new AbortController();
     const onOuterAbort = (): void => controller.abort();
     signal?.addEventListener('abort', onOuterAbort, { once: true });
@@ -277,6 +290,7 @@ export class DeployService {
     const current = ctx.facts!.agent?.current ?? null;
     ctx.bundle = await this.deps.bundle.locate();
     ctx.job.setVersions({ fromVersion: current, toVersion: ctx.bundle.version });
+    refuseDowngrade(current, ctx.bundle.version, ctx.label);
     if (current === ctx.bundle.version) {
       for (const id of ['upload', 'unpack', 'activate'])
         ctx.job.end(id, 'skipped', `The host already runs ${current}.`);
@@ -552,9 +566,8 @@ export class DeployService {
         return undefined;
       case 'failed':
         throw new IpcError(
-          stepId === 'rollback' && /previous/i.test(ended.message)
-            ? IpcErrorCode.DEPLOY_NO_PREVIOUS
-            : IpcErrorCode.DEPLOY_FAILED,
+          // `release rollback` exits 5 when there is nothing to go back to (remote-agent/src/release/README.md).
+          stepId === 'rollback' && run.code === 5 ? IpcErrorCode.DEPLOY_NO_PREVIOUS : IpcErrorCode.DEPLOY_FAILED,
           ended.message,
         );
     }
@@ -564,17 +577,14 @@ export class DeployService {
     const cli = `${ctx.root}/bin/slotdeck-agent`;
     const account = ctx.runAs.account ?? facts.user;
     if (facts.systemd && facts.sudo) {
-      const unit = await this.remote(
-        ctx,
-        'boot',
-        asAgent(ctx.runAs, [cli, 'release', 'boot-unit', '--account', account]),
-      );
-      const name = `slotdeck-agent-${account}.service`;
-      const encoded = Buffer.from(unit.stdout).toString('base64');
+      // Rendered here, from what the panel knows: root writes nothing the agent's account printed.
+      const unit = bootUnit({ account, wrapper: cli, env: this.options.hostEnv });
+      const name = unitName(account);
+      const encoded = Buffer.from(unit).toString('base64');
       await this.remote(
         ctx,
         'boot',
-        `printf %s ${shq(encoded)} | base64 -d | sudo -n tee /etc/systemd/system/${name} >/dev/null && sudo -n systemctl daemon-reload && sudo -n systemctl enable ${name}`,
+        `printf %s ${shq(encoded)} | base64 -d | sudo -n tee ${shq(systemdUnitPath(account))} >/dev/null && sudo -n systemctl daemon-reload && sudo -n systemctl enable ${shq(name)}`,
       );
       return `systemd unit ${name}.`;
     }
@@ -593,11 +603,12 @@ export class DeployService {
     const facts = ctx.facts!;
     const account = ctx.runAs.account ?? facts.user;
     if (facts.systemd && facts.sudo) {
-      const name = `slotdeck-agent-${account}.service`;
+      const name = unitName(account);
+      const unit = shq(systemdUnitPath(account));
       await this.remote(
         ctx,
         'uninstall',
-        `if [ -e /etc/systemd/system/${name} ]; then sudo -n systemctl disable ${name}; sudo -n rm -f /etc/systemd/system/${name}; sudo -n systemctl daemon-reload; fi`,
+        `if [ -e ${unit} ]; then sudo -n systemctl disable ${shq(name)}; sudo -n rm -f ${unit}; sudo -n systemctl daemon-reload; fi`,
         { allowFailure: true },
       );
     }

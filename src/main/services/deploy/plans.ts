@@ -1,5 +1,8 @@
 import { RELEASE_ROOT_NAME } from '../../../../remote-agent/src/contract/index';
+import { compareVersions } from '../../../shared/agent-compat';
 import type { DeployAction } from '../../../shared/ipc/contract-cloud';
+import { IpcErrorCode } from '../../../shared/ipc/errors';
+import { IpcError } from '../../ipc/errors';
 import type { StepPlan } from './job';
 
 /** The steps each action shows, in order (the release command adds its own under `activate`/`rollback`). */
@@ -82,11 +85,45 @@ export const releaseRoot = (home: string): string => `${home.replace(/\/+$/, '')
 
 /** The command the host profile runs the agent's CLI with (the admin token, `release status`). */
 export function agentCommandFor(root: string, account: string | null): string {
-  const cli = `${root}/bin/slotdeck-agent`;
-  return account ? `sudo -n -u ${account} ${cli}` : cli;
+  const cli = shq(`${root}/bin/slotdeck-agent`);
+  return account ? `sudo -n -u ${shq(account)} ${cli}` : cli;
 }
 
 /** The agent account named in a profile's agent command (`sudo -n -u NAME ...`), null when there is none. */
 export function accountFromCommand(command: string | null): string | null {
   return command ? (/sudo\s+-n\s+-u\s+([a-z_][a-z0-9_-]*)\s/.exec(command)?.[1] ?? null) : null;
+}
+
+/** An upgrade never goes to an older agent: its database may be newer than that agent knows. Rollback goes back. */
+export function refuseDowngrade(hostVersion: string | null, bundledVersion: string, label: string): void {
+  if (hostVersion === null || compareVersions(bundledVersion, hostVersion) >= 0) return;
+  throw new IpcError(
+    IpcErrorCode.DEPLOY_DOWNGRADE,
+    `${label} runs the agent ${hostVersion}, newer than the ${bundledVersion} this Slotdeck bundles. Update Slotdeck to upgrade it, or use Rollback to go back to the release it ran before.`,
+    { hostVersion, bundledVersion },
+  );
+}
+
+/** Names that say "secret": such values would show in the host's process list (they go on the command line). */
+const SECRET_NAME = /token|auth|passw|secret|key|credential/i;
+
+/**
+ * The extra environment for host-side commands goes into the remote argv (visible to every user of the host):
+ * names that look like secrets are refused, and names must be plain variable names.
+ */
+export function checkHostEnv(env: Record<string, string>): void {
+  for (const name of Object.keys(env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      throw new IpcError(
+        IpcErrorCode.DEPLOY_FAILED,
+        `The host environment for deploys (SLOTDECK_DEPLOY_HOST_ENV) has "${name}", which is not a variable name. Use letters, digits and _ only.`,
+      );
+    }
+    if (SECRET_NAME.test(name)) {
+      throw new IpcError(
+        IpcErrorCode.DEPLOY_FAILED,
+        `The host environment for deploys (SLOTDECK_DEPLOY_HOST_ENV) has ${name}, which looks like a secret: it would be on the host's command lines, visible to every user there. Remove it; put credentials in the host's own config (an .npmrc of the agent's account).`,
+      );
+    }
+  }
 }

@@ -2,10 +2,13 @@ import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  accountFromCommand,
   agentCommandFor,
   asAgent,
   asRoot,
+  checkHostEnv,
   planFor,
+  refuseDowngrade,
   releaseRoot,
   shq,
 } from '../../../../src/main/services/deploy/plans';
@@ -71,5 +74,72 @@ describe('the host-side command lines', () => {
     expect(ids('upgrade')).toEqual(['connect', 'detect', 'upload', 'unpack', 'activate', 'reconnect']);
     expect(ids('rollback')).toEqual(['connect', 'detect', 'rollback', 'reconnect']);
     expect(ids('uninstall')).toEqual(['connect', 'detect', 'uninstall', 'disconnect']);
+  });
+
+  it('quotes the release root and the account in the agent command, whatever the path holds', () => {
+    const path = fc
+      .array(
+        fc.oneof(fc.constantFrom(' ', '$', '$(id)', '`x`', "'", '"', '*', ';', '\\'), fc.string({ maxLength: 6 })),
+        {
+          maxLength: 8,
+        },
+      )
+      .map((parts) => `/home/${parts.join('')}`.replace(/\0/g, ''));
+    fc.assert(
+      fc.property(path, (home) => {
+        const root = releaseRoot(home);
+        expect(words(agentCommandFor(root, null))).toEqual([`${root}/bin/slotdeck-agent`]);
+        expect(words(agentCommandFor(root, 'slotdeck'))).toEqual([
+          'sudo',
+          '-n',
+          '-u',
+          'slotdeck',
+          `${root}/bin/slotdeck-agent`,
+        ]);
+      }),
+      { numRuns: 200 },
+    );
+    const spaced = agentCommandFor('/home/a b/$HOME/.slotdeck-agent', 'slot-deck');
+    expect(words(spaced)).toEqual([
+      'sudo',
+      '-n',
+      '-u',
+      'slot-deck',
+      '/home/a b/$HOME/.slotdeck-agent/bin/slotdeck-agent',
+    ]);
+    expect(accountFromCommand(spaced)).toBe('slot-deck');
+  });
+
+  it('refuses host environment names that look like secrets (they would be on the host command lines)', () => {
+    expect(() =>
+      checkHostEnv({ npm_config_cache: '/tmp/npm', npm_config_registry: 'http://127.0.0.1:1' }),
+    ).not.toThrow();
+    for (const name of [
+      'NPM_TOKEN',
+      'npm_config__auth',
+      'DB_PASSWORD',
+      'aws_secret_access_key',
+      'API_KEY',
+      'MyCredentials',
+    ]) {
+      expect(() => checkHostEnv({ [name]: 'x' })).toThrow(expect.objectContaining({ code: 'DEPLOY_FAILED' }));
+      expect(() => checkHostEnv({ [name]: 'x' })).toThrow(new RegExp(`${name}, which looks like a secret`));
+    }
+    expect(() => checkHostEnv({ 'A B': 'x' })).toThrow(/not a variable name/);
+  });
+
+  it('refuses to upgrade a host to an older agent than it runs, pointing at Rollback', () => {
+    expect(() => refuseDowngrade('1.3.0', '1.2.9', 'web-1')).toThrow(
+      expect.objectContaining({
+        code: 'DEPLOY_DOWNGRADE',
+        message: expect.stringMatching(/newer than the 1\.2\.9.*Rollback/),
+      }),
+    );
+    expect(() => refuseDowngrade('1.2.0-rc.10', '1.2.0-rc.9', 'web-1')).toThrow(
+      expect.objectContaining({ code: 'DEPLOY_DOWNGRADE' }),
+    );
+    expect(() => refuseDowngrade('1.2.0-rc.9', '1.2.0-rc.10', 'web-1')).not.toThrow();
+    expect(() => refuseDowngrade('1.2.0', '1.2.0', 'web-1')).not.toThrow();
+    expect(() => refuseDowngrade(null, '1.0.0', 'web-1')).not.toThrow();
   });
 });
