@@ -39,6 +39,11 @@ json_str() {
 }
 json_bool() { if "$@" >/dev/null 2>&1; then printf true; else printf false; fi; }
 
+# Fails (exit 4) in this shell, not in a $(...) subshell, when nothing can compute a SHA-256.
+need_sha256_tool() {
+  have sha256sum || have shasum || have openssl || die 4 "no SHA-256 tool: install coreutils (sha256sum) or openssl"
+}
+
 sha256_of() {
   if have sha256sum; then
     sha256sum "$1" | cut -d' ' -f1
@@ -51,10 +56,23 @@ sha256_of() {
   fi
 }
 
+# Only https (and with curl no redirect to anything else), except plain http to this machine (tests' stand-ins).
+check_url() {
+  case $1 in
+    https://*) ;;
+    http://127.0.0.1[:/]* | http://localhost[:/]* | http://\[::1\][:/]*) ;;
+    *) die 2 "refusing $1: Node is downloaded over https only" ;;
+  esac
+}
+
 # Downloads URL to FILE with curl or wget.
 download() {
+  check_url "$1"
   if have curl; then
-    curl -fsSL --retry 3 -o "$2" "$1"
+    case $1 in
+      https://*) curl -fsSL --proto =https --proto-redir =https --retry 3 -o "$2" "$1" ;;
+      *) curl -fsSL --retry 3 -o "$2" "$1" ;;
+    esac
   elif have wget; then
     wget -q -O "$2" "$1"
   else
@@ -203,12 +221,19 @@ cmd_ensure_account() {
   is_root || die 4 "ensure-account must run as root: sudo sh host.sh ensure-account $1"
   created=false
   if ! id "$1" >/dev/null 2>&1; then
-    shell=/bin/sh
-    [ -x /bin/bash ] && shell=/bin/bash
+    # A system account nobody logs in as, its home where setup-host puts it (the agent runs through sudo -u).
+    shell=/bin/false
+    for candidate in /usr/sbin/nologin /sbin/nologin; do
+      if [ -x "$candidate" ]; then
+        shell=$candidate
+        break
+      fi
+    done
     if have useradd; then
-      useradd --create-home --user-group --shell "$shell" "$1" || die 1 "useradd $1 failed"
+      useradd --system --user-group --create-home --home-dir "/var/lib/$1" --shell "$shell" --comment "Slotdeck agent" "$1" ||
+        die 1 "useradd $1 failed"
     elif have adduser; then
-      adduser -D -s "$shell" "$1" || die 1 "adduser $1 failed"
+      adduser -S -D -h "/var/lib/$1" -s "$shell" "$1" || die 1 "adduser $1 failed"
     else
       die 4 "neither useradd nor adduser is installed: install shadow-utils (or passwd)"
     fi
@@ -218,6 +243,31 @@ cmd_ensure_account() {
   home=$(getent passwd "$1" | cut -d: -f6)
   [ -n "$home" ] && [ -d "$home" ] || die 1 "the account $1 has no home folder ($home): create it, owned by $1"
   printf '{"account":%s,"home":%s,"created":%s}\n' "$(json_str "$1")" "$(json_str "$home")" "$created"
+}
+
+# A fresh cloud machine may still be installing packages itself: wait for cloud-init (at most 10 minutes).
+wait_for_cloud_init() {
+  have cloud-init || return 0
+  say "waiting for cloud-init to finish"
+  if have timeout; then timeout 600 cloud-init status --wait >/dev/null 2>&1; else cloud-init status --wait >/dev/null 2>&1; fi
+  return 0
+}
+
+# "major.minor" of the first version-looking word on stdin (an epoch like "1:" is dropped).
+first_version() { sed -n 's/^[^0-9]*\([0-9]*:\)\{0,1\}\([0-9][0-9]*\.[0-9][0-9]*\).*/\2/p' | head -n 1; }
+
+# Refuses (exit 4) when the distribution's Node would be older than NODE_MIN: the panel then installs the official
+# tarball (install-node) instead of a Node the agent cannot run on.
+check_node_candidate() {
+  case $1:$2 in
+    apt:*) candidate=$(apt-cache policy nodejs 2>/dev/null | sed -n 's/^ *Candidate: *//p' | first_version) ;;
+    dnf:amzn | yum:amzn) candidate=$("$1" -q info nodejs20 2>/dev/null | sed -n 's/^Version *: *//p' | sort -t. -k1,1n -k2,2n | tail -n 1 | first_version) ;;
+    dnf:* | yum:*) candidate=$("$1" -q info nodejs 2>/dev/null | sed -n 's/^Version *: *//p' | sort -t. -k1,1n -k2,2n | tail -n 1 | first_version) ;;
+    *) return 0 ;;
+  esac
+  [ -n "$candidate" ] || die 4 "$1 has no nodejs package here: install Node $NODE_MIN_MAJOR.$NODE_MIN_MINOR or newer from nodejs.org (install-node)"
+  new_enough "$candidate.0" ||
+    die 4 "$1 would install Node $candidate, older than $NODE_MIN_MAJOR.$NODE_MIN_MINOR that the agent needs: install Node from nodejs.org (install-node) instead"
 }
 
 cmd_install_packages() {
@@ -237,21 +287,28 @@ cmd_install_packages() {
         esac
         ;;
       build-tools)
+        # A C compiler and make: enough for dtach (and for native modules with python3).
         case $pm in
-          apt) packages="$packages build-essential python3" ;;
-          dnf | yum) packages="$packages gcc gcc-c++ make python3" ;;
-          apk) packages="$packages build-base python3" ;;
+          apt) packages="$packages gcc make libc6-dev python3" ;;
+          dnf | yum) packages="$packages gcc make glibc-devel python3" ;;
+          apk) packages="$packages gcc make musl-dev python3" ;;
         esac
         ;;
       *) usage "install-packages: unknown package set \"$what\"" ;;
     esac
   done
+  wait_for_cloud_init
+  if [ "$pm" = apt ]; then
+    # A fresh Ubuntu runs unattended-upgrades at boot: wait for the dpkg lock instead of failing.
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -q >&2 ||
+      die 1 "apt-get update failed (see above)"
+  fi
+  case " $* " in *" nodejs "*) check_node_candidate "$pm" "$os" ;; esac
   say "installing$packages with $pm"
   # shellcheck disable=SC2086 # the package list is split on purpose
   case $pm in
     apt)
-      DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 &&
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q $packages >&2
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q $packages >&2
       ;;
     dnf) dnf install -y -q $packages >&2 ;;
     yum) yum install -y -q $packages >&2 ;;
@@ -262,6 +319,7 @@ cmd_install_packages() {
 
 # Refuses (exit 3) unless FILE's sha256 is EXPECTED.
 verify() {
+  need_sha256_tool
   actual=$(sha256_of "$1")
   [ "$actual" = "$2" ] || die 3 "checksum mismatch for $(basename "$1"): expected $2, got $actual; nothing was installed"
 }
@@ -302,6 +360,8 @@ cmd_install_node() {
   arch=$3
   printf '%s' "$major" | grep -Eq '^[0-9]{1,3}$' || die 2 "MAJOR must be a number like 20"
   printf '%s' "$arch" | grep -Eq '^[a-z0-9]{1,16}$' || die 2 "ARCH must be Node's name for it, such as x64 or arm64"
+  check_url "$base/"
+  need_sha256_tool
   work=$(mktemp -d "${TMPDIR:-/tmp}/slotdeck-node.XXXXXX") || die 1 "cannot make a temp folder"
   trap 'rm -rf "$work"' EXIT
   download "$base/index.json" "$work/index.json" || die 1 "cannot download $base/index.json"
@@ -343,6 +403,9 @@ write_wrapper() {
 SLOTDECK_ROOT='$quoted_root'
 PATH="\$SLOTDECK_ROOT/bin:\${PATH:-/usr/local/bin:/usr/bin:/bin}"
 export SLOTDECK_ROOT PATH
+# Slots' holder and launcher scripts by a path that survives pruning the release a slot was started under.
+SLOTDECK_RESOURCES_DIR="\$SLOTDECK_ROOT/current/resources"
+export SLOTDECK_RESOURCES_DIR
 cli="\$SLOTDECK_ROOT/current/bin/slotdeck-agent.js"
 # No current release yet (a first activation, or one that failed): the first activation runs the release it
 # activates; anything else (status, uninstall) any release that is unpacked.
@@ -360,7 +423,14 @@ if [ ! -e "\$cli" ]; then
     exit 4
   }
 fi
-exec '$quoted_node' "\$cli" "\$@"
+# Each release runs on the Node it was unpacked with (its native modules were built for it); else this one.
+node='$quoted_node'
+release_dir=\$(dirname "\$(dirname "\$cli")")
+if [ -r "\$release_dir/.node" ]; then
+  recorded=\$(cat "\$release_dir/.node")
+  [ -x "\$recorded" ] && node=\$recorded
+fi
+exec "\$node" "\$cli" "\$@"
 EOF
   chmod 755 "$ROOT/bin/slotdeck-agent.new.$$" && mv -f "$ROOT/bin/slotdeck-agent.new.$$" "$ROOT/bin/slotdeck-agent" ||
     die 1 "cannot install $ROOT/bin/slotdeck-agent"
@@ -429,6 +499,9 @@ cmd_unpack() {
     die 1 "the unpacked agent does not run: $runs"
   [ "$runs" = "$version" ] || die 1 "the unpacked agent says it is $runs, not $version"
   date -u +%Y-%m-%dT%H:%M:%SZ >"$folder/.installed-at"
+  # The node this release was installed for, resolved (ROOT/node/current moves when another Node is installed).
+  resolved=$(readlink -f "$NODE" 2>/dev/null) && [ -n "$resolved" ] || resolved=$NODE
+  printf '%s\n' "$resolved" >"$folder/.node"
   rm -rf "$release"
   mv "$folder" "$release" || die 1 "cannot move the release into $release"
   rm -rf "$partial"

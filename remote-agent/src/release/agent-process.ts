@@ -1,6 +1,17 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AGENT_PM2_NAME } from '../contract/release.js';
 import { withoutSecrets } from '../contract/secret-env.js';
@@ -69,6 +80,7 @@ export class AgentUnderPm2 {
   /** Connects, starting the daemon when needed; the daemon inherits a clean environment (see cleanAgentEnv). */
   async connect(): Promise<void> {
     if (this.api) return;
+    const daemonWasRunning = this.daemonRunning();
     // This process's environment is what the daemon (and PM2's copy into each app) gets: replace it first.
     const clean = cleanAgentEnv(process.env);
     for (const name of Object.keys(process.env)) if (!(name in clean)) delete process.env[name];
@@ -80,6 +92,37 @@ export class AgentUnderPm2 {
     const api = new pm2.custom({ pm2_home: this.pm2Home, daemon_mode: true });
     await call('connect to PM2', (cb) => api.connect(cb));
     this.api = api;
+    if (!daemonWasRunning) this.recordDaemonRelease();
+  }
+
+  private get daemonReleaseFile(): string {
+    return join(this.pm2Home, 'slotdeck-daemon-release.json');
+  }
+
+  /** The daemon just started from this release's node_modules/pm2 (PM2 renames its process, so /proc cannot tell). */
+  private recordDaemonRelease(): void {
+    try {
+      const pid = Number.parseInt(readFileSync(join(this.pm2Home, 'pm2.pid'), 'utf8'), 10);
+      const release = realpathSync(fileURLToPath(new URL('../../', import.meta.url)));
+      writeFileSync(this.daemonReleaseFile, `${JSON.stringify({ pid, release })}\n`, { mode: 0o600 });
+    } catch {
+      // no record: pruning then only keeps current and previous
+    }
+  }
+
+  /** The version (folder name) of the release the running daemon was started from, or null. */
+  daemonRelease(): string | null {
+    try {
+      const { pid, release } = JSON.parse(readFileSync(this.daemonReleaseFile, 'utf8')) as {
+        pid: number;
+        release: string;
+      };
+      const running = Number.parseInt(readFileSync(join(this.pm2Home, 'pm2.pid'), 'utf8'), 10);
+      if (pid !== running || !alive(pid)) return null;
+      return basename(release);
+    } catch {
+      return null;
+    }
   }
 
   private get connected(): Pm2Api {

@@ -92,7 +92,7 @@ function checkRuns(ctx: ReleaseContext, version: string): string {
     throw new ReleaseFailure(
       `Release ${version} is not installed in ${ctx.layout.releasesDir}. Upload its tarball and run host.sh unpack first.`,
     );
-  const run = spawnSync(process.execPath, [cli, '--version'], { encoding: 'utf8', timeout: 30_000 });
+  const run = spawnSync(ctx.layout.releaseNode(version), [cli, '--version'], { encoding: 'utf8', timeout: 30_000 });
   const said = `${run.stdout ?? ''}`.trim();
   if (run.status !== 0 || said !== version)
     throw new ReleaseFailure(
@@ -121,7 +121,7 @@ async function startAndCheck(
 
 async function finish(ctx: ReleaseContext, pm2: AgentUnderPm2): Promise<void> {
   await ctx.reporter.step('save', 'Save the process list for boot', () => pm2.save());
-  const removed = ctx.layout.prune();
+  const removed = ctx.layout.prune(RELEASES_KEPT, [pm2.daemonRelease()]);
   if (removed.length > 0) ctx.reporter.note(`Removed old releases: ${removed.join(', ')} (${RELEASES_KEPT} are kept).`);
 }
 
@@ -315,7 +315,7 @@ function releaseSchema(ctx: ReleaseContext, version: string): number {
   const scratch = mkdtempSync(join(tmpdir(), 'slotdeck-schema-'));
   try {
     const run = spawnSync(
-      process.execPath,
+      ctx.layout.releaseNode(version),
       [ctx.layout.releaseCli(version), 'migrate', 'status', '--data-dir', scratch],
       {
         encoding: 'utf8',
@@ -445,7 +445,7 @@ async function rollbackLocked(ctx: ReleaseContext, timeoutMs: number): Promise<n
 
 const migrateDown = (ctx: ReleaseContext, release: string, target: number, dataDir: string) =>
   spawnSync(
-    process.execPath,
+    ctx.layout.releaseNode(release),
     [ctx.layout.releaseCli(release), 'migrate', 'down', '--to', String(target), '--data-dir', dataDir],
     { encoding: 'utf8', timeout: 60_000 },
   );

@@ -68,6 +68,16 @@ export class ReleaseLayout {
   releaseCli(version: string): string {
     return join(this.releaseDir(version), 'bin', 'slotdeck-agent.js');
   }
+  /** The node host.sh unpacked the release with (releases/<v>/.node; its native modules match it), else this one. */
+  releaseNode(version: string): string {
+    try {
+      const recorded = readFileSync(join(this.releaseDir(version), '.node'), 'utf8').trim();
+      if (recorded.startsWith('/') && existsSync(recorded)) return recorded;
+    } catch {
+      // unpacked by an older host.sh: the node running this command
+    }
+    return process.execPath;
+  }
 
   /** The version `current` points at, or null. */
   current(): string | null {
@@ -144,11 +154,13 @@ export class ReleaseLayout {
   }
 
   /**
-   * Removes releases beyond RELEASES_KEPT: never the current or the previous one, and the newest installed first to
-   * stay. Returns the versions removed.
+   * Removes releases beyond RELEASES_KEPT: never the current or the previous one, nor `alsoKeep` (the release the
+   * running PM2 daemon was started from: it loads PM2's files from there), and the newest installed first to stay.
+   * Returns the versions removed.
    */
-  prune(keep = RELEASES_KEPT): string[] {
-    const protectedVersions = new Set([this.current(), this.previous()].filter((v): v is string => v !== null));
+  prune(keep = RELEASES_KEPT, alsoKeep: Array<string | null> = []): string[] {
+    const pinned = [this.current(), this.previous(), ...alsoKeep];
+    const protectedVersions = new Set(pinned.filter((v): v is string => v !== null));
     const newestFirst = this.installed().reverse();
     const kept = new Set(protectedVersions);
     for (const release of newestFirst) if (kept.size < keep) kept.add(release.version);

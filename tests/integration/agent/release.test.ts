@@ -40,6 +40,9 @@ const SECRET = `sk-ant-release-test-${createHash('sha256').update(work).digest('
 const V1 = '0.91.1';
 const V2 = '0.91.2';
 const BROKEN = '0.91.3';
+// V2's build under later versions: enough activations for pruning to remove a release a slot was started under.
+const V4 = '0.91.4';
+const V5 = '0.91.5';
 
 let env: NodeJS.ProcessEnv;
 const tarballs: Record<string, string> = {};
@@ -66,26 +69,33 @@ function pack(version: string): string {
   return join(work, 'tarballs', `slotdeck-agent-${version}.tgz`);
 }
 
-/** V2's build as version `version`, whose `--version` answers but whose agent throws as it starts. */
-function breakTarball(source: string, version: string): string {
-  const scratch = join(work, 'broken');
+/** The same build as version `version` (no second pack: only the manifest's version differs). */
+function renumber(source: string, version: string, change?: (folder: string) => void): string {
+  const scratch = join(work, `build-${version}`);
   mkdirSync(scratch);
   execFileSync('tar', ['-xzf', source, '-C', scratch]);
-  const server = join(scratch, 'slotdeck-agent/dist/server.js');
   const manifest = join(scratch, 'slotdeck-agent/package.json');
   writeFileSync(manifest, readFileSync(manifest, 'utf8').replace(/"version": "[^"]+"/, `"version": "${version}"`));
-  const code = readFileSync(server, 'utf8');
-  expect(code).toContain('export async function runAgent(');
-  writeFileSync(
-    server,
-    code.replace(
-      'export async function runAgent(',
-      "export async function runAgent() { throw new Error('this build is broken on purpose'); }\nasync function unusedRunAgent(",
-    ),
-  );
-  const target = join(work, 'tarballs', `slotdeck-agent-${version}-broken.tgz`);
+  change?.(join(scratch, 'slotdeck-agent'));
+  const target = join(work, 'tarballs', `slotdeck-agent-${version}${change ? '-broken' : ''}.tgz`);
   execFileSync('tar', ['-czf', target, '-C', scratch, 'slotdeck-agent']);
   return target;
+}
+
+/** V2's build as version `version`, whose `--version` answers but whose agent throws as it starts. */
+function breakTarball(source: string, version: string): string {
+  return renumber(source, version, (folder) => {
+    const server = join(folder, 'dist/server.js');
+    const code = readFileSync(server, 'utf8');
+  expect(code).toContain('export async function runAgent(');
+    writeFileSync(
+      server,
+      code.replace(
+        'export async function runAgent(',
+        "export async function runAgent() { throw new Error('this build is broken on purpose'); }\nasync function unusedRunAgent(",
+      ),
+    );
+  });
 }
 
 function run(
@@ -196,6 +206,8 @@ beforeAll(() => {
   tarballs[V1] = pack(V1);
   tarballs[V2] = pack(V2);
   tarballs[BROKEN] = breakTarball(tarballs[V2], BROKEN);
+  tarballs[V4] = renumber(tarballs[V2], V4);
+  tarballs[V5] = renumber(tarballs[V2], V5);
 }, 600_000);
 
 afterAll(() => {
@@ -232,14 +244,7 @@ describe('deploying the agent on a host (host.sh and slotdeck-agent release, rea
     const agent = await health();
     expect(agent).toMatchObject({ status: 'ok', version: V1 });
 
-    const pm2List = JSON.parse(
-      run(process.execPath, [join(AGENT_DIR, 'node_modules/pm2/bin/pm2'), 'jlist'], {
-        PM2_HOME: join(dataDir, 'pm2'),
-      })
-        .stdout.split('\n')
-        .find((line) => line.startsWith('[')) ?? '[]',
-    ) as Array<{ name: string; pid: number; pm2_env: { status: string } }>;
-    expect(pm2List.find((p) => p.name === 'slotdeck-agent')).toMatchObject({
+    expect(pm2List().find((p) => p.name === 'slotdeck-agent')).toMatchObject({
       pid: agent.pid,
       pm2_env: { status: 'online' },
     });
@@ -252,6 +257,9 @@ describe('deploying the agent on a host (host.sh and slotdeck-agent release, rea
 
     const facts = HostFacts.parse(JSON.parse(hostsh('detect').stdout));
     expect(facts.agent).toEqual({ root, current: V1, account: 'root' });
+    // The release remembers the node it was installed for: the wrapper runs it on that one even after install-node.
+    const recorded = readFileSync(join(root, 'releases', V1, '.node'), 'utf8').trim();
+    expect(run(recorded, ['--version']).stdout.trim()).toBe(process.version);
   }, 240_000);
 
   it('upgrades to a newer build reusing the dependencies; the slot keeps its shell', async () => {
@@ -288,7 +296,8 @@ describe('deploying the agent on a host (host.sh and slotdeck-agent release, rea
     expect(result, JSON.stringify(lines)).toMatchObject({ outcome: 'rolled-back', version: V2 });
     expect(result.message).toContain('this build is broken on purpose');
     expect(code).toBe(1);
-    expect(lines).toContainEqual(expect.objectContaining({ step: 'restore', state: 'done' }));
+    // The broken build never migrated: the database stays as the old agent left it (nothing written since is lost).
+    expect(lines).toContainEqual(expect.objectContaining({ step: 'restore', state: 'skipped' }));
     expect(readlinkSync(join(root, 'current'))).toBe(join('releases', V2));
     expect(await health()).toMatchObject({ status: 'ok', version: V2 });
     const slots = await admin<{ slots: Slot[] }>('GET', '/api/v1/slots');
@@ -303,7 +312,39 @@ describe('deploying the agent on a host (host.sh and slotdeck-agent release, rea
     expect(status.releases.map((r) => r.version).sort()).toEqual([V1, V2, BROKEN]);
   }, 240_000);
 
-  it('Rollback goes back one release on purpose, and then there is nothing left to go back to', async () => {
+  it('a slot started under a release that was pruned since still restarts (PM2 restarts its holder)', async () => {
+    let moved = await admin<Slot>('POST', '/api/v1/slots', { name: 'moved' });
+    moved = await until(
+      'the slot runs its shell',
+      () => admin<Slot>('GET', `/api/v1/slots/${moved.id}`),
+      (s) => s.state === 'running' && s.programPid !== null,
+    );
+    for (const version of [V4, V5]) {
+      expect(unpack(tarballs[version]!, version).dependencies).toBe('reused');
+      const { result, lines } = release('activate', version);
+      expect(result, JSON.stringify(lines)).toMatchObject({ outcome: 'activated', version });
+    }
+    // V2 (where `moved` was started) is gone; V1 stays while the PM2 daemon started from it runs.
+    expect(existsSync(join(root, 'releases', V2))).toBe(false);
+    expect(existsSync(join(root, 'releases', BROKEN))).toBe(false);
+    expect(existsSync(join(root, 'releases', V1))).toBe(true);
+
+    const holder = pm2List().find((p) => p.name === `slot-${moved.id}`);
+    expect(holder?.pid).toBeGreaterThan(0);
+    process.kill(holder!.pid, 'SIGKILL');
+    const restarted = await until(
+      'the slot runs a new shell',
+      () => admin<Slot>('GET', `/api/v1/slots/${moved.id}`),
+      (s) => s.state === 'running' && s.programPid !== null && s.programPid !== moved.programPid,
+      { timeoutMs: 30_000 },
+    );
+    expect(restarted.state).toBe('running');
+  }, 240_000);
+
+  it('Rollback goes back one release on purpose, past a pruned one, and then there is nothing left to go back to', async () => {
+    const back = release('rollback');
+    expect(back.result).toMatchObject({ outcome: 'rolled-back', version: V4 });
+    // V2 was pruned: the next step back is V1, the activation before it that is still on disk.
     const { code, result } = release('rollback');
     expect(result).toMatchObject({ outcome: 'rolled-back', version: V1 });
     expect(code).toBe(0);
@@ -427,6 +468,17 @@ describe('deploying the agent on a host (host.sh and slotdeck-agent release, rea
     expect(existsSync(join(dataDir, 'agent.db'))).toBe(true);
   }, 240_000);
 });
+
+/** The agent's PM2 process list (its own daemon). */
+function pm2List(): Array<{ name: string; pid: number; pm2_env: { status: string } }> {
+  return JSON.parse(
+    run(process.execPath, [join(AGENT_DIR, 'node_modules/pm2/bin/pm2'), 'jlist'], {
+      PM2_HOME: join(dataDir, 'pm2'),
+    })
+      .stdout.split('\n')
+      .find((line) => line.startsWith('[')) ?? '[]',
+  ) as Array<{ name: string; pid: number; pm2_env: { status: string } }>;
+}
 
 function readdirBackups(): string[] {
   return execFileSync('ls', [join(root, 'backups')], { encoding: 'utf8' })

@@ -1,5 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
+import { isAbsolute, join } from 'node:path';
 import { constants as fsConstants } from 'node:fs';
 import type { ProcessSpec } from '../../supervisor/supervisor.js';
 import { HOLDER_PATH, LAUNCHER_PATH, processName, type SlotPaths } from './paths.js';
@@ -109,6 +110,17 @@ export function readSmallFile(file: string, maxBytes = 64 * 1024): string | null
 }
 
 /**
+ * The holder and launcher scripts as PM2 will keep them in the slot's spec. Under the host.sh wrapper,
+ * SLOTDECK_RESOURCES_DIR is ROOT/current/resources, a path that stays valid after the release this agent runs from
+ * is pruned (PM2 restarts a slot, or resurrects it at boot, long after); else the scripts beside this code.
+ */
+export function slotScripts(env: NodeJS.ProcessEnv = process.env): { holder: string; launcher: string } {
+  const dir = env.SLOTDECK_RESOURCES_DIR;
+  if (dir && isAbsolute(dir)) return { holder: join(dir, 'slot-holder.sh'), launcher: join(dir, 'slot-launch.sh') };
+  return { holder: HOLDER_PATH, launcher: LAUNCHER_PATH };
+}
+
+/**
  * PM2 runs the holder script, which becomes dtach (so PM2 tracks dtach's pid); dtach holds the slot's terminal and
  * runs the launcher, which runs the program.
  */
@@ -141,10 +153,10 @@ export function builtinProcessSpec(
       : {
           script: '/bin/sh',
           args: [
-            HOLDER_PATH,
+            slotScripts().holder,
             dtachPath,
             paths.socket(slot.id),
-            LAUNCHER_PATH,
+            slotScripts().launcher,
             paths.envFile(slot.id),
             paths.exitFile(slot.id),
           ],
