@@ -1,13 +1,20 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { ReleaseVersion } from '../../../../remote-agent/src/contract/index';
+import { withoutSecrets } from '../../../../remote-agent/src/contract/secret-env';
 import { IpcErrorCode } from '../../../shared/ipc/errors';
 import { IpcError } from '../../ipc/errors';
 
 const run = promisify(execFile);
+
+/**
+ * Packs in progress in this process, by their cache folder: every deploy that needs the same sources waits for the
+ * one pack (a second pack would replace the folder under the first).
+ */
+const packsInProgress = new Map<string, Promise<AgentBundle>>();
 
 /** What a deploy uploads: the agent tarball and the host-side script that installs it. */
 export interface AgentBundle {
@@ -54,8 +61,6 @@ const PACKED_INPUTS = [
  * reused while those sources are unchanged: packing compiles the agent, which takes a while).
  */
 export class BundleLocator {
-  private packing: Promise<AgentBundle> | null = null;
-
   constructor(private readonly options: BundleOptions) {}
 
   /** The version of the agent the panel ships, without packing anything. */
@@ -73,12 +78,17 @@ export class BundleLocator {
       const packed = readdirSync(options.packagedDir).find((name) => /^slotdeck-agent-.+\.tgz$/.test(name));
       if (packed) return this.describe(join(options.packagedDir, packed));
     }
-    this.packing ??= this.packFromSources().finally(() => (this.packing = null));
-    return this.packing;
+    const folder = join(options.cacheDir, sourcesDigest(options.agentDir));
+    let packing = packsInProgress.get(folder);
+    if (!packing) {
+      packing = this.packFromSources(folder).finally(() => packsInProgress.delete(folder));
+      packsInProgress.set(folder, packing);
+    }
+    return packing;
   }
 
-  private async packFromSources(): Promise<AgentBundle> {
-    const { agentDir, cacheDir, nodePath } = this.options;
+  private async packFromSources(folder: string): Promise<AgentBundle> {
+    const { agentDir, nodePath } = this.options;
     const script = join(agentDir, 'scripts', 'pack.mjs');
     if (!existsSync(script)) {
       throw new IpcError(
@@ -86,15 +96,19 @@ export class BundleLocator {
         `This Slotdeck has no agent tarball to deploy (${join(this.options.packagedDir ?? agentDir, 'slotdeck-agent-*.tgz')} is missing). Reinstall Slotdeck, or run npm run agent:pack in a development checkout.`,
       );
     }
-    const folder = join(cacheDir, sourcesDigest(agentDir));
     const cached = existsSync(folder) ? readdirSync(folder).find((name) => name.endsWith('.tgz')) : undefined;
     if (cached) return this.describe(join(folder, cached));
     // Packed into a temp folder and renamed, so a pack that died halfway is never taken for a finished one.
-    const partial = `${folder}.partial-${process.pid}`;
+    const partial = `${folder}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
     rmSync(partial, { recursive: true, force: true });
     mkdirSync(partial, { recursive: true });
     try {
-      await run(nodePath, [script, '--out', partial], { cwd: agentDir, timeout: 10 * 60_000 });
+      // The packer (npm, tsc) needs no secret of the panel's: AWS keys and tokens stay out of its environment.
+      await run(nodePath, [script, '--out', partial], {
+        cwd: agentDir,
+        timeout: 10 * 60_000,
+        env: withoutSecrets(process.env),
+      });
     } catch (error) {
       rmSync(partial, { recursive: true, force: true });
       const stderr = String((error as { stderr?: string }).stderr ?? (error as Error).message).slice(-2000);

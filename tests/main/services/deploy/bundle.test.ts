@@ -37,6 +37,7 @@ import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 const out = process.argv[process.argv.indexOf('--out') + 1];
 appendFileSync(${JSON.stringify(join(dir, 'packs.log'))}, 'packed\\n');
+writeFileSync(join(out, '..', 'env-seen.json'), JSON.stringify(process.env));
 const stage = join(out, 'stage');
 mkdirSync(join(stage, 'slotdeck-agent'), { recursive: true });
 writeFileSync(join(stage, 'slotdeck-agent/package.json'), JSON.stringify({ version: '1.2.3' }));
@@ -100,5 +101,28 @@ describe('the agent tarball a deploy uploads', () => {
     expect(error).toBeInstanceOf(IpcError);
     expect((error as IpcError).code).toBe('DEPLOY_BUNDLE_MISSING');
     expect((error as IpcError).message).toMatch(/pack the agent again|Reinstall/);
+  });
+
+  it('is packed once when two deploys ask at the same time, by a packer that sees none of the panel secrets', async () => {
+    const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+    process.env.AWS_SECRET_ACCESS_KEY = secret;
+    process.env.SLOTDECK_TEST_ADMIN_TOKEN = 'not-for-the-packer';
+    try {
+      const options = { agentDir, cacheDir: join(dir, 'cache'), nodePath: process.execPath };
+      const [first, second] = await Promise.all([
+        new BundleLocator(options).locate(),
+        new BundleLocator(options).locate(),
+      ]);
+      expect(second.tarball).toBe(first.tarball);
+      expect(readFileSync(first.tarball).length).toBeGreaterThan(0);
+      expect(packs()).toBe(1);
+      const seen = readFileSync(join(dir, 'cache', 'env-seen.json'), 'utf8');
+      expect(seen).not.toContain(secret);
+      expect(seen).not.toContain('not-for-the-packer');
+      expect(JSON.parse(seen)).toHaveProperty('PATH');
+    } finally {
+      delete process.env.AWS_SECRET_ACCESS_KEY;
+      delete process.env.SLOTDECK_TEST_ADMIN_TOKEN;
+    }
   });
 });
