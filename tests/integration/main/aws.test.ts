@@ -682,6 +682,30 @@ describe('launching and connecting (stand-in EC2, real sshd and agent)', () => {
     expect(core.settings.preference(`pendingIdle:${host.id}`)).toBe(30);
   });
 
+  it('names the running instance when the launch fails after RunInstances (a host of that name appeared meanwhile; stand-in)', async () => {
+    const held = aws.hold('RunInstances');
+    const answer = call('aws:launch', {
+      accountId,
+      region: 'eu-west-1',
+      name: 'Raced box',
+      instanceType: 't3.small',
+      image: 'al2023',
+      diskGb: 8,
+      keyPair: { mode: 'create', name: 'raced-pair' },
+      idleStopMinutes: null,
+    });
+    await held.reached;
+    await ok('hosts:create', { name: 'Raced box', address: '192.0.2.7', user: 'root', auth: { method: 'agent' } });
+    held.release();
+    const result = await answer;
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    const launched = [...aws.instances.values()].find((i) => i.tags.Name === 'Raced box')!;
+    expect(result.error.code).toBe('HOST_NAME_TAKEN');
+    expect(result.error.message).toContain(`Instance ${launched.id} was launched and is running in AWS`);
+    expect(progress.at(-1)).toMatchObject({ phase: 'failed', instanceId: launched.id });
+  });
+
   it('cancelled while AWS makes the key pair: its private key is kept in the keychain and nothing is launched (stand-in)', async () => {
     const held = aws.hold('CreateKeyPair');
     const runsBefore = aws.calls('RunInstances').length;

@@ -926,8 +926,15 @@ export class AwsService {
         progress('cancelled', message);
         throw new IpcError(IpcErrorCode.IPC_CANCELLED, message);
       }
-      const mapped =
+      let mapped =
         error instanceof IpcError ? error : new IpcError(IpcErrorCode.AWS_LAUNCH_FAILED, (error as Error).message);
+      // A failure after RunInstances must not hide a machine that runs (and is billed).
+      if (made.instanceId && !made.hostName)
+        mapped = new IpcError(
+          mapped.code,
+          `${mapped.message} Instance ${made.instanceId} was launched and is running in AWS (billed until you stop or terminate it); no host profile was made for it.`,
+          mapped.details,
+        );
       progress('failed', mapped.message);
       throw mapped;
     }
