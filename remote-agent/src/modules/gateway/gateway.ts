@@ -17,6 +17,7 @@ import { Forwarder } from './forwarding.js';
 import type { Refusal } from './refusal.js';
 import { SelfService } from './self-service.js';
 import { declaresBody, queryOf, round2 } from './wire.js';
+import { gatewayRequestCounts } from '../idle/activity.js';
 
 /** A caller refused before their rate was looked at (scope): their headers are read from the bucket then. */
 const RATE_NOT_YET_KNOWN: Record<string, string> = Object.freeze({});
@@ -221,8 +222,9 @@ export class Gateway {
       }
       try {
         const caller = this.admissions.authenticate(request.headers);
-        // Only once a key let it in: scanners knocking without one must not keep the host awake.
-        this.deps.onAuthenticated?.();
+        // Only once a real key let it in (not legacy mode, not a model listing): see gatewayRequestCounts.
+        if (gatewayRequestCounts({ keyed: caller.key !== null, method: request.method, url: request.url }))
+          this.deps.onAuthenticated?.();
         // Known from here on: a refusal below (scope, rate) names the caller and carries their rate headers.
         const admission: Admission = { caller, limitHeaders: RATE_NOT_YET_KNOWN, model: null };
         this.admitted.set(request, admission);

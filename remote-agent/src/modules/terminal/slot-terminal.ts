@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { TerminalCloseCode } from '../../contract/index.js';
 import type { TerminalClient, OutputPiece, TerminalSession } from './client.js';
 import { DtachConnection, RedrawMethod } from './dtach.js';
+import { typedInput } from '../idle/activity.js';
 import { containsQuery, splitReports } from './reports.js';
 import type { ScreenSize, ScreenSnapshot, ScreenStore } from './screen-store.js';
 
@@ -190,7 +191,8 @@ export class SlotTerminal implements TerminalSession {
     }
     if (bytes.length === 0) return;
     this.lastActivityAt = Date.now();
-    this.options.onInput?.();
+    // Reports a terminal sends by itself are no sign of a person: only typed bytes keep the host awake.
+    if (typedInput(bytes)) this.options.onInput?.();
     this.connection?.write(bytes);
   }
 

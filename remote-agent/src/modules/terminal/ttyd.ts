@@ -12,6 +12,7 @@ import type { BackendProblem, TerminalBackend, TerminalSlot } from './backend.js
 import { toBuffer } from './client.js';
 import { awaitOpening, type OpeningPolicy, type UpgradeAuth } from './opening.js';
 import type { TicketGrant, TicketStore } from './tickets.js';
+import { typedInput } from '../idle/activity.js';
 
 const run = promisify(execFile);
 /** How long a client waits for a ttyd that is (re)starting. */
@@ -258,7 +259,8 @@ export class TtydBridge implements TerminalBackend {
       if (mode !== 'writable' && (command === ClientCommand.INPUT || command === ClientCommand.RESIZE)) return;
       if (command === ClientCommand.INPUT) {
         entry.lastActivityAt = Date.now();
-        this.options.onInput?.();
+        // Only typed bytes keep the host awake, not the terminal's own reports.
+        if (typedInput(message.subarray(1))) this.options.onInput?.();
       }
       if (upstream?.readyState === WebSocket.OPEN) upstream.send(message, { binary: isBinary });
     };
