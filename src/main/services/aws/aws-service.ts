@@ -23,7 +23,6 @@ import {
   type Filter,
   type Instance,
   type InstanceStatus,
-  type IpPermission,
 } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type {
@@ -58,6 +57,7 @@ import {
 } from './credentials';
 import { awsError, type AwsCallContext } from './errors';
 import { savePendingIdle } from './pending-idle';
+import { widerRule } from './security-group';
 import {
   architectureOf,
   IMAGE_LABELS,
@@ -1135,25 +1135,6 @@ function cancelledLaunchMessage(made: {
     );
   if (made.group) parts.push(`Security group ${made.group} was made (it lets SSH in from this computer only).`);
   return parts.join(' ').trim();
-}
-
-/** The first inbound rule that lets in more than TCP 22 from single IPv4 addresses, described; null when none. */
-function widerRule(rules: IpPermission[]): string | null {
-  for (const rule of rules) {
-    const ports =
-      rule.IpProtocol === '-1' ? 'all traffic' : `${rule.IpProtocol} ${rule.FromPort ?? '*'}-${rule.ToPort ?? '*'}`;
-    const onlySsh = rule.IpProtocol === 'tcp' && rule.FromPort === 22 && rule.ToPort === 22;
-    const sources = [
-      ...(rule.IpRanges ?? []).map((r) => r.CidrIp ?? ''),
-      ...(rule.Ipv6Ranges ?? []).map((r) => r.CidrIpv6 ?? ''),
-      ...(rule.PrefixListIds ?? []).map((p) => p.PrefixListId ?? ''),
-      ...(rule.UserIdGroupPairs ?? []).map((g) => g.GroupId ?? ''),
-    ];
-    for (const source of sources)
-      if (!onlySsh || !/^(\d{1,3}\.){3}\d{1,3}\/32$/.test(source)) return `${ports} from ${source}`;
-    if (!onlySsh && sources.length === 0) return ports;
-  }
-  return null;
 }
 
 function checksOf(status: InstanceStatus | undefined): Ec2Instance['statusChecks'] {
