@@ -1,7 +1,7 @@
 import { createElement, type ReactElement } from 'react';
 import { renderToStaticMarkup } from 'react-dom/server';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DeployLayer, uninstallConfirmed } from '../../../src/renderer/src/features/deploy/DeployDialog';
+import { DeployLayer, reviewHostKey, uninstallConfirmed } from '../../../src/renderer/src/features/deploy/DeployDialog';
 import { formatClock, formatCountdown, formatElapsed } from '../../../src/renderer/src/features/deploy/format';
 import { AgentErrorActions, HostAgentLine } from '../../../src/renderer/src/features/deploy/HostAgent';
 import { IdleConsoleWarning, idleSummary, IdleStoppedNote } from '../../../src/renderer/src/features/deploy/idle';
@@ -121,6 +121,56 @@ describe('the deploy dialog', () => {
     expect(text(html)).toContain('Retry');
     expect(text(html)).toContain('31 s');
     expect(text(html)).not.toContain('Cancel update');
+  });
+
+  it('offers the host key dialog when a job failed on an unknown host key, and runs the job again once trusted', async () => {
+    const { ipc, stores, deploy } = setup([prod]);
+    const refused = job({
+      action: 'deploy',
+      state: 'failed',
+      message: 'The host key of prod is not trusted yet.',
+      error: {
+        code: 'HOST_KEY_UNKNOWN',
+        message: 'The host key of prod is not trusted yet.',
+        details: { fingerprint: 'SHA256:newinstancekey', algorithm: 'ssh-ed25519' },
+      },
+      steps: [step('connect', { label: 'Connect over SSH', state: 'failed' })],
+    });
+    deploy.setState({ dialog: { hostId: 'prod', confirm: null }, byHost: { prod: entry({ job: refused }) } });
+    const shown = text(render(stores, createElement(DeployLayer)));
+    // A Retry would fail the same way: the way on is to check the key.
+    expect(shown).toContain('Review host key…');
+    expect(shown).not.toContain('Retry');
+
+    ipc.handle('deploy:run', () => job({ state: 'succeeded', id: 'job-2' }));
+    reviewHostKey(stores, 'prod', refused);
+    const dialog = stores.ui.getState().dialog;
+    expect(dialog).toMatchObject({
+      kind: 'trust-key',
+      hostId: 'prod',
+      fingerprint: 'SHA256:newinstancekey',
+      algorithm: 'ssh-ed25519',
+    });
+    expect(ipc.calls.some((call) => call.channel === 'deploy:run')).toBe(false);
+    (dialog as { onTrusted: () => void }).onTrusted();
+    await vi.waitFor(() =>
+      expect(ipc.calls.find((call) => call.channel === 'deploy:run')?.input).toMatchObject({
+        hostId: 'prod',
+        action: 'deploy',
+      }),
+    );
+  });
+
+  it('keeps Retry for a failure that is not about the host key', () => {
+    const { stores, deploy } = setup([prod]);
+    const failed = job({
+      state: 'failed',
+      error: { code: 'SSH_UNREACHABLE', message: 'no route', details: { fingerprint: 'x' } },
+    });
+    deploy.setState({ dialog: { hostId: 'prod', confirm: null }, byHost: { prod: entry({ job: failed }) } });
+    const shown = text(render(stores, createElement(DeployLayer)));
+    expect(shown).toContain('Retry');
+    expect(shown).not.toContain('Review host key');
   });
 
   it('without a job, offers what fits the host: update to the bundled version, roll back, uninstall', () => {

@@ -16,6 +16,8 @@ export type Dialog =
       algorithm: string;
       fingerprint: string;
       pinnedFingerprint?: string | undefined;
+      /** Runs once the key is pinned (a deploy that failed on the key is retried): the connect's own failure is its. */
+      onTrusted?: (() => void) | undefined;
     }
   | { kind: 'create-slot'; hostId: string }
   | { kind: 'delete-slot'; hostId: string; slotId: string; name: string }

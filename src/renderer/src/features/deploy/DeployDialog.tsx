@@ -31,6 +31,35 @@ export function openDeployDialog(stores: AppStores, hostId: string, action?: Dep
   if (action && deploy.byHost[hostId]?.job?.state !== 'running') void deploy.run(hostId, action);
 }
 
+/** A job that failed on the host's SSH key (a new instance's, or a changed one): the key to review, else null. */
+export function hostKeyToReview(
+  job: DeployJob | null,
+): { fingerprint: string; algorithm: string; pinned?: string } | null {
+  const error = job?.state === 'failed' ? job.error : null;
+  if (!error || (error.code !== 'HOST_KEY_UNKNOWN' && error.code !== 'HOST_KEY_MISMATCH')) return null;
+  const fingerprint = error.details?.fingerprint;
+  if (!fingerprint) return null;
+  return {
+    fingerprint,
+    algorithm: error.details?.algorithm ?? 'unknown',
+    ...(error.details?.pinnedFingerprint ? { pinned: error.details.pinnedFingerprint } : {}),
+  };
+}
+
+/** Opens the app's host key dialog for a job that failed on the key; once the key is pinned, the job runs again. */
+export function reviewHostKey(stores: AppStores, hostId: string, job: DeployJob): void {
+  const key = hostKeyToReview(job);
+  if (!key) return;
+  stores.ui.getState().open({
+    kind: 'trust-key',
+    hostId,
+    algorithm: key.algorithm,
+    fingerprint: key.fingerprint,
+    pinnedFingerprint: key.pinned,
+    onTrusted: () => void deployStoreOf(stores).getState().retry(hostId),
+  });
+}
+
 /** The host refused as newer than this Slotdeck speaks (update Slotdeck, or roll the agent back). */
 export function agentTooNew(host: Host): boolean {
   const error = host.status.error;
@@ -395,7 +424,11 @@ function DeployDialog({ hostId }: { hostId: string }) {
             <button type="button" className="button" onClick={close}>
               Close
             </button>
-            {failed ? (
+            {failed && job && hostKeyToReview(job) ? (
+              <button type="button" className="button primary" onClick={() => reviewHostKey(stores, host.id, job)}>
+                Review host key…
+              </button>
+            ) : failed ? (
               <button type="button" className="button primary" onClick={retry}>
                 Retry
               </button>

@@ -327,11 +327,13 @@ export function TrustKeyDialog({
   algorithm,
   fingerprint,
   pinnedFingerprint,
+  onTrusted,
 }: {
   hostId: string;
   algorithm: string;
   fingerprint: string;
   pinnedFingerprint?: string | undefined;
+  onTrusted?: (() => void) | undefined;
 }) {
   const stores = useStores();
   const host = useHosts((s) => s.hosts.find((h) => h.id === hostId));
@@ -344,8 +346,14 @@ export function TrustKeyDialog({
     try {
       await stores.hosts.getState().trustKey(hostId, fingerprint, mismatch);
     } catch (error) {
-      handleError(stores, error, hostId);
+      // The key is pinned unless the refusal was about the key; what follows (a deploy's retry) says the rest.
+      const keyRefused = error instanceof IpcClientError && /^HOST_KEY_/.test(error.code);
+      if (!onTrusted || keyRefused) {
+        handleError(stores, error, hostId);
+        return;
+      }
     }
+    onTrusted?.();
   };
   return (
     <Dialog
