@@ -17,7 +17,8 @@
 # Nothing else is accepted: no command, no path, no option. Settings come from the root-owned file
 # /etc/slotdeck/agents/<agent>.conf, where <agent> is the account sudo says called us.
 set -eu
-PATH=/usr/sbin:/usr/bin:/sbin:/bin
+# /usr/local/bin last: dtach built from source lands there (no package on Amazon Linux 2023).
+PATH=/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/bin
 export PATH
 umask 022
 

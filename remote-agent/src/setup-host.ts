@@ -28,9 +28,15 @@ export interface SetupHostResult {
 const run = (command: string, args: string[]): string =>
   execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
+/** The helper's own PATH (slotdeck-helper.sh): sudo's secure_path may lack /usr/local/bin, where dtach may be built. */
+const HELPER_SEARCH_PATH = '/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/bin';
+
 const has = (command: string): boolean => {
   try {
-    run('sh', ['-c', `command -v ${command}`]);
+    execFileSync('sh', ['-c', `command -v ${command}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PATH: `${process.env.PATH ?? ''}:${HELPER_SEARCH_PATH}` },
+    });
     return true;
   } catch {
     return false;
@@ -58,14 +64,30 @@ function installPackages(say: (line: string) => void): void {
   ];
   const missing = needed.filter(([command]) => !has(command));
   if (missing.length === 0) return;
+  // A fresh cloud machine may still be installing packages itself (cloud-init, unattended-upgrades).
+  if (has('cloud-init')) {
+    say('waiting for cloud-init to finish');
+    try {
+      execFileSync('cloud-init', ['status', '--wait'], { stdio: 'ignore', timeout: 600_000 });
+    } catch {
+      // its own failure is not ours: go on, apt-get waits for the lock below
+    }
+  }
   if (has('apt-get')) {
     const packages = [...new Set(missing.map(([, p]) => p.apt))];
     say(`installing ${packages.join(' ')} with apt-get`);
-    execFileSync('sh', ['-c', 'DEBIAN_FRONTEND=noninteractive apt-get update -qq'], { stdio: 'inherit' });
-    execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], {
+    execFileSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'update', '-qq'], {
       stdio: 'inherit',
       env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
     });
+    execFileSync(
+      'apt-get',
+      ['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '-qq', '--no-install-recommends', ...packages],
+      {
+        stdio: 'inherit',
+        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      },
+    );
   } else if (has('dnf')) {
     const packages = [...new Set(missing.map(([, p]) => p.dnf))];
     say(`installing ${packages.join(' ')} with dnf`);

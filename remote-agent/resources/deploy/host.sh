@@ -401,7 +401,8 @@ write_wrapper() {
 #!/bin/sh
 # Written by host.sh: the agent's CLI on the Node it was installed with.
 SLOTDECK_ROOT='$quoted_root'
-PATH="\$SLOTDECK_ROOT/bin:\${PATH:-/usr/local/bin:/usr/bin:/bin}"
+# /usr/local/bin last: sudo's secure_path (Amazon Linux) lacks it, and dtach may be built there.
+PATH="\$SLOTDECK_ROOT/bin:\${PATH:-/usr/bin:/bin}:/usr/local/bin"
 export SLOTDECK_ROOT PATH
 # Slots' holder and launcher scripts by a path that survives pruning the release a slot was started under.
 SLOTDECK_RESOURCES_DIR="\$SLOTDECK_ROOT/current/resources"

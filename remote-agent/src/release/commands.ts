@@ -4,7 +4,8 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { AgentConfig } from '../config.js';
 import { RELEASES_KEPT, ReleaseVersion, type ReleaseStatus } from '../contract/release.js';
-import { helperConfigFile } from '../modules/slots/accounts.js';
+import { HELPER_PATH, helperConfigFile } from '../modules/slots/accounts.js';
+import { slotAccount } from '../modules/slots/paths.js';
 import { databasePath } from '../server.js';
 import { Pm2Supervisor } from '../supervisor/pm2.js';
 import { acquireInstanceLock, InstanceLockedError } from '../util/instance-lock.js';
@@ -18,7 +19,13 @@ import {
   waitHealthy,
   type AgentLaunch,
 } from './agent-process.js';
-import { backupDatabase, copyDatabaseFile, databaseSchema, restoreDatabase } from './database-backup.js';
+import {
+  backupDatabase,
+  copyDatabaseFile,
+  databaseSchema,
+  restoreDatabase,
+  slotAccountsIn,
+} from './database-backup.js';
 import { removeTree, type HistoryEntry, type ReleaseLayout } from './layout.js';
 import type { ReleaseReporter } from './report.js';
 import { systemdUnitPath, unitName } from './boot-unit.js';
@@ -556,6 +563,37 @@ async function uninstallLocked(ctx: ReleaseContext, deleteData: boolean): Promis
       reporter.note(
         `The boot unit ${unit} stays (removing it needs root): sudo systemctl disable ${unitName(userInfo().username)} && sudo rm ${unit}`,
       );
+    const leftBehind: string[] = [];
+    const isolated = existsSync(helperConfigFile(userInfo().username));
+    if (deleteData && isolated) {
+      // End users' files live in slot accounts' homes outside the data dir: the root-owned helper removes them.
+      await reporter.step(
+        'remove-accounts',
+        'Remove the slot accounts',
+        () => {
+          const accounts = slotAccountsIn(databasePath(config.dataDir), slotAccount);
+          const failed: string[] = [];
+          for (const account of accounts) {
+            const removed = spawnSync('sudo', ['-n', HELPER_PATH, 'remove-account', account], {
+              encoding: 'utf8',
+              stdio: ['ignore', 'ignore', 'pipe'],
+              timeout: 120_000,
+            });
+            if (removed.status !== 0)
+              failed.push(
+                `${account} (${removed.stderr?.trim() || removed.error?.message || `exit ${removed.status}`})`,
+              );
+          }
+          if (failed.length > 0) leftBehind.push(`slot accounts ${failed.join(', ')}`);
+          return `${accounts.length - failed.length} of ${accounts.length} removed`;
+        },
+        (detail) => detail,
+      );
+    }
+    if (deleteData && isolated)
+      leftBehind.push(
+        `the helper ${HELPER_PATH}, its settings ${helperConfigFile(userInfo().username)} and the sudoers line (root's: the panel removes them with sudo)`,
+      );
     if (deleteData) {
       await reporter.step('delete-data', 'Delete the agent data (database, slots, tokens)', () => {
         for (const dir of [config.dataDir, config.pm2Home, config.runDir]) removeTree(dir);
@@ -569,9 +607,11 @@ async function uninstallLocked(ctx: ReleaseContext, deleteData: boolean): Promis
       kind: 'result',
       outcome: 'uninstalled',
       version: null,
-      message: deleteData
-        ? 'The agent, its slots and its data are gone.'
-        : `The agent is gone; its data stays in ${config.dataDir} (a new deploy picks it up).`,
+      message:
+        (deleteData
+          ? 'The agent, its slots and its data are gone.'
+          : `The agent is gone; its data stays in ${config.dataDir} (a new deploy picks it up).`) +
+        (leftBehind.length > 0 ? ` Not removed: ${leftBehind.join('; ')}.` : ''),
     });
     return 0;
   } catch (error) {

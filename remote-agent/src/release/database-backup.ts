@@ -73,3 +73,39 @@ export function databaseSchema(databaseFile: string): number {
     db.close();
   }
 }
+
+/**
+ * Every slot account the database knows (isolated hosts): each end user's (sdu-<user>) and each owner-less slot's
+ * (sds-<slot>); uninstall --delete-data removes them through the helper. Empty without a database.
+ */
+export function slotAccountsIn(
+  databaseFile: string,
+  accountOf: (slotId: string, ownerId: string | null) => string,
+): string[] {
+  if (!existsSync(databaseFile)) return [];
+  const db = new Database(databaseFile, { fileMustExist: true, readonly: true });
+  try {
+    const accounts = new Set<string>();
+    const tables = new Set(
+      (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map(
+        (t) => t.name,
+      ),
+    );
+    if (tables.has('users'))
+      for (const { id } of db.prepare('SELECT id FROM users').all() as Array<{ id: string }>)
+        accounts.add(accountOf('', id));
+    if (tables.has('slots')) {
+      const columns = (db.prepare('PRAGMA table_info(slots)').all() as Array<{ name: string }>).map((c) => c.name);
+      const owner = columns.includes('owner_id') ? 'owner_id' : 'NULL';
+      for (const row of db.prepare(`SELECT id, ${owner} AS ownerId FROM slots`).all() as Array<{
+        id: string;
+        ownerId: string | null;
+      }>)
+        accounts.add(accountOf(row.id, row.ownerId));
+    }
+    // Only names the helper accepts (it refuses anything else).
+    return [...accounts].filter((name) => /^sd[us]-[a-z0-9]{10}$/.test(name)).sort();
+  } finally {
+    db.close();
+  }
+}

@@ -87,7 +87,7 @@ function breakTarball(source: string, version: string): string {
   return renumber(source, version, (folder) => {
     const server = join(folder, 'dist/server.js');
     const code = readFileSync(server, 'utf8');
-  expect(code).toContain('export async function runAgent(');
+    expect(code).toContain('export async function runAgent(');
     writeFileSync(
       server,
       code.replace(
@@ -231,6 +231,22 @@ describe('deploying the agent on a host (host.sh and slotdeck-agent release, rea
     expect(facts.dtach).toBe(true);
     expect(facts.sudo).toBe(true);
     expect(facts.agent).toBeNull();
+  });
+
+  it('setup-host runs from a bare extraction of the tarball (no node_modules) with the system node, as root would run it', () => {
+    const bare = join(work, 'bare');
+    mkdirSync(bare);
+    execFileSync('tar', ['-xzf', tarballs[V1]!, '-C', bare]);
+    expect(existsSync(join(bare, 'slotdeck-agent/node_modules'))).toBe(false);
+    // A name it refuses before touching the host: what is proved is that it loads without any package.
+    const refused = run(process.execPath, [
+      join(bare, 'slotdeck-agent/dist/setup-host-cli.js'),
+      '--user',
+      'Not A Name',
+    ]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('is not a usable account name');
+    expect(run(process.execPath, [join(bare, 'slotdeck-agent/dist/setup-host-cli.js'), '--what']).code).toBe(2);
   });
 
   it('deploys a first release: unpacked with its dependencies, running under PM2 and answering /health', async () => {

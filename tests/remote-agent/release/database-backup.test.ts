@@ -8,7 +8,9 @@ import {
   BACKUPS_KEPT,
   databaseSchema,
   restoreDatabase,
+  slotAccountsIn,
 } from '../../../remote-agent/src/release/database-backup.js';
+import { slotAccount } from '../../../remote-agent/src/modules/slots/paths.js';
 
 let dir: string;
 let file: string;
@@ -57,5 +59,19 @@ describe('database backups around an activation', () => {
     const left = readdirSync(join(dir, 'backups')).sort();
     expect(left).toHaveLength(BACKUPS_KEPT);
     expect(left.some((name) => name.startsWith('agent-1.0.0-') || name.startsWith('agent-1.0.1-'))).toBe(false);
+  });
+});
+
+describe('the slot accounts uninstall --delete-data removes on an isolated host', () => {
+  it('lists every end user and every owner-less slot the database knows', () => {
+    // Only the columns it reads: users' ids and slots' ids and owners.
+    const db = new Database(file);
+    db.exec(`CREATE TABLE users (id TEXT PRIMARY KEY);
+      CREATE TABLE slots (id TEXT PRIMARY KEY, owner_id TEXT);
+      INSERT INTO users VALUES ('u_abcdefghij'), ('u_0123456789');
+      INSERT INTO slots VALUES ('slot000001', 'u_abcdefghij'), ('slot000002', NULL), ('bad-id', NULL);`);
+    db.close();
+    expect(slotAccountsIn(file, slotAccount)).toEqual(['sds-slot000002', 'sdu-0123456789', 'sdu-abcdefghij']);
+    expect(slotAccountsIn(join(dir, 'none.db'), slotAccount)).toEqual([]);
   });
 });
