@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { IdlePolicy, IdleStatus } from '../../contract/index.js';
-import { displayCommand, runStopCommand, type StopOutcome } from './stop-command.js';
+import { displayCommand, explainStopFailure, runStopCommand, type StopOutcome } from './stop-command.js';
 import type { IdleStore } from './store.js';
 
 export type IdleActivityKind = IdleStatus['lastActivity'];
@@ -145,6 +145,8 @@ export class IdleService {
     } catch (error) {
       outcome = { exitCode: null, output: `Could not run the stop command: ${(error as Error).message}` };
     }
+    // A failure says what to do next (lastStop is where the panel reads why the host did not stop).
+    outcome = explainStopFailure(outcome, command);
     store.finishStopRun(id, new Date(this.now()).toISOString(), outcome.exitCode, outcome.output);
     if (outcome.exitCode === 0) {
       this.phase = 'stopped';

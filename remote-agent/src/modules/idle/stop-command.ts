@@ -80,3 +80,24 @@ export function runStopCommand(argv: readonly string[], timeoutMs = STOP_TIMEOUT
     child.once('close', (code, signal) => finish(code, signal ? `Ended by signal ${signal}.` : undefined));
   });
 }
+
+/**
+ * A failed stop's output with what to do next, when the cause is the usual one: sudo wanting a password (a
+ * single-user host without passwordless sudo) or a helper that lacks the poweroff verb (set up by an older release).
+ */
+export function explainStopFailure(outcome: StopOutcome, command: string): StopOutcome {
+  if (outcome.exitCode === 0) return outcome;
+  let hint: string | null = null;
+  if (
+    /password is required|a terminal is required|may not run sudo|is not allowed to (run|execute)|not in the sudoers/i.test(
+      outcome.output,
+    )
+  )
+    hint = `This account cannot run "${command}" without a password, so the idle stop cannot work here: allow it in sudoers (NOPASSWD) or set idle.stopCommand in the agent's config to a command it may run.`;
+  else if (/unknown verb poweroff/.test(outcome.output))
+    hint =
+      'The root-owned helper predates the poweroff verb: run setup-host again (Deploy does it) so the idle stop can work.';
+  if (!hint) return outcome;
+  const output = `${outcome.output}${outcome.output ? '\n' : ''}${hint}`;
+  return { exitCode: outcome.exitCode, output: output.slice(-STOP_OUTPUT_CHARS) };
+}

@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from '../../../../remote-agent/src/config.js'
 import {
   defaultStopCommand,
   displayCommand,
+  explainStopFailure,
   runStopCommand,
   STOP_OUTPUT_CHARS,
 } from '../../../../remote-agent/src/modules/idle/stop-command.js';
@@ -167,5 +168,25 @@ describe('the stop command shown and the default', () => {
       expect((error as ConfigError).message, bad).toContain('idle.stopCommand');
       expect((error as ConfigError).message, bad).toContain(says);
     }
+  });
+});
+
+describe('a stop that cannot work says so in lastStop', () => {
+  it('explains a real sudo that wants a password (a single-user host without passwordless sudo)', async () => {
+    // `nobody` stands for an account without sudo rights; `true` instead of shutdown, should it ever be allowed.
+    const argv = ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', 'sudo', '-n', 'true'];
+    const outcome = explainStopFailure(await runStopCommand(argv), 'sudo -n shutdown -h now');
+    expect(outcome.exitCode).not.toBe(0);
+    expect(outcome.output).toMatch(/password is required/);
+    expect(outcome.output).toContain('cannot run "sudo -n shutdown -h now" without a password');
+    expect(outcome.output).toContain('idle.stopCommand');
+  });
+
+  it('leaves a success and an unknown failure as they were', () => {
+    expect(explainStopFailure({ exitCode: 0, output: 'bye' }, 'x')).toEqual({ exitCode: 0, output: 'bye' });
+    expect(explainStopFailure({ exitCode: 3, output: 'disk on fire' }, 'x')).toEqual({
+      exitCode: 3,
+      output: 'disk on fire',
+    });
   });
 });
