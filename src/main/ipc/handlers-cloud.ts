@@ -2,6 +2,7 @@ import { idleApi, type IdleStatus } from '../../../remote-agent/src/contract/ind
 import type { AwsService } from '../services/aws/aws-service';
 import type { Store } from '../services/db/store';
 import type { DeployService } from '../services/deploy/deploy-service';
+import { idleStopOf } from '../services/hosts/connections';
 import type { HostService } from '../services/hosts/hosts';
 import type { Handlers } from './dispatch';
 import type { EventBus } from './events';
@@ -96,10 +97,13 @@ export function createDeployHandlers(services: Partial<DeployHandlerServices> = 
       'idle:keep-awake': notYet,
     };
   }
-  /** The agent began stopping the machine: the host list says "stopped by idle policy at ..." from now on. */
+  /**
+   * The agent's stop command ran and succeeded: the host list says "stopped by idle policy at ..." from now on
+   * (until the host is connected again). A stop still running, or one that failed, is not a stop.
+   */
   const noteIdleStop = (hostId: string, status: IdleStatus): IdleStatus => {
-    if (status.state !== 'stopping') return status;
-    const at = status.lastStop?.at ?? new Date().toISOString();
+    const at = idleStopOf(status);
+    if (!at) return status;
     if (store.getHost(hostId)?.idleStoppedAt !== at) {
       store.updateHost(hostId, { idleStoppedAt: at });
       events?.emit('hosts:changed', {});

@@ -157,6 +157,18 @@ export class DeployTestHost {
     }
   }
 
+  /** The command lines of the account's processes. */
+  commandLines(): string[] {
+    try {
+      return execFileSync('ps', ['-u', this.user, '-o', 'args='], { encoding: 'utf8' })
+        .split('\n')
+        .map((line) => line.trim())
+        .filter(Boolean);
+    } catch {
+      return [];
+    }
+  }
+
   get dataDir(): string {
     return join(this.home, '.local/share/slotdeck-agent');
   }
@@ -204,6 +216,8 @@ export class DeployTestPanel {
     readonly dispatcher: Dispatcher,
     readonly events: EventBus,
     bundleOptions: BundleOptions,
+    /** A stand-in for EC2's DescribeInstances: each linked instance's public address, by instance id. */
+    readonly instanceAddresses: Map<string, string>,
   ) {
     this.bundleOptions = bundleOptions;
   }
@@ -230,6 +244,7 @@ export class DeployTestPanel {
       tarball,
     };
     const bundle = new BundleLocator(bundleOptions);
+    const addresses = new Map<string, string>();
     const hosts = new HostService({
       store,
       vault,
@@ -238,6 +253,10 @@ export class DeployTestPanel {
       log,
       backoff: { initialMs: 100, maxMs: 1000 },
       bundledAgentVersion: () => bundle.bundledVersion(),
+      instanceAddress: ({ instanceId }) => {
+        const address = addresses.get(instanceId);
+        return address ? Promise.resolve(address) : Promise.reject(new Error(`no instance ${instanceId}`));
+      },
     });
     const deploy = new DeployService({ store, hosts, events, log, bundle, options });
     const dispatcher = new Dispatcher(
@@ -251,7 +270,7 @@ export class DeployTestPanel {
       }),
       log,
     );
-    const panel = new DeployTestPanel(dir, store, hosts, deploy, dispatcher, events, bundleOptions);
+    const panel = new DeployTestPanel(dir, store, hosts, deploy, dispatcher, events, bundleOptions, addresses);
     // The progress events as the renderer receives them.
     events.subscribe((channel, payload) => {
       if (channel === 'deploy:progress') panel.progress.push((payload as { job: DeployJob }).job);

@@ -121,7 +121,28 @@ describe('deploying the agent over SSH to a host that has none (single-user: the
   let slot: Slot;
   let shellPid = 0;
 
+  it('cancelling while npm installs the dependencies stops npm and tar on the host, and the job says cancelled', async () => {
+    const running = deploy('deploy');
+    await until(
+      'npm installing the dependencies on the host',
+      () => Promise.resolve(host.commandLines()),
+      (lines) => lines.some((line) => /\bnpm\b/.test(line)),
+      { timeoutMs: 240_000, everyMs: 100 },
+    );
+    await panel.ok('deploy:cancel', { hostId });
+    const job = await running;
+    expect(job.state, explain(job)).toBe('cancelled');
+    expect(step(job, 'unpack')).toMatchObject({ state: 'cancelled' });
+    expect(job.message).toMatch(/Cancelled during "Unpack and install dependencies"/);
+    // The job ended only once the host command had: nothing of it is left running.
+    expect(host.commandLines().filter((line) => /\b(npm|tar)\b|host\.sh/.test(line))).toEqual([]);
+    expect(existsSync(join(host.root, 'current'))).toBe(false);
+  }, 600_000);
+
+  // Runs after the cancelled deploy above: the same deploy again (what Retry does) succeeds.
   it('deploys from nothing: every step shown, the agent runs as the login user, and the panel connects', async () => {
+    // The idle minutes chosen when the host was launched wait for the agent (aws/pending-idle.ts).
+    panel.store.setPreference(`pendingIdle:${hostId}`, 45);
     const job = await deploy('deploy');
     expect(job.state, explain(job)).toBe('succeeded');
     expect(job).toMatchObject({ action: 'deploy', toVersion: V1, error: null });
@@ -145,7 +166,37 @@ describe('deploying the agent over SSH to a host that has none (single-user: the
     const status = await panel.ok('deploy:status', { hostId });
     expect(status.host).toMatchObject({ current: V1, mode: 'single-user', agent: { running: true } });
     expect(status.bundled.version).toBe(V1);
+
+    // The launch's idle policy is on now, applied once; single-user hosts are told what the stop command needs.
+    const idle = await panel.ok('idle:status', { hostId });
+    expect(idle.policy).toEqual({ enabled: true, minutes: 45 });
+    expect(step(job, 'reconnect')?.detail).toMatch(/Idle auto-stop on: 45 minutes.*passwordless sudo/);
+    expect(panel.store.preference(`pendingIdle:${hostId}`) ?? null).toBeNull();
+    await panel.ok('idle:set', { hostId, policy: { enabled: false, minutes: 45 } });
   }, 600_000);
+
+  it('reaches a host linked to an instance at the address the instance has now (stand-in for EC2)', async () => {
+    const instanceId = 'i-0123456789abcdef0';
+    panel.instanceAddresses.set(instanceId, '127.0.0.1');
+    panel.store.insertAwsAccount({
+      id: 'acct-test',
+      name: 'test account',
+      source: 'profile',
+      profile: 'default',
+      accessKeyHint: null,
+      regions: ['eu-west-1'],
+    });
+    // The address kept from before the instance was stopped and started: nothing listens there.
+    panel.hosts.linkInstance(hostId, { accountId: 'acct-test', region: 'eu-west-1', instanceId }, '127.0.0.3');
+    try {
+      const job = await deploy('upgrade');
+      expect(job.state, explain(job)).toBe('succeeded');
+      expect(step(job, 'connect')?.detail).toMatch(/127\.0\.0\.1/);
+      expect(panel.hosts.row(hostId).address).toBe('127.0.0.1');
+    } finally {
+      panel.hosts.linkInstance(hostId, null, '127.0.0.1');
+    }
+  }, 300_000);
 
   it('never puts the admin token or the SSH key into the job, its events or the settings database', () => {
     const token = host.adminToken();

@@ -1,4 +1,4 @@
-import { HostFacts, ReleaseLine, ReleaseStatus } from '../../../../remote-agent/src/contract/index';
+import { HostFacts, idleApi, ReleaseLine, ReleaseStatus } from '../../../../remote-agent/src/contract/index';
 import { bootUnit, systemdUnitPath, unitName } from '../../../../remote-agent/src/release/boot-unit';
 import {
   compareVersions,
@@ -11,6 +11,7 @@ import { IpcErrorCode } from '../../../shared/ipc/errors';
 import { IpcError } from '../../ipc/errors';
 import type { EventBus } from '../../ipc/events';
 import type { Logger } from '../../log';
+import { takePendingIdle } from '../aws/pending-idle';
 import type { Store } from '../db/store';
 import type { HostService } from '../hosts/hosts';
 import { DTACH_SOURCE, type AgentBundle, type BundleLocator } from './bundle';
@@ -27,7 +28,7 @@ import {
   shq,
   type RunAs,
 } from './plans';
-import { DeploySession, type ExecResult } from './ssh-session';
+import { DeploySession, plainKill, type ExecResult } from './ssh-session';
 
 /** Node the agent needs (remote-agent/package.json engines). */
 const MIN_NODE = '20.10.0';
@@ -282,7 +283,11 @@ export class DeployService {
     await this.step(ctx, 'activate', () => this.activate(ctx));
     if (ctx.outcome) return;
     await this.step(ctx, 'boot', () => this.startAtBoot(ctx, facts));
-    await this.step(ctx, 'reconnect', () => this.reconnect(ctx));
+    await this.step(ctx, 'reconnect', async () => {
+      const connected = await this.reconnect(ctx);
+      const idle = await this.applyPendingIdle(ctx);
+      return idle ? `${connected} ${idle}` : connected;
+    });
     ctx.message = `The agent ${ctx.bundle!.version} runs on ${ctx.label}${ctx.runAs.account ? ` as ${ctx.runAs.account}` : ' (single-user mode: slots are not isolated from the agent)'}.`;
   }
 
@@ -330,6 +335,8 @@ export class DeployService {
   // ------------------------------------------------------------------ the steps
 
   private async connect(ctx: Context): Promise<string> {
+    // A linked instance gets a new public address when it is stopped and started: look it up first.
+    await this.deps.hosts.refreshInstanceAddress(ctx.hostId, ctx.signal);
     const target = this.deps.hosts.sshTarget(ctx.hostId);
     ctx.session = await DeploySession.open({ ...target, readyTimeoutMs: this.options.connectTimeoutMs });
     const made = await this.remote(ctx, 'connect', 'mktemp -d /tmp/slotdeck-deploy.XXXXXXXX');
@@ -413,7 +420,8 @@ export class DeployService {
         ctx,
         'node',
         asRoot(this.options.hostEnv, ['sh', this.staged(ctx, 'host.sh'), 'install-packages', 'nodejs']),
-        { allowFailure: true },
+        // A package manager stopped halfway can leave its database locked or broken: it finishes, then the job stops.
+        { allowFailure: true, onAbort: 'wait' },
       );
       if (result.code === 0) {
         ctx.agentFacts = await this.detectAs(ctx, 'node', ctx.runAs.account);
@@ -452,9 +460,7 @@ export class DeployService {
         ctx,
         'dtach',
         asRoot(this.options.hostEnv, ['sh', script, 'install-packages', 'dtach']),
-        {
-          allowFailure: true,
-        },
+        { allowFailure: true, onAbort: 'wait' },
       );
       if (result.code === 0) return `dtach from the distribution (${ctx.facts!.packageManager}).`;
       ctx.job.output('dtach', '\nNo dtach package: building it from the bundled source.\n');
@@ -545,7 +551,7 @@ export class DeployService {
       }
     };
     const command = asAgent(ctx.runAs, [`${ctx.root}/bin/slotdeck-agent`, 'release', ...args]);
-    const run = await this.remote(ctx, stepId, command, { onLine, allowFailure: true, stopOnAbort: false });
+    const run = await this.remote(ctx, stepId, command, { onLine, allowFailure: true, onAbort: 'detach' });
     const ended = result as Extract<ReleaseLine, { kind: 'result' }> | null;
     if (!ended) {
       throw new IpcError(
@@ -620,6 +626,26 @@ export class DeployService {
     const command = agentCommandFor(ctx.root, ctx.runAs.account);
     if (hosts.row(ctx.hostId).agentCommand !== command) await hosts.update(ctx.hostId, { agentCommand: command });
     return this.refresh(ctx);
+  }
+
+  /**
+   * The idle auto-stop minutes chosen at launch, applied once the agent runs (kept for the next deploy if the agent
+   * refuses them, cleared once applied).
+   */
+  private async applyPendingIdle(ctx: Context): Promise<string | null> {
+    const minutes = this.deps.store.preference<number | null>(`pendingIdle:${ctx.hostId}`);
+    if (typeof minutes !== 'number') return null;
+    try {
+      await this.deps.hosts.client(ctx.hostId).call(idleApi.setIdle, { body: { enabled: true, minutes } }, ctx.signal);
+    } catch (error) {
+      this.deps.log.warn(`${ctx.label}: the idle policy from the launch was not applied: ${(error as Error).message}`);
+      return `The idle auto-stop of ${minutes} minutes chosen at launch was not applied (${(error as Error).message}); set it in the host's Idle panel.`;
+    }
+    takePendingIdle(this.deps.store, ctx.hostId);
+    const sudoNote = ctx.facts?.sudo
+      ? ''
+      : ` Its default stop command (sudo -n shutdown) needs passwordless sudo for ${ctx.facts?.user ?? 'the login user'}.`;
+    return `Idle auto-stop on: ${minutes} minutes (chosen at launch).${sudoNote}`;
   }
 
   /** Reads the agent's version again (the tunnel stays; consoles reconnect by themselves). */
@@ -710,14 +736,22 @@ export class DeployService {
     ctx: Context,
     stepId: string,
     command: string,
-    options: { onLine?: (line: string) => void; allowFailure?: boolean; stopOnAbort?: boolean; quiet?: boolean } = {},
+    options: {
+      onLine?: (line: string) => void;
+      allowFailure?: boolean;
+      /** What cancelling does to the command on the host (ExecOptions.onAbort; default: stop its process group). */
+      onAbort?: 'group' | 'wait' | 'detach';
+      quiet?: boolean;
+    } = {},
   ): Promise<ExecResult> {
     const timeout = AbortSignal.timeout(this.options.commandTimeoutMs);
     let result: ExecResult;
     try {
       result = await ctx.session!.exec(command, {
         signal: AbortSignal.any([ctx.signal, timeout]),
-        stopOnAbort: options.stopOnAbort ?? true,
+        onAbort: options.onAbort ?? 'group',
+        // The agent account's processes are not the login user's to signal: root does it where there is sudo.
+        killCommand: (signal, pgid) => `${ctx.facts?.sudo ? 'sudo -n ' : ''}${plainKill(signal, pgid)}`,
         ...(options.quiet ? {} : { onOutput: (text: string) => ctx.job.output(stepId, text) }),
         ...(options.onLine ? { onLine: options.onLine } : {}),
       });

@@ -1,4 +1,4 @@
-import { adminApi, type Health } from '../../../../remote-agent/src/contract/index';
+import { adminApi, idleApi, type Health, type IdleStatus } from '../../../../remote-agent/src/contract/index';
 import {
   agentCompatibility,
   compareVersions,
@@ -149,6 +149,19 @@ export class HostConnections {
     }
     connection.establishing = false;
     this.setStatus(row.id, { state: 'connected', agent: connection.agent });
+    await this.noteRunningAgain(row, client, signal);
+  }
+
+  /**
+   * The agent answers, so the machine runs: "stopped by idle policy" no longer holds, unless the agent is in the
+   * middle of a successful idle stop right now.
+   */
+  private async noteRunningAgain(row: HostRow, client: AgentClient, signal?: AbortSignal): Promise<void> {
+    if (!row.idleStoppedAt) return;
+    const idle = await client.call(idleApi.getIdle, {}, signal).catch(() => null);
+    if (idle && idleStopOf(idle)) return;
+    this.deps.registry.clearIdleStop(row.id);
+    this.deps.events.emit('hosts:changed', {});
   }
 
   /**
@@ -326,6 +339,11 @@ export class HostConnections {
   dispose(): void {
     for (const id of [...this.connections.keys()]) this.disconnect(id, { silent: true });
   }
+}
+
+/** When the agent's idle stop ran and succeeded (the machine is going down): that stop's time, else null. */
+export function idleStopOf(status: IdleStatus): string | null {
+  return status.state === 'stopping' && status.lastStop?.exitCode === 0 ? status.lastStop.at : null;
 }
 
 function shape(error: unknown): { code: string; message: string; details?: Record<string, string> } {
