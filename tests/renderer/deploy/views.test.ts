@@ -4,7 +4,12 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DeployLayer, reviewHostKey, uninstallConfirmed } from '../../../src/renderer/src/features/deploy/DeployDialog';
 import { formatClock, formatCountdown, formatElapsed } from '../../../src/renderer/src/features/deploy/format';
 import { AgentErrorActions, HostAgentLine } from '../../../src/renderer/src/features/deploy/HostAgent';
-import { IdleConsoleWarning, idleSummary, IdleStoppedNote } from '../../../src/renderer/src/features/deploy/idle';
+import {
+  IdleConsoleWarning,
+  idleSummary,
+  IdleStoppedNote,
+  singleUserStopWarning,
+} from '../../../src/renderer/src/features/deploy/idle';
 import { createAppStores, StoresContext, type AppStores } from '../../../src/renderer/src/stores';
 import { deployStoreOf, type HostDeploy } from '../../../src/renderer/src/stores/deploy';
 import type { Host } from '../../../src/shared/ipc/contract';
@@ -321,5 +326,24 @@ describe('idle countdown', () => {
     expect(shown).toContain('Keep awake for 1 h');
     // Another host's countdown is not this console's business.
     expect(render(stores, createElement(IdleConsoleWarning, { hostId: 'stage' }))).toBe('');
+  });
+
+  it('warns a single-user host that the default stop command needs passwordless sudo, once the policy is on', () => {
+    const status = idleStatus();
+    expect(singleUserStopWarning('single-user', status, true, 'ubuntu')).toMatch(
+      /needs passwordless sudo for shutdown for ubuntu/,
+    );
+    expect(singleUserStopWarning('single-user', status, false, 'ubuntu')).toBeNull();
+    expect(
+      singleUserStopWarning(
+        'isolated',
+        idleStatus({ stopCommand: 'sudo -n /usr/local/libexec/slotdeck-helper poweroff' }),
+        true,
+        'ubuntu',
+      ),
+    ).toBeNull();
+    expect(
+      singleUserStopWarning('single-user', idleStatus({ stopCommand: '/usr/local/bin/my-stop' }), true, 'ubuntu'),
+    ).toBeNull();
   });
 });

@@ -160,6 +160,20 @@ function describeIdle(status: IdleStatus, left: number | null): string {
   return left === null ? last : `Stops in ${formatCountdown(left)} if nobody uses it. ${last}`;
 }
 
+/**
+ * On a single-user host the agent runs as the login user, who has no passwordless sudo (else the deploy would have
+ * isolated it): the default stop command `sudo -n shutdown` then fails every time. Said when the policy is on.
+ */
+export function singleUserStopWarning(
+  mode: 'isolated' | 'single-user' | null | undefined,
+  status: IdleStatus | null,
+  enabled: boolean,
+  user: string | null | undefined,
+): string | null {
+  if (mode !== 'single-user' || !enabled || !status || !/^sudo -n shutdown\b/.test(status.stopCommand)) return null;
+  return `This host runs the agent in single-user mode: its stop command (${status.stopCommand}) needs passwordless sudo for shutdown${user ? ` for ${user}` : ''}. Without it the stop fails and the machine keeps running. Add a sudoers line for shutdown, or set idle.stopCommand in the agent's config.`;
+}
+
 /** The host settings' idle auto-stop section (the policy lives in the agent, so it needs the host connected). */
 export function HostIdleSettings({ hostId }: { hostId: string }) {
   const stores = useStores();
@@ -172,9 +186,15 @@ export function HostIdleSettings({ hostId }: { hostId: string }) {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const now = useNow(status?.policy.enabled ? 1000 : null);
+  const mode = useDeploy((s) => s.byHost[hostId]?.status?.host?.mode ?? null);
+  const knowsMode = useDeploy((s) => Boolean(s.byHost[hostId]?.status || s.byHost[hostId]?.loadingStatus));
   useEffect(() => {
     if (connected) void deployStoreOf(stores).getState().refreshIdle(hostId);
   }, [connected, hostId, stores]);
+  useEffect(() => {
+    // Single-user or isolated (the stop command's needs differ): the host's release status says.
+    if (connected && !knowsMode) void deployStoreOf(stores).getState().loadStatus(hostId);
+  }, [connected, knowsMode, hostId, stores]);
   if (!host || host.kind !== 'ssh') return null;
   const shownEnabled = enabled ?? status?.policy.enabled ?? false;
   const shownMinutes = minutes ?? String(status?.policy.minutes ?? 60);
@@ -229,6 +249,11 @@ export function HostIdleSettings({ hostId }: { hostId: string }) {
           </button>
         </form>
       )}
+      {connected && singleUserStopWarning(mode, status, shownEnabled, host.user) ? (
+        <p className="warning" role="note" data-testid="idle-sudo-warning">
+          {singleUserStopWarning(mode, status, shownEnabled, host.user)}
+        </p>
+      ) : null}
       {connected && status ? (
         <div className="idle-status">
           <p className="field-hint" data-testid="idle-status">
