@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Slot } from '../../../remote-agent/src/contract/index.js';
@@ -113,7 +113,16 @@ describe('deploying in isolated mode (the login has passwordless sudo)', () => {
     const again = (await panel.ok('hosts:list', {})).hosts.find((h) => h.id === hostId)!;
     expect(again.status.agent?.version).toBe(V2);
 
+    // The upgrade refreshed the root-owned slot helper from a root-owned extraction (never from the agent's files).
+    expect(upgrade.steps.find((s) => s.id === 'setup-host')?.state).toBe('done');
+    expect(existsSync(`/etc/slotdeck/agents/${agentAccount}.conf`)).toBe(true);
+
     const removed = await panel.ok('deploy:run', { hostId, action: 'uninstall', deleteData: true });
     expect(removed.state, explain(removed)).toBe('succeeded');
+    // What only root could remove went too: the sudoers line and the helper config of this agent account.
+    expect(existsSync(`/etc/sudoers.d/slotdeck-${agentAccount}`)).toBe(false);
+    expect(existsSync(`/etc/slotdeck/agents/${agentAccount}.conf`)).toBe(false);
+    // No root-owned extraction left behind.
+    expect(readdirSync('/root').filter((name) => name.startsWith('slotdeck-setup.'))).toEqual([]);
   }, 900_000);
 });

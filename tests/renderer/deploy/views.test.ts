@@ -1,7 +1,13 @@
 import { createElement, type ReactElement } from 'react';
 import { renderToStaticMarkup } from 'react-dom/server';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DeployLayer, reviewHostKey, uninstallConfirmed } from '../../../src/renderer/src/features/deploy/DeployDialog';
+import {
+  agentAccountOf,
+  DeployLayer,
+  reviewHostKey,
+  uninstallConfirmed,
+  uninstallRemoves,
+} from '../../../src/renderer/src/features/deploy/DeployDialog';
 import { formatClock, formatCountdown, formatElapsed } from '../../../src/renderer/src/features/deploy/format';
 import { AgentErrorActions, HostAgentLine } from '../../../src/renderer/src/features/deploy/HostAgent';
 import {
@@ -345,5 +351,21 @@ describe('idle countdown', () => {
     expect(
       singleUserStopWarning('single-user', idleStatus({ stopCommand: '/usr/local/bin/my-stop' }), true, 'ubuntu'),
     ).toBeNull();
+  });
+
+  it('lists exactly what an uninstall removes: with the data on an isolated host, its sudoers line and helper config too', () => {
+    const account = agentAccountOf('sudo -n -u slotdeck /var/lib/slotdeck/.slotdeck-agent/bin/slotdeck-agent');
+    expect(account).toBe('slotdeck');
+    expect(agentAccountOf('/home/ubuntu/.slotdeck-agent/bin/slotdeck-agent')).toBeNull();
+    const root = '/var/lib/slotdeck/.slotdeck-agent';
+    expect(uninstallRemoves(root, account, false)).toEqual([
+      `The agent's files: its releases, database backups and the Node it installed (${root}).`,
+    ]);
+    const all = uninstallRemoves(root, account, true).join('\n');
+    expect(all).toContain('/etc/sudoers.d/slotdeck-slotdeck');
+    expect(all).toContain('/etc/slotdeck/agents/slotdeck.conf');
+    expect(all).toContain('/home/slotdeck-slots');
+    expect(all).toMatch(/slot helper .* when no other agent account/);
+    expect(uninstallRemoves(root, null, true).join('\n')).not.toContain('sudoers');
   });
 });

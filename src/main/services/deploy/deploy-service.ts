@@ -30,6 +30,9 @@ import {
 } from './plans';
 import { DeploySession, plainKill, type ExecResult } from './ssh-session';
 
+/** Where a root-owned Node goes when the distribution has none (setup-host runs on it as root). */
+const ROOT_NODE_DIR = '/usr/local/lib/slotdeck';
+
 /** Node the agent needs (remote-agent/package.json engines). */
 const MIN_NODE = '20.10.0';
 
@@ -85,6 +88,8 @@ interface Context {
   deleteData: boolean;
   session: DeploySession | null;
   staging: string | null;
+  /** The agent tarball is in the staging dir. */
+  uploaded: boolean;
   /** The login user's view of the host. */
   facts: HostFacts | null;
   /** The agent account's view (the same as facts in single-user mode). */
@@ -207,6 +212,7 @@ export class DeployService {
       deleteData: input.deleteData ?? false,
       session: null,
       staging: null,
+      uploaded: false,
       facts: null,
       agentFacts: null,
       runAs: { account: null, env: this.options.hostEnv },
@@ -297,7 +303,7 @@ export class DeployService {
     ctx.job.setVersions({ fromVersion: current, toVersion: ctx.bundle.version });
     refuseDowngrade(current, ctx.bundle.version, ctx.label);
     if (current === ctx.bundle.version) {
-      for (const id of ['upload', 'unpack', 'activate'])
+      for (const id of ['upload', 'unpack', 'setup-host', 'activate'])
         ctx.job.end(id, 'skipped', `The host already runs ${current}.`);
       await this.step(ctx, 'reconnect', () => this.refresh(ctx));
       ctx.message = `${ctx.label} already runs the agent ${current}.`;
@@ -305,6 +311,9 @@ export class DeployService {
     }
     await this.step(ctx, 'upload', () => this.upload(ctx));
     await this.step(ctx, 'unpack', () => this.unpack(ctx));
+    // The root-owned helper comes with the release: refreshed before the new agent relies on it.
+    if (ctx.runAs.account) await this.step(ctx, 'setup-host', () => this.setupHost(ctx));
+    else ctx.job.end('setup-host', 'skipped', 'Single-user mode: no slot helper to update.');
     await this.step(ctx, 'activate', () => this.activate(ctx));
     // Rolled back or not, the host runs an agent again: the panel reads which.
     await this.step(ctx, 'reconnect', () => this.refresh(ctx));
@@ -323,8 +332,14 @@ export class DeployService {
   private async uninstall(ctx: Context): Promise<void> {
     await this.step(ctx, 'uninstall', async () => {
       await this.removeBootEntry(ctx);
-      await this.releaseCommand(ctx, 'uninstall', ['uninstall', ...(ctx.deleteData ? ['--delete-data'] : [])]);
-      return ctx.deleteData ? 'The agent, its slots and its data were removed.' : 'The agent was removed.';
+      const said = await this.releaseCommand(ctx, 'uninstall', [
+        'uninstall',
+        ...(ctx.deleteData ? ['--delete-data'] : []),
+      ]);
+      if (ctx.deleteData && ctx.runAs.account && ctx.facts!.sudo) await this.removeHostSetup(ctx, ctx.runAs.account);
+      return ctx.deleteData
+        ? `The agent, its slots and its data were removed.${said && /Not removed/.test(said) ? ` ${said}` : ''}`
+        : 'The agent was removed.';
     });
     await this.step(ctx, 'disconnect', () => {
       this.deps.hosts.disconnect(ctx.hostId);
@@ -452,18 +467,30 @@ export class DeployService {
     return `Node ${ctx.agentFacts.node!.version} from ${this.options.nodeDistBaseUrl} (checksum verified).`;
   }
 
+  /**
+   * dtach: the distribution's package; else (with sudo) the build tools and the vendored source built and installed
+   * to /usr/local/bin as root, where setup-host, the helper and the wrapper look; else built as the agent into
+   * ROOT/bin (single-user without sudo).
+   */
   private async installDtach(ctx: Context): Promise<string | { skipped: string }> {
     if (ctx.agentFacts!.dtach) return { skipped: 'dtach is installed.' };
     const script = this.staged(ctx, 'host.sh');
-    if (ctx.facts!.sudo && ctx.facts!.packageManager) {
+    const sudo = ctx.facts!.sudo && ctx.facts!.packageManager !== null;
+    if (sudo) {
       const result = await this.remote(
         ctx,
         'dtach',
         asRoot(this.options.hostEnv, ['sh', script, 'install-packages', 'dtach']),
-        { allowFailure: true, onAbort: 'wait' },
+        {
+          allowFailure: true,
+          onAbort: 'wait',
+        },
       );
       if (result.code === 0) return `dtach from the distribution (${ctx.facts!.packageManager}).`;
-      ctx.job.output('dtach', '\nNo dtach package: building it from the bundled source.\n');
+      ctx.job.output('dtach', '\nNo dtach package: installing build tools to build it from the bundled source.\n');
+      await this.remote(ctx, 'dtach', asRoot(this.options.hostEnv, ['sh', script, 'install-packages', 'build-tools']), {
+        onAbort: 'wait',
+      });
     }
     const source = ctx.bundle?.dtachSource ?? (await this.deps.bundle.locate()).dtachSource;
     if (!source) {
@@ -474,24 +501,21 @@ export class DeployService {
     }
     const remote = this.staged(ctx, DTACH_SOURCE.file);
     await ctx.session!.upload(source, remote, { signal: ctx.signal });
-    const root = ctx.runAs.account === null && ctx.facts!.sudo ? asRoot : null;
-    await this.remote(
-      ctx,
-      'dtach',
-      root
-        ? root(this.options.hostEnv, ['sh', script, 'build-dtach', remote, DTACH_SOURCE.sha256])
-        : asAgent(ctx.runAs, ['sh', script, 'build-dtach', remote, DTACH_SOURCE.sha256]),
-    );
-    return 'dtach built from the bundled source.';
+    const build = ['sh', script, 'build-dtach', remote, DTACH_SOURCE.sha256];
+    await this.remote(ctx, 'dtach', ctx.facts!.sudo ? asRoot(this.options.hostEnv, build) : asAgent(ctx.runAs, build));
+    return ctx.facts!.sudo
+      ? 'dtach built from the bundled source into /usr/local/bin.'
+      : 'dtach built from the bundled source.';
   }
 
-  private async upload(ctx: Context): Promise<string> {
-    const bundle = ctx.bundle!;
+  private async upload(ctx: Context, stepId = 'upload'): Promise<string> {
+    const bundle = ctx.bundle ?? (await this.deps.bundle.locate());
     const target = this.staged(ctx, `slotdeck-agent-${bundle.version}.tgz`);
     await ctx.session!.upload(bundle.tarball, target, {
       signal: ctx.signal,
-      onProgress: (done, total) => ctx.job.progress('upload', done, total),
+      onProgress: (done, total) => ctx.job.progress(stepId, done, total),
     });
+    ctx.uploaded = true;
     return `slotdeck-agent-${bundle.version}.tgz`;
   }
 
@@ -511,15 +535,52 @@ export class DeployService {
     return `${ctx.root}/releases/${bundle.version}`;
   }
 
+  /**
+   * issue 9's setup-host (slot accounts, the root-owned helper, the sudoers line), run as root from a root-owned
+   * extraction of the staged tarball with a root-owned Node: root never runs what the agent's account can write
+   * (its ROOT holds the releases and its Node). Re-run at every upgrade, so the helper stays current.
+   */
   private async setupHost(ctx: Context): Promise<string> {
-    const node = ctx.agentFacts!.node!.path;
-    const cli = `${ctx.root}/releases/${ctx.bundle!.version}/bin/slotdeck-agent.js`;
+    const bundle = ctx.bundle ?? (await this.deps.bundle.locate());
+    const tarball = this.staged(ctx, `slotdeck-agent-${bundle.version}.tgz`);
+    if (!ctx.uploaded) await this.upload(ctx, 'setup-host');
+    const node = await this.rootNode(ctx);
+    const account = ctx.runAs.account!;
+    const script = [
+      'dir=$(sudo -n mktemp -d /root/slotdeck-setup.XXXXXX) || exit 1',
+      `sudo -n tar -xzf ${shq(tarball)} -C "$dir" || { sudo -n rm -rf "$dir"; exit 1; }`,
+      `sudo -n ${asRoot(this.options.hostEnv, [node]).replace(/^sudo -n /, '')} "$dir/slotdeck-agent/dist/setup-host-cli.js" --user ${shq(account)}`,
+      'status=$?',
+      'sudo -n rm -rf "$dir"',
+      'exit $status',
+    ].join('\n');
+    await this.remote(ctx, 'setup-host', script);
+    return `Slots run as accounts of their own; ${account} starts them through sudo.`;
+  }
+
+  /** A Node only root can change: the distribution's, else an official build installed root-owned for this. */
+  private async rootNode(ctx: Context): Promise<string> {
+    const found = await this.remote(
+      ctx,
+      'setup-host',
+      `for n in /usr/bin/node-20 /usr/bin/node /usr/local/bin/node /usr/local/lib/slotdeck/node/current/bin/node; do if [ -x "$n" ] && [ "$(stat -L -c %u "$n")" = 0 ] && "$n" -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)' 2>/dev/null; then echo "$n"; exit 0; fi; done; exit 1`,
+      { allowFailure: true, quiet: true },
+    );
+    const path = found.stdout.trim().split('\n').at(-1) ?? '';
+    if (found.code === 0 && path.startsWith('/')) return path;
     await this.remote(
       ctx,
       'setup-host',
-      asRoot(this.options.hostEnv, [node, cli, 'setup-host', '--user', ctx.runAs.account!]),
+      asRoot({ ...this.options.hostEnv, SLOTDECK_ROOT: ROOT_NODE_DIR }, [
+        'sh',
+        this.staged(ctx, 'host.sh'),
+        'install-node',
+        this.options.nodeDistBaseUrl,
+        String(this.options.nodeMajor),
+        ctx.facts!.arch,
+      ]),
     );
-    return `Slots run as accounts of their own; ${ctx.runAs.account} starts them through sudo.`;
+    return `${ROOT_NODE_DIR}/node/current/bin/node`;
   }
 
   private async activate(ctx: Context): Promise<string | undefined> {
@@ -603,6 +664,21 @@ export class DeployService {
     return {
       skipped: `${ctx.label} has neither systemd nor crontab: after a reboot, run ${cli} release resurrect as ${account} (see the deploy docs).`,
     };
+  }
+
+  /**
+   * What setup-host made as root for this agent account, which `release uninstall` (running as the account) cannot
+   * remove: its sudoers line, its helper config, its (empty) slot dirs, and the helper itself when no other agent
+   * account uses it. Nothing else (the agent account stays; other agents' setups are untouched).
+   */
+  private async removeHostSetup(ctx: Context, account: string): Promise<void> {
+    const script = [
+      `rm -f ${shq(`/etc/sudoers.d/slotdeck-${account}`)} ${shq(`/etc/slotdeck/agents/${account}.conf`)}`,
+      `rmdir ${shq(`/home/${account}-slots`)} ${shq(`/run/${account}-slots`)} 2>/dev/null`,
+      'if ! ls /etc/slotdeck/agents/*.conf >/dev/null 2>&1; then rm -rf /usr/local/libexec/slotdeck; rmdir /etc/slotdeck/agents /etc/slotdeck 2>/dev/null; fi',
+      'exit 0',
+    ].join('\n');
+    await this.remote(ctx, 'uninstall', asRoot({}, ['sh', '-c', script]));
   }
 
   private async removeBootEntry(ctx: Context): Promise<void> {

@@ -32,6 +32,7 @@ export function planFor(action: DeployAction, mode: 'unknown' | 'isolated' | 'si
         detect,
         upload,
         unpack,
+        { id: 'setup-host', label: 'Update the slot helper' },
         { id: 'activate', label: 'Switch to the new agent' },
         { id: 'reconnect', label: 'Reconnect' },
       ];

@@ -58,6 +58,7 @@ describe('a deploy job as the panel shows it', () => {
       'detect',
       'upload',
       'unpack',
+      'setup-host',
       'activate',
       'activate.backup',
       'activate.stop',

@@ -71,7 +71,7 @@ describe('the host-side command lines', () => {
       'reconnect',
     ]);
     expect(ids('deploy', 'single-user')).not.toContain('setup-host');
-    expect(ids('upgrade')).toEqual(['connect', 'detect', 'upload', 'unpack', 'activate', 'reconnect']);
+    expect(ids('upgrade')).toEqual(['connect', 'detect', 'upload', 'unpack', 'setup-host', 'activate', 'reconnect']);
     expect(ids('rollback')).toEqual(['connect', 'detect', 'rollback', 'reconnect']);
     expect(ids('uninstall')).toEqual(['connect', 'detect', 'uninstall', 'disconnect']);
   });

@@ -273,6 +273,26 @@ function RollbackConfirm({ host, entry }: { host: Host; entry: HostDeploy }) {
   );
 }
 
+/** The agent's own account in a profile's agent command (`sudo -n -u NAME ...`): isolated mode; null otherwise. */
+export function agentAccountOf(agentCommand: string | null | undefined): string | null {
+  return agentCommand ? (/sudo\s+-n\s+-u\s+([a-z_][a-z0-9_-]*)\s/.exec(agentCommand)?.[1] ?? null) : null;
+}
+
+/** Exactly what an uninstall removes from the host, as the confirmation lists it. */
+export function uninstallRemoves(root: string, account: string | null, deleteData: boolean): string[] {
+  const removed = [`The agent's files: its releases, database backups and the Node it installed (${root}).`];
+  if (!deleteData) return removed;
+  removed.push('Every slot, user, API key and all usage records (the agent’s database).');
+  if (account) {
+    removed.push(
+      `Every slot account of ${account} and its home under /home/${account}-slots.`,
+      `The sudoers line /etc/sudoers.d/slotdeck-${account} and the helper config /etc/slotdeck/agents/${account}.conf.`,
+      'The slot helper (/usr/local/libexec/slotdeck) when no other agent account on the host uses it.',
+    );
+  }
+  return removed;
+}
+
 /** Uninstalling is one click; deleting the agent's data too needs the host's name typed. */
 export function uninstallConfirmed(deleteData: boolean, typed: string, hostName: string): boolean {
   return !deleteData || typed.trim() === hostName;
@@ -315,15 +335,11 @@ function UninstallConfirm({ host, entry }: { host: Host; entry: HostDeploy }) {
       <p>What will be lost:</p>
       <ul className="deploy-loss">
         <li>Every slot’s program stops, and with it what runs in its console.</li>
-        <li>
-          The agent’s files go: its releases, database backups and the Node it installed (<code>{root}</code>).
-        </li>
+        {uninstallRemoves(root, agentAccountOf(host.agentCommand), deleteData).map((line) => (
+          <li key={line}>{line}</li>
+        ))}
         <li>Slotdeck cannot reach {host.name} until you deploy the agent again.</li>
-        {deleteData ? (
-          <li>
-            <strong>Every slot, user, API key and all usage records are deleted.</strong>
-          </li>
-        ) : (
+        {deleteData ? null : (
           <li>Slots, users, API keys and usage stay on the host and come back with the next deploy.</li>
         )}
       </ul>
