@@ -64,7 +64,10 @@ export default tseslint.config(
             zone('./src/renderer', './src/preload', 'the renderer must not import the preload (use the IPC client)'),
             zone('./src/renderer', './remote-agent', 'the renderer must not import the agent'),
             zone('./remote-agent', './src', 'the agent must not import anything under src/'),
-            zone('./src/main', './remote-agent', 'main may import only the agent contract', ['./src/contract']),
+            zone('./src/main', './remote-agent', 'main may import only the agent contract and the pure boot unit', [
+              './src/contract',
+              './src/release/boot-unit.ts',
+            ]),
           ],
         },
       ],

@@ -31,7 +31,7 @@ function handlers() {
   const hosts = { client: () => ({ call: () => Promise.resolve(answer) }) } as unknown as HostService;
   return createDeployHandlers({ store, hosts, events: new EventBus(), deploy: {} as DeployService });
 }
-const ctx = { signal: new AbortController().signal } as Parameters<ReturnType<typeof handlers>['idle:status']>[1];
+const ctx: Parameters<ReturnType<typeof handlers>['idle:status']>[1] = { signal: new AbortController().signal };
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'sd-idle-handlers-'));

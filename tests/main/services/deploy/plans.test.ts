@@ -129,11 +129,9 @@ describe('the host-side command lines', () => {
   });
 
   it('refuses to upgrade a host to an older agent than it runs, pointing at Rollback', () => {
+    expect(() => refuseDowngrade('1.3.0', '1.2.9', 'web-1')).toThrow(/newer than the 1\.2\.9.*Rollback/);
     expect(() => refuseDowngrade('1.3.0', '1.2.9', 'web-1')).toThrow(
-      expect.objectContaining({
-        code: 'DEPLOY_DOWNGRADE',
-        message: expect.stringMatching(/newer than the 1\.2\.9.*Rollback/),
-      }),
+      expect.objectContaining({ code: 'DEPLOY_DOWNGRADE' }) as Error,
     );
     expect(() => refuseDowngrade('1.2.0-rc.10', '1.2.0-rc.9', 'web-1')).toThrow(
       expect.objectContaining({ code: 'DEPLOY_DOWNGRADE' }),
