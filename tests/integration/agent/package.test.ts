@@ -1,30 +1,16 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AGENT_DIR } from '../helpers/agent.js';
+import { sqlitePrebuildStandIn } from '../helpers/prebuilds.js';
 
 const work = mkdtempSync(join(tmpdir(), 'sd-pack-'));
 
 afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
-
-/**
- * better-sqlite3's install downloads its prebuilt binary from GitHub, which this machine cannot reach; npm then
- * compiles SQLite from source, which took over 10 minutes on a loaded 2-core machine and timed the test out. The
- * stand-in: the binary this checkout already built, in the local folder prebuild-install looks in before GitHub.
- */
-function standInPrebuilds(): string {
-  const dir = join(work, 'prebuilds');
-  mkdirSync(dir);
-  const sqlite = join(AGENT_DIR, 'node_modules/better-sqlite3');
-  const { version } = JSON.parse(readFileSync(join(sqlite, 'package.json'), 'utf8')) as { version: string };
-  const name = `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`;
-  execFileSync('tar', ['-czf', join(dir, name), '-C', sqlite, 'build/Release/better_sqlite3.node']);
-  return dir;
-}
 
 describe('the agent tarball', () => {
   it('installs on a clean folder with npm ci --omit=dev and runs from there (stand-in for GitHub: a local prebuilt SQLite binary)', () => {
@@ -56,7 +42,10 @@ describe('the agent tarball', () => {
       {
         cwd: installed,
         encoding: 'utf8',
-        env: { ...process.env, npm_config_better_sqlite3_local_prebuilds: standInPrebuilds() },
+        env: {
+          ...process.env,
+          npm_config_better_sqlite3_local_prebuilds: sqlitePrebuildStandIn(join(work, 'prebuilds')),
+        },
       },
     );
     expect(install.status, install.stderr).toBe(0);

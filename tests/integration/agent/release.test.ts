@@ -23,6 +23,7 @@ import { Health } from '../../../remote-agent/src/contract/health.js';
 import { HostFacts, ReleaseLine, ReleaseStatus } from '../../../remote-agent/src/contract/release.js';
 import { AGENT_DIR } from '../helpers/agent.js';
 import { killAll, processesOf } from '../helpers/processes.js';
+import { sqlitePrebuildStandIn } from '../helpers/prebuilds.js';
 import { until } from '../helpers/until.js';
 
 /**
@@ -46,17 +47,6 @@ const V5 = '0.91.5';
 
 let env: NodeJS.ProcessEnv;
 const tarballs: Record<string, string> = {};
-
-/** better-sqlite3's binary for npm ci, from this checkout (see package.test.ts: GitHub is out of reach here). */
-function standInPrebuilds(): string {
-  const dir = join(work, 'prebuilds');
-  mkdirSync(dir);
-  const sqlite = join(AGENT_DIR, 'node_modules/better-sqlite3');
-  const { version } = JSON.parse(readFileSync(join(sqlite, 'package.json'), 'utf8')) as { version: string };
-  const name = `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`;
-  execFileSync('tar', ['-czf', join(dir, name), '-C', sqlite, 'build/Release/better_sqlite3.node']);
-  return dir;
-}
 
 function pack(version: string): string {
   execFileSync(
@@ -196,7 +186,7 @@ beforeAll(() => {
     SLOTDECK_AGENT_GATEWAY_PORT: '0',
     SLOTDECK_AGENT_RECONCILE_INTERVAL_MS: '500',
     // What the panel passes to npm on a host: here the local binary stand-in and this machine's npm cache.
-    npm_config_better_sqlite3_local_prebuilds: standInPrebuilds(),
+    npm_config_better_sqlite3_local_prebuilds: sqlitePrebuildStandIn(join(work, 'prebuilds')),
     npm_config_cache: join(homedir(), '.npm'),
     npm_config_prefer_offline: 'true',
     // Must not reach the agent: a secret and the admin's SSH agent.

@@ -30,6 +30,7 @@ import type { InvokeChannel } from '../../../src/shared/ipc/channels';
 import type { DeployJob } from '../../../src/shared/ipc/contract-cloud';
 import type { IpcInput, IpcOutput, IpcResult } from '../../../src/shared/ipc/contract';
 import { AGENT_DIR } from './agent.js';
+import { sqlitePrebuildStandIn } from './prebuilds.js';
 import { TestSshd } from './sshd.js';
 
 const run = promisify(execFile);
@@ -114,11 +115,7 @@ export class DeployTestHost {
 
   private async npmStandIns(): Promise<Record<string, string>> {
     const shared = join(this.work, 'npm');
-    mkdirSync(join(shared, 'prebuilds'), { recursive: true });
-    const sqlite = join(AGENT_DIR, 'node_modules/better-sqlite3');
-    const { version } = JSON.parse(readFileSync(join(sqlite, 'package.json'), 'utf8')) as { version: string };
-    const name = `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`;
-    execFileSync('tar', ['-czf', join(shared, 'prebuilds', name), '-C', sqlite, 'build/Release/better_sqlite3.node']);
+    sqlitePrebuildStandIn(join(shared, 'prebuilds'));
     const cache = join(homedir(), '.npm/_cacache');
     if (existsSync(cache)) await run('cp', ['-r', cache, join(shared, 'cache')]);
     else mkdirSync(join(shared, 'cache/_cacache'), { recursive: true });
