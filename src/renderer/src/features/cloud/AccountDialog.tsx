@@ -5,6 +5,7 @@ import { formErrors, IpcClientError, type FormErrors } from '../../lib/ipc';
 import { useStores } from '../../stores';
 import { handleError } from '../app/actions';
 import { regionChoices } from './regions';
+import { Segmented } from '../../components/Segmented';
 
 type Source = AwsCredentialsInput['source'];
 
@@ -155,20 +156,16 @@ export function AccountDialog({ account, onClose }: { account?: AwsAccount; onCl
           </div>
         ) : (
           <>
-            <fieldset className="segmented" aria-label="Credentials">
-              {(['profile', 'environment', 'access-key'] as const).map((value) => (
-                <label key={value} className={source === value ? 'checked' : ''}>
-                  <input
-                    type="radio"
-                    name="aws-source"
-                    value={value}
-                    checked={source === value}
-                    onChange={() => setSource(value)}
-                  />
-                  {SOURCE_LABELS[value]}
-                </label>
-              ))}
-            </fieldset>
+            <Segmented
+              label="Credentials"
+              name="aws-source"
+              options={(['profile', 'environment', 'access-key'] as const).map((value) => ({
+                value,
+                label: SOURCE_LABELS[value],
+              }))}
+              value={source}
+              onChange={(value) => setSource(value)}
+            />
             {source === 'profile' ? (
               <Field
                 label="Profile"

@@ -5,6 +5,7 @@ import { formErrors, IpcClientError, type FormErrors } from '../../lib/ipc';
 import { useHosts, useStores } from '../../stores';
 import { handleError } from '../app/actions';
 import { openDeployDialog } from '../deploy/DeployDialog';
+import { Segmented } from '../../components/Segmented';
 
 const PROFILE_FIELDS = { name: 'Name', user: 'User', keyPath: 'Key file', privateKey: 'Private key', hostId: 'Host' };
 const NO_ERRORS: FormErrors = { fields: {}, message: null };
@@ -161,20 +162,17 @@ export function HostProfileDialog({
         </Field>
         {mode === 'create' ? (
           <>
-            <fieldset className="segmented" aria-label="Authentication">
-              {(['file', 'paste', 'agent'] as const).map((value) => (
-                <label key={value} className={method === value ? 'checked' : ''}>
-                  <input
-                    type="radio"
-                    name="instance-auth"
-                    value={value}
-                    checked={method === value}
-                    onChange={() => setMethod(value)}
-                  />
-                  {{ file: 'Key file', paste: 'Paste a private key', agent: 'SSH agent' }[value]}
-                </label>
-              ))}
-            </fieldset>
+            <Segmented
+              label="Authentication"
+              name="instance-auth"
+              options={[
+                { value: 'file', label: 'Key file' },
+                { value: 'paste', label: 'Paste a private key' },
+                { value: 'agent', label: 'SSH agent' },
+              ]}
+              value={method}
+              onChange={(value) => setMethod(value)}
+            />
             {method === 'file' ? (
               <Field
                 label="Key file"

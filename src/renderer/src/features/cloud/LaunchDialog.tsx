@@ -5,6 +5,7 @@ import { formErrors, IpcClientError, type FormErrors } from '../../lib/ipc';
 import { useCloud, useStores } from '../../stores';
 import { openDeployDialog } from '../deploy/DeployDialog';
 import { ProgressSteps } from './Progress';
+import { Segmented } from '../../components/Segmented';
 
 const LAUNCH_FIELDS = {
   name: 'Name',
@@ -200,34 +201,23 @@ export function LaunchDialog({ account, onClose }: { account: AwsAccount; onClos
               <option key={type} value={type} />
             ))}
           </datalist>
-          <fieldset className="segmented" aria-label="Image">
-            {images.map((entry) => (
-              <label key={entry.key} className={image === entry.key ? 'checked' : ''}>
-                <input
-                  type="radio"
-                  name="launch-image"
-                  value={entry.key}
-                  checked={image === entry.key}
-                  onChange={() => setImage(entry.key)}
-                />
-                {entry.label}
-              </label>
-            ))}
-          </fieldset>
-          <fieldset className="segmented" aria-label="Key pair">
-            {(['create', 'existing'] as const).map((mode) => (
-              <label key={mode} className={keyMode === mode ? 'checked' : ''}>
-                <input
-                  type="radio"
-                  name="launch-key"
-                  value={mode}
-                  checked={keyMode === mode}
-                  onChange={() => setKeyMode(mode)}
-                />
-                {mode === 'create' ? 'New key pair' : 'Existing key pair'}
-              </label>
-            ))}
-          </fieldset>
+          <Segmented
+            label="Image"
+            name="launch-image"
+            options={images.map((entry) => ({ value: entry.key, label: entry.label }))}
+            value={image}
+            onChange={(value) => setImage(value)}
+          />
+          <Segmented
+            label="Key pair"
+            name="launch-key"
+            options={[
+              { value: 'create', label: 'New key pair' },
+              { value: 'existing', label: 'Existing key pair' },
+            ]}
+            value={keyMode}
+            onChange={(value) => setKeyMode(value)}
+          />
           {keyMode === 'create' ? (
             <Field
               label="Key pair"

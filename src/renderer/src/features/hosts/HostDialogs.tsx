@@ -7,6 +7,7 @@ import type { Dialog as DialogState } from '../../stores/ui';
 import { handleError } from '../app/actions';
 import { InstanceLinkField, sameInstance } from '../cloud/InstanceLinkField';
 import { HostAgentSettings } from '../deploy/HostAgent';
+import { Segmented } from '../../components/Segmented';
 
 type AuthMethod = 'paste' | 'file' | 'agent';
 
@@ -206,20 +207,17 @@ export function HostDialog({ hostId }: { hostId?: string | undefined }) {
             <input value={user} onChange={(e) => setUser(e.target.value)} required />
           </Field>
         </div>
-        <fieldset className="segmented" aria-label="Authentication">
-          {(['paste', 'file', 'agent'] as const).map((value) => (
-            <label key={value} className={method === value ? 'checked' : ''}>
-              <input
-                type="radio"
-                name="auth"
-                value={value}
-                checked={method === value}
-                onChange={() => setMethod(value)}
-              />
-              {{ paste: 'Paste a private key', file: 'Use a key file', agent: 'Use the SSH agent' }[value]}
-            </label>
-          ))}
-        </fieldset>
+        <Segmented
+          label="Authentication"
+          name="auth"
+          options={[
+            { value: 'paste', label: 'Paste a private key' },
+            { value: 'file', label: 'Use a key file' },
+            { value: 'agent', label: 'Use the SSH agent' },
+          ]}
+          value={method}
+          onChange={(value) => setMethod(value)}
+        />
         {method === 'paste' ? (
           <Field
             label="Private key"

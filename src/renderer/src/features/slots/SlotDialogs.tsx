@@ -3,6 +3,7 @@ import type { CreateSlotBody, IpcInput, Slot } from '../../../../shared/ipc/cont
 import { Dialog, Field, FormFooter } from '../../components/Dialog';
 import { useHosts, useSlots, useStores, useUsers } from '../../stores';
 import { handleError } from '../app/actions';
+import { Segmented } from '../../components/Segmented';
 
 type Preset = 'shell' | 'claudebox' | 'docker-exec' | 'custom';
 
@@ -176,20 +177,18 @@ function SlotFields({
           pattern="[A-Za-z0-9][A-Za-z0-9._\-]{0,63}"
         />
       </Field>
-      <fieldset className="segmented" aria-label="What the slot runs">
-        {(['shell', 'claudebox', 'docker-exec', 'custom'] as const).map((value) => (
-          <label key={value} className={form.preset === value ? 'checked' : ''}>
-            <input
-              type="radio"
-              name="preset"
-              value={value}
-              checked={form.preset === value}
-              onChange={() => change({ preset: value })}
-            />
-            {{ shell: 'Login shell', claudebox: 'ClaudeBox', 'docker-exec': 'Docker exec', custom: 'Command' }[value]}
-          </label>
-        ))}
-      </fieldset>
+      <Segmented
+        label="What the slot runs"
+        name="preset"
+        options={[
+          { value: 'shell', label: 'Login shell' },
+          { value: 'claudebox', label: 'ClaudeBox' },
+          { value: 'docker-exec', label: 'Docker exec' },
+          { value: 'custom', label: 'Command' },
+        ]}
+        value={form.preset}
+        onChange={(value) => change({ preset: value })}
+      />
       {form.preset === 'docker-exec' ? (
         <Field label="Container" hint="Runs: docker exec -it <container> bash">
           <input value={form.container} onChange={(e) => change({ container: e.target.value })} required />
