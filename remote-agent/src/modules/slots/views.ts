@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Slot } from '../../contract/index.js';
 import type { SupervisedProcess } from '../../supervisor/supervisor.js';
 import { childrenOf, readProcessTable, TreeSampler, type TreeUsage } from '../../util/procfs.js';
@@ -82,19 +83,44 @@ export class SlotViews {
   }
 }
 
-/** The slot's own program: the child of the launcher, which is the holder's child (sleep/stty are the launcher waiting). */
-function programPid(
+/**
+ * Commands the launcher runs itself before and after the slot's program (slot-launch.sh); while one of them is the
+ * launcher's child, the program has not started yet or has ended.
+ */
+const LAUNCHER_HELPERS = new Set(['sleep', 'stty', 'chmod', 'mkdir', 'cp', 'date']);
+
+/**
+ * The slot's own program: the child of the launcher, which is the holder's child. A child that is one of the
+ * launcher's helpers, or a fork of the launcher itself (a `$(…)` subshell: the same command line as the launcher),
+ * is not the program: reporting it would name a pid that is gone a moment later.
+ */
+export function programPid(
   holder: number,
   children: Map<number, number[]>,
-  table: ReturnType<typeof readProcessTable>,
+  table: Map<number, { command: string }>,
+  commandLine: (pid: number) => string | null = readCommandLine,
 ): number | null {
   // On an isolated host PM2's process is sudo (running the helper), and dtach is its child.
   const dtach = table.get(holder)?.command === 'sudo' ? (children.get(holder)?.[0] ?? holder) : holder;
   for (const launcher of children.get(dtach) ?? []) {
+    const launcherCommand = table.get(launcher)?.command;
     for (const child of children.get(launcher) ?? []) {
       const command = table.get(child)?.command;
-      if (command !== 'sleep' && command !== 'stty') return child;
+      if (command === undefined || LAUNCHER_HELPERS.has(command)) continue;
+      if (command === launcherCommand) {
+        const own = commandLine(launcher);
+        if (own === null || own === commandLine(child)) continue;
+      }
+      return child;
     }
   }
   return null;
+}
+
+function readCommandLine(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+  } catch {
+    return null;
+  }
 }
