@@ -14,6 +14,7 @@ import { Gateway } from './modules/gateway/gateway.js';
 import { RateLimiter } from './modules/gateway/rate-limiter.js';
 import { RequestLog } from './modules/gateway/request-log.js';
 import { GatewaySettings, UpstreamKeyStore } from './modules/gateway/settings.js';
+import type { PublicSiteModule } from './modules/site/site.js';
 import { registerHealthRoutes } from './modules/health/routes.js';
 import { registerAdminActivity, registerIdleRoutes } from './modules/idle/routes.js';
 import { IdleService } from './modules/idle/service.js';
@@ -159,6 +160,9 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
   const settings = new GatewaySettings(db);
   const upstreamKey = new UpstreamKeyStore(config.dataDir);
   const requestLog = new RequestLog({ db, logger });
+  // The public site's parts (modules/site): sign-in, the portal's API and pages, share links. Each module pushes
+  // its registrar below once its services exist; they are registered when the gateway starts listening.
+  const publicSiteModules: PublicSiteModule[] = [];
   const gateway = config.gateway.enabled
     ? new Gateway({
         config: config.gateway,
@@ -174,6 +178,10 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
         upstreamKey,
         onRefused: (refusal) => requestLog.record(refusal),
         onAuthenticated: () => idle.noteActivity('gateway'),
+        publicSite: {
+          secure: config.gateway.tlsCertFile !== null,
+          modules: publicSiteModules,
+        },
       })
     : null;
   const metering: SlotMetering = {

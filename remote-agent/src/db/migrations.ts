@@ -229,6 +229,173 @@ export const migrations: Migration[] = [
       DROP TABLE idle_policy;
     `,
   },
+  {
+    version: 5,
+    name: 'end-user sign-in: better-auth tables, invites, throttling and settings',
+    up: `
+      -- better-auth's own tables (user, session, account, verification and the two-factor plugin's), named auth_* and
+      -- shaped as better-auth 1.7 expects them (a unit test compares them with its generated schema). An auth_user is
+      -- the sign-in side of exactly one agent user: same id, removed with it.
+      CREATE TABLE auth_user (
+        "id" TEXT NOT NULL PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+        "name" TEXT NOT NULL,
+        "email" TEXT NOT NULL UNIQUE,
+        "emailVerified" INTEGER NOT NULL,
+        "image" TEXT,
+        "createdAt" DATE NOT NULL,
+        "updatedAt" DATE NOT NULL,
+        "username" TEXT UNIQUE,
+        "displayUsername" TEXT,
+        "twoFactorEnabled" INTEGER
+      );
+      CREATE TABLE auth_session (
+        "id" TEXT NOT NULL PRIMARY KEY,
+        "expiresAt" DATE NOT NULL,
+        "token" TEXT NOT NULL UNIQUE,
+        "createdAt" DATE NOT NULL,
+        "updatedAt" DATE NOT NULL,
+        "ipAddress" TEXT,
+        "userAgent" TEXT,
+        "userId" TEXT NOT NULL REFERENCES auth_user ("id") ON DELETE CASCADE
+      );
+      CREATE TABLE auth_account (
+        "id" TEXT NOT NULL PRIMARY KEY,
+        "accountId" TEXT NOT NULL,
+        "providerId" TEXT NOT NULL,
+        "userId" TEXT NOT NULL REFERENCES auth_user ("id") ON DELETE CASCADE,
+        "accessToken" TEXT,
+        "refreshToken" TEXT,
+        "idToken" TEXT,
+        "accessTokenExpiresAt" DATE,
+        "refreshTokenExpiresAt" DATE,
+        "scope" TEXT,
+        "password" TEXT,
+        "createdAt" DATE NOT NULL,
+        "updatedAt" DATE NOT NULL
+      );
+      -- One external login (GitHub's numeric user id) belongs to one user at most.
+      CREATE UNIQUE INDEX auth_account_provider_login ON auth_account ("providerId", "accountId");
+      CREATE TABLE auth_verification (
+        "id" TEXT NOT NULL PRIMARY KEY,
+        "identifier" TEXT NOT NULL,
+        "value" TEXT NOT NULL,
+        "expiresAt" DATE NOT NULL,
+        "createdAt" DATE NOT NULL,
+        "updatedAt" DATE NOT NULL
+      );
+      CREATE TABLE auth_two_factor (
+        "id" TEXT NOT NULL PRIMARY KEY,
+        "secret" TEXT NOT NULL,
+        "backupCodes" TEXT NOT NULL,
+        "userId" TEXT NOT NULL REFERENCES auth_user ("id") ON DELETE CASCADE,
+        "verified" INTEGER,
+        "failedVerificationCount" INTEGER,
+        "lockedUntil" DATE
+      );
+      CREATE INDEX auth_session_userId_idx ON auth_session ("userId");
+      CREATE INDEX auth_account_userId_idx ON auth_account ("userId");
+      CREATE INDEX auth_verification_identifier_idx ON auth_verification ("identifier");
+      CREATE INDEX auth_two_factor_secret_idx ON auth_two_factor ("secret");
+      CREATE INDEX auth_two_factor_userId_idx ON auth_two_factor ("userId");
+
+      -- A user who signed up (when an admin allows sign-up) waits, inactive, until an admin approves them.
+      ALTER TABLE users ADD COLUMN pending_approval INTEGER NOT NULL DEFAULT 0 CHECK (pending_approval IN (0, 1));
+
+      -- Sign-in links for a first password: single use, expiring; only the token's SHA-256 is kept.
+      CREATE TABLE auth_invites (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        token_sha256 TEXT NOT NULL UNIQUE,
+        expires_at TEXT NOT NULL,
+        used_at TEXT,
+        created_at TEXT NOT NULL
+      );
+      CREATE INDEX auth_invites_by_user ON auth_invites (user_id);
+
+      -- Failed sign-ins per account and per address, for backoff and lockout (NIST 800-63B 5.2.2).
+      CREATE TABLE auth_throttle (
+        subject TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        last_failure_at TEXT NOT NULL,
+        blocked_until TEXT,
+        locked INTEGER NOT NULL DEFAULT 0 CHECK (locked IN (0, 1))
+      );
+
+      -- One row at most; none means the defaults. The GitHub client secret is not here (secrets/ keeps it, encrypted).
+      CREATE TABLE auth_settings (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        settings_json TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+    `,
+    down: `
+      DROP TABLE auth_settings;
+      DROP TABLE auth_throttle;
+      DROP TABLE auth_invites;
+      ALTER TABLE users DROP COLUMN pending_approval;
+      DROP TABLE auth_two_factor;
+      DROP TABLE auth_verification;
+      DROP TABLE auth_account;
+      DROP TABLE auth_session;
+      DROP TABLE auth_user;
+    `,
+  },
+  {
+    version: 6,
+    name: 'portal preferences, slot share links and the audit log',
+    up: `
+      -- Per user, validated with a versioned schema (contract/portal.ts) before it is written.
+      CREATE TABLE user_prefs (
+        user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        prefs_json TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+
+      -- Share links: only the token's SHA-256 is kept. Revoked and expired rows stay for the list and the audit.
+      CREATE TABLE slot_shares (
+        id TEXT PRIMARY KEY,
+        slot_id TEXT NOT NULL REFERENCES slots(id) ON DELETE CASCADE,
+        token_sha256 TEXT NOT NULL UNIQUE,
+        mode TEXT NOT NULL CHECK (mode IN ('read', 'write')),
+        label TEXT,
+        expires_at TEXT NOT NULL,
+        max_viewers INTEGER CHECK (max_viewers IS NULL OR max_viewers > 0),
+        sign_in_required INTEGER NOT NULL CHECK (sign_in_required IN (0, 1)),
+        allowed_user_ids_json TEXT NOT NULL DEFAULT '[]',
+        frame_ancestors_json TEXT NOT NULL DEFAULT '[]',
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT,
+        last_opened_at TEXT,
+        opens INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX slot_shares_by_slot ON slot_shares (slot_id, created_at);
+
+      -- Who did what, when, from where: sign-ins and their failures, password, key and session changes, share opens,
+      -- admin actions. Kept a year.
+      CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor_type TEXT NOT NULL CHECK (actor_type IN ('admin', 'user', 'anonymous', 'system')),
+        actor_id TEXT,
+        action TEXT NOT NULL,
+        target TEXT,
+        outcome TEXT NOT NULL CHECK (outcome IN ('success', 'failure')),
+        ip TEXT,
+        user_agent TEXT,
+        detail_json TEXT NOT NULL DEFAULT '{}'
+      );
+      CREATE INDEX audit_log_by_time ON audit_log (at);
+      CREATE INDEX audit_log_by_actor ON audit_log (actor_id, at) WHERE actor_id IS NOT NULL;
+      CREATE INDEX audit_log_by_action ON audit_log (action, at);
+    `,
+    down: `
+      DROP TABLE audit_log;
+      DROP TABLE slot_shares;
+      DROP TABLE user_prefs;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = migrations[migrations.length - 1]!.version;

@@ -40,8 +40,12 @@ export function answerFrameworkError(error: FastifyError, request: FastifyReques
     });
 }
 
-/** Every error leaves the agent as `{error: {code, message}}`; internals of 5xx errors stay in the log. */
-export function registerErrorHandling(app: FastifyInstance): void {
+/**
+ * Every error leaves the agent as `{error: {code, message}}`; internals of 5xx errors stay in the log. `notFound`
+ * (default: the admin API's words) answers unknown routes; null leaves that to the caller (Fastify allows one
+ * not-found handler per prefix).
+ */
+export function registerErrorHandling(app: FastifyInstance, options: { notFound?: string | null } = {}): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (isAppError(error)) {
       const body: ErrorBody = {
@@ -71,14 +75,20 @@ export function registerErrorHandling(app: FastifyInstance): void {
     });
   });
 
-  app.setNotFoundHandler((request, reply) => {
-    reply.status(404).send({
-      error: {
-        code: AgentErrorCode.ROUTE_NOT_FOUND,
-        message: `No route ${request.method} ${request.url.split('?')[0]}. The admin API is under ${API_PREFIX}/; GET /health needs no token.`,
-      },
+  const hint =
+    options.notFound === undefined
+      ? `The admin API is under ${API_PREFIX}/; GET /health needs no token.`
+      : options.notFound;
+  if (hint !== null) {
+    app.setNotFoundHandler((request, reply) => {
+      reply.status(404).send({
+        error: {
+          code: AgentErrorCode.ROUTE_NOT_FOUND,
+          message: `No route ${request.method} ${request.url.split('?')[0]}. ${hint}`,
+        },
+      });
     });
-  });
+  }
 
   // An empty body with a JSON content type means "no body", as curl and many clients send it.
   app.removeContentTypeParser('application/json');

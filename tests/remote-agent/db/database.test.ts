@@ -31,16 +31,27 @@ function openTracked(file: string, options?: { migrate?: boolean }): Db {
 
 const ALL_TABLES = [
   'api_keys',
+  'audit_log',
+  'auth_account',
+  'auth_invites',
+  'auth_session',
+  'auth_settings',
+  'auth_throttle',
+  'auth_two_factor',
+  'auth_user',
+  'auth_verification',
   'gateway_refusals',
   'idle_policy',
   'idle_stops',
   'quotas',
   'settings',
   'slot_events',
+  'slot_shares',
   'slots',
   'usage_daily',
   'usage_events',
   'usage_hourly',
+  'user_prefs',
   'users',
 ];
 

@@ -1,3 +1,4 @@
+import type { PublicSiteOptions } from '../site/site.js';
 import type { Logger } from 'pino';
 import type { GatewayConfig, ModelPrice } from '../../config.js';
 import type { QuotaStatus, UsageTotals } from '../../contract/index.js';
@@ -42,4 +43,6 @@ export interface GatewayDeps {
   onAuthenticated?: () => void;
   /** Told once about every request the gateway refuses (never the key itself), for the request log. */
   onRefused?: (refusal: Refusal) => void;
+  /** The end users' web front door (portal, sign-in, share pages) served beside the gateway's routes. */
+  publicSite?: PublicSiteOptions;
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Transform } from 'node:stream';
+import { registerPublicSite } from '../site/site.js';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -116,6 +117,7 @@ export class Gateway {
         );
       },
     });
+    if (deps.publicSite) registerPublicSite(this.app, deps.publicSite);
     this.registerRoutes();
   }
 
@@ -216,7 +218,8 @@ export class Gateway {
       // read: the answer closes the connection, instead of leaving it to Node to wait for (and drain) that body.
       if (request.method !== 'POST' && declaresBody(request.raw)) reply.raw.setHeader('connection', 'close');
       const guard = (request.routeOptions.config as RouteGuard | undefined) ?? {};
-      if (!request.is404 && guard.scope === undefined) {
+      // Unknown /v1/ paths are the gateway's (a client with a key learns what exists); others are the site's.
+      if ((!request.is404 || !request.url.startsWith('/v1/')) && guard.scope === undefined) {
         done();
         return;
       }

@@ -266,7 +266,8 @@ describe('what counts as activity', () => {
     expect(await call({})).toBe(401);
     expect(await call({ 'x-api-key': 'sk-ant-api03-scanner-guess-0000000000000' })).toBe(401);
     expect(await call({ 'x-api-key': `${userKey.secret.slice(0, -1)}x` })).toBe(401);
-    expect(await fetch(`${gatewayUrl}/wp-login.php`).then((r) => r.status)).toBe(401);
+    // A path outside /v1/ is the public site's: not found, and no activity either.
+    expect(await fetch(`${gatewayUrl}/wp-login.php`).then((r) => r.status)).toBe(404);
     expect(await fetch(`${gatewayUrl}/health`).then((r) => r.status)).toBe(200);
     expect(clock()).toEqual(before);
 
