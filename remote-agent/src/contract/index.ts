@@ -53,6 +53,9 @@ export * from './gateway.js';
 export * from './request-log.js';
 export * from './release.js';
 export * from './idle.js';
+export * from './auth.js';
+export * from './portal.js';
+export * from './share.js';
 
 export const API_PREFIX = '/api/v1';
 

@@ -1,0 +1,2 @@
+// The end users' portal API on the public listener (modules/portal).
+export {};
