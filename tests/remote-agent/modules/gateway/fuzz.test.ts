@@ -182,7 +182,8 @@ describe('the public listener under arbitrary requests (fake upstream)', () => {
     );
     // The runs reached every stage: refused keys and scopes, bad bodies, unknown routes, and upstream itself.
     for (const status of [200, 400, 401, 403, 404]) expect(statuses).toContain(status);
-    expect(h.upstream!.requests.length).toBeGreaterThan(20);
+    // How many runs reach upstream varies with fast-check's seed (16 to 40 seen); a handful proves the stage ran.
+    expect(h.upstream!.requests.length).toBeGreaterThan(5);
   }, 120_000);
 
   it('answers arbitrary bytes on a raw connection with Anthropic-shaped errors, and keeps serving', async () => {
