@@ -15,7 +15,8 @@ export interface Endpoint<
   method: HttpMethod;
   /** Fastify-style path with `:param` segments. */
   path: string;
-  auth: 'admin' | 'none';
+  /** `session`: the public site's signed-in end user (cookie; state-changing requests also need the CSRF header). */
+  auth: 'admin' | 'none' | 'session';
   params?: P;
   query?: Q;
   body?: B;

@@ -80,6 +80,6 @@ export function bindRoute<E extends Endpoint>(app: FastifyInstance, endpoint: E,
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    auth?: 'admin' | 'none';
+    auth?: 'admin' | 'none' | 'session';
   }
 }
