@@ -95,7 +95,9 @@ export class TerminalController {
     this.term.open(container);
     this.fit();
     this.term.onData((data) => this.send(`0${data}`));
-    this.term.onBinary((data) => this.send(`0${data}`));
+    // onBinary strings are bytes, one char each (mouse reports past column 95): sent as they are, since TextEncoder
+    // would turn every byte above 127 into two.
+    this.term.onBinary((data) => this.sendInputBytes(data));
     this.term.onResize(({ cols, rows }) => {
       if (this.options.mode === 'writable') this.send(`1${JSON.stringify({ columns: cols, rows })}`);
       // The screen element takes its new size when the renderer next draws: scale it then.
@@ -280,10 +282,21 @@ export class TerminalController {
     }
   }
 
+  private sendInputBytes(data: string): void {
+    const frame = new Uint8Array(data.length + 1);
+    frame[0] = 0x30; // ttyd's INPUT command, '0'
+    for (let i = 0; i < data.length; i++) frame[i + 1] = data.charCodeAt(i) & 0xff;
+    this.sendFrame(frame);
+  }
+
   private send(message: string): void {
+    this.sendFrame(encoder.encode(message));
+  }
+
+  private sendFrame(frame: Uint8Array): void {
     if (this.socket?.readyState !== WebSocket.OPEN) return;
-    if (message[0] === '0' && this.options.mode !== 'writable') return;
-    this.socket.send(encoder.encode(message));
+    if (frame[0] === 0x30 && this.options.mode !== 'writable') return;
+    this.socket.send(frame);
   }
 
   private stopped(): void {
