@@ -16,9 +16,12 @@ export const REDACTED_PATHS = [
   '*.env',
 ];
 
-/** Strips the values of query parameters that carry credentials (`?ticket=…`). */
+/**
+ * Strips the values of query parameters that carry credentials (`?ticket=…`) and the share token in share paths
+ * (`/share/<token>`, `/api/public/share/<token>/ticket`).
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&](?:ticket|token)=)[^&#]*/gi, '$1[redacted]');
+  return url.replace(/([?&](?:ticket|token)=)[^&#]*/gi, '$1[redacted]').replace(/(\/share\/)[^/?#]+/gi, '$1[redacted]');
 }
 
 export function createLogger(level: LevelWithSilent, destination?: DestinationStream): Logger {

@@ -29,4 +29,8 @@ export const TerminalCloseCode = {
   PROTOCOL_ERROR: 4400,
   /** The agent is shutting down (the slot keeps running). */
   AGENT_RESTARTING: 4503,
+  /** What the viewer's access hung on ended: the share link was revoked or expired, the session ended. Do not retry. */
+  ACCESS_ENDED: 4403,
+  /** The share link already has as many viewers as it allows. */
+  VIEWER_LIMIT: 4429,
 } as const;

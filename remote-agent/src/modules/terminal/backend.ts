@@ -48,6 +48,13 @@ export interface TerminalBackend {
   /** Ends a session that outlives the supervised process (tmux outlives ttyd); nothing to do where none does. */
   endSession(slot: TerminalSlot): Promise<void>;
   viewers(slotId: string): { writable: number; readOnly: number };
+  /**
+   * Closes every client opened with a ticket of this lease (`share:<id>`, `session:<id>`), on every slot, with
+   * close code ACCESS_ENDED and `reason`; returns how many were closed.
+   */
+  disconnectLease(lease: string, reason: string): number;
+  /** Clients connected now under this lease, on every slot. */
+  leaseViewers(lease: string): number;
   /** Epoch ms of the last input or output, or null. */
   lastActivity(slotId: string): number | null;
   /** Recent output as text, for messages about why a program ended; empty where the backend keeps none. */

@@ -51,6 +51,8 @@ export class TerminalClient {
   private needsResync = false;
   private closed = false;
   alive = true;
+  /** The lease of the ticket it opened with (`share:<id>`, `session:<id>`), for disconnectLease. */
+  lease: string | null = null;
 
   constructor(
     private readonly socket: WebSocket,

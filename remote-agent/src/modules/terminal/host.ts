@@ -177,6 +177,25 @@ export class TerminalHost implements TerminalBackend {
     return this.terminals.get(id)?.lastActivityAt ?? null;
   }
 
+  disconnectLease(lease: string, reason: string): number {
+    const ending: TerminalClient[] = [];
+    for (const terminal of this.terminals.values())
+      terminal.forEachClient((client) => {
+        if (client.lease === lease) ending.push(client);
+      });
+    for (const client of ending) client.close(TerminalCloseCode.ACCESS_ENDED, reason);
+    return ending.length;
+  }
+
+  leaseViewers(lease: string): number {
+    let count = 0;
+    for (const terminal of this.terminals.values())
+      terminal.forEachClient((client) => {
+        if (client.lease === lease && !client.isClosed) count += 1;
+      });
+    return count;
+  }
+
   /** Recent output of a slot as text, for messages about why it ended. */
   recentText(id: string): string {
     return this.terminals.get(id)?.store.recentText() ?? '';
@@ -202,12 +221,17 @@ export class TerminalHost implements TerminalBackend {
         socket.close(1013, 'too many clients on this slot; close one and try again');
         return;
       }
+      if (effective.lease && effective.leaseLimit && this.leaseViewers(effective.lease) >= effective.leaseLimit) {
+        socket.close(TerminalCloseCode.VIEWER_LIMIT, 'this link has as many viewers as it allows; try again later');
+        return;
+      }
       const client = new TerminalClient(
         socket,
         effective.mode,
         terminal,
         this.options.flowLimits ?? DEFAULT_FLOW_LIMITS,
       );
+      client.lease = effective.lease ?? null;
       terminal.addClient(client);
       client.start(opening);
     });

@@ -1,7 +1,7 @@
 import type { WebSocket } from 'ws';
 import { TerminalCloseCode } from '../../contract/index.js';
 import { parseJson, toBuffer } from './client.js';
-import { originAccepted, type TicketGrant, type TicketStore } from './tickets.js';
+import { originAccepted, type TicketAudience, type TicketGrant, type TicketStore } from './tickets.js';
 
 const AUTHENTICATED_OPENING_TIMEOUT_MS = 10_000;
 
@@ -13,10 +13,16 @@ export interface OpeningPolicy {
   allowedOrigins: readonly string[];
 }
 
-/** Who is knocking: the grant of a ticket checked at the upgrade (null: it must come in AuthToken) and the Origin. */
+/**
+ * Who is knocking: the grant of a ticket checked at the upgrade (null: it must come in AuthToken), the Origin, and
+ * which route the socket came in on (only tickets of that audience are taken).
+ */
 export interface UpgradeAuth {
   grant: TicketGrant | null;
   origin: string | undefined;
+  audience: TicketAudience;
+  /** Origins that may use tickets minted without one (the admin route's `terminal.allowedOrigins`); default policy's. */
+  allowedOrigins?: readonly string[];
 }
 
 /**
@@ -50,11 +56,11 @@ export function awaitOpening(
     }
     const effective =
       grant ?? (typeof opening.AuthToken === 'string' && opening.AuthToken ? tickets.redeem(opening.AuthToken) : null);
-    if (!effective || effective.slotId !== slotId) {
+    if (!effective || effective.slotId !== slotId || effective.audience !== auth.audience) {
       socket.close(TerminalCloseCode.UNAUTHORIZED, 'a valid terminal ticket for this slot is required');
       return;
     }
-    if (!grant && !originAccepted(effective.origin, auth.origin, policy.allowedOrigins)) {
+    if (!grant && !originAccepted(effective.origin, auth.origin, auth.allowedOrigins ?? policy.allowedOrigins)) {
       socket.close(TerminalCloseCode.UNAUTHORIZED, 'this ticket was issued for another page origin');
       return;
     }

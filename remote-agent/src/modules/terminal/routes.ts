@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
-import { AgentErrorCode, SlotIdParams, TERMINAL_PATH } from '../../contract/index.js';
+import { AgentErrorCode, PUBLIC_TERMINAL_PATH, SlotIdParams, TERMINAL_PATH } from '../../contract/index.js';
 import { AppError } from '../../errors.js';
 import type { TerminalBackend } from './backend.js';
 import type { OpeningPolicy } from './opening.js';
-import { originAccepted, type TicketGrant, type TicketStore } from './tickets.js';
+import { originAccepted, type TicketAudience, type TicketGrant, type TicketStore } from './tickets.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -24,23 +24,49 @@ export function onWebSocketClientError(error: Error, socket: WebSocket, request:
 
 const ticketProblem = (code: AgentErrorCode, message: string): AppError => new AppError(code, 401, message);
 
+interface TerminalRouteDeps {
+  /** The backend holding the slot's terminal (the built-in one for a slot that does not exist: it says so). */
+  backendOf: (slotId: string) => TerminalBackend;
+  tickets: TicketStore;
+  opening: OpeningPolicy;
+}
+
 /**
  * The slot terminal: a WebSocket speaking ttyd's protocol. A ticket in `?ticket=` is checked (and used up) before
  * the upgrade, so a bad one gets a plain 401 and one used from another page origin a 403; without one, the opening
- * message's AuthToken must hold it, within `opening.timeoutMs`.
+ * message's AuthToken must hold it, within `opening.timeoutMs`. Admin-listener route: only `admin` tickets.
  */
-export function registerTerminalRoutes(
+export function registerTerminalRoutes(app: FastifyInstance, deps: TerminalRouteDeps): void {
+  registerTerminalSocket(app, TERMINAL_PATH, 'admin', deps.opening.allowedOrigins, deps, {
+    ticketHelp: 'Ask for a new one: POST /api/v1/slots/<id>/tickets.',
+    noOriginHelp:
+      'This ticket was issued for a client without a page origin (such as slotdeck-agent attach); a web page must ask for a ticket with its own origin: POST /api/v1/slots/<id>/tickets {"origin": "<page origin>"}.',
+  });
+}
+
+/**
+ * The same terminal on the public listener (`/api/public/terminal/:id`), for share viewers and signed-in portal
+ * users: only `public` tickets (an admin ticket is refused like an unknown one), and a ticket minted without an
+ * origin opens only from a client that sends none (no allow-list here).
+ */
+export function registerPublicTerminalRoute(site: FastifyInstance, deps: TerminalRouteDeps): void {
+  registerTerminalSocket(site, PUBLIC_TERMINAL_PATH, 'public', [], deps, {
+    ticketHelp: 'Reload the page to get a new one.',
+    noOriginHelp: 'This ticket was issued for a client without a page origin; a web page must ask for its own.',
+  });
+}
+
+function registerTerminalSocket(
   app: FastifyInstance,
-  deps: {
-    /** The backend holding the slot's terminal (the built-in one for a slot that does not exist: it says so). */
-    backendOf: (slotId: string) => TerminalBackend;
-    tickets: TicketStore;
-    opening: OpeningPolicy;
-  },
+  path: string,
+  audience: TicketAudience,
+  allowedOrigins: readonly string[],
+  deps: TerminalRouteDeps,
+  help: { ticketHelp: string; noOriginHelp: string },
 ): void {
   app.route({
     method: 'GET',
-    url: TERMINAL_PATH,
+    url: path,
     config: { auth: 'none' },
     preValidation: (request: FastifyRequest, _reply, done) => {
       const params = SlotIdParams.safeParse(request.params);
@@ -56,11 +82,12 @@ export function registerTerminalRoutes(
         return;
       }
       const grant = deps.tickets.redeem(ticket);
-      if (!grant) {
+      // A ticket for the other listener's route is used up and answered like an unknown one.
+      if (!grant || grant.audience !== audience) {
         done(
           ticketProblem(
             AgentErrorCode.TERMINAL_TICKET_INVALID,
-            'This terminal ticket is unknown, already used or expired (tickets are single-use and live under a minute). Ask for a new one: POST /api/v1/slots/<id>/tickets.',
+            `This terminal ticket is unknown, already used or expired (tickets are single-use and live under a minute). ${help.ticketHelp}`,
           ),
         );
         return;
@@ -74,14 +101,14 @@ export function registerTerminalRoutes(
         );
         return;
       }
-      if (!originAccepted(grant.origin, request.headers.origin, deps.opening.allowedOrigins)) {
+      if (!originAccepted(grant.origin, request.headers.origin, allowedOrigins)) {
         done(
           new AppError(
             AgentErrorCode.TERMINAL_ORIGIN_REFUSED,
             403,
             grant.origin
               ? `This ticket was issued for pages of ${grant.origin}; open the terminal from that page (the ticket is now used up: ask for a new one).`
-              : 'This ticket was issued for a client without a page origin (such as slotdeck-agent attach); a web page must ask for a ticket with its own origin: POST /api/v1/slots/<id>/tickets {"origin": "<page origin>"}.',
+              : help.noOriginHelp,
           ),
         );
         return;
@@ -98,7 +125,7 @@ export function registerTerminalRoutes(
     },
     wsHandler: (socket, request) => {
       const { id } = request.params as { id: string };
-      const auth = { grant: request.terminalGrant ?? null, origin: request.headers.origin };
+      const auth = { grant: request.terminalGrant ?? null, origin: request.headers.origin, audience, allowedOrigins };
       deps.backendOf(id).accept(socket, id, auth);
     },
   });

@@ -1,11 +1,26 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { TerminalMode } from '../../contract/index.js';
 
+/**
+ * Which listener's terminal route takes a ticket: `admin` (the admin listener, minted with the admin token) or
+ * `public` (the public listener's `/api/public/terminal/:id`: share viewers and signed-in portal users). A ticket
+ * works only on its own audience's route.
+ */
+export type TicketAudience = 'admin' | 'public';
+
 export interface TicketGrant {
   slotId: string;
   mode: TerminalMode;
   /** The page origin the ticket is bound to; null for non-browser clients (they send no Origin). */
   origin: string | null;
+  audience: TicketAudience;
+  /**
+   * What the viewer's access hangs on (`share:<id>`, `session:<id>`): when it ends, the backend's
+   * `disconnectLease(lease)` closes every terminal opened under it.
+   */
+  lease?: string;
+  /** Most viewers at once under `lease` (a share's viewer limit): a socket beyond it is closed at the opening. */
+  leaseLimit?: number;
 }
 
 interface StoredTicket extends TicketGrant {
@@ -38,7 +53,8 @@ export class TicketStore {
     if (!stored) return null;
     this.tickets.delete(key);
     if (stored.expiresAt <= this.now()) return null;
-    return { slotId: stored.slotId, mode: stored.mode, origin: stored.origin };
+    const { expiresAt: _expiresAt, ...grant } = stored;
+    return grant;
   }
 
   /** Forgets every ticket of a slot (it was stopped or deleted). */

@@ -105,14 +105,22 @@ export interface TtydBridgeOptions {
   onInput?: () => void;
 }
 
+interface BridgedClient {
+  mode: TicketGrant['mode'];
+  lease: string | null;
+  close: (code?: number, reason?: string) => void;
+}
+
+interface SlotEntry {
+  connections: Set<BridgedClient>;
+  lastActivityAt: number | null;
+}
+
 /** Slots whose terminal is a real ttyd: the agent proxies clients to it, holding the credential itself. */
 export class TtydBridge implements TerminalBackend {
   readonly kind = 'ttyd' as const;
   readonly supportsSlotAccounts = false;
-  private readonly slots = new Map<
-    string,
-    { connections: Set<{ mode: TicketGrant['mode']; close: () => void }>; lastActivityAt: number | null }
-  >();
+  private readonly slots = new Map<string, SlotEntry>();
 
   constructor(private readonly options: TtydBridgeOptions) {}
 
@@ -196,6 +204,21 @@ export class TtydBridge implements TerminalBackend {
     return this.slots.get(id)?.lastActivityAt ?? null;
   }
 
+  disconnectLease(lease: string, reason: string): number {
+    const ending: BridgedClient[] = [];
+    for (const entry of this.slots.values())
+      for (const connection of entry.connections) if (connection.lease === lease) ending.push(connection);
+    for (const connection of ending) connection.close(TerminalCloseCode.ACCESS_ENDED, reason);
+    return ending.length;
+  }
+
+  leaseViewers(lease: string): number {
+    let count = 0;
+    for (const entry of this.slots.values())
+      for (const connection of entry.connections) if (connection.lease === lease) count += 1;
+    return count;
+  }
+
   /** tmux keeps the program alive when ttyd stops; stopping the slot ends the tmux server too. */
   async endSession(row: Pick<TerminalSlot, 'id'>): Promise<void> {
     if (!this.options.tools.tmux || !existsSync(this.options.paths.tmuxSocket(row.id))) return;
@@ -211,7 +234,11 @@ export class TtydBridge implements TerminalBackend {
         client.close(TerminalCloseCode.SLOT_GONE, 'the slot is not running');
         return;
       }
-      this.proxy(client, slotId, effective.mode, opening, entry);
+      if (effective.lease && effective.leaseLimit && this.leaseViewers(effective.lease) >= effective.leaseLimit) {
+        client.close(TerminalCloseCode.VIEWER_LIMIT, 'this link has as many viewers as it allows; try again later');
+        return;
+      }
+      this.proxy(client, slotId, effective.mode, effective.lease ?? null, opening, entry);
     });
   }
 
@@ -237,11 +264,20 @@ export class TtydBridge implements TerminalBackend {
     client: WebSocket,
     slotId: string,
     mode: TicketGrant['mode'],
+    lease: string | null,
     opening: Record<string, unknown>,
-    entry: { connections: Set<{ mode: TicketGrant['mode']; close: () => void }>; lastActivityAt: number | null },
+    entry: SlotEntry,
   ): void {
     const credential = Buffer.from(`${TTYD_USER}:${this.secret(slotId)}`).toString('base64');
-    const connection = { mode, close: () => client.close(TerminalCloseCode.SLOT_GONE, 'slot stopped') };
+    const connection: BridgedClient = {
+      mode,
+      lease,
+      close: (code = TerminalCloseCode.SLOT_GONE, reason = 'slot stopped') => {
+        // Gone from the counts at once (a viewer limit or a second revoke must not see it).
+        entry.connections.delete(connection);
+        client.close(code, reason);
+      },
+    };
     entry.connections.add(connection);
     // What the client sends before ttyd answers is kept and passed on in order.
     const early: Array<{ data: Buffer; isBinary: boolean }> = [];

@@ -12,36 +12,36 @@ function storeWithClock(start = 1_000_000): { store: TicketStore; advance: (ms: 
 describe('TicketStore', () => {
   it('issues URL-safe tickets of 256 random bits that expire after the TTL', () => {
     const { store } = storeWithClock(5000);
-    const { ticket, expiresAt } = store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null }, TTL_MS);
+    const { ticket, expiresAt } = store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null, audience: 'admin' }, TTL_MS);
     expect(ticket).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(Buffer.from(ticket, 'base64url')).toHaveLength(32);
     expect(expiresAt).toBe(5000 + TTL_MS);
     const many = new Set(
-      Array.from({ length: 1000 }, () => store.issue({ slotId: 'a', mode: 'writable', origin: null }, 1).ticket),
+      Array.from({ length: 1000 }, () => store.issue({ slotId: 'a', mode: 'writable', origin: null, audience: 'admin' }, 1).ticket),
     );
     expect(many.size).toBe(1000);
   });
 
   it('grants the slot and mode once: a second use of the same ticket fails', () => {
     const { store } = storeWithClock();
-    const { ticket } = store.issue({ slotId: 'aaaaaaaaaa', mode: 'read-only', origin: null }, TTL_MS);
-    expect(store.redeem(ticket)).toEqual({ slotId: 'aaaaaaaaaa', mode: 'read-only', origin: null });
+    const { ticket } = store.issue({ slotId: 'aaaaaaaaaa', mode: 'read-only', origin: null, audience: 'admin' }, TTL_MS);
+    expect(store.redeem(ticket)).toEqual({ slotId: 'aaaaaaaaaa', mode: 'read-only', origin: null, audience: 'admin' });
     expect(store.redeem(ticket)).toBeNull();
   });
 
   it('refuses a ticket once its TTL has passed, and accepts it just before', () => {
     const { store, advance } = storeWithClock();
-    const early = store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null }, TTL_MS).ticket;
-    const late = store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null }, TTL_MS).ticket;
+    const early = store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null, audience: 'admin' }, TTL_MS).ticket;
+    const late = store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null, audience: 'admin' }, TTL_MS).ticket;
     advance(TTL_MS - 1);
-    expect(store.redeem(early)).toEqual({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null });
+    expect(store.redeem(early)).toEqual({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null, audience: 'admin' });
     advance(1);
     expect(store.redeem(late)).toBeNull();
   });
 
   it('refuses unknown, altered and empty tickets', () => {
     const { store } = storeWithClock();
-    const { ticket } = store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null }, TTL_MS);
+    const { ticket } = store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null, audience: 'admin' }, TTL_MS);
     expect(store.redeem('')).toBeNull();
     expect(store.redeem('not-a-ticket')).toBeNull();
     expect(store.redeem(ticket.slice(0, -1))).toBeNull();
@@ -53,13 +53,13 @@ describe('TicketStore', () => {
   it("revokes every ticket of a stopped slot and only that slot's", () => {
     const { store } = storeWithClock();
     const stopped = [
-      store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null }, TTL_MS).ticket,
-      store.issue({ slotId: 'aaaaaaaaaa', mode: 'read-only', origin: null }, TTL_MS).ticket,
+      store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null, audience: 'admin' }, TTL_MS).ticket,
+      store.issue({ slotId: 'aaaaaaaaaa', mode: 'read-only', origin: null, audience: 'admin' }, TTL_MS).ticket,
     ];
-    const other = store.issue({ slotId: 'bbbbbbbbbb', mode: 'writable', origin: null }, TTL_MS).ticket;
+    const other = store.issue({ slotId: 'bbbbbbbbbb', mode: 'writable', origin: null, audience: 'admin' }, TTL_MS).ticket;
     store.revokeSlot('aaaaaaaaaa');
     expect(stopped.map((ticket) => store.redeem(ticket))).toEqual([null, null]);
-    expect(store.redeem(other)).toEqual({ slotId: 'bbbbbbbbbb', mode: 'writable', origin: null });
+    expect(store.redeem(other)).toEqual({ slotId: 'bbbbbbbbbb', mode: 'writable', origin: null, audience: 'admin' });
   });
 
   it('keeps the page origin a ticket was minted for', () => {
