@@ -12,6 +12,8 @@ import tseslint from 'typescript-eslint';
  * - src/renderer never imports main, preload or node built-ins.
  * - remote-agent never imports anything under src/.
  * - src/main may import the agent's contract, nothing else of the agent.
+ * - src/portal (the end users' pages) imports only zod, react, xterm, the agent's contract and the renderer's
+ *   terminal controller and clipboard.
  */
 const zone = (target, from, message, except) => ({ target, from, message, ...(except ? { except } : {}) });
 
@@ -63,6 +65,17 @@ export default tseslint.config(
             zone('./src/renderer', './src/main', 'the renderer must not import main (use the IPC client)'),
             zone('./src/renderer', './src/preload', 'the renderer must not import the preload (use the IPC client)'),
             zone('./src/renderer', './remote-agent', 'the renderer must not import the agent'),
+            zone('./src/renderer', './src/portal', 'the renderer must not import the portal'),
+            zone('./src/portal', './src/main', 'the portal is a web page: it must not import main'),
+            zone('./src/portal', './src/preload', 'the portal must not import the preload'),
+            zone('./src/portal', './src/shared', 'the portal talks to the agent, not to the panel (no IPC contract)'),
+            zone(
+              './src/portal',
+              './src/renderer',
+              "the portal may import only the renderer's terminal controller and clipboard",
+              ['./src/features/terminal/controller.ts', './src/features/terminal/clipboard.ts'],
+            ),
+            zone('./src/portal', './remote-agent', 'the portal may import only the agent contract', ['./src/contract']),
             zone('./remote-agent', './src', 'the agent must not import anything under src/'),
             zone('./src/main', './remote-agent', 'main may import only the agent contract and the pure boot unit', [
               './src/contract',
@@ -111,6 +124,26 @@ export default tseslint.config(
             {
               regex: '^(node:|electron$)',
               message: 'the renderer runs in a sandboxed page: no node built-ins or electron',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The end users' web bundle (vite.portal.config.ts): a page on the agent's public listener.
+    files: ['src/portal/**/*.{ts,tsx}'],
+    languageOptions: { globals: { ...globals.browser } },
+    plugins: { 'react-hooks': reactHooks },
+    rules: {
+      ...reactHooks.configs.recommended.rules,
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!zod$|zod/|react$|react/|react-dom$|react-dom/|@xterm/|\\.)',
+              message: 'the portal imports only zod, react, react-dom and xterm packages (no node built-ins)',
             },
           ],
         },

@@ -14,6 +14,7 @@ import { Gateway } from './modules/gateway/gateway.js';
 import { RateLimiter } from './modules/gateway/rate-limiter.js';
 import { RequestLog } from './modules/gateway/request-log.js';
 import { GatewaySettings, UpstreamKeyStore } from './modules/gateway/settings.js';
+import { registerPages } from './modules/site/pages.js';
 import type { PublicSiteModule } from './modules/site/site.js';
 import { registerHealthRoutes } from './modules/health/routes.js';
 import { registerAdminActivity, registerIdleRoutes } from './modules/idle/routes.js';
@@ -163,6 +164,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
   // The public site's parts (modules/site): sign-in, the portal's API and pages, share links. Each module pushes
   // its registrar below once its services exist; they are registered when the gateway starts listening.
   const publicSiteModules: PublicSiteModule[] = [];
+  publicSiteModules.push((site) => registerPages(site, { logger }));
   const gateway = config.gateway.enabled
     ? new Gateway({
         config: config.gateway,

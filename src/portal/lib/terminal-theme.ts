@@ -1,0 +1,48 @@
+import type { ITheme } from '@xterm/xterm';
+
+/** The terminal's colours in the portal and on share pages (the panel's palette, dark and light). */
+export const DARK_TERMINAL: ITheme = {
+  background: '#0f1115',
+  foreground: '#d8dee9',
+  cursor: '#d8dee9',
+  selectionBackground: '#3b4252',
+  black: '#1b1e24',
+  red: '#e06c75',
+  green: '#98c379',
+  yellow: '#e5c07b',
+  blue: '#61afef',
+  magenta: '#c678dd',
+  cyan: '#56b6c2',
+  white: '#d8dee9',
+  brightBlack: '#5c6370',
+  brightRed: '#ef8a91',
+  brightGreen: '#b5e08f',
+  brightYellow: '#f0d197',
+  brightBlue: '#8cc8ff',
+  brightMagenta: '#dca0f0',
+  brightCyan: '#7fd4de',
+  brightWhite: '#ffffff',
+};
+
+export const LIGHT_TERMINAL: ITheme = {
+  background: '#fbfbfc',
+  foreground: '#1f2329',
+  cursor: '#1f2329',
+  selectionBackground: '#c9d7ee',
+  black: '#1f2329',
+  red: '#c0392b',
+  green: '#2e7d32',
+  yellow: '#8a6d00',
+  blue: '#1f5fbf',
+  magenta: '#8e3ab0',
+  cyan: '#00796b',
+  white: '#d0d4da',
+  brightBlack: '#5c6370',
+  brightRed: '#e04b3c',
+  brightGreen: '#3c9c41',
+  brightYellow: '#a88600',
+  brightBlue: '#3576d8',
+  brightMagenta: '#a64fc9',
+  brightCyan: '#0a9384',
+  brightWhite: '#ffffff',
+};
