@@ -1,5 +1,11 @@
 import type { FastifyReply } from 'fastify';
-import { OVERHEAD_HEADER, type MeQuota, type MeUsage, type UsageTotals } from '../../contract/index.js';
+import {
+  OVERHEAD_HEADER,
+  type MeQuota,
+  type MeUsage,
+  type QuotaStatus,
+  type UsageTotals,
+} from '../../contract/index.js';
 import type { Admission, Caller } from './admission.js';
 import type { GatewayDeps } from './deps.js';
 import { round2 } from './wire.js';
@@ -44,12 +50,17 @@ export class SelfService {
       ...this.deps.quotas.status('user', caller.userId),
       ...(caller.key ? this.deps.quotas.status('key', caller.key.keyId) : []),
     ];
-    return statuses.map((quota) => ({
-      ...quota,
-      remainingTokens: quota.maxTokens === null ? null : Math.max(0, quota.maxTokens - quota.usedTokens),
-      remainingCostUsd: quota.maxCostUsd === null ? null : Math.max(0, quota.maxCostUsd - quota.usedCostUsd),
-    }));
+    return statuses.map(withRemaining);
   }
+}
+
+/** A quota's status with what it leaves (the portal's quota page shows the same). */
+export function withRemaining(quota: QuotaStatus): MeQuota['quotas'][number] {
+  return {
+    ...quota,
+    remainingTokens: quota.maxTokens === null ? null : Math.max(0, quota.maxTokens - quota.usedTokens),
+    remainingCostUsd: quota.maxCostUsd === null ? null : Math.max(0, quota.maxCostUsd - quota.usedCostUsd),
+  };
 }
 
 function compact(tokens: number): string {

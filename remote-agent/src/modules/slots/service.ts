@@ -244,24 +244,25 @@ export class SlotService {
     return this.get(id);
   }
 
-  async stopSlot(id: string): Promise<Slot> {
+  /** `by`: who asked, for the slot's event list (an end user stops their own slot from the portal). */
+  async stopSlot(id: string, by = 'the admin'): Promise<Slot> {
     this.assertRunning();
     await this.locks.run(id, async () => {
       const row = this.requireRow(id);
       this.deps.repo.update(id, { desiredState: 'stopped' });
       await this.halt(row);
-      this.deps.repo.addEvent(id, 'stopped', 'stopped by the admin');
+      this.deps.repo.addEvent(id, 'stopped', `stopped by ${by}`);
     });
     return this.get(id);
   }
 
-  async restartSlot(id: string): Promise<Slot> {
+  async restartSlot(id: string, by = 'the admin'): Promise<Slot> {
     this.assertRunning();
     await this.locks.run(id, async () => {
       const row = this.requireRow(id);
       this.assertBackend(row.terminal);
       const updated = this.deps.repo.update(id, { desiredState: 'running', failedReason: null, failedAt: null })!;
-      await this.relaunch(updated, 'restarted by the admin');
+      await this.relaunch(updated, `restarted by ${by}`);
     });
     return this.get(id);
   }
@@ -436,7 +437,7 @@ export class SlotService {
       );
     }
     const ttlMs = this.deps.config.terminal.ticketTtlSeconds * 1000;
-    const { ticket, expiresAt } = this.deps.tickets.issue({ slotId: id, mode, origin }, ttlMs);
+    const { ticket, expiresAt } = this.deps.tickets.issue({ slotId: id, mode, origin, audience: 'admin' }, ttlMs);
     return {
       ticket,
       slotId: id,

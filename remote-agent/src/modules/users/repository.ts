@@ -282,9 +282,13 @@ export class UserRepository {
     );
   }
 
-  updateKey(id: string, patch: Partial<Pick<KeyRow, 'name' | 'requestsPerMinute' | 'concurrentStreams'>>): void {
+  updateKey(
+    id: string,
+    patch: Partial<Pick<KeyRow, 'name' | 'requestsPerMinute' | 'concurrentStreams' | 'expiresAt'>>,
+  ): void {
     const columns: Record<keyof typeof patch, string> = {
       name: 'name',
+      expiresAt: 'expires_at',
       requestsPerMinute: 'requests_per_minute',
       concurrentStreams: 'concurrent_streams',
     };

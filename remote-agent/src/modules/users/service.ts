@@ -27,6 +27,8 @@ export interface UserServiceDeps {
   now?: () => number;
   /** Told after a rotation, so that the key's quotas and a metered slot follow the new key. */
   onKeyRotated?: (oldKeyId: string, created: CreatedKey) => void;
+  /** Told after a user changed or was deleted: sign-in ends a disabled user's sessions and follows renames. */
+  onUserChanged?: (userId: string) => void;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -74,12 +76,14 @@ export class UserService {
   private readonly verifier: KeyVerifier;
   private readonly now: () => number;
   private readonly onKeyRotated: UserServiceDeps['onKeyRotated'];
+  private readonly onUserChanged: UserServiceDeps['onUserChanged'];
 
   constructor(deps: UserServiceDeps) {
     this.repo = new UserRepository(deps.db);
     this.verifier = deps.verifier;
     this.now = deps.now ?? (() => Date.now());
     this.onKeyRotated = deps.onKeyRotated;
+    this.onUserChanged = deps.onUserChanged;
   }
 
   // ---------------------------------------------------------------- users
@@ -133,6 +137,7 @@ export class UserService {
     }
     // Disabling stops every key of the user; a new username must show in the gateway's records too.
     this.verifier.invalidate();
+    this.onUserChanged?.(id);
     return this.get(id);
   }
 
@@ -142,6 +147,7 @@ export class UserService {
     if (user.deletedAt === null) {
       this.repo.softDeleteUser(id, this.now());
       this.verifier.invalidate();
+      this.onUserChanged?.(id);
     }
     return this.get(id);
   }
@@ -189,6 +195,32 @@ export class UserService {
       concurrentStreams: body.rateLimit?.concurrentStreams,
     });
     // The gateway reads rate limits from the verified key: new limits apply from the next request.
+    this.verifier.invalidate();
+    return this.getKey(keyId);
+  }
+
+  /**
+   * A new expiry (epoch ms, or null for never) for an active key (a rotating key's end is its grace period; a revoked
+   * or expired one stays so). The portal's "change expiry"; the time must be in the future.
+   */
+  setKeyExpiry(keyId: string, expiresAt: number | null): ApiKey {
+    const key = this.keyRow(keyId);
+    const now = this.now();
+    const state = keyState(key, now);
+    if (state !== 'active') {
+      throw new AppError(
+        AgentErrorCode.KEY_NOT_ACTIVE,
+        409,
+        `API key ${key.prefix}… is ${state}; only an active key's expiry can change. Create a new key instead.`,
+      );
+    }
+    if (expiresAt !== null && expiresAt <= now) {
+      const message = 'is in the past; give a future time, or null for a key that does not expire';
+      throw new AppError(AgentErrorCode.VALIDATION_FAILED, 400, `Invalid request: body.expiresAt ${message}`, [
+        { path: 'body.expiresAt', message },
+      ]);
+    }
+    this.repo.updateKey(keyId, { expiresAt });
     this.verifier.invalidate();
     return this.getKey(keyId);
   }
