@@ -17,6 +17,7 @@ import type { Handlers } from './dispatch';
 import { IpcError } from './errors';
 import type { EventBus } from './events';
 import { createCloudHandlers, createDeployHandlers } from './handlers-cloud';
+import { createPortalHandlers } from './handlers-portal';
 
 export interface HandlerServices {
   store: Store;
@@ -160,6 +161,7 @@ export function createHandlers(services: HandlerServices): Handlers {
       agent(hostId).call(adminApi.countRefusals, { query }, signal),
     ...createCloudHandlers(services.aws),
     ...createDeployHandlers(services),
+    ...createPortalHandlers(services),
   };
 }
 

@@ -7,6 +7,7 @@ import { SHORTCUTS, useAppShortcuts } from './features/app/shortcuts';
 import { useResolvedTheme } from './features/app/theme';
 import { HostDialog, SecretsDialog, TrustKeyDialog } from './features/hosts/HostDialogs';
 import { Sidebar } from './features/hosts/Sidebar';
+import { ShareDialog } from './features/share/ShareDialog';
 import { ConfirmDialog, CreateSlotDialog, DeleteSlotDialog, EditSlotDialog } from './features/slots/SlotDialogs';
 import { useGateway, useHosts, useStores, useUi } from './stores';
 import type { View } from './stores/ui';
@@ -25,6 +26,8 @@ const VIEWS: Array<[View, string]> = [
   ['users', 'Users'],
   ['usage', 'Usage'],
   ['gateway', 'Gateway'],
+  ['signin', 'Sign-in'],
+  ['audit', 'Audit log'],
   ['cloud', 'Cloud'],
 ];
 
@@ -45,6 +48,8 @@ function Dialogs() {
       return <DeleteSlotDialog {...dialog} />;
     case 'edit-slot':
       return <EditSlotDialog hostId={dialog.hostId} slotId={dialog.slotId} />;
+    case 'share-slot':
+      return <ShareDialog hostId={dialog.hostId} slotId={dialog.slotId} onClose={() => ui.getState().close()} />;
     case 'confirm':
       return <ConfirmDialog {...dialog} />;
     case 'secrets':

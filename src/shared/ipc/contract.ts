@@ -36,8 +36,10 @@ import {
 } from '../../../remote-agent/src/contract/index';
 import type { EventChannel, InvokeChannel } from './channels';
 import { cloudEventContract, cloudIpcContract, InstanceRef } from './contract-cloud';
+import { portalIpcContract } from './contract-portal';
 
 export * from './contract-cloud';
+export * from './contract-portal';
 
 /** The agent's types the renderer shows, re-exported: the renderer reaches the agent only through this contract. */
 export type {
@@ -344,6 +346,7 @@ export const ipcContract = {
     output: RefusalCount,
   },
   ...cloudIpcContract,
+  ...portalIpcContract,
 } satisfies Record<InvokeChannel, { input: z.ZodType; output: z.ZodType }>;
 
 /** One payload schema per event channel. */

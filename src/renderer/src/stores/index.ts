@@ -6,6 +6,8 @@ import { createCloudStore, type CloudState } from './cloud';
 import { createConsolesStore, type ConsolesState } from './consoles';
 import { createGatewayStore, type GatewayState } from './gateway';
 import { createHostsStore, type HostsState } from './hosts';
+import { createSharesStore, type SharesState } from './shares';
+import { createSignInStore, type SignInState } from './signin';
 import { createSlotsStore, type SlotsState } from './slots';
 import { createUiStore, type UiState } from './ui';
 import { createUsageStore, type UsageState } from './usage';
@@ -21,6 +23,8 @@ export interface AppStores {
   usage: StoreApi<UsageState>;
   gateway: StoreApi<GatewayState>;
   cloud: StoreApi<CloudState>;
+  shares: StoreApi<SharesState>;
+  signin: StoreApi<SignInState>;
 }
 
 export function createAppStores(ipc: IpcClient): AppStores {
@@ -34,6 +38,8 @@ export function createAppStores(ipc: IpcClient): AppStores {
     usage: createUsageStore(ipc),
     gateway: createGatewayStore(ipc),
     cloud: createCloudStore(ipc),
+    shares: createSharesStore(ipc),
+    signin: createSignInStore(ipc),
   };
 }
 
@@ -52,4 +58,6 @@ export const useUi = <T>(select: (state: UiState) => T): T => useStore(useStores
 export const useUsers = <T>(select: (state: UsersState) => T): T => useStore(useStores().users, select);
 export const useUsage = <T>(select: (state: UsageState) => T): T => useStore(useStores().usage, select);
 export const useGateway = <T>(select: (state: GatewayState) => T): T => useStore(useStores().gateway, select);
+export const useShares = <T>(select: (state: SharesState) => T): T => useStore(useStores().shares, select);
+export const useSignIn = <T>(select: (state: SignInState) => T): T => useStore(useStores().signin, select);
 export const useCloud = <T>(select: (state: CloudState) => T): T => useStore(useStores().cloud, select);

@@ -5,7 +5,7 @@ import type { IpcClient } from '../lib/ipc';
 export type Theme = 'system' | 'light' | 'dark';
 
 /** What the main column shows: the consoles, or one of the selected host's admin views. */
-export type View = 'consoles' | 'users' | 'usage' | 'gateway' | 'cloud';
+export type View = 'consoles' | 'users' | 'usage' | 'gateway' | 'signin' | 'audit' | 'cloud';
 
 export type Dialog =
   | { kind: 'add-host' }
@@ -22,6 +22,7 @@ export type Dialog =
   | { kind: 'create-slot'; hostId: string }
   | { kind: 'delete-slot'; hostId: string; slotId: string; name: string }
   | { kind: 'edit-slot'; hostId: string; slotId: string }
+  | { kind: 'share-slot'; hostId: string; slotId: string }
   | { kind: 'confirm'; title: string; message: string; confirm: string; danger?: boolean; run: () => Promise<void> }
   /** `next`: the dialog to continue with once secrets can be stored. */
   | { kind: 'secrets'; next?: Dialog }

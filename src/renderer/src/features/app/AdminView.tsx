@@ -1,4 +1,4 @@
-import { lazy, Suspense } from 'react';
+import { lazy, Suspense, type ComponentType } from 'react';
 import { useUi } from '../../stores';
 import { HostPicker, useAdminHost } from '../hosts/HostPicker';
 import type { View } from '../../stores/ui';
@@ -8,11 +8,23 @@ const UsersView = lazy(() => import('../users/UsersView'));
 const UsageView = lazy(() => import('../usage/UsageView'));
 const GatewayView = lazy(() => import('../gateway/GatewayView'));
 const CloudView = lazy(() => import('../cloud/CloudView'));
+const SignInView = lazy(() => import('../signin/SignInView'));
+const AuditView = lazy(() => import('../audit/AuditView'));
+
+const HOST_VIEWS: Record<Exclude<View, 'consoles' | 'cloud'>, ComponentType<{ hostId: string }>> = {
+  users: UsersView,
+  usage: UsageView,
+  gateway: GatewayView,
+  signin: SignInView,
+  audit: AuditView,
+};
 
 const TITLES: Record<Exclude<View, 'consoles'>, string> = {
   users: 'Users',
   usage: 'Usage',
   gateway: 'Gateway',
+  signin: 'Sign-in',
+  audit: 'Audit log',
   cloud: 'Cloud',
 };
 
@@ -71,7 +83,7 @@ function AdminViewBody({ view, host }: { view: Exclude<View, 'consoles'>; host: 
       </main>
     );
   }
-  const Body = view === 'users' ? UsersView : view === 'usage' ? UsageView : GatewayView;
+  const Body = HOST_VIEWS[view as Exclude<View, 'consoles' | 'cloud'>];
   return (
     <Suspense
       fallback={

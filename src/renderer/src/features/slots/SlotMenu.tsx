@@ -57,6 +57,13 @@ export function SlotMenu({ hostId, slot }: { hostId: string; slot: Slot }) {
           >
             Edit…
           </button>
+          <button
+            type="button"
+            role="menuitem"
+            onClick={() => run(() => ui.getState().open({ kind: 'share-slot', hostId, slotId: slot.id }))}
+          >
+            Share…
+          </button>
           {stopped ? (
             <button
               type="button"

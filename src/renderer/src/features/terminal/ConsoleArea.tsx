@@ -241,6 +241,14 @@ function SlotToolbar({ tab, slot }: { tab: ConsoleTab; slot: Slot | undefined })
         />
         Always allow clipboard writes
       </label>
+      <button
+        type="button"
+        className="button small"
+        title="Make a link others can open or embed (read-only or writable, expiring)"
+        onClick={() => ui.getState().open({ kind: 'share-slot', hostId: tab.hostId, slotId: slot.id })}
+      >
+        Share…
+      </button>
       {tab.mode === 'writable' ? (
         <button
           type="button"

@@ -1,13 +1,14 @@
 import { useEffect, useState } from 'react';
 import type { ApiKey, User } from '../../../../shared/ipc/contract';
 import { formatDateTime, formatRelative } from '../../lib/format';
-import { useGateway, useHosts, useStores, useUsers } from '../../stores';
+import { useGateway, useHosts, useSignIn, useStores, useUsers } from '../../stores';
 import { endUserGatewayUrl } from '../../lib/gateway-url';
 import { keysKey, USERS_PAGE_SIZE } from '../../stores/users';
 import { useAction } from '../app/actions';
 import { CreateKeyDialog, KeyLimitsDialog, KeySecretDialog, RotateKeyDialog, UserDialog } from './UserDialogs';
 import { QuotaEditor } from './QuotaEditor';
 import { RefusedRequests } from '../gateway/RefusedRequests';
+import { UserSignIn } from '../signin/UserSignIn';
 import type { CreatedKey } from '../../../../shared/ipc/contract';
 
 export type UsersDialog =
@@ -41,6 +42,9 @@ export default function UsersView({ hostId }: { hostId: string }) {
   const [selectedId, setSelectedId] = useState<string | null>(null);
   const [dialog, setDialog] = useState<UsersDialog | null>(null);
   const users = hostUsers?.users ?? [];
+  // Users who signed up wait for approval: a badge in the list (Approve is in their details and in Sign-in).
+  const pending = useSignIn((s) => s.byHost[hostId]?.pending);
+  const pendingIds = new Set((pending ?? []).map((u) => u.id));
   const selected = users.find((u) => u.id === selectedId) ?? users[0] ?? null;
   // Switching users with unsaved quota edits asks first (in the quota editor) instead of dropping them.
   const [quotaDirty, setQuotaDirty] = useState(false);
@@ -63,6 +67,7 @@ export default function UsersView({ hostId }: { hostId: string }) {
   useEffect(() => {
     // The secret dialog shows the gateway URL to paste: have it ready.
     void stores.gateway.getState().refresh(hostId);
+    void stores.signin.getState().load(hostId);
   }, [stores, hostId]);
 
   const offset = hostUsers?.offset ?? 0;
@@ -134,6 +139,7 @@ export default function UsersView({ hostId }: { hostId: string }) {
                       <span className="user-sub">{user.displayName ?? user.email ?? user.role}</span>
                     </span>
                     <span className="user-meta">
+                      {pendingIds.has(user.id) ? <span className="chip chip-busy">pending</span> : null}{' '}
                       {state.label !== 'active'
                         ? state.label
                         : `${user.activeKeys} key${user.activeKeys === 1 ? '' : 's'}`}
@@ -441,6 +447,8 @@ function UserDetail({
           </table>
         ) : null}
       </section>
+
+      {user.deleted ? null : <UserSignIn hostId={hostId} user={user} />}
 
       {user.deleted ? null : (
         <section className="detail-section" aria-label={`Quotas of ${user.username}`}>
