@@ -1,5 +1,7 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedShare, ShareList, ShareTicket, Slot } from '../../../remote-agent/src/contract/index.js';
 import { TerminalCloseCode } from '../../../remote-agent/src/contract/index.js';
@@ -22,8 +24,11 @@ afterAll(async () => {
   await agent?.destroy();
 });
 
-async function share(body: Record<string, unknown>): Promise<CreatedShare & { token: string }> {
-  const response = await agent.request<CreatedShare>('POST', `/api/v1/slots/${slot.id}/shares`, {
+async function share(
+  body: Record<string, unknown>,
+  on: { agent: AgentProcess; slot: Slot } = { agent, slot },
+): Promise<CreatedShare & { token: string }> {
+  const response = await on.agent.request<CreatedShare>('POST', `/api/v1/slots/${on.slot.id}/shares`, {
     expiresInMinutes: 10,
     signInRequired: false,
     ...body,
@@ -34,15 +39,16 @@ async function share(body: Record<string, unknown>): Promise<CreatedShare & { to
 }
 
 /** What the share page does: exchange the token (from its URL) for a ticket, then open the public terminal. */
-async function openShare(token: string, origin = agent.gatewayUrl): Promise<TerminalTestClient> {
-  const response = await fetch(`${agent.gatewayUrl}/api/public/share/${token}/ticket`, {
+async function openShare(token: string, on: AgentProcess = agent): Promise<TerminalTestClient> {
+  const origin = on.gatewayUrl;
+  const response = await fetch(`${on.gatewayUrl}/api/public/share/${token}/ticket`, {
     method: 'POST',
     headers: { origin },
   });
   expect(response.status).toBe(201);
   const ticket = (await response.json()) as ShareTicket;
   return TerminalTestClient.open(
-    `${agent.gatewayUrl.replace('http', 'ws')}${ticket.url}`,
+    `${on.gatewayUrl.replace('http', 'ws')}${ticket.url}`,
     { AuthToken: '', columns: 100, rows: 30 },
     { origin },
   );
@@ -115,5 +121,57 @@ describe('share links against a real agent', () => {
     await fetch(`${agent.gatewayUrl}/api/public/share/${created.token}/ticket`, { method: 'POST' });
     await fetch(`${agent.url}/share/${created.token}`);
     expect(agent.logs.join('\n')).not.toContain(created.token);
+  });
+});
+
+/** A real ttyd when one is installed; else (Debian 12 does not package it) the stand-in speaking its protocol. */
+const realTtyd = spawnSync('sh', ['-c', 'command -v ttyd'], { encoding: 'utf8' }).stdout.trim() || null;
+const ttydBackend = realTtyd
+  ? `a real ttyd (${realTtyd})`
+  : 'a stand-in for ttyd (tests/integration/fixtures/fake-ttyd.mjs: its protocol, not ttyd itself)';
+
+describe(`share links of a slot on the ttyd backend, run by ${ttydBackend}`, () => {
+  let bin: string;
+  let onTtyd: AgentProcess;
+  let ttydSlot: Slot;
+
+  beforeAll(async () => {
+    bin = mkdtempSync(join(tmpdir(), 'sd-ttyd-bin-'));
+    if (!realTtyd) {
+      const fake = resolve(import.meta.dirname, '../fixtures/fake-ttyd.mjs');
+      writeFileSync(join(bin, 'ttyd'), `#!/bin/sh\nexec "${process.execPath}" "${fake}" "$@"\n`);
+      chmodSync(join(bin, 'ttyd'), 0o755);
+    }
+    onTtyd = await AgentProcess.start({ env: { PATH: `${bin}:${process.env.PATH}` } });
+    ttydSlot = await onTtyd.createSlot({ name: 'via-ttyd', terminal: 'ttyd' });
+  });
+
+  afterAll(async () => {
+    await onTtyd?.destroy();
+    rmSync(bin, { recursive: true, force: true });
+  });
+
+  it('keeps a read-only viewer read-only, counts viewers per share, and revoke closes them', async () => {
+    const on = { agent: onTtyd, slot: ttydSlot };
+    const writable = await share({ mode: 'write' }, on);
+    const readOnly = await share({ mode: 'read' }, on);
+    const writer = await openShare(writable.token, onTtyd);
+    await writer.waitFor(/[#$] /);
+    const watcher = await openShare(readOnly.token, onTtyd);
+    watcher.type('echo watcher-$((5*5))\r');
+    writer.type('echo writer-$((6*7))\r');
+    await writer.waitFor('writer-42');
+    await watcher.waitFor('writer-42');
+    expect(writer.text).not.toContain('watcher-25');
+
+    const listed = await onTtyd.request<ShareList>('GET', `/api/v1/slots/${ttydSlot.id}/shares`);
+    expect(listed.body.shares.map((s) => [s.mode, s.viewersNow]).sort()).toEqual([
+      ['read', 1],
+      ['write', 1],
+    ]);
+    await onTtyd.request('DELETE', `/api/v1/shares/${readOnly.share.id}`);
+    expect((await watcher.waitClosed()).code).toBe(TerminalCloseCode.ACCESS_ENDED);
+    expect(writer.closed).toBeNull();
+    writer.close();
   });
 });
