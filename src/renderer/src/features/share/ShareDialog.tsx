@@ -7,7 +7,14 @@ import { formatDateTime, formatRelative } from '../../lib/format';
 import { formErrors } from '../../lib/ipc';
 import { useShares, useSlots, useStores, useUsers } from '../../stores';
 import { sharesKey } from '../../stores/shares';
-import { EMPTY_SHARE_DRAFT, EXPIRY_PRESETS, shareRequest, type ShareDraft, type ShareProblems } from './share-form';
+import {
+  EMPTY_SHARE_DRAFT,
+  EXPIRY_PRESETS,
+  shareCopies,
+  shareRequest,
+  type ShareDraft,
+  type ShareProblems,
+} from './share-form';
 
 const SHARE_FIELDS = {
   expiresInMinutes: 'expiry',
@@ -226,8 +233,14 @@ function CreatedShareView({ created, onAnother }: { created: CreatedShare; onAno
         </code>
       </div>
       <div className="form-row">
-        <CopyButton text={created.link} label="Copy link" className="button small primary" />
-        <CopyButton text={created.iframeSnippet} label="Copy iframe snippet" />
+        {shareCopies(created).map((copy, index) => (
+          <CopyButton
+            key={copy.label}
+            text={copy.text}
+            label={copy.label}
+            className={index === 0 ? 'button small primary' : 'button small'}
+          />
+        ))}
         <span className="spacer" />
         <button type="button" className="button small" onClick={onAnother}>
           Another link

@@ -3,6 +3,7 @@ import {
   SHARE_MAX_EXPIRY_MINUTES,
   SHARE_MAX_FRAME_ANCESTORS,
   SHARE_MAX_VIEWERS,
+  type CreatedShare,
   type CreateShareBody,
 } from '../../../../shared/ipc/contract';
 
@@ -114,4 +115,14 @@ export function shareRequest(draft: ShareDraft): { body: CreateShareBody } | { p
       ...(draft.label.trim() ? { label: draft.label.trim() } : {}),
     },
   };
+}
+
+/** What the two copy buttons of a new share put on the clipboard: the link, and the agent's iframe snippet. */
+export function shareCopies(
+  created: Pick<CreatedShare, 'link' | 'iframeSnippet'>,
+): Array<{ label: string; text: string }> {
+  return [
+    { label: 'Copy link', text: created.link },
+    { label: 'Copy iframe snippet', text: created.iframeSnippet },
+  ];
 }

@@ -37,6 +37,7 @@ export function keyLimit(text: string): number | string {
 export function githubUserId(text: string): number | string {
   const value = text.trim();
   if (/^[1-9][0-9]{0,15}$/.test(value) && Number.isSafeInteger(Number(value))) return Number(value);
+  if (/^[0-9]+$/.test(value)) return 'enter the numeric GitHub user id as GitHub shows it, such as 583231';
   if (value.includes('@'))
     return 'that is an email address: enter the numeric GitHub user id instead (an email can be claimed by another account)';
   if (/^[A-Za-z0-9-]+$/.test(value))
