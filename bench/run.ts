@@ -13,6 +13,7 @@ import type { BenchRun, Machine, Suite, SuiteResult } from './suite.js';
 import { deploySuite } from './suites/deploy.js';
 import { gatewaySuite } from './suites/gateway.js';
 import { panelSuite } from './suites/panel.js';
+import { portalSuite } from './suites/portal.js';
 import { slotsSuite } from './suites/slots.js';
 import { tunnelSuite } from './suites/tunnel.js';
 import { usageSuite } from './suites/usage.js';
@@ -24,6 +25,7 @@ const suites: Record<string, Suite> = {
   usage: usageSuite,
   gateway: gatewaySuite,
   deploy: deploySuite,
+  portal: portalSuite,
 };
 
 const requested = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
