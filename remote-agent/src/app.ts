@@ -17,6 +17,12 @@ import { GatewaySettings, UpstreamKeyStore } from './modules/gateway/settings.js
 import { registerPages } from './modules/site/pages.js';
 import type { PublicSiteModule } from './modules/site/site.js';
 import { registerHealthRoutes } from './modules/health/routes.js';
+import { AuditLog as AuthAuditLog } from './modules/audit/audit-log.js';
+import { registerAuditRoutes } from './modules/audit/routes.js';
+import { registerAuthAdminRoutes } from './modules/auth/admin-routes.js';
+import { AuthSessionGuard, type SessionGuard } from './modules/auth/guard.js';
+import { registerAuthPublicRoutes } from './modules/auth/public-routes.js';
+import { AuthService } from './modules/auth/service.js';
 import { registerAdminActivity, registerIdleRoutes } from './modules/idle/routes.js';
 import { IdleService } from './modules/idle/service.js';
 import { defaultStopCommand } from './modules/idle/stop-command.js';
@@ -68,6 +74,10 @@ export interface Agent {
   tools: HostTools;
   /** Idle auto-stop: the activity clock, the policy and the stop command. */
   idle: IdleService;
+  /** End-user sign-in (better-auth), its session guard for the public site, and the audit log. */
+  auth: AuthService;
+  sessionGuard: SessionGuard;
+  audit: AuthAuditLog;
   /** Connects to PM2 and takes over the slots. Until it succeeds, slot routes answer 503. */
   start(): Promise<void>;
   /** Graceful stop: clients are told, screens saved, listeners closed. Slots keep running under PM2. */
@@ -139,9 +149,15 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
   const quotas = new QuotaService({ db });
   // Bound below, once the slot service exists: a rotated slot key is handed to its slot.
   let slotsRef: SlotService | null = null;
+  // Bound below, once sign-in exists: disabling or deleting a user ends their sessions, renames follow.
+  let authRef: AuthService | null = null;
   const users = new UserService({
     db,
     verifier,
+    onUserChanged: (id) =>
+      void authRef
+        ?.userChanged(id)
+        .catch((error: unknown) => logger.warn({ err: error }, 'updating sign-in for a changed user failed')),
     onKeyRotated(oldKeyId, created) {
       quotas.inheritKey(oldKeyId, created.key.id);
       if (created.key.slotId)
@@ -164,6 +180,25 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
   // The public site's parts (modules/site): sign-in, the portal's API and pages, share links. Each module pushes
   // its registrar below once its services exist; they are registered when the gateway starts listening.
   const publicSiteModules: PublicSiteModule[] = [];
+  const audit = new AuthAuditLog(db);
+  const publicUrl = (): string | null => config.portal.publicUrl ?? gateway?.url() ?? null;
+  const auth = new AuthService({
+    db,
+    dataDir: config.dataDir,
+    logger,
+    audit,
+    users,
+    publicUrl,
+    github: { webUrl: config.portal.githubUrl, apiUrl: config.portal.githubApiUrl },
+    // Browsers keep Secure cookies from http://127.0.0.1 and localhost (secure contexts) too.
+    secureCookie:
+      config.gateway.tlsCertFile !== null ||
+      (config.portal.publicUrl?.startsWith('https://') ?? false) ||
+      ['127.0.0.1', '::1', 'localhost'].includes(config.gateway.host),
+  });
+  authRef = auth;
+  const sessionGuard = new AuthSessionGuard(auth);
+  publicSiteModules.push((site) => registerAuthPublicRoutes(site, { service: auth, guard: sessionGuard }));
   publicSiteModules.push((site) => registerPages(site, { logger }));
   const gateway = config.gateway.enabled
     ? new Gateway({
@@ -293,6 +328,8 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
   });
   registerTerminalRoutes(app, { backendOf: (id) => slots.backendOf(id), tickets, opening });
   registerIdleRoutes(app, idle);
+  registerAuthAdminRoutes(app, { service: auth, users, audit });
+  registerAuditRoutes(app, audit);
 
   // Rows older than the configured age move to the archive database; checked every 6 hours (a no-op when none are).
   const stopArchiver = usage.startArchiver({
@@ -312,9 +349,14 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     gateway,
     tools,
     idle,
+    auth,
+    sessionGuard,
+    audit,
     async start() {
       // The idle clock runs even while PM2 is unusable: a broken host left idle is still stopped.
       idle.start(config.idle.tickMs);
+      audit.startPruning();
+      auth.start();
       try {
         await slots.start();
         supervisorProblem = null;
@@ -326,6 +368,8 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     close() {
       closing ??= (async () => {
         idle.close();
+        auth.stop();
+        audit.stop();
         await slots.stop();
         await terminals.close();
         // In-flight gateway requests finish (and are metered) before the recorder's last commit.

@@ -175,6 +175,24 @@ const KEYS: KeySpec[] = [
     fromEnv: asInt,
     fix: 'use a number of days between 1 and 3650, e.g. 183',
   },
+  {
+    key: 'portal.publicUrl',
+    env: 'SLOTDECK_AGENT_PORTAL_PUBLIC_URL',
+    fromEnv: asString,
+    fix: 'use the http(s) address end users open, without a path, e.g. https://slots.example.com',
+  },
+  {
+    key: 'portal.githubUrl',
+    env: 'SLOTDECK_AGENT_PORTAL_GITHUB_URL',
+    fromEnv: asString,
+    fix: 'use an http(s) origin, e.g. https://github.com',
+  },
+  {
+    key: 'portal.githubApiUrl',
+    env: 'SLOTDECK_AGENT_PORTAL_GITHUB_API_URL',
+    fromEnv: asString,
+    fix: 'use an http(s) origin, e.g. https://api.github.com',
+  },
 ];
 
 /**
@@ -253,6 +271,14 @@ export const GatewayConfig = z
 export type GatewayConfig = z.output<typeof GatewayConfig>;
 
 const absolutePath = z.string().refine((p) => isAbsolute(p), { message: 'must be an absolute path' });
+const httpOrigin = z
+  .string()
+  .refine(
+    (value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol) && new URL(value).origin === value,
+    {
+      message: 'must be an http(s) origin such as https://example.com (no path or trailing /)',
+    },
+  );
 
 export const AgentConfigSchema = z.strictObject({
   dataDir: absolutePath,
@@ -338,6 +364,15 @@ export const AgentConfigSchema = z.strictObject({
       archiveAfterDays: z.int().min(1).max(3650).default(183),
     })
     .default({ archiveAfterDays: 183 }),
+  portal: z
+    .strictObject({
+      /** The address end users open (invite links, the GitHub callback); null: the gateway's own URL. */
+      publicUrl: httpOrigin.nullable().default(null),
+      /** GitHub's web and API origins (tests point them at a local stand-in). */
+      githubUrl: httpOrigin.default('https://github.com'),
+      githubApiUrl: httpOrigin.default('https://api.github.com'),
+    })
+    .default({ publicUrl: null, githubUrl: 'https://github.com', githubApiUrl: 'https://api.github.com' }),
 });
 
 export type AgentConfigInput = z.input<typeof AgentConfigSchema>;

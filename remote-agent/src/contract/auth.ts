@@ -257,7 +257,8 @@ export const ChangePasswordBody = z.strictObject({ currentPassword: Password, ne
 export const PasswordBody = z.strictObject({ password: Password });
 /** The otpauth URI (for a QR code) and backup codes are shown once; `confirm` with a code to turn it on. */
 export const TwoFactorEnrollment = z.object({ totpUri: z.string(), backupCodes: z.array(z.string()) });
-export const TwoFactorState = z.object({ enabled: z.boolean() });
+/** Turning two-factor on or off replaces the session (better-auth's design): use the new CSRF token from here on. */
+export const TwoFactorState = z.object({ enabled: z.boolean(), csrfToken: z.string() });
 
 export const GithubStartBody = z.strictObject({
   /** Where to land after GitHub (a portal path). */
