@@ -94,6 +94,7 @@ export class ShareService {
       const row = this.deps.store.get(shareId);
       if (row && this.stateOf(row) === 'active') continue;
       this.watched.delete(shareId);
+      this.deps.tickets.revokeLease(shareLease(shareId));
       closed += this.deps
         .backendOf(slotId)
         .disconnectLease(
@@ -192,6 +193,8 @@ export class ShareService {
       });
     }
     this.watched.delete(shareId);
+    // Tickets handed out a moment ago must not open a terminal after the revoke either.
+    this.deps.tickets.revokeLease(shareLease(shareId));
     this.deps.backendOf(row.slotId).disconnectLease(shareLease(shareId), 'this share link was revoked');
     return this.view(this.get(shareId));
   }

@@ -62,6 +62,11 @@ export class TicketStore {
     for (const [key, stored] of this.tickets) if (stored.slotId === slotId) this.tickets.delete(key);
   }
 
+  /** Forgets every ticket of a lease (its share was revoked, its session ended): none of them opens a terminal. */
+  revokeLease(lease: string): void {
+    for (const [key, stored] of this.tickets) if (stored.lease === lease) this.tickets.delete(key);
+  }
+
   private prune(): void {
     const now = this.now();
     for (const [key, stored] of this.tickets) if (stored.expiresAt <= now) this.tickets.delete(key);

@@ -305,6 +305,13 @@ describe('the public terminal route', () => {
       headers: { origin: SITE_ORIGIN },
     });
     expect(onAdmin.json<ErrorBody>().error.code).toBe('TERMINAL_TICKET_INVALID');
+
+    // A ticket handed out just before a revoke opens nothing after it.
+    const beforeRevoke = await fresh();
+    const shareId = (await h.admin.inject({ method: 'GET', url: `/api/v1/slots/${slot}/shares` })).json<ShareList>()
+      .shares[0]!.id;
+    await h.admin.inject({ method: 'DELETE', url: `/api/v1/shares/${shareId}` });
+    expect((await upgrade(slot, beforeRevoke)).json<ErrorBody>().error.code).toBe('TERMINAL_TICKET_INVALID');
   });
 
   it('refuses an admin ticket sent in the opening message (AuthToken) too', async () => {

@@ -12,27 +12,42 @@ function storeWithClock(start = 1_000_000): { store: TicketStore; advance: (ms: 
 describe('TicketStore', () => {
   it('issues URL-safe tickets of 256 random bits that expire after the TTL', () => {
     const { store } = storeWithClock(5000);
-    const { ticket, expiresAt } = store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null, audience: 'admin' }, TTL_MS);
+    const { ticket, expiresAt } = store.issue(
+      { slotId: 'aaaaaaaaaa', mode: 'writable', origin: null, audience: 'admin' },
+      TTL_MS,
+    );
     expect(ticket).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(Buffer.from(ticket, 'base64url')).toHaveLength(32);
     expect(expiresAt).toBe(5000 + TTL_MS);
     const many = new Set(
-      Array.from({ length: 1000 }, () => store.issue({ slotId: 'a', mode: 'writable', origin: null, audience: 'admin' }, 1).ticket),
+      Array.from(
+        { length: 1000 },
+        () => store.issue({ slotId: 'a', mode: 'writable', origin: null, audience: 'admin' }, 1).ticket,
+      ),
     );
     expect(many.size).toBe(1000);
   });
 
   it('grants the slot and mode once: a second use of the same ticket fails', () => {
     const { store } = storeWithClock();
-    const { ticket } = store.issue({ slotId: 'aaaaaaaaaa', mode: 'read-only', origin: null, audience: 'admin' }, TTL_MS);
+    const { ticket } = store.issue(
+      { slotId: 'aaaaaaaaaa', mode: 'read-only', origin: null, audience: 'admin' },
+      TTL_MS,
+    );
     expect(store.redeem(ticket)).toEqual({ slotId: 'aaaaaaaaaa', mode: 'read-only', origin: null, audience: 'admin' });
     expect(store.redeem(ticket)).toBeNull();
   });
 
   it('refuses a ticket once its TTL has passed, and accepts it just before', () => {
     const { store, advance } = storeWithClock();
-    const early = store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null, audience: 'admin' }, TTL_MS).ticket;
-    const late = store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null, audience: 'admin' }, TTL_MS).ticket;
+    const early = store.issue(
+      { slotId: 'aaaaaaaaaa', mode: 'writable', origin: null, audience: 'admin' },
+      TTL_MS,
+    ).ticket;
+    const late = store.issue(
+      { slotId: 'aaaaaaaaaa', mode: 'writable', origin: null, audience: 'admin' },
+      TTL_MS,
+    ).ticket;
     advance(TTL_MS - 1);
     expect(store.redeem(early)).toEqual({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null, audience: 'admin' });
     advance(1);
@@ -56,7 +71,10 @@ describe('TicketStore', () => {
       store.issue({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null, audience: 'admin' }, TTL_MS).ticket,
       store.issue({ slotId: 'aaaaaaaaaa', mode: 'read-only', origin: null, audience: 'admin' }, TTL_MS).ticket,
     ];
-    const other = store.issue({ slotId: 'bbbbbbbbbb', mode: 'writable', origin: null, audience: 'admin' }, TTL_MS).ticket;
+    const other = store.issue(
+      { slotId: 'bbbbbbbbbb', mode: 'writable', origin: null, audience: 'admin' },
+      TTL_MS,
+    ).ticket;
     store.revokeSlot('aaaaaaaaaa');
     expect(stopped.map((ticket) => store.redeem(ticket))).toEqual([null, null]);
     expect(store.redeem(other)).toEqual({ slotId: 'bbbbbbbbbb', mode: 'writable', origin: null, audience: 'admin' });
@@ -103,5 +121,23 @@ describe('originAccepted', () => {
     // An older panel's file:// ticket still opens from a page that names itself file://, nothing else.
     expect(originAccepted('file://', 'file://', [])).toBe(true);
     expect(originAccepted('file://', 'http://127.0.0.1:43210', [])).toBe(false);
+  });
+
+  it("keeps a ticket's audience and lease, and forgets every ticket of a lease at once", () => {
+    const store = new TicketStore();
+    const grant = {
+      slotId: 'aaaaaaaaaa',
+      mode: 'read-only' as const,
+      origin: 'https://agent.example',
+      audience: 'public' as const,
+    };
+    const leased = [1, 2].map(
+      () => store.issue({ ...grant, lease: 'share:sh_0000000001', leaseLimit: 2 }, TTL_MS).ticket,
+    );
+    const other = store.issue({ ...grant, lease: 'share:sh_0000000002' }, TTL_MS).ticket;
+    expect(store.redeem(leased[0]!)).toEqual({ ...grant, lease: 'share:sh_0000000001', leaseLimit: 2 });
+    store.revokeLease('share:sh_0000000001');
+    expect(store.redeem(leased[1]!)).toBeNull();
+    expect(store.redeem(other)).toEqual({ ...grant, lease: 'share:sh_0000000002' });
   });
 });
