@@ -42,7 +42,14 @@ import { SlotRepository } from './modules/slots/repository.js';
 import { registerSlotRoutes } from './modules/slots/routes.js';
 import { SlotService, type HostTools, type SlotMetering } from './modules/slots/service.js';
 import { TerminalHost } from './modules/terminal/host.js';
-import { onWebSocketClientError, registerTerminalRoutes } from './modules/terminal/routes.js';
+import {
+  onWebSocketClientError,
+  registerPublicTerminalRoute,
+  registerTerminalRoutes,
+} from './modules/terminal/routes.js';
+import { registerShareAdminRoutes, registerSharePublicRoutes } from './modules/share/routes.js';
+import { ShareService } from './modules/share/service.js';
+import { ShareStore } from './modules/share/store.js';
 import { TicketStore } from './modules/terminal/tickets.js';
 import { TtydBridge } from './modules/terminal/ttyd.js';
 import type { ProcessSupervisor } from './supervisor/supervisor.js';
@@ -78,6 +85,8 @@ export interface Agent {
   auth: AuthService;
   sessionGuard: SessionGuard;
   audit: AuthAuditLog;
+  /** Share links of slots. */
+  shares: ShareService;
   /** Connects to PM2 and takes over the slots. Until it succeeds, slot routes answer 503. */
   start(): Promise<void>;
   /** Graceful stop: clients are told, screens saved, listeners closed. Slots keep running under PM2. */
@@ -265,6 +274,25 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     ...(accounts ? { accounts } : {}),
   });
   slotsRef = slots;
+  const shares = new ShareService({
+    store: new ShareStore(db),
+    slotOf: (id) => {
+      const row = repo.get(id);
+      return row ? { id: row.id, name: row.name, ownerId: row.ownerId } : null;
+    },
+    backendOf: (id) => slots.backendOf(id),
+    tickets,
+    audit,
+    publicUrl,
+  });
+  publicSiteModules.push((site) => {
+    registerPublicTerminalRoute(site, { backendOf: (id) => slots.backendOf(id), tickets, opening });
+    registerSharePublicRoutes(site, {
+      shares,
+      sessions: sessionGuard,
+      ownersMayShare: () => auth.settings.get().ownersMayShare,
+    });
+  });
 
   const app = Fastify({
     // pino's Logger and Fastify's base logger differ only in generics; tsc needs the widening, lint thinks not.
@@ -330,6 +358,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
   registerIdleRoutes(app, idle);
   registerAuthAdminRoutes(app, { service: auth, users, audit });
   registerAuditRoutes(app, audit);
+  registerShareAdminRoutes(app, shares);
 
   // Rows older than the configured age move to the archive database; checked every 6 hours (a no-op when none are).
   const stopArchiver = usage.startArchiver({
@@ -352,11 +381,13 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     auth,
     sessionGuard,
     audit,
+    shares,
     async start() {
       // The idle clock runs even while PM2 is unusable: a broken host left idle is still stopped.
       idle.start(config.idle.tickMs);
       audit.startPruning();
       auth.start();
+      shares.startExpirySweep();
       try {
         await slots.start();
         supervisorProblem = null;
@@ -370,6 +401,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
         idle.close();
         auth.stop();
         audit.stop();
+        shares.close();
         await slots.stop();
         await terminals.close();
         // In-flight gateway requests finish (and are metered) before the recorder's last commit.
