@@ -509,3 +509,63 @@ describe('admin routes', () => {
     expect(JSON.stringify(page.body)).not.toContain(PASSWORD);
   });
 });
+
+describe('sign-up, expiry and user changes', () => {
+  it('refuses sign-up while it is off; when on, the new user waits for approval', async () => {
+    const body = { username: 'joiner', email: 'joiner@example.com', password: 'saffron kettle river 31' };
+    const off = await h.site('POST', `${A}/sign-up`, { payload: body });
+    expect([off.status, errorCode(off.body)]).toEqual([403, 'AUTH_SIGNUP_DISABLED']);
+    await h.admin('PUT', '/api/v1/auth/settings', { signUpEnabled: true });
+    const weak = await h.site('POST', `${A}/sign-up`, { payload: { ...body, password: '1qaz2wsx3edc' } });
+    expect(errorCode(weak.body)).toBe('AUTH_PASSWORD_COMMON');
+    const on = await h.site('POST', `${A}/sign-up`, { payload: body });
+    expect(on).toMatchObject({ status: 202, body: { pendingApproval: true } });
+    const pending = await h.site('POST', `${A}/sign-in`, { payload: { login: 'joiner', password: body.password } });
+    expect([pending.status, errorCode(pending.body)]).toEqual([403, 'AUTH_APPROVAL_PENDING']);
+    // The same name again answers alike (no probing who has an account) and makes nobody.
+    const again = await h.site('POST', `${A}/sign-up`, { payload: { ...body, password: 'another saffron kettle 32' } });
+    expect(again.status).toBe(202);
+    const row = h.db.prepare("SELECT id FROM users WHERE username = 'joiner'").all() as Array<{ id: string }>;
+    expect(row).toHaveLength(1);
+    expect(h.agent.users.get(row[0]!.id)).toMatchObject({ active: false });
+    await h.admin('POST', `/api/v1/users/${row[0]!.id}/approve`);
+    expect(
+      (await h.site('POST', `${A}/sign-in`, { payload: { login: 'joiner', password: body.password } })).status,
+    ).toBe(200);
+    await h.admin('PUT', '/api/v1/auth/settings', { signUpEnabled: false });
+  });
+
+  it('ends a session past the absolute limit even while it is in use', async () => {
+    const { user, jar } = await h.signedInUser('absolute', PASSWORD);
+    const ended: string[] = [];
+    const stop = h.agent.sessionGuard.onSessionsEnded((ids) => ended.push(...ids));
+    // Created 169 hours ago (the default limit is 168), used a moment ago.
+    h.db
+      .prepare('UPDATE auth_session SET createdAt = ? WHERE userId = ?')
+      .run(new Date(Date.now() - 169 * 3_600_000).toISOString(), user.id);
+    expect(SessionInfo.parse((await h.site('GET', `${A}/session`, { jar })).body).user).toBeNull();
+    stop();
+    expect(ended).toHaveLength(1);
+    expect(h.db.prepare('SELECT COUNT(*) AS n FROM auth_session WHERE userId = ?').get(user.id)).toEqual({ n: 0 });
+  });
+
+  it('follows a rename and a new email, and ends sessions when the user is deleted', async () => {
+    const { user, jar } = await h.signedInUser('oldname', PASSWORD);
+    h.agent.users.update(user.id, { username: 'newname', email: 'new@example.com' });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect((await h.site('POST', `${A}/sign-in`, { payload: { login: 'newname', password: PASSWORD } })).status).toBe(
+      200,
+    );
+    expect(
+      (await h.site('POST', `${A}/sign-in`, { payload: { login: 'new@example.com', password: PASSWORD } })).status,
+    ).toBe(200);
+    expect((await h.site('POST', `${A}/sign-in`, { payload: { login: 'oldname', password: PASSWORD } })).status).toBe(
+      401,
+    );
+    expect((await h.admin('DELETE', `/api/v1/users/${user.id}`)).status).toBe(200);
+    expect(SessionInfo.parse((await h.site('GET', `${A}/session`, { jar })).body).user).toBeNull();
+    expect(h.db.prepare('SELECT COUNT(*) AS n FROM auth_user WHERE id = ?').get(user.id)).toEqual({ n: 0 });
+    // The name is free for a new user, who can be invited.
+    await h.signedInUser('newname', PASSWORD);
+  });
+});
