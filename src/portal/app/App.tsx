@@ -5,6 +5,7 @@ import { Api, describeError } from '../lib/api';
 import { Portal, usePortal as usePortalContext, type PortalContext } from './context';
 import { paths } from './endpoints';
 import { parseRoute, resolveRoute, routePath, safeReturnPath, type Route } from './routes';
+import { NavLinks } from './nav';
 import { applyTheme } from './theme';
 import { InvitePage, SignInPage, SignUpPage } from './pages/SignIn';
 import { SlotsPage } from './pages/Slots';
@@ -161,36 +162,13 @@ function page(route: Route): ReactNode {
   }
 }
 
-const NAV: { route: Route; label: string }[] = [
-  { route: { name: 'slots' }, label: 'My slots' },
-  { route: { name: 'keys' }, label: 'My keys' },
-  { route: { name: 'usage' }, label: 'My usage' },
-  { route: { name: 'settings' }, label: 'Settings' },
-];
-
 function Shell({ route, children }: { route: Route; children: ReactNode }): ReactNode {
-  const { session, navigate } = usePortalContext();
+  const { session } = usePortalContext();
   return (
     <div className="shell">
       <header className="topbar">
         <span className="brand">Slotdeck</span>
-        <nav aria-label="Portal">
-          {NAV.map((item) => (
-            <a
-              key={item.route.name}
-              href={routePath(item.route)}
-              data-testid={`nav-${item.route.name}`}
-              aria-current={item.route.name === route.name ? 'page' : undefined}
-              onClick={(event) => {
-                if (event.metaKey || event.ctrlKey || event.shiftKey || event.button !== 0) return;
-                event.preventDefault();
-                navigate(item.route);
-              }}
-            >
-              {item.label}
-            </a>
-          ))}
-        </nav>
+        <NavLinks current={route} />
         <span className="who" data-testid="signed-in-as">
           {session.user?.username}
         </span>

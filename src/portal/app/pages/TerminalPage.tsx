@@ -6,6 +6,7 @@ import { ApiError } from '../../lib/api';
 import { webSocketUrl } from '../../lib/page-data';
 import { DARK_TERMINAL, LIGHT_TERMINAL } from '../../lib/terminal-theme';
 import { usePortal } from '../context';
+import { NavLinks } from '../nav';
 import { paths } from '../endpoints';
 import { currentTheme } from '../theme';
 
@@ -25,7 +26,7 @@ function statusLine(status: ConsoleStatus): string {
 
 /** A slot's terminal, full page: xterm through the panel's TerminalController, with a ticket per connection. */
 export default function TerminalPage({ slotId }: { slotId: string }): ReactNode {
-  const { api, navigate, prefs } = usePortal();
+  const { api, prefs } = usePortal();
   const container = useRef<HTMLDivElement>(null);
   const controllerRef = useRef<TerminalController | null>(null);
   const [status, setStatus] = useState<ConsoleStatus>({ state: 'connecting' });
@@ -93,16 +94,7 @@ export default function TerminalPage({ slotId }: { slotId: string }): ReactNode 
   return (
     <div className="terminal-page">
       <header className="terminal-bar">
-        <a
-          href="/slots"
-          data-testid="terminal-back"
-          onClick={(event) => {
-            event.preventDefault();
-            navigate({ name: 'slots' });
-          }}
-        >
-          ← My slots
-        </a>
+        <NavLinks current={{ name: 'terminal', slotId }} />
         <span className="terminal-name" data-testid="terminal-slot-name">
           {slot?.name ?? slotId}
         </span>
