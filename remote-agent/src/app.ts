@@ -48,6 +48,8 @@ import {
   registerTerminalRoutes,
 } from './modules/terminal/routes.js';
 import { registerShareAdminRoutes, registerSharePublicRoutes } from './modules/share/routes.js';
+import { PrefsStore } from './modules/portal/prefs.js';
+import { registerPortalRoutes } from './modules/portal/routes.js';
 import { ShareService } from './modules/share/service.js';
 import { ShareStore } from './modules/share/store.js';
 import { TicketStore } from './modules/terminal/tickets.js';
@@ -293,6 +295,30 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
       ownersMayShare: () => auth.settings.get().ownersMayShare,
     });
   });
+  // The end users' portal API (/api/public/portal): their slots, keys, usage and preferences.
+  publicSiteModules.push((site) =>
+    registerPortalRoutes(site, {
+      guard: sessionGuard,
+      slots,
+      users,
+      usage,
+      quotas,
+      tickets,
+      prefs: new PrefsStore(db),
+      audit,
+      limits: () => {
+        const stored = auth.settings.get();
+        return {
+          keyLimit: stored.portalKeyLimit,
+          allowedScopes: stored.portalKeyScopes,
+          mayShare: stored.ownersMayShare,
+        };
+      },
+      publicUrl: () => config.portal.publicUrl,
+      gatewayUrl: () => gateway?.url() ?? null,
+      backends: () => [terminals, ttyd],
+    }),
+  );
 
   const app = Fastify({
     // pino's Logger and Fastify's base logger differ only in generics; tsc needs the widening, lint thinks not.

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Transform } from 'node:stream';
-import { registerPublicSite } from '../site/site.js';
+import { answerFrameworkError } from '../../http/errors.js';
+import { PUBLIC_API_PREFIX, registerPublicSite } from '../site/site.js';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -105,7 +106,9 @@ export class Gateway {
       // Requests node's parser refuses (a broken request line or headers) get Anthropic's error shape too.
       clientErrorHandler: (error: Error & { code?: string }, socket: Socket) => this.clientError(error, socket),
       // So does a URL Fastify cannot decode (`/v1/models/%zz`) or a path parameter over its length limit.
-      frameworkErrors: (_error, _request, reply) => {
+      frameworkErrors: (error, request, reply) => {
+        // The public site's API answers in the agent's format ({error: {code, message}}), as its routes do.
+        if (request.url.startsWith(`${PUBLIC_API_PREFIX}/`)) return answerFrameworkError(error, request, reply);
         void this.sendError(
           reply,
           new GatewayError(

@@ -1,34 +1,18 @@
 /**
- * The portal's routes on the public site's frame (helmet, coded errors, JSON bodies), over an agent built with
- * buildApp (users, keys, slots, SQLite) and a PM2 stand-in that supervises nothing: these tests are about who may do
- * what; real slots and the real sign-in are in tests/integration/agent/portal.test.ts.
+ * The portal's routes as the agent serves them: an agent built with buildApp (users, keys, slots, sign-in on
+ * better-auth, SQLite) with its public listener, reached through the gateway's inject, and end users signed in
+ * through the real sign-in routes (an admin's invite, then a password). PM2 is a stand-in that supervises nothing:
+ * these tests are about who may do what; running slots are in tests/integration/agent/portal.test.ts.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Fastify, {
-  type FastifyInstance,
-  type FastifyRequest,
-} from '../../../../remote-agent/node_modules/fastify/fastify.js';
 import { buildApp, findHostTools, type Agent } from '../../../../remote-agent/src/app.js';
 import { loadConfig } from '../../../../remote-agent/src/config.js';
-import { AgentErrorCode, type PortalLimits } from '../../../../remote-agent/src/contract/index.js';
+import { CreateUserBody, type User } from '../../../../remote-agent/src/contract/index.js';
 import { openDatabase, type Db } from '../../../../remote-agent/src/db/database.js';
-import { AppError } from '../../../../remote-agent/src/errors.js';
-import { answerFrameworkError } from '../../../../remote-agent/src/http/errors.js';
+import { ensureAdminToken } from '../../../../remote-agent/src/http/admin-token.js';
 import { createLogger } from '../../../../remote-agent/src/logger.js';
-import { AuditLog } from '../../../../remote-agent/src/modules/audit/audit-log.js';
-import { PrefsStore } from '../../../../remote-agent/src/modules/portal/prefs.js';
-import {
-  registerPortalRoutes,
-  type PortalCaller,
-  type PortalGuard,
-} from '../../../../remote-agent/src/modules/portal/routes.js';
-import { registerPublicSite, sameOriginRequest } from '../../../../remote-agent/src/modules/site/site.js';
-import { TicketStore } from '../../../../remote-agent/src/modules/terminal/tickets.js';
-import { UsageQueries } from '../../../../remote-agent/src/modules/usage/queries.js';
-import { QuotaService } from '../../../../remote-agent/src/modules/usage/quotas.js';
 import type { ProcessSupervisor } from '../../../../remote-agent/src/supervisor/supervisor.js';
 
 /** A PM2 stand-in that supervises nothing: slots stay registered and stopped. */
@@ -44,61 +28,35 @@ export const idleSupervisor: ProcessSupervisor = {
   shutdownDaemon: () => Promise.resolve(),
 };
 
-export const SITE = 'http://portal.test';
-export const HOST = 'portal.test';
+export const PASSWORD = 'violet-harbour-47-quartz';
 
-/**
- * A session guard with the design's contract (modules/auth/guard.ts): cookie `sid`, CSRF header `x-slotdeck-csrf`
- * checked with sameOriginRequest on state-changing requests. Sessions end through `end`.
- */
-export class TestGuard implements PortalGuard {
-  private readonly sessions = new Map<string, { caller: PortalCaller; csrf: string }>();
-  private readonly listeners = new Set<(ids: string[]) => void>();
-
-  signIn(userId: string, username: string): { cookie: string; csrf: string; sessionId: string } {
-    const sessionId = randomBytes(8).toString('hex');
-    const token = randomBytes(16).toString('hex');
-    const csrf = randomBytes(16).toString('hex');
-    this.sessions.set(token, { caller: { userId, username, sessionId }, csrf });
-    return { cookie: `sid=${token}`, csrf, sessionId };
-  }
-  end(sessionId: string): void {
-    for (const [token, session] of this.sessions)
-      if (session.caller.sessionId === sessionId) this.sessions.delete(token);
-    for (const listener of this.listeners) listener([sessionId]);
-  }
-  private session(request: FastifyRequest) {
-    const token = /(?:^|;\s*)sid=([0-9a-f]+)/.exec(request.headers.cookie ?? '')?.[1];
-    return token ? (this.sessions.get(token) ?? null) : null;
-  }
-  caller(request: FastifyRequest): Promise<PortalCaller | null> {
-    return Promise.resolve(this.session(request)?.caller ?? null);
-  }
-  require(request: FastifyRequest): Promise<PortalCaller> {
-    const session = this.session(request);
-    if (!session) throw new AppError(AgentErrorCode.AUTH_SESSION_REQUIRED, 401, 'Sign in first.');
-    if (!['GET', 'HEAD'].includes(request.method)) {
-      if (!sameOriginRequest(request) || request.headers['x-slotdeck-csrf'] !== session.csrf)
-        throw new AppError(AgentErrorCode.AUTH_CSRF_REFUSED, 403, 'Reload the page and try again.');
-    }
-    return Promise.resolve(session.caller);
-  }
-  onSessionsEnded(listener: (ids: string[]) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
+export interface PortalSession {
+  /** `name=value` of the session cookie. */
+  cookie: string;
+  csrf: string;
 }
 
 export interface PortalHarness {
   dir: string;
   db: Db;
   agent: Agent;
-  site: FastifyInstance;
-  guard: TestGuard;
-  tickets: TicketStore;
-  quotas: QuotaService;
-  limits: PortalLimits;
+  /** http://127.0.0.1:<port>: the public listener's origin (what the portal page is served from). */
+  site: string;
+  host: string;
+  /** What the agent logged at error level or above. */
   errorLogs: string[];
+  logs: string[];
+  admin(method: string, url: string, payload?: unknown): Promise<{ status: number; body: unknown }>;
+  /** A user with a password set through an invite link. */
+  newUser(username: string, extra?: Record<string, unknown>): Promise<User>;
+  signIn(login: string): Promise<PortalSession>;
+  /** A request on the public listener, as the portal page (or an attacker) sends it. */
+  inject(options: {
+    method: string;
+    url: string;
+    headers?: Record<string, string>;
+    payload?: string;
+  }): Promise<{ statusCode: number; body: string; headers: Record<string, unknown>; json<T>(): T }>;
   close(): Promise<void>;
 }
 
@@ -106,59 +64,97 @@ export async function startPortal(): Promise<PortalHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'sd-portal-'));
   const config = loadConfig({
     env: {},
-    overrides: { dataDir: dir, 'admin.port': 0, 'gateway.enabled': false },
+    overrides: {
+      dataDir: dir,
+      'admin.port': 0,
+      'gateway.enabled': true,
+      'gateway.host': '127.0.0.1',
+      'gateway.port': 0,
+    },
   });
   mkdirSync(config.runDir, { recursive: true });
+  const token = ensureAdminToken(dir);
   const db = openDatabase(join(dir, 'agent.db'));
   const errorLogs: string[] = [];
-  const logger = createLogger('error', { write: (line: string) => void errorLogs.push(line) });
-  const agent = await buildApp({
-    config,
-    db,
-    supervisor: idleSupervisor,
-    logger,
-    tools: findHostTools(),
+  const logs: string[] = [];
+  const logger = createLogger('info', {
+    write: (line: string) => {
+      logs.push(line);
+      if (/"level":(50|60)/.test(line)) errorLogs.push(line);
+    },
   });
+  const agent = await buildApp({ config, db, supervisor: idleSupervisor, logger, tools: findHostTools() });
   await agent.start();
-  const guard = new TestGuard();
-  const tickets = new TicketStore();
-  const quotas = new QuotaService({ db });
-  const limits: PortalLimits = { keyLimit: 3, allowedScopes: ['gateway', 'self'], mayShare: false };
-  // As the gateway's listener does for /api/public (a URL Fastify cannot route answers in the agent's format).
-  const site = Fastify({ logger: false, frameworkErrors: answerFrameworkError });
-  registerPublicSite(site, {
-    secure: false,
-    modules: [
-      (context) =>
-        registerPortalRoutes(context, {
-          guard,
-          slots: agent.slots,
-          users: agent.users,
-          usage: new UsageQueries({ db, archiveFile: join(dir, 'archive.db') }),
-          quotas,
-          tickets,
-          prefs: new PrefsStore(db),
-          audit: new AuditLog(db),
-          limits: () => limits,
-          publicUrl: () => null,
-          gatewayUrl: () => 'http://127.0.0.1:7421',
-          backends: () => [agent.terminals],
-        }),
-    ],
-  });
-  await site.ready();
+  const site = await agent.gateway!.listen();
+  const host = new URL(site).host;
+  const gateway = agent.gateway!.app;
+
+  const admin: PortalHarness['admin'] = async (method, url, payload) => {
+    const response = await agent.app.inject({
+      method: method as 'GET',
+      url,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
+    });
+    return { status: response.statusCode, body: response.json<unknown>() };
+  };
+  const samePage = { host, origin: site, 'sec-fetch-site': 'same-origin', 'content-type': 'application/json' };
+
   return {
     dir,
     db,
     agent,
     site,
-    guard,
-    tickets,
-    quotas,
-    limits,
+    host,
     errorLogs,
+    logs,
+    admin,
+    async newUser(username, extra = {}) {
+      const user = agent.users.create(CreateUserBody.parse({ username, ...extra }));
+      const invite = await admin('POST', `/api/v1/users/${user.id}/invites`, { expiresInHours: 1 });
+      if (invite.status !== 201) throw new Error(`invite: ${invite.status} ${JSON.stringify(invite.body)}`);
+      const inviteToken = new URL((invite.body as { link: string }).link).pathname.split('/').pop()!;
+      const accepted = await gateway.inject({
+        method: 'POST',
+        url: '/api/public/auth/invites/accept',
+        headers: samePage,
+        payload: JSON.stringify({ token: inviteToken, password: PASSWORD }),
+      });
+      if (accepted.statusCode !== 200) throw new Error(`accept: ${accepted.statusCode} ${accepted.body}`);
+      return user;
+    },
+    async signIn(login) {
+      const response = await gateway.inject({
+        method: 'POST',
+        url: '/api/public/auth/sign-in',
+        headers: samePage,
+        payload: JSON.stringify({ login, password: PASSWORD }),
+      });
+      if (response.statusCode !== 200) throw new Error(`sign-in: ${response.statusCode} ${response.body}`);
+      const setCookie = response.headers['set-cookie'];
+      const lines = Array.isArray(setCookie) ? setCookie : [String(setCookie)];
+      const line = lines.find((l) => /slotdeck-session=/.test(l));
+      if (!line) throw new Error(`no session cookie in ${JSON.stringify(lines)}`);
+      return { cookie: line.split(';')[0]!, csrf: response.json<{ csrfToken: string }>().csrfToken };
+    },
+    async inject(options) {
+      const response = await gateway.inject({
+        method: options.method as 'GET',
+        url: options.url,
+        headers: { host, ...options.headers },
+        ...(options.payload !== undefined ? { payload: options.payload } : {}),
+      });
+      return {
+        statusCode: response.statusCode,
+        body: response.body,
+        headers: response.headers,
+        json: <T>() => response.json<T>(),
+      };
+    },
     async close() {
-      await site.close();
       await agent.close();
       db.close();
       rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,6 @@
 /**
- * The portal API's rules, on the public site's frame with a session guard that keeps the design's contract (the real
- * sign-in is exercised in tests/integration/agent/portal.test.ts): who may read and change what, the admin's key
- * limits, preferences, and that every refusal is a coded error.
+ * The portal API's rules on the agent's public listener, with users signed in through the real sign-in routes: who
+ * may read and change what, the admin's key limits, preferences, and that every refusal is a coded error.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CreatedPortalKey,
   CreateSlotBody,
-  CreateUserBody,
   ErrorBody,
   PortalKey,
   PortalKeyList,
@@ -20,13 +18,13 @@ import {
   type User,
 } from '../../../../remote-agent/src/contract/index.js';
 import { hashApiKey } from '../../../../remote-agent/src/modules/users/keys.js';
-import { HOST, SITE, startPortal, type PortalHarness } from './harness.js';
+import { startPortal, type PortalHarness, type PortalSession } from './harness.js';
 
 let h: PortalHarness;
 let ada: User;
 let bob: User;
-let adaSession: { cookie: string; csrf: string; sessionId: string };
-let bobSession: { cookie: string; csrf: string; sessionId: string };
+let adaSession: PortalSession;
+let bobSession: PortalSession;
 let adaSlot: string;
 let bobSlot: string;
 
@@ -43,13 +41,12 @@ interface Call {
 async function call(method: Method, url: string, options: Call = {}) {
   const session = options.session === undefined ? adaSession : options.session;
   const changing = method !== 'GET';
-  const origin = options.origin === undefined ? (changing ? SITE : null) : options.origin;
+  const origin = options.origin === undefined ? (changing ? h.site : null) : options.origin;
   const csrf = options.csrf === undefined ? changing : options.csrf;
-  const response = await h.site.inject({
+  const response = await h.inject({
     method,
     url,
     headers: {
-      host: HOST,
       ...(session ? { cookie: session.cookie } : {}),
       ...(origin ? { origin } : {}),
       ...(session && csrf ? { 'x-slotdeck-csrf': typeof csrf === 'string' ? csrf : session.csrf } : {}),
@@ -62,12 +59,28 @@ async function call(method: Method, url: string, options: Call = {}) {
 
 const codeOf = (body: unknown): string => ErrorBody.parse(body).error.code;
 
+/** The admin's sign-in settings (what end users may do with keys). */
+async function setLimits(changes: Record<string, unknown>): Promise<void> {
+  const response = await h.admin('PUT', '/api/v1/auth/settings', changes);
+  expect(response.status, JSON.stringify(response.body)).toBe(200);
+}
+
+async function signOut(session: PortalSession): Promise<void> {
+  const response = await h.inject({
+    method: 'POST',
+    url: '/api/public/auth/sign-out',
+    headers: { cookie: session.cookie, 'x-slotdeck-csrf': session.csrf, origin: h.site },
+  });
+  expect(response.statusCode).toBe(200);
+}
+
 beforeAll(async () => {
   h = await startPortal();
-  ada = h.agent.users.create(CreateUserBody.parse({ username: 'ada', email: 'ada@example.com', displayName: 'Ada' }));
-  bob = h.agent.users.create(CreateUserBody.parse({ username: 'bob' }));
-  adaSession = h.guard.signIn(ada.id, ada.username);
-  bobSession = h.guard.signIn(bob.id, bob.username);
+  ada = await h.newUser('ada', { email: 'ada@example.com', displayName: 'Ada' });
+  bob = await h.newUser('bob');
+  adaSession = await h.signIn('ada');
+  bobSession = await h.signIn('bob');
+  await setLimits({ portalKeyLimit: 3, portalKeyScopes: ['gateway', 'self'] });
   adaSlot = (await h.agent.slots.create(CreateSlotBody.parse({ name: 'ada-dev', ownerId: ada.id, start: false }))).id;
   bobSlot = (await h.agent.slots.create(CreateSlotBody.parse({ name: 'bob-dev', ownerId: bob.id, start: false }))).id;
 });
@@ -102,11 +115,12 @@ describe('credentials on every portal route', () => {
     expect(codeOf(response.body)).toBe('AUTH_SESSION_REQUIRED');
   });
 
-  it.each(ROUTES)('%s %s: a made-up or ended session is 401', async (method, url, body) => {
-    const forged = await call(method, url, { session: { cookie: 'sid=00ff00ff', csrf: 'x' }, body });
+  it.each(ROUTES)('%s %s: a made-up or signed-out session is 401', async (method, url, body) => {
+    const name = adaSession.cookie.split('=')[0]!;
+    const forged = await call(method, url, { session: { cookie: `${name}=AAAA.BBBB`, csrf: 'x' }, body });
     expect(forged.status).toBe(401);
-    const ended = h.guard.signIn(ada.id, ada.username);
-    h.guard.end(ended.sessionId);
+    const ended = await h.signIn('ada');
+    await signOut(ended);
     const response = await call(method, url, { session: ended, body });
     expect(response.status).toBe(401);
     expect(codeOf(response.body)).toBe('AUTH_SESSION_REQUIRED');
@@ -140,7 +154,7 @@ describe('me and preferences', () => {
     expect(me.user).toEqual({ id: ada.id, username: 'ada', displayName: 'Ada', email: 'ada@example.com' });
     expect(me.limits).toEqual({ keyLimit: 3, allowedScopes: ['gateway', 'self'], mayShare: false });
     expect(me.prefs).toEqual({ version: 1, theme: 'system', terminalFontSize: 14 });
-    expect(me.gatewayBaseUrl).toBe('http://portal.test');
+    expect(me.gatewayBaseUrl).toBe(h.site);
   });
 
   it('keeps preferences per user, and refuses an unknown version or a bad value saying what to send', async () => {
@@ -236,9 +250,7 @@ describe('my keys', () => {
     expect(first.status).toBe(201);
     const created = CreatedPortalKey.parse(first.body);
     expect(created.key).toMatchObject({ name: 'laptop', scopes: ['gateway', 'self'], editable: true, userId: ada.id });
-    expect(created.shellLines).toBe(
-      `export ANTHROPIC_BASE_URL=http://portal.test\nexport ANTHROPIC_API_KEY=${created.secret}`,
-    );
+    expect(created.shellLines).toBe(`export ANTHROPIC_BASE_URL=${h.site}\nexport ANTHROPIC_API_KEY=${created.secret}`);
     const list = PortalKeyList.parse((await call('GET', '/api/public/portal/keys')).body);
     expect(JSON.stringify(list)).not.toContain(created.secret);
     expect(list.activeOwnKeys).toBe(1);
@@ -251,7 +263,7 @@ describe('my keys', () => {
     const row = h.db.prepare('SELECT hash FROM api_keys WHERE id = ?').get(created.key.id) as { hash: Buffer };
     expect(row.hash.equals(hashApiKey(created.secret))).toBe(true);
 
-    h.limits.allowedScopes = ['self'];
+    await setLimits({ portalKeyScopes: ['self'] });
     const scope = await call('POST', '/api/public/portal/keys', { body: { name: 'x', scopes: ['gateway'] } });
     expect(scope.status).toBe(403);
     expect(codeOf(scope.body)).toBe('PORTAL_SCOPE_NOT_ALLOWED');
@@ -259,7 +271,7 @@ describe('my keys', () => {
       (await call('POST', '/api/public/portal/keys', { body: { name: 'status line' } })).body,
     );
     expect(defaulted.key.scopes).toEqual(['self']);
-    h.limits.allowedScopes = ['gateway', 'self'];
+    await setLimits({ portalKeyScopes: ['gateway', 'self'] });
 
     await call('POST', '/api/public/portal/keys', { body: { name: 'third' } });
     const over = await call('POST', '/api/public/portal/keys', { body: { name: 'fourth' } });
@@ -309,7 +321,7 @@ describe('my keys', () => {
     const revoked = await call('POST', `/api/public/portal/keys/${rotated.key.id}/revoke`, asBob);
     expect(PortalKey.parse(revoked.body).state).toBe('revoked');
     const actions = h.db
-      .prepare('SELECT action FROM audit_log WHERE actor_id = ? ORDER BY id')
+      .prepare("SELECT action FROM audit_log WHERE actor_id = ? AND action LIKE 'key.%' ORDER BY id")
       .all(bob.id)
       .map((r) => (r as { action: string }).action);
     expect(actions).toEqual(['key.created', 'key.updated', 'key.rotated', 'key.revoked']);
@@ -355,12 +367,14 @@ describe('my usage and quota', () => {
   });
 
   it('shows what each of the caller’s quotas and keys’ quotas leaves and when it resets, not other users’', async () => {
-    h.quotas.set('user', ada.id, [{ window: 'month', maxTokens: 1000, maxCostUsd: null }]);
-    h.quotas.set('user', bob.id, [{ window: 'day', maxTokens: 5, maxCostUsd: null }]);
+    const quotas = async (path: string, list: unknown[]) =>
+      expect((await h.admin('PUT', path, { quotas: list })).status).toBe(200);
+    await quotas(`/api/v1/users/${ada.id}/quotas`, [{ window: 'month', maxTokens: 1000 }]);
+    await quotas(`/api/v1/users/${bob.id}/quotas`, [{ window: 'day', maxTokens: 5 }]);
     const key = CreatedPortalKey.parse(
       (await call('POST', '/api/public/portal/keys', { session: bobSession, body: { name: 'quota key' } })).body,
     );
-    h.quotas.set('key', key.key.id, [{ window: '5h', maxTokens: null, maxCostUsd: 2 }]);
+    await quotas(`/api/v1/keys/${key.key.id}/quotas`, [{ window: '5h', maxCostUsd: 2 }]);
     const adas = PortalQuota.parse((await call('GET', '/api/public/portal/quota')).body);
     expect(adas.quotas).toHaveLength(1);
     expect(adas.quotas[0]).toMatchObject({ subject: 'user', window: 'month', remainingTokens: 1000, key: null });
