@@ -169,6 +169,33 @@ describe('an end user in the portal', () => {
     expect((await portal('GET', '/slots', null)).status).toBe(401);
   });
 
+  it('stops and starts their own slot; the admin revoking their sessions closes the terminal they had open', async () => {
+    const session = await signIn('ada');
+    const stopped = await portal('POST', `/slots/${adaSlot.id}/stop`, session);
+    expect(stopped.status, JSON.stringify(stopped.body)).toBe(200);
+    expect((await agent.slot(adaSlot.id)).state).toBe('stopped');
+    expect((await agent.events(adaSlot.id))[0]!.message).toBe('stopped by ada (portal)');
+    const refused = await portal('POST', `/slots/${adaSlot.id}/ticket`, session);
+    expect(ErrorBody.parse(refused.body).error.code).toBe('SLOT_NOT_RUNNING');
+    expect((await portal('POST', `/slots/${adaSlot.id}/start`, session)).status).toBe(200);
+    await until(
+      'the slot running again',
+      async () => PortalSlotList.parse((await portal('GET', '/slots', session)).body).slots[0]!.state,
+      (state) => state === 'running',
+    );
+
+    const { url } = PortalTicket.parse((await portal('POST', `/slots/${adaSlot.id}/ticket`, session)).body);
+    const client = await TerminalTestClient.open(
+      `${agent.gatewayUrl.replace('http', 'ws')}${url}`,
+      { AuthToken: '', columns: 100, rows: 30 },
+      { origin: agent.gatewayUrl },
+    );
+    await client.waitForPrompt();
+    expect((await agent.request('DELETE', `/api/v1/users/${ada.id}/sessions`)).status).toBe(200);
+    expect((await client.waitClosed()).code).toBe(TerminalCloseCode.ACCESS_ENDED);
+    expect((await portal('GET', '/slots', session)).status).toBe(401);
+  }, 60_000);
+
   it('creates a key, calls the gateway with it, and sees the usage', async () => {
     const session = await signIn('ada');
     const created = await portal('POST', '/keys', session, { body: { name: 'laptop' } });
