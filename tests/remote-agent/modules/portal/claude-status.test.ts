@@ -1,0 +1,76 @@
+/**
+ * Claude Code's status in a slot, from a real process tree and a real home folder: running (a `claude` process under
+ * the slot's holder), signed in (the credentials file exists, or .claude.json names an account), signed out.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { claudeStatus, processSnapshot } from '../../../../remote-agent/src/modules/portal/claude-status.js';
+import { until } from '../../../integration/helpers/until.js';
+
+let dir: string;
+let home: string;
+const children: ChildProcess[] = [];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sd-claude-status-'));
+  home = join(dir, 'home');
+  mkdirSync(home);
+});
+
+afterEach(() => {
+  // Each holder leads its own process group: end the group, its program included.
+  for (const child of children.splice(0)) {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A holder like the slot's: a shell with the given program as its child. */
+function holder(program: string): number {
+  const child = spawn('/bin/sh', ['-c', `${program} & wait`], { stdio: 'ignore', detached: true });
+  children.push(child);
+  return child.pid!;
+}
+
+describe('Claude Code status of a slot', () => {
+  it('is running while a claude process runs under the slot’s holder, and not for a claude elsewhere', async () => {
+    const claude = join(dir, 'claude');
+    writeFileSync(claude, '#!/bin/sh\nsleep 30\n');
+    chmodSync(claude, 0o755);
+    const slotHolder = holder(claude);
+    const otherHolder = holder('sleep 30');
+    await until(
+      'the claude process',
+      () => claudeStatus({ holderPid: slotHolder, homeDir: home }, processSnapshot()),
+      (status) => status === 'running',
+    );
+    expect(claudeStatus({ holderPid: otherHolder, homeDir: home }, processSnapshot())).toBe('signed-out');
+    expect(claudeStatus({ holderPid: null, homeDir: home }, processSnapshot())).toBe('signed-out');
+  });
+
+  it('is signed in when the credentials file exists, whatever it holds (it is never opened)', () => {
+    const config = join(home, '.claude');
+    mkdirSync(config);
+    // Not JSON and mode 000: only its existence can say "signed in".
+    writeFileSync(join(config, '.credentials.json'), 'not json at all', { mode: 0o000 });
+    expect(claudeStatus({ holderPid: null, homeDir: home }, null)).toBe('signed-in');
+  });
+
+  it('is signed in when .claude.json (in the config folder or the home) records an account, else signed out', () => {
+    const config = join(home, '.claude');
+    mkdirSync(config);
+    writeFileSync(join(config, '.claude.json'), '{"oauthAccount": "not an object"}');
+    expect(claudeStatus({ holderPid: null, homeDir: home }, null)).toBe('signed-out');
+    writeFileSync(join(config, '.claude.json'), '{ half written');
+    expect(claudeStatus({ holderPid: null, homeDir: home }, null)).toBe('signed-out');
+    writeFileSync(join(home, '.claude.json'), JSON.stringify({ oauthAccount: { emailAddress: 'a@example.com' } }));
+    expect(claudeStatus({ holderPid: null, homeDir: home }, null)).toBe('signed-in');
+  });
+});
