@@ -82,7 +82,12 @@ describe('TicketStore', () => {
 
   it('keeps the page origin a ticket was minted for', () => {
     const { store } = storeWithClock();
-    const grant = { slotId: 'aaaaaaaaaa', mode: 'writable' as const, origin: 'http://127.0.0.1:5173' };
+    const grant = {
+      slotId: 'aaaaaaaaaa',
+      mode: 'writable' as const,
+      origin: 'http://127.0.0.1:5173',
+      audience: 'admin' as const,
+    };
     expect(store.redeem(store.issue(grant, TTL_MS).ticket)).toEqual(grant);
   });
 });
