@@ -13,12 +13,15 @@ import {
   type AuditQuery,
 } from './audit-filter';
 
+/** One empty list for selectors: a new [] on every read would make React render without end. */
+const NONE: never[] = [];
+
 const PAGE_SIZE = 50;
 
 /** Who did what on a host, when and from where: sign-ins and failures, keys, sessions, shares, admin actions. */
 export default function AuditView({ hostId }: { hostId: string }) {
   const stores = useStores();
-  const users = useUsers((s) => s.byHost[hostId]?.users ?? []);
+  const users = useUsers((s) => s.byHost[hostId]?.users) ?? NONE;
   const names = Object.fromEntries(users.map((u) => [u.id, u.username]));
   const [draft, setDraft] = useState<AuditFilterDraft>(EMPTY_AUDIT_FILTER);
   const [query, setQuery] = useState<AuditQuery>({});

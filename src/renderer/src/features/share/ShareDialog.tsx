@@ -16,6 +16,9 @@ import {
   type ShareProblems,
 } from './share-form';
 
+/** One empty list for selectors: a new [] on every read would make React render without end. */
+const NONE: never[] = [];
+
 const SHARE_FIELDS = {
   expiresInMinutes: 'expiry',
   maxViewers: 'maxViewers',
@@ -62,7 +65,7 @@ function ShareForm({
   const [problems, setProblems] = useState<ShareProblems>({});
   const [failure, setFailure] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const users = useUsers((s) => s.byHost[hostId]?.users ?? []);
+  const users = useUsers((s) => s.byHost[hostId]?.users) ?? NONE;
   useEffect(() => {
     if (draft.signInRequired) void stores.users.getState().load(hostId);
   }, [stores, hostId, draft.signInRequired]);

@@ -8,6 +8,9 @@ import { useGateway, useHosts, useSignIn, useStores } from '../../stores';
 import { useAction } from '../app/actions';
 import { githubClientIdProblem, githubSecretProblem, isLoopbackUrl, keyLimit, sessionExpiry } from './signin-form';
 
+/** One empty list for selectors: a new [] on every read would make React render without end. */
+const NONE: never[] = [];
+
 type Note = { error: boolean; text: string } | null;
 
 function NoteLine({ note }: { note: Note }) {
@@ -132,7 +135,7 @@ function PortalCard({ hostId, settings }: { hostId: string; settings: AuthSettin
 function SignUpCard({ hostId, settings }: { hostId: string; settings: AuthSettings }) {
   const stores = useStores();
   const act = useAction();
-  const pending = useSignIn((s) => s.byHost[hostId]?.pending ?? []);
+  const pending = useSignIn((s) => s.byHost[hostId]?.pending) ?? NONE;
   const set = (on: boolean): void => {
     if (!on) {
       void act(() => stores.signin.getState().update(hostId, { signUpEnabled: false }), hostId);
