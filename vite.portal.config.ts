@@ -26,6 +26,12 @@ export default defineConfig({
         index: resolve(import.meta.dirname, 'src/portal/index.html'),
         share: resolve(import.meta.dirname, 'src/portal/share.html'),
       },
+      // xterm, shared by the terminal view and the share page, in a chunk named for what it is.
+      output: {
+        codeSplitting: {
+          groups: [{ name: (id: string) => (/node_modules[\\/]@xterm[\\/]/.test(id) ? 'xterm' : null) }],
+        },
+      },
     },
   },
 });

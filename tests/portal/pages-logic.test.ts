@@ -36,6 +36,7 @@ describe('portal page logic', () => {
     expect(barPercent(5, 0)).toBe(0);
     expect(formatTokens(1_234_567)).toBe('1.2M');
     expect(formatUsd(0.01)).toBe('$0.0100');
+    expect(formatUsd(0)).toBe('$0');
   });
 
   it('shows the secret of an otpauth URI for typing, and GitHub failures in words', () => {

@@ -50,5 +50,6 @@ export function formatTokens(tokens: number): string {
 }
 
 export function formatUsd(usd: number): string {
+  if (usd === 0) return '$0';
   return usd >= 100 ? `$${usd.toFixed(0)}` : usd >= 1 ? `$${usd.toFixed(2)}` : `$${usd.toFixed(4)}`;
 }
