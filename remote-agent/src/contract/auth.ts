@@ -314,7 +314,7 @@ export const publicAuthApi = {
   signOut: endpoint({
     method: 'POST',
     path: `${PUBLIC_AUTH_PREFIX}/sign-out`,
-    auth: 'none',
+    auth: 'session',
     response: Ok,
     status: 200,
     summary: 'End this session (session + CSRF)',
@@ -322,7 +322,7 @@ export const publicAuthApi = {
   signOutEverywhere: endpoint({
     method: 'POST',
     path: `${PUBLIC_AUTH_PREFIX}/sign-out-everywhere`,
-    auth: 'none',
+    auth: 'session',
     response: EndedSessions,
     status: 200,
     summary: 'End every session of the signed-in user, this one included (session + CSRF)',
@@ -348,7 +348,7 @@ export const publicAuthApi = {
   changePassword: endpoint({
     method: 'POST',
     path: `${PUBLIC_AUTH_PREFIX}/password`,
-    auth: 'none',
+    auth: 'session',
     body: ChangePasswordBody,
     response: Ok,
     status: 200,
@@ -357,7 +357,7 @@ export const publicAuthApi = {
   enrollTwoFactor: endpoint({
     method: 'POST',
     path: `${PUBLIC_AUTH_PREFIX}/two-factor/enable`,
-    auth: 'none',
+    auth: 'session',
     body: PasswordBody,
     response: TwoFactorEnrollment,
     status: 200,
@@ -366,7 +366,7 @@ export const publicAuthApi = {
   confirmTwoFactor: endpoint({
     method: 'POST',
     path: `${PUBLIC_AUTH_PREFIX}/two-factor/confirm`,
-    auth: 'none',
+    auth: 'session',
     body: VerifyTwoFactorBody,
     response: TwoFactorState,
     status: 200,
@@ -375,7 +375,7 @@ export const publicAuthApi = {
   disableTwoFactor: endpoint({
     method: 'POST',
     path: `${PUBLIC_AUTH_PREFIX}/two-factor/disable`,
-    auth: 'none',
+    auth: 'session',
     body: PasswordBody,
     response: TwoFactorState,
     status: 200,
@@ -393,7 +393,7 @@ export const publicAuthApi = {
   githubLink: endpoint({
     method: 'POST',
     path: `${PUBLIC_AUTH_PREFIX}/github/link`,
-    auth: 'none',
+    auth: 'session',
     body: GithubStartBody,
     response: GithubRedirect,
     status: 200,

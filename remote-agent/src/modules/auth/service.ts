@@ -846,7 +846,12 @@ export class AuthService {
       auth.api.enableTwoFactor({ body: { password }, headers: this.headersOf(context) }),
     );
     const result = answer as { totpURI: string; backupCodes: string[] };
-    return { totpUri: result.totpURI, backupCodes: result.backupCodes };
+    // The app shows the account by its label: the username, not the sign-in record's (maybe placeholder) email.
+    const label = encodeURIComponent(`Slotdeck:${this.requireUser(caller.userId).username}`);
+    return {
+      totpUri: result.totpURI.replace(/^otpauth:\/\/totp\/[^?]*/, `otpauth://totp/${label}`),
+      backupCodes: result.backupCodes,
+    };
   }
 
   /** Turns two-factor on with a code; better-auth replaces the session (new cookie, new CSRF token). */

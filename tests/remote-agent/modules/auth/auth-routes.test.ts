@@ -367,7 +367,7 @@ describe('TOTP two-factor', () => {
       payload: { password: PASSWORD },
     });
     expect(enrolled.status).toBe(200);
-    expect(enrolled.body.totpUri).toMatch(/^otpauth:\/\/totp\//);
+    expect(enrolled.body.totpUri).toMatch(/^otpauth:\/\/totp\/Slotdeck%3Atotp\?secret=[A-Z2-7]+&/);
     expect(enrolled.body.backupCodes.length).toBeGreaterThanOrEqual(8);
     const wrongCode = await h.site('POST', `${A}/two-factor/confirm`, { jar, csrf, payload: { code: '000000' } });
     expect(errorCode(wrongCode.body)).toBe('AUTH_TWO_FACTOR_INVALID');

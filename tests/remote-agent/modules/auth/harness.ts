@@ -117,7 +117,7 @@ export async function startAuthHarness(overrides: Record<string, unknown> = {}):
       } catch {
         // Not JSON (an export).
       }
-      return { status: response.statusCode, body: body as never, headers: response.headers };
+      return { status: response.statusCode, body: body as never, headers: response.headers as Answer['headers'] };
     },
     async site(method, url, options = {}) {
       const headers: Record<string, string> = { host, origin, 'sec-fetch-site': 'same-origin', ...options.headers };
@@ -137,7 +137,7 @@ export async function startAuthHarness(overrides: Record<string, unknown> = {}):
       } catch {
         // A redirect.
       }
-      return { status: response.statusCode, body: body as never, headers: response.headers };
+      return { status: response.statusCode, body: body as never, headers: response.headers as Answer['headers'] };
     },
     newUser(username, extra = {}) {
       return agent.users.create(CreateUserBody.parse({ username, ...extra }));
