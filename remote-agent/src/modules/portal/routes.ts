@@ -299,9 +299,12 @@ export function registerPortalRoutes(site: FastifyInstance, deps: PortalDeps): v
 
   // Ended sessions (sign-out, revoke, user disabled, expiry) close the terminals their tickets opened.
   guard.onSessionsEnded((sessionIds) => {
-    for (const id of sessionIds)
+    for (const id of sessionIds) {
+      // Tickets handed out a moment before must not open a terminal afterwards either.
+      deps.tickets.revokeLease(sessionLease(id));
       for (const backend of deps.backends())
         backend.disconnectLease(sessionLease(id), 'your session ended; sign in again');
+    }
   });
 
   // ------------------------------------------------------------ keys
