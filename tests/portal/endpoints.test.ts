@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PASSWORD_MIN_LENGTH as AGENT_PASSWORD_MIN_LENGTH, publicAuthApi } from '../../remote-agent/src/contract/auth';
 import { portalApi } from '../../remote-agent/src/contract/portal';
+import { shareApi } from '../../remote-agent/src/contract/share';
 import { paths, PASSWORD_MIN_LENGTH } from '../../src/portal/app/endpoints';
 
 /** The portal keeps the contract's paths as strings (its schemas would weigh on the first page): they must agree. */
@@ -43,6 +44,10 @@ describe('portal endpoints', () => {
     expect(paths.quota).toBe(portalApi.quota.path);
     expect(paths.prefs).toBe(portalApi.putPrefs.path);
     expect(portalApi.putPrefs.method).toBe('PUT');
+    expect(paths.slotShares('abc123def4')).toBe(fill(shareApi.portalCreateShare.path, id));
+    expect(paths.slotShares('abc123def4')).toBe(fill(shareApi.portalListShares.path, id));
+    expect(paths.share('sh_0123456789')).toBe(fill(shareApi.portalRevokeShare.path, { id: 'sh_0123456789' }));
+    expect(shareApi.portalRevokeShare.method).toBe('DELETE');
     for (const endpoint of [portalApi.startSlot, portalApi.slotTicket, portalApi.createKey, portalApi.revokeKey])
       expect(endpoint.method).toBe('POST');
   });

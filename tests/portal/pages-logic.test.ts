@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { expiryFromDays } from '../../src/portal/app/pages/Keys';
 import { totpSecret } from '../../src/portal/app/pages/Settings';
+import { parseOrigins } from '../../src/portal/app/pages/ShareSlot';
 import { githubErrorMessage } from '../../src/portal/app/pages/SignIn';
 import { slotActions } from '../../src/portal/app/pages/Slots';
 import { effectiveTheme } from '../../src/portal/app/theme';
@@ -53,5 +54,13 @@ describe('portal page logic', () => {
     expect(effectiveTheme('light', true)).toBe('light');
     expect(expiryFromDays(null)).toBeNull();
     expect(expiryFromDays(30, new Date('2026-12-01T00:00:00Z'))).toBe('2026-12-31T00:00:00.000Z');
+  });
+
+  it('reads the embedding origins typed one per line or with commas, without trailing slashes', () => {
+    expect(parseOrigins(' https://wiki.example.com/,\nhttp://localhost:8080  ')).toEqual([
+      'https://wiki.example.com',
+      'http://localhost:8080',
+    ]);
+    expect(parseOrigins('  ')).toEqual([]);
   });
 });

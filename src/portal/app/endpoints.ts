@@ -29,6 +29,8 @@ export const paths = {
   keys: `${PORTAL}/keys`,
   key: (id: string) => `${PORTAL}/keys/${encodeURIComponent(id)}`,
   keyAction: (id: string, action: 'revoke' | 'rotate') => `${PORTAL}/keys/${encodeURIComponent(id)}/${action}`,
+  slotShares: (id: string) => `${PORTAL}/slots/${encodeURIComponent(id)}/shares`,
+  share: (id: string) => `${PORTAL}/shares/${encodeURIComponent(id)}`,
   usage: `${PORTAL}/usage`,
   quota: `${PORTAL}/quota`,
   prefs: `${PORTAL}/prefs`,

@@ -1,8 +1,9 @@
 import { useEffect, useState, type ReactNode } from 'react';
-import type { ClaudeStatus, PortalSlot } from '../../../../remote-agent/src/contract/portal';
+import type { ClaudeStatus, PortalMe, PortalSlot } from '../../../../remote-agent/src/contract/portal';
 import { usePortal } from '../context';
 import { paths } from '../endpoints';
 import { ErrorNote, useAction } from '../ui';
+import { ShareSlot } from './ShareSlot';
 
 const CLAUDE_LABELS: Record<ClaudeStatus, string> = {
   running: 'Claude running',
@@ -30,6 +31,15 @@ export function SlotsPage(): ReactNode {
   const [slots, setSlots] = useState<PortalSlot[] | null>(null);
   const [loadError, setLoadError] = useState<unknown>(null);
   const action = useAction();
+  const [mayShare, setMayShare] = useState(false);
+  const [sharing, setSharing] = useState<string | null>(null);
+
+  useEffect(() => {
+    api.get<PortalMe>(paths.me).then(
+      (me) => setMayShare(me.limits.mayShare),
+      () => undefined,
+    );
+  }, [api]);
 
   useEffect(() => {
     const load = (): void => {
@@ -106,7 +116,19 @@ export function SlotsPage(): ReactNode {
                   {verb[0]!.toUpperCase() + verb.slice(1)}
                 </button>
               ))}
+              {mayShare ? (
+                <button
+                  type="button"
+                  className="secondary"
+                  aria-expanded={sharing === slot.id}
+                  onClick={() => setSharing(sharing === slot.id ? null : slot.id)}
+                  data-testid="slot-share"
+                >
+                  Share…
+                </button>
+              ) : null}
             </div>
+            {sharing === slot.id ? <ShareSlot slotId={slot.id} slotName={slot.name} /> : null}
           </li>
         ))}
       </ul>
