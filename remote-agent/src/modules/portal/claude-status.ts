@@ -1,10 +1,10 @@
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { ClaudeStatus } from '../../contract/index.js';
 import { childrenOf, processTree, readProcessTable, type ProcessInfo } from '../../util/procfs.js';
 
 /** A .claude.json larger than this is not read (it is a few KB; a huge one is not Claude Code's). */
-const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+const MAX_CONFIG_BYTES = 1024 * 1024;
 
 /**
  * Whether a process is Claude Code: its name (Claude Code sets its process title to `claude`, which Linux keeps as
@@ -27,15 +27,54 @@ function readCmdline(pid: number): string[] {
   }
 }
 
+/**
+ * 'unreadable' (→ status `unknown`): the agent may not look, or the path is not a plain regular file (a symlink, a FIFO,
+ * a device). The slot's user controls its home, so a hostile entry must neither block the agent's event loop (a FIFO
+ * or /dev/zero read synchronously stops the gateway) nor let the slot probe files the agent can read (a symlink).
+ */
 type Presence = 'present' | 'absent' | 'unreadable';
 
-/** Existence only: the credentials file holds the slot's OAuth tokens and is never opened. */
+function errorPresence(error: unknown): Presence {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR' ? 'absent' : 'unreadable';
+}
+
+/** Existence only: the credentials file holds the slot's OAuth tokens and is never opened. lstat: a link is not it. */
 function fileExists(path: string): Presence {
   try {
-    return statSync(path).isFile() ? 'present' : 'absent';
+    return lstatSync(path).isFile() ? 'present' : 'unreadable';
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' || code === 'ENOTDIR' ? 'absent' : 'unreadable';
+    return errorPresence(error);
+  }
+}
+
+/**
+ * The file's text when it is a regular file (not a link: O_NOFOLLOW; not a FIFO/device: O_NONBLOCK + fstat) of at
+ * most `MAX_CONFIG_BYTES`; read only through the checked descriptor, so a swap after the check changes nothing.
+ */
+function readRegularFile(path: string): { text: string } | Presence {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    // ELOOP: the last component is a symlink.
+    return errorPresence(error);
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile() || stat.size > MAX_CONFIG_BYTES) return 'unreadable';
+    const buffer = Buffer.alloc(stat.size);
+    let filled = 0;
+    while (filled < buffer.length) {
+      const read = readSync(fd, buffer, filled, buffer.length - filled, filled);
+      if (read === 0) break;
+      filled += read;
+    }
+    return { text: buffer.subarray(0, filled).toString('utf8') };
+  } catch (error) {
+    return errorPresence(error);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -44,15 +83,13 @@ function fileExists(path: string): Presence {
  * organisation names, no token). The parsed file is dropped at once; nothing of it is kept or logged.
  */
 function hasOAuthAccount(path: string): Presence {
+  const file = readRegularFile(path);
+  if (typeof file === 'string') return file;
   try {
-    if (statSync(path).size > MAX_CONFIG_BYTES) return 'absent';
-    const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'));
-    const account = (parsed as { oauthAccount?: unknown } | null)?.oauthAccount;
+    const account = (JSON.parse(file.text) as { oauthAccount?: unknown } | null)?.oauthAccount;
     return typeof account === 'object' && account !== null ? 'present' : 'absent';
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM') return 'unreadable';
-    // Missing, or not JSON (Claude Code writing it right now): not signed in as far as we can tell.
+  } catch {
+    // Not JSON (Claude Code writing it right now): not signed in as far as we can tell.
     return 'absent';
   }
 }

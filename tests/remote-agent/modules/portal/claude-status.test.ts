@@ -2,8 +2,8 @@
  * Claude Code's status in a slot, from a real process tree and a real home folder: running (a `claude` process under
  * the slot's holder), signed in (the credentials file exists, or .claude.json names an account), signed out.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -72,5 +72,56 @@ describe('Claude Code status of a slot', () => {
     expect(claudeStatus({ holderPid: null, homeDir: home }, null)).toBe('signed-out');
     writeFileSync(join(home, '.claude.json'), JSON.stringify({ oauthAccount: { emailAddress: 'a@example.com' } }));
     expect(claudeStatus({ holderPid: null, homeDir: home }, null)).toBe('signed-in');
+  });
+});
+
+/**
+ * The slot's user owns its home: a FIFO, a link to /dev/zero or a link to the agent's own files must neither stop the
+ * agent (a synchronous read of a FIFO never returns) nor be followed. Run in a child with a time limit, so a hang
+ * fails the test instead of freezing the runner.
+ */
+describe('Claude Code status with hostile files in the slot home', () => {
+  function statusInChild(homeDir: string): { status: string | null; timedOut: boolean } {
+    const moduleUrl = new URL('../../../../remote-agent/src/modules/portal/claude-status.ts', import.meta.url).href;
+    const script = `import(${JSON.stringify(moduleUrl)}).then((m) => process.stdout.write(m.claudeStatus({ holderPid: null, homeDir: ${JSON.stringify(homeDir)} }, null)))`;
+    const result = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
+      timeout: 20_000,
+      encoding: 'utf8',
+    });
+    return {
+      status: result.status === 0 ? result.stdout : null,
+      timedOut: result.error !== undefined || result.signal !== null,
+    };
+  }
+
+  it('answers unknown at once for a FIFO as .claude.json (a blocking read would stop the agent)', () => {
+    mkdirSync(join(home, '.claude'));
+    execFileSync('mkfifo', [join(home, '.claude', '.claude.json')]);
+    expect(statusInChild(home)).toEqual({ status: 'unknown', timedOut: false });
+  });
+
+  it('answers unknown for .claude.json linked to /dev/zero, and never follows a link to a signed-in file', () => {
+    symlinkSync('/dev/zero', join(home, '.claude.json'));
+    expect(statusInChild(home)).toEqual({ status: 'unknown', timedOut: false });
+    rmSync(join(home, '.claude.json'));
+    // A file the agent can read (its secrets, say) that happens to look signed in: the link must not be followed.
+    const agentFile = join(dir, 'agent-secret.json');
+    writeFileSync(agentFile, JSON.stringify({ oauthAccount: { emailAddress: 'agent@example.com' } }));
+    symlinkSync(agentFile, join(home, '.claude.json'));
+    expect(claudeStatus({ holderPid: null, homeDir: home }, null)).toBe('unknown');
+  });
+
+  it('does not count a link named .credentials.json as signed in, nor a file over 1 MiB', () => {
+    mkdirSync(join(home, '.claude'));
+    const agentFile = join(dir, 'agent-secret');
+    writeFileSync(agentFile, 'secret');
+    symlinkSync(agentFile, join(home, '.claude', '.credentials.json'));
+    expect(claudeStatus({ holderPid: null, homeDir: home }, null)).toBe('unknown');
+    rmSync(join(home, '.claude', '.credentials.json'));
+    writeFileSync(
+      join(home, '.claude.json'),
+      JSON.stringify({ oauthAccount: { emailAddress: 'a@example.com' }, pad: 'x'.repeat(1024 * 1024) }),
+    );
+    expect(claudeStatus({ holderPid: null, homeDir: home }, null)).toBe('unknown');
   });
 });
