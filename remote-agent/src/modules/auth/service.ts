@@ -199,6 +199,12 @@ export class AuthService {
         },
       },
       session: {
+        // better-auth deletes sessions itself too (idle expiry found on lookup, the session swap of a two-factor change,
+        // sign-out): every delete tells the listeners, so terminals opened under that session close.
+        delete: {
+          // eslint-disable-next-line @typescript-eslint/require-await -- better-auth's hook type wants a promise
+          after: async (session: { id: string }) => this.tellEnded([session.id]),
+        },
         create: {
           // Every way in (password, two-factor, GitHub) ends here: only an active, approved user gets a session.
           // eslint-disable-next-line @typescript-eslint/require-await -- better-auth's hook type wants a promise
@@ -633,15 +639,19 @@ export class AuthService {
         }
       }
     })();
-    if (gone.length > 0)
-      for (const listener of this.listeners) {
-        try {
-          listener(gone);
-        } catch (error) {
-          this.deps.logger.warn({ err: error }, 'a session-end listener failed');
-        }
-      }
+    this.tellEnded(gone);
     return ended;
+  }
+
+  private tellEnded(ids: string[]): void {
+    if (ids.length === 0) return;
+    for (const listener of this.listeners) {
+      try {
+        listener(ids);
+      } catch (error) {
+        this.deps.logger.warn({ err: error }, 'a session-end listener failed');
+      }
+    }
   }
 
   endUserSessions(userId: string, except?: string): number {
@@ -696,15 +706,8 @@ export class AuthService {
     } catch {
       // The session is ended below either way.
     }
+    // better-auth's signOut removed the row already (its delete hook told the listeners); this catches a failed one.
     this.endSessions([caller.sessionId]);
-    // better-auth's signOut removed the row already, so endSessions found none to tell about: tell here (PORTAL).
-    for (const listener of this.listeners) {
-      try {
-        listener([caller.sessionId]);
-      } catch (error) {
-        this.deps.logger.warn({ err: error }, 'a session-end listener failed');
-      }
-    }
     this.deps.audit.record({
       actor: { type: 'user', id: caller.userId },
       action: 'auth.sign_out',

@@ -165,6 +165,52 @@ describe('missing, wrong and stolen credentials on the session routes', () => {
     );
   });
 
+  it('tells listeners when better-auth ends a session itself: idle expiry found on lookup, the two-factor session swap', async () => {
+    const ended: string[] = [];
+    const stop = h.agent.sessionGuard.onSessionsEnded((ids) => ended.push(...ids));
+    const sessionOf = (userId: string) =>
+      (h.db.prepare('SELECT id FROM auth_session WHERE userId = ?').all(userId) as Array<{ id: string }>).map(
+        (r) => r.id,
+      );
+    // Idle expiry: better-auth finds it on lookup and deletes the row before our guard sees it.
+    const idle = await h.signedInUser('idle-expiry', PASSWORD);
+    const [idleId] = sessionOf(idle.user.id);
+    h.db
+      .prepare('UPDATE auth_session SET expiresAt = ? WHERE id = ?')
+      .run(new Date(Date.now() - 1000).toISOString(), idleId);
+    expect(SessionInfo.parse((await h.site('GET', `${A}/session`, { jar: idle.jar })).body).user).toBeNull();
+    expect(ended).toContain(idleId);
+    // Two-factor confirm replaces the session: the old id ends (its terminals close), the new one lives.
+    const swap = await h.signedInUser('tf-swap', PASSWORD);
+    const [oldId] = sessionOf(swap.user.id);
+    const enrolled = await h.site<{ totpUri: string }>('POST', `${A}/two-factor/enable`, {
+      jar: swap.jar,
+      csrf: swap.csrf,
+      payload: { password: PASSWORD },
+    });
+    const confirmed = await h.site('POST', `${A}/two-factor/confirm`, {
+      jar: swap.jar,
+      csrf: swap.csrf,
+      payload: { code: totpFromUri(enrolled.body.totpUri) },
+    });
+    expect(confirmed.status).toBe(200);
+    expect(sessionOf(swap.user.id)).not.toContain(oldId);
+    expect(ended).toContain(oldId);
+    // Sign-out everywhere and the sweep tell too.
+    const [newId] = sessionOf(swap.user.id);
+    await h.site('POST', `${A}/sign-out-everywhere`, {
+      jar: swap.jar,
+      csrf: (confirmed.body as { csrfToken: string }).csrfToken,
+    });
+    expect(ended).toContain(newId);
+    const swept = await h.signedInUser('swept', PASSWORD);
+    const [sweptId] = sessionOf(swept.user.id);
+    h.db.prepare("UPDATE auth_session SET createdAt = '2000-01-01T00:00:00.000Z' WHERE id = ?").run(sweptId);
+    expect(h.agent.auth.sweepExpired()).toBeGreaterThanOrEqual(1);
+    expect(ended).toContain(sweptId);
+    stop();
+  });
+
   it('signs out one session, or every session of the user', async () => {
     const { user, jar, csrf } = await h.signedInUser('liskov', PASSWORD);
     const second = new CookieJar();
