@@ -24,6 +24,7 @@ export default tseslint.config(
       'out/**',
       'dist/**',
       'remote-agent/dist/**',
+      'remote-agent/portal-dist/**',
       'release/**',
       'bench/results/**',
       'test-results/**',
