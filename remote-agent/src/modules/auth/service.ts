@@ -1,5 +1,6 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { APIError, isAPIError } from 'better-auth/api';
+import { symmetricDecrypt } from 'better-auth/crypto';
 import type { Logger } from 'pino';
 import type { Db } from '../../db/database.js';
 import {
@@ -23,6 +24,10 @@ import { AuthSettingsStore } from './settings.js';
 import { LoginThrottle } from './throttle.js';
 
 const HOUR_MS = 3_600_000;
+/** TOTP: 30 s steps, and better-auth accepts the step before and after the current one. */
+const TOTP_PERIOD_MS = 30_000;
+/** How long the two-factor step of a GitHub sign-in waits for its code (better-auth's own default for password). */
+const TWO_FACTOR_PENDING_SECONDS = 600;
 /** Codes our database hooks throw through better-auth, answered to the client as they are. */
 const HOOK_CODES = new Set<string>([
   AgentErrorCode.AUTH_USER_DISABLED,
@@ -482,9 +487,27 @@ export class AuthService {
       }
       throw mapped;
     }
+    const session = await this.sessionByToken(answer.response.token);
+    if (/^\d{6}$/.test(code) && !(await this.claimTotpStep(answer.response.user.id, code))) {
+      // The code was used already (a replay within its window): the session better-auth just made ends at once.
+      if (session) this.endSessions([session.id]);
+      this.throttle.failure(subject, context.ip);
+      this.deps.audit.record({
+        actor: { type: 'anonymous', id: null },
+        action: 'auth.sign_in_failed',
+        outcome: 'failure',
+        ip: context.ip,
+        userAgent: context.userAgent,
+        detail: { method: 'two_factor', reason: 'code_reused' },
+      });
+      throw new AppError(
+        AgentErrorCode.AUTH_TWO_FACTOR_INVALID,
+        401,
+        'This code was used already. Wait for the next code in your app (or use a backup code), then sign in again.',
+      );
+    }
     this.throttle.success(subject);
     this.throttle.success(`user:${answer.response.user.id}`);
-    const session = await this.sessionByToken(answer.response.token);
     this.deps.audit.record({
       actor: { type: 'user', id: answer.response.user.id },
       action: 'auth.sign_in',
@@ -567,6 +590,39 @@ export class AuthService {
         model: 'account',
         data: { userId, providerId: 'credential', accountId: userId, password: hash, createdAt: at, updatedAt: at },
       });
+  }
+
+  /**
+   * TOTP replay guard (RFC 6238 5.2): the time-step the accepted `code` belongs to must come after the last step this
+   * user had accepted, else false. Kept in auth_throttle as `totp-step:<userId>` (failures = the step number), so it
+   * survives a restart; updated with one conditional upsert, so two requests with the same code cannot both pass.
+   */
+  private async claimTotpStep(userId: string, code: string): Promise<boolean> {
+    const row = this.deps.db.prepare('SELECT secret FROM auth_two_factor WHERE userId = ?').get(userId) as
+      { secret: string } | undefined;
+    if (!row) return true;
+    const context = await (await this.auth()).$context;
+    const secret = await symmetricDecrypt({
+      key: context.secretConfig as Parameters<typeof symmetricDecrypt>[0]['key'],
+      data: row.secret,
+    });
+    // Imported `base32:` secrets are never made here (enrolment generates them); their key is the decoded bytes.
+    if (secret.startsWith('base32:')) return true;
+    const key = Buffer.from(secret, 'utf8');
+    // better-auth checks against the real clock, so the step is found on it too.
+    const current = Math.floor(Date.now() / TOTP_PERIOD_MS);
+    let step: number | null = null;
+    for (let candidate = current + 1; candidate >= current - 1 && step === null; candidate -= 1)
+      if (hotp(key, candidate) === code) step = candidate;
+    if (step === null) return false;
+    const claimed = this.deps.db
+      .prepare(
+        `INSERT INTO auth_throttle (subject, failures, last_failure_at, blocked_until, locked) VALUES (?, ?, ?, NULL, 0)
+         ON CONFLICT (subject) DO UPDATE SET failures = excluded.failures, last_failure_at = excluded.last_failure_at
+         WHERE auth_throttle.failures < excluded.failures`,
+      )
+      .run(`totp-step:${userId}`, step, new Date(this.now()).toISOString()).changes;
+    return claimed === 1;
   }
 
   // ------------------------------------------------------------------ sessions
@@ -888,6 +944,8 @@ export class AuthService {
         ),
       );
     }
+    // The code that turned two-factor on cannot then finish a sign-in.
+    await this.claimTotpStep(caller.userId, code);
     const cookies = this.forwardCookies(answer.headers);
     this.deps.audit.record({
       actor: { type: 'user', id: caller.userId },
@@ -1104,6 +1162,22 @@ export class AuthService {
       const token = cookies.find((c) => c.startsWith(`${this.cookieName}=`));
       if (token) {
         const session = await this.sessionFromCookie(token);
+        // A link (mode 'link') keeps the caller's own session: only a new session from a sign-in needs the code.
+        const tokenValue = token.slice(this.cookieName.length + 1).split(';')[0] ?? '';
+        const newSession = !(tokenValue && context.cookie?.includes(`${this.cookieName}=${tokenValue}`));
+        if (session && newSession && this.twoFactorOn(session.userId)) {
+          // better-auth's two-factor check covers only password sign-in: a GitHub sign-in of a user with two-factor
+          // on gets no session either, only the pending two-factor state that /two-factor/verify finishes.
+          this.endSessions([session.id]);
+          return {
+            location: '/sign-in?step=two-factor',
+            cookies: [
+              this.clearCookie(),
+              ...cookies.filter((c) => !c.startsWith(`${this.cookieName}=`)),
+              await this.pendingTwoFactorCookie(session.userId),
+            ],
+          };
+        }
         if (session)
           this.deps.audit.record({
             actor: { type: 'user', id: session.userId },
@@ -1136,6 +1210,33 @@ export class AuthService {
       detail: { method: 'github', reason: code },
     });
     return fail(code);
+  }
+
+  private twoFactorOn(userId: string): boolean {
+    const row = this.deps.db.prepare('SELECT twoFactorEnabled FROM auth_user WHERE id = ?').get(userId) as
+      { twoFactorEnabled: number | null } | undefined;
+    return row?.twoFactorEnabled === 1;
+  }
+
+  /**
+   * The same pending state better-auth's two-factor plugin makes after a password (a verification row naming the
+   * user, its attempt counter, and its signed `two_factor` cookie), so /two-factor/verify finishes a GitHub sign-in.
+   */
+  private async pendingTwoFactorCookie(userId: string): Promise<string> {
+    const context = await (await this.auth()).$context;
+    const identifier = `2fa-${randomBytes(15).toString('base64url')}`;
+    const expiresAt = new Date(Date.now() + TWO_FACTOR_PENDING_SECONDS * 1000);
+    await context.internalAdapter.createVerificationValue({ value: userId, identifier, expiresAt });
+    await context.internalAdapter.createVerificationValue({
+      value: '0',
+      identifier: `2fa-attempts-${identifier}`,
+      expiresAt,
+    });
+    const cookie = context.createAuthCookie('two_factor', { maxAge: TWO_FACTOR_PENDING_SECONDS });
+    // better-call's signed cookie: value.HMAC-SHA256(secret, value) in base64, URI-encoded.
+    const signature = createHmac('sha256', context.secret).update(identifier).digest('base64');
+    const value = encodeURIComponent(`${identifier}.${signature}`);
+    return `${cookie.name}=${value}; Max-Age=${TWO_FACTOR_PENDING_SECONDS}; Path=/; HttpOnly; SameSite=Lax${this.deps.secureCookie ? '; Secure' : ''}`;
   }
 
   private async sessionFromCookie(setCookie: string): Promise<SessionRecord | null> {
@@ -1266,6 +1367,15 @@ export class AuthService {
   githubEnabled(): boolean {
     return this.settingsView().github.enabled;
   }
+}
+
+/** RFC 4226 HOTP (SHA-1, 6 digits) of one counter. */
+function hotp(key: Buffer, counter: number): string {
+  const message = Buffer.alloc(8);
+  message.writeBigUInt64BE(BigInt(counter));
+  const mac = createHmac('sha1', key).update(message).digest();
+  const offset = mac[mac.length - 1]! & 0xf;
+  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
 }
 
 export type SignedInResult = { user: SessionUser; csrfToken: string; expiresAt: string } | { twoFactorRequired: true };

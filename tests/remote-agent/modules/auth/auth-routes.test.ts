@@ -417,10 +417,11 @@ describe('TOTP two-factor', () => {
     expect(enrolled.body.backupCodes.length).toBeGreaterThanOrEqual(8);
     const wrongCode = await h.site('POST', `${A}/two-factor/confirm`, { jar, csrf, payload: { code: '000000' } });
     expect(errorCode(wrongCode.body)).toBe('AUTH_TWO_FACTOR_INVALID');
+    const confirmCode = totpFromUri(enrolled.body.totpUri);
     const confirmed = await h.site<{ enabled: boolean; csrfToken: string }>('POST', `${A}/two-factor/confirm`, {
       jar,
       csrf,
-      payload: { code: totpFromUri(enrolled.body.totpUri) },
+      payload: { code: confirmCode },
     });
     expect(confirmed.status).toBe(200);
     expect(confirmed.body.enabled).toBe(true);
@@ -435,13 +436,26 @@ describe('TOTP two-factor', () => {
     expect(SessionInfo.parse((await h.site('GET', `${A}/session`, { jar: browser })).body).user).toBeNull();
     const bad = await h.site('POST', `${A}/two-factor/verify`, { jar: browser, payload: { code: '000000' } });
     expect(errorCode(bad.body)).toBe('AUTH_TWO_FACTOR_INVALID');
-    const good = await h.site('POST', `${A}/two-factor/verify`, {
-      jar: browser,
-      payload: { code: totpFromUri(enrolled.body.totpUri) },
-    });
+    // The code that confirmed enrolment was spent: the sign-in needs a later one (the next step is accepted too).
+    const spent = await h.site('POST', `${A}/two-factor/verify`, { jar: browser, payload: { code: confirmCode } });
+    expect(errorCode(spent.body)).toBe('AUTH_TWO_FACTOR_INVALID');
+    const browserAgain = new CookieJar();
+    await h.site('POST', `${A}/sign-in`, { jar: browserAgain, payload: { login: 'totp', password: PASSWORD } });
+    const nextCode = totpFromUri(enrolled.body.totpUri, Date.now() + 30_000);
+    const good = await h.site('POST', `${A}/two-factor/verify`, { jar: browserAgain, payload: { code: nextCode } });
     expect(good.status).toBe(200);
-    const session = SessionInfo.parse((await h.site('GET', `${A}/session`, { jar: browser })).body);
+    const session = SessionInfo.parse((await h.site('GET', `${A}/session`, { jar: browserAgain })).body);
     expect(session.user).toMatchObject({ username: 'totp', twoFactorEnabled: true });
+
+    // The same code a second time (someone who saw it over the shoulder): refused, and no session is left behind.
+    const replay = new CookieJar();
+    await h.site('POST', `${A}/sign-in`, { jar: replay, payload: { login: 'totp', password: PASSWORD } });
+    const sessionsBefore = h.db.prepare('SELECT COUNT(*) AS n FROM auth_session').get();
+    const replayed = await h.site('POST', `${A}/two-factor/verify`, { jar: replay, payload: { code: nextCode } });
+    expect(replayed.status).toBe(401);
+    expect(errorCode(replayed.body)).toBe('AUTH_TWO_FACTOR_INVALID');
+    expect(h.db.prepare('SELECT COUNT(*) AS n FROM auth_session').get()).toEqual(sessionsBefore);
+    expect(SessionInfo.parse((await h.site('GET', `${A}/session`, { jar: replay })).body).user).toBeNull();
 
     // A backup code works once.
     const backup = new CookieJar();
@@ -466,7 +480,7 @@ describe('TOTP two-factor', () => {
     ).toBe(401);
 
     const off = await h.site<{ enabled: boolean }>('POST', `${A}/two-factor/disable`, {
-      jar: browser,
+      jar: browserAgain,
       csrf: session.csrfToken!,
       payload: { password: PASSWORD },
     });

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionInfo } from '../../../../remote-agent/src/contract/index.js';
+import { totpFromUri } from './totp.js';
 import { startFakeGithub, type FakeGithub, type FakeGithubUser } from '../../../fixtures/fake-github.js';
 import { CookieJar, startAuthHarness, type Harness } from './harness.js';
 
@@ -94,6 +95,35 @@ describe('GitHub sign-in (stand-in)', () => {
       .prepare("SELECT accessToken, refreshToken, idToken FROM auth_account WHERE accountId = '1001'")
       .get();
     expect(row).toEqual({ accessToken: null, refreshToken: null, idToken: null });
+  });
+
+  it('asks a user who turned two-factor on for the code after GitHub too: no session until the code', async () => {
+    const password = 'violet lantern orbit 42';
+    const { user, jar: own, csrf } = await h.signedInUser('octo-2fa', password);
+    await h.admin('PUT', `/api/v1/users/${user.id}/github`, { githubId: 2042 });
+    const enrolled = await h.site<{ totpUri: string }>('POST', `${A}/two-factor/enable`, {
+      jar: own,
+      csrf,
+      payload: { password },
+    });
+    const confirmCode = totpFromUri(enrolled.body.totpUri);
+    await h.site('POST', `${A}/two-factor/confirm`, { jar: own, csrf, payload: { code: confirmCode } });
+    const sessionsBefore = h.db.prepare('SELECT COUNT(*) AS n FROM auth_session WHERE userId = ?').get(user.id);
+    const jar = new CookieJar();
+    expect(await throughGithub(jar, ghUser(2042, 'octo-2fa-gh'))).toBe('/sign-in?step=two-factor');
+    expect(SessionInfo.parse((await h.site('GET', `${A}/session`, { jar })).body).user).toBeNull();
+    expect(h.db.prepare('SELECT COUNT(*) AS n FROM auth_session WHERE userId = ?').get(user.id)).toEqual(
+      sessionsBefore,
+    );
+    // The portal's code step finishes it, like after a password.
+    const wrong = await h.site('POST', `${A}/two-factor/verify`, { jar, payload: { code: '000000' } });
+    expect(errorCode(wrong.body)).toBe('AUTH_TWO_FACTOR_INVALID');
+    const verified = await h.site('POST', `${A}/two-factor/verify`, {
+      jar,
+      payload: { code: totpFromUri(enrolled.body.totpUri, Date.now() + 30_000) },
+    });
+    expect(verified.status).toBe(200);
+    expect(SessionInfo.parse((await h.site('GET', `${A}/session`, { jar })).body).user?.id).toBe(user.id);
   });
 
   it('does NOT link by a matching (verified) email: the login is refused as not linked', async () => {
