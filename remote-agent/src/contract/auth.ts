@@ -243,7 +243,11 @@ export const SignUpBody = z.strictObject({
     .trim()
     .toLowerCase()
     .regex(/^[a-z0-9][a-z0-9._-]{0,31}$/, { message: "must be 1-32 letters, digits, '.', '_' or '-'" }),
-  email: z.email({ message: 'must be an email address' }).max(254),
+  email: z
+    .email({ message: 'must be an email address' })
+    .max(254)
+    // The agent's own placeholder addresses (`<id>@users.slotdeck.invalid`) live there: reserved.
+    .refine((email) => !/\.invalid$/i.test(email), { message: 'must be a real address (.invalid is reserved)' }),
   password: NewPassword,
 });
 export const SignedUp = z.object({ pendingApproval: z.literal(true) });

@@ -300,11 +300,15 @@ export class AuthService {
     const emailFree =
       wanted !== null &&
       this.deps.db.prepare('SELECT 1 FROM auth_user WHERE email = ? AND id != ?').get(wanted, userId) === undefined;
-    const email = emailFree
+    let email = emailFree
       ? wanted
       : existing && !existing.email.endsWith('.invalid') && existing.email !== wanted
         ? placeholderEmail(userId)
         : (existing?.email ?? placeholderEmail(userId));
+    // Whatever another sign-in row holds (an address set before .invalid was refused), this one takes a free one:
+    // a UNIQUE clash here would fail every sign-in and invite of this user.
+    if (this.deps.db.prepare('SELECT 1 FROM auth_user WHERE email = ? AND id != ?').get(email, userId))
+      email = `${userId}.${randomBytes(6).toString('hex')}@users.slotdeck.invalid`;
     const fields = {
       name: user.display_name ?? user.username,
       email,
@@ -312,20 +316,35 @@ export class AuthService {
       displayUsername: user.username,
       updatedAt: new Date(this.now()),
     };
-    if (!existing) {
-      // Another (deleted) user's sign-in row may still hold the name; the live user gets it.
-      this.deps.db.prepare('DELETE FROM auth_user WHERE username = ? AND id != ?').run(fields.username, userId);
-      await context.adapter.create({
-        model: 'user',
-        data: { id: userId, ...fields, emailVerified: false, twoFactorEnabled: false, createdAt: new Date(this.now()) },
-        forceAllowId: true,
-      });
-    } else if (
-      existing.email !== fields.email ||
-      existing.username !== fields.username ||
-      existing.name !== fields.name
-    ) {
-      await context.adapter.update({ model: 'user', where: [{ field: 'id', value: userId }], update: fields });
+    try {
+      if (!existing) {
+        // Another (deleted) user's sign-in row may still hold the name; the live user gets it.
+        this.deps.db.prepare('DELETE FROM auth_user WHERE username = ? AND id != ?').run(fields.username, userId);
+        await context.adapter.create({
+          model: 'user',
+          data: {
+            id: userId,
+            ...fields,
+            emailVerified: false,
+            twoFactorEnabled: false,
+            createdAt: new Date(this.now()),
+          },
+          forceAllowId: true,
+        });
+      } else if (
+        existing.email !== fields.email ||
+        existing.username !== fields.username ||
+        existing.name !== fields.name
+      ) {
+        await context.adapter.update({ model: 'user', where: [{ field: 'id', value: userId }], update: fields });
+      }
+    } catch (error) {
+      if (!/UNIQUE/i.test(String((error as Error).message))) throw error;
+      throw new AppError(
+        AgentErrorCode.AUTH_EMAIL_TAKEN,
+        409,
+        'This account’s sign-in record clashes with another account’s. Ask your administrator to check its username and email.',
+      );
     }
     return { email };
   }
@@ -400,8 +419,6 @@ export class AuthService {
     const target = this.resolveLogin(login);
     const subject = this.accountSubject(target?.id, login);
     this.throttle.check(subject, context.ip);
-    // An unknown name still costs a password hash (better-auth hashes for a missing account), so both answer alike.
-    const email = target ? (await this.ensureAuthUser(target.id)).email : 'nobody@users.slotdeck.invalid';
     const auth = await this.auth();
     const invalid = new AppError(
       AgentErrorCode.AUTH_CREDENTIALS_INVALID,
@@ -410,6 +427,13 @@ export class AuthService {
     );
     let answer: { headers: Headers; response: { token?: string | null; twoFactorRedirect?: boolean } };
     try {
+      // An unknown name costs the same password check against a fixed hash, and never reaches better-auth (which
+      // would look the typed address up: no made-up address may ever sign anyone in).
+      if (!target) {
+        await this.dummyPasswordCheck(password);
+        throw invalid;
+      }
+      const { email } = await this.ensureAuthUser(target.id);
       answer = await auth.api.signInEmail({
         body: { email, password, rememberMe: true },
         headers: this.headersOf(context),
@@ -447,6 +471,15 @@ export class AuthService {
       detail: { method: 'password' },
     });
     return { result: this.signedIn(session!), cookies };
+  }
+
+  private dummyHash: Promise<string> | null = null;
+
+  /** A password check as costly as a real one, for names that match no account. */
+  private async dummyPasswordCheck(password: string): Promise<void> {
+    const context = await (await this.auth()).$context;
+    this.dummyHash ??= context.password.hash(randomBytes(24).toString('base64url'));
+    await context.password.verify({ hash: await this.dummyHash, password });
   }
 
   /** The second step of a sign-in with two-factor: the code from the app, or a backup code. */
@@ -532,6 +565,8 @@ export class AuthService {
     checkPassword(body.password, body);
     // A taken name or email answers like a fresh one (no probing who has an account); the admin sees the request.
     this.throttle.failure(subject, null);
+    // The password is hashed in every branch, so a taken name or email costs the same time as a fresh one.
+    const passwordHash = await (await (await this.auth()).$context).password.hash(body.password);
     const email = body.email.toLowerCase();
     if (
       this.usernameTaken(body.username) ||
@@ -557,7 +592,7 @@ export class AuthService {
     });
     this.deps.db.prepare('UPDATE users SET pending_approval = 1 WHERE id = ?').run(created.id);
     await this.ensureAuthUser(created.id);
-    await this.setPassword(created.id, body.password);
+    await this.setPassword(created.id, body.password, passwordHash);
     this.deps.audit.record({
       actor: { type: 'anonymous', id: null },
       action: 'auth.signed_up',
@@ -568,9 +603,9 @@ export class AuthService {
     });
   }
 
-  private async setPassword(userId: string, password: string): Promise<void> {
+  private async setPassword(userId: string, password: string, hashed?: string): Promise<void> {
     const context = await (await this.auth()).$context;
-    const hash = await context.password.hash(password);
+    const hash = hashed ?? (await context.password.hash(password));
     const account = await context.adapter.findOne<{ id: string }>({
       model: 'account',
       where: [

@@ -102,6 +102,7 @@ export class UserService {
   }
 
   create(body: z.output<typeof CreateUserBody>): User {
+    refuseReservedEmail(body.email);
     const at = new Date(this.now()).toISOString();
     const id = `u_${randomId(10)}`;
     try {
@@ -129,6 +130,7 @@ export class UserService {
   update(id: string, body: z.output<typeof UpdateUserBody>): User {
     const user = this.userRow(id);
     if (user.deletedAt !== null) throw userDeleted(user);
+    refuseReservedEmail(body.email);
     try {
       this.repo.updateUser(id, body, new Date(this.now()).toISOString());
     } catch (error) {
@@ -345,4 +347,17 @@ function toUser(row: UserRow): User {
     updatedAt: row.updatedAt,
     deletedAt: row.deletedAt,
   };
+}
+
+/**
+ * `.invalid` (RFC 2606) is the sign-in side's placeholder domain (`<id>@users.slotdeck.invalid`): a real user holding
+ * such an address would take another user's sign-in record.
+ */
+function refuseReservedEmail(email: string | null | undefined): void {
+  if (email && /\.invalid$/i.test(email.trim()))
+    throw new AppError(
+      AgentErrorCode.VALIDATION_FAILED,
+      400,
+      'Addresses ending in .invalid are reserved for the agent itself. Enter a real email address, or none.',
+    );
 }

@@ -571,6 +571,36 @@ describe('admin routes', () => {
 });
 
 describe('sign-up, expiry and user changes', () => {
+  it('refuses the reserved .invalid domain (sign-up and admin), and a placeholder clash never breaks a sign-in', async () => {
+    const victim = h.newUser('placeholder-victim');
+    await h.admin('PUT', '/api/v1/auth/settings', { signUpEnabled: true });
+    const signUp = await h.site('POST', `${A}/sign-up`, {
+      payload: { username: 'squatter', email: `${victim.id}@users.slotdeck.invalid`, password: PASSWORD },
+    });
+    expect(signUp.status).toBe(400);
+    expect(errorCode(signUp.body)).toBe('VALIDATION_FAILED');
+    await h.admin('PUT', '/api/v1/auth/settings', { signUpEnabled: false });
+    const adminSet = await h.admin('PATCH', `/api/v1/users/${victim.id}`, { email: 'nobody@users.slotdeck.invalid' });
+    expect(adminSet.status).toBe(400);
+    // A row made before the refusal existed holds the victim's placeholder and the unknown-login address: the
+    // victim still signs in through the invite, and a made-up name with that row's password is simply wrong.
+    const squatter = await h.signedInUser('squatter-old', PASSWORD);
+    h.db
+      .prepare('UPDATE auth_user SET email = ? WHERE id = ?')
+      .run(`${victim.id}@users.slotdeck.invalid`, squatter.user.id);
+    const invite = await h.admin<{ link: string }>('POST', `/api/v1/users/${victim.id}/invites`, {});
+    const token = invite.body.link.split('/invite/')[1]!;
+    const accepted = await h.site('POST', `${A}/invites/accept`, { payload: { token, password: PASSWORD } });
+    expect(accepted.status).toBe(200);
+    const other = await h.signedInUser('squatter-nobody', PASSWORD);
+    h.db.prepare('UPDATE auth_user SET email = ? WHERE id = ?').run('nobody@users.slotdeck.invalid', other.user.id);
+    const sessions = h.db.prepare('SELECT COUNT(*) AS n FROM auth_session').get();
+    const made = await h.site('POST', `${A}/sign-in`, { payload: { login: 'made-up-name', password: PASSWORD } });
+    expect(made.status).toBe(401);
+    expect(errorCode(made.body)).toBe('AUTH_CREDENTIALS_INVALID');
+    expect(h.db.prepare('SELECT COUNT(*) AS n FROM auth_session').get()).toEqual(sessions);
+  });
+
   it('refuses sign-up while it is off; when on, the new user waits for approval', async () => {
     const body = { username: 'joiner', email: 'joiner@example.com', password: 'saffron kettle river 31' };
     const off = await h.site('POST', `${A}/sign-up`, { payload: body });
