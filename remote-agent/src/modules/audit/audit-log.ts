@@ -96,10 +96,13 @@ function toEntry(row: AuditRow): AuditEntry {
   };
 }
 
-/** A CSV cell: quoted when needed, and a leading =+-@ neutralised so a spreadsheet never runs it as a formula. */
+/**
+ * A CSV cell: quoted when needed, and a leading = + - @ | % (or tab/CR), also after leading spaces (some imports trim
+ * them), neutralised with a ' so a spreadsheet never runs it as a formula.
+ */
 function csvCell(value: string | null): string {
   if (value === null) return '';
-  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  const safe = /^[\s]*[=+\-@|%]/.test(value) || /^[\t\r]/.test(value) ? `'${value}` : value;
   return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
@@ -155,6 +158,28 @@ export class AuditLog {
         clip(entry.userAgent),
         JSON.stringify(detail),
       );
+  }
+
+  /**
+   * Whether an API key was made in the portal by its user: a portal `key.created` for it, or a portal `key.rotated`
+   * whose old key was. A key without such a record (the admin's, or older than the retention) answers false.
+   */
+  keyMadeInPortal(keyId: string): boolean {
+    const statement = this.db.prepare(
+      `SELECT action, target FROM audit_log
+       WHERE outcome = 'success' AND json_extract(detail_json, '$.via') = 'portal'
+         AND ((action = 'key.created' AND target = ?)
+           OR (action = 'key.rotated' AND json_extract(detail_json, '$.newKeyId') = ?))
+       LIMIT 1`,
+    );
+    let id = keyId;
+    for (let hops = 0; hops < 100; hops += 1) {
+      const row = statement.get(id, id) as { action: string; target: string } | undefined;
+      if (!row) return false;
+      if (row.action === 'key.created') return true;
+      id = row.target;
+    }
+    return false;
   }
 
   /** Newest first, `limit` (1-500, default 100) at a time; `nextCursor` is null on the last page. */

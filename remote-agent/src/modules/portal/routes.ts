@@ -383,9 +383,18 @@ export function registerPortalRoutes(site: FastifyInstance, deps: PortalDeps): v
   });
 
   portalRoute(site, guard, portalApi.updateKey, ({ caller, params, body, request }) => {
-    ownEditableKey(caller, params.id);
-    if (body.expiresAt !== undefined)
-      users.setKeyExpiry(params.id, body.expiresAt === null ? null : Date.parse(body.expiresAt));
+    const current = ownEditableKey(caller, params.id);
+    if (body.expiresAt !== undefined) {
+      const wanted = body.expiresAt === null ? null : Date.parse(body.expiresAt);
+      const currentEnd = current.expiresAt === null ? null : Date.parse(current.expiresAt);
+      if (currentEnd !== null && (wanted === null || wanted > currentEnd) && !audit.keyMadeInPortal(current.id))
+        throw new AppError(
+          AgentErrorCode.PORTAL_KEY_READ_ONLY,
+          403,
+          `Your admin set key ${current.prefix}… to expire at ${current.expiresAt}: you may bring that sooner, not later. Ask your admin to extend it.`,
+        );
+      users.setKeyExpiry(params.id, wanted);
+    }
     const key = body.name !== undefined ? users.updateKey(params.id, { name: body.name }) : users.getKey(params.id);
     audit.record({
       ...auditOf(request, caller),
@@ -408,8 +417,33 @@ export function registerPortalRoutes(site: FastifyInstance, deps: PortalDeps): v
   });
 
   portalRoute(site, guard, portalApi.rotateKey, ({ caller, params, body, request }) => {
-    ownEditableKey(caller, params.id);
-    const result = users.rotateKey(params.id, { graceSeconds: body.graceSeconds });
+    const old = ownEditableKey(caller, params.id);
+    // Only an active key rotates (a rotating one already has its replacement): each rotation adds an active key.
+    if (old.state !== 'active')
+      throw new AppError(
+        AgentErrorCode.KEY_NOT_ACTIVE,
+        409,
+        `Key ${old.prefix}… is ${old.state}; only an active key can be rotated. Use its replacement, or create a new key.`,
+      );
+    const limits = deps.limits();
+    // The old key stops counting as active, the new one counts: the total must stay within the admin's limit.
+    const othersActive = activeOwnKeys(users.listKeys(caller.userId)) - 1;
+    if (othersActive + 1 > limits.keyLimit)
+      throw new AppError(
+        AgentErrorCode.PORTAL_KEY_LIMIT,
+        409,
+        `You have ${othersActive + 1} active keys, more than your admin now allows (${limits.keyLimit}). Revoke one you no longer use, then rotate.`,
+      );
+    const scopes = old.scopes.filter((scope) => limits.allowedScopes.includes(scope));
+    if (scopes.length === 0)
+      throw new AppError(
+        AgentErrorCode.PORTAL_SCOPE_NOT_ALLOWED,
+        403,
+        `Your admin no longer allows this key's scopes (${old.scopes.join(', ')}). Revoke it and create a new key.`,
+      );
+    const result = users.rotateKey(params.id, { graceSeconds: body.graceSeconds }, (kept) =>
+      kept.filter((scope) => limits.allowedScopes.includes(scope)),
+    );
     audit.record({
       ...auditOf(request, caller),
       action: 'key.rotated',

@@ -241,7 +241,12 @@ export class UserService {
    * Issues a replacement with the same name, scopes, limits, slot and expiry; the old key keeps working for the
    * grace period (never longer than it would have anyway), then reads as expired. Key quotas move with it.
    */
-  rotateKey(keyId: string, body: z.output<typeof RotateKeyBody>): CreatedKey {
+  rotateKey(
+    keyId: string,
+    body: z.output<typeof RotateKeyBody>,
+    /** The portal's narrowing: the replacement gets only these of the old key's scopes (what the admin allows now). */
+    narrowScopes?: (scopes: KeyRow['scopes']) => KeyRow['scopes'],
+  ): CreatedKey {
     const old = this.keyRow(keyId);
     const now = this.now();
     const state = keyState(old, now);
@@ -259,7 +264,7 @@ export class UserService {
       {
         userId: old.userId,
         name: old.name,
-        scopes: old.scopes,
+        scopes: narrowScopes ? narrowScopes(old.scopes) : old.scopes,
         expiresAt: old.expiresAt,
         slotId: old.slotId,
         requestsPerMinute: old.requestsPerMinute,

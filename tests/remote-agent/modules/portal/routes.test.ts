@@ -327,6 +327,58 @@ describe('my keys', () => {
     expect(actions).toEqual(['key.created', 'key.updated', 'key.rotated', 'key.revoked']);
   });
 
+  it('keeps rotation within the admin’s key limit and scopes, and never lifts an expiry the admin set', async () => {
+    const carol = await h.newUser('carol');
+    const asCarol = { session: await h.signIn('carol') };
+    await setLimits({ portalKeyLimit: 1, portalKeyScopes: ['gateway', 'self'] });
+    try {
+      const first = CreatedPortalKey.parse(
+        (await call('POST', '/api/public/portal/keys', { ...asCarol, body: { name: 'only' } })).body,
+      );
+      const rotate = (id: string) =>
+        call('POST', `/api/public/portal/keys/${id}/rotate`, { ...asCarol, body: { graceSeconds: 3600 } });
+      const rotated = await rotate(first.key.id);
+      expect(rotated.status).toBe(201);
+      // The old key is rotating now: rotating it again would add another active key.
+      const again = await rotate(first.key.id);
+      expect(again.status).toBe(409);
+      expect(codeOf(again.body)).toBe('KEY_NOT_ACTIVE');
+      const list = PortalKeyList.parse((await call('GET', '/api/public/portal/keys', asCarol)).body);
+      expect(list.activeOwnKeys).toBe(1);
+      // The admin narrowed the scopes: the replacement gets only what is allowed now.
+      await setLimits({ portalKeyScopes: ['self'] });
+      const narrowed = CreatedPortalKey.parse((await rotate(CreatedPortalKey.parse(rotated.body).key.id)).body);
+      expect(narrowed.key.scopes).toEqual(['self']);
+      // The admin lowered the limit below what the user holds: no rotation adds to it.
+      const adminKey = h.agent.users.createKey(carol.id, {
+        name: 'from the admin',
+        scopes: ['self'],
+        expiresAt: new Date(Date.now() + 7 * 86_400_000).toISOString(),
+      });
+      expect((await rotate(narrowed.key.id)).status).toBe(409);
+      await setLimits({ portalKeyLimit: 3 });
+      // A key the admin issued with an expiry: sooner is fine, later or never is refused.
+      const patch = (expiresAt: string | null) =>
+        call('PATCH', `/api/public/portal/keys/${adminKey.key.id}`, { ...asCarol, body: { expiresAt } });
+      for (const later of [null, new Date(Date.now() + 30 * 86_400_000).toISOString()]) {
+        const refused = await patch(later);
+        expect(refused.status).toBe(403);
+        expect(codeOf(refused.body)).toBe('PORTAL_KEY_READ_ONLY');
+      }
+      const sooner = new Date(Date.now() + 86_400_000).toISOString();
+      expect((await patch(sooner)).status).toBe(200);
+      expect(h.agent.users.getKey(adminKey.key.id).expiresAt).toBe(sooner);
+      // The user's own key (made in the portal, then rotated) may still be extended.
+      const own = await call('PATCH', `/api/public/portal/keys/${narrowed.key.id}`, {
+        ...asCarol,
+        body: { expiresAt: null },
+      });
+      expect(own.status).toBe(200);
+    } finally {
+      await setLimits({ portalKeyLimit: 3, portalKeyScopes: ['gateway', 'self'] });
+    }
+  });
+
   it('lists the key the admin issued for a metered slot read-only', async () => {
     const slotKey = h.agent.users.createKey(bob.id, { name: 'slot bob-dev', scopes: ['gateway'] }, { slotId: bobSlot });
     const list = PortalKeyList.parse((await call('GET', '/api/public/portal/keys', { session: bobSession })).body);
