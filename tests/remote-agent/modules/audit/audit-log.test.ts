@@ -92,6 +92,23 @@ describe('AuditLog', () => {
     expect(csv[1]).toContain(`"'=HYPERLINK(""x"")"`);
   });
 
+  it('neutralises a formula after leading spaces and a leading | or % in CSV cells (some imports trim spaces)', async () => {
+    const dangerous = [' =HYPERLINK("x")', '\t+1', '|cmd', '%0A', '  @SUM(A1)', '\r-2'];
+    for (const userAgent of dangerous)
+      audit.record({ actor: { type: 'anonymous', id: null }, action: 'auth.sign_in_failed', userAgent });
+    audit.record({ actor: { type: 'anonymous', id: null }, action: 'auth.sign_in_failed', userAgent: 'Mozilla/5.0' });
+    const csv = await read(audit.exportStream({ action: 'auth.sign_in_failed' }, 'csv'));
+    const agents = audit
+      .list({ action: 'auth.sign_in_failed' })
+      .entries.map((e) => e.userAgent!)
+      .reverse();
+    for (const agent of agents.slice(0, dangerous.length)) {
+      const cell = /[",\n\r]/.test(`'${agent}`) ? `"'${agent.replace(/"/g, '""')}"` : `'${agent}`;
+      expect(csv).toContain(`,${cell},`);
+    }
+    expect(csv).toContain(',Mozilla/5.0,');
+  });
+
   it('exports more entries than one page in order', async () => {
     const insert = db.transaction(() => {
       for (let i = 0; i < 2500; i += 1) audit.record({ actor: { type: 'system', id: null }, action: 'slot.started' });
