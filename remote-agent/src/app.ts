@@ -286,6 +286,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     tickets,
     audit,
     publicUrl,
+    ownersMayShare: () => auth.settings.get().ownersMayShare,
   });
   publicSiteModules.push((site) => {
     registerPublicTerminalRoute(site, { backendOf: (id) => slots.backendOf(id), tickets, opening });

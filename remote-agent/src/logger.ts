@@ -21,7 +21,20 @@ export const REDACTED_PATHS = [
  * (`/share/<token>`, `/api/public/share/<token>/ticket`).
  */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&](?:ticket|token)=)[^&#]*/gi, '$1[redacted]').replace(/(\/share\/)[^/?#]+/gi, '$1[redacted]');
+  // The router decodes percent-escapes (`/%73hare/<token>` is the share page): redact the decoded path.
+  let decoded: string;
+  try {
+    decoded = decodeURI(url);
+  } catch {
+    // A malformed escape: the router refuses such a URL, but its parts may still hold a token.
+    decoded = url.replace(/%([0-9a-f]{2})/gi, (escape, hex: string) => {
+      const char = String.fromCharCode(parseInt(hex, 16));
+      return /[\w/]/.test(char) ? char : escape;
+    });
+  }
+  return decoded
+    .replace(/([?&](?:ticket|token)=)[^&#]*/gi, '$1[redacted]')
+    .replace(/(\/share\/)[^/?#]+/gi, '$1[redacted]');
 }
 
 export function createLogger(level: LevelWithSilent, destination?: DestinationStream): Logger {

@@ -76,6 +76,8 @@ export const AgentErrorCode = {
   SHARE_NOT_ALLOWED: 'SHARE_NOT_ALLOWED',
   SHARE_EXPIRY_INVALID: 'SHARE_EXPIRY_INVALID',
   SHARE_ORIGIN_INVALID: 'SHARE_ORIGIN_INVALID',
+  SHARE_THROTTLED: 'SHARE_THROTTLED',
+  SHARE_LIMIT: 'SHARE_LIMIT',
 } as const;
 export type AgentErrorCode = (typeof AgentErrorCode)[keyof typeof AgentErrorCode];
 

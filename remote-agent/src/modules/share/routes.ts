@@ -4,11 +4,11 @@ import { AppError } from '../../errors.js';
 import { bindRoute } from '../../http/route.js';
 import { sendPage } from '../site/pages.js';
 import { allowFraming } from '../site/site.js';
-import type { ShareRequestContext, ShareService } from './service.js';
+import { ShareThrottledError, type ShareRequestContext, type ShareService } from './service.js';
 
 /** The signed-in end user of a public request (modules/auth's SessionGuard has this shape). */
 export interface ShareSessions {
-  caller(request: FastifyRequest): Promise<{ userId: string } | null>;
+  caller(request: FastifyRequest): Promise<{ userId: string; sessionId?: string } | null>;
   /** The caller, or a 401; for state-changing requests also the CSRF check (403). */
   require(request: FastifyRequest): Promise<{ userId: string }>;
 }
@@ -72,17 +72,34 @@ export function registerSharePublicRoutes(site: FastifyInstance, deps: SharePubl
   bindRoute(site, shareApi.shareTicket, async ({ params, request, reply }) => {
     reply.header('referrer-policy', 'no-referrer');
     reply.header('cache-control', 'no-store');
+    const origin = request.headers.origin;
+    // The share page always sends its Origin; `null` (a sandboxed frame, a file) or none gets a ticket that could
+    // never open, so none is minted (nor counted as an open).
+    if (typeof origin !== 'string' || origin === 'null')
+      throw new AppError(
+        AgentErrorCode.SHARE_NOT_ALLOWED,
+        403,
+        'This share link opens only from its own page: open the link itself in a browser tab.',
+      );
     const caller = deps.sessions ? await deps.sessions.caller(request) : null;
-    const origin = typeof request.headers.origin === 'string' ? request.headers.origin : null;
-    return shares.openTicket(params.token, origin, caller, { ip: request.ip, userAgent: userAgentOf(request) });
+    try {
+      return shares.openTicket(params.token, origin, caller, { ip: request.ip, userAgent: userAgentOf(request) });
+    } catch (error) {
+      if (error instanceof ShareThrottledError) reply.header('retry-after', String(error.retryAfterSeconds));
+      throw error;
+    }
   });
 
-  /** The signed-in caller, when the admin lets owners share (checked before anything about the slot is said). */
-  const ownerSession = async (request: FastifyRequest): Promise<ShareRequestContext> => {
+  /**
+   * The signed-in caller; for making links also that the admin lets owners share (checked before anything about the
+   * slot is said). Listing and revoking stay open to owners when sharing is turned off, so they can see and end
+   * their old links (which do not open meanwhile: ShareService's ownersMayShare).
+   */
+  const ownerSession = async (request: FastifyRequest, creating = false): Promise<ShareRequestContext> => {
     if (!deps.sessions)
       throw new AppError(AgentErrorCode.AUTH_SESSION_REQUIRED, 401, 'Sign in first: open / on this site.');
     const caller = await deps.sessions.require(request);
-    if (!deps.ownersMayShare())
+    if (creating && !deps.ownersMayShare())
       throw new AppError(
         AgentErrorCode.SHARE_NOT_ALLOWED,
         403,
@@ -102,7 +119,7 @@ export function registerSharePublicRoutes(site: FastifyInstance, deps: SharePubl
   };
 
   bindRoute(site, shareApi.portalCreateShare, async ({ params, body, request }) => {
-    const context = await ownerSession(request);
+    const context = await ownerSession(request, true);
     requireOwner(context, params.id);
     return shares.create(params.id, body, context.actor.id!, context);
   });
@@ -120,6 +137,12 @@ export function registerSharePublicRoutes(site: FastifyInstance, deps: SharePubl
     } catch {
       throw new AppError(AgentErrorCode.SHARE_NOT_FOUND, 404, 'No share link with this id among your slots.');
     }
+    if (share.createdBy === 'admin')
+      throw new AppError(
+        AgentErrorCode.SHARE_NOT_ALLOWED,
+        403,
+        'The administrator made this share link; only they can revoke it. Ask them to.',
+      );
     return shares.revoke(params.id, context);
   });
 }

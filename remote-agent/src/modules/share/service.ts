@@ -15,11 +15,36 @@ import type { AuditActor } from '../audit/audit-log.js';
 import type { TerminalBackend } from '../terminal/backend.js';
 import type { TicketStore } from '../terminal/tickets.js';
 import { type ShareStore, tokenDigest, type ShareRow } from './store.js';
+import { OncePer, TokenBuckets } from './throttle.js';
 
 /** A share viewer's terminal ticket lives this long (the page exchanges and uses it at once). */
 export const SHARE_TICKET_TTL_MS = 30_000;
-/** How often open viewers of shares that expired meanwhile are looked for. */
-const EXPIRY_SWEEP_MS = 30_000;
+/** How often open viewers of shares that expired (or lost their maker's rights) meanwhile are looked for. */
+const EXPIRY_SWEEP_MS = 5_000;
+/** An ended share stays watched this long: longer than a redeemed ticket may wait for its opening message. */
+const ENDED_WATCH_MS = 60_000;
+/** Viewers of one share at once, whatever its maxViewers says (or when it says nothing). */
+export const SHARE_VIEWER_CAP = 20;
+/** Active share links of one slot at once. */
+export const MAX_ACTIVE_SHARES_PER_SLOT = 50;
+/** Ticket exchanges: per address and per share, a burst then one more every refill. */
+export const EXCHANGE_LIMITS = {
+  perAddress: { burst: 30, refillMs: 2_000 },
+  perShare: { burst: 60, refillMs: 1_000 },
+};
+/** At most one failed-open audit row per share and address this often (refused tries are otherwise free). */
+const FAILURE_AUDIT_INTERVAL_MS = 60_000;
+
+/** A refused ticket exchange that may be tried again later: the route sets Retry-After. */
+export class ShareThrottledError extends AppError {
+  constructor(readonly retryAfterSeconds: number) {
+    super(
+      AgentErrorCode.SHARE_THROTTLED,
+      429,
+      `Too many tries to open this link from here. Wait ${retryAfterSeconds} second${retryAfterSeconds === 1 ? '' : 's'} and reload.`,
+    );
+  }
+}
 
 export const shareLease = (shareId: string): string => `share:${shareId}`;
 
@@ -58,7 +83,15 @@ export interface ShareServiceDeps {
   audit: ShareAudit;
   /** Base of share links (portal.publicUrl, else the gateway's own URL); null while there is no public listener. */
   publicUrl: () => string | null;
+  /**
+   * Whether slot owners may share from the portal (the admin's sign-in settings). A share an owner made works only
+   * while they still may: sharing allowed, the slot still theirs, the user active. Otherwise it counts as revoked
+   * (it does not open, and the sweep closes its viewers); it works again if all of that holds again before it
+   * expires. Absent: owners' shares stay subject to the rest only.
+   */
+  ownersMayShare?: () => boolean;
   now?: () => number;
+  exchangeLimits?: typeof EXCHANGE_LIMITS;
 }
 
 const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
@@ -69,12 +102,22 @@ const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (char) => 
  */
 export class ShareService {
   private readonly now: () => number;
-  /** Shares whose viewers may still be connected: checked for expiry by the sweep. */
-  private readonly watched = new Map<string, string>();
+  /**
+   * Shares whose viewers may still be connected: checked by the sweep. An ended one stays for ENDED_WATCH_MS, so a
+   * socket that opens late is closed by a later sweep too.
+   */
+  private readonly watched = new Map<string, { slotId: string; endedAt: number | null }>();
   private sweeper: NodeJS.Timeout | null = null;
+  private readonly perAddress: TokenBuckets;
+  private readonly perShare: TokenBuckets;
+  private readonly failureAudits: OncePer;
 
   constructor(private readonly deps: ShareServiceDeps) {
     this.now = deps.now ?? Date.now;
+    const limits = deps.exchangeLimits ?? EXCHANGE_LIMITS;
+    this.perAddress = new TokenBuckets(limits.perAddress.burst, limits.perAddress.refillMs, this.now);
+    this.perShare = new TokenBuckets(limits.perShare.burst, limits.perShare.refillMs, this.now);
+    this.failureAudits = new OncePer(FAILURE_AUDIT_INTERVAL_MS, this.now);
   }
 
   startExpirySweep(): void {
@@ -87,19 +130,25 @@ export class ShareService {
     this.sweeper = null;
   }
 
-  /** Disconnects the viewers of shares that expired since they opened. */
+  /** Disconnects the viewers of shares that expired (or were revoked, or lost their maker's rights) since they opened. */
   sweepExpired(): number {
     let closed = 0;
-    for (const [shareId, slotId] of this.watched) {
+    const now = this.now();
+    for (const [shareId, watch] of this.watched) {
       const row = this.deps.store.get(shareId);
-      if (row && this.stateOf(row) === 'active') continue;
-      this.watched.delete(shareId);
-      this.deps.tickets.revokeLease(shareLease(shareId));
+      if (row && this.stateOf(row) === 'active') {
+        watch.endedAt = null;
+        continue;
+      }
+      if (watch.endedAt === null) {
+        watch.endedAt = now;
+        this.deps.tickets.revokeLease(shareLease(shareId));
+      } else if (now - watch.endedAt >= ENDED_WATCH_MS) this.watched.delete(shareId);
       closed += this.deps
-        .backendOf(slotId)
+        .backendOf(watch.slotId)
         .disconnectLease(
           shareLease(shareId),
-          row?.revokedAt ? 'this share link was revoked' : 'this share link expired',
+          row?.revokedAt ? 'this share link was revoked' : 'this share link expired or no longer works',
         );
     }
     return closed;
@@ -132,6 +181,13 @@ export class ShareService {
         AgentErrorCode.SHARE_NOT_ALLOWED,
         409,
         "Share links are opened on the agent's public listener, which is off. Enable the gateway (gateway.enabled in the agent's config), or set portal.publicUrl, then try again.",
+      );
+    const active = this.deps.store.listForSlot(slotId).filter((row) => this.stateOf(row) === 'active').length;
+    if (active >= MAX_ACTIVE_SHARES_PER_SLOT)
+      throw new AppError(
+        AgentErrorCode.SHARE_LIMIT,
+        409,
+        `This slot has ${active} active share links, the most it may have. Revoke some you no longer need, then try again.`,
       );
     const frameAncestors = [...new Set(body.frameAncestors ?? [])];
     const token = randomBytes(32).toString('base64url');
@@ -192,7 +248,9 @@ export class ShareService {
         detail: { slotId: row.slotId },
       });
     }
-    this.watched.delete(shareId);
+    // Watched a while longer: a socket redeemed just before the revoke is closed when it opens (tickets.leaseEnded),
+    // and the sweep looks again.
+    this.watched.set(shareId, { slotId: row.slotId, endedAt: this.now() });
     // Tickets handed out a moment ago must not open a terminal after the revoke either.
     this.deps.tickets.revokeLease(shareLease(shareId));
     this.deps.backendOf(row.slotId).disconnectLease(shareLease(shareId), 'this share link was revoked');
@@ -215,9 +273,10 @@ export class ShareService {
   openTicket(
     token: string,
     origin: string | null,
-    caller: { userId: string } | null,
+    caller: { userId: string; sessionId?: string } | null,
     context: Omit<ShareRequestContext, 'actor'>,
   ): ShareTicket {
+    this.throttle(this.perAddress, `ip:${context.ip ?? '-'}`);
     const { row } = this.lookup(token);
     if (!row)
       throw new AppError(
@@ -226,16 +285,19 @@ export class ShareService {
         'This share link does not exist. Check that it was copied whole, or ask whoever shared it for a new one.',
       );
     const actor: AuditActor = caller ? { type: 'user', id: caller.userId } : { type: 'anonymous', id: null };
+    this.throttle(this.perShare, row.id);
     const refuse = (code: AgentErrorCode, status: number, reason: string, message: string): never => {
-      this.deps.audit.record({
-        actor,
-        ip: context.ip,
-        userAgent: context.userAgent,
-        action: 'share.opened',
-        target: row.id,
-        outcome: 'failure',
-        detail: { slotId: row.slotId, reason },
-      });
+      // Old links tried again and again must not grow the audit log at request rate.
+      if (this.failureAudits.allow(`${row.id}|${context.ip ?? '-'}`))
+        this.deps.audit.record({
+          actor,
+          ip: context.ip,
+          userAgent: context.userAgent,
+          action: 'share.opened',
+          target: row.id,
+          outcome: 'failure',
+          detail: { slotId: row.slotId, reason },
+        });
       throw new AppError(code, status, message);
     };
     const state = this.stateOf(row);
@@ -279,12 +341,13 @@ export class ShareService {
         'The shared slot is not running right now. The page tries again by itself; ask its owner to start it.',
       );
     const lease = shareLease(row.id);
-    if (row.maxViewers !== null && backend.leaseViewers(lease) >= row.maxViewers)
+    const viewerLimit = Math.min(row.maxViewers ?? SHARE_VIEWER_CAP, SHARE_VIEWER_CAP);
+    if (backend.leaseViewers(lease) >= viewerLimit)
       refuse(
         AgentErrorCode.SHARE_VIEWER_LIMIT,
         429,
         'viewer_limit',
-        `This share link allows ${row.maxViewers} viewer${row.maxViewers === 1 ? '' : 's'} at once, and that many are watching. Try again later.`,
+        `This share link allows ${viewerLimit} viewer${viewerLimit === 1 ? '' : 's'} at once, and that many are watching. Try again later.`,
       );
     const { ticket, expiresAt } = this.deps.tickets.issue(
       {
@@ -293,13 +356,16 @@ export class ShareService {
         origin,
         audience: 'public',
         lease,
-        ...(row.maxViewers !== null ? { leaseLimit: row.maxViewers } : {}),
+        // A signed-in viewer's terminal also ends with their session (sign-out, revoked, user disabled).
+        ...(row.signInRequired && caller?.sessionId ? { alsoLease: `session:${caller.sessionId}` } : {}),
+        leaseLimit: viewerLimit,
       },
-      SHARE_TICKET_TTL_MS,
+      // Never beyond the share's own end.
+      Math.max(1, Math.min(SHARE_TICKET_TTL_MS, Date.parse(row.expiresAt) - this.now())),
     );
     const at = new Date(this.now()).toISOString();
     this.deps.store.noteOpened(row.id, at);
-    this.watched.set(row.id, row.slotId);
+    this.watched.set(row.id, { slotId: row.slotId, endedAt: null });
     this.deps.audit.record({
       actor,
       ip: context.ip,
@@ -320,7 +386,21 @@ export class ShareService {
   stateOf(row: ShareRow): Share['state'] {
     if (row.revokedAt) return 'revoked';
     if (Date.parse(row.expiresAt) <= this.now()) return 'expired';
+    if (!this.makerMayShare(row)) return 'revoked';
     return 'active';
+  }
+
+  /** An owner's share works while they may still share the slot (see ShareServiceDeps.ownersMayShare). */
+  private makerMayShare(row: ShareRow): boolean {
+    if (row.createdBy === 'admin') return true;
+    if (this.deps.ownersMayShare && !this.deps.ownersMayShare()) return false;
+    if (this.deps.slotOf(row.slotId)?.ownerId !== row.createdBy) return false;
+    return this.deps.store.userActive(row.createdBy);
+  }
+
+  private throttle(buckets: TokenBuckets, key: string): void {
+    const waitMs = buckets.take(key);
+    if (waitMs > 0) throw new ShareThrottledError(Math.max(1, Math.ceil(waitMs / 1000)));
   }
 
   view(row: ShareRow): Share {

@@ -60,6 +60,13 @@ const toRow = (raw: RawShare): ShareRow => ({
 export class ShareStore {
   constructor(private readonly db: Db) {}
 
+  /** Whether a user exists, is active and not deleted (an owner's shares work only while they are). */
+  userActive(userId: string): boolean {
+    const row = this.db.prepare('SELECT active, deleted_at FROM users WHERE id = ?').get(userId) as
+      { active: number; deleted_at: string | null } | undefined;
+    return row !== undefined && row.active === 1 && row.deleted_at === null;
+  }
+
   insert(row: Omit<ShareRow, 'revokedAt' | 'lastOpenedAt' | 'opens'>, tokenSha256: string): void {
     this.db
       .prepare(

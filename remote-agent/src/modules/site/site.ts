@@ -13,6 +13,8 @@ import { onWebSocketClientError } from '../terminal/routes.js';
  * - everything else that is not /v1/ or /health: the portal's and share pages' HTML and assets.
  */
 export const PUBLIC_API_PREFIX = '/api/public';
+/** Largest request body of the public site's routes. */
+export const SITE_BODY_LIMIT_BYTES = 64 * 1024;
 
 /** One part of the public site: registers its routes in the site's context (JSON bodies, coded errors, CSP). */
 export type PublicSiteModule = (site: FastifyInstance) => void | Promise<void>;
@@ -71,12 +73,18 @@ export function registerPublicSite(app: FastifyInstance, options: PublicSiteOpti
   void app.register(async (site) => {
     // Encapsulated: JSON bodies and the agent's error format for the site, while the gateway's routes keep theirs.
     site.removeAllContentTypeParsers();
+    // The site's JSON is small (sign-in forms, key names, share settings): unauthenticated bodies stay small too,
+    // whatever the gateway's /v1 limit (sized for model requests) is.
+    site.addHook('onRoute', (route) => {
+      route.bodyLimit ??= SITE_BODY_LIMIT_BYTES;
+    });
     registerErrorHandling(site, { notFound: null });
     await site.register(
-      async (api) => {
+      (api, _options, done) => {
         registerErrorHandling(api, {
           notFound: `The portal's API is under ${PUBLIC_API_PREFIX}/; open / in a browser to sign in.`,
         });
+        done();
       },
       { prefix: PUBLIC_API_PREFIX },
     );

@@ -51,8 +51,10 @@ export class TerminalClient {
   private needsResync = false;
   private closed = false;
   alive = true;
-  /** The lease of the ticket it opened with (`share:<id>`, `session:<id>`), for disconnectLease. */
-  lease: string | null = null;
+  /** The leases of the ticket it opened with (`share:<id>`, `session:<id>`), for disconnectLease. */
+  leases: string[] = [];
+  /** Which route it came in on: public viewers get fewer of a slot's places (the admin and owner keep some). */
+  audience: 'admin' | 'public' = 'admin';
 
   constructor(
     private readonly socket: WebSocket,

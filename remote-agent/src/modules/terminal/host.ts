@@ -11,9 +11,12 @@ import { DEFAULT_FLOW_LIMITS, TerminalClient, type FlowLimits } from './client.j
 import { awaitOpening, type OpeningPolicy, type UpgradeAuth } from './opening.js';
 import { ScreenStore, type ScreenSize } from './screen-store.js';
 import { SlotTerminal } from './slot-terminal.js';
-import type { TicketStore } from './tickets.js';
+import { leasesOf, type TicketStore } from './tickets.js';
 
 const HEARTBEAT_MS = 30_000;
+/** Places of a slot kept for the admin and the owner: public viewers (share links) never take these. */
+export const PLACES_KEPT_FROM_PUBLIC = 8;
+export const DEFAULT_MAX_CLIENTS_PER_SLOT = 64;
 
 export interface TerminalHostOptions {
   runDir: string;
@@ -37,6 +40,9 @@ export interface TerminalHostOptions {
   /** What PM2 runs to hold a slot's terminal in dtach (the holder scripts are the slots module's). */
   processSpec: (slot: TerminalSlot, dtach: string) => Omit<ProcessSpec, 'name'>;
 }
+
+/** How many of a slot's `max` places public viewers may take. */
+export const publicPlaces = (max: number): number => Math.max(1, max - PLACES_KEPT_FROM_PUBLIC);
 
 /**
  * The built-in terminal backend, all slot terminals of the agent: one attached SlotTerminal per running slot, and
@@ -181,7 +187,7 @@ export class TerminalHost implements TerminalBackend {
     const ending: TerminalClient[] = [];
     for (const terminal of this.terminals.values())
       terminal.forEachClient((client) => {
-        if (client.lease === lease) ending.push(client);
+        if (client.leases.includes(lease)) ending.push(client);
       });
     for (const client of ending) client.close(TerminalCloseCode.ACCESS_ENDED, reason);
     return ending.length;
@@ -191,7 +197,7 @@ export class TerminalHost implements TerminalBackend {
     let count = 0;
     for (const terminal of this.terminals.values())
       terminal.forEachClient((client) => {
-        if (client.lease === lease && !client.isClosed) count += 1;
+        if (client.leases.includes(lease) && !client.isClosed) count += 1;
       });
     return count;
   }
@@ -216,8 +222,15 @@ export class TerminalHost implements TerminalBackend {
         socket.close(TerminalCloseCode.SLOT_GONE, 'the slot is not running');
         return;
       }
-      const viewers = terminal.viewers();
-      if (viewers.writable + viewers.readOnly >= (this.options.maxClientsPerSlot ?? 64)) {
+      const max = this.options.maxClientsPerSlot ?? DEFAULT_MAX_CLIENTS_PER_SLOT;
+      let all = 0;
+      let publicOnes = 0;
+      terminal.forEachClient((client) => {
+        if (client.isClosed) return;
+        all += 1;
+        if (client.audience === 'public') publicOnes += 1;
+      });
+      if (all >= max || (effective.audience === 'public' && publicOnes >= publicPlaces(max))) {
         socket.close(1013, 'too many clients on this slot; close one and try again');
         return;
       }
@@ -231,7 +244,8 @@ export class TerminalHost implements TerminalBackend {
         terminal,
         this.options.flowLimits ?? DEFAULT_FLOW_LIMITS,
       );
-      client.lease = effective.lease ?? null;
+      client.leases = leasesOf(effective);
+      client.audience = effective.audience;
       terminal.addClient(client);
       client.start(opening);
     });

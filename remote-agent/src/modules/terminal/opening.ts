@@ -23,6 +23,8 @@ export interface UpgradeAuth {
   audience: TicketAudience;
   /** Origins that may use tickets minted without one (the admin route's `terminal.allowedOrigins`); default policy's. */
   allowedOrigins?: readonly string[];
+  /** Whether a grant's share or session ended since it was minted (the route's ticket store); default: the backend's. */
+  leaseEnded?: (grant: TicketGrant) => boolean;
 }
 
 /**
@@ -62,6 +64,11 @@ export function awaitOpening(
     }
     if (!grant && !originAccepted(effective.origin, auth.origin, auth.allowedOrigins ?? policy.allowedOrigins)) {
       socket.close(TerminalCloseCode.UNAUTHORIZED, 'this ticket was issued for another page origin');
+      return;
+    }
+    // The ticket was good at the upgrade; its share or session may have ended in the seconds since.
+    if ((auth.leaseEnded ?? ((checked: TicketGrant) => tickets.leaseEnded(checked)))(effective)) {
+      socket.close(TerminalCloseCode.ACCESS_ENDED, 'the link or session this terminal was opened with has ended');
       return;
     }
     opened(opening, effective);

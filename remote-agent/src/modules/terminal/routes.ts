@@ -74,9 +74,24 @@ function registerTerminalSocket(
         done(new AppError(AgentErrorCode.VALIDATION_FAILED, 400, 'Invalid request: params.id must be a slot id'));
         return;
       }
+      // A plain GET (a link preview, a prefetch) must not use the ticket up: it is answered below, unredeemed.
+      if (request.headers.upgrade?.toLowerCase() !== 'websocket') {
+        done();
+        return;
+      }
       const query = request.query as Record<string, unknown>;
       const ticket = typeof query.ticket === 'string' ? query.ticket : undefined;
       if (ticket === undefined) {
+        // The public route's pages always put the ticket in the URL: a socket without one is not held open there.
+        if (audience === 'public') {
+          done(
+            ticketProblem(
+              AgentErrorCode.TERMINAL_TICKET_INVALID,
+              `A terminal ticket is required in ?ticket=. ${help.ticketHelp}`,
+            ),
+          );
+          return;
+        }
         request.terminalGrant = null;
         done();
         return;
@@ -125,7 +140,13 @@ function registerTerminalSocket(
     },
     wsHandler: (socket, request) => {
       const { id } = request.params as { id: string };
-      const auth = { grant: request.terminalGrant ?? null, origin: request.headers.origin, audience, allowedOrigins };
+      const auth = {
+        grant: request.terminalGrant ?? null,
+        origin: request.headers.origin,
+        audience,
+        allowedOrigins,
+        leaseEnded: (grant: TicketGrant) => deps.tickets.leaseEnded(grant),
+      };
       deps.backendOf(id).accept(socket, id, auth);
     },
   });

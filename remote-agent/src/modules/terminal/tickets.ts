@@ -19,6 +19,13 @@ export interface TicketGrant {
    * `disconnectLease(lease)` closes every terminal opened under it.
    */
   lease?: string;
+  /**
+   * A second lease the viewer also hangs on: a signed-in share viewer's `session:<id>`, so that signing out (or the
+   * admin ending the session, or disabling the user) closes their share terminal too.
+   */
+  alsoLease?: string;
+  /** Set by `issue`: when the ticket was minted (a lease that ended after this has ended for it). */
+  issuedAt?: number;
   /** Most viewers at once under `lease` (a share's viewer limit): a socket beyond it is closed at the opening. */
   leaseLimit?: number;
 }
@@ -26,6 +33,16 @@ export interface TicketGrant {
 interface StoredTicket extends TicketGrant {
   expiresAt: number;
 }
+
+/**
+ * How long a lease that ended is remembered: longer than a redeemed ticket's wait for its opening message (10 s), so
+ * a socket whose ticket was used up just before a revoke is refused when it finally opens.
+ */
+const ENDED_LEASE_MEMORY_MS = 60_000;
+
+/** The leases a grant hangs on. */
+export const leasesOf = (grant: Pick<TicketGrant, 'lease' | 'alsoLease'>): string[] =>
+  [grant.lease, grant.alsoLease].filter((lease): lease is string => typeof lease === 'string');
 
 const digest = (ticket: string): string => createHash('sha256').update(ticket).digest('hex');
 
@@ -35,6 +52,8 @@ const digest = (ticket: string): string => createHash('sha256').update(ticket).d
  */
 export class TicketStore {
   private readonly tickets = new Map<string, StoredTicket>();
+  /** Leases that ended recently, with when: see `leaseEnded`. */
+  private readonly endedLeases = new Map<string, number>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -42,7 +61,7 @@ export class TicketStore {
     this.prune();
     const ticket = randomBytes(32).toString('base64url');
     const expiresAt = this.now() + ttlMs;
-    this.tickets.set(digest(ticket), { ...grant, expiresAt });
+    this.tickets.set(digest(ticket), { ...grant, issuedAt: this.now(), expiresAt });
     return { ticket, expiresAt };
   }
 
@@ -64,12 +83,30 @@ export class TicketStore {
 
   /** Forgets every ticket of a lease (its share was revoked, its session ended): none of them opens a terminal. */
   revokeLease(lease: string): void {
-    for (const [key, stored] of this.tickets) if (stored.lease === lease) this.tickets.delete(key);
+    for (const [key, stored] of this.tickets) if (leasesOf(stored).includes(lease)) this.tickets.delete(key);
+    // A ticket redeemed at an upgrade a moment ago is no longer here, but its socket has not opened yet: it must
+    // not open either (see leaseEnded).
+    this.endedLeases.set(lease, this.now());
+    this.prune();
+  }
+
+  /**
+   * Whether a lease of a redeemed grant ended since the ticket was minted: checked when the socket's opening message
+   * arrives, so a revoke (or expiry, or sign-out) between the upgrade and the opening still closes it.
+   */
+  leaseEnded(grant: TicketGrant): boolean {
+    for (const lease of leasesOf(grant)) {
+      const endedAt = this.endedLeases.get(lease);
+      if (endedAt !== undefined && endedAt >= (grant.issuedAt ?? 0)) return true;
+    }
+    return false;
   }
 
   private prune(): void {
     const now = this.now();
     for (const [key, stored] of this.tickets) if (stored.expiresAt <= now) this.tickets.delete(key);
+    for (const [lease, endedAt] of this.endedLeases)
+      if (endedAt + ENDED_LEASE_MEMORY_MS <= now) this.endedLeases.delete(lease);
   }
 }
 

@@ -9,15 +9,21 @@ import { WebSocket } from 'ws';
 import { ClientCommand, TerminalCloseCode, TTYD_SUBPROTOCOL } from '../../contract/index.js';
 import type { ProcessSpec } from '../../supervisor/supervisor.js';
 import type { BackendProblem, TerminalBackend, TerminalSlot } from './backend.js';
-import { toBuffer } from './client.js';
+import { parseJson, toBuffer } from './client.js';
+import { DEFAULT_MAX_CLIENTS_PER_SLOT, publicPlaces } from './host.js';
 import { awaitOpening, type OpeningPolicy, type UpgradeAuth } from './opening.js';
-import type { TicketGrant, TicketStore } from './tickets.js';
+import { leasesOf, type TicketGrant, type TicketStore } from './tickets.js';
 import { typedInput } from '../idle/activity.js';
 
 const run = promisify(execFile);
 /** How long a client waits for a ttyd that is (re)starting. */
 const UPSTREAM_WAIT_MS = 5000;
 const TTYD_USER = 'slotdeck';
+/** What a client may send before ttyd answers; more closes it (1009), as a flood that never ends would. */
+export const EARLY_BUFFER_BYTES = 64 * 1024;
+const HEARTBEAT_MS = 30_000;
+/** A client closed by the agent that does not answer the close frame is cut off after this. */
+const CLOSE_GRACE_MS = 1000;
 
 /** Where a ttyd slot's files are (the slots module's SlotPaths has these). */
 export interface TtydPaths {
@@ -103,17 +109,23 @@ export interface TtydBridgeOptions {
   scrollbackLines: number;
   /** Told when a client types into a slot (the idle auto-stop's activity clock). */
   onInput?: () => void;
+  maxClientsPerSlot?: number;
+  /** Pings bridged clients this often; one that has not answered the previous ping is cut off. */
+  heartbeatMs?: number;
 }
 
 interface BridgedClient {
   mode: TicketGrant['mode'];
-  lease: string | null;
+  leases: string[];
+  audience: TicketGrant['audience'];
   close: (code?: number, reason?: string) => void;
 }
 
 interface SlotEntry {
   connections: Set<BridgedClient>;
   lastActivityAt: number | null;
+  /** The terminal's size as the last writable client set it (read-only viewers' tmux clients are given this). */
+  size: { columns: number; rows: number } | null;
 }
 
 /** Slots whose terminal is a real ttyd: the agent proxies clients to it, holding the credential itself. */
@@ -165,8 +177,13 @@ export class TtydBridge implements TerminalBackend {
   }
 
   /** Clients wait for a ttyd still starting, so the slot is open from the start, resumed or not. */
-  open(row: Pick<TerminalSlot, 'id'>): void {
-    if (!this.slots.has(row.id)) this.slots.set(row.id, { connections: new Set(), lastActivityAt: null });
+  open(row: Pick<TerminalSlot, 'id'> & Partial<Pick<TerminalSlot, 'cols' | 'rows'>>): void {
+    if (!this.slots.has(row.id))
+      this.slots.set(row.id, {
+        connections: new Set(),
+        lastActivityAt: null,
+        size: row.cols && row.rows ? { columns: row.cols, rows: row.rows } : null,
+      });
   }
 
   isOpen(id: string): boolean {
@@ -207,7 +224,7 @@ export class TtydBridge implements TerminalBackend {
   disconnectLease(lease: string, reason: string): number {
     const ending: BridgedClient[] = [];
     for (const entry of this.slots.values())
-      for (const connection of entry.connections) if (connection.lease === lease) ending.push(connection);
+      for (const connection of entry.connections) if (connection.leases.includes(lease)) ending.push(connection);
     for (const connection of ending) connection.close(TerminalCloseCode.ACCESS_ENDED, reason);
     return ending.length;
   }
@@ -215,7 +232,7 @@ export class TtydBridge implements TerminalBackend {
   leaseViewers(lease: string): number {
     let count = 0;
     for (const entry of this.slots.values())
-      for (const connection of entry.connections) if (connection.lease === lease) count += 1;
+      for (const connection of entry.connections) if (connection.leases.includes(lease)) count += 1;
     return count;
   }
 
@@ -234,11 +251,18 @@ export class TtydBridge implements TerminalBackend {
         client.close(TerminalCloseCode.SLOT_GONE, 'the slot is not running');
         return;
       }
+      // The same places as the built-in host: every bridged client is one more tmux client on the host.
+      const max = this.options.maxClientsPerSlot ?? DEFAULT_MAX_CLIENTS_PER_SLOT;
+      const publicOnes = [...entry.connections].filter((connection) => connection.audience === 'public').length;
+      if (entry.connections.size >= max || (effective.audience === 'public' && publicOnes >= publicPlaces(max))) {
+        client.close(1013, 'too many clients on this slot; close one and try again');
+        return;
+      }
       if (effective.lease && effective.leaseLimit && this.leaseViewers(effective.lease) >= effective.leaseLimit) {
         client.close(TerminalCloseCode.VIEWER_LIMIT, 'this link has as many viewers as it allows; try again later');
         return;
       }
-      this.proxy(client, slotId, effective.mode, effective.lease ?? null, opening, entry);
+      this.proxy(client, slotId, effective, opening, entry);
     });
   }
 
@@ -263,36 +287,66 @@ export class TtydBridge implements TerminalBackend {
   private proxy(
     client: WebSocket,
     slotId: string,
-    mode: TicketGrant['mode'],
-    lease: string | null,
+    grant: TicketGrant,
     opening: Record<string, unknown>,
     entry: SlotEntry,
   ): void {
+    const { mode } = grant;
     const credential = Buffer.from(`${TTYD_USER}:${this.secret(slotId)}`).toString('base64');
-    const connection: BridgedClient = {
-      mode,
-      lease,
-      close: (code = TerminalCloseCode.SLOT_GONE, reason = 'slot stopped') => {
-        // Gone from the counts at once (a viewer limit or a second revoke must not see it).
-        entry.connections.delete(connection);
-        client.close(code, reason);
-      },
-    };
-    entry.connections.add(connection);
-    // What the client sends before ttyd answers is kept and passed on in order.
+    // What the client sends before ttyd answers is kept and passed on in order, up to a bound.
     const early: Array<{ data: Buffer; isBinary: boolean }> = [];
+    let earlyBytes = 0;
     let upstream: WebSocket | null = null;
     let finished = false;
-    const finish = (): void => {
+    let alive = true;
+    /**
+     * Ends the bridge at once: out of the counts, upstream gone, nothing the client still sends is passed on (ws
+     * keeps emitting messages until the client answers the close frame, which a hostile one never does).
+     */
+    const finish = (code?: number, reason?: string): void => {
       if (finished) return;
       finished = true;
+      clearInterval(heartbeat);
       entry.connections.delete(connection);
-      if (client.readyState === WebSocket.OPEN) client.close();
       upstream?.terminate();
+      early.length = 0;
+      if (client.readyState === WebSocket.OPEN || client.readyState === WebSocket.CONNECTING) {
+        client.close(code, reason);
+        setTimeout(() => client.terminate(), CLOSE_GRACE_MS).unref();
+      }
     };
+    const connection: BridgedClient = {
+      mode,
+      leases: leasesOf(grant),
+      audience: grant.audience,
+      close: (code = TerminalCloseCode.SLOT_GONE, reason = 'slot stopped') => finish(code, reason),
+    };
+    entry.connections.add(connection);
+    // A viewer whose network vanished without a FIN would hold its place (and a share's viewer limit) for good.
+    const heartbeat = setInterval(() => {
+      if (!alive) {
+        finish();
+        client.terminate();
+        return;
+      }
+      alive = false;
+      client.ping();
+    }, this.options.heartbeatMs ?? HEARTBEAT_MS);
+    heartbeat.unref();
+    client.on('pong', () => {
+      alive = true;
+    });
+    const writerSize = (payload: Buffer): void => {
+      const size = parseJson(payload);
+      if (size && Number.isInteger(size.columns) && Number.isInteger(size.rows))
+        entry.size = { columns: size.columns as number, rows: size.rows as number };
+    };
+    if (mode === 'writable') writerSize(Buffer.from(JSON.stringify(opening)));
     const forward = (message: Buffer, isBinary: boolean): void => {
+      if (finished) return;
       const command = String.fromCharCode(message[0] ?? 0);
       if (mode !== 'writable' && (command === ClientCommand.INPUT || command === ClientCommand.RESIZE)) return;
+      if (command === ClientCommand.RESIZE) writerSize(message.subarray(1));
       if (command === ClientCommand.INPUT) {
         entry.lastActivityAt = Date.now();
         // Only typed bytes keep the host awake, not the terminal's own reports.
@@ -301,12 +355,23 @@ export class TtydBridge implements TerminalBackend {
       if (upstream?.readyState === WebSocket.OPEN) upstream.send(message, { binary: isBinary });
     };
     client.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary) => {
+      if (finished) return;
       const message = toBuffer(data);
-      if (upstream) forward(message, isBinary);
-      else early.push({ data: message, isBinary });
+      if (upstream) {
+        forward(message, isBinary);
+        return;
+      }
+      const command = String.fromCharCode(message[0] ?? 0);
+      if (mode !== 'writable' && (command === ClientCommand.INPUT || command === ClientCommand.RESIZE)) return;
+      earlyBytes += message.length;
+      if (earlyBytes > EARLY_BUFFER_BYTES) {
+        finish(1009, 'too much sent before the terminal answered');
+        return;
+      }
+      early.push({ data: message, isBinary });
     });
-    client.on('close', finish);
-    client.on('error', finish);
+    client.on('close', () => finish());
+    client.on('error', () => finish());
 
     void this.connectUpstream(slotId, credential).then((connected) => {
       if (finished) {
@@ -314,13 +379,15 @@ export class TtydBridge implements TerminalBackend {
         return;
       }
       if (!connected) {
-        client.close(1011, "the slot's ttyd is not answering; check the slot's log");
-        finish();
+        finish(1011, "the slot's ttyd is not answering; check the slot's log");
         return;
       }
       upstream = connected;
-      // Read-only viewers must not size the shared terminal either.
-      const forwarded = mode === 'writable' ? { ...opening, AuthToken: credential } : { AuthToken: credential };
+      // Read-only viewers must not size the shared terminal: their opening's size is ignored. ttyd starts each
+      // connection's tmux client at the size in the opening (0x0, which tmux takes as 80x24, without one), and
+      // tmux's window follows the latest client: so a read-only viewer's client is given the size the writer set.
+      const forwarded =
+        mode === 'writable' ? { ...opening, AuthToken: credential } : { AuthToken: credential, ...(entry.size ?? {}) };
       upstream.send(Buffer.from(JSON.stringify(forwarded)));
       for (const { data, isBinary } of early.splice(0)) forward(data, isBinary);
       upstream.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary) => {
@@ -331,7 +398,7 @@ export class TtydBridge implements TerminalBackend {
         this.options.logger.warn({ err: error, slotId }, 'ttyd connection failed');
         finish();
       });
-      upstream.on('close', finish);
+      upstream.on('close', () => finish());
     });
   }
 }

@@ -28,7 +28,7 @@ import {
   registerSharePublicRoutes,
   type ShareSessions,
 } from '../../../../remote-agent/src/modules/share/routes.js';
-import { ShareService } from '../../../../remote-agent/src/modules/share/service.js';
+import { ShareService, type ShareServiceDeps } from '../../../../remote-agent/src/modules/share/service.js';
 import { ShareStore } from '../../../../remote-agent/src/modules/share/store.js';
 import { registerPages } from '../../../../remote-agent/src/modules/site/pages.js';
 import { registerPublicSite, sameOriginRequest } from '../../../../remote-agent/src/modules/site/site.js';
@@ -57,20 +57,21 @@ export const START = Date.parse('2026-12-01T12:00:00.000Z');
 
 /** Sessions with modules/auth's guard contract: cookie `sid`, CSRF header on state-changing requests. */
 export class TestSessions implements ShareSessions {
-  private readonly sessions = new Map<string, { userId: string; csrf: string }>();
-  signIn(userId: string): { cookie: string; csrf: string } {
+  private readonly sessions = new Map<string, { userId: string; csrf: string; sessionId: string }>();
+  signIn(userId: string): { cookie: string; csrf: string; sessionId: string } {
     const token = randomBytes(16).toString('hex');
     const csrf = randomBytes(16).toString('hex');
-    this.sessions.set(token, { userId, csrf });
-    return { cookie: `sid=${token}`, csrf };
+    const sessionId = `ses_${randomBytes(6).toString('hex')}`;
+    this.sessions.set(token, { userId, csrf, sessionId });
+    return { cookie: `sid=${token}`, csrf, sessionId };
   }
   private session(request: FastifyRequest) {
     const token = /(?:^|;\s*)sid=([0-9a-f]+)/.exec(request.headers.cookie ?? '')?.[1];
     return token ? (this.sessions.get(token) ?? null) : null;
   }
-  caller(request: FastifyRequest): Promise<{ userId: string } | null> {
+  caller(request: FastifyRequest): Promise<{ userId: string; sessionId: string } | null> {
     const session = this.session(request);
-    return Promise.resolve(session ? { userId: session.userId } : null);
+    return Promise.resolve(session ? { userId: session.userId, sessionId: session.sessionId } : null);
   }
   require(request: FastifyRequest): Promise<{ userId: string }> {
     const session = this.session(request);
@@ -101,7 +102,9 @@ export interface ShareHarness {
   close(): Promise<void>;
 }
 
-export async function startShares(): Promise<ShareHarness> {
+export async function startShares(
+  options: { exchangeLimits?: ShareServiceDeps['exchangeLimits'] } = {},
+): Promise<ShareHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'sd-share-'));
   const config = loadConfig({ env: {}, overrides: { dataDir: dir, 'admin.port': 0, 'gateway.enabled': false } });
   mkdirSync(config.runDir, { recursive: true });
@@ -116,6 +119,7 @@ export async function startShares(): Promise<ShareHarness> {
     tools: { dtach: null, ttyd: null, tmux: null },
   });
   await agent.start();
+  const settings = { ownersMayShare: true };
   let nowMs = START;
   const clock = { now: () => nowMs, advance: (ms: number) => void (nowMs += ms) };
   const tickets = new TicketStore();
@@ -130,10 +134,15 @@ export async function startShares(): Promise<ShareHarness> {
     tickets,
     audit: new AuditLog(db, clock.now),
     publicUrl: () => PUBLIC_URL,
+    ownersMayShare: () => settings.ownersMayShare,
     now: clock.now,
+    // Tests open many viewers from one address; the throttle's own test passes tight limits.
+    exchangeLimits: options.exchangeLimits ?? {
+      perAddress: { burst: 1000, refillMs: 1 },
+      perShare: { burst: 1000, refillMs: 1 },
+    },
   });
   const sessions = new TestSessions();
-  const settings = { ownersMayShare: true };
   const distDir = join(dir, 'portal-dist');
   mkdirSync(distDir);
   writeFileSync(

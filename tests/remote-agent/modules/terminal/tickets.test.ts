@@ -34,7 +34,12 @@ describe('TicketStore', () => {
       { slotId: 'aaaaaaaaaa', mode: 'read-only', origin: null, audience: 'admin' },
       TTL_MS,
     );
-    expect(store.redeem(ticket)).toEqual({ slotId: 'aaaaaaaaaa', mode: 'read-only', origin: null, audience: 'admin' });
+    expect(store.redeem(ticket)).toMatchObject({
+      slotId: 'aaaaaaaaaa',
+      mode: 'read-only',
+      origin: null,
+      audience: 'admin',
+    });
     expect(store.redeem(ticket)).toBeNull();
   });
 
@@ -49,7 +54,12 @@ describe('TicketStore', () => {
       TTL_MS,
     ).ticket;
     advance(TTL_MS - 1);
-    expect(store.redeem(early)).toEqual({ slotId: 'aaaaaaaaaa', mode: 'writable', origin: null, audience: 'admin' });
+    expect(store.redeem(early)).toMatchObject({
+      slotId: 'aaaaaaaaaa',
+      mode: 'writable',
+      origin: null,
+      audience: 'admin',
+    });
     advance(1);
     expect(store.redeem(late)).toBeNull();
   });
@@ -77,7 +87,12 @@ describe('TicketStore', () => {
     ).ticket;
     store.revokeSlot('aaaaaaaaaa');
     expect(stopped.map((ticket) => store.redeem(ticket))).toEqual([null, null]);
-    expect(store.redeem(other)).toEqual({ slotId: 'bbbbbbbbbb', mode: 'writable', origin: null, audience: 'admin' });
+    expect(store.redeem(other)).toMatchObject({
+      slotId: 'bbbbbbbbbb',
+      mode: 'writable',
+      origin: null,
+      audience: 'admin',
+    });
   });
 
   it('keeps the page origin a ticket was minted for', () => {
@@ -88,7 +103,7 @@ describe('TicketStore', () => {
       origin: 'http://127.0.0.1:5173',
       audience: 'admin' as const,
     };
-    expect(store.redeem(store.issue(grant, TTL_MS).ticket)).toEqual(grant);
+    expect(store.redeem(store.issue(grant, TTL_MS).ticket)).toMatchObject(grant);
   });
 });
 
@@ -140,9 +155,29 @@ describe('originAccepted', () => {
       () => store.issue({ ...grant, lease: 'share:sh_0000000001', leaseLimit: 2 }, TTL_MS).ticket,
     );
     const other = store.issue({ ...grant, lease: 'share:sh_0000000002' }, TTL_MS).ticket;
-    expect(store.redeem(leased[0]!)).toEqual({ ...grant, lease: 'share:sh_0000000001', leaseLimit: 2 });
+    expect(store.redeem(leased[0]!)).toMatchObject({ ...grant, lease: 'share:sh_0000000001', leaseLimit: 2 });
     store.revokeLease('share:sh_0000000001');
     expect(store.redeem(leased[1]!)).toBeNull();
-    expect(store.redeem(other)).toEqual({ ...grant, lease: 'share:sh_0000000002' });
+    expect(store.redeem(other)).toMatchObject({ ...grant, lease: 'share:sh_0000000002' });
+  });
+
+  it('says a redeemed grant ended when its share or session ended after it was minted, for a minute', () => {
+    let now = 1_000_000;
+    const store = new TicketStore(() => now);
+    const grant = { slotId: 'aaaaaaaaaa', mode: 'writable' as const, origin: null, audience: 'public' as const };
+    const viewer = store.redeem(
+      store.issue({ ...grant, lease: 'share:sh_0000000001', alsoLease: 'session:s1' }, TTL_MS).ticket,
+    )!;
+    expect(store.leaseEnded(viewer)).toBe(false);
+    // A ticket of the viewer's session (its second lease) is forgotten with the session.
+    const pending = store.issue({ ...grant, lease: 'share:sh_0000000002', alsoLease: 'session:s1' }, TTL_MS).ticket;
+    now += 10;
+    store.revokeLease('session:s1');
+    expect(store.leaseEnded(viewer)).toBe(true);
+    expect(store.redeem(pending)).toBeNull();
+    // A ticket minted after the end (a new share opening) is not ended by it.
+    now += 10;
+    const later = store.redeem(store.issue({ ...grant, alsoLease: 'session:s1' }, TTL_MS).ticket)!;
+    expect(store.leaseEnded(later)).toBe(false);
   });
 });
