@@ -21,7 +21,7 @@ import { githubPlaceholderEmail, githubProvider, type GithubEndpoints } from './
 import { checkPassword } from './password-policy.js';
 import { AuthSecrets } from './secrets.js';
 import { AuthSettingsStore } from './settings.js';
-import { LoginThrottle } from './throttle.js';
+import { addressKey, LoginThrottle } from './throttle.js';
 
 const HOUR_MS = 3_600_000;
 /** TOTP: 30 s steps, and better-auth accepts the step before and after the current one. */
@@ -473,6 +473,28 @@ export class AuthService {
     return { result: this.signedIn(session!), cookies };
   }
 
+  /** The user a pending two-factor sign-in names (better-auth's `two_factor` cookie → its verification row). */
+  private async pendingTwoFactorUser(cookieHeader: string | null): Promise<string | null> {
+    if (!cookieHeader) return null;
+    const context = await (await this.auth()).$context;
+    const name = context.createAuthCookie('two_factor').name;
+    const raw = cookieHeader
+      .split(';')
+      .map((part) => part.trim())
+      .find((part) => part.startsWith(`${name}=`));
+    if (!raw) return null;
+    let identifier: string;
+    try {
+      identifier = decodeURIComponent(raw.slice(name.length + 1)).split('.')[0] ?? '';
+    } catch {
+      return null;
+    }
+    if (!/^2fa-[A-Za-z0-9_-]{1,64}$/.test(identifier)) return null;
+    const row = this.deps.db.prepare('SELECT value FROM auth_verification WHERE identifier = ?').get(identifier) as
+      { value: string } | undefined;
+    return row?.value ?? null;
+  }
+
   private dummyHash: Promise<string> | null = null;
 
   /** A password check as costly as a real one, for names that match no account. */
@@ -487,7 +509,10 @@ export class AuthService {
     code: string,
     context: RequestContext,
   ): Promise<{ result: SignedInResult; cookies: CookieHeaders }> {
-    const subject = `2fa:${context.ip ?? 'unknown'}`;
+    // Per account (the user the pending sign-in names), so a shared address does not slow everyone behind it; by
+    // address when no pending sign-in is known. The address window applies to both.
+    const pendingUser = await this.pendingTwoFactorUser(context.cookie);
+    const subject = pendingUser ? `2fa-user:${pendingUser}` : `2fa:${context.ip ? addressKey(context.ip) : 'unknown'}`;
     this.throttle.check(subject, context.ip);
     const auth = await this.auth();
     const invalid = new AppError(
@@ -560,7 +585,7 @@ export class AuthService {
         403,
         'Sign-up is off on this server. Ask an administrator for an invite.',
       );
-    const subject = `signup:${context.ip ?? 'unknown'}`;
+    const subject = `signup:${context.ip ? addressKey(context.ip) : 'unknown'}`;
     this.throttle.check(subject, context.ip);
     checkPassword(body.password, body);
     // A taken name or email answers like a fresh one (no probing who has an account); the admin sees the request.
@@ -774,6 +799,7 @@ export class AuthService {
     this.sweeper = setInterval(() => {
       try {
         this.sweepExpired();
+        this.throttle.prune();
       } catch (error) {
         this.deps.logger.warn({ err: error }, 'sweeping expired sessions failed');
       }
@@ -1042,7 +1068,7 @@ export class AuthService {
   }
 
   inviteInfo(token: string, context: RequestContext): { username: string; expiresAt: string } {
-    const subject = `invite:${context.ip ?? 'unknown'}`;
+    const subject = `invite:${context.ip ? addressKey(context.ip) : 'unknown'}`;
     this.throttle.check(subject, context.ip);
     try {
       const { row, user } = this.inviteRow(token);
@@ -1058,7 +1084,7 @@ export class AuthService {
     password: string,
     context: RequestContext,
   ): Promise<{ result: SignedInResult; cookies: CookieHeaders }> {
-    const subject = `invite:${context.ip ?? 'unknown'}`;
+    const subject = `invite:${context.ip ? addressKey(context.ip) : 'unknown'}`;
     this.throttle.check(subject, context.ip);
     let found;
     try {

@@ -489,6 +489,45 @@ describe('TOTP two-factor', () => {
   });
 });
 
+describe('two-factor throttle', () => {
+  it('slows wrong codes per account: another user at the same address is not held back', async () => {
+    const enrol = async (name: string) => {
+      const { jar, csrf } = await h.signedInUser(name, PASSWORD);
+      const enrolled = await h.site<{ totpUri: string }>('POST', `${A}/two-factor/enable`, {
+        jar,
+        csrf,
+        payload: { password: PASSWORD },
+      });
+      await h.site('POST', `${A}/two-factor/confirm`, {
+        jar,
+        csrf,
+        payload: { code: totpFromUri(enrolled.body.totpUri) },
+      });
+      return enrolled.body.totpUri;
+    };
+    await enrol('tf-guessed');
+    const uri = await enrol('tf-neighbour');
+    const pending = async (login: string) => {
+      const jar = new CookieJar();
+      await h.site('POST', `${A}/sign-in`, { jar, payload: { login, password: PASSWORD } });
+      return jar;
+    };
+    const guessed = await pending('tf-guessed');
+    for (let n = 0; n < 5; n += 1)
+      await h.site('POST', `${A}/two-factor/verify`, { jar: guessed, payload: { code: '000000' } });
+    const held = await h.site('POST', `${A}/two-factor/verify`, {
+      jar: await pending('tf-guessed'),
+      payload: { code: '111111' },
+    });
+    expect(held.status).toBe(429);
+    const neighbour = await h.site('POST', `${A}/two-factor/verify`, {
+      jar: await pending('tf-neighbour'),
+      payload: { code: totpFromUri(uri, Date.now() + 30_000) },
+    });
+    expect(neighbour.status).toBe(200);
+  });
+});
+
 describe('admin routes', () => {
   it('refuses missing and wrong admin tokens on every sign-in admin route', async () => {
     const user = h.newUser('adminroutes');
