@@ -10,7 +10,7 @@ stamp=out/.slotdeck-build
 inputs=(
   src remote-agent/src remote-agent/bin
   package.json package-lock.json remote-agent/package.json remote-agent/package-lock.json
-  electron.vite.config.ts tsconfig.base.json tsconfig.json tsconfig.node.json tsconfig.web.json
+  electron.vite.config.ts vite.portal.config.ts tsconfig.base.json tsconfig.json tsconfig.node.json tsconfig.web.json
   remote-agent/tsconfig.json remote-agent/tsconfig.build.json
 )
 
@@ -37,7 +37,7 @@ EOF
 
 outputs_present() {
   [ -f out/main/browser.js ] && [ -f out/main/index.js ] && [ -f out/preload/index.cjs ] &&
-    [ -f out/renderer/index.html ] && [ -f remote-agent/dist/cli.js ]
+    [ -f out/renderer/index.html ] && [ -f remote-agent/dist/cli.js ] && [ -f remote-agent/portal-dist/index.html ]
 }
 
 if outputs_present && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$source_hash" ]; then

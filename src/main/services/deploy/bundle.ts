@@ -54,6 +54,10 @@ const PACKED_INPUTS = [
   'package.json',
   'package-lock.json',
   'tsconfig.build.json',
+  // The end users' web bundle is built from the repository's src/portal (and the console's terminal controller).
+  '../src/portal',
+  '../src/renderer/src/features/terminal',
+  '../vite.portal.config.ts',
 ];
 
 /**
