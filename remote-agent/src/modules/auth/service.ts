@@ -28,6 +28,10 @@ const HOUR_MS = 3_600_000;
 const TOTP_PERIOD_MS = 30_000;
 /** How long the two-factor step of a GitHub sign-in waits for its code (better-auth's own default for password). */
 const TWO_FACTOR_PENDING_SECONDS = 600;
+/** Failed GitHub callbacks per address audited one by one (then one row per 100). */
+const GITHUB_FAILURES_AUDITED = 5;
+/** The same better-auth log line is written at most once a minute (with how many were left out). */
+const LOG_REPEAT_MS = 60_000;
 /** Codes our database hooks throw through better-auth, answered to the client as they are. */
 const HOOK_CODES = new Set<string>([
   AgentErrorCode.AUTH_USER_DISABLED,
@@ -144,7 +148,11 @@ export class AuthService {
       sessionIdleSeconds: settings.sessionIdleMinutes * 60,
       github,
       hooks: this.hooks(),
-      logger: { warn: (m) => this.deps.logger.warn(m), error: (m) => this.deps.logger.error(m) },
+      logger: {
+        warn: (m) => this.logCollapsed('warn', m),
+        // A made-up callback state is the caller's mistake, not ours: a warning, not an error.
+        error: (m) => this.logCollapsed(/state/i.test(m) ? 'warn' : 'error', m),
+      },
     });
     const context = await auth.$context;
     if (github) {
@@ -155,6 +163,22 @@ export class AuthService {
     }
     this.instance = { auth, key };
     return auth;
+  }
+
+  private readonly logRepeats = new Map<string, { at: number; left: number }>();
+
+  /** better-auth's log lines, each distinct line at most once a minute (anonymous callers can repeat them at will). */
+  private logCollapsed(level: 'warn' | 'error', message: string): void {
+    const now = Date.now();
+    const seen = this.logRepeats.get(message);
+    if (seen && now - seen.at < LOG_REPEAT_MS) {
+      seen.left += 1;
+      return;
+    }
+    if (this.logRepeats.size > 1000) this.logRepeats.clear();
+    this.logRepeats.set(message, { at: now, left: 0 });
+    const repeats = seen?.left ? { repeatsLeftOut: seen.left } : {};
+    this.deps.logger[level](repeats, message);
   }
 
   private githubSecret(): string | null {
@@ -1209,14 +1233,7 @@ export class AuthService {
       const path = target.origin === new URL(this.baseUrl()).origin ? target.pathname : '/';
       if (error) {
         const code = errors[error] ?? (HOOK_CODES.has(error) ? error : AgentErrorCode.AUTH_GITHUB_FAILED);
-        this.deps.audit.record({
-          actor: { type: 'anonymous', id: null },
-          action: 'auth.sign_in_failed',
-          outcome: 'failure',
-          ip: context.ip,
-          userAgent: context.userAgent,
-          detail: { method: 'github', reason: code },
-        });
+        this.auditGithubFailure(context, code);
         return fail(code, path === '/settings' ? '/settings' : '/sign-in');
       }
       const cookies = this.forwardCookies(response.headers);
@@ -1262,15 +1279,31 @@ export class AuthService {
     } catch {
       // Not JSON.
     }
+    this.auditGithubFailure(context, code);
+    return fail(code);
+  }
+
+  /**
+   * Anyone can call the callback with a made-up state: per address (IPv6 /64) the first few failures a day are
+   * audited one by one, then one row per 100 (with the count), so a flood cannot fill the year-long audit log.
+   */
+  private auditGithubFailure(context: RequestContext, code: string): void {
+    const subject = `callback:${context.ip ? addressKey(context.ip) : 'unknown'}`;
+    this.throttle.failure(subject, null);
+    const failures = this.throttle.state(subject).failures;
+    if (failures > GITHUB_FAILURES_AUDITED && failures % 100 !== 0) return;
     this.deps.audit.record({
       actor: { type: 'anonymous', id: null },
       action: 'auth.sign_in_failed',
       outcome: 'failure',
       ip: context.ip,
       userAgent: context.userAgent,
-      detail: { method: 'github', reason: code },
+      detail: {
+        method: 'github',
+        reason: code,
+        ...(failures > GITHUB_FAILURES_AUDITED ? { failuresToday: failures } : {}),
+      },
     });
-    return fail(code);
   }
 
   private twoFactorOn(userId: string): boolean {

@@ -126,6 +126,26 @@ describe('GitHub sign-in (stand-in)', () => {
     expect(SessionInfo.parse((await h.site('GET', `${A}/session`, { jar })).body).user?.id).toBe(user.id);
   });
 
+  it('audits made-up callbacks from one address only a few times, and logs them as warnings at most once a minute', async () => {
+    const githubFailures = () =>
+      h.db
+        .prepare(
+          "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'auth.sign_in_failed' AND detail_json LIKE '%github%'",
+        )
+        .get() as { n: number };
+    const before = githubFailures().n;
+    const logsBefore = h.logs.length;
+    for (let n = 0; n < 30; n += 1) {
+      const answer = await h.site('GET', `${A}/callback/github?code=x&state=made-up-${n}`);
+      expect(answer.status).toBe(302);
+      expect(String(answer.headers.location)).toMatch(/^\/sign-in\?error=/);
+    }
+    expect(githubFailures().n - before).toBeLessThanOrEqual(5);
+    const newLines = h.logs.slice(logsBefore);
+    expect(newLines.filter((line) => /"level":50/.test(line))).toEqual([]);
+    expect(newLines.filter((line) => /state/i.test(line)).length).toBeLessThanOrEqual(2);
+  });
+
   it('does NOT link by a matching (verified) email: the login is refused as not linked', async () => {
     const victim = h.newUser('victim', { email: 'victim@example.com' });
     await h.signedInUser('victim-helper', PASSWORD);
