@@ -99,6 +99,8 @@ export interface ShareHarness {
   /** Registers a slot row (owned by `ownerId`) and, with `open`, opens its terminal in the host. */
   addSlot(name: string, options?: { ownerId?: string | null; open?: boolean }): string;
   addUser(username: string): string;
+  /** Gives the slot to another user (or nobody). */
+  setSlotOwner(slotId: string, ownerId: string | null): void;
   close(): Promise<void>;
 }
 
@@ -222,6 +224,11 @@ export async function startShares(
     logs,
     addSlot,
     addUser,
+    setSlotOwner(slotId: string, ownerId: string | null) {
+      db.prepare('UPDATE slots SET owner_id = ? WHERE id = ?').run(ownerId, slotId);
+      const slot = slotNames.get(slotId);
+      if (slot) slot.ownerId = ownerId;
+    },
     async close() {
       shares.close();
       await site.close();
