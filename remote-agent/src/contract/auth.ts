@@ -259,6 +259,9 @@ export const AcceptInviteBody = z.strictObject({ token: InviteToken, password: N
 
 export const ChangePasswordBody = z.strictObject({ currentPassword: Password, newPassword: NewPassword });
 export const PasswordBody = z.strictObject({ password: Password });
+/** Turning two-factor off takes the password AND a current code or a backup code (a stolen session plus a phished
+ *  password is not enough). */
+export const DisableTwoFactorBody = z.strictObject({ password: Password, code: TwoFactorCode });
 /** The otpauth URI (for a QR code) and backup codes are shown once; `confirm` with a code to turn it on. */
 export const TwoFactorEnrollment = z.object({ totpUri: z.string(), backupCodes: z.array(z.string()) });
 /** Turning two-factor on or off replaces the session (better-auth's design): use the new CSRF token from here on. */
@@ -380,10 +383,10 @@ export const publicAuthApi = {
     method: 'POST',
     path: `${PUBLIC_AUTH_PREFIX}/two-factor/disable`,
     auth: 'session',
-    body: PasswordBody,
+    body: DisableTwoFactorBody,
     response: TwoFactorState,
     status: 200,
-    summary: 'Turn TOTP off with the password (session + CSRF)',
+    summary: 'Turn TOTP off with the password and a current code or a backup code (session + CSRF)',
   }),
   githubSignIn: endpoint({
     method: 'POST',

@@ -7,6 +7,7 @@ import {
   GITHUB_CALLBACK_PATH,
   GithubStartBody,
   InviteTokenParams,
+  DisableTwoFactorBody,
   PasswordBody,
   publicAuthApi,
   SignInBody,
@@ -183,8 +184,10 @@ export function registerAuthPublicRoutes(
 
   site.post(api.disableTwoFactor.path, async (request, reply) => {
     const caller = await guard.require(request);
-    const body = parse(PasswordBody, request.body, 'body');
-    const answer = await guarded(reply, () => service.disableTwoFactor(caller, body.password, requestContext(request)));
+    const body = parse(DisableTwoFactorBody, request.body, 'body');
+    const answer = await guarded(reply, () =>
+      service.disableTwoFactor(caller, body.password, body.code, requestContext(request)),
+    );
     noStore(reply, answer.cookies);
     return answer.result;
   });

@@ -681,6 +681,29 @@ export class AuthService {
    * user had accepted, else false. Kept in auth_throttle as `totp-step:<userId>` (failures = the step number), so it
    * survives a restart; updated with one conditional upsert, so two requests with the same code cannot both pass.
    */
+  /** Whether `code` is one of the user's unused backup codes (better-auth keeps them encrypted, as JSON). */
+  private async backupCodeMatches(userId: string, code: string): Promise<boolean> {
+    const row = this.deps.db.prepare('SELECT backupCodes FROM auth_two_factor WHERE userId = ?').get(userId) as
+      { backupCodes: string } | undefined;
+    if (!row) return false;
+    const context = await (await this.auth()).$context;
+    try {
+      const codes: unknown = JSON.parse(
+        await symmetricDecrypt({
+          key: context.secretConfig as Parameters<typeof symmetricDecrypt>[0]['key'],
+          data: row.backupCodes,
+        }),
+      );
+      const given = Buffer.from(code);
+      return (
+        Array.isArray(codes) &&
+        codes.some((c) => typeof c === 'string' && c.length === code.length && timingSafeEqual(Buffer.from(c), given))
+      );
+    } catch {
+      return false;
+    }
+  }
+
   private async claimTotpStep(userId: string, code: string): Promise<boolean> {
     const row = this.deps.db.prepare('SELECT secret FROM auth_two_factor WHERE userId = ?').get(userId) as
       { secret: string } | undefined;
@@ -1045,9 +1068,24 @@ export class AuthService {
   async disableTwoFactor(
     caller: { userId: string; sessionId: string },
     password: string,
+    code: string,
     context: RequestContext,
   ): Promise<{ result: { enabled: boolean; csrfToken: string }; cookies: CookieHeaders }> {
     const auth = await this.auth();
+    // The code first (its failures count against the account like a wrong password), then better-auth's password.
+    const subject = `user:${caller.userId}`;
+    this.throttle.check(subject, context.ip);
+    const codeOk = /^\d{6}$/.test(code)
+      ? await this.claimTotpStep(caller.userId, code)
+      : await this.backupCodeMatches(caller.userId, code);
+    if (!codeOk) {
+      this.throttle.failure(subject, context.ip);
+      throw new AppError(
+        AgentErrorCode.AUTH_TWO_FACTOR_INVALID,
+        400,
+        'The code is wrong or was used already. Enter the current 6-digit code from your app, or a backup code.',
+      );
+    }
     const answer = (await this.withPassword(caller, context, () =>
       auth.api.disableTwoFactor({ body: { password }, headers: this.headersOf(context), returnHeaders: true }),
     )) as { headers: Headers };

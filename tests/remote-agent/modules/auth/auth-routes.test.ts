@@ -28,7 +28,7 @@ const SESSION_ROUTES: Array<[string, string, unknown]> = [
   ['POST', `${A}/password`, { currentPassword: PASSWORD, newPassword: 'another violet lantern 43' }],
   ['POST', `${A}/two-factor/enable`, { password: PASSWORD }],
   ['POST', `${A}/two-factor/confirm`, { code: '123456' }],
-  ['POST', `${A}/two-factor/disable`, { password: PASSWORD }],
+  ['POST', `${A}/two-factor/disable`, { password: PASSWORD, code: '123456' }],
 ];
 
 describe('password sign-in', () => {
@@ -399,7 +399,7 @@ describe('password policy', () => {
 });
 
 describe('TOTP two-factor', () => {
-  it('enrols with the password, then sign-in needs a code from the app (computed here), and it turns off with the password', async () => {
+  it('enrols with the password, then sign-in needs a code from the app (computed here), and it turns off with the password and a code', async () => {
     const { jar, csrf } = await h.signedInUser('totp', PASSWORD);
     const badPassword = await h.site('POST', `${A}/two-factor/enable`, {
       jar,
@@ -479,11 +479,20 @@ describe('TOTP two-factor', () => {
       ).status,
     ).toBe(401);
 
-    const off = await h.site<{ enabled: boolean }>('POST', `${A}/two-factor/disable`, {
-      jar: browserAgain,
-      csrf: session.csrfToken!,
-      payload: { password: PASSWORD },
-    });
+    // Off takes the password and a code: the password alone (a stolen session + a phished password) is not enough,
+    // nor a spent code; an unused backup code is.
+    const disable = (payload: object) =>
+      h.site<{ enabled: boolean }>('POST', `${A}/two-factor/disable`, {
+        jar: browserAgain,
+        csrf: session.csrfToken!,
+        payload,
+      });
+    expect((await disable({ password: PASSWORD })).status).toBe(400);
+    const spentCode = await disable({ password: PASSWORD, code: nextCode });
+    expect(errorCode(spentCode.body)).toBe('AUTH_TWO_FACTOR_INVALID');
+    const wrongBackup = await disable({ password: PASSWORD, code: 'zzzzz-zzzzz' });
+    expect(errorCode(wrongBackup.body)).toBe('AUTH_TWO_FACTOR_INVALID');
+    const off = await disable({ password: PASSWORD, code: enrolled.body.backupCodes[1]! });
     expect(off).toMatchObject({ status: 200, body: { enabled: false } });
     expect((await h.site('POST', `${A}/sign-in`, { payload: { login: 'totp', password: PASSWORD } })).status).toBe(200);
   });
