@@ -81,7 +81,8 @@ function writeOnlyClipboard(): IClipboardProvider {
     writeText: async (_selection, text) => {
       try {
         await navigator.clipboard.writeText(text);
-        flash('copied to your clipboard');
+        // Said every time, with the size: a program that slips text into the clipboard is noticed before a paste.
+        flash(`the program copied ${text.length} character${text.length === 1 ? '' : 's'} to your clipboard`);
       } catch {
         offerCopy(text);
       }
