@@ -95,7 +95,10 @@ describe('share links against a real agent', () => {
       code: TerminalCloseCode.ACCESS_ENDED,
       reason: 'this share link was revoked',
     });
-    const again = await fetch(`${agent.gatewayUrl}/api/public/share/${writable.token}/ticket`, { method: 'POST' });
+    const again = await fetch(`${agent.gatewayUrl}/api/public/share/${writable.token}/ticket`, {
+      method: 'POST',
+      headers: { origin: agent.gatewayUrl },
+    });
     expect(again.status).toBe(410);
     expect(((await again.json()) as { error: { code: string } }).error.code).toBe('SHARE_REVOKED');
     expect(watcher.closed).toBeNull();
@@ -118,7 +121,10 @@ describe('share links against a real agent', () => {
   it('keeps share tokens out of the agent log', async () => {
     const created = await share({ mode: 'read' });
     await fetch(created.link);
-    await fetch(`${agent.gatewayUrl}/api/public/share/${created.token}/ticket`, { method: 'POST' });
+    await fetch(`${agent.gatewayUrl}/api/public/share/${created.token}/ticket`, {
+      method: 'POST',
+      headers: { origin: agent.gatewayUrl },
+    });
     await fetch(`${agent.url}/share/${created.token}`);
     expect(agent.logs.join('\n')).not.toContain(created.token);
   });
