@@ -7,6 +7,9 @@ import { useGateway, useHosts, useStores, useUsers } from '../../stores';
 import { useAction } from '../app/actions';
 import { RefusedRequests } from './RefusedRequests';
 
+/** One empty list for hosts whose users are not loaded: a new [] on each read would re-render without end. */
+const NO_USERS: never[] = [];
+
 const DAY_MS = 86_400_000;
 
 /** The gateway of a host: where end users point Claude Code, the upstream key, legacy mode and default limits. */
@@ -237,7 +240,7 @@ function UpstreamCard({ hostId, baseUrl, configured }: { hostId: string; baseUrl
 function LegacyCard({ hostId, enabled, userId }: { hostId: string; enabled: boolean; userId: string | null }) {
   const stores = useStores();
   const act = useAction();
-  const users = useUsers((s) => s.byHost[hostId]?.users ?? []);
+  const users = useUsers((s) => s.byHost[hostId]?.users ?? NO_USERS);
   const [chosen, setChosen] = useState(userId ?? '');
   useEffect(() => {
     void stores.users.getState().load(hostId);
