@@ -96,6 +96,9 @@ export function authOptions(options: AuthInstanceOptions) {
     ],
     advanced: {
       useSecureCookies: false,
+      // better-auth's other cookies (two-factor pending, OAuth state, session data) get `__Host-` like the session
+      // one when cookies are Secure: no sibling subdomain can plant them (Secure, Path=/ and no Domain come below).
+      cookiePrefix: options.secureCookie ? '__Host-slotdeck' : 'slotdeck',
       cookies: {
         session_token: { name: options.cookieName, attributes: { secure: options.secureCookie, sameSite: 'lax' } },
       },

@@ -74,6 +74,39 @@ describe('password sign-in', () => {
       payload: { login: 'fresh', password: 'not the password at all' },
     });
     expect(fresh.body).toEqual(wrong.body);
+    // A disabled or pending account: a wrong password answers exactly the same; only the right one says why not.
+    const { user: off } = await h.signedInUser('hopper-off', PASSWORD);
+    await h.admin('PATCH', `/api/v1/users/${off.id}`, { active: false });
+    const offWrong = await h.site('POST', `${A}/sign-in`, {
+      payload: { login: 'hopper-off', password: 'not the password at all' },
+    });
+    expect(offWrong).toMatchObject({ status: 401, body: wrong.body });
+    const offRight = await h.site('POST', `${A}/sign-in`, { payload: { login: 'hopper-off', password: PASSWORD } });
+    expect(offRight.status).toBe(403);
+    expect(errorCode(offRight.body)).toBe('AUTH_USER_DISABLED');
+  });
+
+  it('gives better-auth’s other cookies (two-factor pending) the __Host- prefix with Secure, HttpOnly, Path=/', async () => {
+    const { jar, csrf } = await h.signedInUser('cookie-2fa', PASSWORD);
+    const enrolled = await h.site<{ totpUri: string }>('POST', `${A}/two-factor/enable`, {
+      jar,
+      csrf,
+      payload: { password: PASSWORD },
+    });
+    await h.site('POST', `${A}/two-factor/confirm`, {
+      jar,
+      csrf,
+      payload: { code: totpFromUri(enrolled.body.totpUri) },
+    });
+    const pending = await h.site('POST', `${A}/sign-in`, { payload: { login: 'cookie-2fa', password: PASSWORD } });
+    const cookies = ([] as string[]).concat(pending.headers['set-cookie'] ?? []);
+    const twoFactor = cookies.find((c) => /two_factor=/.test(c) && !/Max-Age=0/i.test(c));
+    expect(twoFactor).toMatch(/^__Host-slotdeck\.two_factor=/);
+    expect(twoFactor).toMatch(/; Secure/i);
+    expect(twoFactor).toMatch(/; HttpOnly/i);
+    expect(twoFactor).toMatch(/; Path=\//i);
+    expect(twoFactor).toMatch(/; SameSite=Lax/i);
+    expect(twoFactor).not.toMatch(/Domain=/i);
   });
 
   it('refuses a sign-in posted from another site (login CSRF)', async () => {
