@@ -9,10 +9,20 @@ function writePrivate(file: string, content: string): void {
   renameSync(temporary, file);
 }
 
+/** The folder, made 0700, and made 0700 again when it exists already (mkdir's mode applies only to a new one). */
+function privateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+}
+
 /**
  * The sign-in secrets kept as files under <dataDir>/secrets (0700/0600), never in SQLite: better-auth's secret
  * (signs session cookies, encrypts TOTP secrets; made once) and the GitHub OAuth app's client secret, encrypted with
  * AES-256-GCM under a key derived from the auth secret.
+ *
+ * Limit: the key that seals the GitHub secret is derived from `auth-secret` in the same folder, so the sealing only
+ * protects against a copy of that one file (a backup, a log); whoever can read the folder can read both. The folder's
+ * 0700 (and the agent's account) is the real protection.
  */
 export class AuthSecrets {
   readonly dir: string;
@@ -29,7 +39,7 @@ export class AuthSecrets {
   /** better-auth's secret: 32 random bytes (hex), generated on first use and kept. */
   secret(): string {
     if (this.authSecret) return this.authSecret;
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    privateDir(this.dir);
     try {
       const existing = readFileSync(this.authSecretFile, 'utf8').trim();
       if (/^[0-9a-f]{64}$/.test(existing)) return (this.authSecret = existing);
@@ -74,7 +84,7 @@ export class AuthSecrets {
       rmSync(this.githubSecretFile, { force: true });
       return;
     }
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    privateDir(this.dir);
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.derivedKey('github-client-secret'), iv);
     const data = Buffer.concat([cipher.update(secret, 'utf8'), cipher.final()]);

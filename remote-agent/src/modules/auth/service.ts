@@ -843,6 +843,8 @@ export class AuthService {
 
   start(intervalMs = 60_000): void {
     if (this.sweeper) return;
+    // Made (or its folder tightened to 0700) at start, not at the first sign-in.
+    this.secrets.secret();
     this.sweeper = setInterval(() => {
       try {
         this.sweepExpired();

@@ -3,8 +3,10 @@
  * GitHub client secret and GitHub's access tokens never appear in the SQLite file or its WAL (except the session
  * token in better-auth's own auth_session.token column, its design), in the agent's logs, or in admin answers.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AuthSecrets } from '../../../../remote-agent/src/modules/auth/secrets.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startFakeGithub, type FakeGithub } from '../../../fixtures/fake-github.js';
 import { CookieJar, startAuthHarness, type Harness } from './harness.js';
@@ -129,4 +131,16 @@ it('keeps every sign-in secret out of SQLite, the WAL, the logs and admin answer
   expect(sealed).toMatch(/^v1\./);
   for (const file of ['auth-secret', 'github-client-secret'])
     expect(statSync(join(h.dir, 'secrets', file)).mode & 0o777, file).toBe(0o600);
+});
+
+it('tightens a secrets folder that already exists (made 0755 by hand or by a restore) to 0700', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sd-secrets-'));
+  try {
+    mkdirSync(join(dataDir, 'secrets'));
+    chmodSync(join(dataDir, 'secrets'), 0o755);
+    new AuthSecrets(dataDir).secret();
+    expect(statSync(join(dataDir, 'secrets')).mode & 0o777).toBe(0o700);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
