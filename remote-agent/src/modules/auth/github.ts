@@ -48,7 +48,16 @@ export function githubProvider(
     id: 'github',
     name: 'GitHub',
     accountSubject: ({ profile }: { profile: GithubProfile }) => profile.id,
-    createAuthorizationURL({ state, redirectURI }: { state: string; redirectURI: string }) {
+    // PKCE (S256): better-auth makes a verifier per sign-in and keeps it with the state; GitHub checks it.
+    createAuthorizationURL({
+      state,
+      redirectURI,
+      codeVerifier,
+    }: {
+      state: string;
+      redirectURI: string;
+      codeVerifier?: string;
+    }) {
       return createAuthorizationURL({
         id: 'github',
         options,
@@ -57,10 +66,19 @@ export function githubProvider(
         scopes: ['read:user', 'user:email'],
         state,
         redirectURI,
+        codeVerifier,
       });
     },
-    validateAuthorizationCode({ code, redirectURI }: { code: string; redirectURI: string }) {
-      return validateAuthorizationCode({ code, redirectURI, options, tokenEndpoint });
+    validateAuthorizationCode({
+      code,
+      redirectURI,
+      codeVerifier,
+    }: {
+      code: string;
+      redirectURI: string;
+      codeVerifier?: string;
+    }) {
+      return validateAuthorizationCode({ code, redirectURI, options, tokenEndpoint, codeVerifier });
     },
     async getUserInfo(token: { accessToken?: string }) {
       if (!token.accessToken) return null;

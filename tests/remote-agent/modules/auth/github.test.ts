@@ -39,6 +39,10 @@ async function throughGithub(
   });
   expect(start.status, JSON.stringify(start.body)).toBe(200);
   expect(start.body.url.startsWith(`${github.url}/login/oauth/authorize?`)).toBe(true);
+  // PKCE: a per-sign-in S256 challenge (its verifier stays with the agent's state).
+  const authorize = new URL(start.body.url);
+  expect(authorize.searchParams.get('code_challenge_method')).toBe('S256');
+  expect(authorize.searchParams.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
   const approved = await fetch(start.body.url, { redirect: 'manual' });
   const back = new URL(approved.headers.get('location')!);
   expect(`${back.origin}${back.pathname}`).toBe(`${h.origin}${A}/callback/github`);
