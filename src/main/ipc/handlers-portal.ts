@@ -1,15 +1,10 @@
-import { createWriteStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { adminApi, AUDIT_PATH, authAdminApi, shareApi, type User } from '../../../remote-agent/src/contract/index';
 import type { AuditExportResult, IpcParsedInput } from '../../shared/ipc/contract';
 import { IpcErrorCode } from '../../shared/ipc/errors';
 import type { AgentClient } from '../services/agent/agent-client';
 import type { HostService } from '../services/hosts/hosts';
+import { exportFromAgent, type AgentExport } from './agent-export';
 import type { Handlers } from './dispatch';
-import { IpcError } from './errors';
 
 type PortalChannel =
   | 'signin:settings'
@@ -38,8 +33,7 @@ export interface PortalHandlerServices {
 }
 
 /** Browser mode sends an export over its socket up to this size; larger ones need a narrower filter or the app. */
-export const AUDIT_BROWSER_EXPORT_MAX_BYTES = 32 * 1024 * 1024;
-const EXPORT_TIMEOUT_MS = 10 * 60_000;
+export { BROWSER_EXPORT_MAX_BYTES as AUDIT_BROWSER_EXPORT_MAX_BYTES } from './agent-export';
 /** Inactive users looked at for a pending sign-up; more than this and the oldest are listed first page only. */
 const PENDING_SCAN_LIMIT = 200;
 
@@ -116,37 +110,14 @@ export async function exportAuditLog(
   signal: AbortSignal,
 ): Promise<AuditExportResult> {
   const day = (iso: string | undefined): string => (iso ? iso.slice(0, 10) : 'all');
-  const fileName = `audit-${hostId}-${day(filters.since)}-to-${day(filters.until)}.${format}`;
-  const mimeType = format === 'csv' ? 'text/csv' : 'application/x-ndjson';
-  const savedTo = pickSaveFile ? await pickSaveFile(fileName) : null;
-  if (pickSaveFile && !savedTo) return { fileName, mimeType, bytes: 0, savedTo: null, content: null };
-  const response = await client.download(AUDIT_PATH, { ...filters, format }, EXPORT_TIMEOUT_MS, signal);
-  const body = response.body
-    ? Readable.fromWeb(response.body as WebReadableStream<Uint8Array>, { signal })
-    : Readable.from([]);
-  if (savedTo) {
-    try {
-      await pipeline(body, createWriteStream(savedTo, { mode: 0o600 }));
-    } catch (error) {
-      throw new IpcError(
-        IpcErrorCode.AUDIT_EXPORT_FAILED,
-        `Could not write ${savedTo} (${(error as Error).message}). Pick another folder and export again.`,
-      );
-    }
-    return { fileName, mimeType, bytes: (await stat(savedTo)).size, savedTo, content: null };
-  }
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    bytes += chunk.length;
-    if (bytes > AUDIT_BROWSER_EXPORT_MAX_BYTES) {
-      body.destroy();
-      throw new IpcError(
-        IpcErrorCode.AUDIT_EXPORT_TOO_LARGE,
-        `This export is larger than ${AUDIT_BROWSER_EXPORT_MAX_BYTES / 1024 / 1024} MB, more than browser mode sends at once. Narrow the time range or the action, or export from the Slotdeck app.`,
-      );
-    }
-    chunks.push(chunk);
-  }
-  return { fileName, mimeType, bytes, savedTo: null, content: Buffer.concat(chunks).toString('utf8') };
+  const exported: AgentExport = {
+    path: AUDIT_PATH,
+    query: { ...filters, format },
+    fileName: `audit-${hostId}-${day(filters.since)}-to-${day(filters.until)}.${format}`,
+    mimeType: format === 'csv' ? 'text/csv' : 'application/x-ndjson',
+    writeFailedCode: IpcErrorCode.AUDIT_EXPORT_FAILED,
+    tooLargeCode: IpcErrorCode.AUDIT_EXPORT_TOO_LARGE,
+    narrowHint: 'Narrow the time range or the action',
+  };
+  return exportFromAgent(client, exported, pickSaveFile, signal);
 }

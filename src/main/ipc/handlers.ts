@@ -1,8 +1,3 @@
-import { createWriteStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { adminApi, USAGE_EXPORT_PATH } from '../../../remote-agent/src/contract/index';
 import type { IpcParsedInput, Preferences, UsageExportResult } from '../../shared/ipc/contract';
 import { IpcErrorCode } from '../../shared/ipc/errors';
@@ -13,8 +8,8 @@ import type { Store } from '../services/db/store';
 import type { DeployService } from '../services/deploy/deploy-service';
 import type { HostService } from '../services/hosts/hosts';
 import { readSshConfig } from '../services/hosts/ssh-config';
+import { exportFromAgent, type AgentExport } from './agent-export';
 import type { Handlers } from './dispatch';
-import { IpcError } from './errors';
 import type { EventBus } from './events';
 import { createCloudHandlers, createDeployHandlers } from './handlers-cloud';
 import { createPortalHandlers } from './handlers-portal';
@@ -42,9 +37,7 @@ export interface HandlerServices {
   aws?: AwsService;
 }
 
-/** An export larger than this is not sent over browser mode's socket: the admin narrows the range instead. */
-export const BROWSER_EXPORT_MAX_BYTES = 32 * 1024 * 1024;
-const EXPORT_TIMEOUT_MS = 10 * 60_000;
+export { BROWSER_EXPORT_MAX_BYTES } from './agent-export';
 
 export const DEFAULT_PREFERENCES: Preferences = { theme: 'system', consoles: [], selectedHostId: 'local' };
 
@@ -166,8 +159,8 @@ export function createHandlers(services: HandlerServices): Handlers {
 }
 
 /**
- * Fetches a usage export from the agent. With a save dialog (the Electron app) it streams into the file the admin
- * picked; without one (browser mode) it returns the content, up to BROWSER_EXPORT_MAX_BYTES, for the page to save.
+ * Fetches a usage export from the agent: into the file the admin picked (the Electron app) or back to the page
+ * (browser mode), as exportFromAgent does.
  */
 export async function exportUsageRows(
   client: AgentClient,
@@ -175,37 +168,14 @@ export async function exportUsageRows(
   pickSaveFile: ((suggestedName: string) => Promise<string | null>) | undefined,
   signal: AbortSignal,
 ): Promise<UsageExportResult> {
-  const fileName = `usage-${hostId}-${filters.from.slice(0, 10)}-to-${filters.to.slice(0, 10)}.${format}`;
-  const mimeType = format === 'csv' ? 'text/csv' : 'application/json';
-  const savedTo = pickSaveFile ? await pickSaveFile(fileName) : null;
-  if (pickSaveFile && !savedTo) return { fileName, mimeType, bytes: 0, savedTo: null, content: null };
-  const response = await client.download(USAGE_EXPORT_PATH, { ...filters, format }, EXPORT_TIMEOUT_MS, signal);
-  const body = response.body
-    ? Readable.fromWeb(response.body as WebReadableStream<Uint8Array>, { signal })
-    : Readable.from([]);
-  if (savedTo) {
-    try {
-      await pipeline(body, createWriteStream(savedTo, { mode: 0o600 }));
-    } catch (error) {
-      throw new IpcError(
-        IpcErrorCode.USAGE_EXPORT_FAILED,
-        `Could not write ${savedTo} (${(error as Error).message}). Pick another folder and export again.`,
-      );
-    }
-    return { fileName, mimeType, bytes: (await stat(savedTo)).size, savedTo, content: null };
-  }
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    bytes += chunk.length;
-    if (bytes > BROWSER_EXPORT_MAX_BYTES) {
-      body.destroy();
-      throw new IpcError(
-        IpcErrorCode.USAGE_EXPORT_TOO_LARGE,
-        `This export is larger than ${BROWSER_EXPORT_MAX_BYTES / 1024 / 1024} MB, more than browser mode sends at once. Pick a shorter range or one user, or export from the Slotdeck app.`,
-      );
-    }
-    chunks.push(chunk);
-  }
-  return { fileName, mimeType, bytes, savedTo: null, content: Buffer.concat(chunks).toString('utf8') };
+  const exported: AgentExport = {
+    path: USAGE_EXPORT_PATH,
+    query: { ...filters, format },
+    fileName: `usage-${hostId}-${filters.from.slice(0, 10)}-to-${filters.to.slice(0, 10)}.${format}`,
+    mimeType: format === 'csv' ? 'text/csv' : 'application/json',
+    writeFailedCode: IpcErrorCode.USAGE_EXPORT_FAILED,
+    tooLargeCode: IpcErrorCode.USAGE_EXPORT_TOO_LARGE,
+    narrowHint: 'Pick a shorter range or one user',
+  };
+  return exportFromAgent(client, exported, pickSaveFile, signal);
 }
