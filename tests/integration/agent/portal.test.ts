@@ -21,6 +21,7 @@ import {
 } from '../../../remote-agent/src/contract/index.js';
 import { acceptInvite, createUser, inviteLink, USER_PASSWORD } from '../../e2e/helpers/public-site.js';
 import { FAKE_UPSTREAM_KEY, startFakeAnthropic, type FakeAnthropic } from '../fixtures/fake-anthropic.js';
+import { totpFromUri } from '../../remote-agent/modules/auth/totp.js';
 import { AgentProcess } from '../helpers/agent.js';
 import { TerminalTestClient } from '../helpers/terminal-client.js';
 import { until } from '../helpers/until.js';
@@ -29,6 +30,7 @@ let upstream: FakeAnthropic;
 let agent: AgentProcess;
 let ada: User;
 let bob: User;
+let cara: User;
 let adaSlot: Slot;
 let bobSlot: Slot;
 let scratch: string;
@@ -195,6 +197,55 @@ describe('an end user in the portal', () => {
     expect((await client.waitClosed()).code).toBe(TerminalCloseCode.ACCESS_ENDED);
     expect((await portal('GET', '/slots', session)).status).toBe(401);
   }, 60_000);
+
+  it('closes the open terminal when better-auth swaps the session (two-factor turned on) and when the admin disables the user', async () => {
+    await acceptInvite(agent, await inviteLink(agent, (cara = await createUser(agent, 'cara')).id));
+    const caraSlot = await agent.createSlot({ name: 'cara-dev', ownerId: cara.id });
+    const openTerminal = async (session: Session) => {
+      await until(
+        'cara’s slot running',
+        async () => PortalSlotList.parse((await portal('GET', '/slots', session)).body).slots[0]?.state,
+        (state) => state === 'running',
+      );
+      const minted = await portal('POST', `/slots/${caraSlot.id}/ticket`, session);
+      expect(minted.status, JSON.stringify(minted.body)).toBe(201);
+      const client = await TerminalTestClient.open(
+        `${agent.gatewayUrl.replace('http', 'ws')}${PortalTicket.parse(minted.body).url}`,
+        { AuthToken: '', columns: 100, rows: 30 },
+        { origin: agent.gatewayUrl },
+      );
+      await client.waitForPrompt();
+      return client;
+    };
+    const auth = (path: string, session: Session, body: unknown) =>
+      fetch(`${agent.gatewayUrl}/api/public/auth${path}`, {
+        method: 'POST',
+        headers: {
+          cookie: session.cookie,
+          'x-slotdeck-csrf': session.csrf,
+          origin: agent.gatewayUrl,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify(body),
+      });
+    const session = await signIn('cara');
+    const client = await openTerminal(session);
+    const enrolled = (await (await auth('/two-factor/enable', session, { password: USER_PASSWORD })).json()) as {
+      totpUri: string;
+    };
+    const confirmed = await auth('/two-factor/confirm', session, { code: totpFromUri(enrolled.totpUri) });
+    expect(confirmed.status).toBe(200);
+    // The old session is gone (better-auth made a new one): the terminal it opened closes.
+    expect((await client.waitClosed()).code).toBe(TerminalCloseCode.ACCESS_ENDED);
+    const line = confirmed.headers.getSetCookie().find((l) => /slotdeck-session=/.test(l) && !/Max-Age=0/i.test(l));
+    const renewed = {
+      cookie: line!.split(';')[0]!,
+      csrf: ((await confirmed.json()) as { csrfToken: string }).csrfToken,
+    };
+    const second = await openTerminal(renewed);
+    expect((await agent.request('PATCH', `/api/v1/users/${cara.id}`, { active: false })).status).toBe(200);
+    expect((await second.waitClosed()).code).toBe(TerminalCloseCode.ACCESS_ENDED);
+  }, 90_000);
 
   it('creates a key, calls the gateway with it, and sees the usage', async () => {
     const session = await signIn('ada');
