@@ -203,7 +203,7 @@ describe('the ticket exchange refuses floods and pages that cannot open (review-
     h = await startShares();
     const slot = h.addSlot('demo');
     const created = await createShare(slot);
-    for (const headers of [{ origin: 'null' }, {}]) {
+    for (const headers of [{ origin: 'null' }, {}] as Array<Record<string, string>>) {
       const refused = await ticketFor(created.token, headers);
       expect([refused.statusCode, refused.json<ErrorBody>().error.code]).toEqual([403, 'SHARE_NOT_ALLOWED']);
     }
