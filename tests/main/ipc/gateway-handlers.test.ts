@@ -1,84 +1,22 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Dispatcher } from '../../../src/main/ipc/dispatch';
-import { createHandlers, type HandlerServices } from '../../../src/main/ipc/handlers';
-import { AgentClient } from '../../../src/main/services/agent/agent-client';
-import type { HostService } from '../../../src/main/services/hosts/hosts';
+import { describe, expect, it } from 'vitest';
 import { user } from '../../shared/agent-fixtures';
+import { json, TOKEN, useAgentStandIn } from './agent-stand-in';
 
 /**
  * The gateway channels from the renderer's side: IPC input in, agent HTTP request out, answer or error back. The
  * agent here is a small HTTP server that answers like the agent's contract says; the real agent is exercised by
  * the integration and E2E tests.
  */
-const TOKEN = 'admin-token-for-the-test-0123456789';
-const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
-
-interface Seen {
-  method: string;
-  path: string;
-  query: Record<string, string>;
-  body: unknown;
-  authorization: string | undefined;
-}
-
-let server: Server;
-let baseUrl = '';
-let seen: Seen[] = [];
-let answer: (request: Seen, response: ServerResponse) => void;
-
+const agent = useAgentStandIn();
+const { seen, dispatcher } = agent;
 const ada = (changes: Parameters<typeof user>[1] = {}) => user('u_0123456789', { username: 'ada', ...changes });
-const json = (response: ServerResponse, status: number, body: unknown): void => {
-  response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-};
-
-beforeAll(async () => {
-  server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    let raw = '';
-    request.on('data', (chunk: Buffer) => (raw += chunk.toString()));
-    request.on('end', () => {
-      const url = new URL(request.url ?? '/', 'http://agent');
-      const entry: Seen = {
-        method: request.method ?? '',
-        path: url.pathname,
-        query: Object.fromEntries(url.searchParams),
-        body: raw ? JSON.parse(raw) : undefined,
-        authorization: request.headers.authorization,
-      };
-      seen.push(entry);
-      answer(entry, response);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-});
-
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
-afterEach(() => {
-  seen = [];
-});
-
-function dispatcher(extra: Partial<HandlerServices> = {}): Dispatcher {
-  const hosts = {
-    client: () => new AgentClient(() => ({ baseUrl, token: TOKEN, label: 'prod' })),
-  } as unknown as HostService;
-  const services = {
-    store: {} as HandlerServices['store'],
-    vault: {} as HandlerServices['vault'],
-    hosts,
-    app: { name: 'Slotdeck', version: '0.0.0', mode: 'browser' as const, dataDir: '/tmp' },
-    ...extra,
-  };
-  return new Dispatcher(createHandlers(services), silent);
-}
 
 describe('users and keys over IPC', () => {
   it('lists users with the search, paging and deleted filter the admin chose, using the admin token', async () => {
-    answer = (_, response) => json(response, 200, { users: [ada()], total: 1, limit: 20, offset: 40 });
+    agent.answer = (_, response) => json(response, 200, { users: [ada()], total: 1, limit: 20, offset: 40 });
     const result = await dispatcher().dispatch('users:list', {
       hostId: 'prod',
       search: 'ad',
@@ -99,7 +37,7 @@ describe('users and keys over IPC', () => {
   });
 
   it('creates a user and passes the agent’s own error code through when the name is taken', async () => {
-    answer = (request, response) =>
+    agent.answer = (request, response) =>
       (request.body as { username: string }).username === 'ada'
         ? json(response, 409, { error: { code: 'USER_NAME_TAKEN', message: 'A user named ada exists already.' } })
         : json(response, 201, ada({ username: 'grace' }));
@@ -124,7 +62,7 @@ describe('users and keys over IPC', () => {
   });
 
   it('refuses a bad user id or an empty change before anything reaches the agent', async () => {
-    answer = (_, response) => json(response, 200, ada());
+    agent.answer = (_, response) => json(response, 200, ada());
     const d = dispatcher();
     const badId = await d.dispatch('users:update', { hostId: 'prod', userId: '../keys', changes: { active: false } });
     expect(badId).toMatchObject({ ok: false, error: { code: 'IPC_INPUT_INVALID' } });
@@ -150,7 +88,7 @@ describe('users and keys over IPC', () => {
       lastUsedAt: null,
       createdAt: '2026-01-01T00:00:00.000Z',
     };
-    answer = (request, response) => {
+    agent.answer = (request, response) => {
       if (request.path.endsWith('/rotate') || (request.method === 'POST' && request.path.endsWith('/keys')))
         json(response, 201, { key, secret: 'sk_user_secretsecret' });
       else if (request.path.includes('/keys/')) json(response, 200, key);
@@ -199,7 +137,7 @@ describe('users and keys over IPC', () => {
   });
 
   it('reads and replaces the quotas of a user or of a key, refusing two quotas on one window', async () => {
-    answer = (_, response) => json(response, 200, { quotas: [] });
+    agent.answer = (_, response) => json(response, 200, { quotas: [] });
     const d = dispatcher();
     await d.dispatch('quotas:get', { hostId: 'prod', subject: 'user', userId: 'u_0123456789' });
     await d.dispatch('quotas:get', { hostId: 'prod', subject: 'key', keyId: 'k_0123456789' });
@@ -243,7 +181,7 @@ describe('usage and the gateway over IPC', () => {
       totalTokens: 30,
       costUsd: 0.001,
     };
-    answer = (_, response) =>
+    agent.answer = (_, response) =>
       json(response, 200, { ...range, bucket: 'day', groupBy: 'user', totals, groups: [], series: [] });
     const result = await dispatcher().dispatch('usage:summary', {
       hostId: 'prod',
@@ -259,14 +197,14 @@ describe('usage and the gateway over IPC', () => {
   });
 
   it('turns an answer of the wrong shape into a message about versions, not a crash', async () => {
-    answer = (_, response) => json(response, 200, { rows: 'nope' });
+    agent.answer = (_, response) => json(response, 200, { rows: 'nope' });
     const result = await dispatcher().dispatch('usage:rows', { hostId: 'prod', ...range });
     expect(result).toMatchObject({ ok: false, error: { code: 'AGENT_ERROR' } });
     if (!result.ok) expect(result.error.message).toMatch(/versions match/);
   });
 
   it('in browser mode, returns the export content with a file name for the page to download', async () => {
-    answer = (_, response) => response.writeHead(200, { 'content-type': 'text/csv' }).end('id,model\n1,claude\n');
+    agent.answer = (_, response) => response.writeHead(200, { 'content-type': 'text/csv' }).end('id,model\n1,claude\n');
     const result = await dispatcher().dispatch('usage:export', { hostId: 'prod', ...range, format: 'csv' });
     expect(result).toEqual({
       ok: true,
@@ -284,7 +222,7 @@ describe('usage and the gateway over IPC', () => {
   it('in the app, writes the export to the file the admin picked, and does nothing when they cancel', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sd-export-'));
     try {
-      answer = (_, response) => response.writeHead(200).end('[{"id":1}]');
+      agent.answer = (_, response) => response.writeHead(200).end('[{"id":1}]');
       const file = join(dir, 'mine.json');
       const picked: string[] = [];
       const saved = await dispatcher({
@@ -294,7 +232,7 @@ describe('usage and the gateway over IPC', () => {
       expect(saved).toMatchObject({ ok: true, data: { savedTo: file, content: null, bytes: 10 } });
       expect(readFileSync(file, 'utf8')).toBe('[{"id":1}]');
 
-      seen = [];
+      seen.length = 0;
       const cancelled = await dispatcher({ pickSaveFile: () => Promise.resolve(null) }).dispatch('usage:export', {
         hostId: 'prod',
         ...range,
@@ -307,7 +245,7 @@ describe('usage and the gateway over IPC', () => {
   });
 
   it('passes an export the agent refuses back with the agent’s code and message', async () => {
-    answer = (_, response) =>
+    agent.answer = (_, response) =>
       json(response, 400, { error: { code: 'USAGE_RANGE_INVALID', message: 'The range is longer than 400 days.' } });
     const result = await dispatcher().dispatch('usage:export', { hostId: 'prod', ...range });
     expect(result).toMatchObject({
@@ -325,7 +263,7 @@ describe('usage and the gateway over IPC', () => {
       defaultRateLimit: { requestsPerMinute: 60, concurrentStreams: 4 },
       inFlight: 0,
     };
-    answer = (_, response) => json(response, 200, status);
+    agent.answer = (_, response) => json(response, 200, status);
     const d = dispatcher();
     expect(
       await d.dispatch('gateway:set-upstream-key', { hostId: 'prod', apiKey: ' sk-ant-test-0123 ' }),

@@ -1,86 +1,16 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Dispatcher } from '../../../src/main/ipc/dispatch';
-import { createHandlers, type HandlerServices } from '../../../src/main/ipc/handlers';
+import { describe, expect, it } from 'vitest';
 import { AUDIT_BROWSER_EXPORT_MAX_BYTES } from '../../../src/main/ipc/handlers-portal';
-import { AgentClient } from '../../../src/main/services/agent/agent-client';
-import type { HostService } from '../../../src/main/services/hosts/hosts';
 import type { Share, SignInStatus } from '../../../src/shared/ipc/contract';
 import { user } from '../../shared/agent-fixtures';
+import { json, TOKEN, useAgentStandIn } from './agent-stand-in';
 
 /**
  * Sign-in, share and audit channels from the renderer's side: IPC input in, agent HTTP request out, answer or error
  * back. The agent here is a small HTTP server answering as the agent's contract says (the real agent is in the e2e
  * test tests/e2e/sharing-panel.test.ts).
  */
-const TOKEN = 'admin-token-for-the-test-0123456789';
-
-interface Seen {
-  method: string;
-  path: string;
-  query: Record<string, string>;
-  body: unknown;
-  authorization: string | undefined;
-}
-
-let server: Server;
-let baseUrl = '';
-let seen: Seen[] = [];
-let answer: (request: Seen, response: ServerResponse) => void;
-const logged: unknown[] = [];
-const log = {
-  info: (...args: unknown[]) => void logged.push(args),
-  warn: (...args: unknown[]) => void logged.push(args),
-  error: (...args: unknown[]) => void logged.push(args),
-};
-
-const json = (response: ServerResponse, status: number, body: unknown): void => {
-  response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-};
-
-beforeAll(async () => {
-  server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    let raw = '';
-    request.on('data', (chunk: Buffer) => (raw += chunk.toString()));
-    request.on('end', () => {
-      const url = new URL(request.url ?? '/', 'http://agent');
-      const entry: Seen = {
-        method: request.method ?? '',
-        path: url.pathname,
-        query: Object.fromEntries(url.searchParams),
-        body: raw ? JSON.parse(raw) : undefined,
-        authorization: request.headers.authorization,
-      };
-      seen.push(entry);
-      answer(entry, response);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-});
-
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
-afterEach(() => {
-  seen = [];
-  logged.length = 0;
-});
-
-function dispatcher(extra: Partial<HandlerServices> = {}): Dispatcher {
-  const hosts = {
-    client: () => new AgentClient(() => ({ baseUrl, token: TOKEN, label: 'prod' })),
-  } as unknown as HostService;
-  return new Dispatcher(
-    createHandlers({
-      store: {} as HandlerServices['store'],
-      vault: {} as HandlerServices['vault'],
-      hosts,
-      app: { name: 'Slotdeck', version: '0.0.0', mode: 'browser' as const, dataDir: '/tmp' },
-      ...extra,
-    }),
-    log,
-  );
-}
+const agent = useAgentStandIn();
+const { seen, logged, dispatcher } = agent;
 
 const SLOT = 'abcdef0123';
 const share = (changes: Partial<Share> = {}): Share => ({
@@ -118,7 +48,7 @@ const signIn = (userId: string, changes: Partial<SignInStatus> = {}): SignInStat
 describe('share links over IPC', () => {
   it('creates a share with the admin token and hands the link back once, logging nothing of it', async () => {
     const link = `http://127.0.0.1:7421/share/${'A'.repeat(43)}`;
-    answer = (_, response) =>
+    agent.answer = (_, response) =>
       json(response, 201, { share: share(), link, iframeSnippet: `<iframe src="${link}"></iframe>` });
     const result = await dispatcher().dispatch('shares:create', {
       hostId: 'prod',
@@ -159,7 +89,7 @@ describe('share links over IPC', () => {
   });
 
   it('revokes by share id and passes the agent’s SHARE_NOT_FOUND back as is', async () => {
-    answer = (request, response) =>
+    agent.answer = (request, response) =>
       request.path.endsWith('sh_0123456789')
         ? json(response, 200, share({ state: 'revoked', revokedAt: '2026-12-01T01:00:00.000Z' }))
         : json(response, 404, { error: { code: 'SHARE_NOT_FOUND', message: 'No such share link.' } });
@@ -183,7 +113,7 @@ describe('sign-in over IPC', () => {
       user('u_cccccccccc', { active: false }),
       user('u_dddddddddd', { active: false, deleted: true }),
     ];
-    answer = (request, response) => {
+    agent.answer = (request, response) => {
       if (request.path === '/api/v1/users')
         return json(response, 200, { users, total: users.length, limit: 200, offset: 0 });
       const id = request.path.split('/')[4]!;
@@ -223,7 +153,7 @@ describe('sign-in over IPC', () => {
       },
       publicUrl: 'http://127.0.0.1:7421',
     };
-    answer = (_, response) => json(response, 200, settings);
+    agent.answer = (_, response) => json(response, 200, settings);
     const secret = 'f'.repeat(40);
     const saved = await dispatcher().dispatch('signin:set-github', {
       hostId: 'prod',
@@ -246,7 +176,7 @@ describe('the audit log over IPC', () => {
   const since = '2026-12-01T00:00:00.000Z';
 
   it('pages with the cursor and filters the admin chose', async () => {
-    answer = (_, response) => json(response, 200, { entries: [], nextCursor: null });
+    agent.answer = (_, response) => json(response, 200, { entries: [], nextCursor: null });
     await dispatcher().dispatch('audit:list', { hostId: 'prod', action: 'share.opened', since, cursor: '120' });
     expect(seen[0]).toMatchObject({
       path: '/api/v1/audit',
@@ -255,7 +185,7 @@ describe('the audit log over IPC', () => {
   });
 
   it('in browser mode returns the export to download; one too large for the socket says what to do', async () => {
-    answer = (_, response) => response.writeHead(200, { 'content-type': 'text/csv' }).end('id,at\n1,x\n');
+    agent.answer = (_, response) => response.writeHead(200, { 'content-type': 'text/csv' }).end('id,at\n1,x\n');
     const result = await dispatcher().dispatch('audit:export', { hostId: 'prod', since, format: 'csv' });
     expect(result).toEqual({
       ok: true,
@@ -270,7 +200,7 @@ describe('the audit log over IPC', () => {
     expect(seen[0]).toMatchObject({ path: '/api/v1/audit', query: { since, format: 'csv' } });
 
     const line = `${'x'.repeat(1023)}\n`;
-    answer = (_, response) => {
+    agent.answer = (_, response) => {
       response.writeHead(200);
       let sent = 0;
       const more = (): void => {

@@ -1,75 +1,13 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Dispatcher } from '../../../src/main/ipc/dispatch';
-import { createHandlers, type HandlerServices } from '../../../src/main/ipc/handlers';
-import { AgentClient } from '../../../src/main/services/agent/agent-client';
-import type { HostService } from '../../../src/main/services/hosts/hosts';
+import { describe, expect, it } from 'vitest';
+import { json, TOKEN, useAgentStandIn } from './agent-stand-in';
 
 /**
  * The request log and upstream test channels from the renderer's side: IPC input in, agent HTTP request out, answer
  * back. The agent here is a small HTTP server answering as the contract says (an agent stand-in); the real agent is
  * exercised by tests/remote-agent/modules/gateway/request-log-routes.test.ts and the E2E test.
  */
-const TOKEN = 'admin-token-for-the-test-0123456789';
-const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
-
-interface Seen {
-  method: string;
-  path: string;
-  query: Record<string, string>;
-  body: unknown;
-  authorization: string | undefined;
-}
-
-let server: Server;
-let baseUrl = '';
-let seen: Seen[] = [];
-let answer: (request: Seen, response: ServerResponse) => void;
-
-const json = (response: ServerResponse, status: number, body: unknown): void => {
-  response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-};
-
-beforeAll(async () => {
-  server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    let raw = '';
-    request.on('data', (chunk: Buffer) => (raw += chunk.toString()));
-    request.on('end', () => {
-      const url = new URL(request.url ?? '/', 'http://agent');
-      const entry: Seen = {
-        method: request.method ?? '',
-        path: url.pathname,
-        query: Object.fromEntries(url.searchParams),
-        body: raw ? JSON.parse(raw) : undefined,
-        authorization: request.headers.authorization,
-      };
-      seen.push(entry);
-      answer(entry, response);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-});
-
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
-afterEach(() => {
-  seen = [];
-});
-
-function dispatcher(extra: Partial<HandlerServices> = {}): Dispatcher {
-  const hosts = {
-    client: () => new AgentClient(() => ({ baseUrl, token: TOKEN, label: 'prod' })),
-  } as unknown as HostService;
-  const services = {
-    store: {} as HandlerServices['store'],
-    vault: {} as HandlerServices['vault'],
-    hosts,
-    app: { name: 'Slotdeck', version: '0.0.0', mode: 'browser' as const, dataDir: '/tmp' },
-    ...extra,
-  };
-  return new Dispatcher(createHandlers(services), silent);
-}
+const agent = useAgentStandIn();
+const { seen, dispatcher } = agent;
 
 const row = {
   id: 7,
@@ -92,7 +30,7 @@ const row = {
 
 describe('request log and upstream test over IPC (agent stand-in)', () => {
   it('asks for a page of refusals of a user and key with the filters as query parameters', async () => {
-    answer = (_, response) => json(response, 200, { rows: [row], nextCursor: '7' });
+    agent.answer = (_, response) => json(response, 200, { rows: [row], nextCursor: '7' });
     const result = await dispatcher().dispatch('gateway:refusals', {
       hostId: 'prod',
       query: { userId: 'u_0123456789', keyId: 'k_0123456789', status: 401, cursor: '12', limit: 25 },
@@ -109,7 +47,7 @@ describe('request log and upstream test over IPC (agent stand-in)', () => {
   });
 
   it('counts refusals in a window, and refuses a reversed one before anything reaches the agent', async () => {
-    answer = (_, response) =>
+    agent.answer = (_, response) =>
       json(response, 200, { from: '2026-11-30T10:00:00.000Z', to: '2026-12-01T10:00:00.000Z', refusals: 3 });
     const d = dispatcher();
     expect(
@@ -124,7 +62,7 @@ describe('request log and upstream test over IPC (agent stand-in)', () => {
   });
 
   it('tests upstream and passes back the result in words', async () => {
-    answer = (_, response) =>
+    agent.answer = (_, response) =>
       json(response, 200, {
         ok: false,
         baseUrl: 'https://api.anthropic.com',
