@@ -1,25 +1,5 @@
-import { resolve } from 'node:path';
-import { ESLint } from 'eslint';
-import tseslint from 'typescript-eslint';
 import { describe, expect, it } from 'vitest';
-
-const root = resolve(import.meta.dirname, '../..');
-
-/** Lints `code` as if it were the file at `path`, with the project's own config. */
-async function boundaryErrors(path: string, code: string): Promise<string[]> {
-  // The snippets are in no tsconfig project: lint them without the type-aware rules (the boundaries need no types).
-  const eslint = new ESLint({
-    cwd: root,
-    overrideConfig: [
-      { languageOptions: { parserOptions: { projectService: false, project: null } } },
-      tseslint.configs.disableTypeChecked,
-    ],
-  });
-  const [result] = await eslint.lintText(code, { filePath: resolve(root, path) });
-  return (result?.messages ?? [])
-    .filter((m) => m.ruleId === 'no-restricted-imports' || m.ruleId === 'import-x/no-restricted-paths')
-    .map((m) => m.message);
-}
+import { boundaryErrors } from './boundary-errors';
 
 // The first lint loads ESLint, its plugins and the config: seconds, and past the 5 s default on a loaded machine (it
 // failed clean-clone run 2 at 5 s while integration tests of other runs shared the two cores).

@@ -1,24 +1,5 @@
-import { resolve } from 'node:path';
-import { ESLint } from 'eslint';
-import tseslint from 'typescript-eslint';
 import { describe, expect, it } from 'vitest';
-
-const root = resolve(import.meta.dirname, '../..');
-
-/** Lints `code` as the file at `path` with the project's config (boundary rules only; no type information). */
-async function boundaryErrors(path: string, code: string): Promise<string[]> {
-  const eslint = new ESLint({
-    cwd: root,
-    overrideConfig: [
-      { languageOptions: { parserOptions: { projectService: false, project: null } } },
-      tseslint.configs.disableTypeChecked,
-    ],
-  });
-  const [result] = await eslint.lintText(code, { filePath: resolve(root, path) });
-  return (result?.messages ?? [])
-    .filter((m) => m.ruleId === 'no-restricted-imports' || m.ruleId === 'import-x/no-restricted-paths')
-    .map((m) => m.message);
-}
+import { boundaryErrors } from '../lint/boundary-errors';
 
 // The end users' pages run on the agent's public listener: they may use the agent's contract and the panel's terminal
 // controller, nothing of the panel's IPC, main process or node.
