@@ -1,4 +1,4 @@
-import { useState, type ReactNode } from 'react';
+import { useState, type InputHTMLAttributes, type ReactNode } from 'react';
 import { describeError } from '../lib/api';
 
 /** An error from the agent, announced to screen readers. */
@@ -8,6 +8,23 @@ export function ErrorNote({ error, testId = 'error' }: { error: unknown; testId?
     <p className="error" role="alert" data-testid={testId}>
       {describeError(error)}
     </p>
+  );
+}
+
+/** A labelled text input: the label wraps the input (so a click on it focuses the field); onValue gets the new text. */
+export function Field({
+  label,
+  onValue,
+  ...input
+}: { label: ReactNode; onValue: (value: string) => void } & Omit<
+  InputHTMLAttributes<HTMLInputElement>,
+  'onChange'
+>): ReactNode {
+  return (
+    <label>
+      {label}
+      <input {...input} onChange={(event) => onValue(event.target.value)} />
+    </label>
   );
 }
 

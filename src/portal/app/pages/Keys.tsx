@@ -2,7 +2,7 @@ import { useCallback, useEffect, useState, type FormEvent, type ReactNode } from
 import type { CreatedPortalKey, PortalKey, PortalKeyList } from '../../../../remote-agent/src/contract/portal';
 import { usePortal } from '../context';
 import { paths } from '../endpoints';
-import { CopyButton, ErrorNote, formatDate, useAction } from '../ui';
+import { CopyButton, ErrorNote, Field, formatDate, useAction } from '../ui';
 
 /** Expiry choices for a new key, in days (null: never). */
 const EXPIRY_CHOICES: { label: string; days: number | null }[] = [
@@ -66,17 +66,15 @@ export function KeysPage(): ReactNode {
       {created ? <CreatedKeyPanel created={created} onDone={() => setCreated(null)} /> : null}
       {list ? (
         <form className="card inline-form" onSubmit={create} data-testid="key-create-form">
-          <label>
-            Key name
-            <input
-              required
-              maxLength={64}
-              value={name}
-              onChange={(event) => setName(event.target.value)}
-              placeholder="laptop"
-              data-testid="key-name"
-            />
-          </label>
+          <Field
+            label="Key name"
+            required
+            maxLength={64}
+            value={name}
+            onValue={(value) => setName(value)}
+            placeholder="laptop"
+            data-testid="key-name"
+          />
           <label>
             Expires
             <select

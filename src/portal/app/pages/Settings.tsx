@@ -3,7 +3,7 @@ import type { PortalPrefs } from '../../../../remote-agent/src/contract/portal';
 import { usePortal } from '../context';
 import { paths, PASSWORD_MIN_LENGTH } from '../endpoints';
 import { type ThemeChoice } from '../theme';
-import { CopyButton, ErrorNote, useAction } from '../ui';
+import { CopyButton, ErrorNote, Field, useAction } from '../ui';
 
 /** The secret of an otpauth:// URI, for typing into an app that cannot scan. */
 export function totpSecret(uri: string): string | null {
@@ -138,38 +138,32 @@ function ChangePassword(): ReactNode {
   return (
     <form className="card" onSubmit={submit} aria-labelledby="password-title" data-testid="change-password-form">
       <h2 id="password-title">Password</h2>
-      <label>
-        Current password
-        <input
-          type="password"
-          autoComplete="current-password"
-          required
-          value={form.currentPassword}
-          onChange={(event) => setForm({ ...form, currentPassword: event.target.value })}
-        />
-      </label>
-      <label>
-        New password
-        <input
-          type="password"
-          autoComplete="new-password"
-          required
-          minLength={PASSWORD_MIN_LENGTH}
-          aria-describedby="new-password-rule"
-          value={form.newPassword}
-          onChange={(event) => setForm({ ...form, newPassword: event.target.value })}
-        />
-      </label>
-      <label>
-        Repeat the new password
-        <input
-          type="password"
-          autoComplete="new-password"
-          required
-          value={form.repeat}
-          onChange={(event) => setForm({ ...form, repeat: event.target.value })}
-        />
-      </label>
+      <Field
+        label="Current password"
+        type="password"
+        autoComplete="current-password"
+        required
+        value={form.currentPassword}
+        onValue={(value) => setForm({ ...form, currentPassword: value })}
+      />
+      <Field
+        label="New password"
+        type="password"
+        autoComplete="new-password"
+        required
+        minLength={PASSWORD_MIN_LENGTH}
+        aria-describedby="new-password-rule"
+        value={form.newPassword}
+        onValue={(value) => setForm({ ...form, newPassword: value })}
+      />
+      <Field
+        label="Repeat the new password"
+        type="password"
+        autoComplete="new-password"
+        required
+        value={form.repeat}
+        onValue={(value) => setForm({ ...form, repeat: value })}
+      />
       <p className="hint" id="new-password-rule">
         At least {PASSWORD_MIN_LENGTH} characters, and not a common password. Your other sessions end.
       </p>
@@ -247,17 +241,15 @@ function TwoFactor(): ReactNode {
             {enrollment.backupCodes.join('\n')}
           </pre>
           <CopyButton text={enrollment.backupCodes.join('\n')} label="Copy backup codes" />
-          <label>
-            Code from the app
-            <input
-              inputMode="numeric"
-              autoComplete="one-time-code"
-              required
-              value={code}
-              onChange={(event) => setCode(event.target.value)}
-              data-testid="totp-confirm-code"
-            />
-          </label>
+          <Field
+            label="Code from the app"
+            inputMode="numeric"
+            autoComplete="one-time-code"
+            required
+            value={code}
+            onValue={(value) => setCode(value)}
+            data-testid="totp-confirm-code"
+          />
           <ErrorNote error={action.error} />
           <button type="submit" disabled={action.busy} data-testid="totp-confirm">
             Turn on
@@ -265,17 +257,15 @@ function TwoFactor(): ReactNode {
         </form>
       ) : (
         <form onSubmit={start}>
-          <label>
-            Your password
-            <input
-              type="password"
-              autoComplete="current-password"
-              required
-              value={password}
-              onChange={(event) => setPassword(event.target.value)}
-              data-testid="two-factor-password"
-            />
-          </label>
+          <Field
+            label="Your password"
+            type="password"
+            autoComplete="current-password"
+            required
+            value={password}
+            onValue={(value) => setPassword(value)}
+            data-testid="two-factor-password"
+          />
           <ErrorNote error={action.error} />
           <button
             type="submit"

@@ -2,7 +2,7 @@ import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import type { CreatedShare, Share } from '../../../../remote-agent/src/contract/share';
 import { usePortal } from '../context';
 import { paths } from '../endpoints';
-import { CopyButton, ErrorNote, formatDate, useAction } from '../ui';
+import { CopyButton, ErrorNote, Field, formatDate, useAction } from '../ui';
 
 const EXPIRIES: { label: string; minutes: number }[] = [
   { label: '1 hour', minutes: 60 },
@@ -96,14 +96,12 @@ export function ShareSlot({ slotId, slotName }: { slotId: string; slotName: stri
               ))}
             </select>
           </label>
-          <label>
-            Sites that may embed it (origins, optional)
-            <input
-              value={origins}
-              onChange={(event) => setOrigins(event.target.value)}
-              placeholder="https://wiki.example.com"
-            />
-          </label>
+          <Field
+            label="Sites that may embed it (origins, optional)"
+            value={origins}
+            onValue={(value) => setOrigins(value)}
+            placeholder="https://wiki.example.com"
+          />
           <button type="submit" disabled={action.busy} data-testid="share-create">
             Create link
           </button>

@@ -4,7 +4,7 @@ import { ApiError } from '../../lib/api';
 import { usePortal } from '../context';
 import { paths, PASSWORD_MIN_LENGTH } from '../endpoints';
 import { safeReturnPath, parseRoute } from '../routes';
-import { ErrorNote, useAction } from '../ui';
+import { ErrorNote, Field, useAction } from '../ui';
 
 /** Messages for `?error=CODE` when GitHub sign-in came back failed (the agent redirects to /sign-in). */
 const GITHUB_ERRORS: Record<string, string> = {
@@ -79,29 +79,25 @@ export function SignInPage(): ReactNode {
       ) : null}
       {step === 'password' ? (
         <form onSubmit={submitPassword} data-testid="sign-in-form">
-          <label>
-            Username or email
-            <input
-              name="login"
-              autoComplete="username"
-              required
-              value={login}
-              onChange={(event) => setLogin(event.target.value)}
-              data-testid="sign-in-login"
-            />
-          </label>
-          <label>
-            Password
-            <input
-              name="password"
-              type="password"
-              autoComplete="current-password"
-              required
-              value={password}
-              onChange={(event) => setPassword(event.target.value)}
-              data-testid="sign-in-password"
-            />
-          </label>
+          <Field
+            label="Username or email"
+            name="login"
+            autoComplete="username"
+            required
+            value={login}
+            onValue={(value) => setLogin(value)}
+            data-testid="sign-in-login"
+          />
+          <Field
+            label="Password"
+            name="password"
+            type="password"
+            autoComplete="current-password"
+            required
+            value={password}
+            onValue={(value) => setPassword(value)}
+            data-testid="sign-in-password"
+          />
           <ErrorNote error={action.error} />
           <button type="submit" disabled={action.busy} data-testid="sign-in-submit">
             {action.busy ? 'Signing in…' : 'Sign in'}
@@ -110,19 +106,17 @@ export function SignInPage(): ReactNode {
       ) : (
         <form onSubmit={submitCode} data-testid="two-factor-form">
           <p>Enter the 6-digit code from your authenticator app, or one of your backup codes.</p>
-          <label>
-            Code
-            <input
-              name="code"
-              inputMode="text"
-              autoComplete="one-time-code"
-              required
-              autoFocus
-              value={code}
-              onChange={(event) => setCode(event.target.value)}
-              data-testid="two-factor-code"
-            />
-          </label>
+          <Field
+            label="Code"
+            name="code"
+            inputMode="text"
+            autoComplete="one-time-code"
+            required
+            autoFocus
+            value={code}
+            onValue={(value) => setCode(value)}
+            data-testid="two-factor-code"
+          />
           <ErrorNote error={action.error} />
           <button type="submit" disabled={action.busy} data-testid="two-factor-submit">
             Verify
@@ -204,37 +198,31 @@ export function SignUpPage(): ReactNode {
     <section className="card narrow" aria-labelledby="sign-up-title">
       <h1 id="sign-up-title">Ask for an account</h1>
       <form onSubmit={submit}>
-        <label>
-          Username
-          <input
-            autoComplete="username"
-            required
-            value={form.username}
-            onChange={(event) => setForm({ ...form, username: event.target.value })}
-          />
-        </label>
-        <label>
-          Email
-          <input
-            type="email"
-            autoComplete="email"
-            required
-            value={form.email}
-            onChange={(event) => setForm({ ...form, email: event.target.value })}
-          />
-        </label>
-        <label>
-          Password
-          <input
-            type="password"
-            autoComplete="new-password"
-            required
-            minLength={PASSWORD_MIN_LENGTH}
-            aria-describedby="password-rule"
-            value={form.password}
-            onChange={(event) => setForm({ ...form, password: event.target.value })}
-          />
-        </label>
+        <Field
+          label="Username"
+          autoComplete="username"
+          required
+          value={form.username}
+          onValue={(value) => setForm({ ...form, username: value })}
+        />
+        <Field
+          label="Email"
+          type="email"
+          autoComplete="email"
+          required
+          value={form.email}
+          onValue={(value) => setForm({ ...form, email: value })}
+        />
+        <Field
+          label="Password"
+          type="password"
+          autoComplete="new-password"
+          required
+          minLength={PASSWORD_MIN_LENGTH}
+          aria-describedby="password-rule"
+          value={form.password}
+          onValue={(value) => setForm({ ...form, password: value })}
+        />
         <PasswordRule />
         <ErrorNote error={action.error} />
         <button type="submit" disabled={action.busy}>
@@ -289,30 +277,26 @@ export function InvitePage({ token }: { token: string }): ReactNode {
         <p role="status">Checking the invite…</p>
       )}
       <form onSubmit={submit}>
-        <label>
-          New password
-          <input
-            type="password"
-            autoComplete="new-password"
-            required
-            minLength={PASSWORD_MIN_LENGTH}
-            aria-describedby="password-rule"
-            value={password}
-            onChange={(event) => setPassword(event.target.value)}
-            data-testid="invite-password"
-          />
-        </label>
-        <label>
-          Repeat the password
-          <input
-            type="password"
-            autoComplete="new-password"
-            required
-            value={repeat}
-            onChange={(event) => setRepeat(event.target.value)}
-            data-testid="invite-password-repeat"
-          />
-        </label>
+        <Field
+          label="New password"
+          type="password"
+          autoComplete="new-password"
+          required
+          minLength={PASSWORD_MIN_LENGTH}
+          aria-describedby="password-rule"
+          value={password}
+          onValue={(value) => setPassword(value)}
+          data-testid="invite-password"
+        />
+        <Field
+          label="Repeat the password"
+          type="password"
+          autoComplete="new-password"
+          required
+          value={repeat}
+          onValue={(value) => setRepeat(value)}
+          data-testid="invite-password-repeat"
+        />
         <PasswordRule />
         <ErrorNote error={action.error} />
         <button type="submit" disabled={action.busy || !info} data-testid="invite-submit">
