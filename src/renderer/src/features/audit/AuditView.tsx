@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import type { AuditEntry } from '../../../../shared/ipc/contract';
+import { saveExport } from '../../lib/save-export';
 import { formatDateTime } from '../../lib/format';
 import { useStores, useUsers } from '../../stores';
 import { handleError } from '../app/actions';
@@ -73,17 +74,7 @@ export default function AuditView({ hostId }: { hostId: string }) {
     setExporting(true);
     try {
       const result = await stores.signin.getState().exportAudit(hostId, { ...query, format });
-      if (result.content !== null) {
-        // Browser mode: main sent the content; the browser saves it as a download.
-        const url = URL.createObjectURL(new Blob([result.content], { type: result.mimeType }));
-        const link = document.createElement('a');
-        link.href = url;
-        link.download = result.fileName;
-        link.click();
-        setTimeout(() => URL.revokeObjectURL(url), 10_000);
-      } else if (result.savedTo) {
-        stores.ui.getState().notify(`Audit log saved to ${result.savedTo}.`);
-      }
+      saveExport(result, (path) => stores.ui.getState().notify(`Audit log saved to ${path}.`));
     } catch (err) {
       handleError(stores, err, hostId);
     } finally {

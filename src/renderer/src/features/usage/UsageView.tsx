@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import type { UsageSummary, UsageTotals } from '../../../../shared/ipc/contract';
+import { saveExport } from '../../lib/save-export';
 import { formatDateTime, formatTokens, formatUsd } from '../../lib/format';
 import { customRange, type RangePreset } from '../../lib/usage-range';
 import { useGateway, useHosts, useStores, useUsage } from '../../stores';
@@ -133,17 +134,7 @@ export default function UsageView({ hostId }: { hostId: string }) {
     setExporting(true);
     try {
       const result = await stores.usage.getState().exportRows(format);
-      if (result.content !== null) {
-        // Browser mode: main sent the content; the browser saves it as a download.
-        const url = URL.createObjectURL(new Blob([result.content], { type: result.mimeType }));
-        const link = document.createElement('a');
-        link.href = url;
-        link.download = result.fileName;
-        link.click();
-        setTimeout(() => URL.revokeObjectURL(url), 10_000);
-      } else if (result.savedTo) {
-        stores.ui.getState().notify(`Usage saved to ${result.savedTo}.`);
-      }
+      saveExport(result, (path) => stores.ui.getState().notify(`Usage saved to ${path}.`));
     } catch (error) {
       handleError(stores, error, hostId);
     } finally {
