@@ -487,9 +487,9 @@ export class AuthService {
     this.throttle.success(subject);
     const session = await this.sessionByToken(answer.response.token ?? '');
     this.deps.audit.record({
-      actor: { type: 'user', id: target!.id },
+      actor: { type: 'user', id: target.id },
       action: 'auth.sign_in',
-      target: target!.id,
+      target: target.id,
       ip: context.ip,
       userAgent: context.userAgent,
       detail: { method: 'password' },
@@ -690,7 +690,7 @@ export class AuthService {
     try {
       const codes: unknown = JSON.parse(
         await symmetricDecrypt({
-          key: context.secretConfig as Parameters<typeof symmetricDecrypt>[0]['key'],
+          key: context.secretConfig,
           data: row.backupCodes,
         }),
       );
@@ -710,7 +710,7 @@ export class AuthService {
     if (!row) return true;
     const context = await (await this.auth()).$context;
     const secret = await symmetricDecrypt({
-      key: context.secretConfig as Parameters<typeof symmetricDecrypt>[0]['key'],
+      key: context.secretConfig,
       data: row.secret,
     });
     // Imported `base32:` secrets are never made here (enrolment generates them); their key is the decoded bytes.

@@ -43,7 +43,7 @@ describe('AuditLog', () => {
     expect(nextCursor).toBeNull();
     expect(entries).toEqual([
       {
-        id: expect.any(String),
+        id: expect.any(String) as string,
         at: '2026-06-01T00:00:00.000Z',
         actor: { type: 'user', id: 'u1' },
         action: 'auth.sign_in_failed',
