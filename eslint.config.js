@@ -17,6 +17,17 @@ import tseslint from 'typescript-eslint';
  */
 const zone = (target, from, message, except) => ({ target, from, message, ...(except ? { except } : {}) });
 
+/** A React bundle that runs in a browser page; its imports must not match `regex` (the boundary of docs/architecture.md). */
+const browserBundle = (files, regex, message) => ({
+  files,
+  languageOptions: { globals: { ...globals.browser } },
+  plugins: { 'react-hooks': reactHooks },
+  rules: {
+    ...reactHooks.configs.recommended.rules,
+    'no-restricted-imports': ['error', { patterns: [{ regex, message }] }],
+  },
+});
+
 export default tseslint.config(
   {
     ignores: [
@@ -112,45 +123,17 @@ export default tseslint.config(
       ],
     },
   },
-  {
-    files: ['src/renderer/**/*.{ts,tsx}'],
-    languageOptions: { globals: { ...globals.browser } },
-    plugins: { 'react-hooks': reactHooks },
-    rules: {
-      ...reactHooks.configs.recommended.rules,
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              regex: '^(node:|electron$)',
-              message: 'the renderer runs in a sandboxed page: no node built-ins or electron',
-            },
-          ],
-        },
-      ],
-    },
-  },
-  {
-    // The end users' web bundle (vite.portal.config.ts): a page on the agent's public listener.
-    files: ['src/portal/**/*.{ts,tsx}'],
-    languageOptions: { globals: { ...globals.browser } },
-    plugins: { 'react-hooks': reactHooks },
-    rules: {
-      ...reactHooks.configs.recommended.rules,
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              regex: '^(?!zod$|zod/|react$|react/|react-dom$|react-dom/|@xterm/|\\.)',
-              message: 'the portal imports only zod, react, react-dom and xterm packages (no node built-ins)',
-            },
-          ],
-        },
-      ],
-    },
-  },
+  browserBundle(
+    ['src/renderer/**/*.{ts,tsx}'],
+    '^(node:|electron$)',
+    'the renderer runs in a sandboxed page: no node built-ins or electron',
+  ),
+  // The end users' web bundle (vite.portal.config.ts): a page on the agent's public listener.
+  browserBundle(
+    ['src/portal/**/*.{ts,tsx}'],
+    '^(?!zod$|zod/|react$|react/|react-dom$|react-dom/|@xterm/|\\.)',
+    'the portal imports only zod, react, react-dom and xterm packages (no node built-ins)',
+  ),
   {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     extends: [tseslint.configs.disableTypeChecked],
