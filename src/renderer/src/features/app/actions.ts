@@ -53,3 +53,23 @@ export function useAction(): (run: () => Promise<unknown>, hostId?: string) => P
     [stores],
   );
 }
+
+/** Asks before a step that cannot be undone (a red confirm button); `run` goes ahead once the admin confirms. */
+export function confirmDanger(
+  stores: Pick<AppStores, 'ui'>,
+  title: string,
+  message: string,
+  label: string,
+  run: () => Promise<unknown>,
+): void {
+  stores.ui.getState().open({
+    kind: 'confirm',
+    title,
+    message,
+    confirm: label,
+    danger: true,
+    run: async () => {
+      await run();
+    },
+  });
+}

@@ -5,7 +5,7 @@ import { Field } from '../../components/Dialog';
 import { formatDateTime, formatRelative } from '../../lib/format';
 import { useSignIn, useStores } from '../../stores';
 import { userKey } from '../../stores/signin';
-import { useAction } from '../app/actions';
+import { confirmDanger, useAction } from '../app/actions';
 import { browserLabel } from '../audit/audit-filter';
 import { githubUserId } from './signin-form';
 
@@ -28,17 +28,6 @@ export function UserSignIn({ hostId, user }: { hostId: string; user: User }) {
   }, [stores, hostId, user.id]);
   const status = entry?.status;
   const sessions = entry?.sessions ?? [];
-  const confirm = (title: string, message: string, label: string, run: () => Promise<unknown>): void =>
-    stores.ui.getState().open({
-      kind: 'confirm',
-      title,
-      message,
-      confirm: label,
-      danger: true,
-      run: async () => {
-        await run();
-      },
-    });
   const makeInvite = (): void =>
     void act(async () => {
       setInvite(await stores.signin.getState().invite(hostId, user.id, inviteHours));
@@ -125,7 +114,8 @@ export function UserSignIn({ hostId, user }: { hostId: string; user: User }) {
             type="button"
             className="button small danger-outline"
             onClick={() =>
-              confirm(
+              confirmDanger(
+                stores,
                 `Sign ${user.username} out everywhere?`,
                 `Every session of ${user.username} ends at once, and their open terminals in the portal close. They can sign in again.`,
                 'Revoke all',

@@ -4,7 +4,7 @@ import { formatDateTime, formatRelative } from '../../lib/format';
 import { useGateway, useHosts, useSignIn, useStores, useUsers } from '../../stores';
 import { endUserGatewayUrl } from '../../lib/gateway-url';
 import { keysKey, USERS_PAGE_SIZE } from '../../stores/users';
-import { useAction } from '../app/actions';
+import { confirmDanger, useAction } from '../app/actions';
 import { CreateKeyDialog, KeyLimitsDialog, KeySecretDialog, RotateKeyDialog, UserDialog } from './UserDialogs';
 import { QuotaEditor } from './QuotaEditor';
 import { RefusedRequests } from '../gateway/RefusedRequests';
@@ -279,23 +279,13 @@ function UserDetail({
     void stores.users.getState().loadKeys(hostId, user.id);
   }, [stores, hostId, user.id]);
 
-  const confirm = (title: string, message: string, label: string, run: () => Promise<unknown>): void =>
-    stores.ui.getState().open({
-      kind: 'confirm',
-      title,
-      message,
-      confirm: label,
-      danger: true,
-      run: async () => {
-        await run();
-      },
-    });
   const setActive = (active: boolean): void => {
     if (active) {
       void act(() => stores.users.getState().update(hostId, user.id, { active: true }), hostId);
       return;
     }
-    confirm(
+    confirmDanger(
+      stores,
       `Disable ${user.username}?`,
       `Every key of ${user.username} stops working at once; their usage history stays. You can enable them again later.`,
       'Disable user',
@@ -328,7 +318,8 @@ function UserDetail({
               type="button"
               className="button small danger-outline"
               onClick={() =>
-                confirm(
+                confirmDanger(
+                  stores,
                   `Delete ${user.username}?`,
                   `Their keys are revoked at once. Their usage history stays, attributed to ${user.username} (deleted). This cannot be undone.`,
                   'Delete user',
@@ -427,7 +418,8 @@ function UserDetail({
                             type="button"
                             className="button small danger-outline"
                             onClick={() =>
-                              confirm(
+                              confirmDanger(
+                                stores,
                                 `Revoke ${key.name}?`,
                                 `Requests with ${key.prefix}… are refused within a second. This cannot be undone.`,
                                 'Revoke key',
