@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AUDIT_BROWSER_EXPORT_MAX_BYTES } from '../../../src/main/ipc/handlers-portal';
-import type { Share, SignInStatus } from '../../../src/shared/ipc/contract';
-import { user } from '../../shared/agent-fixtures';
+import type { SignInStatus } from '../../../src/shared/ipc/contract';
+import { share, SHARED_SLOT, user } from '../../shared/agent-fixtures';
 import { json, TOKEN, useAgentStandIn } from './agent-stand-in';
 
 /**
@@ -12,26 +12,7 @@ import { json, TOKEN, useAgentStandIn } from './agent-stand-in';
 const agent = useAgentStandIn();
 const { seen, logged, dispatcher } = agent;
 
-const SLOT = 'abcdef0123';
-const share = (changes: Partial<Share> = {}): Share => ({
-  id: 'sh_0123456789',
-  slotId: SLOT,
-  mode: 'read',
-  label: null,
-  expiresAt: '2026-12-02T00:00:00.000Z',
-  maxViewers: null,
-  signInRequired: false,
-  allowedUserIds: [],
-  frameAncestors: [],
-  createdBy: 'admin',
-  createdAt: '2026-12-01T00:00:00.000Z',
-  revokedAt: null,
-  lastOpenedAt: null,
-  opens: 0,
-  viewersNow: 0,
-  state: 'active',
-  ...changes,
-});
+const SLOT = SHARED_SLOT;
 const signIn = (userId: string, changes: Partial<SignInStatus> = {}): SignInStatus => ({
   userId,
   hasPassword: false,
@@ -91,7 +72,7 @@ describe('share links over IPC', () => {
   it('revokes by share id and passes the agent’s SHARE_NOT_FOUND back as is', async () => {
     agent.answer = (request, response) =>
       request.path.endsWith('sh_0123456789')
-        ? json(response, 200, share({ state: 'revoked', revokedAt: '2026-12-01T01:00:00.000Z' }))
+        ? json(response, 200, share('sh_0123456789', { state: 'revoked', revokedAt: '2026-12-01T01:00:00.000Z' }))
         : json(response, 404, { error: { code: 'SHARE_NOT_FOUND', message: 'No such share link.' } });
     expect(await dispatcher().dispatch('shares:revoke', { hostId: 'prod', shareId: 'sh_0123456789' })).toMatchObject({
       ok: true,

@@ -3,27 +3,9 @@ import { createAppStores } from '../../../src/renderer/src/stores';
 import { sharesKey } from '../../../src/renderer/src/stores/shares';
 import type { Share } from '../../../src/shared/ipc/contract';
 import { fakeIpc } from '../fake-ipc';
+import { share, SHARED_SLOT } from '../../shared/agent-fixtures';
 
-const SLOT = 'abcdef0123';
-const share = (id: string, changes: Partial<Share> = {}): Share => ({
-  id,
-  slotId: SLOT,
-  mode: 'read',
-  label: null,
-  expiresAt: '2026-12-02T00:00:00.000Z',
-  maxViewers: null,
-  signInRequired: false,
-  allowedUserIds: [],
-  frameAncestors: [],
-  createdBy: 'admin',
-  createdAt: '2026-12-01T00:00:00.000Z',
-  revokedAt: null,
-  lastOpenedAt: null,
-  opens: 0,
-  viewersNow: 0,
-  state: 'active',
-  ...changes,
-});
+const SLOT = SHARED_SLOT;
 
 describe('the shares store', () => {
   it('lists a new share at once but keeps its link nowhere: the caller shows it once', async () => {
