@@ -71,7 +71,7 @@ export function KeysPage(): ReactNode {
             required
             maxLength={64}
             value={name}
-            onValue={(value) => setName(value)}
+            onValue={setName}
             placeholder="laptop"
             data-testid="key-name"
           />

@@ -247,7 +247,7 @@ function TwoFactor(): ReactNode {
             autoComplete="one-time-code"
             required
             value={code}
-            onValue={(value) => setCode(value)}
+            onValue={setCode}
             data-testid="totp-confirm-code"
           />
           <ErrorNote error={action.error} />
@@ -263,7 +263,7 @@ function TwoFactor(): ReactNode {
             autoComplete="current-password"
             required
             value={password}
-            onValue={(value) => setPassword(value)}
+            onValue={setPassword}
             data-testid="two-factor-password"
           />
           <ErrorNote error={action.error} />

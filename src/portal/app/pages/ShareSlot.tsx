@@ -99,7 +99,7 @@ export function ShareSlot({ slotId, slotName }: { slotId: string; slotName: stri
           <Field
             label="Sites that may embed it (origins, optional)"
             value={origins}
-            onValue={(value) => setOrigins(value)}
+            onValue={setOrigins}
             placeholder="https://wiki.example.com"
           />
           <button type="submit" disabled={action.busy} data-testid="share-create">

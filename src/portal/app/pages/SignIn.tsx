@@ -85,7 +85,7 @@ export function SignInPage(): ReactNode {
             autoComplete="username"
             required
             value={login}
-            onValue={(value) => setLogin(value)}
+            onValue={setLogin}
             data-testid="sign-in-login"
           />
           <Field
@@ -95,7 +95,7 @@ export function SignInPage(): ReactNode {
             autoComplete="current-password"
             required
             value={password}
-            onValue={(value) => setPassword(value)}
+            onValue={setPassword}
             data-testid="sign-in-password"
           />
           <ErrorNote error={action.error} />
@@ -114,7 +114,7 @@ export function SignInPage(): ReactNode {
             required
             autoFocus
             value={code}
-            onValue={(value) => setCode(value)}
+            onValue={setCode}
             data-testid="two-factor-code"
           />
           <ErrorNote error={action.error} />
@@ -285,7 +285,7 @@ export function InvitePage({ token }: { token: string }): ReactNode {
           minLength={PASSWORD_MIN_LENGTH}
           aria-describedby="password-rule"
           value={password}
-          onValue={(value) => setPassword(value)}
+          onValue={setPassword}
           data-testid="invite-password"
         />
         <Field
@@ -294,7 +294,7 @@ export function InvitePage({ token }: { token: string }): ReactNode {
           autoComplete="new-password"
           required
           value={repeat}
-          onValue={(value) => setRepeat(value)}
+          onValue={setRepeat}
           data-testid="invite-password-repeat"
         />
         <PasswordRule />
