@@ -52,11 +52,23 @@ class TicketRefused extends Error {
   }
 }
 
-async function fetchTicket(): Promise<string> {
-  const response = await fetch(`/api/public/share/${encodeURIComponent(token!)}/ticket`, {
+/** The first ticket request, made by share.html's inline script before this code loaded; used once. */
+function takeFirstTicket(): Promise<Response> | undefined {
+  const page = window as { slotdeckFirstTicket?: Promise<Response> };
+  const first = page.slotdeckFirstTicket;
+  page.slotdeckFirstTicket = undefined;
+  return first?.catch(() => askTicket());
+}
+
+function askTicket(): Promise<Response> {
+  return fetch(`/api/public/share/${encodeURIComponent(token!)}/ticket`, {
     method: 'POST',
     headers: { accept: 'application/json' },
   });
+}
+
+async function fetchTicket(): Promise<string> {
+  const response = await (takeFirstTicket() ?? askTicket());
   const body = (await response.json().catch(() => null)) as
     (ShareTicket & { error?: undefined }) | { error?: { code?: string; message?: string } } | null;
   if (!response.ok || !body || body.error) {

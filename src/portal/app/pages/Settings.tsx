@@ -191,9 +191,15 @@ function TwoFactor(): ReactNode {
   const start = (event: FormEvent): void => {
     event.preventDefault();
     void action.run(async () => {
-      const path = enabled ? paths.disableTwoFactor : paths.enrollTwoFactor;
-      const answer = await api.send<{ totpUri: string; backupCodes: string[] }>('POST', path, { password });
+      // Turning it off takes a current code (or an unused backup code) as well as the password.
+      const answer = enabled
+        ? await api.send<{ totpUri: string; backupCodes: string[] }>('POST', paths.disableTwoFactor, {
+            password,
+            code: code.trim(),
+          })
+        : await api.send<{ totpUri: string; backupCodes: string[] }>('POST', paths.enrollTwoFactor, { password });
       setPassword('');
+      setCode('');
       if (enabled) await refreshSession();
       else setEnrollment(answer);
     });
@@ -266,6 +272,16 @@ function TwoFactor(): ReactNode {
             onValue={setPassword}
             data-testid="two-factor-password"
           />
+          {enabled ? (
+            <Field
+              label="Code from your app (or a backup code)"
+              autoComplete="one-time-code"
+              required
+              value={code}
+              onValue={(value) => setCode(value)}
+              data-testid="two-factor-off-code"
+            />
+          ) : null}
           <ErrorNote error={action.error} />
           <button
             type="submit"

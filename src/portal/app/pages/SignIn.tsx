@@ -26,9 +26,12 @@ export function SignInPage(): ReactNode {
   const [login, setLogin] = useState('');
   const [password, setPassword] = useState('');
   const [code, setCode] = useState('');
-  const [step, setStep] = useState<'password' | 'two-factor'>('password');
-  const action = useAction();
   const params = new URLSearchParams(window.location.search);
+  // GitHub's sign-in of an account with two-factor on lands here for the code (?step=two-factor).
+  const [step, setStep] = useState<'password' | 'two-factor'>(
+    params.get('step') === 'two-factor' ? 'two-factor' : 'password',
+  );
+  const action = useAction();
   const githubError = githubErrorMessage(params.get('error'));
 
   const finish = async (): Promise<void> => {
