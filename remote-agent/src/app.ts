@@ -227,7 +227,8 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
         onRefused: (refusal) => requestLog.record(refusal),
         onAuthenticated: () => idle.noteActivity('gateway'),
         publicSite: {
-          secure: config.gateway.tlsCertFile !== null,
+          // HSTS where browsers reach the site over TLS: the listener's own certificate, or a TLS proxy in front.
+          secure: config.gateway.tlsCertFile !== null || (config.portal.publicUrl?.startsWith('https://') ?? false),
           modules: publicSiteModules,
         },
       })
