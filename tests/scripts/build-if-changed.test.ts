@@ -40,7 +40,7 @@ describe('build-if-changed.sh (stand-in builds)', () => {
         scripts: {
           'prebuild:agent': PROJECT_SCRIPTS['prebuild:agent'],
           'prebuild:desktop': PROJECT_SCRIPTS['prebuild:desktop'],
-          'build:agent': `node -e "require('fs').mkdirSync('remote-agent/dist',{recursive:true});require('fs').writeFileSync('remote-agent/dist/cli.js','');require('fs').appendFileSync('builds.log','agent\\n')"`,
+          'build:agent': `node -e "const fs=require('fs');fs.mkdirSync('remote-agent/dist',{recursive:true});fs.writeFileSync('remote-agent/dist/cli.js','');fs.mkdirSync('remote-agent/portal-dist',{recursive:true});fs.writeFileSync('remote-agent/portal-dist/index.html','');fs.appendFileSync('builds.log','agent\\n')"`,
           'build:desktop': `node -e "${outputs}"`,
         },
       }),
