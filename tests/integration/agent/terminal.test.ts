@@ -252,8 +252,10 @@ describe('replay', () => {
     // Colours, a long wrapped line, then a full-screen program drawing in the alternate screen.
     watcher.type(
       `for i in $(seq 1 40); do printf '\\033[3%dmline %02d \\033[1mbold\\033[0m\\n' $((i % 7 + 1)) $i; done; printf '%0150d\\n' 7; ` +
-        `printf '\\033[?1049h\\033[2J\\033[5;10H\\033[44m full screen \\033[0m\\033[10;3Hstatus: ok'; sleep 600\r`,
+        `printf '\\033[?1049h\\033[2J\\033[5;10H\\033[44m full screen \\033[0m\\033[10;3Hstatus: %s' ok; sleep 600\r`,
     );
+    // Only the program's output has "status: ok" (the echo of the typed line has "status: %s' ok"): on a busy
+    // machine the echo alone arrives first, and a late client attached then would see no full-screen program yet.
     await watcher.waitFor('status: ok');
 
     const late = await agent.attach(slot.id, 'read-only', { columns: 80, rows: 24 });
