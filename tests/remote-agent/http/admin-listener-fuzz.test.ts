@@ -9,20 +9,7 @@ import { loadConfig } from '../../../remote-agent/src/config.js';
 import { openDatabase, type Db } from '../../../remote-agent/src/db/database.js';
 import { ensureAdminToken } from '../../../remote-agent/src/http/admin-token.js';
 import { createLogger } from '../../../remote-agent/src/logger.js';
-import type { ProcessSupervisor } from '../../../remote-agent/src/supervisor/supervisor.js';
-
-/** A PM2 stand-in that supervises nothing: the listener is what is under test, not the slots behind it. */
-const idleSupervisor: ProcessSupervisor = {
-  connect: () => Promise.resolve(),
-  list: () => Promise.resolve([]),
-  describe: () => Promise.resolve(null),
-  start: () => Promise.resolve(),
-  remove: () => Promise.resolve(),
-  onProcessEvent: () => () => undefined,
-  daemonPid: () => null,
-  disconnect: () => Promise.resolve(),
-  shutdownDaemon: () => Promise.resolve(),
-};
+import { idleSupervisor } from '../helpers/idle-supervisor.js';
 
 let dir: string;
 let db: Db;

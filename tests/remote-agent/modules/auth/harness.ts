@@ -12,20 +12,7 @@ import { CreateUserBody, type User } from '../../../../remote-agent/src/contract
 import { openDatabase, type Db } from '../../../../remote-agent/src/db/database.js';
 import { ensureAdminToken } from '../../../../remote-agent/src/http/admin-token.js';
 import { createLogger } from '../../../../remote-agent/src/logger.js';
-import type { ProcessSupervisor } from '../../../../remote-agent/src/supervisor/supervisor.js';
-
-/** A PM2 stand-in that supervises nothing: sign-in does not touch slots. */
-const noSupervisor: ProcessSupervisor = {
-  connect: () => Promise.resolve(),
-  list: () => Promise.resolve([]),
-  describe: () => Promise.resolve(null),
-  start: () => Promise.resolve(),
-  remove: () => Promise.resolve(),
-  onProcessEvent: () => () => undefined,
-  daemonPid: () => null,
-  disconnect: () => Promise.resolve(),
-  shutdownDaemon: () => Promise.resolve(),
-};
+import { idleSupervisor } from '../../helpers/idle-supervisor.js';
 
 export interface Answer<T = unknown> {
   status: number;
@@ -90,7 +77,7 @@ export async function startAuthHarness(overrides: Record<string, unknown> = {}):
   const agent = await buildApp({
     config,
     db,
-    supervisor: noSupervisor,
+    supervisor: idleSupervisor,
     logger: createLogger('debug', { write: (line: string) => void logs.push(line) }),
     tools: { dtach: null, ttyd: null, tmux: null },
   });

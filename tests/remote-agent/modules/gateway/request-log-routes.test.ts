@@ -24,25 +24,12 @@ import { openDatabase, type Db } from '../../../../remote-agent/src/db/database.
 import { ensureAdminToken } from '../../../../remote-agent/src/http/admin-token.js';
 import { createLogger } from '../../../../remote-agent/src/logger.js';
 import { testUpstream } from '../../../../remote-agent/src/modules/gateway/upstream-test.js';
-import type { ProcessSupervisor } from '../../../../remote-agent/src/supervisor/supervisor.js';
+import { idleSupervisor } from '../../helpers/idle-supervisor.js';
 import {
   FAKE_UPSTREAM_KEY,
   startFakeAnthropic,
   type FakeAnthropic,
 } from '../../../integration/fixtures/fake-anthropic.js';
-
-/** A PM2 stand-in that supervises nothing: these routes do not touch slots. */
-const idleSupervisor: ProcessSupervisor = {
-  connect: () => Promise.resolve(),
-  list: () => Promise.resolve([]),
-  describe: () => Promise.resolve(null),
-  start: () => Promise.resolve(),
-  remove: () => Promise.resolve(),
-  onProcessEvent: () => () => undefined,
-  daemonPid: () => null,
-  disconnect: () => Promise.resolve(),
-  shutdownDaemon: () => Promise.resolve(),
-};
 
 const REFUSALS = '/api/v1/gateway/refusals';
 const COUNT = '/api/v1/gateway/refusals/count';

@@ -20,20 +20,7 @@ import { openDatabase, type Db } from '../../../../remote-agent/src/db/database.
 import { ensureAdminToken } from '../../../../remote-agent/src/http/admin-token.js';
 import { createLogger } from '../../../../remote-agent/src/logger.js';
 import { IdleStore } from '../../../../remote-agent/src/modules/idle/store.js';
-import type { ProcessSupervisor } from '../../../../remote-agent/src/supervisor/supervisor.js';
-
-/** A PM2 stand-in that supervises nothing: these routes do not touch slots. */
-const idleSupervisor: ProcessSupervisor = {
-  connect: () => Promise.resolve(),
-  list: () => Promise.resolve([]),
-  describe: () => Promise.resolve(null),
-  start: () => Promise.resolve(),
-  remove: () => Promise.resolve(),
-  onProcessEvent: () => () => undefined,
-  daemonPid: () => null,
-  disconnect: () => Promise.resolve(),
-  shutdownDaemon: () => Promise.resolve(),
-};
+import { idleSupervisor } from '../../helpers/idle-supervisor.js';
 
 const IDLE = '/api/v1/idle';
 const KEEP_AWAKE = '/api/v1/idle/keep-awake';

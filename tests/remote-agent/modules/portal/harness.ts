@@ -13,20 +13,7 @@ import { CreateUserBody, type User } from '../../../../remote-agent/src/contract
 import { openDatabase, type Db } from '../../../../remote-agent/src/db/database.js';
 import { ensureAdminToken } from '../../../../remote-agent/src/http/admin-token.js';
 import { createLogger } from '../../../../remote-agent/src/logger.js';
-import type { ProcessSupervisor } from '../../../../remote-agent/src/supervisor/supervisor.js';
-
-/** A PM2 stand-in that supervises nothing: slots stay registered and stopped. */
-export const idleSupervisor: ProcessSupervisor = {
-  connect: () => Promise.resolve(),
-  list: () => Promise.resolve([]),
-  describe: () => Promise.resolve(null),
-  start: () => Promise.resolve(),
-  remove: () => Promise.resolve(),
-  onProcessEvent: () => () => undefined,
-  daemonPid: () => null,
-  disconnect: () => Promise.resolve(),
-  shutdownDaemon: () => Promise.resolve(),
-};
+import { idleSupervisor } from '../../helpers/idle-supervisor.js';
 
 export const PASSWORD = 'violet-harbour-47-quartz';
 

@@ -37,19 +37,7 @@ import {
   registerTerminalRoutes,
 } from '../../../../remote-agent/src/modules/terminal/routes.js';
 import { TicketStore } from '../../../../remote-agent/src/modules/terminal/tickets.js';
-import type { ProcessSupervisor } from '../../../../remote-agent/src/supervisor/supervisor.js';
-
-const idleSupervisor: ProcessSupervisor = {
-  connect: () => Promise.resolve(),
-  list: () => Promise.resolve([]),
-  describe: () => Promise.resolve(null),
-  start: () => Promise.resolve(),
-  remove: () => Promise.resolve(),
-  onProcessEvent: () => () => undefined,
-  daemonPid: () => null,
-  disconnect: () => Promise.resolve(),
-  shutdownDaemon: () => Promise.resolve(),
-};
+import { idleSupervisor } from '../../helpers/idle-supervisor.js';
 
 export const PUBLIC_URL = 'https://agent.example';
 export const SITE_ORIGIN = 'http://share.test';
