@@ -58,6 +58,8 @@ import type { ProcessSupervisor } from './supervisor/supervisor.js';
 import { findExecutable } from './util/executables.js';
 import { join } from 'node:path';
 import { AGENT_VERSION } from './version.js';
+import { OpsEvents } from './ops/events.js';
+// ops:imports (issue 13: each module adds its imports below this line)
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -68,6 +70,8 @@ export interface AgentDeps {
   tools?: HostTools;
   /** Set on a host prepared by `setup-host`: each slot runs as an account of its own (see detectIsolation). */
   isolation?: IsolationLayout | null;
+  /** Operations events (issue 13); a fresh bus when not given. Tests pass one to watch what the agent reports. */
+  ops?: OpsEvents;
 }
 
 export interface Agent {
@@ -89,6 +93,9 @@ export interface Agent {
   audit: AuthAuditLog;
   /** Share links of slots. */
   shares: ShareService;
+  /** What the gateway, slots, terminals, supervisor and backups report, for metrics and alerts. */
+  ops: OpsEvents;
+  // ops:agent-fields (issue 13: each module adds its service below this line)
   /** Connects to PM2 and takes over the slots. Until it succeeds, slot routes answer 503. */
   start(): Promise<void>;
   /** Graceful stop: clients are told, screens saved, listeners closed. Slots keep running under PM2. */
@@ -109,6 +116,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
   const tools = deps.tools ?? findHostTools();
   const startedAt = Date.now();
   let supervisorProblem: string | null = 'not connected to PM2 yet';
+  const ops = deps.ops ?? new OpsEvents(logger);
 
   const isolation = deps.isolation ?? null;
   const accounts = isolation ? new SlotAccounts(isolation) : undefined;
@@ -388,6 +396,14 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
   registerAuditRoutes(app, audit);
   registerShareAdminRoutes(app, shares);
 
+  // ops:services (issue 13: metrics, alerts, logs, backups are built and their routes registered below, one block
+  // each, in this order; a block uses only what is built above it)
+  // ops:metrics
+  // ops:alerts
+  // ops:logs
+  // ops:backups
+  // ops:end
+
   // Rows older than the configured age move to the archive database; checked every 6 hours (a no-op when none are).
   const stopArchiver = usage.startArchiver({
     olderThanDays: config.usage.archiveAfterDays,
@@ -410,12 +426,15 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     sessionGuard,
     audit,
     shares,
+    ops,
+    // ops:agent-values
     async start() {
       // The idle clock runs even while PM2 is unusable: a broken host left idle is still stopped.
       idle.start(config.idle.tickMs);
       audit.startPruning();
       auth.start();
       shares.startExpirySweep();
+      // ops:start
       try {
         await slots.start();
         supervisorProblem = null;
@@ -430,6 +449,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
         auth.stop();
         audit.stop();
         shares.close();
+        // ops:close
         await slots.stop();
         await terminals.close();
         // In-flight gateway requests finish (and are metered) before the recorder's last commit.

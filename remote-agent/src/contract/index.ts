@@ -56,6 +56,10 @@ export * from './idle.js';
 export * from './auth.js';
 export * from './portal.js';
 export * from './share.js';
+export * from './metrics.js';
+export * from './alerts.js';
+export * from './logs.js';
+export * from './backups.js';
 
 export const API_PREFIX = '/api/v1';
 

@@ -13,6 +13,10 @@ import type { Handlers } from './dispatch';
 import type { EventBus } from './events';
 import { createCloudHandlers, createDeployHandlers } from './handlers-cloud';
 import { createPortalHandlers } from './handlers-portal';
+import { createHealthHandlers } from './handlers-health';
+import { createAlertsHandlers } from './handlers-alerts';
+import { createLogsHandlers } from './handlers-logs';
+import { createBackupsHandlers } from './handlers-backups';
 
 export interface HandlerServices {
   store: Store;
@@ -155,6 +159,10 @@ export function createHandlers(services: HandlerServices): Handlers {
     ...createCloudHandlers(services.aws),
     ...createDeployHandlers(services),
     ...createPortalHandlers(services),
+    ...createHealthHandlers(services),
+    ...createAlertsHandlers(services),
+    ...createLogsHandlers(services),
+    ...createBackupsHandlers(services),
   };
 }
 

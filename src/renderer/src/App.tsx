@@ -23,10 +23,14 @@ const ConsoleArea = lazy(() =>
 
 const VIEWS: Array<[View, string]> = [
   ['consoles', 'Consoles'],
+  ['health', 'Health'],
   ['users', 'Users'],
   ['usage', 'Usage'],
   ['gateway', 'Gateway'],
   ['signin', 'Sign-in'],
+  ['alerts', 'Alerts'],
+  ['logs', 'Logs'],
+  ['backups', 'Backups'],
   ['audit', 'Audit log'],
   ['cloud', 'Cloud'],
 ];

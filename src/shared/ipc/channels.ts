@@ -81,10 +81,24 @@ export const INVOKE_CHANNELS = [
   'shares:revoke',
   'audit:list',
   'audit:export',
+  // Operations (issue 13): each area adds its channels under its own line.
+  // ops:health channels
+  // ops:alerts channels
+  // ops:logs channels
+  // ops:backups channels
 ] as const;
 export type InvokeChannel = (typeof INVOKE_CHANNELS)[number];
 
-export const EVENT_CHANNELS = ['hosts:status', 'hosts:changed', 'aws:progress', 'deploy:progress'] as const;
+export const EVENT_CHANNELS = [
+  'hosts:status',
+  'hosts:changed',
+  'aws:progress',
+  'deploy:progress',
+  // ops:health events
+  // ops:alerts events
+  // ops:logs events
+  // ops:backups events
+] as const;
 export type EventChannel = (typeof EVENT_CHANNELS)[number];
 
 /** Cancels a running invoke by its request id. */

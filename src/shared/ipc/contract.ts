@@ -37,9 +37,17 @@ import {
 import type { EventChannel, InvokeChannel } from './channels';
 import { cloudEventContract, cloudIpcContract, InstanceRef } from './contract-cloud';
 import { portalIpcContract } from './contract-portal';
+import { healthEventContract, healthIpcContract } from './contract-health';
+import { alertsEventContract, alertsIpcContract } from './contract-alerts';
+import { logsEventContract, logsIpcContract } from './contract-logs';
+import { backupsEventContract, backupsIpcContract } from './contract-backups';
 
 export * from './contract-cloud';
 export * from './contract-portal';
+export * from './contract-health';
+export * from './contract-alerts';
+export * from './contract-logs';
+export * from './contract-backups';
 
 /** The agent's types the renderer shows, re-exported: the renderer reaches the agent only through this contract. */
 export type {
@@ -347,6 +355,10 @@ export const ipcContract = {
   },
   ...cloudIpcContract,
   ...portalIpcContract,
+  ...healthIpcContract,
+  ...alertsIpcContract,
+  ...logsIpcContract,
+  ...backupsIpcContract,
 } satisfies Record<InvokeChannel, { input: z.ZodType; output: z.ZodType }>;
 
 /** One payload schema per event channel. */
@@ -354,6 +366,10 @@ export const eventContract = {
   'hosts:status': z.object({ hostId: HostId, status: HostStatus }),
   'hosts:changed': z.object({}),
   ...cloudEventContract,
+  ...healthEventContract,
+  ...alertsEventContract,
+  ...logsEventContract,
+  ...backupsEventContract,
 } satisfies Record<EventChannel, z.ZodType>;
 
 export type IpcInput<C extends InvokeChannel> = z.input<(typeof ipcContract)[C]['input']>;

@@ -5,7 +5,18 @@ import type { IpcClient } from '../lib/ipc';
 export type Theme = 'system' | 'light' | 'dark';
 
 /** What the main column shows: the consoles, or one of the selected host's admin views. */
-export type View = 'consoles' | 'users' | 'usage' | 'gateway' | 'signin' | 'audit' | 'cloud';
+export type View =
+  | 'consoles'
+  | 'health'
+  | 'users'
+  | 'usage'
+  | 'gateway'
+  | 'signin'
+  | 'alerts'
+  | 'logs'
+  | 'backups'
+  | 'audit'
+  | 'cloud';
 
 export type Dialog =
   | { kind: 'add-host' }

@@ -10,6 +10,10 @@ const GatewayView = lazy(() => import('../gateway/GatewayView'));
 const CloudView = lazy(() => import('../cloud/CloudView'));
 const SignInView = lazy(() => import('../signin/SignInView'));
 const AuditView = lazy(() => import('../audit/AuditView'));
+const HealthView = lazy(() => import('../health/HealthView'));
+const AlertsView = lazy(() => import('../alerts/AlertsView'));
+const LogsView = lazy(() => import('../logs/LogsView'));
+const BackupsView = lazy(() => import('../backups/BackupsView'));
 
 const HOST_VIEWS: Record<Exclude<View, 'consoles' | 'cloud'>, ComponentType<{ hostId: string }>> = {
   users: UsersView,
@@ -17,6 +21,10 @@ const HOST_VIEWS: Record<Exclude<View, 'consoles' | 'cloud'>, ComponentType<{ ho
   gateway: GatewayView,
   signin: SignInView,
   audit: AuditView,
+  health: HealthView,
+  alerts: AlertsView,
+  logs: LogsView,
+  backups: BackupsView,
 };
 
 const TITLES: Record<Exclude<View, 'consoles'>, string> = {
@@ -25,6 +33,10 @@ const TITLES: Record<Exclude<View, 'consoles'>, string> = {
   gateway: 'Gateway',
   signin: 'Sign-in',
   audit: 'Audit log',
+  health: 'Health',
+  alerts: 'Alerts',
+  logs: 'Logs',
+  backups: 'Backups',
   cloud: 'Cloud',
 };
 
