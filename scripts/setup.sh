@@ -19,7 +19,7 @@ fail() {
 # isolation tests run the agent under its own account, which reaches the slot helper only through sudo).
 declare -A packages=([dtach]=dtach [g++]=g++ [make]=make [python3]=python3)
 if [ "$purpose" = test ]; then
-  packages+=([chromium]=chromium [tmux]=tmux [sshd]=openssh-server [ssh-keygen]=openssh-client [gnome-keyring-daemon]=gnome-keyring [dbus-run-session]=dbus-daemon [openssl]=openssl [sudo]=sudo)
+  packages+=([chromium]=chromium [tmux]=tmux [sshd]=openssh-server [ssh-keygen]=openssh-client [gnome-keyring-daemon]=gnome-keyring [dbus-run-session]=dbus-daemon [openssl]=openssl [sudo]=sudo [promtool]=prometheus)
 fi
 
 missing=()
