@@ -396,6 +396,54 @@ export const migrations: Migration[] = [
       DROP TABLE user_prefs;
     `,
   },
+  {
+    version: 7,
+    name: 'alerts: history, rules and delivery state',
+    up: `
+      -- Alerts (a rule firing for a subject) and recovery events, kept 30 days. At most one firing row per rule and
+      -- subject; a row resolves in place when its condition clears.
+      CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('alert', 'recovery')),
+        rule TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        severity TEXT NOT NULL CHECK (severity IN ('critical', 'warning', 'info')),
+        title TEXT NOT NULL,
+        message TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('firing', 'resolved', 'info')),
+        fired_at TEXT NOT NULL,
+        resolved_at TEXT,
+        last_seen_at TEXT NOT NULL,
+        occurrences INTEGER NOT NULL DEFAULT 1,
+        notified INTEGER NOT NULL DEFAULT 0 CHECK (notified IN (0, 1)),
+        last_notified_at TEXT,
+        read_at TEXT
+      );
+      CREATE INDEX alerts_by_time ON alerts (fired_at);
+      CREATE UNIQUE INDEX alerts_one_firing ON alerts (rule, subject) WHERE state = 'firing';
+      CREATE INDEX alerts_unread ON alerts (id) WHERE read_at IS NULL;
+
+      -- Rules the admin changed (absent: the default). Thresholds as JSON, validated by contract/alerts.ts.
+      CREATE TABLE alert_rules (
+        id TEXT PRIMARY KEY,
+        enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+        params_json TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+
+      -- Small state: the webhook's format and last delivery, the agent's last run. Never the webhook's URL (a secret
+      -- kept in the secrets folder).
+      CREATE TABLE alert_state (
+        key TEXT PRIMARY KEY,
+        value_json TEXT NOT NULL
+      );
+    `,
+    down: `
+      DROP TABLE alert_state;
+      DROP TABLE alert_rules;
+      DROP TABLE alerts;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = migrations[migrations.length - 1]!.version;
