@@ -60,6 +60,9 @@ import { join } from 'node:path';
 import { AGENT_VERSION } from './version.js';
 import { OpsEvents } from './ops/events.js';
 // ops:imports (issue 13: each module adds its imports below this line)
+import { StorageMonitor } from './ops/storage.js';
+import { HealthDetailsService, type StorageState } from './modules/health/details.js';
+import { registerHealthDetailsRoute } from './modules/health/routes.js';
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -96,6 +99,8 @@ export interface Agent {
   /** What the gateway, slots, terminals, supervisor and backups report, for metrics and alerts. */
   ops: OpsEvents;
   // ops:agent-fields (issue 13: each module adds its service below this line)
+  /** Whether the data dir can be written (full disk): refused gateway requests, paused screen journals. */
+  storage: StorageMonitor;
   /** Connects to PM2 and takes over the slots. Until it succeeds, slot routes answer 503. */
   start(): Promise<void>;
   /** Graceful stop: clients are told, screens saved, listeners closed. Slots keep running under PM2. */
@@ -117,6 +122,8 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
   const startedAt = Date.now();
   let supervisorProblem: string | null = 'not connected to PM2 yet';
   const ops = deps.ops ?? new OpsEvents(logger);
+  // Whether the data dir can be written (ops/storage.ts): the gateway, the recorder, terminals and health ask it.
+  const storage = new StorageMonitor({ dir: config.dataDir, ops, logger });
 
   const isolation = deps.isolation ?? null;
   const accounts = isolation ? new SlotAccounts(isolation) : undefined;
@@ -145,6 +152,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
       : {}),
     scrollbackLines: config.terminal.scrollbackLines,
     journalCompactBytes: config.terminal.journalCompactBytes,
+    storage,
     tickets,
     opening,
     logger,
@@ -191,7 +199,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     }
   };
   const prices = new PriceTable(config.gateway.prices);
-  const recorder = new UsageRecorder({ db, prices, quotas, logger });
+  const recorder = new UsageRecorder({ db, prices, quotas, logger, ops, storage });
   const usage = new UsageQueries({ db, archiveFile: join(config.dataDir, 'usage-archive.db') });
   const settings = new GatewaySettings(db);
   const upstreamKey = new UpstreamKeyStore(config.dataDir);
@@ -233,6 +241,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
         settings,
         upstreamKey,
         onRefused: (refusal) => requestLog.record(refusal),
+        storage,
         onAuthenticated: () => idle.noteActivity('gateway'),
         publicSite: {
           // HSTS where browsers reach the site over TLS: the listener's own certificate, or a TLS proxy in front.
@@ -370,6 +379,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     version: AGENT_VERSION,
     startedAt,
     supervisorProblem: () => supervisorProblem,
+    storageFull: () => healthStorage?.state().full ?? false,
   });
   registerSlotRoutes(app, slots);
   registerUserRoutes(app, users);
@@ -399,6 +409,28 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
   // ops:services (issue 13: metrics, alerts, logs, backups are built and their routes registered below, one block
   // each, in this order; a block uses only what is built above it)
   // ops:metrics
+  // Health details and metrics (modules/health, modules/metrics). backupStatus is bound by the backups block below.
+  let backupStatus: () => { lastSuccessAt: string | null; lastError: string | null } = () => ({
+    lastSuccessAt: null,
+    lastError: null,
+  });
+  // The storage monitor (ops/storage.ts) once it is built: /health and the details say degraded while it is full.
+  let healthStorage: StorageState | undefined;
+  const healthDetails = new HealthDetailsService({
+    db,
+    supervisor,
+    slots,
+    dataDir: config.dataDir,
+    version: AGENT_VERSION,
+    startedAt,
+    supervisorProblem: () => supervisorProblem,
+    ops,
+    backupStatus: () => backupStatus(),
+    tlsCertFile: config.gateway.tlsCertFile,
+    storage: { state: () => healthStorage?.state() ?? { full: false } },
+    logger,
+  });
+  registerHealthDetailsRoute(app, healthDetails);
   // ops:alerts
   // ops:logs
   // ops:backups
@@ -428,6 +460,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     shares,
     ops,
     // ops:agent-values
+    storage,
     async start() {
       // The idle clock runs even while PM2 is unusable: a broken host left idle is still stopped.
       idle.start(config.idle.tickMs);
@@ -435,6 +468,8 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
       auth.start();
       shares.startExpirySweep();
       // ops:start
+      storage.start();
+      healthDetails.start();
       try {
         await slots.start();
         supervisorProblem = null;
@@ -450,6 +485,8 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
         audit.stop();
         shares.close();
         // ops:close
+        storage.close();
+        healthDetails.close();
         await slots.stop();
         await terminals.close();
         // In-flight gateway requests finish (and are metered) before the recorder's last commit.

@@ -5,6 +5,8 @@ import { schemaVersion, type Db } from '../../db/database.js';
 import { bindRoute } from '../../http/route.js';
 import type { SlotService } from '../slots/service.js';
 import type { ProcessSupervisor } from '../../supervisor/supervisor.js';
+import { metricsAdminApi } from '../../contract/metrics.js';
+import type { HealthDetailsService } from './details.js';
 
 export interface HealthDeps {
   db: Db;
@@ -14,6 +16,8 @@ export interface HealthDeps {
   startedAt: number;
   /** Why the supervisor is not usable, when it is not. */
   supervisorProblem: () => string | null;
+  /** True while the data dir cannot be written (ops/storage.ts): /health says degraded then. */
+  storageFull?: () => boolean;
 }
 
 export function registerHealthRoutes(app: FastifyInstance, deps: HealthDeps): void {
@@ -35,7 +39,8 @@ export function registerHealthRoutes(app: FastifyInstance, deps: HealthDeps): vo
       ? { ok: false, kind: 'pm2' as const, daemonPid, error: problem }
       : { ok: true, kind: 'pm2' as const, daemonPid };
     return {
-      status: database.ok && supervisor.ok ? ('ok' as const) : ('degraded' as const),
+      status:
+        database.ok && supervisor.ok && !(deps.storageFull?.() ?? false) ? ('ok' as const) : ('degraded' as const),
       version: deps.version,
       contractVersion: AGENT_CONTRACT_VERSION,
       uptimeS: Math.round((Date.now() - deps.startedAt) / 1000),
@@ -44,4 +49,8 @@ export function registerHealthRoutes(app: FastifyInstance, deps: HealthDeps): vo
       slots: deps.slots.counts(),
     };
   });
+}
+
+export function registerHealthDetailsRoute(app: FastifyInstance, details: HealthDetailsService): void {
+  bindRoute(app, metricsAdminApi.healthDetails, () => details.details());
 }
