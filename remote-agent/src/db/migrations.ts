@@ -444,6 +444,32 @@ export const migrations: Migration[] = [
       DROP TABLE alerts;
     `,
   },
+  {
+    version: 8,
+    name: 'backup settings and the panel key backups seal secrets to',
+    up: `
+      -- One row (id 1): the schedule, retention, whether slot homes go in, the panel's X25519 public key (never a
+      -- private key) and the outcome of the last run. The backups themselves are files under <data dir>/backups.
+      CREATE TABLE backup_settings (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+        interval_hours INTEGER NOT NULL,
+        keep_daily INTEGER NOT NULL,
+        keep_weekly INTEGER NOT NULL,
+        include_homes INTEGER NOT NULL CHECK (include_homes IN (0, 1)),
+        public_key TEXT,
+        key_id TEXT,
+        key_registered_at TEXT,
+        last_success_at TEXT,
+        last_error TEXT,
+        last_error_at TEXT,
+        updated_at TEXT NOT NULL
+      );
+    `,
+    down: `
+      DROP TABLE backup_settings;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = migrations[migrations.length - 1]!.version;
