@@ -170,6 +170,12 @@ const KEYS: KeySpec[] = [
     fix: 'use milliseconds between 100 and 60000, e.g. 10000',
   },
   {
+    key: 'alerts.intervalMs',
+    env: 'SLOTDECK_AGENT_ALERTS_INTERVAL_MS',
+    fromEnv: asInt,
+    fix: 'use milliseconds between 100 and 600000, e.g. 30000',
+  },
+  {
     key: 'usage.archiveAfterDays',
     env: 'SLOTDECK_AGENT_USAGE_ARCHIVE_AFTER_DAYS',
     fromEnv: asInt,
@@ -358,6 +364,12 @@ export const AgentConfigSchema = z.strictObject({
       tickMs: z.int().min(100).max(60_000).default(10_000),
     })
     .default({ stopCommand: null, tickMs: 10_000 }),
+  alerts: z
+    .strictObject({
+      /** How often the alert rules are evaluated. */
+      intervalMs: z.int().min(100).max(600_000).default(30_000),
+    })
+    .default({ intervalMs: 30_000 }),
   usage: z
     .strictObject({
       /** Usage rows older than this move to the archive database (rollups stay, so totals still cover them). */
