@@ -14,6 +14,7 @@ import { migrateTo, openDatabase, SchemaTooNewError, schemaVersion, type Db } fr
 import { LATEST_SCHEMA_VERSION, migrations } from './db/migrations.js';
 import { ensureAdminToken, rotateAdminToken } from './http/admin-token.js';
 import { databasePath, readAgentState, runAgent, StartupError } from './server.js';
+import { createAgentLogger } from './logger.js';
 import { Pm2Supervisor } from './supervisor/pm2.js';
 import { AGENT_VERSION } from './version.js';
 import { SetupError, setupHost } from './setup-host.js';
@@ -210,7 +211,9 @@ async function main(argv: string[]): Promise<number> {
   const [command = 'serve', ...rest] = positionals;
   switch (command) {
     case 'serve': {
-      await runAgent(config(values));
+      const cfg = config(values);
+      // The agent's own log file, rotated (logger.ts); stdout gets the same lines unless log.stdout is off.
+      await runAgent(cfg, { logger: createAgentLogger(cfg).logger });
       return -1; // keep running until a signal
     }
     case 'setup-host': {

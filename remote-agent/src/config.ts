@@ -68,6 +68,36 @@ const KEYS: KeySpec[] = [
     fix: 'use one of fatal, error, warn, info, debug, trace, silent',
   },
   {
+    key: 'log.maxBytes',
+    env: 'SLOTDECK_AGENT_LOG_MAX_BYTES',
+    fromEnv: asInt,
+    fix: 'use bytes between 65536 and 1073741824, e.g. 10485760 (10 MiB)',
+  },
+  {
+    key: 'log.maxFiles',
+    env: 'SLOTDECK_AGENT_LOG_MAX_FILES',
+    fromEnv: asInt,
+    fix: 'use a number of files (the live one included) between 2 and 100, e.g. 5',
+  },
+  {
+    key: 'log.maxAgeDays',
+    env: 'SLOTDECK_AGENT_LOG_MAX_AGE_DAYS',
+    fromEnv: asInt,
+    fix: 'use a number of days between 1 and 3650, e.g. 30',
+  },
+  {
+    key: 'log.stdout',
+    env: 'SLOTDECK_AGENT_LOG_STDOUT',
+    fromEnv: (raw) => (raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw),
+    fix: 'use true or false',
+  },
+  {
+    key: 'log.checkIntervalMs',
+    env: 'SLOTDECK_AGENT_LOG_CHECK_INTERVAL_MS',
+    fromEnv: asInt,
+    fix: 'use milliseconds between 200 and 3600000, e.g. 60000',
+  },
+  {
     key: 'reconcileIntervalMs',
     env: 'SLOTDECK_AGENT_RECONCILE_INTERVAL_MS',
     fromEnv: asInt,
@@ -307,6 +337,26 @@ export const AgentConfigSchema = z.strictObject({
     })
     .optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * Rotation of the agent's log (`<data dir>/logs/agent.log`) and of the slots' PM2 output: a file is rotated when it
+   * reaches maxBytes or its first line is maxAgeDays old; maxFiles files are kept, the live one included, and none
+   * whose newest line is older than maxAgeDays.
+   */
+  log: z
+    .strictObject({
+      maxBytes: z
+        .int()
+        .min(65_536)
+        .max(1_073_741_824)
+        .default(10 * 1024 * 1024),
+      maxFiles: z.int().min(2).max(100).default(5),
+      maxAgeDays: z.int().min(1).max(3650).default(30),
+      /** Lines also go to stdout (journald, PM2, a terminal); the file is written either way. */
+      stdout: z.boolean().default(true),
+      /** How often the slots' PM2 logs are checked for rotation. */
+      checkIntervalMs: z.int().min(200).max(3_600_000).default(60_000),
+    })
+    .default({ maxBytes: 10 * 1024 * 1024, maxFiles: 5, maxAgeDays: 30, stdout: true, checkIntervalMs: 60_000 }),
   reconcileIntervalMs: z.int().min(200).max(600_000).default(5000),
   crashLoop: z
     .strictObject({

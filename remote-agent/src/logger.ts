@@ -1,4 +1,7 @@
+import { join } from 'node:path';
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
+import type { AgentConfig } from './config.js';
+import { RotatingFile } from './modules/logs/rotation.js';
 
 /** Paths of log fields that may hold secrets; their values never reach a log line. */
 export const REDACTED_PATHS = [
@@ -54,4 +57,23 @@ export function createLogger(level: LevelWithSilent, destination?: DestinationSt
     },
     destination,
   );
+}
+
+/** The agent's own log file, which the log viewer reads as the source `agent`. */
+export const agentLogPath = (dataDir: string): string => join(dataDir, 'logs', 'agent.log');
+
+/**
+ * `serve`'s logger: every line goes to `<data dir>/logs/agent.log`, rotated by size and age (config `log.*`), and
+ * also to stdout unless `log.stdout` is off (journald, PM2 and a terminal read it there).
+ */
+export function createAgentLogger(config: Pick<AgentConfig, 'dataDir' | 'logLevel' | 'log'>): {
+  logger: Logger;
+  file: RotatingFile | null;
+} {
+  if (config.logLevel === 'silent') return { logger: createLogger('silent'), file: null };
+  const file = new RotatingFile(agentLogPath(config.dataDir), config.log);
+  const level = config.logLevel;
+  const streams: pino.StreamEntry[] = [{ level, stream: file }];
+  if (config.log.stdout) streams.push({ level, stream: pino.destination({ fd: 1, sync: true }) });
+  return { logger: createLogger(level, pino.multistream(streams)), file };
 }
