@@ -60,6 +60,10 @@ import { join } from 'node:path';
 import { AGENT_VERSION } from './version.js';
 import { OpsEvents } from './ops/events.js';
 // ops:imports (issue 13: each module adds its imports below this line)
+import { registerAdminAudit } from './modules/audit/admin-actions.js';
+import { LogRotator, pm2CapturedOutput } from './modules/logs/rotation.js';
+import { registerLogRoutes } from './modules/logs/routes.js';
+import { LogService } from './modules/logs/service.js';
 import { StorageMonitor } from './ops/storage.js';
 import { HealthDetailsService, type StorageState } from './modules/health/details.js';
 import { registerHealthDetailsRoute } from './modules/health/routes.js';
@@ -433,6 +437,18 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
   registerHealthDetailsRoute(app, healthDetails);
   // ops:alerts
   // ops:logs
+  // Every state-changing admin call in the audit log, named by the panel's host profile (modules/audit).
+  registerAdminAudit(app, audit);
+  // The log viewer (modules/logs), and rotation of the slots' PM2 logs (the agent's own file rotates itself).
+  const logs = new LogService({ dataDir: config.dataDir, logDir: paths.logDir, slots: () => repo.list() });
+  registerLogRoutes(app, logs);
+  const logRotator = new LogRotator({
+    limits: config.log,
+    logDir: paths.logDir,
+    slotExists: (id) => repo.get(id) !== null,
+    extraFiles: () => pm2CapturedOutput(),
+    onError: (file, error) => logger.warn({ err: error, file }, 'could not rotate a log'),
+  });
   // ops:backups
   // ops:end
 
@@ -468,6 +484,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
       auth.start();
       shares.startExpirySweep();
       // ops:start
+      logRotator.start(config.log.checkIntervalMs);
       storage.start();
       healthDetails.start();
       try {
@@ -485,6 +502,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
         audit.stop();
         shares.close();
         // ops:close
+        logRotator.stop();
         storage.close();
         healthDetails.close();
         await slots.stop();

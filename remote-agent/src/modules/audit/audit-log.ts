@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Readable } from 'node:stream';
 import type { Db } from '../../db/database.js';
 
@@ -125,6 +126,22 @@ function csvLine(row: AuditRow): string {
   );
 }
 
+/** An admin API request being served: who sent it (the panel's host profile) and from where. */
+export interface AuditScope {
+  actor: AuditActor;
+  ip: string | null;
+  userAgent: string | null;
+  /** Whether the request's own code wrote an admin row (then the generic one is not written). */
+  recorded: boolean;
+}
+
+const adminRequest = new AsyncLocalStorage<AuditScope>();
+
+/** Runs `fn` (the rest of an admin request) in its audit scope (modules/audit/admin-actions.ts sets it up). */
+export function runInAuditScope(scope: AuditScope, fn: () => void): void {
+  adminRequest.run(scope, fn);
+}
+
 /**
  * Who did what, when, from where. Callers never pass secrets (passwords, tokens, keys) in `detail`; values are
  * scalars only, so an object holding a secret cannot slip in whole.
@@ -138,6 +155,12 @@ export class AuditLog {
   ) {}
 
   record(entry: AuditEntryInput): void {
+    // Inside an admin request, an admin row names the panel's host profile that sent it, and where from.
+    const scope = adminRequest.getStore();
+    if (scope && entry.actor.type === 'admin') {
+      entry = { ...entry, actor: scope.actor, ip: entry.ip ?? scope.ip, userAgent: entry.userAgent ?? scope.userAgent };
+      scope.recorded = true;
+    }
     const detail: AuditDetail = {};
     for (const [key, value] of Object.entries(entry.detail ?? {})) {
       detail[key] = typeof value === 'string' ? clip(value) : value;
@@ -252,7 +275,8 @@ export class AuditLog {
       args.push(new Date(filter.until).toISOString());
     }
     if (filter.actor !== undefined) {
-      sql += ' AND actor_id = ?';
+      // `admin` is every admin row, whichever host profile sent it.
+      sql += filter.actor === 'admin' ? " AND (actor_id = ? OR actor_type = 'admin')" : ' AND actor_id = ?';
       args.push(filter.actor);
     }
     if (filter.action !== undefined) {

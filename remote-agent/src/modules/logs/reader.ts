@@ -109,7 +109,7 @@ export class LogReader {
     this.maxLine = options.maxLineBytes ?? 256 * 1024;
   }
 
-  page(source: string, request: PageRequest): Omit<LogPage, 'source'> & { source: string } {
+  page(source: LogPage['source'], request: PageRequest): LogPage {
     this.files = logChain(this.base, this.access);
     this.fingerprints.clear();
     this.scanned = 0;
@@ -373,11 +373,29 @@ export class LogReader {
       if (next === null || next.time >= time) high = middle;
       else low = middle;
     }
-    for (let offset = low; ; ) {
-      const next = this.timeAfter(file, offset);
-      if (next === null) break;
-      if (next.time >= time) return { file, offset: next.start };
-      offset = next.start + 1;
+    // Then line by line from there (a chunk or two).
+    const size = this.files[file]!.size;
+    let carry: Buffer = Buffer.alloc(0);
+    let skipping = low > 0;
+    for (let position = low; position < size;) {
+      const bytes = this.read(file, position, Math.min(this.chunk, size - position));
+      const buffer = Buffer.concat([carry, bytes]);
+      const base = position - carry.length;
+      let start = 0;
+      for (let i = buffer.indexOf(NEWLINE); i >= 0; i = buffer.indexOf(NEWLINE, start)) {
+        const lineStart = base + start;
+        const raw = buffer.subarray(start, i).toString('utf8');
+        start = i + 1;
+        if (skipping) {
+          skipping = false;
+          continue;
+        }
+        const lineAt = lineTime(raw, this.stream);
+        if (lineAt !== null && lineAt >= time) return { file, offset: lineStart };
+      }
+      carry = buffer.subarray(start);
+      position += bytes.length;
+      if (carry.length > this.maxLine) carry = Buffer.alloc(0);
     }
     return file === this.files.length - 1 ? this.liveEnd() : { file: file + 1, offset: 0 };
   }
