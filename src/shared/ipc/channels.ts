@@ -85,6 +85,9 @@ export const INVOKE_CHANNELS = [
   // ops:health channels
   // ops:alerts channels
   // ops:logs channels
+  'logs:sources',
+  'logs:read',
+  'logs:download',
   // ops:backups channels
 ] as const;
 export type InvokeChannel = (typeof INVOKE_CHANNELS)[number];
