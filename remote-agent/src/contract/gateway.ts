@@ -116,6 +116,7 @@ export const GatewayErrorCode = {
   UPSTREAM_TIMEOUT: 'GATEWAY_UPSTREAM_TIMEOUT',
   UPSTREAM_UNREACHABLE: 'GATEWAY_UPSTREAM_UNREACHABLE',
   SHUTTING_DOWN: 'GATEWAY_SHUTTING_DOWN',
+  STORAGE_FULL: 'GATEWAY_STORAGE_FULL',
   INTERNAL_ERROR: 'GATEWAY_INTERNAL_ERROR',
 } as const;
 export type GatewayErrorCode = (typeof GatewayErrorCode)[keyof typeof GatewayErrorCode];

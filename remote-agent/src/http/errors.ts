@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentErrorCode, API_PREFIX, type ErrorBody } from '../contract/index.js';
 import { isAppError } from '../errors.js';
+import { isStorageError } from '../ops/storage.js';
 
 const FASTIFY_CODES: Record<string, { code: AgentErrorCode; message: string }> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: {
@@ -59,6 +60,17 @@ export function registerErrorHandling(app: FastifyInstance, options: { notFound?
     if (error instanceof SyntaxError || (error.statusCode === 400 && /JSON/i.test(error.message))) {
       return reply.status(400).send({
         error: { code: AgentErrorCode.BODY_INVALID_JSON, message: `The body is not valid JSON (${error.message}).` },
+      });
+    }
+    // A full disk is the admin's to fix, not a bug: say so instead of a 500 (creating a slot, a user...).
+    if (isStorageError(error)) {
+      request.log.warn({ err: error }, 'a write failed: the data dir is full');
+      return reply.status(507).send({
+        error: {
+          code: AgentErrorCode.STORAGE_FULL,
+          message:
+            "The agent's data dir is full, so this could not be saved. Free space on the host's disk (GET /api/v1/health/details shows how much is free), then try again; the agent recovers by itself.",
+        },
       });
     }
     if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {

@@ -219,6 +219,7 @@ export class Admissions {
    */
   admitMessage(admission: Admission, body: Buffer | undefined): AdmittedMessage {
     const { caller, limitHeaders } = admission;
+    this.checkStorage(limitHeaders);
     const request = parseMessagesBody(body, limitHeaders);
     admission.model = request.model;
     this.checkQuota(caller, limitHeaders);
@@ -253,6 +254,18 @@ export class Admissions {
   /** X-RateLimit-* of the caller's bucket as it stands, nothing taken. */
   peekHeaders(caller: Caller): Record<string, string> {
     return rateHeaders(this.deps.limiter.peek(caller.subject, caller.requestsPerMinute, this.now()));
+  }
+
+  /** An answer that cannot be recorded is not given: while the data dir is full, nothing goes upstream. */
+  checkStorage(headers: Record<string, string>): void {
+    if (!this.deps.storage?.full) return;
+    throw new GatewayError(
+      503,
+      'api_error',
+      GatewayErrorCode.STORAGE_FULL,
+      "The gateway cannot record usage right now: its host's disk is full. Ask your Slotdeck admin to free space on the host (the agent's data dir); the gateway takes requests again by itself once there is room.",
+      headers,
+    );
   }
 
   checkQuota(caller: Caller, headers: Record<string, string>): void {

@@ -43,6 +43,8 @@ export interface GatewayDeps {
   onAuthenticated?: () => void;
   /** Told once about every request the gateway refuses (never the key itself), for the request log. */
   onRefused?: (refusal: Refusal) => void;
+  /** Whether the data dir can be written (ops/storage.ts): while it cannot, /v1/messages is refused before upstream. */
+  storage?: { readonly full: boolean };
   /** The end users' web front door (portal, sign-in, share pages) served beside the gateway's routes. */
   publicSite?: PublicSiteOptions;
 }

@@ -118,6 +118,19 @@ function upstreamHeaders(incoming: IncomingHttpHeaders, upstreamKey: string, has
   return headers;
 }
 
+/** An error as the API sends it inside a stream whose headers are gone. */
+const sseError = (error: GatewayError): string =>
+  `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: error.type, message: error.message } })}\n\n`;
+
+/** The answer to a request whose usage row could not be committed (the storage monitor now refuses new ones). */
+const unrecordedError = (): GatewayError =>
+  new GatewayError(
+    503,
+    'api_error',
+    GatewayErrorCode.STORAGE_FULL,
+    "The gateway could not record this request's usage (most likely its host's disk is full), so it does not give the answer. Ask your Slotdeck admin to free space on the host (the agent's data dir); the gateway takes requests again by itself once there is room.",
+  );
+
 /**
  * The upstream side: one undici pool to upstream, the exchange of each admitted request (passed on chunk by chunk,
  * metered from the stream as it passes, its usage row committed before the last byte), and what happens when a
@@ -262,7 +275,8 @@ export class Forwarder {
     let status: UsageStatus = 'success';
     let errorType: string | null = null;
     let recorded = false;
-    const record = (): Promise<unknown> => {
+    /** Resolves true once the usage row is committed, false when it could not be (a full disk, say). */
+    const record = (): Promise<boolean> => {
       recorded = true;
       const endedAt = this.now();
       const tier = tracker.usage.serviceTier;
@@ -296,9 +310,11 @@ export class Forwarder {
             startedAt,
             endedAt,
           })
+          .then(() => true)
           .catch((error: unknown) => {
-            // The answer still goes out; the log says which request is missing from usage.
+            // The log says which request is missing from usage; the caller does not get the answer as a success.
             this.deps.logger.error({ err: error, requestId, userId: caller.userId }, 'usage row not recorded');
+            return false;
           })
           // The committed row now counts in the quotas: the running count goes.
           .finally(() => hold.release())
@@ -367,8 +383,10 @@ export class Forwarder {
           errorType = 'client_abort';
         }
       }
-      await record();
+      const committed = await record();
       if (gone()) return;
+      // An answer that is not on record is not given (quotas and metering would silently lose it).
+      if (!committed && upstream.statusCode < 400) throw withHeaders(unrecordedError(), limitHeaders);
       reply.hijack();
       raw.writeHead(upstream.statusCode, {
         ...upstreamResponseHeaders(upstream.headers),
@@ -399,7 +417,13 @@ export class Forwarder {
         if (completes && !recorded) {
           status = tracker.usage.errorType ? 'error' : gone() ? 'client_abort' : 'success';
           errorType = tracker.usage.errorType ?? (gone() ? 'client_abort' : null);
-          await record();
+          if (!(await record())) {
+            // Not on record, so not completed: an error event, then the stream is cut (no clean end).
+            const failure = unrecordedError();
+            if (!gone()) raw.write(sseError(failure));
+            raw.destroy();
+            return;
+          }
         }
         if (!gone() && !raw.write(chunk)) await drained(raw, this.deps.config.upstreamTimeoutMs);
         // A client gone before message_start: read on (without sending) until it says the input and cache tokens.
@@ -414,9 +438,7 @@ export class Forwarder {
       errorType = failure.error?.type ?? 'client_abort';
       if (failure.error && !gone()) {
         // Headers are gone: say it the way the API does mid-stream, as an error event.
-        raw.write(
-          `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: failure.error.type, message: failure.error.message } })}\n\n`,
-        );
+        raw.write(sseError(failure.error));
       }
     }
     if (!recorded) {

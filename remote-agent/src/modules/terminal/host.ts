@@ -9,7 +9,7 @@ import { findProcessesByArgument } from '../../util/procfs.js';
 import type { BackendProblem, TerminalBackend, TerminalSlot } from './backend.js';
 import { DEFAULT_FLOW_LIMITS, TerminalClient, type FlowLimits } from './client.js';
 import { awaitOpening, type OpeningPolicy, type UpgradeAuth } from './opening.js';
-import { ScreenStore, type ScreenSize } from './screen-store.js';
+import { ScreenStore, type JournalStorage, type ScreenSize } from './screen-store.js';
 import { SlotTerminal } from './slot-terminal.js';
 import { leasesOf, type TicketStore } from './tickets.js';
 
@@ -27,6 +27,8 @@ export interface TerminalHostOptions {
   beforeConnect?: (slotId: string) => void;
   scrollbackLines: number;
   journalCompactBytes: number;
+  /** The storage monitor: a journal that hits a full disk pauses and resumes once there is room. */
+  storage?: JournalStorage;
   tickets: TicketStore;
   opening: OpeningPolicy;
   logger: Logger;
@@ -130,6 +132,9 @@ export class TerminalHost implements TerminalBackend {
       compactBytes: this.options.journalCompactBytes,
       maxReplayBytes: Math.max(8 << 20, this.options.journalCompactBytes * 2),
       initialSize: { cols: slot.cols, rows: slot.rows },
+      label: slot.id,
+      logger: this.options.logger,
+      ...(this.options.storage ? { storage: this.options.storage } : {}),
     });
     const terminal = new SlotTerminal({
       slotId: slot.id,

@@ -1,20 +1,25 @@
 import {
   closeSync,
+  constants as fsConstants,
   existsSync,
   fstatSync,
+  ftruncateSync,
   mkdirSync,
   openSync,
+  promises as fsPromises,
   readFileSync,
   readSync,
   readdirSync,
   renameSync,
   rmSync,
   unlinkSync,
+  write as fsWrite,
   writeFileSync,
   writeSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import type { Logger } from 'pino';
 import type { SerializeAddon as SerializeAddonType } from '@xterm/addon-serialize';
 import type { Terminal as TerminalType } from '@xterm/headless';
 
@@ -37,11 +42,29 @@ const READ_CHUNK = 1 << 20;
 /** Bytes of recent output kept in memory for failure messages. */
 const RECENT_OUTPUT_BYTES = 8192;
 const MIRROR_IDLE_MS = 60_000;
+/**
+ * Journal bytes waiting for the disk, per slot and for all slots together. Writes are asynchronous and coalesced
+ * (one write per turn of the event loop at most), so output waits only while the previous write is under way; a disk
+ * that falls that far behind loses the journal's continuity: what waits is dropped and the journal starts afresh.
+ */
+export const MAX_PENDING_JOURNAL_BYTES = 16 << 20;
+export const MAX_PENDING_JOURNAL_BYTES_TOTAL = 64 << 20;
+/** After a journal write failed for another reason than a full disk, recording is tried again this much later. */
+const RETRY_JOURNAL_MS = 10_000;
+const JOURNAL_FLAGS = fsConstants.O_RDWR | fsConstants.O_CREAT;
 /** CSI, OSC, DCS/PM/APC and two-byte escape sequences, and control characters other than tab and newline. */
 /* eslint-disable no-control-regex */
 const ESCAPES_AND_CONTROLS =
   /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[P^_][^\x1b]*\x1b\\|\x1b[@-Z\\-_]|[\x00-\x08\x0b-\x1f\x7f]/g;
 /* eslint-enable no-control-regex */
+
+/** A resize record's payload: cols u16, rows u16. */
+function sizePayload(size: ScreenSize): Buffer {
+  const payload = Buffer.alloc(4);
+  payload.writeUInt16LE(size.cols, 0);
+  payload.writeUInt16LE(size.rows, 2);
+  return payload;
+}
 
 export interface ScreenSize {
   cols: number;
@@ -56,8 +79,31 @@ export interface ScreenSnapshot {
   seq: number;
 }
 
+/** The storage monitor (ops/storage.ts), as the journal uses it. */
+export interface JournalStorage {
+  readonly full: boolean;
+  reportWriteFailure(error: unknown, source: string): boolean;
+  onChange(listener: (state: { full: boolean }) => void): () => void;
+}
+
+/** The file operations the journal writer uses; tests pass a failing one. */
+export interface JournalFs {
+  write(fd: number, buffer: Buffer, position: number, done: (error: Error | null, written: number) => void): void;
+}
+
+const realJournalFs: JournalFs = {
+  write: (fd, buffer, position, done) =>
+    fsWrite(fd, buffer, 0, buffer.length, position, (error, written) => done(error, written ?? 0)),
+};
+
 export interface ScreenStoreOptions {
   dir: string;
+  /** Names the screen in log lines (the slot's id). */
+  label?: string;
+  logger?: Pick<Logger, 'warn' | 'info'>;
+  /** Told when a journal write fails for want of space; says when space is back. */
+  storage?: JournalStorage;
+  fs?: JournalFs;
   scrollbackLines: number;
   /** Journal size that triggers folding it into a new snapshot. */
   compactBytes: number;
@@ -82,11 +128,31 @@ interface Mirror {
 }
 
 export class ScreenStore {
+  /** Journal bytes waiting for the disk in every store of the process (bounded by MAX_PENDING_JOURNAL_BYTES_TOTAL). */
+  private static pendingTotal = 0;
   private generation = 0;
   private journalFd = -1;
   /** Sequence number (bytes appended during this process's life) at which the current journal file begins. */
   private journalBaseSeq = 0;
   private seqNow = 0;
+  /** Sequence number up to which the journal is on disk (always the end of a whole record). */
+  private writtenSeq = 0;
+  /** Whole records waiting for the next write, and the write under way. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private writing: Buffer | null = null;
+  private writeScheduled = false;
+  /** Compaction swaps journal files: writes wait meanwhile. */
+  private writesHeld = 0;
+  private closeAfterWrite = false;
+  private readonly writtenWaiters: Array<{ seq: number; resolve: () => void }> = [];
+  private readonly idleWaiters: Array<() => void> = [];
+  /** Why the journal is not recorded at the moment (a full disk, a disk too slow); null while it is. */
+  private pausedBecause: string | null = null;
+  private stopWatchingStorage: (() => void) | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  /** Told when the journal starts afresh after a pause: the program is asked to repaint. */
+  onJournalRestarted: (() => void) | null = null;
   private size: ScreenSize;
   private mirror: Mirror | null = null;
   private mirrorIdleTimer: NodeJS.Timeout | null = null;
@@ -125,10 +191,11 @@ export class ScreenStore {
       const match = /^screen\.journal\.(\d+)$/.exec(name);
       if (match && Number(match[1]) !== this.generation) unlinkSync(join(this.options.dir, name));
     }
-    this.journalFd = openSync(this.journalPath(this.generation), 'a+', 0o600);
+    this.journalFd = openSync(this.journalPath(this.generation), JOURNAL_FLAGS, 0o600);
     const length = this.trimTornRecord();
     this.journalBaseSeq = 0;
     this.seqNow = length;
+    this.writtenSeq = length;
     // The newest size is the last resize in the journal, if any.
     this.forEachRecord(0, length, (kind, payload) => {
       if (kind === RECORD_RESIZE) this.size = { cols: payload.readUInt16LE(0), rows: payload.readUInt16LE(2) };
@@ -164,7 +231,7 @@ export class ScreenStore {
       closeSync(this.journalFd);
       const whole = readFileSync(this.journalPath(this.generation)).subarray(0, offset);
       writeFileSync(this.journalPath(this.generation), whole, { mode: 0o600 });
-      this.journalFd = openSync(this.journalPath(this.generation), 'a+', 0o600);
+      this.journalFd = openSync(this.journalPath(this.generation), JOURNAL_FLAGS, 0o600);
     }
     return offset;
   }
@@ -182,6 +249,11 @@ export class ScreenStore {
     return this.seqNow - this.journalBaseSeq;
   }
 
+  /** Whether output is being recorded (false while the disk is full, until it has room again). */
+  get journaling(): boolean {
+    return this.pausedBecause === null;
+  }
+
   /** The sequence number a record of `length` output bytes will end at when appended next. */
   nextOutputSeq(length: number): number {
     return this.seqNow + HEADER_SIZE + length;
@@ -195,23 +267,228 @@ export class ScreenStore {
 
   appendResize(size: ScreenSize): number {
     this.size = { ...size };
-    const payload = Buffer.alloc(4);
-    payload.writeUInt16LE(size.cols, 0);
-    payload.writeUInt16LE(size.rows, 2);
-    return this.appendRecord(RECORD_RESIZE, payload);
+    return this.appendRecord(RECORD_RESIZE, sizePayload(size));
   }
 
   private appendRecord(kind: number, payload: Buffer): number {
     if (this.closed) return this.seqNow;
+    this.seqNow += HEADER_SIZE + payload.length;
+    // Paused (full disk): the output still reaches viewers, it is only not recorded.
+    if (this.pausedBecause !== null) return this.seqNow;
+    const header = Buffer.allocUnsafe(HEADER_SIZE);
+    header[0] = kind;
+    header.writeUInt32LE(payload.length, 1);
+    // Output chunks are fresh buffers from the socket: kept as they are until written, not copied.
+    this.pending.push(header, payload);
+    this.pendingBytes += HEADER_SIZE + payload.length;
+    ScreenStore.pendingTotal += HEADER_SIZE + payload.length;
+    if (this.pendingBytes > MAX_PENDING_JOURNAL_BYTES || ScreenStore.pendingTotal > MAX_PENDING_JOURNAL_BYTES_TOTAL) {
+      this.pause('the disk did not keep up with the output', null);
+      return this.seqNow;
+    }
+    this.scheduleWrite();
+    if (this.journalBytes >= this.options.compactBytes) this.scheduleCompaction();
+    return this.seqNow;
+  }
+
+  /** Journal writes are coalesced: whatever a turn of the event loop appended goes out in one write. */
+  private scheduleWrite(): void {
+    if (this.writeScheduled || this.writing || this.writesHeld > 0 || this.closed) return;
+    this.writeScheduled = true;
+    setImmediate(() => {
+      this.writeScheduled = false;
+      this.writeNext();
+    });
+  }
+
+  private takePending(): Buffer {
+    const batch = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    ScreenStore.pendingTotal -= this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    return batch;
+  }
+
+  private writeNext(): void {
+    if (this.writing || this.writesHeld > 0 || this.closed || this.pendingBytes === 0) return;
+    const batch = this.takePending();
+    this.writing = batch;
+    const fd = this.journalFd;
+    const start = this.writtenSeq - this.journalBaseSeq;
+    const fs = this.options.fs ?? realJournalFs;
+    let done = 0;
+    const next = (): void => {
+      fs.write(fd, done === 0 ? batch : batch.subarray(done), start + done, (error, written) => {
+        if (!error && done + written < batch.length && written > 0) {
+          done += written;
+          next();
+          return;
+        }
+        this.writing = null;
+        if (this.closeAfterWrite) {
+          // close() already wrote everything synchronously; only the descriptor was left to close.
+          closeSync(fd);
+          this.closeAfterWrite = false;
+          this.settleIdle();
+          return;
+        }
+        if (error || done + written < batch.length) {
+          this.onWriteFailed(error ?? new Error('the journal write wrote nothing'), start);
+        } else {
+          this.writtenSeq += batch.length;
+          this.settleWritten();
+        }
+        this.settleIdle();
+        if (this.pendingBytes > 0) this.scheduleWrite();
+      });
+    };
+    next();
+  }
+
+  /** What did not reach the disk is lost from the journal; the file is cut back to its last whole record. */
+  private onWriteFailed(error: Error, wholeLength: number): void {
+    try {
+      ftruncateSync(this.journalFd, wholeLength);
+    } catch {
+      // The next journal starts afresh anyway.
+    }
+    this.pause(error.message, error);
+  }
+
+  /**
+   * Stops recording (what waits is dropped); the screen's viewers go on receiving output. Recording resumes, from a
+   * fresh empty snapshot, once the storage monitor says the disk has room again, or a little later for other causes.
+   */
+  private pause(reason: string, error: Error | null): void {
+    if (this.pausedBecause !== null || this.closed) return;
+    this.pausedBecause = reason;
+    ScreenStore.pendingTotal -= this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    const storage = this.options.storage;
+    const full =
+      error !== null && (storage?.reportWriteFailure(error, `screen journal of slot ${this.label}`) ?? false);
+    this.options.logger?.warn(
+      { slotId: this.options.label, reason },
+      full
+        ? 'screen journal paused: the disk is full; output still reaches viewers, recording resumes once there is room'
+        : 'screen journal paused; output still reaches viewers, recording resumes shortly',
+    );
+    this.settleWritten();
+    if (full && storage) {
+      const resumeWhenWritable = (state: { full: boolean }): void => {
+        if (state.full) return;
+        this.stopWatchingStorage?.();
+        this.stopWatchingStorage = null;
+        void this.resume();
+      };
+      this.stopWatchingStorage = storage.onChange(resumeWhenWritable);
+      // It may have recovered between the failure and now.
+      if (!storage.full) resumeWhenWritable({ full: false });
+      return;
+    }
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = null;
+        void this.resume();
+      },
+      error === null ? 0 : RETRY_JOURNAL_MS,
+    );
+    this.retryTimer.unref();
+  }
+
+  /**
+   * Starts a new journal generation after a pause: an empty snapshot and a journal that begins with the size and a
+   * line saying output was missed. The program is asked to repaint, so a full-screen program shows itself whole.
+   */
+  private resume(): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.closed || this.pausedBecause === null) return;
+      await this.writerIdle();
+      if (this.closed) return;
+      const next = this.generation + 1;
+      const start = this.seqNow;
+      const note = Buffer.from(
+        '\r\n\x1b[2m[slotdeck] output was not recorded for a while (the disk was full)\x1b[0m\r\n',
+      );
+      const records = Buffer.concat([
+        this.record(RECORD_RESIZE, sizePayload(this.size)),
+        this.record(RECORD_OUTPUT, note),
+      ]);
+      const snapshot: SnapshotFile = {
+        version: 1,
+        generation: next,
+        cols: this.size.cols,
+        rows: this.size.rows,
+        data: '',
+      };
+      const temporary = `${this.snapshotPath}.tmp`;
+      let fd: number;
+      try {
+        writeFileSync(this.journalPath(next), records, { mode: 0o600 });
+        writeFileSync(temporary, JSON.stringify(snapshot), { mode: 0o600 });
+        renameSync(temporary, this.snapshotPath);
+        fd = openSync(this.journalPath(next), JOURNAL_FLAGS, 0o600);
+      } catch (error) {
+        rmSync(this.journalPath(next), { force: true });
+        rmSync(temporary, { force: true });
+        // Still no room: wait for the monitor again.
+        this.pausedBecause = null;
+        this.pause((error as Error).message, error as Error);
+        return;
+      }
+      closeSync(this.journalFd);
+      rmSync(this.journalPath(this.generation), { force: true });
+      this.journalFd = fd;
+      this.generation = next;
+      this.journalBaseSeq = start;
+      this.seqNow = start + records.length;
+      this.writtenSeq = this.seqNow;
+      this.disposeMirror();
+      this.pausedBecause = null;
+      this.options.logger?.info({ slotId: this.options.label }, 'screen journal recording again');
+      this.onJournalRestarted?.();
+    });
+  }
+
+  private record(kind: number, payload: Buffer): Buffer {
     const record = Buffer.allocUnsafe(HEADER_SIZE + payload.length);
     record[0] = kind;
     record.writeUInt32LE(payload.length, 1);
     payload.copy(record, HEADER_SIZE);
-    // One write per record: a killed agent leaves at most one torn record, which recovery drops.
-    writeSync(this.journalFd, record);
-    this.seqNow += record.length;
-    if (this.journalBytes >= this.options.compactBytes) this.scheduleCompaction();
-    return this.seqNow;
+    return record;
+  }
+
+  private get label(): string {
+    return this.options.label ?? this.options.dir;
+  }
+
+  /** Resolves once the journal is on disk up to `seq` (at once while recording is paused or closed). */
+  private waitWritten(seq: number): Promise<void> {
+    if (this.writtenSeq >= seq || this.pausedBecause !== null || this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.writtenWaiters.push({ seq, resolve });
+      this.scheduleWrite();
+    });
+  }
+
+  private settleWritten(): void {
+    for (let i = this.writtenWaiters.length - 1; i >= 0; i--) {
+      const waiter = this.writtenWaiters[i]!;
+      if (this.writtenSeq >= waiter.seq || this.pausedBecause !== null || this.closed) {
+        this.writtenWaiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+  }
+
+  private writerIdle(): Promise<void> {
+    if (!this.writing) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private settleIdle(): void {
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
   private keepRecent(data: Buffer): void {
@@ -251,12 +528,11 @@ export class ScreenStore {
   /** Folds the journal into a new snapshot, bounding the disk used and the work of the next rebuild. */
   compact(): Promise<void> {
     return this.exclusive(async () => {
-      if (this.closed || this.journalBytes === 0) return;
+      if (this.closed || this.pausedBecause !== null || this.journalBytes === 0) return;
       const mirror = await this.catchUp(this.seqNow);
-      if (this.closed) return;
+      if (this.closed || this.pausedBecause !== null) return;
       const data = mirror.serializer.serialize({ scrollback: this.options.scrollbackLines });
-      // Everything below runs without awaiting, so no output slips in between the snapshot and the new journal.
-      const tail = this.readJournal(mirror.seq - this.journalBaseSeq, this.seqNow - this.journalBaseSeq);
+      const target = mirror.seq;
       const next = this.generation + 1;
       const snapshot: SnapshotFile = {
         version: 1,
@@ -265,16 +541,50 @@ export class ScreenStore {
         rows: mirror.term.rows,
         data,
       };
-      writeFileSync(this.journalPath(next), tail, { mode: 0o600 });
       const temporary = `${this.snapshotPath}.tmp`;
-      writeFileSync(temporary, JSON.stringify(snapshot), { mode: 0o600 });
-      renameSync(temporary, this.snapshotPath);
-      closeSync(this.journalFd);
-      rmSync(this.journalPath(this.generation), { force: true });
-      this.generation = next;
-      this.journalFd = openSync(this.journalPath(next), 'a+', 0o600);
-      this.journalBaseSeq = mirror.seq;
+      // Output goes on arriving while the new files are written (asynchronously, off the event loop): it waits in
+      // memory and is written to the new journal once it is in place, after the part of the old one it continues.
+      this.writesHeld += 1;
+      try {
+        await this.writerIdle();
+        if (this.closed || this.pausedBecause !== null) return;
+        const tail = await this.readJournalAsync(target - this.journalBaseSeq, this.writtenSeq - this.journalBaseSeq);
+        await fsPromises.writeFile(this.journalPath(next), tail, { mode: 0o600 });
+        await fsPromises.writeFile(temporary, JSON.stringify(snapshot), { mode: 0o600 });
+        if (this.closed || this.pausedBecause !== null) throw new Error('closed while compacting');
+        // From here on nothing awaits: the new snapshot and journal replace the old ones at once.
+        renameSync(temporary, this.snapshotPath);
+        closeSync(this.journalFd);
+        rmSync(this.journalPath(this.generation), { force: true });
+        this.generation = next;
+        this.journalFd = openSync(this.journalPath(next), JOURNAL_FLAGS, 0o600);
+        this.journalBaseSeq = target;
+      } catch (error) {
+        rmSync(this.journalPath(next), { force: true });
+        rmSync(temporary, { force: true });
+        if (!this.closed) this.options.storage?.reportWriteFailure(error, `screen snapshot of slot ${this.label}`);
+        throw error;
+      } finally {
+        this.writesHeld -= 1;
+        if (this.pendingBytes > 0) this.scheduleWrite();
+      }
     });
+  }
+
+  private async readJournalAsync(from: number, to: number): Promise<Buffer> {
+    const out = Buffer.alloc(Math.max(0, to - from));
+    let done = 0;
+    const handle = await fsPromises.open(this.journalPath(this.generation), 'r');
+    try {
+      while (done < out.length) {
+        const { bytesRead } = await handle.read(out, done, out.length - done, from + done);
+        if (bytesRead <= 0) break;
+        done += bytesRead;
+      }
+    } finally {
+      await handle.close();
+    }
+    return out.subarray(0, done);
   }
 
   private scheduleCompaction(): void {
@@ -309,7 +619,10 @@ export class ScreenStore {
   }
 
   /** Brings the mirror (built when missing) up to `target`, replaying at most maxReplayBytes of output. */
-  private async catchUp(target: number): Promise<Mirror> {
+  private async catchUp(wanted: number): Promise<Mirror> {
+    await this.waitWritten(wanted);
+    // While recording is paused the journal ends where it stopped: the screen is rebuilt up to there.
+    const target = Math.min(wanted, this.writtenSeq);
     const mirror = (this.mirror ??= await this.buildMirror());
     this.touchMirror();
     const from = mirror.seq - this.journalBaseSeq;
@@ -410,8 +723,26 @@ export class ScreenStore {
     this.closed = true;
     if (this.compactTimer) clearTimeout(this.compactTimer);
     if (this.mirrorIdleTimer) clearTimeout(this.mirrorIdleTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.stopWatchingStorage?.();
     this.disposeMirror();
-    closeSync(this.journalFd);
+    // What has not reached the disk is written now (the write under way too, at its place: rewriting the same
+    // bytes is harmless), so the next store to open these files finds the journal whole.
+    const unwritten = this.pausedBecause === null ? [...(this.writing ? [this.writing] : []), ...this.pending] : [];
+    ScreenStore.pendingTotal -= this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (unwritten.length > 0) {
+      try {
+        const bytes = Buffer.concat(unwritten);
+        writeSync(this.journalFd, bytes, 0, bytes.length, this.writtenSeq - this.journalBaseSeq);
+      } catch (error) {
+        this.options.storage?.reportWriteFailure(error, `screen journal of slot ${this.label}`);
+      }
+    }
+    this.settleWritten();
+    if (this.writing) this.closeAfterWrite = true;
+    else closeSync(this.journalFd);
   }
 
   /** Folds the journal into a snapshot (so the next agent starts fast), then closes. */

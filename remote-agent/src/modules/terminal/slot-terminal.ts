@@ -52,7 +52,13 @@ export class SlotTerminal implements TerminalSession {
   private disposed = false;
   lastActivityAt: number | null = null;
 
-  constructor(private readonly options: SlotTerminalOptions) {}
+  constructor(private readonly options: SlotTerminalOptions) {
+    // The journal started afresh after output went unrecorded (a full disk): have the program repaint its screen.
+    options.store.onJournalRestarted = () => {
+      const { cols, rows } = options.store.currentSize;
+      this.connection?.redraw(RedrawMethod.WINCH, cols, rows);
+    };
+  }
 
   get title(): string {
     return this.options.title;

@@ -1,5 +1,7 @@
 import type { UsageStatus } from '../../contract/index.js';
 import type { Db } from '../../db/database.js';
+import type { OpsEvents } from '../../ops/events.js';
+import { isStorageError } from '../../ops/storage.js';
 import type { PriceTable } from './prices.js';
 import type { QuotaService } from './quotas.js';
 import { startOfDay, startOfHour } from './time.js';
@@ -81,6 +83,11 @@ const upsertSql = (table: 'usage_hourly' | 'usage_daily'): string => `
 /** A client that hangs up is not a failure of the gateway or upstream: it does not count as an error. */
 export const isErrorStatus = (status: UsageStatus): boolean => status === 'error' || status === 'timeout';
 
+/** What the recorder tells when a commit fails: the storage monitor (ops/storage.ts) flips to full on a full disk. */
+export interface RecorderStorage {
+  reportWriteFailure(error: unknown, source: string): boolean;
+}
+
 export class RecorderClosedError extends Error {
   constructor() {
     super('The usage recorder is closed (the agent is shutting down); the request was not metered.');
@@ -98,17 +105,29 @@ export class UsageRecorder {
   private readonly prices: PriceTable;
   private readonly quotas: QuotaService;
   private readonly logger: UsageLogger | undefined;
+  private readonly ops: OpsEvents | undefined;
+  private readonly storage: RecorderStorage | undefined;
   private readonly statements;
   private readonly writeBatch: (batch: Pending[]) => number[];
   private queue: Pending[] = [];
   private scheduled: NodeJS.Immediate | null = null;
   private closed = false;
 
-  constructor(options: { db: Db; prices: PriceTable; quotas: QuotaService; logger?: UsageLogger }) {
+  constructor(options: {
+    db: Db;
+    prices: PriceTable;
+    quotas: QuotaService;
+    logger?: UsageLogger;
+    /** Told about each committed row (usage.recorded) and each commit's time (db.commit), for metrics. */
+    ops?: OpsEvents;
+    storage?: RecorderStorage;
+  }) {
     this.db = options.db;
     this.prices = options.prices;
     this.quotas = options.quotas;
     this.logger = options.logger;
+    this.ops = options.ops;
+    this.storage = options.storage;
     this.statements = {
       insert: this.db.prepare<
         [
@@ -140,7 +159,13 @@ export class UsageRecorder {
       hourly: this.db.prepare<RollupParams>(upsertSql('usage_hourly')),
       daily: this.db.prepare<RollupParams>(upsertSql('usage_daily')),
     };
-    this.writeBatch = this.db.transaction((batch: Pending[]) => this.write(batch));
+    const transaction = this.db.transaction((batch: Pending[]) => this.write(batch));
+    this.writeBatch = (batch) => {
+      const started = performance.now();
+      const ids = transaction(batch);
+      this.ops?.emit('db.commit', { ms: performance.now() - started });
+      return ids;
+    };
   }
 
   /** Meters one request; resolves with the row id and cost once the row is committed, rejects if it could not be. */
@@ -192,7 +217,8 @@ export class UsageRecorder {
     try {
       this.settle(batch, this.writeBatch(batch));
     } catch (error) {
-      if (batch.length === 1) {
+      // On a full disk every retry would fail the same way.
+      if (batch.length === 1 || isStorageError(error)) {
         this.fail(batch, error);
         return;
       }
@@ -223,11 +249,22 @@ export class UsageRecorder {
         this.logger?.error({ err: error }, 'could not count a usage row towards its quotas');
       }
       pending.resolve({ id: ids[index]!, costUsd });
+      this.ops?.emit('usage.recorded', {
+        userId: event.userId,
+        model: event.model,
+        inputTokens: event.inputTokens,
+        outputTokens: event.outputTokens,
+        cacheReadTokens: event.cacheReadTokens,
+        cacheWriteTokens: event.cacheCreationTokens,
+        costMicroUsd: Math.round(costUsd * 1_000_000),
+      });
     });
   }
 
   private fail(batch: Pending[], error: unknown): void {
     const cause = error instanceof Error ? error : new Error(String(error));
+    // A full disk is the storage monitor's to report (health, alert); the gateway refuses new requests from now on.
+    this.storage?.reportWriteFailure(cause, 'usage rows');
     this.logger?.error(
       { err: cause, requests: batch.length, requestIds: batch.map((p) => p.event.requestId) },
       'could not write usage rows',

@@ -29,6 +29,7 @@ const CODE_LABEL: Record<string, string> = {
   GATEWAY_UPSTREAM_TIMEOUT: 'Upstream too slow',
   GATEWAY_UPSTREAM_UNREACHABLE: 'Upstream unreachable',
   GATEWAY_SHUTTING_DOWN: 'Agent restarting',
+  GATEWAY_STORAGE_FULL: 'Host disk full',
 };
 
 export const refusalLabel = (code: string): string => CODE_LABEL[code] ?? code;
