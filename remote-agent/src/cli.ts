@@ -19,6 +19,7 @@ import { Pm2Supervisor } from './supervisor/pm2.js';
 import { AGENT_VERSION } from './version.js';
 import { SetupError, setupHost } from './setup-host.js';
 import { RELEASE_USAGE, ReleaseUsageError, runRelease } from './release/index.js';
+import { BackupCliError, backupCommand, restoreCommand } from './modules/backups/cli.js';
 
 const USAGE = `slotdeck-agent ${AGENT_VERSION}: Slotdeck's host agent (terminal slots under PM2, admin API on loopback)
 
@@ -37,6 +38,9 @@ Commands:
   migrate status|up|down [--to N] [--force]
                         Show or move the database schema (the agent migrates up by itself on start); down
                         refuses to drop rows unless --force
+  backup [--out FILE]   Back up the database now (online; secrets sealed to the panel's key), verified
+  restore <file> [--key-file F] [--skip-secrets]
+                        Restore a backup (stops a running agent; it migrates and reconciles at its next start)
   down                  Stop every slot process and the agent's PM2 daemon (slots start again with the agent)
 ${RELEASE_USAGE}
 Options:
@@ -196,6 +200,9 @@ async function main(argv: string[]): Promise<number> {
       'delete-data': { type: 'boolean' },
       account: { type: 'string' },
       crontab: { type: 'boolean' },
+      out: { type: 'string' },
+      'key-file': { type: 'string' },
+      'skip-secrets': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -311,6 +318,15 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write('stopped every slot and the PM2 daemon\n');
       return 0;
     }
+    case 'backup':
+      return backupCommand(config(values), values.out);
+    case 'restore': {
+      if (!rest[0]) throw new CliError('Name the backup file: slotdeck-agent restore <file> [--key-file F]');
+      return restoreCommand(config(values), rest[0], {
+        keyFile: values['key-file'],
+        skipSecrets: values['skip-secrets'] === true,
+      });
+    }
     case 'release': {
       try {
         return await runRelease(rest, values, () => config(values));
@@ -333,6 +349,7 @@ main(process.argv.slice(2)).then(
       error instanceof ConfigError ||
       error instanceof CliError ||
       error instanceof StartupError ||
+      error instanceof BackupCliError ||
       error instanceof SchemaTooNewError
     ) {
       process.stderr.write(`slotdeck-agent: ${error.message}\n`);

@@ -12,6 +12,7 @@ import type { IsolationLayout } from './modules/slots/paths.js';
 import { scrubSecretEnv } from './util/secret-env.js';
 import { acquireInstanceLock, InstanceLockedError } from './util/instance-lock.js';
 import { AGENT_VERSION } from './version.js';
+import { applyStagedRestore } from './modules/backups/restore.js';
 
 /** Written while the agent runs: how the CLI (and the panel, over SSH) finds it. */
 export interface AgentState {
@@ -85,6 +86,8 @@ export async function runAgent(
       `Another agent${other ? ` (pid ${other.pid}, ${other.adminUrl})` : ''} is running with the data dir ${config.dataDir}. Stop it first, or use another data dir.`,
     );
   }
+  // A restore staged through the admin API or the CLI is applied before the database is opened (modules/backups).
+  await applyStagedRestore(config.dataDir, logger);
   const db = openDatabase(databasePath(config.dataDir));
   const supervisor = new Pm2Supervisor(config.pm2Home);
   const agent = await buildApp({ config, db, supervisor, logger, isolation });
