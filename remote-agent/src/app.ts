@@ -60,11 +60,24 @@ import { join } from 'node:path';
 import { AGENT_VERSION } from './version.js';
 import { OpsEvents } from './ops/events.js';
 // ops:imports (issue 13: each module adds its imports below this line)
+import { registerAdminAudit } from './modules/audit/admin-actions.js';
+import { LogRotator, pm2CapturedOutput } from './modules/logs/rotation.js';
+import { registerLogRoutes } from './modules/logs/routes.js';
+import { LogService } from './modules/logs/service.js';
+import { quotaUsers } from './modules/alerts/inputs.js';
+import { registerAlertRoutes } from './modules/alerts/routes.js';
+import { AlertService } from './modules/alerts/service.js';
+import { AlertWebhook } from './modules/alerts/webhook.js';
 import { BackupService } from './modules/backups/service.js';
 import { registerBackupRoutes } from './modules/backups/routes.js';
 import { StorageMonitor } from './ops/storage.js';
-import { HealthDetailsService, type StorageState } from './modules/health/details.js';
+import { HealthDetailsService } from './modules/health/details.js';
 import { registerHealthDetailsRoute } from './modules/health/routes.js';
+import { AgentMetrics } from './modules/metrics/metrics.js';
+import { PublicMetricsToken } from './modules/metrics/public-token.js';
+import { registerMetricsAdminRoutes, registerPublicMetricsRoute } from './modules/metrics/routes.js';
+import { MetricsSeriesSampler } from './modules/metrics/series.js';
+import { BUILT_IN_PRICES, DEFAULT_PRICE_KEY } from './modules/usage/prices.js';
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -103,6 +116,8 @@ export interface Agent {
   /** What the gateway, slots, terminals, supervisor and backups report, for metrics and alerts. */
   ops: OpsEvents;
   // ops:agent-fields (issue 13: each module adds its service below this line)
+  /** Alert rules, history, recovery events and the webhook (modules/alerts). */
+  alerts: AlertService;
   /** Scheduled backups, uploads and staged restores. */
   backups: BackupService;
   /** Whether the data dir can be written (full disk): refused gateway requests, paused screen journals. */
@@ -164,6 +179,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     logger,
     onSizeChange: (id, size) => repo.update(id, { cols: size.cols, rows: size.rows }),
     onInput: () => idle.noteActivity('terminal'),
+    onOutputSent: (slotId, bytes) => ops.emit('terminal.output', { slotId, bytes }),
     dtach: tools.dtach,
     processSpec: (slot, dtach) => builtinProcessSpec(slot, paths, dtach),
   });
@@ -247,6 +263,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
         settings,
         upstreamKey,
         onRefused: (refusal) => requestLog.record(refusal),
+        ops,
         storage,
         onAuthenticated: () => idle.noteActivity('gateway'),
         publicSite: {
@@ -298,6 +315,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     logger,
     metering,
     ...(accounts ? { accounts } : {}),
+    ops,
   });
   slotsRef = slots;
   const shares = new ShareService({
@@ -385,7 +403,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     version: AGENT_VERSION,
     startedAt,
     supervisorProblem: () => supervisorProblem,
-    storageFull: () => healthStorage?.state().full ?? false,
+    storageFull: () => storage.state().full,
   });
   registerSlotRoutes(app, slots);
   registerUserRoutes(app, users);
@@ -420,8 +438,6 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     lastSuccessAt: null,
     lastError: null,
   });
-  // The storage monitor (ops/storage.ts) once it is built: /health and the details say degraded while it is full.
-  let healthStorage: StorageState | undefined;
   const healthDetails = new HealthDetailsService({
     db,
     supervisor,
@@ -433,12 +449,61 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     ops,
     backupStatus: () => backupStatus(),
     tlsCertFile: config.gateway.tlsCertFile,
-    storage: { state: () => healthStorage?.state() ?? { full: false } },
+    storage,
     logger,
   });
   registerHealthDetailsRoute(app, healthDetails);
+  const metrics = new AgentMetrics({
+    ops,
+    knownModels: [...Object.keys(BUILT_IN_PRICES), ...Object.keys(config.gateway.prices)].filter(
+      (model) => model !== DEFAULT_PRICE_KEY,
+    ),
+    slots,
+    openStreams: () => gateway?.exchanges?.openStreams() ?? 0,
+    inFlight: () => gateway?.status().inFlight ?? 0,
+    backupStatus: () => backupStatus(),
+    storageFull: () => storage.state().full,
+  });
+  const metricsSeries = new MetricsSeriesSampler({ ops, slots });
+  const metricsToken = new PublicMetricsToken(config.dataDir);
+  registerMetricsAdminRoutes(app, {
+    metrics,
+    series: metricsSeries,
+    token: metricsToken,
+    gatewayUrl: () => gateway?.url() ?? null,
+  });
+  if (gateway) registerPublicMetricsRoute(gateway.app, { metrics, token: metricsToken });
   // ops:alerts
+  // Alerts (modules/alerts): rules over the health details, quotas and ops events; history; the webhook. The backups
+  // block binds backupsEnabled (a stale backup alerts only while scheduled backups are on).
+  let backupsEnabled: () => boolean = () => false;
+  const alertWebhook = new AlertWebhook({ db, dataDir: config.dataDir, logger });
+  const alerts = new AlertService({
+    db,
+    ops,
+    webhook: alertWebhook,
+    logger,
+    intervalMs: config.alerts.intervalMs,
+    inputs: {
+      details: () => healthDetails.details(),
+      quotaUsers: () => quotaUsers(db, quotas),
+      backupsEnabled: () => backupsEnabled(),
+    },
+  });
+  registerAlertRoutes(app, { alerts, webhook: alertWebhook });
   // ops:logs
+  // Every state-changing admin call in the audit log, named by the panel's host profile (modules/audit).
+  registerAdminAudit(app, audit);
+  // The log viewer (modules/logs), and rotation of the slots' PM2 logs (the agent's own file rotates itself).
+  const logs = new LogService({ dataDir: config.dataDir, logDir: paths.logDir, slots: () => repo.list() });
+  registerLogRoutes(app, logs);
+  const logRotator = new LogRotator({
+    limits: config.log,
+    logDir: paths.logDir,
+    slotExists: (id) => repo.get(id) !== null,
+    extraFiles: () => pm2CapturedOutput(),
+    onError: (file, error) => logger.warn({ err: error, file }, 'could not rotate a log'),
+  });
   // ops:backups
   const backups = new BackupService({
     db,
@@ -478,6 +543,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     shares,
     ops,
     // ops:agent-values
+    alerts,
     backups,
     storage,
     async start() {
@@ -487,9 +553,12 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
       auth.start();
       shares.startExpirySweep();
       // ops:start
+      logRotator.start(config.log.checkIntervalMs);
+      alerts.start();
       backups.start();
       storage.start();
       healthDetails.start();
+      metricsSeries.start();
       try {
         await slots.start();
         supervisorProblem = null;
@@ -505,9 +574,13 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
         audit.stop();
         shares.close();
         // ops:close
+        logRotator.stop();
+        await alerts.close();
         await backups.close();
         storage.close();
         healthDetails.close();
+        metricsSeries.close();
+        metrics.close();
         await slots.stop();
         await terminals.close();
         // In-flight gateway requests finish (and are metered) before the recorder's last commit.
