@@ -127,7 +127,7 @@ export class SlotTerminal implements TerminalSession {
     } else {
       // A screen with history gets the mark too: a new agent starting a session after a power cut (or a start after
       // a stop) shows the old screen from the journal above the new session.
-      if (this.sessions > 1 || this.options.store.seq > 0) this.onOutput(NEW_SESSION_MARK);
+      if (this.sessions > 1 || this.options.store.openedWithHistory) this.onOutput(NEW_SESSION_MARK);
       // Setting the size also releases the slot launcher, which waits for it before starting the program.
       connection.resize(cols, rows);
     }
