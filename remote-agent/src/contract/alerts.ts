@@ -83,7 +83,11 @@ export const AlertRuleList = z.object({ rules: z.array(AlertRule) });
 export type AlertRuleList = z.infer<typeof AlertRuleList>;
 
 const ruleChange = <K extends AlertRuleId>(id: K) =>
-  z.strictObject({ id: z.literal(id), enabled: z.boolean().optional(), params: AlertRuleParams[id].optional() });
+  z.strictObject({
+    id: z.literal(id),
+    enabled: z.boolean().optional(),
+    params: AlertRuleParams[id].partial().optional(),
+  });
 
 /** Rules to change (the others keep theirs); `reset` puts a rule back to its defaults first. */
 export const UpdateAlertRulesBody = z.strictObject({

@@ -133,7 +133,8 @@ export class AlertService {
       }),
       ops.on('storage', (event) => {
         if (event.full) this.storageFull.set(event.path, event.error);
-        else this.storageFull.delete(event.path);
+        else if (this.storageFull.delete(event.path))
+          this.store.recovery({ kind: 'storage', target: event.path, message: `${event.path} can be written again.` });
         // A full disk is urgent: evaluate now rather than at the next tick.
         void this.evaluate();
       }),

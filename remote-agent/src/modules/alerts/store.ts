@@ -232,15 +232,13 @@ export class AlertStore {
 }
 
 const RECOVERY_TITLES: Record<string, string> = {
-  pm2_restart: 'PM2 restarted a slot',
-  slot_restarted: 'PM2 restarted a slot',
+  'slot-restarted': 'PM2 restarted a slot',
+  'slot-adopted': 'A running slot was taken over again',
+  'supervisor-restarted': 'PM2 daemon recovered',
   reconcile: 'Reconciliation fixed a slot',
-  daemon_reconnect: 'PM2 daemon reconnected',
-  daemon_started: 'PM2 daemon started again',
   storage: 'Storage writable again',
-  tunnel: 'Tunnel healed',
 };
 
 function recoveryTitle(kind: string): string {
-  return RECOVERY_TITLES[kind] ?? `Recovered: ${kind.replace(/[_.]/g, ' ')}`;
+  return RECOVERY_TITLES[kind] ?? `Recovered: ${kind.replace(/[-_.]/g, ' ')}`;
 }

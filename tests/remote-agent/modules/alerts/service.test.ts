@@ -185,14 +185,14 @@ describe('thresholds', () => {
 
 describe('history', () => {
   it('recovery events are info rows; the same kind and target within a minute counts up instead', async () => {
-    h.ops.emit('recovery', { kind: 'pm2_restart', target: 's1', message: 'PM2 restarted slot one' });
+    h.ops.emit('recovery', { kind: 'slot-restarted', target: 's1', message: 'PM2 restarted slot one' });
     h.clock.advance(10_000);
-    h.ops.emit('recovery', { kind: 'pm2_restart', target: 's1', message: 'PM2 restarted slot one again' });
-    h.ops.emit('recovery', { kind: 'daemon_reconnect', target: null, message: 'reconnected to PM2' });
+    h.ops.emit('recovery', { kind: 'slot-restarted', target: 's1', message: 'PM2 restarted slot one again' });
+    h.ops.emit('recovery', { kind: 'supervisor-restarted', target: null, message: 'reconnected to PM2' });
     const list = h.alerts.list({ filter: 'recovery' });
     expect(list.alerts.map((a) => [a.rule, a.occurrences, a.state, a.severity])).toEqual([
-      ['daemon_reconnect', 1, 'info', 'info'],
-      ['pm2_restart', 2, 'info', 'info'],
+      ['supervisor-restarted', 1, 'info', 'info'],
+      ['slot-restarted', 2, 'info', 'info'],
     ]);
     // Recovery is history, not a page.
     await h.webhook.idle();
