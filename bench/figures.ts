@@ -32,6 +32,28 @@ export const TABLE: Record<string, string[]> = {
   usage: ['dashboard_http_ms_10m_rows', 'ingest_rows_per_s'],
 };
 
+/**
+ * Suites run on their own (`npm run bench -- reliability`: minutes of faults and load): each has its own table between
+ * its own markers, from its own run, written when the README has those markers.
+ */
+export const OWN_RUN_TABLES: Record<string, string[]> = {
+  reliability: [
+    'r1_rows_missing',
+    'r7_errors',
+    'r7_memory_growth_pct',
+    'r7_gateway_p99_ms_during_bursts',
+    'r7_gateway_p99_ratio_during_bursts',
+    'r3_sessions_lost',
+    'r3_recovery_s',
+    'restore_s',
+  ],
+};
+
+export const ownRunMarkers = (suite: string): { start: string; end: string } => ({
+  start: `<!-- bench-figures:${suite}:start (npm run figures writes this part from bench/results/${suite}.json) -->`,
+  end: `<!-- bench-figures:${suite}:end -->`,
+});
+
 export const START_MARKER = '<!-- bench-figures:start (npm run figures writes this part from bench/results) -->';
 export const END_MARKER = '<!-- bench-figures:end -->';
 
@@ -58,19 +80,19 @@ const goalText = (goal: string): string => goal.replace('<=', '≤').replace('>=
 const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 /** The README's part between the markers: where the figures come from, the table, and the goals missed. */
-export function figuresSection(results: SuiteResult[]): string {
+export function figuresSection(results: SuiteResult[], table: Record<string, string[]> = TABLE): string {
   const bySuite = new Map(results.map((result) => [result.suite, result]));
   const missing: string[] = [];
-  for (const [suite, metrics] of Object.entries(TABLE)) {
+  for (const [suite, metrics] of Object.entries(table)) {
     const result = bySuite.get(suite);
     if (!result) missing.push(`${suite} (no bench/results/${suite}.json)`);
     else for (const metric of metrics) if (!result.metrics[metric]) missing.push(`${suite}.${metric}`);
   }
+  const rerun =
+    table === TABLE ? '`npm run bench` (all suites, one run)' : `\`npm run bench -- ${Object.keys(table).join(' ')}\``;
   if (missing.length > 0)
-    throw new FiguresError(
-      `bench/results lacks ${missing.join(', ')}: run \`npm run bench\` (all suites, one run), then npm run figures.`,
-    );
-  const shown = Object.keys(TABLE).map((suite) => bySuite.get(suite)!);
+    throw new FiguresError(`bench/results lacks ${missing.join(', ')}: run ${rerun}, then npm run figures.`);
+  const shown = Object.keys(table).map((suite) => bySuite.get(suite)!);
   const runs = new Set(shown.map((result) => `${result.run.startedAt} ${result.run.commit}`));
   if (runs.size > 1)
     throw new FiguresError(
@@ -94,7 +116,7 @@ export function figuresSection(results: SuiteResult[]): string {
   ];
   const misses: string[] = [];
   for (const result of shown) {
-    for (const name of TABLE[result.suite]!) {
+    for (const name of table[result.suite]!) {
       const figure = result.metrics[name]!;
       if (!figure.what) throw new FiguresError(`${result.suite}.${name} does not say what it measures ("what")`);
       const met = meetsGoal(figure);
@@ -117,12 +139,16 @@ export function figuresSection(results: SuiteResult[]): string {
 }
 
 /** The README with the part between the markers replaced. */
-export function replaceSection(readme: string, section: string): string {
-  const start = readme.indexOf(START_MARKER);
-  const end = readme.indexOf(END_MARKER);
+export function replaceSection(
+  readme: string,
+  section: string,
+  markers = { start: START_MARKER, end: END_MARKER },
+): string {
+  const start = readme.indexOf(markers.start);
+  const end = readme.indexOf(markers.end);
   if (start < 0 || end < start)
-    throw new FiguresError(`README.md has no "${START_MARKER}" … "${END_MARKER}" pair to write the table between.`);
-  return `${readme.slice(0, start + START_MARKER.length)}\n\n${section}\n\n${readme.slice(end)}`;
+    throw new FiguresError(`README.md has no "${markers.start}" … "${markers.end}" pair to write the table between.`);
+  return `${readme.slice(0, start + markers.start.length)}\n\n${section}\n\n${readme.slice(end)}`;
 }
 
 export function readResults(dir: string): SuiteResult[] {
@@ -142,11 +168,17 @@ export function readResults(dir: string): SuiteResult[] {
 /** Run from the project's root (npm run figures does): README.md and bench/results are read from there. */
 async function main(root: string): Promise<void> {
   const readmePath = join(root, 'README.md');
-  const section = figuresSection(readResults(join(root, 'bench/results')));
+  const results = readResults(join(root, 'bench/results'));
+  let written = replaceSection(readFileSync(readmePath, 'utf8'), figuresSection(results));
+  for (const [suite, metrics] of Object.entries(OWN_RUN_TABLES)) {
+    const markers = ownRunMarkers(suite);
+    if (written.includes(markers.start))
+      written = replaceSection(written, figuresSection(results, { [suite]: metrics }), markers);
+  }
   // Prettier pads the table as `npm run format:check` expects it.
   const prettier = await import('prettier');
   const options = (await prettier.resolveConfig(readmePath)) ?? {};
-  const readme = await prettier.format(replaceSection(readFileSync(readmePath, 'utf8'), section), {
+  const readme = await prettier.format(written, {
     ...options,
     filepath: readmePath,
   });

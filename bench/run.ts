@@ -14,6 +14,7 @@ import { deploySuite } from './suites/deploy.js';
 import { gatewaySuite } from './suites/gateway.js';
 import { panelSuite } from './suites/panel.js';
 import { portalSuite } from './suites/portal.js';
+import { reliabilitySuite } from './suites/reliability.js';
 import { slotsSuite } from './suites/slots.js';
 import { tunnelSuite } from './suites/tunnel.js';
 import { usageSuite } from './suites/usage.js';
@@ -26,6 +27,7 @@ const suites: Record<string, Suite> = {
   gateway: gatewaySuite,
   deploy: deploySuite,
   portal: portalSuite,
+  reliability: reliabilitySuite,
 };
 
 const requested = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));

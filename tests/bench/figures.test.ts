@@ -7,6 +7,8 @@ import {
   END_MARKER,
   figuresSection,
   FiguresError,
+  ownRunMarkers,
+  OWN_RUN_TABLES,
   readResults,
   replaceSection,
   START_MARKER,
@@ -107,6 +109,56 @@ describe('npm run figures', () => {
     );
     expect(() => replaceSection('# Project\n', 'new table')).toThrow(/no .* pair/);
   });
+
+  it('as a command, writes a suite run on its own (reliability) into its own table, beside the one-run table', () => {
+    dir = mkdtempSync(join(tmpdir(), 'sd-figures-'));
+    mkdirSync(join(dir, 'bench/results'), { recursive: true });
+    for (const result of sampleRun())
+      writeFileSync(join(dir, 'bench/results', `${result.suite}.json`), JSON.stringify(result));
+    const own = ownRunMarkers('reliability');
+    const reliability: SuiteResult = {
+      ...sampleRun()[0]!,
+      suite: 'reliability',
+      // Its own run, later than the other suites': the one-run rule holds within each table.
+      run: { ...RUN, startedAt: '2026-12-01T20:40:00.000Z', suites: ['reliability'] },
+      metrics: Object.fromEntries(
+        OWN_RUN_TABLES.reliability!.map((metric) => [
+          metric,
+          { value: 0, unit: 'rows', what: `what ${metric} measures` },
+        ]),
+      ),
+    };
+    reliability.metrics.r1_rows_missing = {
+      value: 2,
+      unit: 'rows',
+      what: 'complete answers with no usage row',
+      goal: '<= 0',
+    };
+    writeFileSync(join(dir, 'bench/results/reliability.json'), JSON.stringify(reliability));
+    const readme = `# P\n\n${START_MARKER}\n\n${END_MARKER}\n\n## Faults\n\n${own.start}\n\n${own.end}\n`;
+    writeFileSync(join(dir, 'README.md'), readme);
+    const figures = (): string =>
+      execFileSync(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'bench/figures.ts')], {
+        cwd: dir,
+        encoding: 'utf8',
+        stdio: 'pipe',
+      });
+    figures();
+    const written = readFileSync(join(dir, 'README.md'), 'utf8');
+    const [main, faults] = written.split('## Faults');
+    expect(main).toContain('started 2026-12-01 12:03 UTC');
+    expect(main).not.toContain('reliability.');
+    expect(faults).toContain('started 2026-12-01 20:40 UTC');
+    expect(faults).toMatch(
+      /\| `reliability\.r1_rows_missing` +\| complete answers with no usage row +\| 2 rows +\| +\| ≤ 0 +\| \*\*missed\*\* +\|/,
+    );
+    expect(faults).toContain('Goals missed in this run: `reliability.r1_rows_missing` (2 rows, goal ≤ 0).');
+
+    delete reliability.metrics.restore_s;
+    writeFileSync(join(dir, 'bench/results/reliability.json'), JSON.stringify(reliability));
+    expect(figures).toThrow(/bench\/results lacks reliability\.restore_s: run `npm run bench -- reliability`/);
+    expect(readFileSync(join(dir, 'README.md'), 'utf8')).toBe(written);
+  }, 60_000);
 
   it('as a command, writes README.md from bench/results/*.json, and exits 1 without touching it when a metric is missing', () => {
     dir = mkdtempSync(join(tmpdir(), 'sd-figures-'));

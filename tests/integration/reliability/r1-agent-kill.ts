@@ -66,10 +66,11 @@ export async function runAgentKill(options: AgentKillOptions): Promise<AgentKill
 
     const killAndRestart = async (): Promise<void> => {
       down = true;
-      inFlightAtKill.push(inFlight);
+      const cut = inFlight;
+      inFlightAtKill.push(cut);
       const killed = performance.now();
       await agent.kill();
-      log(`killed the agent (kill -9) with ${inFlight} requests in flight; starting it again`);
+      log(`killed the agent (kill -9) with ${cut} requests in flight; starting it again`);
       await agent.launch();
       restartMs.push(performance.now() - killed);
       down = false;

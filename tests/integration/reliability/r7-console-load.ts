@@ -25,6 +25,11 @@ export interface ConsoleLoadOptions {
   burstBytes: number;
   burstEveryS: number;
   requestsPerSecond: number;
+  /**
+   * Requests waiting for their answer at most; a request due beyond that is not sent but counted (gatewayNotSent):
+   * an agent that cannot keep up shows as a lower rate instead of a backlog that grows for minutes.
+   */
+  maxOutstanding?: number;
   warmupS: number;
   seconds: number;
   log?: (message: string) => void;
@@ -34,6 +39,10 @@ export interface ConsoleLoadResult {
   consoles: number;
   gatewayRequests: number;
   gatewayErrors: number;
+  /** Requests due while maxOutstanding were waiting: not sent. */
+  gatewayNotSent: number;
+  /** Requests answered a second over the measured part of the run. */
+  gatewayRateMeasured: number;
   gatewayErrorKinds: Record<string, number>;
   consoleErrors: string[];
   gatewayP99MsDuringBursts: number;
@@ -124,7 +133,7 @@ export async function runConsoleLoad(options: ConsoleLoadOptions): Promise<Conso
     env: { SLOTDECK_AGENT_UPSTREAM_URL: options.upstreamUrl, SLOTDECK_AGENT_LOG_LEVEL: 'warn' },
   });
   const viewers: Viewer[] = [];
-  const pool = new Pool(agent.gatewayUrl, { connections: 32 });
+  const pool = new Pool(agent.gatewayUrl, { connections: 64 });
   try {
     const { secret } = await gatewayUser(agent, 'r7-load');
     // The burst: base64 of random bytes (as output-bursts.ts prints), written to a file once so the slot's
@@ -187,6 +196,8 @@ export async function runConsoleLoad(options: ConsoleLoadOptions): Promise<Conso
     const health: Array<{ at: number; ms: number }> = [];
     const errorKinds: Record<string, number> = {};
     let gatewayErrors = 0;
+    let gatewayNotSent = 0;
+    const maxOutstanding = options.maxOutstanding ?? 256;
     let stop = false;
     const inFlight = new Set<Promise<void>>();
     // Open loop: requests leave at a steady pace whatever the answers take, as independent clients would send them.
@@ -197,6 +208,10 @@ export async function runConsoleLoad(options: ConsoleLoadOptions): Promise<Conso
       while (!stop) {
         owed += perTick;
         for (; owed >= 1; owed -= 1) {
+          if (inFlight.size >= maxOutstanding) {
+            gatewayNotSent += 1;
+            continue;
+          }
           const at = performance.now();
           const request = send(pool, secret, JSON_BODY).then((answer) => {
             latencies.push({ at, ms: answer.ms });
@@ -256,6 +271,7 @@ export async function runConsoleLoad(options: ConsoleLoadOptions): Promise<Conso
     }
     await sleep(Math.max(0, endAt - performance.now()));
     stop = true;
+    const measuredS = (performance.now() - measuredFrom) / 1000;
     await Promise.all([load, probe]);
     await Promise.all([...inFlight]);
     const rssEnd = rssMb(pid);
@@ -281,6 +297,8 @@ export async function runConsoleLoad(options: ConsoleLoadOptions): Promise<Conso
       consoles,
       gatewayRequests: latencies.length,
       gatewayErrors,
+      gatewayNotSent,
+      gatewayRateMeasured: round1(latencies.filter((s) => s.at >= measuredFrom).length / measuredS),
       gatewayErrorKinds: errorKinds,
       consoleErrors,
       gatewayP99MsDuringBursts: round1(percentileOf(during, 99)),

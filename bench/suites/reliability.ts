@@ -1,0 +1,156 @@
+/**
+ * The fault and load suite (issue 13, §6), at full size; tests/integration/agent/r1-agent-kill.test.ts and
+ * r7-load.test.ts run the same scenarios scaled down in CI.
+ *   R1: kill -9 the agent three times during 10,000 gateway requests: every complete answer has its usage row.
+ *   R7: 200 consoles receiving output (five of them printing 2 MB bursts every 10 s) plus 500 gateway requests/s
+ *       for 60 s: errors, the agent's memory after the run against after the warm-up, gateway p99 during bursts.
+ * The fake Messages API runs in its own process; the load generator (requests, WebSocket consoles) shares the
+ * machine with the agent, which on 2 cores takes CPU from the agent under test: every latency here includes that.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { runAgentKill } from '../../tests/integration/reliability/r1-agent-kill.js';
+import { runConsoleLoad } from '../../tests/integration/reliability/r7-console-load.js';
+import { median, round, type Figure, type Suite } from '../suite.js';
+
+const R1_REQUESTS = 10_000;
+const R1_CONCURRENCY = 20;
+const R1_KILLS = 3;
+const R7 = {
+  tickerSlots: 39,
+  viewersPerTicker: 5,
+  burstSlots: 5,
+  burstBytes: 2_000_000,
+  burstEveryS: 10,
+  requestsPerSecond: 500,
+  warmupS: 10,
+  seconds: 60,
+};
+const SHARED_MACHINE =
+  'the load generator (gateway client, WebSocket consoles) and the fake upstream run on the same machine as the agent and compete with it for the cores';
+
+async function startUpstream(): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, '../../tests/integration/fixtures/fake-anthropic-server.ts')],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.once('data', (chunk: Buffer) => resolve((JSON.parse(chunk.toString()) as { url: string }).url));
+    child.once('exit', (code) => reject(new Error(`the fake upstream exited with ${code}`)));
+  });
+  return { url, child };
+}
+
+export const reliabilitySuite: Suite = {
+  async run(log) {
+    const upstream = await startUpstream();
+    const figures: Record<string, Figure> = {};
+    try {
+      log(`R1: ${R1_REQUESTS} gateway requests, ${R1_CONCURRENCY} at a time, the agent killed ${R1_KILLS} times`);
+      const r1 = await runAgentKill({
+        upstreamUrl: upstream.url,
+        requests: R1_REQUESTS,
+        concurrency: R1_CONCURRENCY,
+        kills: R1_KILLS,
+        log,
+      });
+      log(`R1: ${r1.complete} complete answers, ${r1.rowsMissing} without a usage row`);
+      figures.r1_rows_missing = {
+        value: r1.rowsMissing,
+        unit: 'rows',
+        what: `complete answers (200 with the message, or a stream to message_stop) with no usage row, after ${r1.kills} kill -9 of the agent during ${r1.requests} gateway requests`,
+        goal: '<= 0',
+        baseline: { value: r1.complete, unit: 'answers', what: 'complete answers the clients saw' },
+        detail: {
+          requests: r1.requests,
+          complete_answers: r1.complete,
+          complete_answers_with_row: r1.complete - r1.rowsMissing,
+          incomplete_answers: r1.incomplete,
+          incomplete_with_row: r1.incompleteWithRow,
+          streams: r1.streams,
+          concurrency: R1_CONCURRENCY,
+          in_flight_at_kills: r1.inFlightAtKill.join(' '),
+          restart_ms: r1.restartMs.map((ms) => Math.round(ms)).join(' '),
+          incomplete_by_error: JSON.stringify(r1.errors),
+          missing_request_ids: r1.missingRequestIds.join(' '),
+        },
+      };
+
+      const consoles = R7.tickerSlots * R7.viewersPerTicker + R7.burstSlots;
+      log(`R7: ${consoles} consoles and ${R7.requestsPerSecond} gateway requests/s for ${R7.seconds} s`);
+      const r7 = await runConsoleLoad({ upstreamUrl: upstream.url, ...R7, log });
+      log(
+        `R7: ${r7.gatewayErrors} gateway errors, ${r7.consoleErrors.length} console errors; RSS ${r7.rssMbAfterWarmup} → ${r7.rssMbEnd} MB`,
+      );
+      const load = `${r7.consoles} consoles (${R7.tickerSlots} slots × ${R7.viewersPerTicker} printing a line every 0.5 s, ${R7.burstSlots} printing ${R7.burstBytes / 1e6} MB every ${R7.burstEveryS} s) + ${R7.requestsPerSecond} gateway requests/s for ${R7.seconds} s`;
+      figures.r7_errors = {
+        value: r7.gatewayErrors + r7.consoleErrors.length,
+        unit: 'errors',
+        what: `gateway requests without a complete answer + consoles that closed, stalled or lost burst bytes; ${load}`,
+        goal: '<= 0',
+        detail: {
+          gateway_requests: r7.gatewayRequests,
+          gateway_errors: r7.gatewayErrors,
+          // Due while 256 requests were still waiting for their answers: the agent (or the machine) fell behind.
+          gateway_requests_not_sent: r7.gatewayNotSent,
+          gateway_requests_per_s_measured: r7.gatewayRateMeasured,
+          gateway_errors_by_kind: JSON.stringify(r7.gatewayErrorKinds),
+          console_errors: r7.consoleErrors.slice(0, 10).join('; '),
+          consoles: r7.consoles,
+          console_mb_received: round(r7.consoleBytes / 1e6, 1),
+          note: SHARED_MACHINE,
+        },
+      };
+      figures.r7_memory_growth_pct = {
+        value: round(((r7.rssMbEnd - r7.rssMbAfterWarmup) / r7.rssMbAfterWarmup) * 100, 1),
+        unit: '%',
+        what: `the agent's RSS at the end of R7 (with output bursts) against after its ${R7.warmupS} s warm-up (without)`,
+        goal: '<= 10',
+        baseline: { value: r7.rssMbAfterWarmup, unit: 'MB', what: 'agent RSS after the warm-up' },
+        ratio: round(r7.rssMbEnd / r7.rssMbAfterWarmup, 3),
+        detail: {
+          rss_mb_end: r7.rssMbEnd,
+          rss_mb_peak: r7.rssMbPeak,
+          rss_mb_median: median(r7.rssMb),
+          // The curve: one sample a second from the end of the warm-up to the end of the run.
+          rss_mb_each_second: r7.rssMb.join(' '),
+          note: SHARED_MACHINE,
+        },
+      };
+      const ratio = r7.gatewayP99MsDuringBursts / r7.gatewayP99MsWithoutBursts;
+      const withoutBursts = {
+        value: r7.gatewayP99MsWithoutBursts,
+        unit: 'ms',
+        what: 'gateway p99 for requests sent outside the bursts, same run',
+      };
+      figures.r7_gateway_p99_ms_during_bursts = {
+        value: r7.gatewayP99MsDuringBursts,
+        unit: 'ms',
+        what: `gateway p99 for requests sent while ${R7.burstSlots} consoles printed ${R7.burstBytes / 1e6} MB each, under the R7 load`,
+        baseline: withoutBursts,
+        ratio: round(ratio, 2),
+        detail: {
+          requests_during_bursts: r7.requestsDuringBursts,
+          bursts: r7.bursts,
+          burst_s_p50: r7.burstSecondsP50,
+          gateway_p50_ms_without_bursts: r7.gatewayP50MsWithoutBursts,
+          health_max_ms_during_bursts: r7.healthMaxMsDuringBursts,
+          health_max_ms_without_bursts: r7.healthMaxMsWithoutBursts,
+          note: SHARED_MACHINE,
+        },
+      };
+      figures.r7_gateway_p99_ratio_during_bursts = {
+        value: round(ratio, 2),
+        unit: 'ratio',
+        what: 'gateway p99 during output bursts ÷ outside them, same R7 run',
+        goal: '<= 2',
+        baseline: withoutBursts,
+        ratio: round(ratio, 2),
+      };
+    } finally {
+      upstream.child.kill('SIGTERM');
+    }
+    return figures;
+  },
+};
