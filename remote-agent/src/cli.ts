@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { WebSocket } from 'ws';
 import { ConfigError, loadConfig, type AgentConfig } from './config.js';
@@ -16,6 +17,7 @@ import { ensureAdminToken, rotateAdminToken } from './http/admin-token.js';
 import { databasePath, readAgentState, runAgent, StartupError } from './server.js';
 import { createAgentLogger } from './logger.js';
 import { Pm2Supervisor } from './supervisor/pm2.js';
+import { endSlotSessions } from './supervisor/sessions.js';
 import { AGENT_VERSION } from './version.js';
 import { SetupError, setupHost } from './setup-host.js';
 import { RELEASE_USAGE, ReleaseUsageError, runRelease } from './release/index.js';
@@ -309,13 +311,20 @@ async function main(argv: string[]): Promise<number> {
       if (readAgentState(cfg.dataDir))
         throw new CliError('Stop the agent first (its slots would be started again at once).');
       const supervisor = new Pm2Supervisor(cfg.pm2Home);
-      if (supervisor.daemonPid() === null) {
-        process.stdout.write('PM2 daemon is not running\n');
-        return 0;
+      const daemon = supervisor.daemonPid();
+      if (daemon !== null) {
+        await supervisor.connect();
+        await supervisor.shutdownDaemon();
       }
-      await supervisor.connect();
-      await supervisor.shutdownDaemon();
-      process.stdout.write('stopped every slot and the PM2 daemon\n');
+      // Whatever PM2 did not end: every session of a dead daemon (ppid 1), and what a session forked while PM2
+      // ended it (a login shell's clear_console).
+      const ended = await endSlotSessions({ runDir: cfg.runDir, slotsDir: join(cfg.dataDir, 'slots') });
+      const slots = `${ended} slot process${ended === 1 ? '' : 'es'} ended`;
+      process.stdout.write(
+        daemon !== null
+          ? `stopped every slot and the PM2 daemon (pid ${daemon}); ${slots} after it\n`
+          : `the PM2 daemon was not running; ${slots} that it had left running\n`,
+      );
       return 0;
     }
     case 'backup':

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   SupervisorError,
+  SupervisorUnavailableError,
+  type DaemonChange,
   type Disposer,
   type ProcessEvent,
   type ProcessSpec,
@@ -32,11 +34,23 @@ interface Pm2Api {
   delete(name: string, callback: Callback<unknown>): void;
   launchBus(callback: Callback<Pm2Bus>): void;
 }
+/** The axon sockets under PM2's client: they retry forever when the daemon is gone, which is how we notice. */
+interface AxonSocket {
+  on(event: 'reconnect attempt', listener: () => void): void;
+  close(): void;
+}
+interface Pm2Internals {
+  Client?: { client_sock?: AxonSocket; sub_sock?: AxonSocket };
+}
 interface Pm2Module {
   custom: new (options: { pm2_home: string; daemon_mode: boolean }) => Pm2Api;
 }
 
 const CALL_TIMEOUT_MS = 20_000;
+/** How often the daemon's pid is checked, besides its sockets closing (either one notices a kill -9). */
+const WATCHDOG_MS = 1000;
+/** Waits between attempts to start a new daemon. */
+const RECONNECT_DELAYS_MS = [0, 250, 500, 1000, 2000];
 
 function toStatus(raw: string | undefined): SupervisedStatus {
   switch (raw) {
@@ -76,10 +90,21 @@ export class Pm2Supervisor implements ProcessSupervisor {
   private connecting: Promise<void> | null = null;
   private bus: Pm2Bus | null = null;
   private readonly listeners = new Set<(event: ProcessEvent) => void>();
+  private readonly daemonListeners = new Set<(change: DaemonChange) => void>();
+  /** Calls waiting for an answer: failed at once when the daemon dies. */
+  private readonly pending = new Set<(error: Error) => void>();
+  private connectedPid: number | null = null;
+  /** Set while the daemon is gone and a new one is being connected. */
+  private lostAt: number | null = null;
+  private recovering: Promise<void> | null = null;
+  private watchdog: NodeJS.Timeout | null = null;
+  /** disconnect() or shutdownDaemon(): a daemon that goes away then is not replaced. */
+  private closing = false;
 
   constructor(private readonly pm2Home: string) {}
 
   connect(): Promise<void> {
+    this.closing = false;
     // PM2 locks up when connect is called twice before a disconnect: share one attempt.
     this.connecting ??= this.doConnect().catch((error: unknown) => {
       this.connecting = null;
@@ -94,39 +119,120 @@ export class Pm2Supervisor implements ProcessSupervisor {
     const require = createRequire(import.meta.url);
     const pm2 = require('pm2') as Pm2Module;
     const api = new pm2.custom({ pm2_home: this.pm2Home, daemon_mode: true });
+    // (PM2's connect starts a daemon when none answers.)
     await this.call<void>('connect to the PM2 daemon', (cb) => api.connect(cb), api);
+    const bus = await this.call<Pm2Bus>('subscribe to PM2 events', (cb) => api.launchBus(cb), api);
     this.api = api;
-    this.bus = await this.call<Pm2Bus>('subscribe to PM2 events', (cb) => api.launchBus(cb), api);
-    this.bus.on('process:event', (packet) => {
+    this.bus = bus;
+    this.connectedPid = this.daemonPid();
+    bus.on('process:event', (packet) => {
       const name = packet.process?.name;
       if (!name || !packet.event) return;
       for (const listener of this.listeners) listener({ name, event: packet.event });
     });
+    // A daemon killed with SIGKILL closes its sockets; PM2's client then retries them forever (and every call waited
+    // 20 s and failed, forever). The first retry tells us it is gone; the pid check covers a socket that never says.
+    const internals = (api as unknown as Pm2Internals).Client;
+    for (const socket of [internals?.client_sock, internals?.sub_sock])
+      socket?.on('reconnect attempt', () => {
+        if (this.api === api) this.daemonLost('its connection closed');
+      });
+    this.watchdog ??= setInterval(() => {
+      if (this.api && !this.closing && this.lostAt === null && this.daemonPid() === null)
+        this.daemonLost('its process is gone');
+    }, WATCHDOG_MS);
+    this.watchdog.unref();
+  }
+
+  unavailable(): string | null {
+    if (this.lostAt === null) return null;
+    const seconds = Math.round((Date.now() - this.lostAt) / 1000);
+    return `The PM2 daemon that supervises the slots stopped ${seconds} s ago and the agent is restarting it; running slots keep running and are taken back once it is up. Retry in a few seconds.`;
+  }
+
+  onDaemonChange(listener: (change: DaemonChange) => void): Disposer {
+    this.daemonListeners.add(listener);
+    return () => this.daemonListeners.delete(listener);
+  }
+
+  private notify(change: DaemonChange): void {
+    for (const listener of this.daemonListeners) listener(change);
+  }
+
+  /** The daemon went away: fail what waits on it, drop its client and connect to (or start) a new one. */
+  private daemonLost(why: string): void {
+    if (this.closing || this.lostAt !== null) return;
+    const api = this.api;
+    this.lostAt = Date.now();
+    this.api = null;
+    this.bus = null;
+    this.connecting = null;
+    const message = `the PM2 daemon stopped (${why})`;
+    for (const fail of [...this.pending]) fail(new SupervisorUnavailableError(this.unavailable() ?? message));
+    this.pending.clear();
+    // The old client would retry its sockets forever: close them (a disconnect refuses a socket that is not connected).
+    const internals = (api as unknown as Pm2Internals | null)?.Client;
+    for (const socket of [internals?.client_sock, internals?.sub_sock]) {
+      try {
+        socket?.close();
+      } catch {
+        // closed already
+      }
+    }
+    this.notify({ kind: 'lost', pid: this.connectedPid, message });
+    this.recovering ??= this.recover().finally(() => (this.recovering = null));
+  }
+
+  private async recover(): Promise<void> {
+    const previousPid = this.connectedPid;
+    for (let attempt = 0; !this.closing; attempt++) {
+      await sleep(RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)]!);
+      if (this.closing) return;
+      try {
+        await this.connect();
+      } catch {
+        continue;
+      }
+      const downMs = Date.now() - (this.lostAt ?? Date.now());
+      this.lostAt = null;
+      this.notify({ kind: 'restored', previousPid, pid: this.connectedPid, downMs });
+      return;
+    }
   }
 
   private call<T>(what: string, run: (callback: Callback<T>) => void, api?: Pm2Api): Promise<T> {
+    const unavailable = this.unavailable();
+    if (!api && unavailable) return Promise.reject(new SupervisorUnavailableError(unavailable));
     if (!api && !this.api) return Promise.reject(new SupervisorError(`cannot ${what}: not connected to PM2`));
     return new Promise<T>((resolve, reject) => {
+      const fail = (error: Error): void => {
+        clearTimeout(timer);
+        this.pending.delete(fail);
+        reject(error);
+      };
       const timer = setTimeout(
-        () =>
-          reject(new SupervisorError(`PM2 did not answer within ${CALL_TIMEOUT_MS / 1000}s while trying to ${what}`)),
+        () => fail(new SupervisorError(`PM2 did not answer within ${CALL_TIMEOUT_MS / 1000}s while trying to ${what}`)),
         CALL_TIMEOUT_MS,
       );
+      // Calls on the connection being made are not failed by the daemon's loss: the reconnect owns them.
+      if (!api) this.pending.add(fail);
       try {
         run((error, result) => {
           clearTimeout(timer);
+          this.pending.delete(fail);
           if (error)
             reject(new SupervisorError(`PM2 failed to ${what}: ${error.message ?? String(error)}`, { cause: error }));
           else resolve(result);
         });
       } catch (error) {
-        clearTimeout(timer);
-        reject(new SupervisorError(`PM2 failed to ${what}: ${(error as Error).message}`, { cause: error }));
+        fail(new SupervisorError(`PM2 failed to ${what}: ${(error as Error).message}`, { cause: error }));
       }
     });
   }
 
   private get connected(): Pm2Api {
+    const unavailable = this.unavailable();
+    if (unavailable) throw new SupervisorUnavailableError(unavailable);
     if (!this.api) throw new SupervisorError('not connected to PM2');
     return this.api;
   }
@@ -164,7 +270,11 @@ export class Pm2Supervisor implements ProcessSupervisor {
           merge_logs: true,
           time: true,
           kill_timeout: 3000,
-          treekill: true,
+          // PM2 signals the holder only (dtach, which ends on it and hangs up the terminal); the agent then ends
+          // what is left of the slot's sessions itself (supervisor/sessions.ts). PM2's own tree kill walked the tree
+          // with one `ps` per level first (most of a slot's 1.4 s delete) and missed processes forked meanwhile,
+          // such as a login shell's clear_console, which stayed behind with ppid 1.
+          treekill: false,
           vizion: false,
           pmx: false,
           automation: false,
@@ -202,11 +312,15 @@ export class Pm2Supervisor implements ProcessSupervisor {
   }
 
   async disconnect(): Promise<void> {
+    this.closing = true;
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = null;
     const api = this.api;
     this.api = null;
     this.connecting = null;
     this.bus = null;
     this.listeners.clear();
+    this.daemonListeners.clear();
     if (!api) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, 3000);
@@ -220,6 +334,7 @@ export class Pm2Supervisor implements ProcessSupervisor {
   async shutdownDaemon(): Promise<void> {
     // killDaemon leaves the client reconnecting forever; delete everything, disconnect, then end the daemon by pid.
     const pid = this.daemonPid();
+    this.closing = true;
     if (this.api) {
       await this.remove('all').catch(() => undefined);
       await this.disconnect();

@@ -37,6 +37,11 @@ export interface ProcessEvent {
 
 export type Disposer = () => void;
 
+/** The supervisor's daemon went away, or a new one took its place (the slots module then adopts what still runs). */
+export type DaemonChange =
+  | { kind: 'lost'; pid: number | null; message: string }
+  | { kind: 'restored'; previousPid: number | null; pid: number | null; downMs: number };
+
 export interface ProcessSupervisor {
   connect(): Promise<void>;
   list(): Promise<SupervisedProcess[]>;
@@ -46,6 +51,13 @@ export interface ProcessSupervisor {
   remove(name: string): Promise<void>;
   onProcessEvent(listener: (event: ProcessEvent) => void): Disposer;
   daemonPid(): number | null;
+  /**
+   * Why calls cannot be made now (the daemon died and a new one is being started), or null. Optional: supervisors
+   * without a daemon of their own have nothing to report.
+   */
+  unavailable?(): string | null;
+  /** Told when the daemon is lost and when a new one is connected. */
+  onDaemonChange?(listener: (change: DaemonChange) => void): Disposer;
   /** Leaves every process running. */
   disconnect(): Promise<void>;
   /** Ends every supervised process and the supervisor daemon itself. */
@@ -56,5 +68,13 @@ export class SupervisorError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'SupervisorError';
+  }
+}
+
+/** The daemon is gone and a new one is being started: calls fail at once instead of waiting for a timeout. */
+export class SupervisorUnavailableError extends SupervisorError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SupervisorUnavailableError';
   }
 }

@@ -1,17 +1,27 @@
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../../config.js';
+import type { OpsEvents } from '../../ops/events.js';
+import { endSessions, sessionsOf } from '../../supervisor/sessions.js';
 import type { ProcessSupervisor, SupervisedProcess } from '../../supervisor/supervisor.js';
 import type { KeyedMutex } from '../../util/keyed-mutex.js';
 import { TreeSampler, type TreeUsage } from '../../util/procfs.js';
 import type { TerminalBackend } from '../terminal/backend.js';
 import { AGENT_LAUNCH, RESTARTING_SUFFIX, type SlotExits } from './exits.js';
 import { processName, slotIdOfProcess } from './paths.js';
+import { slotState } from './views.js';
 import type { SlotRepository, SlotRow } from './repository.js';
 
 /** What the reconciler asks of the slot service: starting and ending a slot's processes (under the slot's lock). */
 export interface SlotRuntime {
   launch(row: SlotRow, why: string, kind?: 'started' | 'restarted'): Promise<void>;
   halt(row: SlotRow): Promise<void>;
+  /** Registers a session that outlived its PM2 daemon with the current one, leaving its programs running. */
+  adopt(row: SlotRow): Promise<void>;
+  hasLiveSession(row: SlotRow): Promise<boolean>;
+  /** Ends the slot's process and its sessions, leaving the terminal attached for the next start. */
+  endProcess(row: SlotRow): Promise<void>;
+  /** The pid the slot's process tree starts from (PM2's, or the adopted session's dtach). */
+  holderPid(row: SlotRow, pid: number): number;
 }
 
 export interface SlotReconcilerDeps {
@@ -23,6 +33,7 @@ export interface SlotReconcilerDeps {
   locks: KeyedMutex;
   exits: SlotExits;
   runtime: SlotRuntime;
+  ops?: OpsEvents;
 }
 
 /**
@@ -38,6 +49,8 @@ export class SlotReconciler {
   private eventTimer: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
   private stopped = false;
+  /** The state last reported for each slot (`slot.state` goes out when it changes). */
+  private readonly reportedStates = new Map<string, string>();
 
   constructor(private readonly deps: SlotReconcilerDeps) {}
 
@@ -95,7 +108,7 @@ export class SlotReconciler {
     const roots = new Map<string, number>();
     for (const row of rows) {
       const pid = processes.get(processName(row.id))?.pid;
-      if (pid) roots.set(row.id, pid);
+      if (pid) roots.set(row.id, this.deps.runtime.holderPid(row, pid));
     }
     const usage = this.sampler.sample(roots);
 
@@ -107,11 +120,17 @@ export class SlotReconciler {
           this.deps.logger.error({ err: error, slotId: row.id }, 'could not reconcile slot');
         });
     }
+    for (const id of [...this.reportedStates.keys()]) {
+      if (rows.some((row) => row.id === id)) continue;
+      this.reportedStates.delete(id);
+    }
     for (const [name, proc] of processes) {
       if (!slotIdOfProcess(name) || known.has(name)) continue;
       // A slot-* process the registry does not know (its slot was deleted while the agent was away).
       this.deps.logger.warn({ process: name, pid: proc.pid }, 'stopping an orphan slot process');
+      const sessions = proc.pid ? sessionsOf([proc.pid]) : new Set<number>();
       await this.deps.supervisor.remove(name).catch(() => undefined);
+      await endSessions(sessions);
     }
   }
 
@@ -120,6 +139,7 @@ export class SlotReconciler {
     const row = this.deps.repo.get(id);
     if (!row) return;
     const proc = await this.deps.supervisor.describe(processName(id));
+    this.reportState(row, proc);
     const backend = this.deps.backends[row.terminal];
     const terminalOpen = backend.isOpen(id);
 
@@ -131,6 +151,11 @@ export class SlotReconciler {
     if (row.desiredState === 'stopped' || row.failedReason) {
       if (proc) await this.deps.runtime.halt(row);
       else if (terminalOpen) await backend.release(id);
+      return;
+    }
+    if (!proc && (await this.deps.runtime.hasLiveSession(row))) {
+      // PM2 does not know the slot but its session runs: the daemon died and this is a new one.
+      await this.deps.runtime.adopt(row);
       return;
     }
     if (!proc || proc.status === 'stopped' || proc.status === 'unknown') {
@@ -152,6 +177,12 @@ export class SlotReconciler {
       const exit = await this.deps.exits.describe(row, fresh);
       this.deps.repo.update(id, { restarts: row.restarts + fresh, supervisorRestartsSeen: proc.exits });
       for (let i = 0; i < fresh; i++) this.deps.repo.addEvent(id, 'exited', `${exit}${RESTARTING_SUFFIX}`);
+      this.deps.ops?.emit('slot.restarted', { slotId: id, name: row.name, restarts: row.restarts + fresh });
+      this.deps.ops?.emit('recovery', {
+        kind: 'slot-restarted',
+        target: id,
+        message: `slot ${row.name}: ${exit}; PM2 started it again`,
+      });
       const { maxRestarts, windowSeconds } = this.deps.config.crashLoop;
       const recent = this.deps.exits.recent(id);
       if (recent > maxRestarts) {
@@ -181,9 +212,20 @@ export class SlotReconciler {
         `used ${usedMb} MB, over its ${row.memoryLimitMb} MB limit; restarted`,
       );
       this.deps.repo.update(id, { restarts: row.restarts + 1 });
-      await this.deps.supervisor.remove(processName(id));
+      await this.deps.runtime.endProcess(row);
       await this.deps.runtime.launch(row, AGENT_LAUNCH.overMemory, 'restarted');
+      this.deps.ops?.emit('slot.restarted', { slotId: id, name: row.name, restarts: row.restarts + 1 });
     }
+  }
+
+  /** Reports the slot's state (as the slot list shows it) when it differs from the last one reported. */
+  private reportState(row: SlotRow, proc: SupervisedProcess | null): void {
+    if (!this.deps.ops) return;
+    const state = slotState(row, proc, this.deps.exits.crashLoop(row, proc, Date.now()) !== null);
+    const previous = this.reportedStates.get(row.id) ?? null;
+    if (previous === state) return;
+    this.reportedStates.set(row.id, state);
+    this.deps.ops.emit('slot.state', { slotId: row.id, name: row.name, state, previous });
   }
 
   private async fail(row: SlotRow, reason: string): Promise<void> {

@@ -1,4 +1,16 @@
-import { closeSync, cpSync, existsSync, fchmodSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  cpSync,
+  existsSync,
+  fchmodSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import { createConnection } from 'node:net';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import {
@@ -13,7 +25,14 @@ import {
 } from '../../contract/index.js';
 import type { AgentConfig } from '../../config.js';
 import { AppError } from '../../errors.js';
-import type { ProcessSupervisor, SupervisedProcess } from '../../supervisor/supervisor.js';
+import type { OpsEvents } from '../../ops/events.js';
+import { endSessions, processesWithArgument, sessionsOf } from '../../supervisor/sessions.js';
+import {
+  SupervisorUnavailableError,
+  type DaemonChange,
+  type ProcessSupervisor,
+  type SupervisedProcess,
+} from '../../supervisor/supervisor.js';
 import { findExecutable } from '../../util/executables.js';
 import { randomId } from '../../util/ids.js';
 import { KeyedMutex } from '../../util/keyed-mutex.js';
@@ -54,6 +73,8 @@ export interface SlotServiceDeps {
   metering?: SlotMetering;
   /** On a host set up for isolation: the slots' accounts, through the privileged helper. */
   accounts?: SlotAccounts;
+  /** Where slot state changes, restarts and self-healing (a new PM2 daemon adopting the sessions) are reported. */
+  ops?: OpsEvents;
 }
 
 const notFound = (id: string): AppError =>
@@ -77,6 +98,7 @@ export class SlotService {
   private readonly reconciler: SlotReconciler;
   private stopped = false;
   private started = false;
+  private unsubscribeDaemon: (() => void) | null = null;
 
   constructor(private readonly deps: SlotServiceDeps) {
     const { config, repo, paths, backends, logger } = deps;
@@ -91,13 +113,23 @@ export class SlotService {
       logger,
       locks: this.locks,
       exits: this.exits,
-      runtime: { launch: (row, why, kind) => this.launch(row, why, kind), halt: (row) => this.halt(row) },
+      runtime: {
+        launch: (row, why, kind) => this.launch(row, why, kind),
+        halt: (row) => this.halt(row),
+        adopt: (row) => this.adopt(row),
+        hasLiveSession: (row) => this.hasLiveSession(row),
+        endProcess: (row) => this.endProcess(row),
+        holderPid: (row, pid) => this.holderPid(row, pid),
+      },
+      ...(deps.ops ? { ops: deps.ops } : {}),
     });
   }
 
   /** Connects to PM2, takes over running slots and starts the reconcile timer. */
   async start(): Promise<void> {
     await this.deps.supervisor.connect();
+    this.unsubscribeDaemon =
+      this.deps.supervisor.onDaemonChange?.((change) => void this.onDaemonChange(change)) ?? null;
     this.reconciler.watch();
     this.adoptIntoAccounts();
     this.started = true;
@@ -129,7 +161,50 @@ export class SlotService {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unsubscribeDaemon?.();
     await this.reconciler.stop();
+  }
+
+  /**
+   * PM2's daemon died (kill -9, the OOM killer) and the supervisor connected a new one: the slots' sessions kept
+   * running without it. The next reconcile adopts each one into the new daemon (slot-holder.sh watches a live
+   * session instead of replacing it), so the programs keep their PIDs and nobody loses their shell.
+   */
+  private async onDaemonChange(change: DaemonChange): Promise<void> {
+    const { logger, ops } = this.deps;
+    if (change.kind === 'lost') {
+      logger.error({ pid: change.pid }, `${change.message}; starting a new daemon and adopting the running slots`);
+      return;
+    }
+    if (this.stopped) return;
+    this.endOrphanSessions();
+    const before = this.adoptedCount;
+    await this.reconciler.reconcile();
+    const adopted = this.adoptedCount - before;
+    const message = `the PM2 daemon (pid ${change.previousPid ?? '?'}) died; a new one (pid ${change.pid ?? '?'}) took over in ${(change.downMs / 1000).toFixed(1)} s and adopted ${adopted} running session${adopted === 1 ? '' : 's'}`;
+    logger.warn({ previousPid: change.previousPid, pid: change.pid, downMs: change.downMs, adopted }, message);
+    ops?.emit('recovery', { kind: 'supervisor-restarted', target: null, message });
+  }
+
+  private adoptedCount = 0;
+
+  /** Sessions in the run folder of slots the registry no longer has (deleted while PM2 was away): ended. */
+  private endOrphanSessions(): void {
+    const { paths, repo, logger } = this.deps;
+    let entries: string[];
+    try {
+      entries = readdirSync(paths.runDir);
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const id = /^([a-z0-9]{10})\.sock$/.exec(entry)?.[1];
+      if (!id || repo.get(id)) continue;
+      const socket = `${paths.runDir}/${entry}`;
+      const holders = processesWithArgument(socket);
+      logger.warn({ socket, holders }, 'ending the session of a slot that no longer exists');
+      void endSessions(sessionsOf(holders)).finally(() => rmSync(socket, { force: true }));
+    }
   }
 
   // ---------------------------------------------------------------- API
@@ -160,6 +235,7 @@ export class SlotService {
   }
 
   async create(input: CreateSlotInput): Promise<Slot> {
+    // Refused before anything is written: a create while PM2 is away used to leave a slot that appeared later.
     this.assertRunning();
     if (this.deps.repo.getByName(input.name)) throw nameTaken(input.name);
     const argv = resolveArgv(input.command, this.shell);
@@ -213,7 +289,7 @@ export class SlotService {
       try {
         issued = this.metered.issueKey(input.ownerId, id, row.name);
       } catch (error) {
-        await this.locks.run(id, () => this.removeEverything(row, 'remove')).catch(() => undefined);
+        await this.discard(row);
         throw error;
       }
       Object.assign(row, this.deps.repo.update(id, { meteredKeyId: issued.keyId }));
@@ -224,11 +300,23 @@ export class SlotService {
         await this.locks.run(id, () => this.launch(row, 'created'));
       } catch (error) {
         // A slot that cannot start is not left half made: nothing of it remains.
-        await this.locks.run(id, () => this.removeEverything(row, 'remove')).catch(() => undefined);
+        await this.discard(row);
         throw error;
       }
     }
     return this.get(id);
+  }
+
+  /** Undoes a create that failed: the registry row goes even when PM2 cannot be asked to end the process. */
+  private async discard(row: SlotRow): Promise<void> {
+    await this.locks
+      .run(row.id, () => this.removeEverything(row, 'remove'))
+      .catch((error: unknown) => this.deps.logger.warn({ slotId: row.id, err: error }, 'cleaning up a failed create'));
+    if (this.deps.repo.get(row.id)) {
+      this.metered.revokeKeys(row.id, row.meteredKeyId !== null);
+      this.deps.repo.delete(row.id);
+      rmSync(this.deps.paths.slotDir(row.id), { recursive: true, force: true });
+    }
   }
 
   async startSlot(id: string): Promise<Slot> {
@@ -386,7 +474,7 @@ export class SlotService {
    * should run, starts it again in a new one (caller holds the lock).
    */
   private async freshHome(row: SlotRow, running: boolean): Promise<void> {
-    await this.deps.supervisor.remove(processName(row.id));
+    await this.endProcess(row);
     await this.deps.backends[row.terminal].endSession(row);
     rmSync(row.homeDir, { recursive: true, force: true });
     if (running) await this.launch(row, 'restarted with a fresh home for its new owner', 'restarted');
@@ -394,7 +482,7 @@ export class SlotService {
 
   /** Ends the slot's program and starts it with the registry's settings (caller holds the lock). */
   private async relaunch(row: SlotRow, why: string): Promise<void> {
-    await this.deps.supervisor.remove(processName(row.id));
+    await this.endProcess(row);
     await this.deps.backends[row.terminal].endSession(row);
     await this.launch(row, why, 'restarted');
   }
@@ -465,6 +553,8 @@ export class SlotService {
   // ---------------------------------------------------------------- runtime
 
   private assertRunning(): void {
+    const unavailable = this.deps.supervisor.unavailable?.();
+    if (unavailable) throw new AppError(AgentErrorCode.SUPERVISOR_UNAVAILABLE, 503, unavailable);
     if (this.stopped)
       throw new AppError(
         AgentErrorCode.AGENT_SHUTTING_DOWN,
@@ -517,8 +607,17 @@ export class SlotService {
   private async processes(): Promise<Map<string, SupervisedProcess>> {
     try {
       const list = await this.deps.supervisor.list();
-      return new Map(list.filter((p) => slotIdOfProcess(p.name)).map((p) => [slotIdOfProcess(p.name)!, p]));
+      const byId = new Map<string, SupervisedProcess>();
+      for (const proc of list) {
+        const id = slotIdOfProcess(proc.name);
+        if (!id) continue;
+        const row = proc.pid ? this.deps.repo.get(id) : null;
+        byId.set(id, row && proc.pid ? { ...proc, pid: this.holderPid(row, proc.pid) } : proc);
+      }
+      return byId;
     } catch (error) {
+      if (error instanceof SupervisorUnavailableError)
+        throw new AppError(AgentErrorCode.SUPERVISOR_UNAVAILABLE, 503, error.message);
       throw new AppError(
         AgentErrorCode.SUPERVISOR_UNAVAILABLE,
         503,
@@ -568,9 +667,65 @@ export class SlotService {
     this.deps.repo.addEvent(row.id, kind, why);
   }
 
+  /**
+   * Ends the slot's PM2 process and everything of its sessions (caller holds the lock). PM2 ends only the holder;
+   * a login shell's logout (Debian's clear_console) or a background job would outlive it with ppid 1.
+   */
+  private async endProcess(row: SlotRow): Promise<void> {
+    const proc = await this.deps.supervisor.describe(processName(row.id));
+    const roots = [...this.sessionHolders(row), ...(proc?.pid ? [proc.pid] : [])];
+    const sessions = sessionsOf(roots);
+    await this.deps.supervisor.remove(processName(row.id));
+    await endSessions(sessions);
+  }
+
+  /** The slot's dtach (and an adopting holder standing in for it), found by the socket on their command lines. */
+  private sessionHolders(row: SlotRow): number[] {
+    if (row.terminal !== 'builtin') return [];
+    const socket = this.deps.paths.incomingSocket(row.id) ?? this.deps.paths.socket(row.id);
+    return processesWithArgument(socket);
+  }
+
+  /**
+   * The pid the slot views and memory limits start from: PM2's, unless PM2 runs a holder that adopted a session
+   * (then the session's dtach, found by its socket).
+   */
+  private holderPid(row: SlotRow, pid: number): number {
+    if (row.terminal !== 'builtin' || !isAdoptingHolder(pid)) return pid;
+    const socket = this.deps.paths.incomingSocket(row.id) ?? this.deps.paths.socket(row.id);
+    for (const candidate of processesWithArgument(socket)) if (isDtachMaster(candidate, socket)) return candidate;
+    return pid;
+  }
+
+  /** Whether the slot's session still runs without PM2 (its daemon died): a dtach answers on its socket. */
+  private async hasLiveSession(row: SlotRow): Promise<boolean> {
+    if (row.terminal !== 'builtin') return false;
+    const { paths } = this.deps;
+    for (const socket of [paths.socket(row.id), paths.incomingSocket(row.id)]) {
+      if (socket && (await answers(socket))) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Registers a session that outlived its PM2 daemon with the new one, without replacing it (caller holds the
+   * lock): the holder PM2 starts watches the live session; exit record, screen and program stay as they are.
+   */
+  private async adopt(row: SlotRow): Promise<void> {
+    const backend = this.deps.backends[row.terminal];
+    this.deps.repo.update(row.id, { supervisorRestartsSeen: 0 });
+    await this.deps.supervisor.start({ name: processName(row.id), ...backend.processSpec(row) });
+    // An agent that restarted too takes the terminal back as it is (a repaint, no "new session" mark).
+    if (!backend.isOpen(row.id)) backend.open(row, true);
+    this.adoptedCount += 1;
+    const message = `its session outlived the PM2 daemon and was adopted by a new one; the program kept running`;
+    this.deps.logger.info({ slotId: row.id }, message);
+    this.deps.ops?.emit('recovery', { kind: 'slot-adopted', target: row.id, message: `slot ${row.name}: ${message}` });
+  }
+
   /** Ends the slot's processes and detaches (caller holds the lock). */
   private async halt(row: SlotRow): Promise<void> {
-    await this.deps.supervisor.remove(processName(row.id));
+    await this.endProcess(row);
     // PM2 signals the helper's sudo; the holder runs as another account, so make sure it ended.
     await this.stopAccountHolder(row);
     const backend = this.deps.backends[row.terminal];
@@ -660,6 +815,38 @@ export class SlotService {
     }
     await this.deps.backends[row.terminal].prepareStart(row);
   }
+}
+
+/** A dtach master answers on the socket (a connection is accepted, then dropped). */
+function answers(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createConnection({ path: socket });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}
+
+function commandLine(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
+}
+
+/** PM2's process is slot-holder.sh itself (not the dtach it becomes): it adopted a running session. */
+function isAdoptingHolder(pid: number): boolean {
+  const args = commandLine(pid);
+  return args[0] === '/bin/sh' && (args[1]?.endsWith('/slot-holder.sh') ?? false);
+}
+
+function isDtachMaster(pid: number, socket: string): boolean {
+  const args = commandLine(pid);
+  const flag = args.indexOf('-N');
+  return flag >= 0 && args[flag + 1] === socket;
 }
 
 function isLive(proc: SupervisedProcess): boolean {

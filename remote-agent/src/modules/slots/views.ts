@@ -51,15 +51,7 @@ export class SlotViews {
         memoryLimitMb: row.memoryLimitMb,
         terminal: row.terminal,
         desiredState: row.desiredState,
-        state: row.failedReason
-          ? 'failed'
-          : row.desiredState === 'stopped'
-            ? 'stopped'
-            : crashLoop
-              ? 'restarting'
-              : live
-                ? 'running'
-                : 'starting',
+        state: slotState(row, proc, crashLoop !== null),
         failure: row.failedReason ? { reason: row.failedReason, at: row.failedAt ?? row.updatedAt } : null,
         crashLoop,
         pid: live ? proc.pid : null,
@@ -81,6 +73,18 @@ export class SlotViews {
       };
     });
   }
+}
+
+/** What the slot list shows as a slot's state (the reconciler reports changes of it as `slot.state` events). */
+export function slotState(
+  row: Pick<SlotRow, 'failedReason' | 'desiredState'>,
+  proc: SupervisedProcess | null,
+  crashLooping: boolean,
+): Slot['state'] {
+  if (row.failedReason) return 'failed';
+  if (row.desiredState === 'stopped') return 'stopped';
+  if (crashLooping) return 'restarting';
+  return proc?.status === 'online' ? 'running' : 'starting';
 }
 
 /**
