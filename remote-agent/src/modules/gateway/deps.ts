@@ -1,4 +1,5 @@
 import type { PublicSiteOptions } from '../site/site.js';
+import type { OpsEvents } from '../../ops/events.js';
 import type { Logger } from 'pino';
 import type { GatewayConfig, ModelPrice } from '../../config.js';
 import type { QuotaStatus, UsageTotals } from '../../contract/index.js';
@@ -45,6 +46,8 @@ export interface GatewayDeps {
   onRefused?: (refusal: Refusal) => void;
   /** Whether the data dir can be written (ops/storage.ts): while it cannot, /v1/messages is refused before upstream. */
   storage?: { readonly full: boolean };
+  /** Operations events (gateway.exchange, gateway.refused, upstream.answer) for metrics and alerts. */
+  ops?: OpsEvents;
   /** The end users' web front door (portal, sign-in, share pages) served beside the gateway's routes. */
   publicSite?: PublicSiteOptions;
 }

@@ -342,6 +342,7 @@ export class Forwarder {
       return;
     }
     const upstreamHeadersMs = performance.now() - upstreamStarted;
+    this.deps.ops?.emit('upstream.answer', { status: upstream.statusCode, error: null, at: this.now() });
     httpStatus = upstream.statusCode;
     requestId = headerValue(upstream.headers['request-id']);
     // What upstream sends decides how it is metered, not what the request asked for.
@@ -493,6 +494,7 @@ export class Forwarder {
       return;
     }
     const upstreamMs = performance.now() - upstreamStarted;
+    this.deps.ops?.emit('upstream.answer', { status: upstream.statusCode, error: null, at: this.now() });
     reply.hijack();
     reply.raw.writeHead(upstream.statusCode, {
       ...upstreamResponseHeaders(upstream.headers),
@@ -504,6 +506,15 @@ export class Forwarder {
   }
   private upstreamFailure(error: unknown, clientGone: boolean): { status: UsageStatus; error: GatewayError | null } {
     if (clientGone) return { status: 'client_abort', error: null };
+    const timedOut =
+      error instanceof undiciErrors.HeadersTimeoutError ||
+      error instanceof undiciErrors.BodyTimeoutError ||
+      error instanceof undiciErrors.ConnectTimeoutError;
+    this.deps.ops?.emit('upstream.answer', {
+      status: null,
+      error: timedOut ? 'timeout' : 'unreachable',
+      at: this.now(),
+    });
     // Where upstream is and why it failed are for the admin (the log), never for end users: the message names
     // neither the URL nor the host, and undici's own message (which may) stays in the log.
     const upstream = this.deps.config.upstreamBaseUrl;

@@ -20,6 +20,7 @@ import type { Refusal } from './refusal.js';
 import { SelfService } from './self-service.js';
 import { declaresBody, queryOf, round2 } from './wire.js';
 import { gatewayRequestCounts } from '../idle/activity.js';
+import { ExchangeWatch } from '../metrics/gateway-exchange.js';
 
 /** A caller refused before their rate was looked at (scope): their headers are read from the bucket then. */
 const RATE_NOT_YET_KNOWN: Record<string, string> = Object.freeze({});
@@ -66,6 +67,8 @@ export class Gateway {
   private readonly admissions: Admissions;
   private readonly forwarder: Forwarder;
   private readonly selfService: SelfService;
+  /** Reports each request's outcome and counts open streams (metrics); null without an ops bus. */
+  readonly exchanges: ExchangeWatch | null;
 
   constructor(private readonly deps: GatewayDeps) {
     const { config } = deps;
@@ -73,6 +76,7 @@ export class Gateway {
     this.admissions = new Admissions(deps);
     this.forwarder = new Forwarder(deps);
     this.selfService = new SelfService(deps);
+    this.exchanges = deps.ops ? new ExchangeWatch(deps.ops) : null;
     this.tls = config.tlsCertFile !== null && config.tlsKeyFile !== null;
     let https = {};
     if (config.tlsCertFile !== null && config.tlsKeyFile !== null) {
@@ -226,6 +230,7 @@ export class Gateway {
         done();
         return;
       }
+      this.exchanges?.watch(raw, () => this.admitted.get(request)?.model ?? null);
       try {
         const caller = this.admissions.authenticate(request.headers);
         // Only once a real key let it in (not legacy mode, not a model listing): see gatewayRequestCounts.
@@ -436,6 +441,7 @@ export class Gateway {
     }
     const admission = this.admitted.get(request);
     if (!NOT_REFUSALS.has(error.code)) {
+      this.exchanges?.refused(reply.raw, error.code, admission?.caller.userId ?? error.subject?.userId ?? null);
       this.reportRefusal({
         status: error.status,
         code: error.code,

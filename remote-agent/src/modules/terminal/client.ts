@@ -55,6 +55,8 @@ export class TerminalClient {
   leases: string[] = [];
   /** Which route it came in on: public viewers get fewer of a slot's places (the admin and owner keep some). */
   audience: 'admin' | 'public' = 'admin';
+  /** Told the size of each frame once the socket has written it (terminal bytes out, for metrics). */
+  onSent: ((bytes: number) => void) | null = null;
 
   constructor(
     private readonly socket: WebSocket,
@@ -139,6 +141,7 @@ export class TerminalClient {
     this.inFlightBytes += frame.length;
     this.socket.send(frame, { binary: true }, () => {
       this.inFlightBytes -= frame.length;
+      this.onSent?.(frame.length);
       this.pump();
     });
   }

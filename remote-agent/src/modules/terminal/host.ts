@@ -35,6 +35,8 @@ export interface TerminalHostOptions {
   onSizeChange: (slotId: string, size: ScreenSize) => void;
   /** Told when a client types into a slot (the idle auto-stop's activity clock). */
   onInput?: () => void;
+  /** Told the bytes each viewer's socket wrote (metrics: terminal bytes out). */
+  onOutputSent?: (slotId: string, bytes: number) => void;
   flowLimits?: FlowLimits;
   maxClientsPerSlot?: number;
   /** dtach, which holds the slots' terminals; null where it is not installed. */
@@ -251,6 +253,8 @@ export class TerminalHost implements TerminalBackend {
       );
       client.leases = leasesOf(effective);
       client.audience = effective.audience;
+      const onOutputSent = this.options.onOutputSent;
+      if (onOutputSent) client.onSent = (bytes) => onOutputSent(slotId, bytes);
       terminal.addClient(client);
       client.start(opening);
     });
