@@ -45,7 +45,9 @@ export const OWN_RUN_TABLES: Record<string, string[]> = {
     'r7_gateway_p99_ratio_during_bursts',
     'r3_sessions_lost',
     'r3_recovery_s',
+    'r3_problems',
     'restore_s',
+    'r9_restore_faults',
   ],
 };
 

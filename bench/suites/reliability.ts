@@ -2,6 +2,10 @@
  * The fault and load suite (issue 13, §6), at full size; tests/integration/agent/r1-agent-kill.test.ts and
  * r7-load.test.ts run the same scenarios scaled down in CI.
  *   R1: kill -9 the agent three times during 10,000 gateway requests: every complete answer has its usage row.
+ *   R3: kill -9 of the agent's PM2 daemon with 10 slots (sessions lost, seconds to recover), then a power cut of
+ *       the agent, its PM2 and every slot process (registry, PM2 and processes agree; screens restored).
+ *   R9: `slotdeck-agent backup` under gateway write load, `slotdeck-agent restore` onto a fresh agent: integrity,
+ *       row counts, a key from before the backup authenticates; the seconds the restore takes.
  *   R7: 200 consoles receiving output (five of them printing 2 MB bursts every 10 s) plus 500 gateway requests/s
  *       for 60 s: errors, the agent's memory after the run against after the warm-up, gateway p99 during bursts.
  * The fake Messages API runs in its own process; the load generator (requests, WebSocket consoles) shares the
@@ -10,12 +14,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { runAgentKill } from '../../tests/integration/reliability/r1-agent-kill.js';
+import { runPm2Faults } from '../../tests/integration/reliability/r3-pm2-faults.js';
 import { runConsoleLoad } from '../../tests/integration/reliability/r7-console-load.js';
+import { runBackupRestore } from '../../tests/integration/reliability/r9-backup-restore.js';
 import { median, round, type Figure, type Suite } from '../suite.js';
 
 const R1_REQUESTS = 10_000;
 const R1_CONCURRENCY = 20;
 const R1_KILLS = 3;
+const R3_SLOTS = 10;
+const R3_TIMEOUT_S = 60;
+const R9_ROWS_BEFORE = 10_000;
 const R7 = {
   tickerSlots: 39,
   viewersPerTicker: 5,
@@ -75,6 +84,68 @@ export const reliabilitySuite: Suite = {
           incomplete_by_error: JSON.stringify(r1.errors),
           missing_request_ids: r1.missingRequestIds.join(' '),
         },
+      };
+
+      const r3 = await runPm2Faults({ slots: R3_SLOTS, timeoutMs: R3_TIMEOUT_S * 1000, log });
+      log(
+        `R3: ${r3.sessionsLost} sessions lost, recovered in ${r3.recoveryS ?? 'no'} s; power cut ${r3.powerCutRecoveryS ?? 'no'} s`,
+      );
+      const r3Detail = {
+        slots: r3.slots,
+        power_cut_recovery_s:
+          r3.powerCutRecoveryS === null ? `not within ${R3_TIMEOUT_S}` : round(r3.powerCutRecoveryS, 2),
+        power_cut_screens_restored: r3.screensRestored,
+        problems: r3.problems.join('; '),
+      };
+      figures.r3_sessions_lost = {
+        value: r3.sessionsLost,
+        unit: 'sessions',
+        what: `slots whose program (a user's shell) did not survive kill -9 of the agent's PM2 daemon, of ${r3.slots}`,
+        goal: '<= 0',
+        detail: r3Detail,
+      };
+      figures.r3_recovery_s = {
+        value: round(r3.recoveryS ?? R3_TIMEOUT_S, 2),
+        unit: 's',
+        what: `kill -9 of the PM2 daemon → every one of ${r3.slots} slots listed running again by the agent's API${r3.recoveryS === null ? ` (not within ${R3_TIMEOUT_S} s: the value is the timeout)` : ''}`,
+        detail: r3Detail,
+      };
+      figures.r3_problems = {
+        value: r3.problems.length + (r3.slots - r3.screensRestored),
+        unit: 'problems',
+        what: 'after each fault: duplicates, orphans, registry and PM2 disagreeing, slots not back, screens not restored after the power cut',
+        goal: '<= 0',
+        detail: r3Detail,
+      };
+
+      const r9 = await runBackupRestore({ upstreamUrl: upstream.url, rowsBefore: R9_ROWS_BEFORE, log });
+      log(`R9: restore in ${round(r9.restoreS, 2)} s, integrity ${r9.integrity}, old key ${r9.oldKeyStatus}`);
+      const r9Faults = [
+        ...(r9.integrity === 'ok' ? [] : [`integrity_check: ${r9.integrity}`]),
+        ...r9.countMismatches,
+        ...(r9.oldKeyStatus === 200 ? [] : [`the key from before the backup got ${r9.oldKeyStatus}`]),
+      ];
+      const r9Detail = {
+        backup_s: round(r9.backupS, 2),
+        rows_before_backup: R9_ROWS_BEFORE,
+        usage_requests_during_backup: r9.rowsWrittenDuringBackup,
+        rows_restored: r9.rowsRestored,
+        integrity_check: r9.integrity,
+        old_key_status: r9.oldKeyStatus ?? 'none',
+        faults: r9Faults.join('; '),
+      };
+      figures.restore_s = {
+        value: round(r9.restoreS, 2),
+        unit: 's',
+        what: '`slotdeck-agent restore` of a backup taken under gateway write load, onto a fresh agent → that agent answering again (stop, apply, start, migrate)',
+        detail: r9Detail,
+      };
+      figures.r9_restore_faults = {
+        value: r9Faults.length,
+        unit: 'faults',
+        what: 'after the restore: integrity_check not ok, tables whose row count differs from the backup, the key from before the backup refused',
+        goal: '<= 0',
+        detail: r9Detail,
       };
 
       const consoles = R7.tickerSlots * R7.viewersPerTicker + R7.burstSlots;
