@@ -76,9 +76,27 @@ export class AgentClient {
     return this.send(this.endpoint(), { method: 'GET', path, query, admin: true }, timeoutMs, signal);
   }
 
+  /** A PUT of a file's bytes, streamed (a backup upload); failures are the same IpcErrors as call()'s. */
+  async upload(
+    path: string,
+    body: ReadableStream<Uint8Array>,
+    size: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Response> {
+    return this.send(this.endpoint(), { method: 'PUT', path, admin: true, stream: { body, size } }, timeoutMs, signal);
+  }
+
   private async send(
     target: AgentEndpoint,
-    request: { method: string; path: string; query?: Query | undefined; body?: unknown; admin: boolean },
+    request: {
+      method: string;
+      path: string;
+      query?: Query | undefined;
+      body?: unknown;
+      admin: boolean;
+      stream?: { body: ReadableStream<Uint8Array>; size: number };
+    },
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<Response> {
@@ -95,10 +113,17 @@ export class AgentClient {
       response = await fetch(`${target.baseUrl}${request.path}${query ? `?${query}` : ''}`, {
         method: request.method,
         headers: {
-          ...(request.admin ? { authorization: `Bearer ${target.token}` } : {}),
+          // The host profile's name goes into the agent's audit log as who acted (percent-encoded: headers are ASCII).
+          ...(request.admin
+            ? { authorization: `Bearer ${target.token}`, 'x-slotdeck-actor': encodeURIComponent(target.label) }
+            : {}),
           ...(request.body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(request.stream
+            ? { 'content-type': 'application/octet-stream', 'content-length': String(request.stream.size) }
+            : {}),
         },
         ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
+        ...(request.stream ? { body: request.stream.body, duplex: 'half' as const } : {}),
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
     } catch (error) {

@@ -144,6 +144,9 @@ export class LocalAgent {
         // "This computer" serves its own user: the gateway is not reachable from other machines.
         SLOTDECK_AGENT_GATEWAY_HOST: '127.0.0.1',
         SLOTDECK_AGENT_GATEWAY_PORT: String(this.gatewayPort()),
+        // The agent keeps its own log, rotated, under its data dir (logs/agent.log, the Logs view reads it); the file
+        // here, which nothing rotates, gets only what it prints on stderr (a crash).
+        SLOTDECK_AGENT_LOG_STDOUT: 'false',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -142,7 +142,7 @@ describe('sources, pages and downloads', () => {
       response.body
         .split('\n')
         .filter(Boolean)
-        .map((l) => JSON.parse(l).msg),
+        .map((l) => (JSON.parse(l) as { msg: string }).msg),
     ).toEqual(['oldest failure', 'older']);
   });
 
@@ -176,7 +176,8 @@ describe('sources, pages and downloads', () => {
         const url = `/api/v1/logs/${encodeURIComponent(source)}${download ? '/download' : ''}?${new URLSearchParams(params).toString()}`;
         const response = await call('GET', url);
         expect(response.status, url).toBeLessThan(500);
-        if (response.status >= 400) expect(KNOWN_CODES.has(JSON.parse(response.body).error.code)).toBe(true);
+        if (response.status >= 400)
+          expect(KNOWN_CODES.has((JSON.parse(response.body) as { error: { code: string } }).error.code)).toBe(true);
       }),
       { numRuns: 300 },
     );

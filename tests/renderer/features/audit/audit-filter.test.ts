@@ -26,6 +26,8 @@ describe('the audit log’s filters', () => {
   it('names who did it and their browser in words', () => {
     expect(actorLabel({ type: 'user', id: 'u_0123456789' }, { u_0123456789: 'ada' })).toBe('ada');
     expect(actorLabel({ type: 'admin', id: null }, {})).toBe('admin');
+    expect(actorLabel({ type: 'admin', id: 'This computer' }, {})).toBe('This computer (panel)');
+    expect(actorLabel({ type: 'admin', id: 'admin token' }, {})).toBe('admin token');
     expect(actorLabel({ type: 'anonymous', id: null }, {})).toBe('anonymous');
     expect(
       browserLabel(

@@ -71,7 +71,11 @@ export function auditQuery(draft: AuditFilterDraft): { query: AuditQuery } | { p
 
 /** Who did it, in words: the user's name where known. */
 export function actorLabel(actor: AuditEntry['actor'], names: Record<string, string>): string {
-  if (actor.type === 'admin') return 'admin';
+  // An admin call names the panel's host profile that sent it; `admin token` is a client that named nobody (curl).
+  if (actor.type === 'admin')
+    return !actor.id || actor.id === 'admin' || actor.id === 'admin token'
+      ? (actor.id ?? 'admin')
+      : `${actor.id} (panel)`;
   if (actor.type === 'system') return 'system';
   if (actor.type === 'anonymous') return actor.id ? `anonymous (${actor.id})` : 'anonymous';
   return actor.id ? (names[actor.id] ?? actor.id) : 'user';
