@@ -83,12 +83,32 @@ export const INVOKE_CHANNELS = [
   'audit:export',
   // Operations (issue 13): each area adds its channels under its own line.
   // ops:health channels
+  'health:details',
+  'health:series',
+  'health:metrics-settings',
+  'health:set-metrics',
   // ops:alerts channels
+  'alerts:list',
+  'alerts:read',
+  'alerts:rules',
+  'alerts:set-rules',
+  'alerts:webhook',
+  'alerts:set-webhook',
+  'alerts:test-webhook',
   // ops:logs channels
   'logs:sources',
   'logs:read',
   'logs:download',
   // ops:backups channels
+  'backups:list',
+  'backups:run',
+  'backups:set-settings',
+  'backups:key',
+  'backups:register-key',
+  'backups:delete',
+  'backups:download',
+  'backups:upload',
+  'backups:restore',
 ] as const;
 export type InvokeChannel = (typeof INVOKE_CHANNELS)[number];
 
@@ -99,8 +119,10 @@ export const EVENT_CHANNELS = [
   'deploy:progress',
   // ops:health events
   // ops:alerts events
+  'alerts:changed',
   // ops:logs events
   // ops:backups events
+  'backups:progress',
 ] as const;
 export type EventChannel = (typeof EVENT_CHANNELS)[number];
 
