@@ -316,6 +316,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     metering,
     ...(accounts ? { accounts } : {}),
     ops,
+    storage,
   });
   slotsRef = slots;
   const shares = new ShareService({

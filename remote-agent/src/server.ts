@@ -182,6 +182,17 @@ export async function runAgent(
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
+    // A write on a full disk that a timer did not expect must not end every terminal and the gateway: the storage
+    // monitor reports it (health, alert) and the agent goes on. Any other uncaught error still ends the process.
+    process.on('uncaughtException', (error, origin) => {
+      if (agent.storage.reportWriteFailure(error, 'a background write')) {
+        logger.error({ err: error, origin }, 'a write failed: the data dir is full; the agent goes on');
+        return;
+      }
+      logger.fatal({ err: error, origin }, 'uncaught exception');
+      process.stderr.write(`${error.stack ?? String(error)}\n`);
+      process.exit(1);
+    });
   }
   await connect;
   return { agent, adminUrl, logger, stop };

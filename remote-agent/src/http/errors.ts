@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentErrorCode, API_PREFIX, type ErrorBody } from '../contract/index.js';
 import { isAppError } from '../errors.js';
-import { isStorageError } from '../ops/storage.js';
+import { isStorageError, STORAGE_FULL_MESSAGE } from '../ops/storage.js';
 
 const FASTIFY_CODES: Record<string, { code: AgentErrorCode; message: string }> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: {
@@ -65,13 +65,7 @@ export function registerErrorHandling(app: FastifyInstance, options: { notFound?
     // A full disk is the admin's to fix, not a bug: say so instead of a 500 (creating a slot, a user...).
     if (isStorageError(error)) {
       request.log.warn({ err: error }, 'a write failed: the data dir is full');
-      return reply.status(507).send({
-        error: {
-          code: AgentErrorCode.STORAGE_FULL,
-          message:
-            "The agent's data dir is full, so this could not be saved. Free space on the host's disk (GET /api/v1/health/details shows how much is free), then try again; the agent recovers by itself.",
-        },
-      });
+      return reply.status(507).send({ error: { code: AgentErrorCode.STORAGE_FULL, message: STORAGE_FULL_MESSAGE } });
     }
     if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
       return reply

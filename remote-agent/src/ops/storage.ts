@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsPromises } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { AgentErrorCode } from '../contract/errors.js';
+import { AppError } from '../errors.js';
 import type { OpsEvents } from './events.js';
 
 /** Error codes of a write that failed for want of space (or a disk that will take no writes). */
@@ -215,3 +217,9 @@ export class StorageMonitor {
     }
   }
 }
+
+/** What the admin API answers when something cannot be saved because the data dir is full. */
+export const STORAGE_FULL_MESSAGE =
+  "The agent's data dir is full, so this could not be saved. Free space on the host's disk (GET /api/v1/health/details shows how much is free), then try again; the agent recovers by itself.";
+
+export const storageFullError = (): AppError => new AppError(AgentErrorCode.STORAGE_FULL, 507, STORAGE_FULL_MESSAGE);

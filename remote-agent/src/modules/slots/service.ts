@@ -47,6 +47,7 @@ import { MeteredSlots, type SlotMetering } from './metering.js';
 import { SlotReconciler } from './reconciler.js';
 import { SlotNameTakenError, type SlotRepository, type SlotRow } from './repository.js';
 import { SlotViews } from './views.js';
+import { storageFullError } from '../../ops/storage.js';
 
 export type { SlotMetering } from './metering.js';
 
@@ -73,6 +74,8 @@ export interface SlotServiceDeps {
   metering?: SlotMetering;
   /** On a host set up for isolation: the slots' accounts, through the privileged helper. */
   accounts?: SlotAccounts;
+  /** The storage monitor (ops/storage.ts): no slot is created while the data dir is full. */
+  storage?: { readonly full: boolean };
   /** Where slot state changes, restarts and self-healing (a new PM2 daemon adopting the sessions) are reported. */
   ops?: OpsEvents;
 }
@@ -235,6 +238,7 @@ export class SlotService {
   }
 
   async create(input: CreateSlotInput): Promise<Slot> {
+    if (this.deps.storage?.full) throw storageFullError();
     // Refused before anything is written: a create while PM2 is away used to leave a slot that appeared later.
     this.assertRunning();
     if (this.deps.repo.getByName(input.name)) throw nameTaken(input.name);

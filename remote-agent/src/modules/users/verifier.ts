@@ -163,9 +163,14 @@ export class KeyVerifier {
     if (this.lastUse.size === 0 || !this.db.open) return;
     const uses = [...this.lastUse];
     this.lastUse.clear();
-    this.db.transaction(() => {
-      for (const [keyId, at] of uses) this.statements.touch.run(at, keyId);
-    })();
+    try {
+      this.db.transaction(() => {
+        for (const [keyId, at] of uses) this.statements.touch.run(at, keyId);
+      })();
+    } catch {
+      // A full disk (or a busy database): the uses are kept for the next flush, unless newer ones came meanwhile.
+      for (const [keyId, at] of uses) if (!this.lastUse.has(keyId)) this.lastUse.set(keyId, at);
+    }
   }
 
   close(): void {
