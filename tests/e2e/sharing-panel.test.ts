@@ -120,7 +120,9 @@ describe('share links, invites and the audit log in the panel (Chromium, browser
     await table.getByText('auth.invite_created').waitFor();
     await page.getByRole('combobox', { name: 'Action', exact: true }).selectOption('share.revoked');
     await expect.poll(() => table.locator('tbody tr').count()).toBe(1);
-    expect(await table.locator('tbody tr').innerText()).toMatch(/admin[\s\S]*share\.revoked[\s\S]*success/);
+    expect(await table.locator('tbody tr').innerText()).toMatch(
+      /This computer \(panel\)[\s\S]*share\.revoked[\s\S]*success/,
+    );
     await shot('audit-log-filtered');
     await page.getByRole('combobox', { name: 'Action', exact: true }).selectOption('');
     await table.getByText('auth.invite_created').waitFor();
