@@ -17,7 +17,7 @@ import { ensureAdminToken, rotateAdminToken } from './http/admin-token.js';
 import { databasePath, readAgentState, runAgent, StartupError } from './server.js';
 import { createAgentLogger } from './logger.js';
 import { Pm2Supervisor } from './supervisor/pm2.js';
-import { endSlotSessions } from './supervisor/sessions.js';
+import { endSessions, slotSessions } from './supervisor/sessions.js';
 import { AGENT_VERSION } from './version.js';
 import { SetupError, setupHost } from './setup-host.js';
 import { RELEASE_USAGE, ReleaseUsageError, runRelease } from './release/index.js';
@@ -312,13 +312,16 @@ async function main(argv: string[]): Promise<number> {
         throw new CliError('Stop the agent first (its slots would be started again at once).');
       const supervisor = new Pm2Supervisor(cfg.pm2Home);
       const daemon = supervisor.daemonPid();
+      const folders = { runDir: cfg.runDir, slotsDir: join(cfg.dataDir, 'slots') };
+      const sessions = slotSessions(folders);
       if (daemon !== null) {
         await supervisor.connect();
         await supervisor.shutdownDaemon();
       }
       // Whatever PM2 did not end: every session of a dead daemon (ppid 1), and what a session forked while PM2
       // ended it (a login shell's clear_console).
-      const ended = await endSlotSessions({ runDir: cfg.runDir, slotsDir: join(cfg.dataDir, 'slots') });
+      for (const session of slotSessions(folders)) sessions.add(session);
+      const ended = await endSessions(sessions, 1000);
       const slots = `${ended} slot process${ended === 1 ? '' : 'es'} ended`;
       process.stdout.write(
         daemon !== null

@@ -143,11 +143,10 @@ export function processesNaming(prefixes: string[]): number[] {
 }
 
 /**
- * Ends every slot session of an agent whatever PM2 knows (its daemon may be dead, the sessions then have ppid 1):
- * holders and launchers are found by the run and slot folders on their command lines. Returns how many processes
- * were ended.
+ * The sessions of every slot of an agent, whatever PM2 knows (its daemon may be dead, the sessions then have ppid 1):
+ * holders and launchers are found by the run and slot folders on their command lines. Taken before PM2 ends the
+ * holders: once a launcher is gone, nothing left in its session names those folders.
  */
-export async function endSlotSessions(folders: { runDir: string; slotsDir: string }): Promise<number> {
-  const holders = processesNaming([`${folders.runDir}/`, `${folders.slotsDir}/`]);
-  return endSessions(sessionsOf(holders), 1000);
+export function slotSessions(folders: { runDir: string; slotsDir: string }): Set<number> {
+  return sessionsOf(processesNaming([`${folders.runDir}/`, `${folders.slotsDir}/`]));
 }
