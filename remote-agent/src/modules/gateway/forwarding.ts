@@ -420,9 +420,9 @@ export class Forwarder {
           errorType = tracker.usage.errorType ?? (gone() ? 'client_abort' : null);
           if (!(await record())) {
             // Not on record, so not completed: an error event, then the stream is cut (no clean end).
-            const failure = unrecordedError();
-            if (!gone()) raw.write(sseError(failure));
-            raw.destroy();
+            // Destroyed once what was written went out, so the client reads the error before the cut.
+            if (gone()) raw.destroy();
+            else raw.write(sseError(unrecordedError()), () => raw.destroy());
             return;
           }
         }
