@@ -52,6 +52,10 @@ export const MAX_PENDING_JOURNAL_BYTES_TOTAL = 64 << 20;
 /** After a journal write failed for another reason than a full disk, recording is tried again this much later. */
 const RETRY_JOURNAL_MS = 10_000;
 const JOURNAL_FLAGS = fsConstants.O_RDWR | fsConstants.O_CREAT;
+/** Output quiet for this long before a journal past its threshold is compacted... */
+const COMPACT_QUIET_MS = 1000;
+/** ...unless it grew to this many times the threshold. */
+const COMPACT_ANYWAY_FACTOR = 4;
 /** CSI, OSC, DCS/PM/APC and two-byte escape sequences, and control characters other than tab and newline. */
 /* eslint-disable no-control-regex */
 const ESCAPES_AND_CONTROLS =
@@ -591,13 +595,22 @@ export class ScreenStore {
     return out.subarray(0, done);
   }
 
+  /**
+   * Compaction parses the journal and serializes the whole screen and scrollback, which blocks the event loop for
+   * a long moment (about 0.3 s for 10,000 lines, seconds on a busy host): it waits until the output has been quiet
+   * for a second, so a burst is not slowed down by it, unless the journal grew to COMPACT_ANYWAY_FACTOR times the
+   * threshold (the disk used stays bounded).
+   */
   private scheduleCompaction(): void {
-    if (this.compactTimer || this.closed) return;
-    // Let a burst settle for a moment; compaction parses output, which is work the burst does not need.
+    if (this.closed) return;
+    if (this.compactTimer) {
+      if (this.journalBytes < this.options.compactBytes * COMPACT_ANYWAY_FACTOR) this.compactTimer.refresh();
+      return;
+    }
     this.compactTimer = setTimeout(() => {
       this.compactTimer = null;
       void this.compact().catch(() => undefined);
-    }, 1000);
+    }, COMPACT_QUIET_MS);
     this.compactTimer.unref();
   }
 
