@@ -142,7 +142,7 @@ export default function BackupsView({ hostId }: { hostId: string }) {
 
   const status = list?.status;
   return (
-    <main className="workspace admin-view" aria-label="Backups">
+    <main className="workspace admin-view backups-view" aria-label="Backups">
       <header className="view-header wrap">
         <h2>Backups</h2>
         <span className="muted">
@@ -348,6 +348,7 @@ export default function BackupsView({ hostId }: { hostId: string }) {
             <input
               type="text"
               aria-label="Backup file path"
+              className="backup-path"
               placeholder="/path/to/slotdeck-backup-….tar"
               value={uploadPath}
               onChange={(e) => setUploadPath(e.target.value)}
