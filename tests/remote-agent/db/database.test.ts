@@ -30,6 +30,9 @@ function openTracked(file: string, options?: { migrate?: boolean }): Db {
 }
 
 const ALL_TABLES = [
+  'alert_rules',
+  'alert_state',
+  'alerts',
   'api_keys',
   'audit_log',
   'auth_account',
@@ -40,6 +43,7 @@ const ALL_TABLES = [
   'auth_two_factor',
   'auth_user',
   'auth_verification',
+  'backup_settings',
   'gateway_refusals',
   'idle_policy',
   'idle_stops',
