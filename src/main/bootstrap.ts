@@ -5,6 +5,7 @@ import { EventBus } from './ipc/events';
 import { createHandlers, readPreferences } from './ipc/handlers';
 import type { Logger } from './log';
 import { LocalAgent } from './services/agent/local-agent';
+import { AlertWatcher, type AlertNotifier } from './services/alerts/alert-watcher';
 import { AwsService, type AwsServiceOptions } from './services/aws/aws-service';
 import { Store } from './services/db/store';
 import { BundleLocator } from './services/deploy/bundle';
@@ -43,6 +44,8 @@ export interface BootstrapOptions {
    * SLOTDECK_AWS_ENDPOINT, SLOTDECK_AWS_CHECKIP_URL, SLOTDECK_AWS_WAITER_DELAY_S.
    */
   aws?: Pick<AwsServiceOptions, 'endpoint' | 'checkIpUrl' | 'waiter' | 'maxAttempts' | 'pageSize'>;
+  /** A desktop notification for each newly firing alert (the Electron app); SLOTDECK_ALERTS_POLL_MS sets the pace. */
+  notify?: AlertNotifier;
 }
 
 export interface PanelCore {
@@ -124,6 +127,14 @@ export async function bootstrap(options: BootstrapOptions): Promise<PanelCore> {
   });
   const service = hosts;
   const ready = startThisComputer(service, store, options.log);
+  const alertWatcher = new AlertWatcher({
+    hosts: service,
+    events,
+    log: options.log,
+    ...(options.notify ? { notify: options.notify } : {}),
+    ...(Number(env.SLOTDECK_ALERTS_POLL_MS) > 0 ? { intervalMs: Number(env.SLOTDECK_ALERTS_POLL_MS) } : {}),
+  });
+  alertWatcher.start();
   return {
     dispatcher: new Dispatcher(handlers, options.log),
     settings: store,
@@ -132,6 +143,7 @@ export async function bootstrap(options: BootstrapOptions): Promise<PanelCore> {
     aws,
     ready,
     async dispose() {
+      alertWatcher.dispose();
       deploy.dispose();
       aws.dispose();
       service.dispose();

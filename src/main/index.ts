@@ -5,6 +5,7 @@ import {
   BrowserWindow,
   dialog,
   ipcMain,
+  Notification,
   protocol,
   screen,
   session,
@@ -12,6 +13,7 @@ import {
   type IpcMainEvent,
   type IpcMainInvokeEvent,
 } from 'electron';
+import { createDesktopNotifier } from './services/alerts/desktop-notifier';
 import electronLog from 'electron-log/main';
 import { APP_ORIGIN, APP_SCHEME_PRIVILEGES, APP_URL, isAppUrl, serveApp } from './app-protocol';
 import { bootstrap } from './bootstrap';
@@ -62,6 +64,7 @@ if (!app.requestSingleInstanceLock()) {
       keyring: loadKeyring(),
       // The origin the page's WebSockets carry, which terminal tickets are bound to: the dev server's, or app://slotdeck.
       rendererOrigin: () => (RENDERER_URL ? new URL(RENDERER_URL).origin : APP_ORIGIN),
+      notify: createDesktopNotifier(Notification),
       pickSaveFile: async (suggestedName) => {
         const options = { defaultPath: join(app.getPath('downloads'), suggestedName) };
         const window = BrowserWindow.getFocusedWindow();

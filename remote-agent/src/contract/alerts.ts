@@ -82,29 +82,25 @@ export type AlertRule = z.infer<typeof AlertRule>;
 export const AlertRuleList = z.object({ rules: z.array(AlertRule) });
 export type AlertRuleList = z.infer<typeof AlertRuleList>;
 
-const ruleChange = <K extends AlertRuleId>(id: K) =>
-  z.strictObject({
-    id: z.literal(id),
-    enabled: z.boolean().optional(),
-    params: AlertRuleParams[id].partial().optional(),
-  });
+const ruleChange = <K extends AlertRuleId, S extends z.ZodObject>(id: K, params: S) =>
+  z.strictObject({ id: z.literal(id), enabled: z.boolean().optional(), params: params.partial().optional() });
 
 /** Rules to change (the others keep theirs); `reset` puts a rule back to its defaults first. */
 export const UpdateAlertRulesBody = z.strictObject({
   rules: z
     .array(
       z.discriminatedUnion('id', [
-        ruleChange('slot_failed'),
-        ruleChange('slot_restarting'),
-        ruleChange('disk_low'),
-        ruleChange('memory_high'),
-        ruleChange('upstream_errors'),
-        ruleChange('quota_80'),
-        ruleChange('quota_100'),
-        ruleChange('backup_stale'),
-        ruleChange('cert_expiring'),
-        ruleChange('agent_restarted'),
-        ruleChange('storage_full'),
+        ruleChange('slot_failed', AlertRuleParams.slot_failed),
+        ruleChange('slot_restarting', AlertRuleParams.slot_restarting),
+        ruleChange('disk_low', AlertRuleParams.disk_low),
+        ruleChange('memory_high', AlertRuleParams.memory_high),
+        ruleChange('upstream_errors', AlertRuleParams.upstream_errors),
+        ruleChange('quota_80', AlertRuleParams.quota_80),
+        ruleChange('quota_100', AlertRuleParams.quota_100),
+        ruleChange('backup_stale', AlertRuleParams.backup_stale),
+        ruleChange('cert_expiring', AlertRuleParams.cert_expiring),
+        ruleChange('agent_restarted', AlertRuleParams.agent_restarted),
+        ruleChange('storage_full', AlertRuleParams.storage_full),
       ]),
       { message: 'must be a list of {id, enabled?, params?}' },
     )

@@ -1,6 +1,7 @@
 import { lazy, Suspense, useCallback, useEffect } from 'react';
 import { Dialog } from './components/Dialog';
 import { Toasts } from './components/Toasts';
+import { AlertBell } from './features/alerts/AlertBell';
 import { AdminView } from './features/app/AdminView';
 import { OfflineState, SignedOutPage } from './features/app/ConnectionState';
 import { SHORTCUTS, useAppShortcuts } from './features/app/shortcuts';
@@ -242,6 +243,7 @@ function ViewTabs() {
           {label}
         </button>
       ))}
+      <AlertBell />
     </nav>
   );
 }

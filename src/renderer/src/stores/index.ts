@@ -2,6 +2,7 @@ import { createContext, useContext } from 'react';
 import { useStore } from 'zustand';
 import type { StoreApi } from 'zustand/vanilla';
 import type { IpcClient } from '../lib/ipc';
+import { createAlertsStore, type AlertsState } from './alerts';
 import { createCloudStore, type CloudState } from './cloud';
 import { createConsolesStore, type ConsolesState } from './consoles';
 import { createGatewayStore, type GatewayState } from './gateway';
@@ -25,6 +26,7 @@ export interface AppStores {
   cloud: StoreApi<CloudState>;
   shares: StoreApi<SharesState>;
   signin: StoreApi<SignInState>;
+  alerts: StoreApi<AlertsState>;
 }
 
 export function createAppStores(ipc: IpcClient): AppStores {
@@ -40,6 +42,7 @@ export function createAppStores(ipc: IpcClient): AppStores {
     cloud: createCloudStore(ipc),
     shares: createSharesStore(ipc),
     signin: createSignInStore(ipc),
+    alerts: createAlertsStore(ipc),
   };
 }
 
@@ -60,4 +63,5 @@ export const useUsage = <T>(select: (state: UsageState) => T): T => useStore(use
 export const useGateway = <T>(select: (state: GatewayState) => T): T => useStore(useStores().gateway, select);
 export const useShares = <T>(select: (state: SharesState) => T): T => useStore(useStores().shares, select);
 export const useSignIn = <T>(select: (state: SignInState) => T): T => useStore(useStores().signin, select);
+export const useAlerts = <T>(select: (state: AlertsState) => T): T => useStore(useStores().alerts, select);
 export const useCloud = <T>(select: (state: CloudState) => T): T => useStore(useStores().cloud, select);
