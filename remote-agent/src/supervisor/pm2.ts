@@ -186,7 +186,7 @@ export class Pm2Supervisor implements ProcessSupervisor {
   private async recover(): Promise<void> {
     const previousPid = this.connectedPid;
     for (let attempt = 0; !this.closing; attempt++) {
-      await sleep(RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)]!);
+      await sleep(RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)]);
       if (this.closing) return;
       try {
         await this.connect();
