@@ -31,6 +31,7 @@ const R7 = {
   burstSlots: 5,
   burstBytes: 2_000_000,
   burstEveryS: 10,
+  minBursts: 3,
   requestsPerSecond: 500,
   warmupS: 10,
   seconds: 60,
@@ -163,8 +164,10 @@ export const reliabilitySuite: Suite = {
         detail: {
           gateway_requests: r7.gatewayRequests,
           gateway_errors: r7.gatewayErrors,
-          // Due while 256 requests were still waiting for their answers: the agent (or the machine) fell behind.
+          // Due while every connection (64) still waited for an answer: the agent (or the machine) fell behind.
           gateway_requests_not_sent: r7.gatewayNotSent,
+          agent_cpu_pct_of_one_core: r7.agentCpuPct,
+          load_generator_cpu_pct_of_one_core: r7.loadGeneratorCpuPct,
           gateway_requests_per_s_measured: r7.gatewayRateMeasured,
           gateway_errors_by_kind: JSON.stringify(r7.gatewayErrorKinds),
           console_errors: r7.consoleErrors.slice(0, 10).join('; '),

@@ -26,13 +26,15 @@ describe('R7: consoles and gateway under load together (stand-in upstream)', () 
       burstSlots: 5,
       burstBytes: 2_000_000,
       burstEveryS: 5,
+      minBursts: 2,
       requestsPerSecond: 100,
       warmupS: 3,
       seconds: 15,
     });
     expect(result.consoles).toBe(40);
     expect(result.bursts).toBeGreaterThanOrEqual(2);
-    expect(result.gatewayRequests).toBeGreaterThan(1000);
+    // A machine busy with other work sends fewer (a request waits for a free connection or is not sent), not none.
+    expect(result.gatewayRequests).toBeGreaterThan(500);
     // Some requests really went out while bursts were being printed.
     expect(result.requestsDuringBursts).toBeGreaterThan(0);
     expect({ errors: result.gatewayErrors, kinds: result.gatewayErrorKinds }).toEqual({ errors: 0, kinds: {} });

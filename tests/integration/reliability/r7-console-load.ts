@@ -24,6 +24,8 @@ export interface ConsoleLoadOptions {
   burstSlots: number;
   burstBytes: number;
   burstEveryS: number;
+  /** Bursts printed even when they take longer than the run's time. */
+  minBursts?: number;
   requestsPerSecond: number;
   /**
    * Requests waiting for their answer at most; a request due beyond that is not sent but counted (gatewayNotSent):
@@ -41,6 +43,9 @@ export interface ConsoleLoadResult {
   gatewayErrors: number;
   /** Requests due while maxOutstanding were waiting: not sent. */
   gatewayNotSent: number;
+  /** CPU the agent and this process (the load generator) used over the measured part, in % of one core. */
+  agentCpuPct: number;
+  loadGeneratorCpuPct: number;
   /** Requests answered a second over the measured part of the run. */
   gatewayRateMeasured: number;
   gatewayErrorKinds: Record<string, number>;
@@ -62,6 +67,8 @@ export interface ConsoleLoadResult {
   consoleBytes: number;
 }
 
+/** Gateway connections; by default no more requests wait than there are connections (none queue in the client). */
+const CONNECTIONS = 64;
 const READY = 'R7-READY';
 const END = 'R7-BURST-END';
 
@@ -96,6 +103,13 @@ const lastTick = (viewer: Viewer): number => {
   const ticks = [...viewer.tail.matchAll(/r7-tick (\d+)/g)];
   return ticks.length > 0 ? Number(ticks[ticks.length - 1]![1]) : -1;
 };
+
+/** CPU seconds a process has used (user + system), from /proc. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 
 function rssMb(pid: number): number {
   const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
@@ -133,7 +147,7 @@ export async function runConsoleLoad(options: ConsoleLoadOptions): Promise<Conso
     env: { SLOTDECK_AGENT_UPSTREAM_URL: options.upstreamUrl, SLOTDECK_AGENT_LOG_LEVEL: 'warn' },
   });
   const viewers: Viewer[] = [];
-  const pool = new Pool(agent.gatewayUrl, { connections: 64 });
+  const pool = new Pool(agent.gatewayUrl, { connections: CONNECTIONS });
   try {
     const { secret } = await gatewayUser(agent, 'r7-load');
     // The burst: base64 of random bytes (as output-bursts.ts prints), written to a file once so the slot's
@@ -197,7 +211,7 @@ export async function runConsoleLoad(options: ConsoleLoadOptions): Promise<Conso
     const errorKinds: Record<string, number> = {};
     let gatewayErrors = 0;
     let gatewayNotSent = 0;
-    const maxOutstanding = options.maxOutstanding ?? 256;
+    const maxOutstanding = options.maxOutstanding ?? CONNECTIONS;
     let stop = false;
     const inFlight = new Set<Promise<void>>();
     // Open loop: requests leave at a steady pace whatever the answers take, as independent clients would send them.
@@ -245,6 +259,8 @@ export async function runConsoleLoad(options: ConsoleLoadOptions): Promise<Conso
     await sleep(options.warmupS * 1000);
     const measuredFrom = performance.now();
     const rssAfterWarmup = rssMb(pid);
+    const agentCpuFrom = cpuSeconds(pid);
+    const ownCpuFrom = process.cpuUsage();
     log(
       `warm-up done: agent RSS ${rssAfterWarmup} MB; ${options.seconds} s of load with bursts every ${options.burstEveryS} s`,
     );
@@ -252,7 +268,11 @@ export async function runConsoleLoad(options: ConsoleLoadOptions): Promise<Conso
     const consoleErrors: string[] = [];
     const burstWindows: Array<{ from: number; to: number }> = [];
     const ticksAtStart = tickerViewers.map(lastTick);
-    while (performance.now() + options.burstEveryS * 1000 <= endAt + 1) {
+    // At least minBursts, however long they take on a busy machine; more while the run's time allows.
+    while (
+      burstWindows.length < (options.minBursts ?? 0) ||
+      performance.now() + options.burstEveryS * 1000 <= endAt + 1
+    ) {
       await sleep(options.burstEveryS * 500);
       const from = performance.now();
       const before = burstViewers.map((v) => v.bytes);
@@ -272,6 +292,9 @@ export async function runConsoleLoad(options: ConsoleLoadOptions): Promise<Conso
     await sleep(Math.max(0, endAt - performance.now()));
     stop = true;
     const measuredS = (performance.now() - measuredFrom) / 1000;
+    const agentCpuPct = ((cpuSeconds(pid) - agentCpuFrom) / measuredS) * 100;
+    const ownCpu = process.cpuUsage(ownCpuFrom);
+    const ownCpuPct = ((ownCpu.user + ownCpu.system) / 1e6 / measuredS) * 100;
     await Promise.all([load, probe]);
     await Promise.all([...inFlight]);
     const rssEnd = rssMb(pid);
@@ -298,6 +321,8 @@ export async function runConsoleLoad(options: ConsoleLoadOptions): Promise<Conso
       gatewayRequests: latencies.length,
       gatewayErrors,
       gatewayNotSent,
+      agentCpuPct: round1(agentCpuPct),
+      loadGeneratorCpuPct: round1(ownCpuPct),
       gatewayRateMeasured: round1(latencies.filter((s) => s.at >= measuredFrom).length / measuredS),
       gatewayErrorKinds: errorKinds,
       consoleErrors,
@@ -317,7 +342,7 @@ export async function runConsoleLoad(options: ConsoleLoadOptions): Promise<Conso
       rssMb: curve,
       rssMbAfterWarmup: rssAfterWarmup,
       rssMbEnd: rssEnd,
-      rssMbPeak: Math.max(rssAfterWarmup, ...curve),
+      rssMbPeak: Math.max(rssAfterWarmup, rssEnd, ...curve),
       consoleBytes: viewers.reduce((sum, v) => sum + v.bytes, 0),
     };
   } finally {
