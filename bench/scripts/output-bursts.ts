@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
-import type { Slot, TerminalTicket } from '../../remote-agent/src/contract/index.js';
+import type { TerminalTicket } from '../../remote-agent/src/contract/index.js';
 import { AgentProcess } from '../../tests/integration/helpers/agent.js';
 import { FAKE_UPSTREAM_KEY, startFakeAnthropic } from '../../tests/integration/fixtures/fake-anthropic.js';
 import { percentile, round } from '../suite.js';
@@ -109,6 +109,7 @@ export async function measureOutputBursts(options: OutputBurstOptions = {}): Pro
     ...(options.cli ? { cli: options.cli } : {}),
   });
   const viewers: Viewer[] = [];
+  const slotIds: string[] = [];
   try {
     await agent.request('PUT', '/api/v1/gateway/upstream-key', { apiKey: FAKE_UPSTREAM_KEY });
     const user = await agent.request<{ id: string }>('POST', '/api/v1/users', { username: 'burst' });
@@ -129,7 +130,8 @@ export async function measureOutputBursts(options: OutputBurstOptions = {}): Pro
           ],
         },
       });
-      const viewer = await openViewer(agent, (slot as Slot).id);
+      slotIds.push(slot.id);
+      const viewer = await openViewer(agent, slot.id);
       viewers.push(viewer);
       await until(() => viewer.seen(READY_MARK), 15_000, `slot ${i} to start`);
     }
@@ -192,7 +194,13 @@ export async function measureOutputBursts(options: OutputBurstOptions = {}): Pro
       viewer.forget();
       viewer.send('go\r');
     }
-    await until(() => viewers.every((v) => v.seen(END_MARK)), 120_000, 'every burst to end');
+    // Consoles opened while the output flows: each needs the screen as it is (a replay of the journal so far).
+    await sleep(500);
+    for (const viewer of [...viewers]) {
+      const slotId = slotIds[viewers.indexOf(viewer)]!;
+      viewers.push(await openViewer(agent, slotId));
+    }
+    await until(() => viewers.slice(0, slotCount).every((v) => v.seen(END_MARK)), 120_000, 'every burst to end');
     const burstSeconds = (performance.now() - burstAt) / 1000;
     log(`bursts done in ${round(burstSeconds)} s`);
     await sleep(Math.max(0, burstWindowMs - (performance.now() - burstAt)));
