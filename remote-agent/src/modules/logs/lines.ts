@@ -75,8 +75,21 @@ export interface LineFilter {
   text?: string | undefined;
 }
 
-export function lineMatches(raw: string, parsed: ParsedLine, filter: LineFilter): boolean {
-  if (filter.level && (parsed.level === null || LEVEL_RANK[parsed.level] < LEVEL_RANK[filter.level])) return false;
+const PINO_LEVEL = /"level":(\d{2})[,}]/;
+
+/** Just the level of a line, cheaply (a filtered page may look at megabytes of lines it does not keep). */
+export function lineLevel(raw: string, stream: LogStream): LogLevel | null {
+  if (stream === 'out') return 'info';
+  if (stream === 'err') return 'error';
+  const match = PINO_LEVEL.exec(raw.slice(0, 64));
+  return match ? (PINO_LEVELS[Number(match[1])] ?? null) : null;
+}
+
+export function lineMatches(raw: string, stream: LogStream, filter: LineFilter): boolean {
   if (filter.text && !raw.toLowerCase().includes(filter.text)) return false;
+  if (filter.level) {
+    const level = lineLevel(raw, stream);
+    if (level === null || LEVEL_RANK[level] < LEVEL_RANK[filter.level]) return false;
+  }
   return true;
 }

@@ -232,7 +232,7 @@ export class LogReader {
       stop = { file, offset: start };
       if (raw.length === 0) return false;
       const text = raw.toString('utf8');
-      if (!lineMatches(text, parseLine(text, this.stream), filter)) return false;
+      if (!lineMatches(text, this.stream, filter)) return false;
       lines.push({ raw: text, start: { file, offset: start } });
       return lines.length >= limit;
     };
@@ -254,10 +254,10 @@ export class LogReader {
       let lineEnd = buffer.length;
       if (fresh && buffer[lineEnd - 1] === NEWLINE) lineEnd -= 1;
       fresh = false;
-      for (let i = lineEnd - 1; i >= 0; i -= 1) {
-        if (buffer[i] !== NEWLINE) continue;
+      for (let i = lineEnd > 0 ? buffer.lastIndexOf(NEWLINE, lineEnd - 1) : -1; i >= 0;) {
         if (take(buffer.subarray(i + 1, lineEnd), from + i + 1)) return { lines, stop, reachedStart: false };
         lineEnd = i;
+        i = i > 0 ? buffer.lastIndexOf(NEWLINE, i - 1) : -1;
       }
       pending = buffer.subarray(0, lineEnd);
       frontier = from;
@@ -297,7 +297,7 @@ export class LogReader {
           lineStart = base + start;
           if (raw.length === 0) continue;
           const text = raw.toString('utf8');
-          if (!lineMatches(text, parseLine(text, this.stream), filter)) continue;
+          if (!lineMatches(text, this.stream, filter)) continue;
           lines.push({ raw: text, start: { file, offset: base + (i - raw.length) } });
           if (lines.length >= limit) return { lines, stop: { file, offset: lineStart }, atEnd: false };
         }
@@ -305,8 +305,7 @@ export class LogReader {
         position += bytes.length;
         if (carry.length > this.maxLine) {
           const text = carry.toString('utf8');
-          if (lineMatches(text, parseLine(text, this.stream), filter))
-            lines.push({ raw: text, start: { file, offset: lineStart } });
+          if (lineMatches(text, this.stream, filter)) lines.push({ raw: text, start: { file, offset: lineStart } });
           lineStart = position;
           carry = Buffer.alloc(0);
           if (lines.length >= limit) return { lines, stop: { file, offset: lineStart }, atEnd: false };
@@ -316,7 +315,7 @@ export class LogReader {
       // A rotated file's last line may lack its newline: it is complete all the same.
       if (carry.length > 0) {
         const text = carry.toString('utf8');
-        if (lineMatches(text, parseLine(text, this.stream), filter)) {
+        if (lineMatches(text, this.stream, filter)) {
           lines.push({ raw: text, start: { file, offset: lineStart } });
           if (lines.length >= limit) return { lines, stop: { file: file + 1, offset: 0 }, atEnd: false };
         }
