@@ -7,8 +7,8 @@ function memoryVault() {
   const entries = new Map<string, string>();
   return {
     entries,
-    get: async (k: string) => entries.get(k) ?? null,
-    set: async (k: string, v: string) => void entries.set(k, v),
+    get: (k: string) => Promise.resolve(entries.get(k) ?? null),
+    set: (k: string, v: string) => Promise.resolve(void entries.set(k, v)),
   };
 }
 
