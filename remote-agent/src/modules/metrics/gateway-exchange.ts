@@ -85,7 +85,7 @@ const written = new WeakMap<ServerResponse, Record<string, unknown>>();
  */
 function captureHeaders(raw: ServerResponse): void {
   const writeHead = raw.writeHead.bind(raw) as (...args: unknown[]) => ServerResponse;
-  raw.writeHead = ((...args: unknown[]) => {
+  raw.writeHead = (...args: unknown[]) => {
     const headers = args.find((arg, index) => index > 0 && typeof arg === 'object' && arg !== null);
     if (headers && !Array.isArray(headers)) {
       const lower: Record<string, unknown> = {};
@@ -93,7 +93,7 @@ function captureHeaders(raw: ServerResponse): void {
       written.set(raw, lower);
     }
     return writeHead(...args);
-  }) as ServerResponse['writeHead'];
+  };
 }
 
 function headerOf(raw: ServerResponse, name: string): unknown {

@@ -176,32 +176,31 @@ export class AgentMetrics {
     });
 
     // Slots: read from one slot list per scrape (PM2 is asked once, with a bound).
-    const slotsGauge = (name: string, help: string, value: (slot: Slot) => number | null): Gauge<'slot'> => {
-      const self = this;
-      return new Gauge({
+    const slotList = (): Promise<Slot[] | null> => this.slotList();
+    const slotLabel = (slot: Slot): string => this.slotLabel(slot.id, slot.name);
+    const slotsGauge = (name: string, help: string, value: (slot: Slot) => number | null): Gauge<'slot'> =>
+      new Gauge({
         name: `${METRIC_PREFIX}${name}`,
         help,
         labelNames: ['slot'],
         registers,
         async collect() {
-          const slots = await self.slotList();
+          const slots = await slotList();
           if (slots === null) return;
           this.reset();
           for (const slot of slots) {
             const v = value(slot);
-            if (v !== null) this.inc({ slot: self.slotLabel(slot.id, slot.name) }, v);
+            if (v !== null) this.inc({ slot: slotLabel(slot) }, v);
           }
         },
       });
-    };
-    const self = this;
     new Gauge({
       name: `${METRIC_PREFIX}slots`,
       help: 'Slots by state (starting, running, restarting, stopped, failed).',
       labelNames: ['state'],
       registers,
       async collect() {
-        const slots = await self.slotList();
+        const slots = await slotList();
         if (slots === null) return;
         for (const state of SLOT_STATES) this.set({ state }, slots.filter((s) => s.state === state).length);
       },
