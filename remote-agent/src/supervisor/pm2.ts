@@ -274,7 +274,7 @@ export class Pm2Supervisor implements ProcessSupervisor {
           // what is left of the slot's sessions itself (supervisor/sessions.ts). PM2's own tree kill walked the tree
           // with one `ps` per level first (most of a slot's 1.4 s delete) and missed processes forked meanwhile,
           // such as a login shell's clear_console, which stayed behind with ppid 1.
-          treekill: false,
+          treekill: spec.treeKill ?? false,
           vizion: false,
           pmx: false,
           automation: false,

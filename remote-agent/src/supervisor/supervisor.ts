@@ -28,6 +28,11 @@ export interface ProcessSpec {
   errorFile: string;
   /** Delay before the first automatic restart; it grows on each quick crash. */
   restartDelayMs: number;
+  /**
+   * Whether stopping it signals its whole process tree and waits for all of it (default: the process only; the
+   * slots module ends the rest of a slot's sessions itself).
+   */
+  treeKill?: boolean;
 }
 
 export interface ProcessEvent {

@@ -149,6 +149,9 @@ export function builtinProcessSpec(
           ],
           // The work dir is the account's, not the agent's: the launcher goes there.
           cwd: '/',
+          // The agent cannot signal another account's processes (the helper ends them); PM2's tree kill waits
+          // for them to be gone and reaped, which removing the account afterwards needs.
+          treeKill: true,
         }
       : {
           script: '/bin/sh',
