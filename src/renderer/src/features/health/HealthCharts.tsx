@@ -58,7 +58,8 @@ function LineCard({
         borderColor: s.color,
         backgroundColor: s.color,
         borderWidth: 2,
-        pointRadius: 0,
+        // A line needs two samples: until then the one point is drawn.
+        pointRadius: labels.length < 3 ? 3 : 0,
         tension: 0.2,
       })),
     }),
