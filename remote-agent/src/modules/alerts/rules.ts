@@ -149,7 +149,7 @@ export class RuleStore {
         const rule = current.get(change.id)!;
         const next = {
           enabled: change.enabled ?? rule.enabled,
-          params: { ...rule.params, ...((change.params ?? {}) as Params) },
+          params: { ...rule.params, ...(change.params ?? {}) },
         };
         current.set(change.id, { id: change.id, ...next });
         this.db
