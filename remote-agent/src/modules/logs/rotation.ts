@@ -1,6 +1,6 @@
 import {
   closeSync,
-  copyFileSync,
+  createWriteStream,
   existsSync,
   fstatSync,
   mkdirSync,
@@ -10,10 +10,11 @@ import {
   renameSync,
   rmSync,
   statSync,
-  truncateSync,
   writeSync,
 } from 'node:fs';
+import { open, truncate } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { finished } from 'node:stream/promises';
 import { lineTime, type LogStream } from './lines.js';
 
 /** How logs are rotated (config `log.*`): by size and by age, keeping `maxFiles` files (the live one included). */
@@ -79,18 +80,77 @@ export function rotationDue(file: string, stream: LogStream, limits: RotationLim
   return first !== null && now - first > limits.maxAgeDays * DAY_MS;
 }
 
+/** How much of a log a rotation reads at a time: the only buffer it holds, whatever the file's size. */
+const COPY_CHUNK = 64 * 1024;
+/** Passes that copy what PM2 appended during the previous one, before the file is truncated. */
+const CATCH_UP_PASSES = 3;
+
+/** The first line of a capped copy, in PM2's format so the viewer shows it with a time. */
+function droppedNote(dropped: number, maxBytes: number, now: number): string {
+  const d = new Date(now);
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  const stamp = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return `${stamp}: [slotdeck-agent] ${dropped} bytes of older output were dropped by log rotation: the log grew past log.maxBytes (${maxBytes}) between two checks, and only its last ${maxBytes} bytes are kept.\n`;
+}
+
 /**
  * Rotates a file another process holds open, PM2's out/err logs of a slot (or of the agent under the release's
  * PM2): copy it to `<file>.1`, then truncate it. PM2 opened it with O_APPEND, so its next write lands at the new end
  * (offset 0) rather than at its old offset, which would leave a hole of zeros the size of the old file. Renaming
- * would not work: PM2 would keep writing to the renamed file through its open descriptor. Lines written between the
- * copy and the truncate (microseconds) are lost; PM2's own reloadLogs would avoid that, but it reopens every
- * process's logs at once and needs the daemon, which may be the very thing that is down.
+ * would not work: PM2 would keep writing to the renamed file through its open descriptor.
+ *
+ * A slot account can write its holder's stdout (/proc/<pid>/fd/1) as fast as the disk takes it, so the copy is
+ * asynchronous, 64 KiB at a time (the event loop keeps serving the gateway and terminals), and keeps at most the
+ * last `maxBytes` of the file, from a line start, under a first line saying how many bytes were dropped. What PM2
+ * appends during the copy is copied in up to three catch-up passes; lines written between the last one and the
+ * truncate (microseconds) are lost. PM2's own reloadLogs would avoid that, but it reopens every process's logs at
+ * once and needs the daemon, which may be the very thing that is down.
  */
-export function copyTruncate(file: string, maxFiles: number): void {
-  shiftRotated(file, maxFiles);
-  if (maxFiles >= 2) copyFileSync(file, `${file}.1`);
-  truncateSync(file, 0);
+export async function copyTruncate(
+  file: string,
+  limits: Pick<RotationLimits, 'maxBytes' | 'maxFiles'>,
+  now = Date.now(),
+): Promise<void> {
+  shiftRotated(file, limits.maxFiles);
+  if (limits.maxFiles < 2) {
+    await truncate(file, 0);
+    return;
+  }
+  const source = await open(file, 'r');
+  const target = createWriteStream(`${file}.1`, { flags: 'w', mode: 0o600, highWaterMark: COPY_CHUNK });
+  const buffer = Buffer.alloc(COPY_CHUNK);
+  const write = async (bytes: Buffer): Promise<void> => {
+    if (!target.write(bytes)) await new Promise<void>((resolve) => target.once('drain', resolve));
+  };
+  try {
+    let position = 0;
+    let copied = 0;
+    for (let pass = 0; pass <= CATCH_UP_PASSES; pass += 1) {
+      const end = (await source.stat()).size;
+      if (end <= position) break;
+      if (end - position + copied > limits.maxBytes) {
+        // Over the cap: skip to the last maxBytes (less what is already copied), then to the next line start.
+        let start = Math.max(position, end - Math.max(limits.maxBytes - copied, 0));
+        const { bytesRead } = await source.read(buffer, 0, Math.min(COPY_CHUNK, end - start), start);
+        const newline = buffer.subarray(0, bytesRead).indexOf(10);
+        if (newline >= 0 && start > position) start += newline + 1;
+        if (pass === 0) await write(Buffer.from(droppedNote(start - position, limits.maxBytes, now)));
+        position = start;
+      }
+      while (position < end) {
+        const { bytesRead } = await source.read(buffer, 0, Math.min(COPY_CHUNK, end - position), position);
+        if (bytesRead === 0) break;
+        await write(Buffer.from(buffer.subarray(0, bytesRead)));
+        position += bytesRead;
+        copied += bytesRead;
+      }
+    }
+    await truncate(file, 0);
+  } finally {
+    await source.close();
+    target.end();
+    await finished(target);
+  }
 }
 
 /**
@@ -194,25 +254,43 @@ export interface RotatorDeps {
 
 const SLOT_LOG = /^slot-([a-z0-9]{10})\.(out|err)\.log(?:\.(\d+))?$/;
 
-/** Checks every `intervalMs` the logs PM2 writes and rotates them by copy-and-truncate when due. */
+/**
+ * Checks every `intervalMs` the logs PM2 writes and rotates them by copy-and-truncate when due. A check runs in the
+ * background (asynchronous copies); a tick that comes while one is still running is skipped.
+ */
 export class LogRotator {
   private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = false;
 
   constructor(private readonly deps: RotatorDeps) {}
 
   start(intervalMs: number): void {
     if (this.timer) return;
-    this.check();
-    this.timer = setInterval(() => this.check(), intervalMs);
+    this.stopped = false;
+    void this.check();
+    this.timer = setInterval(() => void this.check(), intervalMs);
     this.timer.unref();
   }
 
+  /** Stops the timer; a copy under way finishes, and no other file is started. */
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }
 
-  check(): void {
+  /** One pass over the files (the running one when a pass is under way); never rejects. */
+  check(): Promise<void> {
+    this.running ??= this.checkAll()
+      .catch((error: unknown) => this.deps.onError?.(this.deps.logDir, error))
+      .finally(() => {
+        this.running = null;
+      });
+    return this.running;
+  }
+
+  private async checkAll(): Promise<void> {
     const { limits, logDir } = this.deps;
     const now = this.deps.now?.() ?? Date.now();
     const files: Array<{ path: string; stream: LogStream }> = [];
@@ -238,8 +316,9 @@ export class LogRotator {
       seen.add(extra.path);
     }
     for (const { path, stream } of files) {
+      if (this.stopped) break;
       try {
-        if (rotationDue(path, stream, limits, now)) copyTruncate(path, limits.maxFiles);
+        if (rotationDue(path, stream, limits, now)) await copyTruncate(path, limits, now);
         pruneByAge(path, limits.maxAgeDays, now);
       } catch (error) {
         this.deps.onError?.(path, error);

@@ -75,29 +75,75 @@ describe("the agent's own log", () => {
 });
 
 describe('the files PM2 writes', () => {
-  it("rotates a live slot's log by copy and truncate, and removes rotated logs of deleted slots", () => {
+  it("rotates a live slot's log by copy and truncate, and removes rotated logs of deleted slots", async () => {
     const live = join(dir, 'slot-aaaaaaaaaa.out.log');
-    const body = '2026-12-01T10:00:00: some output\n'.repeat(200);
+    const body = '2026-12-01T10:00:00: some output\n'.repeat(100);
     writeFileSync(live, body);
     writeFileSync(join(dir, 'slot-bbbbbbbbbb.err.log.1'), 'of a deleted slot\n');
     const captured = join(dir, 'agent-under-pm2.log');
     writeFileSync(captured, '2026-12-01T10:00:00: {"level":30}\n'.repeat(300));
     const rotator = new LogRotator({
-      limits: { maxBytes: 4096, maxFiles: 3, maxAgeDays: 30 },
+      limits: { maxBytes: 3300, maxFiles: 3, maxAgeDays: 30 },
       logDir: dir,
       slotExists: (id) => id === 'aaaaaaaaaa',
       extraFiles: () => [{ path: captured, stream: 'out' }],
     });
-    rotator.check();
+    await rotator.check();
     expect(readFileSync(`${live}.1`, 'utf8')).toBe(body);
     expect(statSync(live).size).toBe(0);
     expect(existsSync(join(dir, 'slot-bbbbbbbbbb.err.log.1'))).toBe(false);
     expect(statSync(captured).size).toBe(0);
-    expect(statSync(`${captured}.1`).size).toBeGreaterThan(4096);
+    expect(statSync(`${captured}.1`).size).toBeGreaterThan(3000);
     // A small file is left as it is.
     writeFileSync(live, 'small\n');
-    rotator.check();
+    await rotator.check();
     expect(readFileSync(live, 'utf8')).toBe('small\n');
+  });
+
+  it('keeps only the last maxBytes of an oversized log, from a line start, and says how much it dropped', async () => {
+    const live = join(dir, 'slot-aaaaaaaaaa.out.log');
+    const lines = Array.from({ length: 40_000 }, (_, n) => `2026-12-01T10:00:00: line ${n}\n`).join('');
+    writeFileSync(live, lines);
+    const maxBytes = 64 * 1024;
+    const rotator = new LogRotator({
+      limits: { maxBytes, maxFiles: 3, maxAgeDays: 30 },
+      logDir: dir,
+      slotExists: () => true,
+    });
+    await rotator.check();
+    const copy = readFileSync(`${live}.1`, 'utf8');
+    const [note, ...kept] = copy.split('\n').filter(Boolean);
+    const dropped = Number(/ (\d+) bytes of older output were dropped/.exec(note!)?.[1]);
+    expect(note).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}: \[slotdeck-agent\]/);
+    expect(dropped + Buffer.byteLength(kept.join('\n')) + 1).toBe(Buffer.byteLength(lines));
+    expect(Buffer.byteLength(copy)).toBeLessThanOrEqual(maxBytes + Buffer.byteLength(note!) + 1);
+    expect(kept[0]).toMatch(/^2026-12-01T10:00:00: line \d+$/);
+    expect(kept.at(-1)).toBe('2026-12-01T10:00:00: line 39999');
+    expect(statSync(live).size).toBe(0);
+  });
+
+  it('rotates a large log without holding up the event loop', async () => {
+    const live = join(dir, 'slot-aaaaaaaaaa.err.log');
+    const block = '2026-12-01T10:00:00: burst\n'.repeat(40_000);
+    writeFileSync(live, block.repeat(8));
+    const rotator = new LogRotator({
+      limits: { maxBytes: 4 * 1024 * 1024, maxFiles: 2, maxAgeDays: 30 },
+      logDir: dir,
+      slotExists: () => true,
+    });
+    // Timers that come due while the rotation runs: none at all when it copies synchronously.
+    let ticks = 0;
+    let done = false;
+    const tick = (): void => {
+      ticks += 1;
+      if (!done) setTimeout(tick, 0);
+    };
+    setTimeout(tick, 0);
+    const before = ticks;
+    await rotator.check();
+    done = true;
+    expect(ticks - before).toBeGreaterThanOrEqual(5);
+    expect(statSync(`${live}.1`).size).toBeLessThanOrEqual(4 * 1024 * 1024 + 512);
   });
 
   it("finds the agent's own stdout and stderr files when the release's PM2 runs it", () => {
