@@ -40,8 +40,9 @@ Commands:
   migrate status|up|down [--to N] [--force]
                         Show or move the database schema (the agent migrates up by itself on start); down
                         refuses to drop rows unless --force
-  backup [--out FILE]   Back up the database now (online; secrets sealed to the panel's key), verified
-  restore <file> [--key-file F] [--skip-secrets]
+  backup [--out FILE] [--public-key F]
+                        Back up now (online; sealed to the panel's key, signed by this host), verified
+  restore <file> --key-file F [--signer-key F] [--skip-secrets]
                         Restore a backup (stops a running agent; it migrates and reconciles at its next start)
   down                  Stop every slot process and the agent's PM2 daemon (slots start again with the agent)
 ${RELEASE_USAGE}
@@ -205,6 +206,8 @@ async function main(argv: string[]): Promise<number> {
       out: { type: 'string' },
       'key-file': { type: 'string' },
       'skip-secrets': { type: 'boolean' },
+      'public-key': { type: 'string' },
+      'signer-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -331,11 +334,12 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'backup':
-      return backupCommand(config(values), values.out);
+      return backupCommand(config(values), values.out, values['public-key']);
     case 'restore': {
       if (!rest[0]) throw new CliError('Name the backup file: slotdeck-agent restore <file> [--key-file F]');
       return restoreCommand(config(values), rest[0], {
         keyFile: values['key-file'],
+        signerKey: values['signer-key'],
         skipSecrets: values['skip-secrets'] === true,
       });
     }

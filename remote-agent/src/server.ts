@@ -87,7 +87,7 @@ export async function runAgent(
     );
   }
   // A restore staged through the admin API or the CLI is applied before the database is opened (modules/backups).
-  await applyStagedRestore(config.dataDir, logger);
+  await applyStagedRestore(config.dataDir, logger, { isolated: isolation !== null });
   const db = openDatabase(databasePath(config.dataDir));
   const supervisor = new Pm2Supervisor(config.pm2Home);
   const agent = await buildApp({ config, db, supervisor, logger, isolation });

@@ -47,7 +47,8 @@ export const BackupPart = z.object({ name: z.string(), size: z.number(), sha256:
 
 export const BackupManifest = z.object({
   format: z.literal('slotdeck-backup'),
-  formatVersion: z.literal(1),
+  /** 2: every part (database, secrets, homes) sealed with the data key of `secrets.envelope`; the manifest signed. */
+  formatVersion: z.literal(2),
   agentVersion: z.string(),
   schemaVersion: z.int(),
   createdAt: z.string(),
@@ -77,6 +78,8 @@ export const BackupInfo = z.object({
   /** integrity_check ok, row counts equal to the source's at the snapshot, every part's SHA-256 checked. */
   verified: z.boolean(),
   manifest: BackupManifest,
+  /** The Ed25519 key (raw, base64) of the agent that made it, and its signature over the canonical manifest. */
+  signer: z.object({ publicKey: z.string(), signature: z.string() }),
 });
 export type BackupInfo = z.infer<typeof BackupInfo>;
 
@@ -120,6 +123,10 @@ export const RestoreBody = z.strictObject({
     .optional(),
   /** Restore without the secrets part (they stay as they are on this host). */
   skipSecrets: z.boolean().default(false),
+  /** Signing keys (raw Ed25519, base64) of the hosts the panel knows: the backup must be signed by one of them. */
+  trustedSigners: z.array(z.string().regex(/^[A-Za-z0-9+/]{43}=$/)).max(1000).optional(),
+  /** The admin confirmed restoring a backup from a host the panel does not know (never a bad signature). */
+  allowUnknownSigner: z.boolean().default(false),
 });
 export type RestoreBody = z.input<typeof RestoreBody>;
 
@@ -134,6 +141,9 @@ export const RestoreAccepted = z.object({
   message: z.string(),
 });
 export type RestoreAccepted = z.infer<typeof RestoreAccepted>;
+
+export const BackupSigningKey = z.object({ publicKey: z.string(), keyId: z.string() });
+export type BackupSigningKey = z.infer<typeof BackupSigningKey>;
 
 export const BACKUP_FILE_PATH = `${API}/backups/:id/file`;
 export const BACKUP_UPLOAD_PATH = `${API}/backups/uploads`;
@@ -182,6 +192,14 @@ export const backupsApi = {
     response: BackupKeyStatus,
     status: 200,
     summary: "The panel's public key the secrets of later backups are sealed to",
+  }),
+  getBackupSigningKey: endpoint({
+    method: 'GET',
+    path: `${API}/backups/signing-key`,
+    auth: 'admin',
+    response: BackupSigningKey,
+    status: 200,
+    summary: "This host's Ed25519 key its backups are signed with (public; the panel pins it)",
   }),
   deleteBackup: endpoint({
     method: 'DELETE',

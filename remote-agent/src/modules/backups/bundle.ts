@@ -14,12 +14,22 @@ import {
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import type { KeyObject } from 'node:crypto';
 import Database from 'better-sqlite3';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { AgentErrorCode, BackupInfo, BackupManifest, type BackupPart } from '../../contract/index.js';
 import { AppError } from '../../errors.js';
 import { AGENT_VERSION } from '../../version.js';
-import { sealToRecipient } from './crypto.js';
+import {
+  canonicalJson,
+  manifestBinding,
+  newDataKeyFor,
+  openSealedPart,
+  sealFile,
+  signingPublicKey,
+  signManifest,
+  verifyManifest,
+} from './crypto.js';
 import {
   extractMember,
   hashFile,
@@ -34,7 +44,7 @@ import {
 export type BackupOrigin = BackupInfo['origin'];
 
 /** Secret files a backup never carries: the host's own admin token stays with the host (the panel stays connected). */
-export const HOST_BOUND_SECRETS = new Set(['admin-token']);
+export const HOST_BOUND_SECRETS = new Set(['admin-token', 'backup-signing-key']);
 
 /** Folders left out of slot homes and work dirs: caches a program rebuilds. */
 export const HOME_EXCLUDES = ['.cache', '_cacache', '.npm/_logs'];
@@ -56,6 +66,8 @@ export interface WriteBackupOptions {
   /** Slot homes to include; null when they are not (with the reason). */
   homes: SlotFiles[] | null;
   homesReason: string | null;
+  /** This agent's Ed25519 key (secrets/backup-signing-key): signs the manifest. */
+  signingKey: KeyObject;
   now?: Date;
 }
 
@@ -166,19 +178,89 @@ function runTar(args: string[]): Promise<void> {
   });
 }
 
-export async function tarFolder(folder: string, target: string): Promise<void> {
-  await runTar(['-cf', target, ...HOME_EXCLUDES.map((pattern) => `--exclude=${pattern}`), '-C', folder, '.']);
+/**
+ * Tars a slot's home or work dir. The folder itself must be a real folder owned by `owner` (a slot could swap its
+ * home for a link to the agent's secrets, and `tar -C` would follow it); tar then stays on that filesystem.
+ */
+export async function tarFolder(folder: string, target: string, owner: number | null = currentUid()): Promise<void> {
+  const info = lstatSync(folder);
+  if (!info.isDirectory()) throw new Error(`${folder} is not a folder (a link?): left out of the backup`);
+  if (owner !== null && info.uid !== owner)
+    throw new Error(`${folder} is owned by uid ${info.uid}, not ${owner}: left out of the backup`);
+  await runTar([
+    '-cf',
+    target,
+    '--one-file-system',
+    ...HOME_EXCLUDES.map((pattern) => `--exclude=${pattern}`),
+    '-C',
+    folder,
+    '.',
+  ]);
   chmodSync(target, 0o600);
 }
 
-export async function untarInto(archive: string, folder: string): Promise<void> {
-  rmSync(folder, { recursive: true, force: true });
-  mkdirSync(folder, { recursive: true, mode: 0o700 });
-  await runTar(['-xf', archive, '-C', folder, '--no-same-owner', '--no-overwrite-dir']);
+const currentUid = (): number | null => (typeof process.getuid === 'function' ? process.getuid() : null);
+
+function listTar(archive: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('tar', ['-tvf', archive, '--quoting-style=escape'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.once('error', reject);
+    child.once('exit', (code) =>
+      code === 0 ? resolve(Buffer.concat(out).toString('utf8').split('\n').filter(Boolean)) : reject(new Error('tar -t failed')),
+    );
+  });
 }
 
-/** Writes a backup: snapshot, verify, seal the secrets, tar the homes, bundle, check the bundle, keep its manifest. */
+/** Why a member name (or a hard link's target) may not be extracted, or null. */
+function unsafeTarPath(path: string): string | null {
+  if (path.startsWith('/')) return `absolute name ${path}`;
+  if (path.split('/').includes('..')) return `name with .. (${path})`;
+  return null;
+}
+
+/**
+ * Refuses a slot archive with absolute names, `..`, hard links out of it or device files. (Symbolic links are kept:
+ * homes have them; GNU tar creates them last, so no member is written through one.)
+ */
+export async function checkSlotArchive(archive: string): Promise<void> {
+  for (const line of await listTar(archive)) {
+    const type = line[0];
+    if (type !== '-' && type !== 'd' && type !== 'l' && type !== 'h')
+      throw new Error(`the archive holds a special file (${line.slice(0, 80)})`);
+    const rest = line.replace(/^\S+\s+\S+\s+\d+\s+\S+\s+\S+\s+/, '');
+    const [name, target] = type === 'h' ? rest.split(' link to ') : type === 'l' ? rest.split(' -> ') : [rest];
+    const why = unsafeTarPath(name ?? '') ?? (type === 'h' ? unsafeTarPath(target ?? '') : null);
+    if (why) throw new Error(`the archive holds an unsafe member: ${why}`);
+  }
+}
+
+/**
+ * Replaces `folder` with the archive's content: checked first, unpacked into a fresh empty folder next to it
+ * (no owners, no absolute names), then swapped in, so a failed unpack leaves the old folder.
+ */
+export async function untarInto(archive: string, folder: string): Promise<void> {
+  await checkSlotArchive(archive);
+  const fresh = `${folder}.restoring-${randomBytes(4).toString('hex')}`;
+  mkdirSync(fresh, { mode: 0o700 });
+  try {
+    await runTar(['-xf', archive, '-C', fresh, '--no-same-owner', '--no-overwrite-dir', '--no-unquote']);
+    rmSync(folder, { recursive: true, force: true });
+    renameSync(fresh, folder);
+  } finally {
+    rmSync(fresh, { recursive: true, force: true });
+  }
+}
+
+/** Writes a backup: snapshot, verify, tar the homes, seal every part, sign the manifest, bundle, check the bundle. */
 export async function writeBackup(options: WriteBackupOptions): Promise<BackupInfo> {
+  if (!options.publicKey)
+    throw new AppError(
+      AgentErrorCode.BACKUP_KEY_MISSING,
+      409,
+      'No backup key: open this host in the panel (Backups view) so it registers its key; backups are sealed to it and none is written without one.',
+    );
   const now = options.now ?? new Date();
   const id = newBackupId('backup', now);
   mkdirSync(options.backupsDir, { recursive: true, mode: 0o700 });
@@ -204,78 +286,106 @@ export async function writeBackup(options: WriteBackupOptions): Promise<BackupIn
     const entries: Array<{ name: string; file: string }> = [{ name: 'agent.db', file: dbCopy }];
 
     const files = secretFiles(options.dataDir);
-    let secrets: BackupManifest['secrets'];
-    if (options.publicKey) {
-      const payload = Buffer.from(
-        JSON.stringify({
-          files: Object.fromEntries(
-            files.map((name) => [name, readFileSync(join(options.dataDir, 'secrets', name)).toString('base64')]),
-          ),
-        }),
-      );
-      const { envelope, sealed } = sealToRecipient(options.publicKey, payload);
-      payload.fill(0);
-      writeFileSync(join(work, 'secrets.enc'), sealed, { mode: 0o600 });
-      entries.push({ name: 'secrets.enc', file: join(work, 'secrets.enc') });
-      secrets = { included: true, reason: null, files, envelope };
-    } else {
-      secrets = {
-        included: false,
-        reason:
-          'No backup key is registered: connect the panel to this host (Backups view) so secrets are sealed to its key.',
-        files: [],
-        envelope: null,
-      };
-    }
+    const payload = Buffer.from(
+      JSON.stringify({
+        files: Object.fromEntries(
+          files.map((name) => [name, readFileSync(join(options.dataDir, 'secrets', name)).toString('base64')]),
+        ),
+      }),
+    );
+    writeFileSync(join(work, 'secrets.json'), payload, { mode: 0o600 });
+    payload.fill(0);
+    entries.push({ name: 'secrets.enc', file: join(work, 'secrets.json') });
+    const { envelope, dataKey } = newDataKeyFor(options.publicKey);
 
     const homeSlots: string[] = [];
+    const homesSkipped: string[] = [];
     for (const slot of options.homes ?? []) {
       if (!existsSync(slot.home)) continue;
-      await tarFolder(slot.home, join(work, `${slot.slotId}.home.tar`));
-      entries.push({ name: `homes/${slot.slotId}.home.tar`, file: join(work, `${slot.slotId}.home.tar`) });
-      if (slot.work && existsSync(slot.work)) {
-        await tarFolder(slot.work, join(work, `${slot.slotId}.work.tar`));
-        entries.push({ name: `homes/${slot.slotId}.work.tar`, file: join(work, `${slot.slotId}.work.tar`) });
+      try {
+        await tarFolder(slot.home, join(work, `${slot.slotId}.home.tar`));
+        entries.push({ name: `homes/${slot.slotId}.home.tar`, file: join(work, `${slot.slotId}.home.tar`) });
+        if (slot.work && existsSync(slot.work)) {
+          await tarFolder(slot.work, join(work, `${slot.slotId}.work.tar`));
+          entries.push({ name: `homes/${slot.slotId}.work.tar`, file: join(work, `${slot.slotId}.work.tar`) });
+        }
+        homeSlots.push(slot.slotId);
+      } catch (error) {
+        homesSkipped.push(`${slot.slotId}: ${(error as Error).message}`);
+        for (let i = entries.length - 1; i >= 0; i--)
+          if (entries[i]!.name.startsWith(`homes/${slot.slotId}.`)) entries.splice(i, 1);
       }
-      homeSlots.push(slot.slotId);
     }
 
-    const parts: Array<z.infer<typeof BackupPart>> = [];
-    for (const entry of entries)
-      parts.push({ name: entry.name, size: statSync(entry.file).size, sha256: await hashFile(entry.file) });
-    const manifest: BackupManifest = {
+    const header: Omit<BackupManifest, 'parts'> = {
       format: 'slotdeck-backup',
-      formatVersion: 1,
+      formatVersion: 2,
       agentVersion: AGENT_VERSION,
       schemaVersion: snapshot.schemaVersion,
       createdAt: now.toISOString(),
       sourceDataDir: options.dataDir,
       hostname: hostname(),
       counts: snapshot.counts,
-      parts,
-      secrets,
+      secrets: { included: true, reason: null, files, envelope },
       homes: {
         included: options.homes !== null,
-        reason: options.homes === null ? options.homesReason : null,
+        reason:
+          options.homes === null
+            ? options.homesReason
+            : homesSkipped.length
+              ? `left out: ${homesSkipped.join('; ')}`
+              : null,
         slots: homeSlots,
       },
     };
-    writeFileSync(join(work, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
-    const partial = `${backupFile(options.backupsDir, id)}.partial`;
-    await writeTar(partial, [{ name: 'manifest.json', file: join(work, 'manifest.json') }, ...entries]);
-    // Read back what was written: every part where the manifest says, with the bytes it says.
-    await inspectBackup(partial);
-    renameSync(partial, backupFile(options.backupsDir, id));
-    const info: BackupInfo = {
-      id,
-      origin: options.origin,
-      createdAt: manifest.createdAt,
-      size: statSync(backupFile(options.backupsDir, id)).size,
-      verified: true,
-      manifest,
-    };
-    writeFileSync(sidecarFile(options.backupsDir, id), JSON.stringify(info), { mode: 0o600 });
-    return info;
+    const binding = manifestBinding(header);
+    const parts: Array<z.infer<typeof BackupPart>> = [];
+    const sealedEntries: Array<{ name: string; file: string }> = [];
+    try {
+      for (const entry of entries) {
+        const sealed = `${entry.file}.sealed`;
+        await sealFile(dataKey, binding, entry.name, entry.file, sealed);
+        rmSync(entry.file, { force: true });
+        sealedEntries.push({ name: entry.name, file: sealed });
+        parts.push({ name: entry.name, size: statSync(sealed).size, sha256: await hashFile(sealed) });
+      }
+      const manifest: BackupManifest = { ...header, parts };
+      const signer = { publicKey: signingPublicKey(options.signingKey), signature: signManifest(options.signingKey, manifest) };
+      writeFileSync(join(work, 'manifest.json'), `${canonicalJson(manifest)}\n`, { mode: 0o600 });
+      writeFileSync(join(work, 'manifest.sig'), `${JSON.stringify({ alg: 'ed25519', ...signer })}\n`, { mode: 0o600 });
+      const partial = `${backupFile(options.backupsDir, id)}.partial`;
+      await writeTar(partial, [
+        { name: 'manifest.json', file: join(work, 'manifest.json') },
+        { name: 'manifest.sig', file: join(work, 'manifest.sig') },
+        ...sealedEntries,
+      ]);
+      // Read back what was written: signature, every part's bytes, and the database opened with the key and checked.
+      const { members } = await inspectBackup(partial);
+      const reopened = join(work, 'verify.db');
+      await openSealedPart(dataKey, binding, 'agent.db', partial, members.get('agent.db')!.offset, members.get('agent.db')!.size, reopened);
+      const again = checkDatabase(reopened);
+      const differsAgain = sameCounts(snapshot.counts, again.counts);
+      if (again.integrity !== 'ok' || differsAgain)
+        throw new AppError(
+          AgentErrorCode.BACKUP_VERIFY_FAILED,
+          500,
+          `The sealed copy does not read back whole (${again.integrity}${differsAgain ? `, ${differsAgain}` : ''}). Nothing was kept; check the disk and try again.`,
+        );
+      renameSync(partial, backupFile(options.backupsDir, id));
+      const info: BackupInfo = {
+        id,
+        origin: options.origin,
+        createdAt: manifest.createdAt,
+        size: statSync(backupFile(options.backupsDir, id)).size,
+        verified: true,
+        manifest,
+        signer,
+      };
+      writeFileSync(sidecarFile(options.backupsDir, id), JSON.stringify(info), { mode: 0o600 });
+      return info;
+    } finally {
+      dataKey.fill(0);
+    }
   } finally {
     rmSync(work, { recursive: true, force: true });
     rmSync(`${backupFile(options.backupsDir, id)}.partial`, { force: true });
@@ -289,10 +399,17 @@ const invalid = (why: string): AppError =>
     `This is not a usable Slotdeck backup: ${why}. Pick a file made by a Slotdeck backup.`,
   );
 
-/** The manifest and members of a backup file, every part checked against its SHA-256 and size. */
-export async function inspectBackup(
-  file: string,
-): Promise<{ manifest: BackupManifest; members: Map<string, TarMember> }> {
+const Signature = z.object({ alg: z.literal('ed25519'), publicKey: z.string(), signature: z.string() });
+
+/**
+ * The manifest and members of a backup file: the manifest's signature checked against the key it names (whether
+ * that key is a host's the admin trusts is the restore's question), every part against its SHA-256 and size.
+ */
+export async function inspectBackup(file: string): Promise<{
+  manifest: BackupManifest;
+  members: Map<string, TarMember>;
+  signer: { publicKey: string; signature: string };
+}> {
   let index: TarMember[];
   try {
     index = await readTarIndex(file);
@@ -302,15 +419,33 @@ export async function inspectBackup(
   }
   const members = new Map(index.map((member) => [member.name, member]));
   const manifestMember = members.get('manifest.json');
+  const signatureMember = members.get('manifest.sig');
   if (!manifestMember) throw invalid('it has no manifest.json');
-  let manifest: BackupManifest;
+  let raw: { formatVersion?: unknown };
   try {
-    manifest = BackupManifest.parse(
-      JSON.parse((await readMember(file, manifestMember, 4 * 1024 * 1024)).toString('utf8')),
-    );
+    raw = JSON.parse((await readMember(file, manifestMember, 4 * 1024 * 1024)).toString('utf8')) as typeof raw;
   } catch {
     throw invalid('its manifest.json cannot be read');
   }
+  if (raw.formatVersion === 1)
+    throw invalid('it is an early format whose database is not sealed and whose manifest is not signed (make a new backup)');
+  const parsed = BackupManifest.safeParse(raw);
+  if (!parsed.success) throw invalid('its manifest.json cannot be read');
+  const manifest = parsed.data;
+  if (!signatureMember) throw invalid('it is not signed (no manifest.sig)');
+  let signer: z.infer<typeof Signature>;
+  try {
+    signer = Signature.parse(JSON.parse((await readMember(file, signatureMember, 64 * 1024)).toString('utf8')));
+  } catch {
+    throw invalid('its manifest.sig cannot be read');
+  }
+  if (!verifyManifest(signer.publicKey, manifest, signer.signature))
+    throw new AppError(
+      AgentErrorCode.BACKUP_SIGNATURE_INVALID,
+      400,
+      'The backup\'s manifest does not match its signature: the file was changed after it was made. Do not restore it; use another copy.',
+    );
+  if (!manifest.secrets.envelope) throw invalid('it names no sealed data key');
   if (!manifest.parts.some((part) => part.name === 'agent.db')) throw invalid('it has no database');
   for (const part of manifest.parts) {
     const member = members.get(part.name);
@@ -318,23 +453,18 @@ export async function inspectBackup(
     if ((await hashMember(file, member)) !== part.sha256)
       throw invalid(`the part ${part.name} does not match its checksum`);
   }
-  return { manifest, members };
+  return { manifest, members, signer: { publicKey: signer.publicKey, signature: signer.signature } };
 }
 
-/** Checks an uploaded backup as a written one is checked: parts, integrity_check, row counts. */
-export async function verifyBackupFile(file: string, scratch: string): Promise<BackupManifest> {
-  const { manifest, members } = await inspectBackup(file);
-  const copy = join(scratch, `verify-${randomBytes(4).toString('hex')}.db`);
-  try {
-    await extractMember(file, members.get('agent.db')!, copy);
-    const check = checkDatabase(copy);
-    if (check.integrity !== 'ok') throw invalid(`its database fails integrity_check (${check.integrity})`);
-    const differs = sameCounts(manifest.counts, check.counts);
-    if (differs) throw invalid(`its database's rows differ from its manifest (${differs})`);
-    return manifest;
-  } finally {
-    rmSync(copy, { force: true });
-  }
+/**
+ * Checks an uploaded backup without its key (the agent never holds the panel's private key): the signature and every
+ * part's checksum. The database is opened and checked (integrity_check, row counts) when the restore is staged.
+ */
+export async function verifyBackupFile(
+  file: string,
+): Promise<{ manifest: BackupManifest; signer: { publicKey: string; signature: string } }> {
+  const { manifest, signer } = await inspectBackup(file);
+  return { manifest, signer };
 }
 
 export function readSidecar(backupsDir: string, id: string): BackupInfo | null {

@@ -17,8 +17,7 @@ import { AgentErrorCode, BackupManifest, type RestoreAccepted } from '../../cont
 import { LATEST_SCHEMA_VERSION } from '../../db/migrations.js';
 import { AppError } from '../../errors.js';
 import { HOST_BOUND_SECRETS, checkDatabase, inspectBackup, untarInto } from './bundle.js';
-import { extractMember, readMember } from './tar.js';
-import { openWithKey } from './crypto.js';
+import { keyIdOf, manifestBinding, openSealedPart } from './crypto.js';
 
 /**
  * A restore is staged, then applied when the agent starts (before the database is opened), never under a running
@@ -38,56 +37,73 @@ export async function stageRestore(options: {
   dataDir: string;
   dataKey: Buffer | null;
   skipSecrets: boolean;
-}): Promise<Omit<RestoreAccepted, 'message' | 'restarting'>> {
-  const { manifest, members } = await inspectBackup(options.file);
+  /** Signing keys of the hosts the admin trusts; null: not checked here (the CLI without --signer-key says so). */
+  trustedSigners: string[] | null;
+  allowUnknownSigner: boolean;
+}): Promise<Omit<RestoreAccepted, 'message' | 'restarting'> & { signer: string }> {
+  // inspectBackup refuses a bad signature (BACKUP_SIGNATURE_INVALID) whatever the admin confirmed.
+  const { manifest, members, signer } = await inspectBackup(options.file);
+  if (options.trustedSigners && !options.trustedSigners.includes(signer.publicKey) && !options.allowUnknownSigner)
+    throw new AppError(
+      AgentErrorCode.BACKUP_SIGNER_UNKNOWN,
+      409,
+      `This backup was signed by a host this panel does not know (signing key ${keyIdOf(signer.publicKey)}). Restore it only if you know where it comes from: confirm "restore a backup from an unknown host" to go on.`,
+    );
   if (manifest.schemaVersion > LATEST_SCHEMA_VERSION)
     throw new AppError(
       AgentErrorCode.RESTORE_SCHEMA_NEWER,
       409,
       `The backup has schema version ${manifest.schemaVersion} (agent ${manifest.agentVersion}); this agent knows up to ${LATEST_SCHEMA_VERSION}. Update this host's agent first, then restore.`,
     );
-  let secrets: Record<string, string> = {};
-  if (manifest.secrets.included && !options.skipSecrets) {
-    if (!options.dataKey)
-      throw new AppError(
-        AgentErrorCode.BACKUP_KEY_MISSING,
-        400,
-        'The backup carries sealed secrets: restore it from the panel that holds the backup key (or with --key-file), or choose to restore without its secrets.',
-      );
-    try {
-      const sealed = await readMember(options.file, members.get('secrets.enc')!, 64 * 1024 * 1024);
-      secrets = SecretsPayload.parse(JSON.parse(openWithKey(options.dataKey, sealed).toString('utf8'))).files;
-    } catch {
-      throw new AppError(
-        AgentErrorCode.BACKUP_KEY_MISMATCH,
-        400,
-        `The key does not open this backup's secrets (sealed to key ${manifest.secrets.envelope?.keyId ?? '?'}). Use the panel (or key file) the backup was made for.`,
-      );
-    }
-  }
+  if (!options.dataKey)
+    throw new AppError(
+      AgentErrorCode.BACKUP_KEY_MISSING,
+      400,
+      `The backup is sealed to the panel's key ${manifest.secrets.envelope?.keyId ?? '?'}: restore it from the panel that holds that key (or with --key-file on the command line).`,
+    );
+  const dataKey = options.dataKey;
+  const binding = manifestBinding(manifest);
+  const open = async (name: string, target: string): Promise<void> => {
+    const member = members.get(name)!;
+    await openSealedPart(dataKey, binding, name, options.file, member.offset, member.size, target);
+  };
   const pending = pendingRestoreDir(options.dataDir);
   const staging = `${pending}.tmp`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(join(staging, 'secrets'), { recursive: true, mode: 0o700 });
   mkdirSync(join(staging, 'homes'), { mode: 0o700 });
   try {
-    await extractMember(options.file, members.get('agent.db')!, join(staging, 'agent.db'));
+    try {
+      await open('agent.db', join(staging, 'agent.db'));
+    } catch {
+      throw new AppError(
+        AgentErrorCode.BACKUP_KEY_MISMATCH,
+        400,
+        `The key does not open this backup (sealed to key ${manifest.secrets.envelope?.keyId ?? '?'}). Use the panel (or key file) the backup was made for.`,
+      );
+    }
     const check = checkDatabase(join(staging, 'agent.db'));
-    if (check.integrity !== 'ok')
+    const differs = Object.entries(manifest.counts).find(([table, rows]) => check.counts[table] !== rows);
+    if (check.integrity !== 'ok' || differs)
       throw new AppError(
         AgentErrorCode.RESTORE_FAILED,
         400,
-        `The backup's database fails integrity_check (${check.integrity}); pick another backup.`,
+        `The backup's database fails its checks (${check.integrity}${differs ? `; ${differs[0]} has ${check.counts[differs[0]] ?? 0} rows, the manifest says ${differs[1]}` : ''}); pick another backup.`,
       );
     const restored: string[] = [];
-    for (const [name, content] of Object.entries(secrets)) {
-      if (HOST_BOUND_SECRETS.has(name)) continue;
-      writeFileSync(join(staging, 'secrets', name), Buffer.from(content, 'base64'), { mode: 0o600 });
-      restored.push(name);
+    if (!options.skipSecrets && members.has('secrets.enc')) {
+      const plain = join(staging, 'secrets.json');
+      await open('secrets.enc', plain);
+      const secrets = SecretsPayload.parse(JSON.parse(readFileSync(plain, 'utf8'))).files;
+      rmSync(plain, { force: true });
+      for (const [name, content] of Object.entries(secrets)) {
+        if (HOST_BOUND_SECRETS.has(name)) continue;
+        writeFileSync(join(staging, 'secrets', name), Buffer.from(content, 'base64'), { mode: 0o600 });
+        restored.push(name);
+      }
     }
     for (const member of members.values())
-      if (/^homes\/[a-z0-9]{10}\.(home|work)\.tar$/.test(member.name))
-        await extractMember(options.file, member, join(staging, member.name));
+      if (/^homes\/[a-z0-9]{10}\.(home|work)\.tar$/.test(member.name)) await open(member.name, join(staging, member.name));
     writeFileSync(
       join(staging, 'restore.json'),
       JSON.stringify({ backupId: options.backupId, manifest, secrets: restored }),
@@ -100,6 +116,7 @@ export async function stageRestore(options: {
       secretsKept: [...HOST_BOUND_SECRETS],
       schemaFrom: manifest.schemaVersion,
       schemaTo: LATEST_SCHEMA_VERSION,
+      signer: signer.publicKey,
     };
   } catch (error) {
     rmSync(staging, { recursive: true, force: true });
@@ -112,6 +129,8 @@ export interface AppliedRestore {
   previousDatabase: string | null;
   secrets: string[];
   homes: string[];
+  /** Slot folders the backup held that were not unpacked, with why. */
+  homesSkipped: string[];
 }
 
 /**
@@ -122,6 +141,7 @@ export interface AppliedRestore {
 export async function applyPendingRestore(
   dataDir: string,
   log: (message: string) => void = () => undefined,
+  options: { isolated?: boolean } = {},
 ): Promise<AppliedRestore | null> {
   const pending = pendingRestoreDir(dataDir);
   if (!existsSync(join(pending, 'restore.json'))) return null;
@@ -147,6 +167,7 @@ export async function applyPendingRestore(
 
   // Slots whose homes and work dirs the agent made lived under the backup's data dir: they live under this one now.
   const homes: string[] = [];
+  const skipped: string[] = [];
   const db = new Database(dbFile, { fileMustExist: true });
   try {
     const from = staged.manifest.sourceDataDir;
@@ -173,8 +194,22 @@ export async function applyPendingRestore(
       ] as const) {
         const archive = join(pending, 'homes', `${slot.id}.${kind}.tar`);
         if (!existsSync(archive)) continue;
-        await untarInto(archive, folder);
-        homes.push(`${slot.id}/${kind}`);
+        // Only the agent's own slot folders are ever replaced: a path named by the backup's database is not trusted.
+        const own = join(dataDir, 'slots', slot.id, kind);
+        if (options.isolated || folder !== own) {
+          const why = options.isolated
+            ? 'slots run as accounts of their own on this host'
+            : `${folder} is not this agent's slot folder ${own}`;
+          skipped.push(`${slot.id}/${kind} (${why})`);
+          continue;
+        }
+        mkdirSync(join(dataDir, 'slots', slot.id), { recursive: true, mode: 0o700 });
+        try {
+          await untarInto(archive, folder);
+          homes.push(`${slot.id}/${kind}`);
+        } catch (error) {
+          skipped.push(`${slot.id}/${kind} (${(error as Error).message})`);
+        }
       }
       // The screen of the replaced slot (if any) is not the restored one's.
       rmSync(join(dataDir, 'slots', slot.id, 'screen'), { recursive: true, force: true });
@@ -193,18 +228,22 @@ export async function applyPendingRestore(
   }
   rmSync(pending, { recursive: true, force: true });
   log(
-    `restored backup ${staged.backupId}: database${staged.secrets.length ? `, secrets (${staged.secrets.join(', ')})` : ''}${homes.length ? `, homes (${homes.join(', ')})` : ''}`,
+    `restored backup ${staged.backupId}: database${staged.secrets.length ? `, secrets (${staged.secrets.join(', ')})` : ''}${homes.length ? `, homes (${homes.join(', ')})` : ''}${skipped.length ? `; NOT unpacked: ${skipped.join(', ')}` : ''}`,
   );
-  return { backupId: staged.backupId, previousDatabase, secrets: staged.secrets, homes };
+  return { backupId: staged.backupId, previousDatabase, secrets: staged.secrets, homes, homesSkipped: skipped };
 }
 
 /**
  * The agent's start: applies a staged restore, or, if that fails, sets it aside (restore-failed-<time>) and says so,
  * so a broken restore never keeps the agent from starting again and again.
  */
-export async function applyStagedRestore(dataDir: string, logger: Pick<Logger, 'info' | 'error'>): Promise<void> {
+export async function applyStagedRestore(
+  dataDir: string,
+  logger: Pick<Logger, 'info' | 'error'>,
+  options: { isolated?: boolean } = {},
+): Promise<void> {
   try {
-    await applyPendingRestore(dataDir, (message) => logger.info(message));
+    await applyPendingRestore(dataDir, (message) => logger.info(message), options);
   } catch (error) {
     const aside = join(dataDir, `restore-failed-${new Date().toISOString().replace(/[-:.]/g, '')}`);
     renameSync(pendingRestoreDir(dataDir), aside);

@@ -32,6 +32,7 @@ export async function registerBackupRoutes(app: FastifyInstance, backups: Backup
   bindRoute(app, backupsApi.runBackup, () => backups.run('manual'));
   bindRoute(app, backupsApi.getBackupSettings, () => backups.settings());
   bindRoute(app, backupsApi.setBackupSettings, ({ body }) => backups.setSettings(body));
+  bindRoute(app, backupsApi.getBackupSigningKey, () => backups.signingPublicKey());
   bindRoute(app, backupsApi.registerBackupKey, ({ body }) => backups.registerKey(body.publicKey));
   bindRoute(app, backupsApi.deleteBackup, ({ params }) => {
     backups.delete(params.id);

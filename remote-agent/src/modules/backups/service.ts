@@ -1,7 +1,8 @@
-import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
   AgentErrorCode,
@@ -10,6 +11,7 @@ import {
   type BackupKeyStatus,
   type BackupList,
   type BackupSettings,
+  type BackupSigningKey,
   type RestoreAccepted,
   type RestoreBody,
 } from '../../contract/index.js';
@@ -28,6 +30,7 @@ import {
   type BackupOrigin,
   type SlotFiles,
 } from './bundle.js';
+import { keyIdOf, loadOrCreateSigningKey, signingPublicKey } from './crypto.js';
 import { backupsToKeep } from './retention.js';
 import { stageRestore } from './restore.js';
 import { BackupStore } from './store.js';
@@ -45,7 +48,14 @@ export interface BackupServiceDeps {
   /** How often the schedule is checked, and the first check after start. */
   tickMs?: number;
   firstTickMs?: number;
+  /** Free bytes of the data dir's filesystem (tests); statfs by default. */
+  freeBytes?: () => number | null;
 }
+
+const NO_KEY = 'No backup key: open this host in the panel (Backups view) so it registers its key; scheduled backups wait for it.';
+
+/** Free space an upload must leave behind. */
+export const UPLOAD_FREE_MARGIN_BYTES = 256 * 1024 * 1024;
 
 const HOMES_ISOLATED =
   'Slot homes cannot be backed up on this host: slots run as accounts of their own (setup-host) and the agent cannot read their homes. Back them up with the host\'s own tools (e.g. a volume snapshot), or turn "include homes" off.';
@@ -56,6 +66,8 @@ export class BackupService {
   readonly backupsDir: string;
   private running: Promise<BackupInfo> | null = null;
   private restoring = false;
+  private uploading = false;
+  private signer: KeyObject | null = null;
   private timer: NodeJS.Timeout | null = null;
   private lastAttemptAt = 0;
 
@@ -88,6 +100,17 @@ export class BackupService {
     if (next.includeHomes && this.deps.isolated)
       throw new AppError(AgentErrorCode.BACKUP_HOMES_UNSUPPORTED, 409, HOMES_ISOLATED);
     return this.store.setSettings(next);
+  }
+
+  /** This agent's backup-signing key (made on first use, in the secrets dir, never in a backup). */
+  signingKey(): KeyObject {
+    this.signer ??= loadOrCreateSigningKey(this.deps.dataDir);
+    return this.signer;
+  }
+
+  signingPublicKey(): BackupSigningKey {
+    const publicKey = signingPublicKey(this.signingKey());
+    return { publicKey, keyId: keyIdOf(publicKey) };
   }
 
   registerKey(publicKey: string): BackupKeyStatus {
@@ -153,6 +176,7 @@ export class BackupService {
         publicKey: this.store.publicKey(),
         homes,
         homesReason: settings.includeHomes ? HOMES_ISOLATED : 'Slot homes are not included (a backup setting).',
+        signingKey: this.signingKey(),
       });
       this.store.recordSuccess(info.createdAt);
       this.prune();
@@ -207,6 +231,11 @@ export class BackupService {
       const settings = this.store.settings();
       if (!settings.enabled || this.running || this.restoring) return;
       if (Date.now() < this.nextDueAt()) return;
+      if (!this.store.publicKey()) {
+        // Nothing is written without the panel's key (it would hold the database in clear): say so, once.
+        if (this.store.outcome().lastError !== NO_KEY) this.store.recordFailure(new Date().toISOString(), NO_KEY);
+        return;
+      }
       this.run('scheduled').catch(() => undefined);
     };
     this.timer = setTimeout(
@@ -234,13 +263,49 @@ export class BackupService {
         413,
         `The file is larger than ${BACKUP_UPLOAD_MAX_BYTES / 1024 ** 3} GiB, the most an upload may be.`,
       );
+    if (this.uploading)
+      throw new AppError(
+        AgentErrorCode.BACKUP_IN_PROGRESS,
+        409,
+        'Another backup file is being uploaded now; wait for it to finish, then send this one.',
+      );
     mkdirSync(this.backupsDir, { recursive: true, mode: 0o700 });
+    // The file plus a margin must fit, or the upload would fill the data dir and stop the gateway for everyone.
+    const free = this.freeBytes();
+    const needed = (declaredLength ?? 0) + UPLOAD_FREE_MARGIN_BYTES;
+    if (free !== null && free < needed)
+      throw new AppError(
+        AgentErrorCode.STORAGE_FULL,
+        507,
+        `The data dir has ${Math.floor(free / 1024 ** 2)} MiB free; this upload needs ${Math.ceil(needed / 1024 ** 2)} MiB (the file and a margin). Free some space (delete old backups) and send it again.`,
+      );
+    this.uploading = true;
+    try {
+      return await this.receiveUploadUnlocked(body, free);
+    } finally {
+      this.uploading = false;
+    }
+  }
+
+  private freeBytes(): number | null {
+    if (this.deps.freeBytes) return this.deps.freeBytes();
+    try {
+      const fs = statfsSync(this.backupsDir);
+      return fs.bavail * fs.bsize;
+    } catch {
+      return null;
+    }
+  }
+
+  private async receiveUploadUnlocked(body: Readable, free: number | null): Promise<BackupInfo> {
     const id = newBackupId('upload');
     const partial = `${backupFile(this.backupsDir, id)}.partial`;
     let received = 0;
     body.on('data', (chunk: Buffer) => {
       received += chunk.length;
       if (received > BACKUP_UPLOAD_MAX_BYTES) body.destroy(new Error('too large'));
+      // Without a declared length, stop before the margin is eaten.
+      else if (free !== null && received > free - UPLOAD_FREE_MARGIN_BYTES) body.destroy(new Error('no space left for it'));
     });
     try {
       await pipeline(body, createWriteStream(partial, { mode: 0o600, flags: 'wx' }));
@@ -250,15 +315,17 @@ export class BackupService {
           400,
           'The upload was empty: send the backup file as the body (application/octet-stream).',
         );
-      const manifest = await verifyBackupFile(partial, this.backupsDir);
+      const { manifest, signer } = await verifyBackupFile(partial);
       renameSync(partial, backupFile(this.backupsDir, id));
       const info: BackupInfo = {
         id,
         origin: 'upload',
         createdAt: manifest.createdAt,
         size: statSync(backupFile(this.backupsDir, id)).size,
+        // Signature and checksums; the database is opened (it needs the panel's key) when a restore is staged.
         verified: true,
         manifest,
+        signer,
       };
       writeSidecar(this.backupsDir, info);
       this.deps.logger.info({ id, size: info.size, from: manifest.hostname }, 'backup uploaded and verified');
@@ -301,6 +368,8 @@ export class BackupService {
         dataDir: this.deps.dataDir,
         dataKey,
         skipSecrets: body.skipSecrets,
+        trustedSigners: body.trustedSigners ?? null,
+        allowUnknownSigner: body.allowUnknownSigner ?? false,
       });
       this.deps.logger.info({ id, secrets: staged.secretsRestored.length }, 'restore staged; restarting onto it');
       setTimeout(() => this.deps.requestRestart(), 250).unref();

@@ -28,9 +28,28 @@ interface Row {
 export class BackupStore {
   constructor(private readonly db: Db) {}
 
+  /** The row, or the defaults when none was written yet: reading never writes (a full disk must not fail a read). */
   private row(): Row {
     const found = this.db.prepare('SELECT * FROM backup_settings WHERE id = 1').get() as Row | undefined;
     if (found) return found;
+    const d = DEFAULT_BACKUP_SETTINGS;
+    return {
+      enabled: d.enabled ? 1 : 0,
+      interval_hours: d.intervalHours,
+      keep_daily: d.keepDaily,
+      keep_weekly: d.keepWeekly,
+      include_homes: d.includeHomes ? 1 : 0,
+      public_key: null,
+      key_id: null,
+      key_registered_at: null,
+      last_success_at: null,
+      last_error: null,
+      last_error_at: null,
+    };
+  }
+
+  /** Makes the row (with the defaults) before a write updates it. */
+  private ensureRow(): void {
     const d = DEFAULT_BACKUP_SETTINGS;
     this.db
       .prepare(
@@ -45,7 +64,6 @@ export class BackupStore {
         d.includeHomes ? 1 : 0,
         new Date().toISOString(),
       );
-    return this.db.prepare('SELECT * FROM backup_settings WHERE id = 1').get() as Row;
   }
 
   settings(): BackupSettings {
@@ -60,7 +78,7 @@ export class BackupStore {
   }
 
   setSettings(next: BackupSettings): BackupSettings {
-    this.row();
+    this.ensureRow();
     this.db
       .prepare(
         'UPDATE backup_settings SET enabled = ?, interval_hours = ?, keep_daily = ?, keep_weekly = ?, include_homes = ?, updated_at = ? WHERE id = 1',
@@ -86,7 +104,7 @@ export class BackupStore {
   }
 
   setKey(publicKey: string): BackupKeyStatus {
-    this.row();
+    this.ensureRow();
     this.db
       .prepare(
         'UPDATE backup_settings SET public_key = ?, key_id = ?, key_registered_at = ?, updated_at = ? WHERE id = 1',
@@ -101,14 +119,14 @@ export class BackupStore {
   }
 
   recordSuccess(at: string): void {
-    this.row();
+    this.ensureRow();
     this.db
       .prepare('UPDATE backup_settings SET last_success_at = ?, last_error = NULL, last_error_at = NULL WHERE id = 1')
       .run(at);
   }
 
   recordFailure(at: string, error: string): void {
-    this.row();
+    this.ensureRow();
     this.db
       .prepare('UPDATE backup_settings SET last_error = ?, last_error_at = ? WHERE id = 1')
       .run(error.slice(0, 1000), at);

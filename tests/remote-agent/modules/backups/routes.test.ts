@@ -4,13 +4,19 @@
  * panel's key opens them.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupInfo, BackupList, CreateKeyBody } from '../../../../remote-agent/src/contract/index.js';
-import { openWithKey, rawPublicKey, unwrapDataKey } from '../../../../remote-agent/src/modules/backups/crypto.js';
-import { readMember, readTarIndex } from '../../../../remote-agent/src/modules/backups/tar.js';
+import {
+  manifestBinding,
+  openSealedPart,
+  rawPublicKey,
+  unwrapDataKey,
+  verifyManifest,
+} from '../../../../remote-agent/src/modules/backups/crypto.js';
+import { readTarIndex } from '../../../../remote-agent/src/modules/backups/tar.js';
 import { startAuthHarness, type Harness } from '../auth/harness.js';
 
 const B = '/api/v1/backups';
@@ -39,6 +45,7 @@ const ROUTES: Array<[string, string, unknown]> = [
   ['GET', `${B}/settings`, undefined],
   ['PUT', `${B}/settings`, { enabled: false, intervalHours: 1, keepDaily: 1, keepWeekly: 0, includeHomes: false }],
   ['PUT', `${B}/key`, { publicKey: Buffer.alloc(32, 1).toString('base64') }],
+  ['GET', `${B}/signing-key`, undefined],
   ['DELETE', `${B}/backup-20261201T000000Z-abcd`, undefined],
   ['POST', `${B}/backup-20261201T000000Z-abcd/restore`, {}],
   ['GET', `${B}/backup-20261201T000000Z-abcd/file`, undefined],
@@ -159,16 +166,31 @@ describe('validation', () => {
 });
 
 describe('secrets', () => {
-  it('without a key the backup runs and says its secrets were left out', async () => {
-    const made = await h.admin<BackupInfo>('POST', B);
-    expect(made.status).toBe(201);
-    expect(made.body.verified).toBe(true);
-    expect(made.body.manifest.secrets).toMatchObject({ included: false, files: [] });
-    expect(made.body.manifest.secrets.reason).toMatch(/No backup key is registered/);
+  it('without a key no backup is written: BACKUP_KEY_MISSING says to open the host in the panel, and the status shows it', async () => {
+    const made = await h.admin<{ error: { code: string; message: string } }>('POST', B);
+    expect(made.status).toBe(409);
+    expect(made.body.error.code).toBe('BACKUP_KEY_MISSING');
+    expect(made.body.error.message).toMatch(/open this host in the panel/);
+    const list = BackupList.parse((await h.admin('GET', B)).body);
+    expect(list.backups).toEqual([]);
+    expect(list.status.lastError).toMatch(/No backup key/);
   });
 
-  it('seals them to the panel key: the file holds none in plaintext; the private key opens them', async () => {
+  it('seals the whole backup to the panel key: no env secret, session token, password hash or secret file in the file', async () => {
     expect((await h.admin('PUT', `${B}/key`, { publicKey })).status).toBe(200);
+    const envSecret = 'ghp_unitEnvSecretValue0123456789abcdef';
+    const now = new Date().toISOString();
+    h.db
+      .prepare(
+        `INSERT INTO slots (id,name,command_json,argv_json,env_json,work_dir,work_dir_managed,home_dir,terminal,desired_state,cols,rows,created_at,updated_at)
+         VALUES ('envslot001','ci','[]','["/bin/true"]',?,?,0,?,'builtin','stopped',80,24,?,?)`,
+      )
+      .run(JSON.stringify({ GITHUB_TOKEN: envSecret }), h.dir, h.dir, now, now);
+    const sessionToken = (h.db.prepare('SELECT token FROM auth_session LIMIT 1').pluck().get() as string) ?? '';
+    const passwordHash = (h.db.prepare('SELECT password FROM auth_account WHERE password IS NOT NULL LIMIT 1').pluck().get() as string) ?? '';
+    expect(sessionToken.length).toBeGreaterThan(10);
+    expect(passwordHash.length).toBeGreaterThan(10);
+
     const made = BackupInfo.parse((await h.admin('POST', B)).body);
     const file = join(h.dir, 'backups', `${made.id}.tar`);
     const bytes = readFileSync(file);
@@ -176,18 +198,29 @@ describe('secrets', () => {
       readFileSync(join(h.dir, 'secrets', name), 'utf8').trim(),
     );
     const adminToken = readFileSync(join(h.dir, 'secrets', 'admin-token'), 'utf8').trim();
-    for (const secret of [...secrets, adminToken, userKey]) expect(bytes.includes(secret)).toBe(false);
+    for (const secret of [...secrets, adminToken, userKey, envSecret, sessionToken, passwordHash, 'SQLite format 3'])
+      expect(bytes.includes(secret), secret.slice(0, 12)).toBe(false);
 
+    // The panel's private key opens every part: the database has the env value, the secrets part the upstream key.
     const members = await readTarIndex(file);
-    const sealed = await readMember(
-      file,
-      members.find((m) => m.name === 'secrets.enc')!,
-    );
+    const member = (name: string) => members.find((m) => m.name === name)!;
     const dataKey = unwrapDataKey(panel.privateKey, made.manifest.secrets.envelope!);
-    const opened = JSON.parse(openWithKey(dataKey, sealed).toString('utf8')) as { files: Record<string, string> };
+    const binding = manifestBinding(made.manifest);
+    const out = join(h.dir, 'opened-secrets.json');
+    await openSealedPart(dataKey, binding, 'secrets.enc', file, member('secrets.enc').offset, member('secrets.enc').size, out);
+    const opened = JSON.parse(readFileSync(out, 'utf8')) as { files: Record<string, string> };
+    rmSync(out);
     expect(Buffer.from(opened.files['upstream-key']!, 'base64').toString()).toBe(UPSTREAM);
     expect(opened.files['admin-token']).toBeUndefined();
-    // A different key cannot open them.
+    expect(opened.files['backup-signing-key']).toBeUndefined();
+    const db = join(h.dir, 'opened.db');
+    await openSealedPart(dataKey, binding, 'agent.db', file, member('agent.db').offset, member('agent.db').size, db);
+    expect(readFileSync(db).includes(envSecret)).toBe(true);
+    rmSync(db);
+    // A part opened under another part's name (moved parts) fails; so does a different key.
+    await expect(
+      openSealedPart(dataKey, binding, 'agent.db', file, member('secrets.enc').offset, member('secrets.enc').size, out),
+    ).rejects.toThrow();
     const other = generateKeyPairSync('x25519');
     expect(() => unwrapDataKey(other.privateKey, made.manifest.secrets.envelope!)).toThrow();
 
@@ -202,9 +235,19 @@ describe('secrets', () => {
     expect(h.logs.join('\n')).not.toContain(privateBody);
   });
 
+  it('signs each backup with the key GET /backups/signing-key shows', async () => {
+    const key = (await h.admin<{ publicKey: string; keyId: string }>('GET', `${B}/signing-key`)).body;
+    const { backups } = BackupList.parse((await h.admin('GET', B)).body);
+    expect(backups[0]!.signer.publicKey).toBe(key.publicKey);
+    expect(verifyManifest(key.publicKey, backups[0]!.manifest, backups[0]!.signer.signature)).toBe(true);
+    // The signing key stays in the secrets dir: never in the database or an answer.
+    const pem = readFileSync(join(h.dir, 'secrets', 'backup-signing-key'), 'utf8').split('\n')[1]!;
+    expect(JSON.stringify(backups)).not.toContain(pem);
+  });
+
   it('a restore without the data key is refused with BACKUP_KEY_MISSING, with a wrong one BACKUP_KEY_MISMATCH', async () => {
     const { backups } = BackupList.parse((await h.admin('GET', B)).body);
-    const sealedOne = backups.find((b) => b.manifest.secrets.included)!;
+    const sealedOne = backups[0]!;
     expect((await h.admin('POST', `${B}/${sealedOne.id}/restore`, {})).body).toMatchObject({
       error: { code: 'BACKUP_KEY_MISSING' },
     });
