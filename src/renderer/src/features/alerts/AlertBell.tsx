@@ -35,7 +35,19 @@ export function AlertBell() {
       data-testid="alert-bell"
       onClick={open}
     >
-      <span aria-hidden="true">🔔</span>
+      {/* An SVG, not the emoji: systems without an emoji font draw a box. */}
+      <svg
+        aria-hidden="true"
+        width="16"
+        height="16"
+        viewBox="0 0 24 24"
+        fill="none"
+        stroke="currentColor"
+        strokeWidth="2"
+      >
+        <path d="M18 8a6 6 0 0 0-12 0c0 7-3 9-3 9h18s-3-2-3-9" />
+        <path d="M13.7 21a2 2 0 0 1-3.4 0" />
+      </svg>
       {unread > 0 ? (
         <span className="alert-bell-count" data-testid="alert-bell-count">
           {unread > 99 ? '99+' : unread}
