@@ -517,6 +517,7 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     requestRestart: deps.restartForRestore ?? (() => process.kill(process.pid, 'SIGTERM')),
   });
   backupStatus = () => backups.status();
+  backupsEnabled = () => backups.settings().enabled;
   await registerBackupRoutes(app, backups);
   // ops:end
 
