@@ -31,6 +31,8 @@ export interface BootstrapOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** The Electron app's save dialog (usage exports); browser mode has none. */
   pickSaveFile?: (suggestedName: string) => Promise<string | null>;
+  /** The Electron app's open dialog (a backup to upload); browser mode has none. */
+  pickOpenFile?: () => Promise<string | null>;
   /** The origin of the renderer's page; terminal tickets are bound to it (see HandlerServices). */
   rendererOrigin?: () => string | null;
   /**
@@ -120,6 +122,7 @@ export async function bootstrap(options: BootstrapOptions): Promise<PanelCore> {
     app: { name: 'Slotdeck', version: options.version, mode: options.mode, dataDir: options.dataDir },
     ...(options.sshConfigFile ? { sshConfigFile: options.sshConfigFile } : {}),
     ...(options.pickSaveFile ? { pickSaveFile: options.pickSaveFile } : {}),
+    ...(options.pickOpenFile ? { pickOpenFile: options.pickOpenFile } : {}),
     ...(options.rendererOrigin ? { rendererOrigin: options.rendererOrigin } : {}),
     deploy,
     events,

@@ -71,6 +71,15 @@ if (!app.requestSingleInstanceLock()) {
         const choice = await (window ? dialog.showSaveDialog(window, options) : dialog.showSaveDialog(options));
         return choice.canceled || !choice.filePath ? null : choice.filePath;
       },
+      pickOpenFile: async () => {
+        const options = {
+          properties: ['openFile' as const],
+          filters: [{ name: 'Slotdeck backup', extensions: ['tar'] }],
+        };
+        const window = BrowserWindow.getFocusedWindow();
+        const choice = await (window ? dialog.showOpenDialog(window, options) : dialog.showOpenDialog(options));
+        return choice.canceled ? null : (choice.filePaths[0] ?? null);
+      },
     });
     const stopIpc = registerElectronIpc({
       ipcMain,

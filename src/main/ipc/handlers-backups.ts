@@ -12,7 +12,9 @@ type BackupsChannel =
   | 'backups:delete'
   | 'backups:download'
   | 'backups:upload'
-  | 'backups:restore';
+  | 'backups:restore'
+  | 'backups:upload-picked'
+  | 'backups:export-key';
 
 /** The backups area's IPC handlers (issue 13): each a call to the host's agent; the backup key stays in main. */
 export function createBackupsHandlers(services: HandlerServices): Pick<Handlers, BackupsChannel> {
@@ -21,6 +23,12 @@ export function createBackupsHandlers(services: HandlerServices): Pick<Handlers,
     keys: new BackupKeys(services.vault),
     progress: (event) => services.events?.emit('backups:progress', event),
     pickSaveFile: services.pickSaveFile,
+    pickOpenFile: services.pickOpenFile,
+    signers: {
+      hostIds: () => services.store.listHosts().map((host) => host.id),
+      get: (hostId) => services.store.preference<string[]>(`backupSigners:${hostId}`) ?? [],
+      set: (hostId, keys) => services.store.setPreference(`backupSigners:${hostId}`, keys),
+    },
   });
   return {
     'backups:list': ({ hostId }, { signal }) => backups.list(hostId, signal),
@@ -31,6 +39,9 @@ export function createBackupsHandlers(services: HandlerServices): Pick<Handlers,
     'backups:delete': ({ hostId, id }, { signal }) => backups.delete(hostId, id, signal),
     'backups:download': ({ hostId, id }, { signal }) => backups.download(hostId, id, signal),
     'backups:upload': ({ hostId, path }, { signal }) => backups.upload(hostId, path, signal),
-    'backups:restore': ({ hostId, id, skipSecrets }, { signal }) => backups.restore(hostId, id, skipSecrets, signal),
+    'backups:restore': ({ hostId, id, skipSecrets, allowUnknownSigner }, { signal }) =>
+      backups.restore(hostId, id, skipSecrets, allowUnknownSigner, signal),
+    'backups:upload-picked': ({ hostId }, { signal }) => backups.uploadPicked(hostId, signal),
+    'backups:export-key': () => backups.exportKey(),
   };
 }

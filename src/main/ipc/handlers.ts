@@ -29,6 +29,8 @@ export interface HandlerServices {
    * mode has none: the export's content goes back to the page, which downloads it.
    */
   pickSaveFile?: (suggestedName: string) => Promise<string | null>;
+  /** The Electron app's open dialog for one file (a backup to upload); browser mode has none. */
+  pickOpenFile?: () => Promise<string | null>;
   /**
    * The origin of the page the renderer runs in (browser mode: the web host's; Electron: `app://slotdeck` or the dev
    * server's). Terminal tickets are bound to it, so the agent takes them from that page only; null when unknown.

@@ -109,6 +109,8 @@ export const INVOKE_CHANNELS = [
   'backups:download',
   'backups:upload',
   'backups:restore',
+  'backups:upload-picked',
+  'backups:export-key',
 ] as const;
 export type InvokeChannel = (typeof INVOKE_CHANNELS)[number];
 

@@ -66,10 +66,19 @@ export const backupsIpcContract = {
     }),
     output: BackupInfo,
   },
+  'backups:upload-picked': { input: HostInput, output: BackupInfo.nullable() },
   'backups:restore': {
-    input: z.strictObject({ hostId: HostId, id: BackupId, skipSecrets: z.boolean().default(false) }),
+    input: z.strictObject({
+      hostId: HostId,
+      id: BackupId,
+      skipSecrets: z.boolean().default(false),
+      /** The admin confirmed restoring a backup signed by a host this panel does not know (never a bad signature). */
+      allowUnknownSigner: z.boolean().default(false),
+    }),
     output: RestoreAccepted,
   },
+  /** Writes the panel's private backup key to a file the admin picks (the app only; never to the page). */
+  'backups:export-key': { input: z.strictObject({}), output: z.object({ savedTo: z.string().nullable(), keyId: z.string() }) },
 };
 export const backupsEventContract = {
   'backups:progress': BackupProgressEvent,

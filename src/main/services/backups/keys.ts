@@ -8,6 +8,7 @@ import {
   hkdfSync,
   type KeyObject,
 } from 'node:crypto';
+import { chmod, writeFile } from 'node:fs/promises';
 import type { SecretsEnvelope } from '../../../../remote-agent/src/contract/backups';
 import { AgentErrorCode } from '../../../../remote-agent/src/contract/errors';
 import { IpcError } from '../../ipc/errors';
@@ -44,6 +45,13 @@ export class BackupKeys {
     return { publicKey: raw.toString('base64'), keyId: keyIdOf(raw) };
   }
 
+  /** Writes the private key (PKCS#8 PEM, 0600) to a file the admin picked; it never goes to the renderer. */
+  async exportTo(file: string): Promise<void> {
+    const key = (await this.privateKey(true))!;
+    await writeFile(file, key.export({ format: 'pem', type: 'pkcs8' }) as string, { mode: 0o600 });
+    await chmod(file, 0o600);
+  }
+
   async keyId(): Promise<string | null> {
     const key = await this.privateKey(false);
     return key ? keyIdOf(rawPublic(key)) : null;
@@ -56,7 +64,7 @@ export class BackupKeys {
     if (!key || mine !== envelope.keyId)
       throw new IpcError(
         AgentErrorCode.BACKUP_KEY_MISMATCH,
-        `This backup's secrets are sealed to key ${envelope.keyId}, and this panel's key is ${mine ?? 'not made yet'}. Restore from the panel that made the backup, or restore without its secrets.`,
+        `This backup's secrets are sealed to key ${envelope.keyId}, and this panel's key is ${mine ?? 'not made yet'}. Restore it from the panel whose key it is sealed to (or on the host with slotdeck-agent restore --key-file and that panel's exported key).`,
       );
     const recipient = rawPublic(key);
     const ephemeral = Buffer.from(envelope.ephemeralPublicKey, 'base64');

@@ -17,6 +17,7 @@ import {
 import type { BackupDownloadResult, BackupKeyInfo } from '../../../shared/ipc/contract-backups';
 import { IpcError } from '../../ipc/errors';
 import type { AgentClient } from '../agent/agent-client';
+import { verifyManifest } from '../../../../remote-agent/src/modules/backups/crypto';
 import type { BackupKeys } from './keys';
 
 /** Browser mode sends a download over its socket up to this size (base64); larger ones need the app. */
@@ -39,6 +40,17 @@ export interface BackupServiceDeps {
   progress: (event: BackupProgress) => void;
   /** The Electron app's save dialog; browser mode has none (the file goes back to the page). */
   pickSaveFile?: ((suggestedName: string) => Promise<string | null>) | undefined;
+  /** The Electron app's open dialog (a backup file to upload); browser mode has none. */
+  pickOpenFile?: (() => Promise<string | null>) | undefined;
+  /** Each host's backup-signing keys (public), pinned in the panel's SQLite (preferences). */
+  signers: SignerPins;
+}
+
+/** Where pinned backup-signing keys live: the panel's preferences table, one entry per host. */
+export interface SignerPins {
+  hostIds(): string[];
+  get(hostId: string): string[];
+  set(hostId: string, keys: string[]): void;
 }
 
 /** Counts bytes as they pass and reports them now and then. */
@@ -65,9 +77,50 @@ export class BackupService {
   async list(hostId: string, signal?: AbortSignal): Promise<BackupList> {
     const client = this.deps.client(hostId);
     const list = await client.call(backupsApi.listBackups, {}, signal);
+    await this.pinSigner(hostId, signal);
     if (list.key.registered) return list;
     const { publicKey } = await this.deps.keys.publicKey();
     return { ...list, key: await client.call(backupsApi.registerBackupKey, { body: { publicKey } }, signal) };
+  }
+
+  /**
+   * Pins the host's backup-signing key (asked over its tunnel, which is authenticated). A host that was set up again
+   * has a new key: it is added, the old one kept, so the old host's backups still restore.
+   */
+  async pinSigner(hostId: string, signal?: AbortSignal): Promise<void> {
+    const { publicKey } = await this.deps.client(hostId).call(backupsApi.getBackupSigningKey, {}, signal);
+    const pinned = this.deps.signers.get(hostId);
+    if (!pinned.includes(publicKey)) this.deps.signers.set(hostId, [...pinned, publicKey]);
+  }
+
+  /** Every signing key of every host this panel knows. */
+  trustedSigners(): string[] {
+    return [...new Set(this.deps.signers.hostIds().flatMap((id) => this.deps.signers.get(id)))];
+  }
+
+  /** Writes the panel's private backup key to a file the admin picks (for `slotdeck-agent restore --key-file`). */
+  async exportKey(): Promise<{ savedTo: string | null; keyId: string }> {
+    if (!this.deps.pickSaveFile)
+      throw new IpcError(
+        AgentErrorCode.BACKUP_KEY_MISSING,
+        'The backup key is exported only from the Slotdeck app (it never goes to a browser page). Open the app on this computer and export it there.',
+      );
+    const { keyId } = await this.deps.keys.publicKey();
+    const savedTo = await this.deps.pickSaveFile(`slotdeck-backup-key-${keyId}.pem`);
+    if (!savedTo) return { savedTo: null, keyId };
+    await this.deps.keys.exportTo(savedTo);
+    return { savedTo, keyId };
+  }
+
+  /** The file the admin picks in the app's open dialog, uploaded; null when they cancelled. */
+  async uploadPicked(hostId: string, signal: AbortSignal): Promise<BackupInfo | null> {
+    if (!this.deps.pickOpenFile)
+      throw new IpcError(
+        AgentErrorCode.BACKUP_FILE_INVALID,
+        'Browser mode cannot read files of this computer: type the backup file\'s path on the computer running Slotdeck, or use the app.',
+      );
+    const file = await this.deps.pickOpenFile();
+    return file ? this.upload(hostId, file, signal) : null;
   }
 
   run(hostId: string, signal?: AbortSignal): Promise<BackupInfo> {
@@ -172,17 +225,38 @@ export class BackupService {
    * Restores a backup that is on the host (made there or uploaded): the panel opens the backup's data key with its
    * private key and sends only that key; the agent stages everything and restarts onto it.
    */
-  async restore(hostId: string, id: string, skipSecrets: boolean, signal?: AbortSignal): Promise<RestoreAccepted> {
+  async restore(
+    hostId: string,
+    id: string,
+    skipSecrets: boolean,
+    allowUnknownSigner = false,
+    signal?: AbortSignal,
+  ): Promise<RestoreAccepted> {
     const client = this.deps.client(hostId);
+    await this.pinSigner(hostId, signal);
     const { backups } = await client.call(backupsApi.listBackups, {}, signal);
     const backup = backups.find((b) => b.id === id);
     if (!backup)
       throw new IpcError(AgentErrorCode.BACKUP_NOT_FOUND, `No backup ${id} on this host any more. Refresh the list.`);
+    // Checked here first (clear errors before anything is sent), and again by the agent on the file itself.
+    if (!verifyManifest(backup.signer.publicKey, backup.manifest, backup.signer.signature))
+      throw new IpcError(
+        AgentErrorCode.BACKUP_SIGNATURE_INVALID,
+        'This backup\'s manifest does not match its signature: the file was changed after it was made. Do not restore it; use another copy.',
+      );
+    const trustedSigners = this.trustedSigners();
+    if (!trustedSigners.includes(backup.signer.publicKey) && !allowUnknownSigner)
+      throw new IpcError(
+        AgentErrorCode.BACKUP_SIGNER_UNKNOWN,
+        `This backup (of "${backup.manifest.hostname}") was not made by a host this panel knows. Restore it only if you know where it comes from: confirm "restore a backup from an unknown host".`,
+      );
     const envelope = backup.manifest.secrets.envelope;
-    const dataKey = envelope && !skipSecrets ? await this.deps.keys.unwrap(envelope) : undefined;
+    if (!envelope)
+      throw new IpcError(AgentErrorCode.BACKUP_FILE_INVALID, 'This backup names no sealed key: make a new backup.');
+    const dataKey = await this.deps.keys.unwrap(envelope);
     return client.call(
       backupsApi.restoreBackup,
-      { params: { id }, body: { skipSecrets, ...(dataKey ? { dataKey } : {}) } },
+      { params: { id }, body: { skipSecrets, dataKey, trustedSigners, allowUnknownSigner } },
       signal,
     );
   }

@@ -18,6 +18,7 @@ let savedTo = '';
 const progress: BackupProgress[] = [];
 const work = mkdtempSync(join(tmpdir(), 'sd-backup-panel-'));
 const entries = new Map<string, string>();
+const pins = new Map<string, string[]>();
 
 beforeAll(async () => {
   h = await startAuthHarness();
@@ -32,6 +33,11 @@ beforeAll(async () => {
     }),
     progress: (event) => progress.push(event),
     pickSaveFile: (name) => Promise.resolve((savedTo = join(work, name))),
+    signers: {
+      hostIds: () => [...pins.keys()],
+      get: (id) => pins.get(id) ?? [],
+      set: (id, keys) => void pins.set(id, keys),
+    },
   });
 }, 60_000);
 afterAll(async () => {
@@ -75,4 +81,60 @@ describe('backups from the panel', () => {
     (await import('node:fs')).writeFileSync(bogus, 'not a tar file '.repeat(100));
     await expect(service.upload('local', bogus, signal)).rejects.toMatchObject({ code: 'BACKUP_FILE_INVALID' });
   });
+
+  it('pins the host signing key, and refuses a backup signed by an unknown host (BACKUP_SIGNER_UNKNOWN) or changed after signing (BACKUP_SIGNATURE_INVALID)', async () => {
+    await service.list('local');
+    expect(pins.get('local')).toEqual([(await h.admin<{ publicKey: string }>('GET', '/api/v1/backups/signing-key')).body.publicKey]);
+    const { backups } = await service.list('local');
+    const { writeBackup } = await import('../../../../remote-agent/src/modules/backups/bundle');
+    const { generateKeyPairSync } = await import('node:crypto');
+    // A backup made by another host's key (same panel key: it could be any host's, or a forger's).
+    const stranger = await writeBackup({
+      dbFile: join(h.dir, 'agent.db'),
+      dataDir: h.dir,
+      backupsDir: join(work, 'stranger'),
+      origin: 'manual',
+      publicKey: (await new BackupKeys({ get: (k) => Promise.resolve(entries.get(k) ?? null), set: () => Promise.resolve() }).publicKey()).publicKey,
+      homes: null,
+      homesReason: 'off',
+      signingKey: generateKeyPairSync('ed25519').privateKey,
+    });
+    const signal = new AbortController().signal;
+    const uploaded = await service.upload('local', join(work, 'stranger', `${stranger.id}.tar`), signal);
+    await expect(service.restore('local', uploaded.id, false, false, signal)).rejects.toMatchObject({
+      code: 'BACKUP_SIGNER_UNKNOWN',
+      message: expect.stringMatching(/unknown host/),
+    });
+    // The agent enforces it too, on the file itself, whatever the panel checked.
+    const direct = await h.admin<{ error: { code: string } }>('POST', `/api/v1/backups/${uploaded.id}/restore`, {
+      dataKey: Buffer.alloc(32).toString('base64'),
+      trustedSigners: pins.get('local'),
+    });
+    expect(direct.body.error.code).toBe('BACKUP_SIGNER_UNKNOWN');
+    // A manifest changed after signing (here: the counts) is refused by the agent on upload, confirmation or not.
+    const own = backups[0]!;
+    const tampered = await tamperManifest(join(h.dir, 'backups', `${own.id}.tar`), join(work, 'tampered.tar'));
+    await expect(service.upload('local', tampered, signal)).rejects.toMatchObject({ code: 'BACKUP_SIGNATURE_INVALID' });
+  });
 });
+
+/** Rewrites a backup with one more row counted in its manifest (the signature left as it was). */
+async function tamperManifest(source: string, target: string): Promise<string> {
+  const { readTarIndex, readMember, extractMember, writeTar } = await import(
+    '../../../../remote-agent/src/modules/backups/tar'
+  );
+  const dir = mkdtempSync(join(work, 'tamper-'));
+  const entries: Array<{ name: string; file: string }> = [];
+  for (const member of await readTarIndex(source)) {
+    const file = join(dir, member.name.replace(/\//g, '_'));
+    if (member.name === 'manifest.json') {
+      const manifest = JSON.parse((await readMember(source, member)).toString()) as { counts: Record<string, number> };
+      manifest.counts.users = (manifest.counts.users ?? 0) + 1;
+      (await import('node:fs')).writeFileSync(file, JSON.stringify(manifest));
+    } else await extractMember(source, member, file);
+    entries.push({ name: member.name, file });
+  }
+  await writeTar(target, entries);
+  return target;
+}
+
