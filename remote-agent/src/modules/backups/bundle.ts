@@ -203,7 +203,7 @@ const currentUid = (): number | null => (typeof process.getuid === 'function' ? 
 
 function listTar(archive: string): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn('tar', ['-tvf', archive, '--quoting-style=escape'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('tar', ['-tvf', archive, '--absolute-names', '--quoting-style=escape'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
     child.once('error', reject);
