@@ -3,6 +3,7 @@
  * who may read logs, what a page and a download hold, coded errors, a fuzz test, and the audit row every
  * state-changing admin call leaves (who: the panel's host profile).
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -238,5 +239,64 @@ describe('audit of admin actions', () => {
     // the panel's "admin" filter still finds every admin row
     const filtered = agent.audit.list({ actor: 'admin', limit: 500 }).entries;
     expect(filtered.some((r) => r.actor.id === 'admin token')).toBe(true);
+  });
+
+  it('records downloads (a whole backup, a log, the audit export), not other reads', async () => {
+    const before = rows().length;
+    const actor = { 'x-slotdeck-actor': encodeURIComponent('laptop') };
+    const panelKey = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+    expect(
+      (await call('PUT', '/api/v1/backups/key', { payload: { publicKey: panelKey.toString('base64') } })).status,
+    ).toBe(200);
+    const made = await call('POST', '/api/v1/backups');
+    expect(made.status).toBeLessThan(300);
+    const backupId = (JSON.parse(made.body) as { id: string }).id;
+    const file = await call('GET', `/api/v1/backups/${backupId}/file`, { headers: actor });
+    expect(file.status).toBe(200);
+    expect((await call('GET', '/api/v1/logs/agent/download', { headers: actor })).status).toBe(200);
+    expect((await call('GET', '/api/v1/audit?format=csv', { headers: actor })).status).toBe(200);
+    await call('GET', '/api/v1/audit');
+    await call('GET', '/api/v1/logs/agent');
+    const added = rows().slice(0, rows().length - before);
+    expect(added.map((r) => [r.actor.id, r.action, r.target, r.outcome])).toEqual([
+      ['laptop', 'GET /api/v1/audit', null, 'success'],
+      ['laptop', 'GET /api/v1/logs/:source/download', 'agent', 'success'],
+      ['laptop', 'GET /api/v1/backups/:id/file', backupId, 'success'],
+      ['admin token', 'POST /api/v1/backups', backupId, 'success'],
+      ['admin token', 'PUT /api/v1/backups/key', null, 'success'],
+    ]);
+    expect(added[0]!.detail).toMatchObject({ format: 'csv', status: 200 });
+    expect(added[2]!.detail).toMatchObject({ status: 200 });
+  });
+
+  it('takes a created thing’s id from the answer: the target of a create, beside the path’s id otherwise', async () => {
+    const before = rows().length;
+    const user = await call('POST', '/api/v1/users', { payload: { username: 'grace' } });
+    const userId = (JSON.parse(user.body) as { id: string }).id;
+    const key = await call('POST', `/api/v1/users/${userId}/keys`, { payload: { name: 'ci' } });
+    const created = JSON.parse(key.body) as { key: { id: string }; secret: string };
+    const added = rows().slice(0, rows().length - before);
+    expect(added.map((r) => [r.action, r.target, r.detail.createdId])).toEqual([
+      ['POST /api/v1/users/:id/keys', userId, created.key.id],
+      ['POST /api/v1/users', userId, undefined],
+    ]);
+    expect(JSON.stringify(added)).not.toContain(created.secret);
+  });
+
+  it('removes invisible format characters from the host profile’s name and refuses control characters', async () => {
+    const before = rows().length;
+    const send = (name: string) =>
+      call('POST', '/api/v1/idle/keep-awake', {
+        payload: { minutes: 5 },
+        headers: { 'x-slotdeck-actor': encodeURIComponent(name) },
+      });
+    // A right-to-left override makes "prod\u202Egnp.exe" read "prodexe.png"; zero-width characters hide inside.
+    expect((await send('prod\u202Egnp.exe')).status).toBe(200);
+    expect((await send('\u200BAda\u200D\u2066 EC2\uFEFF')).status).toBe(200);
+    expect((await send('Ada\u0007')).status).toBe(400);
+    expect((await send('Ada\u2028EC2')).status).toBe(400);
+    expect((await send('\u200B\u200E')).status).toBe(400);
+    const added = rows().slice(0, rows().length - before);
+    expect(added.map((r) => r.actor.id)).toEqual(['Ada EC2', 'prodgnp.exe']);
   });
 });
