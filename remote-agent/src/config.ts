@@ -95,7 +95,7 @@ const KEYS: KeySpec[] = [
     key: 'log.checkIntervalMs',
     env: 'SLOTDECK_AGENT_LOG_CHECK_INTERVAL_MS',
     fromEnv: asInt,
-    fix: 'use milliseconds between 200 and 3600000, e.g. 60000',
+    fix: 'use milliseconds between 200 and 3600000, e.g. 10000',
   },
   {
     key: 'reconcileIntervalMs',
@@ -353,10 +353,13 @@ export const AgentConfigSchema = z.strictObject({
       maxAgeDays: z.int().min(1).max(3650).default(30),
       /** Lines also go to stdout (journald, PM2, a terminal); the file is written either way. */
       stdout: z.boolean().default(true),
-      /** How often the slots' PM2 logs are checked for rotation. */
-      checkIntervalMs: z.int().min(200).max(3_600_000).default(60_000),
+      /**
+       * How often the slots' PM2 logs are checked for rotation: a check is a stat per file, and a slot can write its
+       * holder's stdout as fast as the disk takes it, so what one interval lets grow is what the disk must hold.
+       */
+      checkIntervalMs: z.int().min(200).max(3_600_000).default(10_000),
     })
-    .default({ maxBytes: 10 * 1024 * 1024, maxFiles: 5, maxAgeDays: 30, stdout: true, checkIntervalMs: 60_000 }),
+    .default({ maxBytes: 10 * 1024 * 1024, maxFiles: 5, maxAgeDays: 30, stdout: true, checkIntervalMs: 10_000 }),
   reconcileIntervalMs: z.int().min(200).max(600_000).default(5000),
   crashLoop: z
     .strictObject({
