@@ -134,7 +134,13 @@ export class AlertService {
       ops.on('storage', (event) => {
         if (event.full) this.storageFull.set(event.path, event.error);
         else if (this.storageFull.delete(event.path))
-          this.store.recovery({ kind: 'storage', target: event.path, message: `${event.path} can be written again.` });
+          this.write('storage recovery', () =>
+            this.store.recovery({
+              kind: 'storage',
+              target: event.path,
+              message: `${event.path} can be written again.`,
+            }),
+          );
         // A full disk is urgent: evaluate now rather than at the next tick.
         void this.evaluate();
       }),
@@ -155,22 +161,26 @@ export class AlertService {
   private noteStart(): void {
     const previous = this.readState<LastRun>('agent.lastRun');
     const pid = this.deps.pid ?? process.pid;
-    this.writeState('agent.lastRun', { pid, startedAt: new Date(this.now()).toISOString(), cleanStop: false });
+    this.write('agent start', () =>
+      this.writeState('agent.lastRun', { pid, startedAt: new Date(this.now()).toISOString(), cleanStop: false }),
+    );
     const rule = this.rules.effective().get('agent_restarted')!;
     if (!previous || !rule.enabled) return;
     const how = previous.cleanStop
       ? 'The previous run stopped cleanly (an upgrade or a restart by the admin).'
       : 'The previous run ended without stopping cleanly (a crash, kill -9, OOM or power loss): read the agent log.';
-    const alert = this.store.fire({
-      rule: 'agent_restarted',
-      subject: '',
-      severity: previous.cleanStop ? 'info' : 'warning',
-      title: RULE_TEXT.agent_restarted.title,
-      message: `The agent started again (pid ${pid}); the previous one (pid ${previous.pid}) started at ${previous.startedAt}. ${how}`,
-      notify: true,
-      resolved: true,
-    });
-    this.deps.webhook.enqueue(alert, 'firing');
+    const alert = this.write('agent restarted', () =>
+      this.store.fire({
+        rule: 'agent_restarted',
+        subject: '',
+        severity: previous.cleanStop ? 'info' : 'warning',
+        title: RULE_TEXT.agent_restarted.title,
+        message: `The agent started again (pid ${pid}); the previous one (pid ${previous.pid}) started at ${previous.startedAt}. ${how}`,
+        notify: true,
+        resolved: true,
+      }),
+    );
+    if (alert) this.deps.webhook.enqueue(alert, 'firing');
   }
 
   private readState<T>(key: string): T | null {
@@ -369,20 +379,73 @@ export class AlertService {
     return Math.max(count(this.restartTimes.get(slotId)), count(this.restartEvents.get(slotId)));
   }
 
+  /** Runs a history write; a failed one (a full disk) is logged and answers null instead of stopping the rules. */
+  private write<T>(what: string, action: () => T): T | null {
+    try {
+      return action();
+    } catch (error) {
+      this.deps.logger.warn({ err: error, what }, 'alerts: the history could not be written');
+      return null;
+    }
+  }
+
+  /**
+   * Alerts whose row could not be written (the disk is full: the very time storage_full fires). They are notified
+   * anyway, kept here, and written once the disk takes writes again (each once: the entry goes when its row exists).
+   */
+  private readonly unwritten = new Map<
+    string,
+    { alert: Alert; condition: Condition; notifiedAt: number | null; resolvedAt: number | null }
+  >();
+
   /** Fires what is new, resolves what cleared, reminds what fires on past the hour. */
   private apply(rules: Map<AlertRuleId, EffectiveRule>, evaluated: Set<AlertRuleId>, conditions: Condition[]): void {
     const now = this.now();
     const holding = new Map(conditions.map((c) => [`${c.rule}\u0000${c.subject}`, c]));
+    for (const [key, kept] of this.unwritten) {
+      const rule = rules.get(kept.condition.rule);
+      // Resolved while unrecorded: only its row is owed; a condition back since then fires anew below.
+      const condition = kept.resolvedAt === null ? holding.get(key) : undefined;
+      if (kept.resolvedAt === null && !condition && rule && rule.enabled && !evaluated.has(rule.id)) continue;
+      const written = this.write('an alert kept while the disk was full', () =>
+        this.store.fire({
+          ...(condition ?? kept.condition),
+          severity: kept.alert.severity,
+          notify: kept.notifiedAt !== null,
+          resolved: !condition,
+          firedAt: Date.parse(kept.alert.firedAt),
+        }),
+      );
+      // Recorded as firing: from now on it is a row like any other (the loop below sees it, already notified).
+      if (written) this.unwritten.delete(key);
+      else if (condition) holding.delete(key);
+      if (kept.resolvedAt !== null) continue;
+      if (!condition) {
+        kept.resolvedAt = now;
+        const resolved = written ?? {
+          ...kept.alert,
+          state: 'resolved' as const,
+          resolvedAt: new Date(now).toISOString(),
+        };
+        kept.alert = resolved;
+        if (kept.notifiedAt !== null && rule?.enabled) this.deps.webhook.enqueue(resolved, 'resolved');
+        this.deps.logger.info({ rule: kept.condition.rule, subject: kept.condition.subject }, 'alert resolved');
+      } else if (!written && kept.notifiedAt !== null && now - kept.notifiedAt >= this.repeatMs) {
+        kept.notifiedAt = now;
+        this.deps.webhook.enqueue({ ...kept.alert, message: condition.message }, 'reminder');
+      }
+    }
     for (const firing of this.store.firing()) {
       const key = `${firing.rule}\u0000${firing.subject}`;
       const condition = holding.get(key);
       const rule = rules.get(firing.rule as AlertRuleId);
       if (condition) {
         holding.delete(key);
-        this.store.seen(firing.id, condition.message);
+        this.write('seen', () => this.store.seen(firing.id, condition.message));
         const last = firing.notified ? firing.lastNotifiedAt : this.store.lastNotified(firing.rule, firing.subject);
         if (last === null || now - last >= this.repeatMs) {
-          this.store.markNotified(firing.id);
+          // Unrecorded (a full disk), the reminder would repeat every tick: notify only once it is recorded.
+          if (this.write('notified', () => this.store.markNotified(firing.id)) === null) continue;
           const alert = this.store.get(firing.id)!;
           this.deps.webhook.enqueue(alert, firing.notified ? 'reminder' : 'firing');
         }
@@ -390,23 +453,61 @@ export class AlertService {
       }
       // A disabled rule's alerts end quietly; a rule whose inputs could not be read keeps its alerts.
       if (rule && rule.enabled && !evaluated.has(rule.id)) continue;
-      const resolved = this.store.resolve(firing.id);
+      // Not recorded as resolved (a full disk): it stays firing and is resolved at a later evaluation.
+      const resolved = this.write('resolved', () => this.store.resolve(firing.id));
       if (resolved && firing.notified && rule?.enabled) this.deps.webhook.enqueue(resolved, 'resolved');
-      this.deps.logger.info({ rule: firing.rule, subject: firing.subject }, 'alert resolved');
+      if (resolved) this.deps.logger.info({ rule: firing.rule, subject: firing.subject }, 'alert resolved');
     }
-    for (const condition of holding.values()) {
+    for (const [key, condition] of holding) {
       const last = this.store.lastNotified(condition.rule, condition.subject);
       // Fired again within the hour of its last notification (a flapping condition): recorded, not notified.
       const notify = last === null || now - last >= this.repeatMs;
-      const alert = this.store.fire({ ...condition, severity: RULE_TEXT[condition.rule].severity, notify });
-      this.deps.logger.info({ rule: condition.rule, subject: condition.subject, notify }, 'alert firing');
+      const severity = RULE_TEXT[condition.rule].severity;
+      const written = this.write('fired', () => this.store.fire({ ...condition, severity, notify }));
+      this.deps.logger.info(
+        { rule: condition.rule, subject: condition.subject, notify, written: !!written },
+        'alert firing',
+      );
+      const alert = written ?? this.inMemory(condition, severity, notify, now);
+      if (!written) this.unwritten.set(key, { alert, condition, notifiedAt: notify ? now : null, resolvedAt: null });
       if (notify) this.deps.webhook.enqueue(alert, 'firing');
     }
   }
 
+  private inMemory(condition: Condition, severity: Alert['severity'], notify: boolean, now: number): Alert {
+    const at = new Date(now).toISOString();
+    return {
+      // Not a row yet: no id the history knows.
+      id: '0',
+      kind: 'alert',
+      rule: condition.rule,
+      subject: condition.subject,
+      severity,
+      title: condition.title,
+      message: condition.message,
+      state: 'firing',
+      firedAt: at,
+      resolvedAt: null,
+      lastSeenAt: at,
+      occurrences: 1,
+      notified: notify,
+      read: false,
+    };
+  }
+
   list(query: ListAlertsQuery): { alerts: Alert[]; nextCursor: string | null; unread: number; firing: number } {
     const parsed = ListAlertsQuerySchema.parse(query);
-    return { ...this.store.list(parsed), ...this.store.counts() };
+    const page = this.store.list(parsed);
+    const counts = this.store.counts();
+    // Alerts not recorded yet (a full disk) head the first page, so the bell shows them too.
+    const kept = [...this.unwritten.values()].filter((entry) => entry.resolvedAt === null).map((entry) => entry.alert);
+    const shown = parsed.cursor === undefined && ['all', 'firing', 'unread'].includes(parsed.filter) ? kept : [];
+    return {
+      ...page,
+      alerts: [...shown, ...page.alerts],
+      unread: counts.unread + kept.length,
+      firing: counts.firing + kept.length,
+    };
   }
 
   markRead(body: MarkAlertsReadBody): { marked: number; unread: number } {
@@ -426,7 +527,7 @@ export class AlertService {
     for (const off of this.unsubscribe.splice(0)) off();
     await this.running;
     const run = this.readState<LastRun>('agent.lastRun');
-    if (run) this.writeState('agent.lastRun', { ...run, cleanStop: true });
+    if (run) this.write('clean stop', () => this.writeState('agent.lastRun', { ...run, cleanStop: true }));
     await this.deps.webhook.close();
   }
 }

@@ -112,8 +112,11 @@ export class AlertStore {
     notify: boolean;
     /** Momentary alerts (the agent restarted) are resolved as they are recorded. */
     resolved?: boolean;
+    /** When it fired, if earlier than now (an alert kept in memory while the disk was full). */
+    firedAt?: number;
   }): Alert {
     const at = this.iso();
+    const firedAt = input.firedAt === undefined ? at : new Date(input.firedAt).toISOString();
     const result = this.db
       .prepare(
         `INSERT INTO alerts (kind, rule, subject, severity, title, message, state, fired_at, resolved_at, last_seen_at,
@@ -127,7 +130,7 @@ export class AlertStore {
         clip(input.title),
         clip(input.message),
         input.resolved ? 'resolved' : 'firing',
-        at,
+        firedAt,
         input.resolved ? at : null,
         at,
         input.notify ? 1 : 0,

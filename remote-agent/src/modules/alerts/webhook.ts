@@ -298,7 +298,12 @@ export class AlertWebhook {
       what,
     };
     const url = this.url();
-    this.saveState({ ...this.state(), lastDelivery: delivery });
+    try {
+      this.saveState({ ...this.state(), lastDelivery: delivery });
+    } catch (error) {
+      // A full disk: the delivery happened all the same; only its record is lost.
+      this.deps.logger.warn({ err: error }, 'the alert webhook delivery could not be recorded');
+    }
     if (!delivery.ok)
       this.deps.logger.warn(
         { target: url ? webhookTarget(url) : null, what, attempts: tried, status: result.status, error: result.error },
