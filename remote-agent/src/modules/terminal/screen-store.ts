@@ -525,6 +525,7 @@ export class ScreenStore {
   snapshot(): Promise<ScreenSnapshot> {
     return this.exclusive(async () => {
       const mirror = await this.catchUp(this.seqNow);
+      this.touchMirror();
       return {
         data: mirror.serializer.serialize({ scrollback: this.options.scrollbackLines }),
         size: { cols: mirror.term.cols, rows: mirror.term.rows },
@@ -537,46 +538,62 @@ export class ScreenStore {
   compact(): Promise<void> {
     return this.exclusive(async () => {
       if (this.closed || this.pausedBecause !== null || this.journalBytes === 0) return;
-      const mirror = await this.catchUp(this.seqNow);
-      if (this.closed || this.pausedBecause !== null) return;
-      const data = mirror.serializer.serialize({ scrollback: this.options.scrollbackLines });
-      const target = mirror.seq;
-      const next = this.generation + 1;
-      const snapshot: SnapshotFile = {
-        version: 1,
-        generation: next,
-        cols: mirror.term.cols,
-        rows: mirror.term.rows,
-        data,
-      };
-      const temporary = `${this.snapshotPath}.tmp`;
-      // Output goes on arriving while the new files are written (asynchronously, off the event loop): it waits in
-      // memory and is written to the new journal once it is in place, after the part of the old one it continues.
-      this.writesHeld += 1;
+      // A mirror at its scrollback cap holds ~18 MB (10,000 lines of 120 columns). It stays for MIRROR_IDLE_MS after
+      // a viewer's snapshot (the next viewer opens at once); compacting does not extend that, and a mirror nobody
+      // viewed lately is freed right after it: R7 found 5 bursting consoles holding ~90 MB this way for good.
       try {
-        await this.writerIdle();
-        if (this.closed || this.pausedBecause !== null) return;
-        const tail = await this.readJournalAsync(target - this.journalBaseSeq, this.writtenSeq - this.journalBaseSeq);
-        await fsPromises.writeFile(this.journalPath(next), tail, { mode: 0o600 });
-        await fsPromises.writeFile(temporary, JSON.stringify(snapshot), { mode: 0o600 });
-        if (this.closed || this.pausedBecause !== null) throw new Error('closed while compacting');
-        // From here on nothing awaits: the new snapshot and journal replace the old ones at once.
-        renameSync(temporary, this.snapshotPath);
-        closeSync(this.journalFd);
-        rmSync(this.journalPath(this.generation), { force: true });
-        this.generation = next;
-        this.journalFd = openSync(this.journalPath(next), JOURNAL_FLAGS, 0o600);
-        this.journalBaseSeq = target;
-      } catch (error) {
-        rmSync(this.journalPath(next), { force: true });
-        rmSync(temporary, { force: true });
-        if (!this.closed) this.options.storage?.reportWriteFailure(error, `screen snapshot of slot ${this.label}`);
-        throw error;
+        await this.compactWithMirror();
       } finally {
-        this.writesHeld -= 1;
-        if (this.pendingBytes > 0) this.scheduleWrite();
+        if (this.mirrorIdleTimer === null) this.disposeMirror();
       }
     });
+  }
+
+  /** Whether a headless terminal mirror of the screen is in memory now (tests check it is freed). */
+  get holdsMirror(): boolean {
+    return this.mirror !== null;
+  }
+
+  private async compactWithMirror(): Promise<void> {
+    const mirror = await this.catchUp(this.seqNow);
+    if (this.closed || this.pausedBecause !== null) return;
+    const data = mirror.serializer.serialize({ scrollback: this.options.scrollbackLines });
+    const target = mirror.seq;
+    const next = this.generation + 1;
+    const snapshot: SnapshotFile = {
+      version: 1,
+      generation: next,
+      cols: mirror.term.cols,
+      rows: mirror.term.rows,
+      data,
+    };
+    const temporary = `${this.snapshotPath}.tmp`;
+    // Output goes on arriving while the new files are written (asynchronously, off the event loop): it waits in
+    // memory and is written to the new journal once it is in place, after the part of the old one it continues.
+    this.writesHeld += 1;
+    try {
+      await this.writerIdle();
+      if (this.closed || this.pausedBecause !== null) return;
+      const tail = await this.readJournalAsync(target - this.journalBaseSeq, this.writtenSeq - this.journalBaseSeq);
+      await fsPromises.writeFile(this.journalPath(next), tail, { mode: 0o600 });
+      await fsPromises.writeFile(temporary, JSON.stringify(snapshot), { mode: 0o600 });
+      if (this.closed || this.pausedBecause !== null) throw new Error('closed while compacting');
+      // From here on nothing awaits: the new snapshot and journal replace the old ones at once.
+      renameSync(temporary, this.snapshotPath);
+      closeSync(this.journalFd);
+      rmSync(this.journalPath(this.generation), { force: true });
+      this.generation = next;
+      this.journalFd = openSync(this.journalPath(next), JOURNAL_FLAGS, 0o600);
+      this.journalBaseSeq = target;
+    } catch (error) {
+      rmSync(this.journalPath(next), { force: true });
+      rmSync(temporary, { force: true });
+      if (!this.closed) this.options.storage?.reportWriteFailure(error, `screen snapshot of slot ${this.label}`);
+      throw error;
+    } finally {
+      this.writesHeld -= 1;
+      if (this.pendingBytes > 0) this.scheduleWrite();
+    }
   }
 
   private async readJournalAsync(from: number, to: number): Promise<Buffer> {
@@ -641,7 +658,6 @@ export class ScreenStore {
     // While recording is paused the journal ends where it stopped: the screen is rebuilt up to there.
     const target = Math.min(wanted, this.writtenSeq);
     const mirror = (this.mirror ??= await this.buildMirror());
-    this.touchMirror();
     const from = mirror.seq - this.journalBaseSeq;
     const to = target - this.journalBaseSeq;
     const skipBefore = to - from > this.options.maxReplayBytes ? to - this.options.maxReplayBytes : from;
@@ -693,6 +709,8 @@ export class ScreenStore {
   }
 
   private disposeMirror(): void {
+    if (this.mirrorIdleTimer) clearTimeout(this.mirrorIdleTimer);
+    this.mirrorIdleTimer = null;
     this.mirror?.term.dispose();
     this.mirror = null;
   }
