@@ -193,7 +193,7 @@ export type WebhookDelivery = z.infer<typeof WebhookDelivery>;
 
 export const WebhookSettings = z.object({
   configured: z.boolean(),
-  /** Only the host and a hint of the path (`hooks.slack.com/…`): the whole URL is a credential and never answered. */
+  /** The scheme, the host's domain and a hint of a path (`https://…slack.com/…`): the URL is a credential, never answered. */
   target: z.string().nullable(),
   format: WebhookFormat,
   enabled: z.boolean(),

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Alert, WebhookDelivery, WebhookFormat, WebhookSettings } from '../../contract/index.js';
 import type { Db } from '../../db/database.js';
+import { AgentErrorCode } from '../../contract/index.js';
+import { AppError } from '../../errors.js';
 
 /** What a notification says happened to an alert. */
 export type NotificationEvent = 'firing' | 'resolved' | 'reminder' | 'test';
@@ -28,13 +30,32 @@ export const DEFAULT_DELIVERY: DeliveryOptions = {
 /** Pending notifications beyond this are dropped oldest first (a receiver down for hours must not grow memory). */
 const MAX_QUEUE = 200;
 
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
 /**
- * "hooks.slack.com/…": enough for the admin to recognise the webhook, nothing of the path (a Slack webhook's path is
- * its credential).
+ * "https://…slack.com/…": the scheme and the last two labels of the host, enough to recognise the service, and
+ * nothing of the path: a Slack webhook's path is its credential, and so is the host's first label of services like
+ * `<id>.m.pipedream.net`. Addresses and one-label hosts (loopback) are shown whole: they name no secret.
  */
 export function webhookTarget(url: string): string {
   const parsed = new URL(url);
-  return parsed.pathname.length > 1 || parsed.search ? `${parsed.host}/\u2026` : parsed.host;
+  const host = parsed.hostname;
+  const labels = host.split('.');
+  const shown =
+    host.startsWith('[') || IPV4.test(host) || labels.length <= 2 ? host : `\u2026${labels.slice(-2).join('.')}`;
+  const port = parsed.port ? `:${parsed.port}` : '';
+  return `${parsed.protocol}//${shown}${port}${parsed.pathname.length > 1 || parsed.search ? '/\u2026' : ''}`;
+}
+
+/** Whether a URL's host is this machine (plain http is allowed only there: nothing crosses a network). */
+function isLoopback(url: URL): boolean {
+  const host = url.hostname;
+  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** Slack's mrkdwn reads `<…>` as links and mentions (`<!channel>`) and `&` as an entity: escaped as Slack asks. */
+export function escapeMrkdwn(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 /** Takes the URL, its path and its query out of an error message (fetch's errors may quote the URL). */
@@ -77,17 +98,17 @@ export function slackMessage(payload: WebhookPayload): { text: string; blocks: u
   const { alert, event } = payload;
   const mark = event === 'resolved' ? ':white_check_mark:' : (SEVERITY_MARK[alert.severity] ?? '');
   const verb = { firing: 'Firing', resolved: 'Resolved', reminder: 'Still firing', test: 'Test' }[event];
-  const text = `${mark} [${payload.host}] ${verb}: ${alert.title}`;
+  const text = `${mark} [${escapeMrkdwn(payload.host)}] ${verb}: ${escapeMrkdwn(alert.title)}`;
   return {
     text,
     blocks: [
-      { type: 'section', text: { type: 'mrkdwn', text: `*${text}*\n${alert.message}` } },
+      { type: 'section', text: { type: 'mrkdwn', text: `*${text}*\n${escapeMrkdwn(alert.message)}` } },
       {
         type: 'context',
         elements: [
           {
             type: 'mrkdwn',
-            text: `rule \`${alert.rule}\`${alert.subject ? ` \u00b7 ${alert.subject}` : ''} \u00b7 fired ${alert.firedAt}${alert.resolvedAt ? ` \u00b7 resolved ${alert.resolvedAt}` : ''}`,
+            text: `rule \`${alert.rule}\`${alert.subject ? ` \u00b7 ${escapeMrkdwn(alert.subject)}` : ''} \u00b7 fired ${alert.firedAt}${alert.resolvedAt ? ` \u00b7 resolved ${alert.resolvedAt}` : ''}`,
           },
         ],
       },
@@ -173,6 +194,12 @@ export class AlertWebhook {
     format?: WebhookFormat | undefined;
     enabled?: boolean | undefined;
   }): WebhookSettings {
+    if (change.url && new URL(change.url).protocol === 'http:' && !isLoopback(new URL(change.url)))
+      throw new AppError(
+        AgentErrorCode.ALERT_WEBHOOK_INVALID,
+        400,
+        'A webhook URL with http:// would send alerts, and the URL itself, unencrypted: use https:// (plain http is accepted only for a receiver on this host, e.g. http://127.0.0.1:9000/…).',
+      );
     if (change.url === null) {
       rmSync(this.file, { force: true });
     } else if (change.url !== undefined) {

@@ -150,7 +150,7 @@ describe('the webhook URL is a secret', () => {
   it('is kept 0600 in the secrets folder and never in SQLite, its WAL, the logs or any answer', async () => {
     const set = await admin<WebhookSettings>('PUT', `${A}/webhook`, { url: receiver.url, format: 'slack' });
     expect(set.body).toMatchObject({ configured: true, format: 'slack' });
-    expect(set.body.target).toMatch(/^127\.0\.0\.1:\d+\/…$/);
+    expect(set.body.target).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/…$/);
     const file = join(h.dir, 'secrets', 'alert-webhook');
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(readFileSync(file, 'utf8')).toBe(receiver.url);

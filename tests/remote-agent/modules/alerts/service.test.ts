@@ -4,6 +4,7 @@
  * or Slack's format.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { webhookTarget } from '../../../../remote-agent/src/modules/alerts/webhook.js';
 import { healthDetails, Receiver, slot, startAlerts, type AlertHarness } from './harness.js';
 
 const HOUR = 3_600_000;
@@ -288,7 +289,38 @@ describe('webhook delivery', () => {
     expect(receiver.received).toEqual([]);
     const settings = h.webhook.settings();
     expect(settings).toMatchObject({ configured: true, enabled: false, format: 'json' });
-    expect(settings.target).toMatch(/^127\.0\.0\.1:\d+\/…$/);
+    expect(settings.target).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/…$/);
     expect(JSON.stringify(settings)).not.toContain('SECRETPATH');
+  });
+
+  it('masks the host of a hosted receiver down to its domain and never shows the path', () => {
+    expect(webhookTarget('https://eo1a2b3c4d5e6f.m.pipedream.net/some/path?token=x')).toBe('https://…pipedream.net/…');
+    expect(webhookTarget('https://hooks.slack.com/services/T0/B0/SECRET')).toBe('https://…slack.com/…');
+    expect(webhookTarget('https://example.com')).toBe('https://example.com');
+    expect(webhookTarget('http://[::1]:8080/x')).toBe('http://[::1]:8080/…');
+  });
+
+  it('refuses a plain http URL unless the receiver is on this host: use https', () => {
+    for (const url of ['http://hooks.example.com/x', 'http://10.0.0.5/x', 'http://127.0.0.1.nip.io/x'])
+      expect(() => h.webhook.update({ url })).toThrow(expect.objectContaining({ code: 'ALERT_WEBHOOK_INVALID' }));
+    expect(() => h.webhook.update({ url: 'http://hooks.example.com/x' })).toThrow(/use https/);
+    // The refused URL replaced nothing.
+    expect(h.webhook.settings().target).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/…$/);
+    expect(h.webhook.update({ url: 'http://localhost:9/x' }).target).toBe('http://localhost:9/…');
+    expect(h.webhook.update({ url: 'https://hooks.example.com/x' }).target).toBe('https://…example.com/…');
+  });
+
+  it('escapes Slack’s control sequences in names and messages, so a slot name cannot mention @channel or link', async () => {
+    h.webhook.update({ format: 'slack' });
+    h.details = healthDetails({
+      slots: [{ ...slot('s1', 'failed'), name: '<!channel> & <https://evil.example|click>' }],
+    });
+    await h.tick();
+    const body = receiver.received[0]!.body as { text: string; blocks: Array<{ text?: { text: string } }> };
+    const all = JSON.stringify(body);
+    expect(all).not.toContain('<!channel>');
+    expect(all).not.toContain('<https://evil');
+    expect(body.text).toContain('&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;');
+    expect(body.blocks[0]!.text!.text).toContain('&lt;!channel&gt;');
   });
 });
