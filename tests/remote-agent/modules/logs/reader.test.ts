@@ -121,7 +121,7 @@ describe('a 30 MB log in three files', () => {
 });
 
 describe('following a log across rotations', () => {
-  it('serves only complete new lines after a cursor, through a rename and a copy-and-truncate', () => {
+  it('serves only complete new lines after a cursor, through a rename and a copy-and-truncate', async () => {
     const followDir = mkdtempSync(join(tmpdir(), 'sd-log-follow-'));
     const live = join(followDir, 'agent.log');
     const limits = { maxBytes: 64 * 1024, maxFiles: 3, maxAgeDays: 30 };
@@ -143,7 +143,7 @@ describe('following a log across rotations', () => {
     file.close();
     expect(readFileSync(`${live}.1`, 'utf8').length).toBeGreaterThan(0);
     // PM2's kind: copied and truncated under a writer with O_APPEND
-    copyTruncate(live, limits.maxFiles);
+    await copyTruncate(live, limits);
     appendFileSync(live, line(700) + line(701));
     appendFileSync(live, line(702).slice(0, 20)); // a line still being written
     follow();
