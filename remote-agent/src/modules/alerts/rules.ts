@@ -43,7 +43,7 @@ export const RULE_TEXT: Record<AlertRuleId, RuleText> = {
   upstream_errors: {
     title: 'Upstream errors',
     description:
-      'More than `errorPercent` % of gateway requests failed upstream over `windowMinutes` minutes (with at least `minRequests` requests). Check the upstream key and the provider\u2019s status page.',
+      'More than `errorPercent` % of the requests forwarded to the upstream failed over `windowMinutes` minutes (with at least `minRequests` requests). Check the upstream key and the provider\u2019s status page.',
     severity: 'critical',
   },
   quota_80: {

@@ -10,6 +10,7 @@ import type {
 import { ListAlertsQuery as ListAlertsQuerySchema } from '../../contract/index.js';
 import type { Db } from '../../db/database.js';
 import type { OpsEvents } from '../../ops/events.js';
+import { isUpstreamError } from '../health/details.js';
 import { RULE_TEXT, RuleStore, type EffectiveRule } from './rules.js';
 import { AlertStore } from './store.js';
 import type { AlertWebhook } from './webhook.js';
@@ -122,10 +123,8 @@ export class AlertService {
     if (this.timer) return;
     const { ops } = this.deps;
     this.unsubscribe.push(
-      ops.on('gateway.exchange', (event) => {
-        if (event.outcome === 'refused' || event.outcome === 'client_error') return;
-        this.errors.add(this.now(), event.outcome === 'upstream_error');
-      }),
+      // Forwarded requests only: the gateway's own answers (/v1/me/*, refusals, its 500s) say nothing of the upstream.
+      ops.on('upstream.answer', (event) => this.errors.add(this.now(), isUpstreamError(event.status))),
       ops.on('slot.restarted', (event) => {
         const times = this.restartEvents.get(event.slotId) ?? [];
         times.push(this.now());
@@ -307,7 +306,7 @@ export class AlertService {
         add(
           'upstream_errors',
           '',
-          `${errors} of ${total} gateway requests (${((errors / total) * 100).toFixed(1)} %) failed upstream in the last ${rule.params.windowMinutes} minutes.`,
+          `${errors} of ${total} (${((errors / total) * 100).toFixed(1)} %) forwarded requests failed upstream in the last ${rule.params.windowMinutes} minutes.`,
         );
     }
 

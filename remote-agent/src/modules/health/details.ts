@@ -144,13 +144,11 @@ export class HealthDetailsService {
     this.now = deps.now ?? Date.now;
     this.loopDelay = monitorEventLoopDelay({ resolution: 20 });
     this.unsubscribe.push(
+      // The error rate is over requests forwarded to the upstream only: the gateway's own answers (/v1/me/*,
+      // /v1/models, refusals, its own 500s) would otherwise dilute it.
       deps.ops.on('upstream.answer', (answer) => {
         this.upstreamLast = { status: answer.status, at: answer.at, error: answer.error };
-      }),
-      // The error rate is over gateway requests that reached (or tried to reach) the upstream.
-      deps.ops.on('gateway.exchange', (exchange) => {
-        if (exchange.outcome === 'refused' || exchange.outcome === 'client_left') return;
-        this.upstreamWindow.add(this.now(), exchange.outcome === 'upstream_error');
+        this.upstreamWindow.add(this.now(), isUpstreamError(answer.status));
       }),
       deps.ops.on('storage', (event) => {
         this.lastWriteError = event.full ? event.error : null;
@@ -238,7 +236,7 @@ export class HealthDetailsService {
     if (upstream.errorRate5m !== null && upstream.errorRate5m > UPSTREAM_ERRORS_HIGH)
       problems.push({
         code: 'UPSTREAM_ERRORS',
-        message: `${Math.round(upstream.errorRate5m * 100)}% of gateway requests failed upstream in the last 5 minutes. Check the upstream key and its status page.`,
+        message: `${Math.round(upstream.errorRate5m * 100)}% of forwarded gateway requests failed upstream in the last 5 minutes. Check the upstream key and its status page.`,
       });
     const backup = this.backup(now, problems);
     const tls = this.tls(now, problems);
@@ -421,4 +419,9 @@ export function formatBytes(bytes: number): string {
     unit++;
   }
   return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+/** An upstream failure: no answer at all, a 5xx, or its 429 (it is overloaded or our key is throttled). */
+export function isUpstreamError(status: number | null): boolean {
+  return status === null || status >= 500 || status === 429;
 }

@@ -126,7 +126,7 @@ describe('thresholds', () => {
 
   it('upstream errors need the share and a minimum count: 1 failure of 2 does not page, 10 of 100 does', async () => {
     const exchange = (outcome: 'ok' | 'upstream_error') =>
-      h.ops.emit('gateway.exchange', { status: 200, model: 'm', outcome, stream: false, durationMs: 1, overheadMs: 1 });
+      h.ops.emit('upstream.answer', { status: outcome === 'ok' ? 200 : 529, error: null, at: h.clock.now() });
     exchange('ok');
     exchange('upstream_error');
     await h.tick();

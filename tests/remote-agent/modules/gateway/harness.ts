@@ -21,6 +21,7 @@ import { QuotaService } from '../../../../remote-agent/src/modules/usage/quotas.
 import { UsageRecorder } from '../../../../remote-agent/src/modules/usage/recorder.js';
 import { UserService } from '../../../../remote-agent/src/modules/users/service.js';
 import { KeyVerifier } from '../../../../remote-agent/src/modules/users/verifier.js';
+import type { OpsEvents } from '../../../../remote-agent/src/ops/events.js';
 import {
   FAKE_UPSTREAM_KEY,
   startFakeAnthropic,
@@ -67,6 +68,8 @@ export async function startHarness(
     prices?: Record<string, ModelPrice>;
     /** false: no fake upstream (the config's upstreamBaseUrl is used as given). */
     upstream?: boolean;
+    /** The operations bus the gateway emits on (metrics and alerts listen). */
+    ops?: OpsEvents;
   } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'sd-gateway-'));
@@ -107,6 +110,7 @@ export async function startHarness(
     settings: new GatewaySettings(db),
     upstreamKey,
     onRefused: (refusal) => refusals.push(refusal),
+    ...(options.ops ? { ops: options.ops } : {}),
   });
   await gateway.app.ready();
   return {
