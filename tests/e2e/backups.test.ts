@@ -22,12 +22,12 @@ afterAll(async () => {
 });
 
 describe('backups (Chromium, browser mode, the local agent)', () => {
-  it('backs up now: the backup appears, verified, with its secrets sealed to the panel key', async () => {
+  it('backs up now: the backup appears, verified, sealed to the panel key and signed', async () => {
     await page.getByRole('navigation', { name: 'Views' }).getByRole('button', { name: 'Backups', exact: true }).click();
     const view = page.getByRole('main', { name: 'Backups' });
     // Opening the view gave the host this panel's key: backups seal their secrets from now on.
     await view
-      .getByText(/Secrets \(upstream key, sign-in secret, slot keys\) are sealed to key [0-9a-f]{16}/)
+      .getByText(/Every backup \(database, secrets, homes\) is sealed to key [0-9a-f]{16} and signed by the host/)
       .waitFor();
     await expect(view.getByText('No backups on this host yet.').count()).resolves.toBe(1);
 
@@ -52,5 +52,16 @@ describe('backups (Chromium, browser mode, the local agent)', () => {
     await confirm.getByRole('button', { name: 'Cancel' }).click();
     await confirm.waitFor({ state: 'detached' });
     expect(await rows.count()).toBe(1);
+
+    // Browser mode never gets the private key: Export key… says to use the app.
+    await view.getByRole('button', { name: 'Export key…' }).click();
+    await page
+      .getByRole('dialog', { name: 'Export the backup key?' })
+      .getByRole('button', { name: 'Export key…' })
+      .click();
+    await page
+      .getByText(/exported only from the Slotdeck app/)
+      .first()
+      .waitFor();
   });
 });

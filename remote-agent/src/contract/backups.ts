@@ -124,7 +124,10 @@ export const RestoreBody = z.strictObject({
   /** Restore without the secrets part (they stay as they are on this host). */
   skipSecrets: z.boolean().default(false),
   /** Signing keys (raw Ed25519, base64) of the hosts the panel knows: the backup must be signed by one of them. */
-  trustedSigners: z.array(z.string().regex(/^[A-Za-z0-9+/]{43}=$/)).max(1000).optional(),
+  trustedSigners: z
+    .array(z.string().regex(/^[A-Za-z0-9+/]{43}=$/))
+    .max(1000)
+    .optional(),
   /** The admin confirmed restoring a backup from a host the panel does not know (never a bad signature). */
   allowUnknownSigner: z.boolean().default(false),
 });

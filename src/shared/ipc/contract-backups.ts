@@ -78,7 +78,10 @@ export const backupsIpcContract = {
     output: RestoreAccepted,
   },
   /** Writes the panel's private backup key to a file the admin picks (the app only; never to the page). */
-  'backups:export-key': { input: z.strictObject({}), output: z.object({ savedTo: z.string().nullable(), keyId: z.string() }) },
+  'backups:export-key': {
+    input: z.strictObject({}),
+    output: z.object({ savedTo: z.string().nullable(), keyId: z.string() }),
+  },
 };
 export const backupsEventContract = {
   'backups:progress': BackupProgressEvent,

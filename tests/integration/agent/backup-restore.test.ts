@@ -99,6 +99,8 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
+const SLOT_ENV_SECRET = 'ghp_r9SlotEnvSecretValue0123456789abcd';
+
 describe('R9: backup under write load, restore onto a fresh agent (stand-in upstream)', () => {
   let before: { user: User; key: CreatedKey; slot: Slot; homeFile: string };
   let backup: BackupInfo;
@@ -133,7 +135,7 @@ describe('R9: backup under write load, restore onto a fresh agent (stand-in upst
         })
       ).status,
     ).toBe(200);
-    const slot = await source.createSlot({ name: 'kept', ownerId: user.id });
+    const slot = await source.createSlot({ name: 'kept', ownerId: user.id, env: { GITHUB_TOKEN: SLOT_ENV_SECRET } });
     const homeFile = join(slot.homeDir, 'notes.txt');
     mkdirSync(slot.homeDir, { recursive: true });
     writeFileSync(homeFile, 'what alice wrote\n');
@@ -193,13 +195,24 @@ describe('R9: backup under write load, restore onto a fresh agent (stand-in upst
     downloaded = join(work, 'backup.tar');
     writeFileSync(downloaded, bytes);
     const secrets = join(source.dataDir, 'secrets');
+    // Whatever the database holds is sealed too: slot env values, session tokens, password hashes, key hashes.
+    const db = new Database(join(source.dataDir, 'agent.db'), { readonly: true });
+    const fromDb = [
+      ...(db.prepare('SELECT token FROM auth_session').pluck().all() as string[]),
+      ...(db.prepare('SELECT password FROM auth_account WHERE password IS NOT NULL').pluck().all() as string[]),
+    ];
+    db.close();
     for (const secret of [
       FAKE_UPSTREAM_KEY,
       readFileSync(join(secrets, 'auth-secret'), 'utf8').trim(),
       source.token,
       before.key.secret,
+      SLOT_ENV_SECRET,
+      'SQLite format 3',
+      'what alice wrote',
+      ...fromDb,
     ])
-      expect(bytes.includes(secret)).toBe(false);
+      expect(bytes.includes(secret), secret.slice(0, 16)).toBe(false);
     // Caches are left out of the homes.
     expect(bytes.length).toBeLessThan(1024 * 1024);
   });
@@ -231,12 +244,16 @@ describe('R9: backup under write load, restore onto a fresh agent (stand-in upst
 
     // The panel unwraps the data key itself; only that key, for this restore, goes to the agent.
     const dataKey = unwrapDataKey(panelKey.privateKey, uploaded.manifest.secrets.envelope!).toString('base64');
+    // The panel pinned the source's signing key: the agent checks the file is signed by it.
+    const signer = (await source.request<{ publicKey: string }>('GET', '/api/v1/backups/signing-key')).body.publicKey;
+    expect(uploaded.signer.publicKey).toBe(signer);
     const restore = await fresh.request<RestoreAccepted>('POST', `/api/v1/backups/${uploaded.id}/restore`, {
       dataKey,
+      trustedSigners: [signer],
     });
     expect(restore.status, JSON.stringify(restore.body)).toBe(202);
     expect(restore.body.secretsRestored).toContain('upstream-key');
-    expect(restore.body.secretsKept).toEqual(['admin-token']);
+    expect(restore.body.secretsKept).toEqual(['admin-token', 'backup-signing-key']);
     // The agent stops itself; PM2 (on hosts) or the panel ("This computer") starts it again: here, the test.
     await waitForExit(fresh);
     const started = Date.now();
@@ -283,11 +300,26 @@ describe('R9: backup under write load, restore onto a fresh agent (stand-in upst
     const made = await runCli(['backup', '--data-dir', source.dataDir, '--out', out]);
     expect(made.code, made.out).toBe(0);
     expect(made.out).toMatch(/verified \(integrity_check ok/);
-    expect(made.out).toMatch(/secrets: \d+ files, sealed/);
+    expect(made.out).toMatch(/sealed to the panel's key .*\(database, \d+ secret files/);
+    const signerFile = join(work, 'signer.pub');
+    writeFileSync(
+      signerFile,
+      (await source.request<{ publicKey: string }>('GET', '/api/v1/backups/signing-key')).body.publicKey,
+    );
     const late = (await source.request<CreatedKey>('POST', `/api/v1/users/${before.user.id}/keys`, { name: 'late' }))
       .body;
 
-    const restored = await runCli(['restore', out, '--data-dir', fresh.dataDir, '--key-file', keyFile]);
+    const restored = await runCli([
+      'restore',
+      out,
+      '--data-dir',
+      fresh.dataDir,
+      '--key-file',
+      keyFile,
+      '--signer-key',
+      signerFile,
+    ]);
+    expect(restored.out).toMatch(/signature checked/);
     expect(restored.code, restored.out).toBe(0);
     expect(restored.out).toMatch(/stopping the agent/);
     expect(restored.out).toMatch(/restored: database, secrets/);

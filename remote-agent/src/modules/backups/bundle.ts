@@ -203,12 +203,16 @@ const currentUid = (): number | null => (typeof process.getuid === 'function' ? 
 
 function listTar(archive: string): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn('tar', ['-tvf', archive, '--absolute-names', '--quoting-style=escape'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('tar', ['-tvf', archive, '--absolute-names', '--quoting-style=escape'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
     child.once('error', reject);
     child.once('exit', (code) =>
-      code === 0 ? resolve(Buffer.concat(out).toString('utf8').split('\n').filter(Boolean)) : reject(new Error('tar -t failed')),
+      code === 0
+        ? resolve(Buffer.concat(out).toString('utf8').split('\n').filter(Boolean))
+        : reject(new Error('tar -t failed')),
     );
   });
 }
@@ -350,7 +354,10 @@ export async function writeBackup(options: WriteBackupOptions): Promise<BackupIn
         parts.push({ name: entry.name, size: statSync(sealed).size, sha256: await hashFile(sealed) });
       }
       const manifest: BackupManifest = { ...header, parts };
-      const signer = { publicKey: signingPublicKey(options.signingKey), signature: signManifest(options.signingKey, manifest) };
+      const signer = {
+        publicKey: signingPublicKey(options.signingKey),
+        signature: signManifest(options.signingKey, manifest),
+      };
       writeFileSync(join(work, 'manifest.json'), `${canonicalJson(manifest)}\n`, { mode: 0o600 });
       writeFileSync(join(work, 'manifest.sig'), `${JSON.stringify({ alg: 'ed25519', ...signer })}\n`, { mode: 0o600 });
       const partial = `${backupFile(options.backupsDir, id)}.partial`;
@@ -362,7 +369,15 @@ export async function writeBackup(options: WriteBackupOptions): Promise<BackupIn
       // Read back what was written: signature, every part's bytes, and the database opened with the key and checked.
       const { members } = await inspectBackup(partial);
       const reopened = join(work, 'verify.db');
-      await openSealedPart(dataKey, binding, 'agent.db', partial, members.get('agent.db')!.offset, members.get('agent.db')!.size, reopened);
+      await openSealedPart(
+        dataKey,
+        binding,
+        'agent.db',
+        partial,
+        members.get('agent.db')!.offset,
+        members.get('agent.db')!.size,
+        reopened,
+      );
       const again = checkDatabase(reopened);
       const differsAgain = sameCounts(snapshot.counts, again.counts);
       if (again.integrity !== 'ok' || differsAgain)
@@ -428,7 +443,9 @@ export async function inspectBackup(file: string): Promise<{
     throw invalid('its manifest.json cannot be read');
   }
   if (raw.formatVersion === 1)
-    throw invalid('it is an early format whose database is not sealed and whose manifest is not signed (make a new backup)');
+    throw invalid(
+      'it is an early format whose database is not sealed and whose manifest is not signed (make a new backup)',
+    );
   const parsed = BackupManifest.safeParse(raw);
   if (!parsed.success) throw invalid('its manifest.json cannot be read');
   const manifest = parsed.data;
@@ -443,7 +460,7 @@ export async function inspectBackup(file: string): Promise<{
     throw new AppError(
       AgentErrorCode.BACKUP_SIGNATURE_INVALID,
       400,
-      'The backup\'s manifest does not match its signature: the file was changed after it was made. Do not restore it; use another copy.',
+      "The backup's manifest does not match its signature: the file was changed after it was made. Do not restore it; use another copy.",
     );
   if (!manifest.secrets.envelope) throw invalid('it names no sealed data key');
   if (!manifest.parts.some((part) => part.name === 'agent.db')) throw invalid('it has no database');

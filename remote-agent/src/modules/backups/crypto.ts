@@ -145,7 +145,13 @@ function chunkNonce(prefix: Buffer, index: number): Buffer {
 /** The sealed size of `size` plaintext bytes. */
 export const sealedSize = (size: number): number => PREFIX + size + TAG * Math.max(1, Math.ceil(size / SEAL_CHUNK));
 
-export async function sealFile(key: Buffer, binding: Buffer, part: string, source: string, target: string): Promise<void> {
+export async function sealFile(
+  key: Buffer,
+  binding: Buffer,
+  part: string,
+  source: string,
+  target: string,
+): Promise<void> {
   const input = await open(source, 'r');
   const output = await open(target, 'wx', 0o600);
   try {
@@ -249,7 +255,9 @@ export function loadOrCreateSigningKey(dataDir: string): KeyObject {
 
 /** The raw 32-byte Ed25519 public key, base64. */
 export const signingPublicKey = (key: KeyObject): string =>
-  (createPublicKey(key).export({ format: 'der', type: 'spki' }) as Buffer).subarray(ED25519_SPKI_PREFIX.length).toString('base64');
+  (createPublicKey(key).export({ format: 'der', type: 'spki' }) as Buffer)
+    .subarray(ED25519_SPKI_PREFIX.length)
+    .toString('base64');
 
 export const signManifest = (key: KeyObject, manifest: BackupManifest): string =>
   sign(null, Buffer.from(canonicalJson(manifest)), key).toString('base64');

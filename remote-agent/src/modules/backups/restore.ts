@@ -103,7 +103,8 @@ export async function stageRestore(options: {
       }
     }
     for (const member of members.values())
-      if (/^homes\/[a-z0-9]{10}\.(home|work)\.tar$/.test(member.name)) await open(member.name, join(staging, member.name));
+      if (/^homes\/[a-z0-9]{10}\.(home|work)\.tar$/.test(member.name))
+        await open(member.name, join(staging, member.name));
     writeFileSync(
       join(staging, 'restore.json'),
       JSON.stringify({ backupId: options.backupId, manifest, secrets: restored }),

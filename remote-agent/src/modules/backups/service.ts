@@ -52,7 +52,8 @@ export interface BackupServiceDeps {
   freeBytes?: () => number | null;
 }
 
-const NO_KEY = 'No backup key: open this host in the panel (Backups view) so it registers its key; scheduled backups wait for it.';
+const NO_KEY =
+  'No backup key: open this host in the panel (Backups view) so it registers its key; scheduled backups wait for it.';
 
 /** Free space an upload must leave behind. */
 export const UPLOAD_FREE_MARGIN_BYTES = 256 * 1024 * 1024;
@@ -305,7 +306,8 @@ export class BackupService {
       received += chunk.length;
       if (received > BACKUP_UPLOAD_MAX_BYTES) body.destroy(new Error('too large'));
       // Without a declared length, stop before the margin is eaten.
-      else if (free !== null && received > free - UPLOAD_FREE_MARGIN_BYTES) body.destroy(new Error('no space left for it'));
+      else if (free !== null && received > free - UPLOAD_FREE_MARGIN_BYTES)
+        body.destroy(new Error('no space left for it'));
     });
     try {
       await pipeline(body, createWriteStream(partial, { mode: 0o600, flags: 'wx' }));

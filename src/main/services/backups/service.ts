@@ -117,7 +117,7 @@ export class BackupService {
     if (!this.deps.pickOpenFile)
       throw new IpcError(
         AgentErrorCode.BACKUP_FILE_INVALID,
-        'Browser mode cannot read files of this computer: type the backup file\'s path on the computer running Slotdeck, or use the app.',
+        "Browser mode cannot read files of this computer: type the backup file's path on the computer running Slotdeck, or use the app.",
       );
     const file = await this.deps.pickOpenFile();
     return file ? this.upload(hostId, file, signal) : null;
@@ -242,7 +242,7 @@ export class BackupService {
     if (!verifyManifest(backup.signer.publicKey, backup.manifest, backup.signer.signature))
       throw new IpcError(
         AgentErrorCode.BACKUP_SIGNATURE_INVALID,
-        'This backup\'s manifest does not match its signature: the file was changed after it was made. Do not restore it; use another copy.',
+        "This backup's manifest does not match its signature: the file was changed after it was made. Do not restore it; use another copy.",
       );
     const trustedSigners = this.trustedSigners();
     if (!trustedSigners.includes(backup.signer.publicKey) && !allowUnknownSigner)

@@ -84,7 +84,9 @@ describe('backups from the panel', () => {
 
   it('pins the host signing key, and refuses a backup signed by an unknown host (BACKUP_SIGNER_UNKNOWN) or changed after signing (BACKUP_SIGNATURE_INVALID)', async () => {
     await service.list('local');
-    expect(pins.get('local')).toEqual([(await h.admin<{ publicKey: string }>('GET', '/api/v1/backups/signing-key')).body.publicKey]);
+    expect(pins.get('local')).toEqual([
+      (await h.admin<{ publicKey: string }>('GET', '/api/v1/backups/signing-key')).body.publicKey,
+    ]);
     const { backups } = await service.list('local');
     const { writeBackup } = await import('../../../../remote-agent/src/modules/backups/bundle');
     const { generateKeyPairSync } = await import('node:crypto');
@@ -94,7 +96,12 @@ describe('backups from the panel', () => {
       dataDir: h.dir,
       backupsDir: join(work, 'stranger'),
       origin: 'manual',
-      publicKey: (await new BackupKeys({ get: (k) => Promise.resolve(entries.get(k) ?? null), set: () => Promise.resolve() }).publicKey()).publicKey,
+      publicKey: (
+        await new BackupKeys({
+          get: (k) => Promise.resolve(entries.get(k) ?? null),
+          set: () => Promise.resolve(),
+        }).publicKey()
+      ).publicKey,
       homes: null,
       homesReason: 'off',
       signingKey: generateKeyPairSync('ed25519').privateKey,
@@ -120,9 +127,8 @@ describe('backups from the panel', () => {
 
 /** Rewrites a backup with one more row counted in its manifest (the signature left as it was). */
 async function tamperManifest(source: string, target: string): Promise<string> {
-  const { readTarIndex, readMember, extractMember, writeTar } = await import(
-    '../../../../remote-agent/src/modules/backups/tar'
-  );
+  const { readTarIndex, readMember, extractMember, writeTar } =
+    await import('../../../../remote-agent/src/modules/backups/tar');
   const dir = mkdtempSync(join(work, 'tamper-'));
   const entries: Array<{ name: string; file: string }> = [];
   for (const member of await readTarIndex(source)) {
@@ -137,4 +143,3 @@ async function tamperManifest(source: string, target: string): Promise<string> {
   await writeTar(target, entries);
   return target;
 }
-

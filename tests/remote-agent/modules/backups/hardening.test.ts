@@ -6,7 +6,16 @@
  */
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -128,7 +137,10 @@ describe('restore into slot folders', () => {
 });
 
 /** A tar made with Python's tarfile, so members GNU tar would never write can be put in. */
-function craftTar(target: string, members: Array<{ name: string; type: 'file' | 'symlink' | 'hardlink'; link?: string }>): void {
+function craftTar(
+  target: string,
+  members: Array<{ name: string; type: 'file' | 'symlink' | 'hardlink'; link?: string }>,
+): void {
   const script = `
 import tarfile, io, json, sys
 members = json.loads(sys.argv[2])
@@ -186,7 +198,9 @@ describe('homes at backup time', () => {
     symlinkSync(secrets, home);
     await expect(tarFolder(home, join(root, 'linked.tar'))).rejects.toThrow(/not a folder/);
     const own = mkdtempSync(join(root, 'owned-'));
-    await expect(tarFolder(own, join(root, 'foreign.tar'), (process.getuid?.() ?? 0) + 1)).rejects.toThrow(/owned by uid/);
+    await expect(tarFolder(own, join(root, 'foreign.tar'), (process.getuid?.() ?? 0) + 1)).rejects.toThrow(
+      /owned by uid/,
+    );
   });
 });
 
@@ -225,7 +239,10 @@ describe('settings and uploads', () => {
       requestRestart: () => undefined,
       freeBytes: () => free,
     });
-    await expect(service.receiveUpload(new PassThrough(), 1024)).rejects.toMatchObject({ code: 'STORAGE_FULL', status: 507 });
+    await expect(service.receiveUpload(new PassThrough(), 1024)).rejects.toMatchObject({
+      code: 'STORAGE_FULL',
+      status: 507,
+    });
     free = 10 * 1024 ** 3;
     const slow = new PassThrough();
     const first = service.receiveUpload(slow, 1024);

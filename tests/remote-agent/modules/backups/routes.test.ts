@@ -187,7 +187,9 @@ describe('secrets', () => {
       )
       .run(JSON.stringify({ GITHUB_TOKEN: envSecret }), h.dir, h.dir, now, now);
     const sessionToken = (h.db.prepare('SELECT token FROM auth_session LIMIT 1').pluck().get() as string) ?? '';
-    const passwordHash = (h.db.prepare('SELECT password FROM auth_account WHERE password IS NOT NULL LIMIT 1').pluck().get() as string) ?? '';
+    const passwordHash =
+      (h.db.prepare('SELECT password FROM auth_account WHERE password IS NOT NULL LIMIT 1').pluck().get() as string) ??
+      '';
     expect(sessionToken.length).toBeGreaterThan(10);
     expect(passwordHash.length).toBeGreaterThan(10);
 
@@ -207,7 +209,15 @@ describe('secrets', () => {
     const dataKey = unwrapDataKey(panel.privateKey, made.manifest.secrets.envelope!);
     const binding = manifestBinding(made.manifest);
     const out = join(h.dir, 'opened-secrets.json');
-    await openSealedPart(dataKey, binding, 'secrets.enc', file, member('secrets.enc').offset, member('secrets.enc').size, out);
+    await openSealedPart(
+      dataKey,
+      binding,
+      'secrets.enc',
+      file,
+      member('secrets.enc').offset,
+      member('secrets.enc').size,
+      out,
+    );
     const opened = JSON.parse(readFileSync(out, 'utf8')) as { files: Record<string, string> };
     rmSync(out);
     expect(Buffer.from(opened.files['upstream-key']!, 'base64').toString()).toBe(UPSTREAM);

@@ -121,12 +121,55 @@ export default function BackupsView({ hostId }: { hostId: string }) {
       );
       setUploadPath('');
     });
+  const restoreUnknown = (backup: BackupInfo, message: string): void =>
+    confirmDanger(
+      stores,
+      'Restore a backup from an unknown host?',
+      `${message} Its signature is intact, but it was not made by a host this panel knows: anyone holding this panel's public key could have made it. Go on only if you know where the file comes from.`,
+      'Restore a backup from an unknown host',
+      () =>
+        run('restore', async () => {
+          const accepted = await stores.ipc.invoke('backups:restore', {
+            hostId,
+            id: backup.id,
+            skipSecrets: false,
+            allowUnknownSigner: true,
+          });
+          notify(accepted.message);
+        }),
+    );
   const restore = (backup: BackupInfo): void =>
     confirmDanger(stores, 'Restore this backup?', replacedBy(backup), 'Restore and restart the agent', () =>
       run('restore', async () => {
-        const accepted = await stores.ipc.invoke('backups:restore', { hostId, id: backup.id, skipSecrets: false });
-        notify(accepted.message);
+        try {
+          const accepted = await stores.ipc.invoke('backups:restore', { hostId, id: backup.id, skipSecrets: false });
+          notify(accepted.message);
+        } catch (err) {
+          // An unknown signer may be confirmed; a bad signature never (it is shown as the error it is).
+          if ((err as { code?: string }).code !== 'BACKUP_SIGNER_UNKNOWN') throw err;
+          restoreUnknown(backup, (err as Error).message);
+        }
       }),
+    );
+  const uploadPicked = (): Promise<void> =>
+    run('upload', async () => {
+      const uploaded = await stores.ipc.invoke('backups:upload-picked', { hostId });
+      if (uploaded)
+        notify(
+          `Uploaded and checked: the backup of ${uploaded.manifest.hostname} from ${formatDateTime(uploaded.createdAt)}.`,
+        );
+    });
+  const exportKey = (): void =>
+    confirmDanger(
+      stores,
+      'Export the backup key?',
+      "This writes the panel's private backup key to a file you pick. Whoever has that file can open every backup sealed to this panel (databases, secrets, homes): keep it offline, never next to the backups. It is for `slotdeck-agent restore --key-file` on a host.",
+      'Export key…',
+      () =>
+        run('export-key', async () => {
+          const exported = await stores.ipc.invoke('backups:export-key', {});
+          if (exported.savedTo) notify(`Backup key ${exported.keyId} written to ${exported.savedTo}.`);
+        }),
     );
   const remove = (backup: BackupInfo): void =>
     confirmDanger(stores, 'Delete this backup?', `The file of ${backup.id} is deleted from the host.`, 'Delete', () =>
@@ -327,8 +370,8 @@ export default function BackupsView({ hostId }: { hostId: string }) {
             <h3>Key</h3>
             <p className="muted">
               {list.key.registered
-                ? `Secrets (upstream key, sign-in secret, slot keys) are sealed to key ${list.key.keyId}. Only a panel holding its private half (in its keychain) can restore them.`
-                : 'No key registered: backups leave the secrets out.'}
+                ? `Every backup (database, secrets, homes) is sealed to key ${list.key.keyId} and signed by the host. Only a panel holding its private half (in its keychain), or its exported key file, can restore one.`
+                : 'No backup key: no backup is written until this panel registers its key (it does when the list loads).'}
             </p>
             <button
               type="button"
@@ -337,14 +380,22 @@ export default function BackupsView({ hostId }: { hostId: string }) {
               onClick={() => void sealToThisPanel()}
             >
               Seal to this panel's key
+            </button>{' '}
+            <button type="button" className="button small" disabled={busy !== null} onClick={exportKey}>
+              Export key…
             </button>
           </section>
 
           <section className="form-section" aria-label="Restore from a file">
             <h3>Restore from a file on this computer</h3>
             <p className="muted">
-              Upload a backup (from this or another host); it is checked, listed above, and can then be restored.
+              Upload a backup (from this or another host); its signature and checksums are checked, it is listed above,
+              and can then be restored. In the app, choose the file; in browser mode, type its path on the computer
+              running Slotdeck (files of the browser's computer cannot be sent yet).
             </p>
+            <button type="button" className="button small" disabled={busy !== null} onClick={() => void uploadPicked()}>
+              Choose file…
+            </button>{' '}
             <input
               type="text"
               aria-label="Backup file path"
