@@ -14,7 +14,8 @@ case $socket in */s/*) claimed="${socket%/s/*}/${socket##*/}" ;; esac
 # replace it, so nobody loses their shell: this process stands in for the session's dtach under the new daemon. It
 # ends when the session does (PM2 then starts a fresh one, below) and ends the session when PM2 stops it.
 if live "$socket" || { [ -n "$claimed" ] && live "$claimed"; }; then
-  master=$(pgrep -o -f -- "-N $socket " 2>/dev/null)
+  # Only a dtach of this account: any other can start a process whose command line names this socket.
+  master=$(pgrep -o -u "$(id -u)" -f -- "-N $socket " 2>/dev/null)
   echo "slotdeck: adopting the session already running on $socket${master:+ (dtach $master)}" >&2
   trap '[ -n "$master" ] && kill -TERM "$master" 2>/dev/null; exit 0' INT TERM HUP
   while live "$socket" || { [ -n "$claimed" ] && live "$claimed"; }; do

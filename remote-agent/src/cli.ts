@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { WebSocket } from 'ws';
 import { ConfigError, loadConfig, type AgentConfig } from './config.js';
@@ -18,6 +17,7 @@ import { databasePath, readAgentState, runAgent, StartupError } from './server.j
 import { createAgentLogger } from './logger.js';
 import { Pm2Supervisor } from './supervisor/pm2.js';
 import { endSessions, slotSessions } from './supervisor/sessions.js';
+import { slotFoldersOf } from './modules/slots/slot-folders.js';
 import { AGENT_VERSION } from './version.js';
 import { SetupError, setupHost } from './setup-host.js';
 import { RELEASE_USAGE, ReleaseUsageError, runRelease } from './release/index.js';
@@ -315,7 +315,7 @@ async function main(argv: string[]): Promise<number> {
         throw new CliError('Stop the agent first (its slots would be started again at once).');
       const supervisor = new Pm2Supervisor(cfg.pm2Home);
       const daemon = supervisor.daemonPid();
-      const folders = { runDir: cfg.runDir, slotsDir: join(cfg.dataDir, 'slots') };
+      const folders = slotFoldersOf(cfg.dataDir, cfg.runDir);
       const sessions = slotSessions(folders);
       if (daemon !== null) {
         await supervisor.connect();

@@ -61,7 +61,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  const sessions = slotSessions({ runDir, slotsDir: join(dir, 'slots') });
+  const sessions = slotSessions({ runDir, slotsDir: join(dir, 'slots'), agentUid: process.getuid!() });
   await agent?.close();
   await supervisor?.shutdownDaemon();
   await endSessions(sessions);

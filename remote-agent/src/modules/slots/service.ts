@@ -26,7 +26,7 @@ import {
 import type { AgentConfig } from '../../config.js';
 import { AppError } from '../../errors.js';
 import type { OpsEvents } from '../../ops/events.js';
-import { endSessions, processesWithArgument, sessionsOf } from '../../supervisor/sessions.js';
+import { endSessions, sessionsOf, slotProcessOf, slotProcesses, uidOf } from '../../supervisor/sessions.js';
 import {
   SupervisorUnavailableError,
   type DaemonChange,
@@ -204,7 +204,7 @@ export class SlotService {
       const id = /^([a-z0-9]{10})\.sock$/.exec(entry)?.[1];
       if (!id || repo.get(id)) continue;
       const socket = `${paths.runDir}/${entry}`;
-      const holders = processesWithArgument(socket);
+      const holders = slotProcesses(socket, agentUid()).map((found) => found.pid);
       logger.warn({ socket, holders }, 'ending the session of a slot that no longer exists');
       void endSessions(sessionsOf(holders)).finally(() => rmSync(socket, { force: true }));
     }
@@ -683,32 +683,59 @@ export class SlotService {
     await endSessions(sessions);
   }
 
-  /** The slot's dtach (and an adopting holder standing in for it), found by the socket on their command lines. */
-  private sessionHolders(row: SlotRow): number[] {
+  /**
+   * The slot's dtach, holder and launcher: their exact command lines naming its socket, run by the uid the slot
+   * runs as. Any account can start a process naming another slot's socket; that one is neither taken for the slot's
+   * holder nor signalled.
+   */
+  private slotProcessesOf(row: SlotRow): Array<{ pid: number; role: string }> {
     if (row.terminal !== 'builtin') return [];
-    const socket = this.deps.paths.incomingSocket(row.id) ?? this.deps.paths.socket(row.id);
-    return processesWithArgument(socket);
+    const { paths } = this.deps;
+    const account = paths.account(row.id, row.ownerId);
+    const uid = account ? this.deps.accounts!.uid(account) : agentUid();
+    if (uid === null) return [];
+    return slotProcesses(paths.incomingSocket(row.id) ?? paths.socket(row.id), uid, paths.envFile(row.id));
+  }
+
+  /** The slot's dtach (and an adopting holder standing in for it). */
+  private sessionHolders(row: SlotRow): number[] {
+    return this.slotProcessesOf(row)
+      .filter((found) => found.role !== 'launcher')
+      .map((found) => found.pid);
   }
 
   /**
    * The pid the slot views and memory limits start from: PM2's, unless PM2 runs a holder that adopted a session
-   * (then the session's dtach, found by its socket).
+   * (a holder that did not become dtach): then the session's dtach, whose tree holds the slot's programs. On an
+   * isolated host PM2's pid is the helper's sudo, so the holder is looked for by the slot's account, not by pid.
    */
   private holderPid(row: SlotRow, pid: number): number {
-    if (row.terminal !== 'builtin' || !isAdoptingHolder(pid)) return pid;
-    const socket = this.deps.paths.incomingSocket(row.id) ?? this.deps.paths.socket(row.id);
-    for (const candidate of processesWithArgument(socket)) if (isDtachMaster(candidate, socket)) return candidate;
-    return pid;
+    if (row.terminal !== 'builtin') return pid;
+    const account = this.deps.paths.account(row.id, row.ownerId);
+    const uid = account ? this.deps.accounts!.uid(account) : agentUid();
+    // Cheap first where it can be (every list and reconcile asks): is PM2's process (on an isolated host, one
+    // below the helper's sudo) a holder that did not become dtach? Only then is the session's dtach looked for.
+    if (uid === null || !isAdoptingHolder(pid, uid, account ? 3 : 0)) return pid;
+    return this.slotProcessesOf(row).find((candidate) => candidate.role === 'dtach')?.pid ?? pid;
   }
 
-  /** Whether the slot's session still runs without PM2 (its daemon died): a dtach answers on its socket. */
+  /**
+   * Whether the slot's session still runs without PM2 (its daemon died): a dtach answers on its socket. On an
+   * isolated host only the socket the agent took from s/ into its own folder (a socket of the account's, checked
+   * there) is probed: the account can swap what is in s/ for a link to any socket the agent may reach.
+   */
   private async hasLiveSession(row: SlotRow): Promise<boolean> {
     if (row.terminal !== 'builtin') return false;
     const { paths } = this.deps;
-    for (const socket of [paths.socket(row.id), paths.incomingSocket(row.id)]) {
-      if (socket && (await answers(socket))) return true;
+    const account = paths.account(row.id, row.ownerId);
+    if (account) {
+      try {
+        this.deps.accounts!.claimSocket(paths.incomingSocket(row.id)!, paths.socket(row.id), account);
+      } catch {
+        return false;
+      }
     }
-    return false;
+    return answers(paths.socket(row.id));
   }
 
   /**
@@ -833,24 +860,50 @@ function answers(socket: string): Promise<boolean> {
   });
 }
 
-function commandLine(pid: number): string[] {
+/**
+ * Whether a holder of this uid that stands in for an adopted session runs as `pid` or just below it (on an isolated
+ * host PM2's pid is the helper's sudo, which runs the holder as a child, or as a grandchild when it forks).
+ */
+function isAdoptingHolder(pid: number, uid: number, depth: number): boolean {
+  let level = [pid];
+  for (let below = 0; below <= depth && level.length > 0; below++) {
+    for (const candidate of level) {
+      const args = commandLineOf(candidate);
+      if (args && slotProcessOf(args)?.role === 'holder' && uidOf(candidate) === uid) return true;
+    }
+    if (below < depth) level = childrenOf(level);
+  }
+  return false;
+}
+
+function commandLineOf(pid: number): string[] | null {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    if (args.at(-1) === '') args.pop();
+    return args;
   } catch {
-    return [];
+    return null;
   }
 }
 
-/** PM2's process is slot-holder.sh itself (not the dtach it becomes): it adopted a running session. */
-function isAdoptingHolder(pid: number): boolean {
-  const args = commandLine(pid);
-  return args[0] === '/bin/sh' && (args[1]?.endsWith('/slot-holder.sh') ?? false);
+function childrenOf(parents: number[]): number[] {
+  const wanted = new Set(parents);
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (wanted.has(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))) found.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return found;
 }
 
-function isDtachMaster(pid: number, socket: string): boolean {
-  const args = commandLine(pid);
-  const flag = args.indexOf('-N');
-  return flag >= 0 && args[flag + 1] === socket;
+/** The uid the agent runs as (and so its own slots). */
+function agentUid(): number {
+  return process.getuid?.() ?? -1;
 }
 
 function isLive(proc: SupervisedProcess): boolean {
