@@ -75,7 +75,7 @@ import { HealthDetailsService } from './modules/health/details.js';
 import { registerHealthDetailsRoute } from './modules/health/routes.js';
 import { AgentMetrics } from './modules/metrics/metrics.js';
 import { PublicMetricsToken } from './modules/metrics/public-token.js';
-import { registerMetricsAdminRoutes, registerPublicMetricsRoute } from './modules/metrics/routes.js';
+import { registerMetricsAdminRoutes, registerPublicMetricsRoute, isLoopbackHost } from './modules/metrics/routes.js';
 import { MetricsSeriesSampler } from './modules/metrics/series.js';
 import { BUILT_IN_PRICES, DEFAULT_PRICE_KEY } from './modules/usage/prices.js';
 
@@ -472,6 +472,10 @@ export async function buildApp(deps: AgentDeps): Promise<Agent> {
     series: metricsSeries,
     token: metricsToken,
     gatewayUrl: () => gateway?.url() ?? null,
+    publicListenerSecure: () =>
+      config.gateway.tlsCertFile !== null ||
+      (config.portal.publicUrl?.startsWith('https://') ?? false) ||
+      isLoopbackHost(config.gateway.host),
   });
   if (gateway) registerPublicMetricsRoute(gateway.app, { metrics, token: metricsToken });
   // ops:alerts

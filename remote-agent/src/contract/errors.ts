@@ -81,6 +81,7 @@ export const AgentErrorCode = {
   // Operations (issue 13): metrics, alerts, logs, backups, storage. Add a code on its own line in its block.
   METRICS_NOT_ENABLED: 'METRICS_NOT_ENABLED',
   METRICS_TOKEN_INVALID: 'METRICS_TOKEN_INVALID',
+  METRICS_PUBLIC_INSECURE: 'METRICS_PUBLIC_INSECURE',
   ALERT_NOT_FOUND: 'ALERT_NOT_FOUND',
   ALERT_RULE_NOT_FOUND: 'ALERT_RULE_NOT_FOUND',
   ALERT_WEBHOOK_INVALID: 'ALERT_WEBHOOK_INVALID',

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentErrorCode, METRICS_PATH, metricsAdminApi, type MetricsSettings } from '../../contract/index.js';
+import { AppError } from '../../errors.js';
 import { bindRoute } from '../../http/route.js';
 import type { AgentMetrics } from './metrics.js';
 import type { PublicMetricsToken } from './public-token.js';
@@ -11,6 +12,17 @@ export interface MetricsRouteDeps {
   token: PublicMetricsToken;
   /** The gateway's URL, when it listens (where a scraper elsewhere finds /metrics). */
   gatewayUrl: () => string | null;
+  /**
+   * Whether the public listener's traffic is encrypted or stays on this host: TLS on the gateway, an https
+   * portal.publicUrl (a TLS proxy in front), or a loopback address. Otherwise the bearer token would cross the
+   * network in the clear, so public metrics are not enabled.
+   */
+  publicListenerSecure: () => boolean;
+}
+
+/** The public listener's address is this machine only (what a scraper on it reads never leaves it). */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 async function sendExposition(metrics: AgentMetrics, reply: FastifyReply): Promise<string> {
@@ -36,6 +48,12 @@ export function registerMetricsAdminRoutes(app: FastifyInstance, deps: MetricsRo
   bindRoute(app, metricsAdminApi.getMetricsSettings, () => settings());
   bindRoute(app, metricsAdminApi.updateMetricsSettings, ({ body }) => {
     let token: string | null = null;
+    if (body.action !== 'disable' && !deps.publicListenerSecure())
+      throw new AppError(
+        AgentErrorCode.METRICS_PUBLIC_INSECURE,
+        409,
+        'The public listener speaks plain HTTP on a network address, so the metrics token would cross the network in the clear. Configure TLS first (gateway.tlsCertFile and gateway.tlsKeyFile), or put a TLS proxy in front and set portal.publicUrl to its https:// address; then enable public metrics.',
+      );
     if (body.action === 'disable') deps.token.disable();
     else if (body.action === 'rotate' || !deps.token.enabled) token = deps.token.issue();
     return { ...settings(), token };
