@@ -84,7 +84,7 @@ afterAll(async () => {
   await upstream?.close();
 });
 
-describe('GET /api/v1/health/details', () => {
+describe('GET /api/v1/health/details (upstream: the Messages API stand-in)', () => {
   it('reports the database, PM2, the slot, the disk, memory, load and the upstream as they are', async () => {
     const { status, body } = await agent.request<HealthDetails>('GET', '/api/v1/health/details');
     expect(status).toBe(200);
@@ -121,7 +121,7 @@ describe('GET /api/v1/health/details', () => {
   });
 });
 
-describe('admin /metrics', () => {
+describe('admin /metrics (upstream: the Messages API stand-in)', () => {
   it('exposes what the traffic did, and promtool finds no problem in it', async () => {
     const { status, body, type } = await text(`${agent.url}/metrics`, `Bearer ${agent.token}`);
     expect(status).toBe(200);
@@ -155,7 +155,7 @@ describe('admin /metrics', () => {
   });
 });
 
-describe('public /metrics', () => {
+describe('public /metrics (upstream: the Messages API stand-in)', () => {
   const publicMetrics = (authorization?: string) => text(`${agent.gatewayUrl}/metrics`, authorization);
 
   it('is off until an admin enables it, then needs its own token; rotating and disabling take effect at once', async () => {
@@ -250,7 +250,7 @@ describe('public /metrics', () => {
   });
 });
 
-describe('GET /api/v1/metrics/series', () => {
+describe('GET /api/v1/metrics/series (upstream: the Messages API stand-in)', () => {
   it('keeps samples the panel charts, and answers only what is new since a given sample', async () => {
     const series = await until(
       'a first sample',
