@@ -2,10 +2,14 @@
  * A full disk on the agent's data dir (issue 13, §5 and §6): a real agent on a 64 MB tmpfs, filled with a file.
  * Gateway requests are refused with 503 GATEWAY_STORAGE_FULL (nothing is answered that is not on record), /health
  * says degraded (and the details say why), terminals keep streaming, creating a slot says STORAGE_FULL; once the
- * file is deleted everything recovers by itself. Upstream is the local stand-in (fake-anthropic).
+ * file is deleted everything recovers by itself. A storage_full alert reaches a webhook receiver on loopback while
+ * the disk is full (its row cannot be written then) and resolves once space is back. Upstream is the local stand-in
+ * (fake-anthropic).
  */
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +26,9 @@ let secret: string;
 let printer: Slot;
 let viewer: TerminalTestClient;
 const filler = (): string => join(mountPoint, 'filler');
+/** What the alert webhook receiver on loopback was sent: [event, rule]. */
+const notifications: Array<[string, string]> = [];
+let receiver: Server;
 
 interface GatewayAnswer {
   status: number;
@@ -73,6 +80,16 @@ beforeAll(async () => {
   mountPoint = mkdtempSync(join(tmpdir(), 'sd-full-'));
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0700', 'tmpfs', mountPoint]);
   upstream = await startFakeAnthropic();
+  receiver = createServer((request, response) => {
+    let text = '';
+    request.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    request.on('end', () => {
+      const body = JSON.parse(text) as { event: string; alert: { rule: string } };
+      notifications.push([body.event, body.alert.rule]);
+      response.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   agent = await AgentProcess.start({
     dataDir: mountPoint,
     // The slots' sockets stay off the small disk (as /run is on a host).
@@ -82,6 +99,8 @@ beforeAll(async () => {
   const user = await agent.request<{ id: string }>('POST', '/api/v1/users', { username: 'filler' });
   const key = await agent.request<{ secret: string }>('POST', `/api/v1/users/${user.body.id}/keys`, { name: 'k' });
   secret = key.body.secret;
+  const webhookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/secret-path`;
+  expect((await agent.request('PUT', '/api/v1/alerts/webhook', { url: webhookUrl, format: 'json' })).status).toBe(200);
   printer = await agent.createSlot({
     name: 'printer',
     command: {
@@ -105,11 +124,13 @@ afterAll(async () => {
     // destroy() removes the data dir, which is the mount point: its rmdir fails while mounted.
   }
   await upstream?.close();
+  receiver?.closeAllConnections();
+  await new Promise((resolve) => receiver?.close(resolve));
   execFileSync('umount', ['-l', mountPoint]);
   rmSync(mountPoint, { recursive: true, force: true });
 }, 60_000);
 
-describe('a full disk on the data dir', () => {
+describe('a full disk on the data dir (stand-in upstream: the fake Messages API)', () => {
   it('answers and records while there is room', async () => {
     const answer = await ask();
     expect(answer.status).toBe(200);
@@ -148,6 +169,21 @@ describe('a full disk on the data dir', () => {
     expect(details.body.problems.map((p) => p.message).join('\n')).toMatch(/free space/i);
   });
 
+  it('delivers a storage_full alert to the webhook while nothing can be written', async () => {
+    await until(
+      'the storage_full alert at the webhook',
+      () => notifications,
+      (seen) => seen.some(([event, rule]) => event === 'firing' && rule === 'storage_full'),
+      { timeoutMs: 20_000 },
+    );
+    // The panel's list shows it too, though its row waits for space.
+    const listed = await agent.request<{ alerts: Array<{ rule: string; state: string }> }>(
+      'GET',
+      '/api/v1/alerts?filter=firing',
+    );
+    expect(listed.body.alerts.some((alert) => alert.rule === 'storage_full' && alert.state === 'firing')).toBe(true);
+  });
+
   it('keeps the agent up and the terminal streaming while a slot prints, and says the journal paused', async () => {
     viewer.type('full1\n');
     await viewer.waitFor('DONE-full1', 30_000);
@@ -184,5 +220,17 @@ describe('a full disk on the data dir', () => {
     } finally {
       late.close();
     }
+  });
+
+  it('resolves the storage_full alert at the webhook and records it once', async () => {
+    await until(
+      'the storage_full alert to resolve at the webhook',
+      () => notifications,
+      (seen) => seen.some(([event, rule]) => event === 'resolved' && rule === 'storage_full'),
+      { timeoutMs: 20_000 },
+    );
+    expect(notifications.filter(([event, rule]) => event === 'firing' && rule === 'storage_full')).toHaveLength(1);
+    const history = await agent.request<{ alerts: Array<{ rule: string; state: string }> }>('GET', '/api/v1/alerts');
+    expect(history.body.alerts.filter((alert) => alert.rule === 'storage_full')).toHaveLength(1);
   });
 });
