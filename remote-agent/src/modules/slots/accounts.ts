@@ -31,12 +31,12 @@ export function parseHelperConfig(text: string): { homes: string; run: string; n
   return { homes, run, nproc: Number.isInteger(nproc) && nproc > 0 ? nproc : DEFAULT_SLOT_NPROC };
 }
 
-const runHelper = (layout: IsolationLayout, args: string[]): Promise<string> =>
+const runHelper = (layout: IsolationLayout, args: string[], timeoutMs = HELPER_TIMEOUT_MS): Promise<string> =>
   new Promise((resolve, reject) => {
     execFile(
       layout.sudo,
       ['-n', layout.helper, ...args],
-      { timeout: HELPER_TIMEOUT_MS, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } },
+      { timeout: timeoutMs, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } },
       (error, stdout, stderr) => {
         if (error) reject(new IsolationError(`slotdeck-helper ${args[0]} failed: ${stderr.trim() || error.message}`));
         else resolve(stdout);
@@ -131,7 +131,9 @@ export class SlotAccounts {
 
   async removeAccount(account: string): Promise<void> {
     this.ensured.delete(account);
-    await runHelper(this.layout, ['remove-account', account]);
+    // It searches the shared temp folders for the account's files: on a host with a large /tmp that takes longer
+    // than other verbs, and a helper killed half-way leaves the account behind.
+    await runHelper(this.layout, ['remove-account', account], 4 * HELPER_TIMEOUT_MS);
   }
 
   /** The account's uid, from the password database (the socket the agent connects to must be the account's). */
