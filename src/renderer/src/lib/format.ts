@@ -34,3 +34,7 @@ export function formatRelative(iso: string | null, now: number = Date.now()): st
 /** A local date and time, short. */
 export const formatDateTime = (iso: string): string =>
   new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+/** A log line's time: seconds matter when lines are read against each other. */
+export const formatLogTime = (iso: string): string =>
+  new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { IpcInput, LogLevelName, LogSource } from '../../../../shared/ipc/contract';
 import { IpcClientError } from '../../lib/ipc';
-import { formatDateTime } from '../../lib/format';
+import { formatLogTime } from '../../lib/format';
 import { saveExport } from '../../lib/save-export';
 import { useStores } from '../../stores';
 import { handleError } from '../app/actions';
@@ -268,7 +268,7 @@ export default function LogsView({ hostId }: { hostId: string }) {
             ) : (
               view.lines.map((line) => (
                 <div key={line.cursor} className={`log-line level-${line.level ?? 'none'}`}>
-                  <span className="log-time">{line.time ? formatDateTime(line.time) : ''}</span>
+                  <span className="log-time">{line.time ? formatLogTime(line.time) : ''}</span>
                   <span className="log-level">{line.level ?? ''}</span>
                   <span className="log-text">{line.text}</span>
                 </div>
