@@ -89,10 +89,14 @@ export default tseslint.config(
             ),
             zone('./src/portal', './remote-agent', 'the portal may import only the agent contract', ['./src/contract']),
             zone('./remote-agent', './src', 'the agent must not import anything under src/'),
-            zone('./src/main', './remote-agent', 'main may import only the agent contract and the pure boot unit', [
-              './src/contract',
-              './src/release/boot-unit.ts',
-            ]),
+            // The backup sealing format (node:crypto only) has one implementation, used by the agent to seal and the
+            // panel to open and verify.
+            zone(
+              './src/main',
+              './remote-agent',
+              'main may import only the agent contract, the pure boot unit and the backup sealing format',
+              ['./src/contract', './src/release/boot-unit.ts', './src/modules/backups/crypto.ts'],
+            ),
           ],
         },
       ],

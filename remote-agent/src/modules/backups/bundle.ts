@@ -30,16 +30,7 @@ import {
   signManifest,
   verifyManifest,
 } from './crypto.js';
-import {
-  extractMember,
-  hashFile,
-  hashMember,
-  readMember,
-  readTarIndex,
-  TarFormatError,
-  writeTar,
-  type TarMember,
-} from './tar.js';
+import { hashFile, hashMember, readMember, readTarIndex, TarFormatError, writeTar, type TarMember } from './tar.js';
 
 export type BackupOrigin = BackupInfo['origin'];
 

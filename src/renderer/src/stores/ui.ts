@@ -6,17 +6,7 @@ export type Theme = 'system' | 'light' | 'dark';
 
 /** What the main column shows: the consoles, or one of the selected host's admin views. */
 export type View =
-  | 'consoles'
-  | 'health'
-  | 'users'
-  | 'usage'
-  | 'gateway'
-  | 'signin'
-  | 'alerts'
-  | 'logs'
-  | 'backups'
-  | 'audit'
-  | 'cloud';
+  'consoles' | 'health' | 'users' | 'usage' | 'gateway' | 'signin' | 'alerts' | 'logs' | 'backups' | 'audit' | 'cloud';
 
 export type Dialog =
   | { kind: 'add-host' }

@@ -108,10 +108,9 @@ describe('backups from the panel', () => {
     });
     const signal = new AbortController().signal;
     const uploaded = await service.upload('local', join(work, 'stranger', `${stranger.id}.tar`), signal);
-    await expect(service.restore('local', uploaded.id, false, false, signal)).rejects.toMatchObject({
-      code: 'BACKUP_SIGNER_UNKNOWN',
-      message: expect.stringMatching(/unknown host/),
-    });
+    const refusal = await service.restore('local', uploaded.id, false, false, signal).catch((error: unknown) => error);
+    expect(refusal).toMatchObject({ code: 'BACKUP_SIGNER_UNKNOWN' });
+    expect((refusal as Error).message).toMatch(/unknown host/);
     // The agent enforces it too, on the file itself, whatever the panel checked.
     const direct = await h.admin<{ error: { code: string } }>('POST', `/api/v1/backups/${uploaded.id}/restore`, {
       dataKey: Buffer.alloc(32).toString('base64'),
