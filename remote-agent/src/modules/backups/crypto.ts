@@ -61,28 +61,13 @@ export function openWithKey(key: Buffer, sealed: Buffer): Buffer {
   return Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]);
 }
 
-/** Seals `plaintext` to the recipient: the envelope (for the manifest) and the sealed bytes (the secrets part). */
+/** Seals `plaintext` to the recipient: the envelope (for the manifest) and the sealed bytes. */
 export function sealToRecipient(
   recipientRawBase64: string,
   plaintext: Buffer,
 ): { envelope: SecretsEnvelope; sealed: Buffer } {
-  const recipientRaw = Buffer.from(recipientRawBase64, 'base64');
-  const ephemeral = generateKeyPairSync('x25519');
-  const ephemeralRaw = rawPublicKey(ephemeral.publicKey);
-  const shared = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: publicKeyFromRaw(recipientRaw) });
-  const salt = randomBytes(16);
-  const dataKey = randomBytes(32);
-  const wrapped = sealWithKey(wrappingKey(shared, salt, ephemeralRaw, recipientRaw), dataKey);
-  return {
-    envelope: {
-      alg: ENVELOPE_ALG,
-      keyId: keyIdOf(recipientRawBase64),
-      ephemeralPublicKey: ephemeralRaw.toString('base64'),
-      salt: salt.toString('base64'),
-      wrappedKey: wrapped.toString('base64'),
-    },
-    sealed: sealWithKey(dataKey, plaintext),
-  };
+  const { envelope, dataKey } = newDataKeyFor(recipientRawBase64);
+  return { envelope, sealed: sealWithKey(dataKey, plaintext) };
 }
 
 /** A fresh data key for one backup, and its envelope sealed to the recipient (the panel). */
