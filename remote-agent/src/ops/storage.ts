@@ -15,15 +15,14 @@ const STORAGE_ERROR_CODES = new Set([
   'SQLITE_READONLY',
   'SQLITE_IOERR_WRITE',
 ]);
-const STORAGE_ERROR_MESSAGE =
-  /database or disk is full|no space left on device|disk quota exceeded|read-only file system/i;
 
 /** True when `error` says the disk is full (or will take no writes), as Node's fs or SQLite report it. */
 export function isStorageError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
-  const { code, message } = error as { code?: unknown; message?: unknown };
-  if (typeof code === 'string' && STORAGE_ERROR_CODES.has(code)) return true;
-  return typeof message === 'string' && STORAGE_ERROR_MESSAGE.test(message);
+  // By code only: Node's fs and better-sqlite3 both set one, and a message may carry text from outside (an
+  // uncaught error quoting a request must not pass for a full disk and be swallowed).
+  const { code } = error as { code?: unknown };
+  return typeof code === 'string' && STORAGE_ERROR_CODES.has(code);
 }
 
 export interface StorageState {
