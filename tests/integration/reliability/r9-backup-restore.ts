@@ -4,12 +4,14 @@
  * counts the backup pinned, and a key created before the backup authenticates on the new host.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Pool } from 'undici';
 import { inspectBackup } from '../../../remote-agent/src/modules/backups/bundle.js';
+import { rawPublicKey } from '../../../remote-agent/src/modules/backups/crypto.js';
 import { FAKE_UPSTREAM_KEY } from '../fixtures/fake-anthropic.js';
 import { AGENT_CLI, AgentProcess } from '../helpers/agent.js';
 import { gatewayUser, JSON_BODY, send } from './gateway-client.js';
@@ -54,6 +56,17 @@ export async function runBackupRestore(options: {
   let fresh: AgentProcess | null = null;
   const pools: Pool[] = [];
   try {
+    // As the panel does: its public key registered (backups are sealed to it), its private key and the host's
+    // signing key in files for the CLI restore.
+    const panelKey = generateKeyPairSync('x25519');
+    await old.request('PUT', '/api/v1/backups/key', { publicKey: rawPublicKey(panelKey.publicKey).toString('base64') });
+    const keyFile = join(work, 'panel-key.pem');
+    writeFileSync(keyFile, panelKey.privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+    const signerFile = join(work, 'signer.pub');
+    writeFileSync(
+      signerFile,
+      (await old.request<{ publicKey: string }>('GET', '/api/v1/backups/signing-key')).body.publicKey,
+    );
     const { secret } = await gatewayUser(old, 'r9-before-backup');
     const pool = new Pool(old.gatewayUrl, { connections: 8 });
     pools.push(pool);
@@ -78,16 +91,21 @@ export async function runBackupRestore(options: {
     })();
     const file = join(work, 'backup.tar');
     const backupStarted = performance.now();
-    await cli(old.dataDir, ['backup', '--out', file]);
-    const backupS = (performance.now() - backupStarted) / 1000;
-    writing = false;
-    await writer;
+    let backupS: number;
+    try {
+      await cli(old.dataDir, ['backup', '--out', file]);
+      backupS = (performance.now() - backupStarted) / 1000;
+    } finally {
+      // Also when the backup fails: the writer would otherwise go on for ever.
+      writing = false;
+      await writer;
+    }
     const { manifest } = await inspectBackup(file);
 
     fresh = await AgentProcess.start({ env });
     log('R9: restore onto a freshly started agent');
     const restoreStarted = performance.now();
-    await cli(fresh.dataDir, ['restore', file, '--skip-secrets']);
+    await cli(fresh.dataDir, ['restore', file, '--key-file', keyFile, '--signer-key', signerFile, '--skip-secrets']);
     // Before the agent starts on it (and writes its own rows): the database exactly as restored.
     const db = new Database(join(fresh.dataDir, 'agent.db'), { readonly: true, fileMustExist: true });
     let integrity: string;
