@@ -72,6 +72,12 @@ vi.mock('electron', () => {
   return {
     app,
     BrowserWindow,
+    // The desktop notifier for alerts is built from it at start; nothing is shown in these tests.
+    Notification: class {
+      static isSupported = () => false;
+      show = vi.fn();
+      on = vi.fn();
+    },
     ipcMain: {
       handle: (channel: string, handler: Handler) => state.ipcHandlers.set(channel, handler),
       removeHandler: (channel: string) => state.ipcHandlers.delete(channel),
