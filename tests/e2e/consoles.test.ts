@@ -84,7 +84,11 @@ describe('consoles in Chromium (browser mode)', () => {
     const thirdShell = await run('echo $$');
     expect(thirdShell).not.toBe(secondShell);
 
-    // Restart: the dialog closes, the focus is back in the console, and the new shell answers.
+    // Restart: the dialog closes, the focus is back in the console, and the new shell answers. The screen is cleared
+    // first, so that the mark the last Start left cannot pass for the one the restart prints.
+    await page.keyboard.type('clear');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => consoleText(page), { timeout: 15_000 }).not.toMatch(/new session/i);
     await confirmToolbar('Restart');
     await expect.poll(() => consoleText(page), { timeout: 20_000 }).toMatch(/new session/i);
     await expect.poll(() => visibleConsole().getAttribute('data-state'), { timeout: 20_000 }).toBe('open');

@@ -139,9 +139,8 @@ describe('R3: a power cut of the agent and its PM2', () => {
 
     expectAgreement(await auditSlots(agent), ids);
     for (const slot of slots) {
-      // The screen comes back from the journal (a new-session mark here is left for later: marking a session that
-      // starts on a screen with history also marked consoles after a plain Restart wrongly, and broke their input).
-      const screen = await screenOf(slot, `before-power-cut-${slot.name}`);
+      // The screen comes back from the journal, then the new session is marked.
+      const screen = await screenOf(slot, 'new session started');
       expect(screen).toContain(`before-power-cut-${slot.name}`);
       await printIn(slot, `after-power-cut-${slot.name}`);
     }

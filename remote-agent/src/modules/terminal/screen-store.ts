@@ -204,6 +204,7 @@ export class ScreenStore {
     this.forEachRecord(0, length, (kind, payload) => {
       if (kind === RECORD_RESIZE) this.size = { cols: payload.readUInt16LE(0), rows: payload.readUInt16LE(2) };
     });
+    this.openedWithHistory = snapshot !== null || length > 0;
     // A new journal starts by saying the size its output is written at, so that a replay never depends on the
     // size the store happens to be opened with later.
     if (length === 0) this.appendResize(this.size);
@@ -239,6 +240,9 @@ export class ScreenStore {
     }
     return offset;
   }
+
+  /** Whether the screen had something (a snapshot or a journal) when it was opened: an earlier session's. */
+  openedWithHistory = false;
 
   /** Sequence number of the newest byte recorded. */
   get seq(): number {

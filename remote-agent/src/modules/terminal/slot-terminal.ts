@@ -125,7 +125,9 @@ export class SlotTerminal implements TerminalSession {
       connection.redraw(RedrawMethod.WINCH, cols, rows);
       this.options.logger.info({ slotId: this.options.slotId }, 'reattached to running slot session');
     } else {
-      if (this.sessions > 1) this.onOutput(NEW_SESSION_MARK);
+      // A screen with history gets the mark too: a new agent starting a session after a power cut (or a start after
+      // a stop) shows the old screen from the journal above the new session.
+      if (this.sessions > 1 || this.options.store.openedWithHistory) this.onOutput(NEW_SESSION_MARK);
       // Setting the size also releases the slot launcher, which waits for it before starting the program.
       connection.resize(cols, rows);
     }
