@@ -13,6 +13,7 @@ import {
   type SupervisedProcess,
   type SupervisedStatus,
 } from './supervisor.js';
+import { commandLineOf, isRunning } from '../util/procfs.js';
 
 /** The parts of PM2's programmatic API we use (its bundled types lack `custom`). */
 interface Pm2Description {
@@ -300,15 +301,20 @@ export class Pm2Supervisor implements ProcessSupervisor {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * The running daemon of this PM2 home, from its pid file. A killed daemon not yet reaped, or a pid the system has
+   * given to another program since, is none: PM2 titles its daemon "PM2 vX: God Daemon (<home>)".
+   */
   daemonPid(): number | null {
+    let pid: number;
     try {
-      const pid = Number.parseInt(readFileSync(join(this.pm2Home, 'pm2.pid'), 'utf8').trim(), 10);
-      if (!Number.isInteger(pid) || pid <= 0) return null;
-      process.kill(pid, 0);
-      return pid;
+      pid = Number.parseInt(readFileSync(join(this.pm2Home, 'pm2.pid'), 'utf8').trim(), 10);
     } catch {
       return null;
     }
+    if (!Number.isInteger(pid) || pid <= 0 || !isRunning(pid)) return null;
+    const title = commandLineOf(pid)?.join(' ') ?? '';
+    return title.includes('God Daemon') ? pid : null;
   }
 
   async disconnect(): Promise<void> {
@@ -346,11 +352,7 @@ export class Pm2Supervisor implements ProcessSupervisor {
       return;
     }
     for (let waited = 0; waited < 5000; waited += 50) {
-      try {
-        process.kill(pid, 0);
-      } catch {
-        return;
-      }
+      if (!isRunning(pid)) return;
       await sleep(50);
     }
     try {

@@ -1,51 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-
-/** A process as far as ending a slot's sessions needs it (proc(5) stat fields). */
-interface ProcessState {
-  pid: number;
-  ppid: number;
-  sid: number;
-  /** Z: a zombie, dead already (its parent, often init, has yet to reap it). */
-  zombie: boolean;
-}
-
-function readProcesses(): Map<number, ProcessState> {
-  const table = new Map<number, ProcessState>();
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return table;
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // The command is in parentheses and may hold anything: the fields start after the last ')'.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      table.set(Number(entry), {
-        pid: Number(entry),
-        ppid: Number(fields[1]),
-        sid: Number(fields[3]),
-        zombie: fields[0] === 'Z',
-      });
-    } catch {
-      // ended while we looked
-    }
-  }
-  return table;
-}
-
-function commandLine(pid: number): string[] | null {
-  try {
-    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    if (args.at(-1) === '') args.pop();
-    return args;
-  } catch {
-    return null;
-  }
-}
+import { commandLineOf, readProcessTable } from '../util/procfs.js';
 
 /** The real uid of a process (proc(5) status), or null once it is gone. */
 export function uidOf(pid: number): number | null {
@@ -105,7 +60,7 @@ export function slotProcesses(
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     const pid = Number(entry);
-    const args = commandLine(pid);
+    const args = commandLineOf(pid);
     const shape = args && slotProcessOf(args);
     if (!shape) continue;
     const names = shape.role === 'launcher' ? shape.names === envFile : shape.names === socket;
@@ -119,7 +74,7 @@ export function slotProcesses(
  * (the launcher leads it; the program and everything it starts are in it unless they call setsid).
  */
 export function sessionsOf(roots: number[]): Set<number> {
-  const table = readProcesses();
+  const table = readProcessTable();
   const children = new Map<number, number[]>();
   for (const info of table.values()) {
     const list = children.get(info.ppid);
@@ -146,13 +101,13 @@ export function sessionsOf(roots: number[]): Set<number> {
 
 let agentSession: number | null = null;
 function ownSession(): number {
-  agentSession ??= readProcesses().get(process.pid)?.sid ?? -1;
+  agentSession ??= readProcessTable().get(process.pid)?.sid ?? -1;
   return agentSession;
 }
 
 function liveMembers(sessions: Set<number>): number[] {
   const members: number[] = [];
-  for (const info of readProcesses().values())
+  for (const info of readProcessTable().values())
     if (sessions.has(info.sid) && !info.zombie && info.pid !== process.pid) members.push(info.pid);
   return members;
 }
@@ -229,7 +184,7 @@ export function slotSessions(folders: SlotFolders): Set<number> {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     const pid = Number(entry);
-    const args = commandLine(pid);
+    const args = commandLineOf(pid);
     const shape = args && slotProcessOf(args);
     if (!shape) continue;
     let expected: number | null = null;

@@ -6,12 +6,16 @@ const TICKS_PER_SECOND = 100;
 export interface ProcessInfo {
   pid: number;
   ppid: number;
+  /** Session id: a terminal's, or the one a daemon made for itself with setsid. */
+  sid: number;
+  /** Z: dead already; its parent (often init) has yet to reap it. */
+  zombie: boolean;
   command: string;
   /** utime + stime, in ticks. */
   cpuTicks: number;
 }
 
-/** Every process's parent and CPU time, from /proc/<pid>/stat. */
+/** Every process's parent, session, state and CPU time, from /proc/<pid>/stat. */
 export function readProcessTable(): Map<number, ProcessInfo> {
   const table = new Map<number, ProcessInfo>();
   let entries: string[];
@@ -32,6 +36,8 @@ export function readProcessTable(): Map<number, ProcessInfo> {
       table.set(Number(entry), {
         pid: Number(entry),
         ppid: Number(fields[1]),
+        sid: Number(fields[3]),
+        zombie: fields[0] === 'Z',
         command,
         cpuTicks: Number(fields[11]) + Number(fields[12]),
       });
@@ -74,19 +80,28 @@ export function residentBytes(pid: number): number {
   }
 }
 
-/** Processes whose command line contains `needle` (to find a session holder by its socket path). */
-export function findProcessesByArgument(needle: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (args.includes(needle)) found.push(Number(entry));
-    } catch {
-      // gone
-    }
+/** A process's arguments (proc(5) cmdline), or null once it is gone. */
+export function commandLineOf(pid: number): string[] | null {
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    if (args.at(-1) === '') args.pop();
+    return args;
+  } catch {
+    return null;
   }
-  return found;
+}
+
+/**
+ * Alive and not a zombie: `kill(pid, 0)` also succeeds for a process that was killed and not yet reaped, which under
+ * load (or in a container whose init reaps slowly) can last long enough to be taken for a running one.
+ */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 export interface TreeUsage {

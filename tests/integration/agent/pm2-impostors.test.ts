@@ -7,6 +7,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Slot } from '../../../remote-agent/src/contract/index.js';
 import { AGENT_CLI, AgentProcess } from '../helpers/agent.js';
 import { daemonPid, killDaemon, waitForRecovery } from '../helpers/pm2-faults.js';
+import { until } from '../helpers/until.js';
 
 /**
  * A slot's processes are its dtach, holder and launcher, with their exact command lines and run by the slot's uid:
@@ -139,7 +140,13 @@ describe("only a slot's own processes are its", () => {
     const impostor = await lookAlike(dtach);
 
     await agent.stop();
-    killDaemon(agent);
+    const daemon = killDaemon(agent);
+    // A SIGKILL takes effect when the kernel next runs the process, which on a loaded machine is not at once.
+    await until(
+      'the PM2 daemon to end',
+      () => running(daemon),
+      (alive) => !alive,
+    );
     const result = await down(agent.dataDir);
     expect(result.code).toBe(0);
     expect(result.out).toMatch(/the PM2 daemon was not running; \d+ slot process/);

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   childrenOf,
-  findProcessesByArgument,
+  commandLineOf,
+  isRunning,
   processTree,
   readProcessTable,
   residentBytes,
@@ -92,8 +93,8 @@ describe('residentBytes', () => {
   });
 });
 
-describe('findProcessesByArgument', () => {
-  it('finds a process by one of its exact arguments', async () => {
+describe('commandLineOf and isRunning', () => {
+  it("read a process's exact arguments and session, and see it running", async () => {
     const marker = `/tmp/slotdeck-test-${process.pid}-${Date.now()}.sock`;
     // A shell waiting on a builtin: no fork or exec changes the command line while we look.
     const child = spawn('/bin/sh', ['-c', 'read line', marker], {
@@ -101,9 +102,25 @@ describe('findProcessesByArgument', () => {
       stdio: ['pipe', 'ignore', 'ignore'],
     });
     started.push(child);
-    await eventually(() => findProcessesByArgument(marker).length > 0);
-    expect(findProcessesByArgument(marker)).toEqual([child.pid]);
-    expect(findProcessesByArgument(`${marker}.other`)).toEqual([]);
+    await eventually(() => commandLineOf(child.pid!)?.includes(marker) ?? false);
+    expect(commandLineOf(child.pid!)).toEqual(['/bin/sh', '-c', 'read line', marker]);
+    expect(isRunning(child.pid!)).toBe(true);
+    expect(readProcessTable().get(child.pid!)!.sid).toBe(child.pid);
+  });
+
+  it('counts a killed process that its parent has not reaped as ended, which kill(pid, 0) does not', async () => {
+    // `exec sleep` becomes the parent of the first sleep and never waits for it: killed, it stays a zombie.
+    const parent = startShell('sleep 600 & exec sleep 601');
+    let orphan = 0;
+    await eventually((table) => {
+      orphan = [...table.values()].find((info) => info.ppid === parent.pid && info.command === 'sleep')?.pid ?? 0;
+      return orphan > 0 && table.get(parent.pid!)?.command === 'sleep';
+    });
+    expect(isRunning(orphan)).toBe(true);
+    process.kill(orphan, 'SIGKILL');
+    await eventually((table) => table.get(orphan)?.zombie === true);
+    expect(() => process.kill(orphan, 0)).not.toThrow();
+    expect(isRunning(orphan)).toBe(false);
   });
 });
 

@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { TerminalCloseCode } from '../../contract/index.js';
 import type { ProcessSpec } from '../../supervisor/supervisor.js';
-import { findProcessesByArgument } from '../../util/procfs.js';
+import { slotProcessOf } from '../../supervisor/sessions.js';
+import { commandLineOf, readProcessTable } from '../../util/procfs.js';
 import type { BackendProblem, TerminalBackend, TerminalSlot } from './backend.js';
 import { DEFAULT_FLOW_LIMITS, TerminalClient, type FlowLimits } from './client.js';
 import { awaitOpening, type OpeningPolicy, type UpgradeAuth } from './opening.js';
@@ -107,7 +108,14 @@ export class TerminalHost implements TerminalBackend {
       probe.once('error', () => resolve(false));
     });
     if (alive) {
-      for (const pid of findProcessesByArgument(socket)) {
+      // Only this slot's holder or dtach, by the whole shape of its command line: anything else merely naming the
+      // socket (someone's `ls`, a planted look-alike) is not ours to end.
+      const holders = [...readProcessTable().keys()].filter((pid) => {
+        const args = commandLineOf(pid);
+        const shape = args && slotProcessOf(args);
+        return shape !== null && shape.role !== 'launcher' && shape.names === socket;
+      });
+      for (const pid of holders) {
         this.options.logger.warn({ slotId: slot.id, pid }, 'ending a session holder PM2 no longer supervises');
         try {
           process.kill(pid, 'SIGTERM');
