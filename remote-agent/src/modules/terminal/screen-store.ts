@@ -1,7 +1,6 @@
 import {
   closeSync,
   constants as fsConstants,
-  existsSync,
   fstatSync,
   ftruncateSync,
   mkdirSync,
@@ -17,28 +16,34 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { SerializeAddon as SerializeAddonType } from '@xterm/addon-serialize';
-import type { Terminal as TerminalType } from '@xterm/headless';
+import {
+  buildMirror,
+  forEachRecord,
+  HEADER_SIZE,
+  journalReader,
+  readSnapshotFile,
+  RECORD_OUTPUT,
+  RECORD_RESIZE,
+  replayJournal,
+  type Mirror as TerminalMirror,
+  type RenderJob,
+  type RenderedScreen,
+  type ScreenSize,
+  type SnapshotFile,
+} from './journal.js';
+import { sharedScreenRenderer } from './screen-renderer.js';
 
-const require = createRequire(import.meta.url);
-const { Terminal } = require('@xterm/headless') as { Terminal: typeof TerminalType };
-const { SerializeAddon } = require('@xterm/addon-serialize') as { SerializeAddon: typeof SerializeAddonType };
+export type { ScreenSize } from './journal.js';
 
 /**
  * A slot's screen, kept on disk so that it outlives the agent: a snapshot (the serialized screen and scrollback at
- * some point) plus a journal of everything that happened since (output bytes and size changes). Nothing is parsed
- * while output flows; an @xterm/headless mirror is built from snapshot + journal only when someone needs the
- * screen (a client attaching, a compaction), and dropped again when idle.
- *
- * Journal records: [kind u8][length u32 LE][payload]; kind 0 = output bytes, 1 = resize (cols u16, rows u16).
+ * some point) plus a journal of everything that happened since (output bytes and size changes; the format is in
+ * journal.ts). Nothing is parsed while output flows. A client attaching gets the screen from an @xterm/headless
+ * mirror built from snapshot + journal and dropped again when idle; compaction renders the new snapshot on the
+ * screen renderer's process, off the event loop.
  */
-const RECORD_OUTPUT = 0;
-const RECORD_RESIZE = 1;
-const HEADER_SIZE = 5;
-const READ_CHUNK = 1 << 20;
 /** Bytes of recent output kept in memory for failure messages. */
 const RECENT_OUTPUT_BYTES = 8192;
 const MIRROR_IDLE_MS = 60_000;
@@ -68,11 +73,6 @@ function sizePayload(size: ScreenSize): Buffer {
   payload.writeUInt16LE(size.cols, 0);
   payload.writeUInt16LE(size.rows, 2);
   return payload;
-}
-
-export interface ScreenSize {
-  cols: number;
-  rows: number;
 }
 
 export interface ScreenSnapshot {
@@ -114,19 +114,11 @@ export interface ScreenStoreOptions {
   /** At most this much journal is parsed to rebuild a screen; older output of a longer burst is skipped. */
   maxReplayBytes: number;
   initialSize: ScreenSize;
+  /** Renders compactions' snapshots; the agent's renderer process unless a test passes another. */
+  renderer?: { render(job: RenderJob): Promise<RenderedScreen> };
 }
 
-interface SnapshotFile {
-  version: 1;
-  generation: number;
-  cols: number;
-  rows: number;
-  data: string;
-}
-
-interface Mirror {
-  term: TerminalType;
-  serializer: SerializeAddonType;
+interface Mirror extends TerminalMirror {
   /** Sequence number up to which the mirror has consumed the journal. */
   seq: number;
 }
@@ -201,7 +193,7 @@ export class ScreenStore {
     this.seqNow = length;
     this.writtenSeq = length;
     // The newest size is the last resize in the journal, if any.
-    this.forEachRecord(0, length, (kind, payload) => {
+    forEachRecord(journalReader(this.journalFd), 0, length, (kind, payload) => {
       if (kind === RECORD_RESIZE) this.size = { cols: payload.readUInt16LE(0), rows: payload.readUInt16LE(2) };
     });
     this.openedWithHistory = snapshot !== null || length > 0;
@@ -211,14 +203,7 @@ export class ScreenStore {
   }
 
   private readSnapshot(): SnapshotFile | null {
-    if (!existsSync(this.snapshotPath)) return null;
-    try {
-      const parsed = JSON.parse(readFileSync(this.snapshotPath, 'utf8')) as SnapshotFile;
-      if (parsed.version !== 1 || typeof parsed.data !== 'string') return null;
-      return parsed;
-    } catch {
-      return null;
-    }
+    return readSnapshotFile(this.snapshotPath);
   }
 
   /** A record cut short by a killed process is dropped; returns the journal's usable length. */
@@ -534,18 +519,30 @@ export class ScreenStore {
     });
   }
 
-  /** Folds the journal into a new snapshot, bounding the disk used and the work of the next rebuild. */
+  /**
+   * Folds the journal into a new snapshot, bounding the disk used and the work of the next rebuild. The screen is
+   * rendered from the files by the renderer's process; output goes on being appended meanwhile (past the part
+   * rendered), and nothing but the swap of files happens on the event loop.
+   */
   compact(): Promise<void> {
     return this.exclusive(async () => {
       if (this.closed || this.pausedBecause !== null || this.journalBytes === 0) return;
-      // A mirror at its scrollback cap holds ~18 MB (10,000 lines of 120 columns). It stays for MIRROR_IDLE_MS after
-      // a viewer's snapshot (the next viewer opens at once); compacting does not extend that, and a mirror nobody
-      // viewed lately is freed right after it: R7 found 5 bursting consoles holding ~90 MB this way for good.
-      try {
-        await this.compactWithMirror();
-      } finally {
-        if (this.mirrorIdleTimer === null) this.disposeMirror();
-      }
+      await this.waitWritten(this.seqNow);
+      if (this.closed || this.pausedBecause !== null) return;
+      const target = this.writtenSeq;
+      const screen = await (this.options.renderer ?? sharedScreenRenderer).render({
+        snapshotPath: this.snapshotPath,
+        journalPath: this.journalPath(this.generation),
+        from: 0,
+        to: target - this.journalBaseSeq,
+        initialSize: this.options.initialSize,
+        scrollbackLines: this.options.scrollbackLines,
+        maxReplayBytes: this.options.maxReplayBytes,
+      });
+      await this.replaceFiles(screen, target);
+      // A viewer's mirror behind the new snapshot could no longer catch up from the journal: the next viewer
+      // builds a fresh one.
+      if (this.mirror && this.mirror.seq < this.journalBaseSeq) this.disposeMirror();
     });
   }
 
@@ -554,18 +551,16 @@ export class ScreenStore {
     return this.mirror !== null;
   }
 
-  private async compactWithMirror(): Promise<void> {
-    const mirror = await this.catchUp(this.seqNow);
+  /** Makes `screen` (the journal rendered up to `target`) the snapshot, and the rest of the journal a new one. */
+  private async replaceFiles(screen: RenderedScreen, target: number): Promise<void> {
     if (this.closed || this.pausedBecause !== null) return;
-    const data = mirror.serializer.serialize({ scrollback: this.options.scrollbackLines });
-    const target = mirror.seq;
     const next = this.generation + 1;
     const snapshot: SnapshotFile = {
       version: 1,
       generation: next,
-      cols: mirror.term.cols,
-      rows: mirror.term.rows,
-      data,
+      cols: screen.cols,
+      rows: screen.rows,
+      data: screen.data,
     };
     const temporary = `${this.snapshotPath}.tmp`;
     // Output goes on arriving while the new files are written (asynchronously, off the event loop): it waits in
@@ -613,10 +608,9 @@ export class ScreenStore {
   }
 
   /**
-   * Compaction parses the journal and serializes the whole screen and scrollback, which blocks the event loop for
-   * a long moment (about 0.3 s for 10,000 lines, seconds on a busy host): it waits until the output has been quiet
-   * for a second, so a burst is not slowed down by it, unless the journal grew to COMPACT_ANYWAY_FACTOR times the
-   * threshold (the disk used stays bounded).
+   * Compaction waits until the output has been quiet for a second, so that a burst is rendered once rather than
+   * again and again while it lasts (each rendering parses up to maxReplayBytes in the renderer's process), unless
+   * the journal grew to COMPACT_ANYWAY_FACTOR times the threshold (the disk used stays bounded).
    */
   private scheduleCompaction(): void {
     if (this.closed) return;
@@ -637,64 +631,22 @@ export class ScreenStore {
     return run;
   }
 
-  private async buildMirror(): Promise<Mirror> {
-    const snapshot = this.readSnapshot();
-    const size = snapshot ? { cols: snapshot.cols, rows: snapshot.rows } : this.options.initialSize;
-    const term = new Terminal({
-      cols: size.cols,
-      rows: size.rows,
-      scrollback: this.options.scrollbackLines,
-      allowProposedApi: true,
-    });
-    const serializer = new SerializeAddon();
-    term.loadAddon(serializer);
-    if (snapshot) await new Promise<void>((resolve) => term.write(snapshot.data, resolve));
-    return { term, serializer, seq: this.journalBaseSeq };
-  }
-
   /** Brings the mirror (built when missing) up to `target`, replaying at most maxReplayBytes of output. */
   private async catchUp(wanted: number): Promise<Mirror> {
     await this.waitWritten(wanted);
     // While recording is paused the journal ends where it stopped: the screen is rebuilt up to there.
     const target = Math.min(wanted, this.writtenSeq);
-    const mirror = (this.mirror ??= await this.buildMirror());
-    const from = mirror.seq - this.journalBaseSeq;
-    const to = target - this.journalBaseSeq;
-    const skipBefore = to - from > this.options.maxReplayBytes ? to - this.options.maxReplayBytes : from;
-    let pendingWrites = false;
-    const settle = async (): Promise<void> => {
-      if (!pendingWrites) return;
-      await new Promise<void>((resolve) => mirror.term.write('', resolve));
-      pendingWrites = false;
-    };
-    const operations: Array<() => Promise<void> | void> = [];
-    this.forEachRecord(from, to, (kind, payload, start) => {
-      if (kind === RECORD_RESIZE) {
-        const cols = payload.readUInt16LE(0);
-        const rows = payload.readUInt16LE(2);
-        operations.push(async () => {
-          await settle();
-          mirror.term.resize(cols, rows);
-        });
-        return;
-      }
-      const end = start + HEADER_SIZE + payload.length;
-      if (end <= skipBefore) return;
-      let bytes = payload;
-      if (start < skipBefore) {
-        // A burst longer than we replay: start from a line boundary inside the part we keep.
-        const cut = skipBefore - (start + HEADER_SIZE);
-        const newline = payload.indexOf(0x0a, Math.max(0, cut));
-        if (newline < 0) return;
-        bytes = payload.subarray(newline + 1);
-      }
-      operations.push(() => {
-        pendingWrites = true;
-        mirror.term.write(bytes);
-      });
+    const mirror = (this.mirror ??= {
+      ...(await buildMirror(this.readSnapshot(), this.options.initialSize, this.options.scrollbackLines)),
+      seq: this.journalBaseSeq,
     });
-    for (const operation of operations) await operation();
-    await settle();
+    await replayJournal(
+      mirror.term,
+      journalReader(this.journalFd),
+      mirror.seq - this.journalBaseSeq,
+      target - this.journalBaseSeq,
+      this.options.maxReplayBytes,
+    );
     mirror.seq = target;
     return mirror;
   }
@@ -713,43 +665,6 @@ export class ScreenStore {
     this.mirrorIdleTimer = null;
     this.mirror?.term.dispose();
     this.mirror = null;
-  }
-
-  private readJournal(from: number, to: number): Buffer {
-    const out = Buffer.alloc(Math.max(0, to - from));
-    let done = 0;
-    while (done < out.length) {
-      const read = readSync(this.journalFd, out, done, out.length - done, from + done);
-      if (read <= 0) break;
-      done += read;
-    }
-    return out.subarray(0, done);
-  }
-
-  /** Walks whole records between two journal offsets, reading the file in large chunks. */
-  private forEachRecord(from: number, to: number, visit: (kind: number, payload: Buffer, start: number) => void): void {
-    let offset = from;
-    let carry: Buffer = Buffer.alloc(0);
-    let carryStart = from;
-    while (offset < to) {
-      const chunk = this.readJournal(offset, Math.min(to, offset + READ_CHUNK));
-      if (chunk.length === 0) break;
-      offset += chunk.length;
-      const buffer = carry.length ? Buffer.concat([carry, chunk]) : chunk;
-      let position = 0;
-      while (position + HEADER_SIZE <= buffer.length) {
-        const length = buffer.readUInt32LE(position + 1);
-        if (position + HEADER_SIZE + length > buffer.length) break;
-        visit(
-          buffer[position]!,
-          buffer.subarray(position + HEADER_SIZE, position + HEADER_SIZE + length),
-          carryStart + position,
-        );
-        position += HEADER_SIZE + length;
-      }
-      carry = buffer.subarray(position);
-      carryStart += position;
-    }
   }
 
   /** Stops recording; pending compaction is skipped and the mirror freed. Files stay for the next agent. */

@@ -42,14 +42,24 @@ describe('ScreenStore mirrors', () => {
     expect(snapshot.data).toContain('burst line 1999');
   });
 
-  it('keeps the mirror a viewer just asked for, so the next viewer opens at once', async () => {
+  it('keeps the mirror a viewer just asked for while it can catch up, and drops it once a compaction overtook it', async () => {
     const store = openStore('viewed');
     store.appendOutput(burst(500));
     await store.snapshot();
     expect(store.holdsMirror).toBe(true);
+    // The next viewer opens from the same mirror, caught up with what came since.
+    store.appendOutput(Buffer.from('after the first viewer\r\n'));
+    expect((await store.snapshot()).data).toContain('after the first viewer');
+    expect(store.holdsMirror).toBe(true);
+
+    // The compaction renders in the renderer's process; the mirror it overtook is of no more use and is freed.
     store.appendOutput(burst(500));
     await store.compact();
-    expect(store.holdsMirror).toBe(true);
+    expect(store.holdsMirror).toBe(false);
+    expect(store.journalBytes).toBe(0);
+    const next = await store.snapshot();
+    expect(next.data).toContain('after the first viewer');
+    expect(next.data).toContain('burst line 499');
     store.close();
     expect(store.holdsMirror).toBe(false);
   });
