@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
 import { WebSocket } from 'ws';
 import { ConfigError, loadConfig, type AgentConfig } from './config.js';
 import {
@@ -22,6 +23,9 @@ import { AGENT_VERSION } from './version.js';
 import { SetupError, setupHost } from './setup-host.js';
 import { RELEASE_USAGE, ReleaseUsageError, runRelease } from './release/index.js';
 import { BackupCliError, backupCommand, restoreCommand } from './modules/backups/cli.js';
+
+/** How far V8 lets the agent's heap grow past what it kept alive before the next full collection, in %. */
+const HEAP_GROWING_PERCENT = 50;
 
 const USAGE = `slotdeck-agent ${AGENT_VERSION}: Slotdeck's host agent (terminal slots under PM2, admin API on loopback)
 
@@ -223,6 +227,11 @@ async function main(argv: string[]): Promise<number> {
   const [command = 'serve', ...rest] = positionals;
   switch (command) {
     case 'serve': {
+      // Under a steady request rate V8 lets a long-running process's heap grow to about four times what it keeps
+      // alive before collecting: R7 (the reliability bench) saw the agent's heap go from 90 to 200 MB in a minute,
+      // mostly garbage. A growing factor of 1.5 keeps it near what is live, for a little more GC work. The flag is read
+      // at every collection, so setting it before the agent starts is enough.
+      setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
       const cfg = config(values);
       // The agent's own log file, rotated (logger.ts); stdout gets the same lines unless log.stdout is off.
       await runAgent(cfg, { logger: createAgentLogger(cfg).logger });
