@@ -5,7 +5,7 @@
  * agent's RSS every second, and splits gateway latency into requests sent during a burst and outside one.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -63,6 +63,10 @@ export interface ConsoleLoadResult {
   rssMbAfterWarmup: number;
   rssMbEnd: number;
   rssMbPeak: number;
+  /** What the RSS holds at the end, from the agent's own process metrics: V8's heap (used, total) and Buffers. */
+  heapUsedMbEnd: number;
+  heapTotalMbEnd: number;
+  externalMbEnd: number;
   /** Bytes of output the consoles received in all. */
   consoleBytes: number;
 }
@@ -104,15 +108,53 @@ const lastTick = (viewer: Viewer): number => {
   return ticks.length > 0 ? Number(ticks[ticks.length - 1]![1]) : -1;
 };
 
-/** CPU seconds a process has used (user + system), from /proc. */
+/**
+ * CPU seconds a process has used (user + system), with what its children that ended used (cutime, cstime): the
+ * agent's screen renderers, which do the agent's work in processes of their own, from /proc.
+ */
 function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100;
 }
 
+/** The agent's own view of its memory (prom-client's process metrics on the admin listener), in MB. */
+async function heapMb(agent: AgentProcess): Promise<{ used: number; total: number; external: number }> {
+  const response = await fetch(`${agent.url}/metrics`, { headers: { authorization: `Bearer ${agent.token}` } });
+  const text = await response.text();
+  const value = (name: string): number => {
+    const line = new RegExp(`^\\w*${name} (\\S+)$`, 'm').exec(text);
+    return line ? Math.round((Number(line[1]) / 2 ** 20) * 10) / 10 : Number.NaN;
+  };
+  return {
+    used: value('nodejs_heap_size_used_bytes'),
+    total: value('nodejs_heap_size_total_bytes'),
+    external: value('nodejs_external_memory_bytes'),
+  };
+}
+
+function processRssKb(pid: number): number {
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** The agent's memory: its process's RSS plus its screen renderer's while one runs (it renders for the agent). */
 function rssMb(pid: number): number {
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  let kb = processRssKb(pid);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== pid) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('screen-render-process'))
+        kb += processRssKb(Number(entry));
+    } catch {
+      // ended while we looked
+    }
+  }
   return Math.round((kb / 1024) * 10) / 10;
 }
 
@@ -261,8 +303,9 @@ export async function runConsoleLoad(options: ConsoleLoadOptions): Promise<Conso
     const rssAfterWarmup = rssMb(pid);
     const agentCpuFrom = cpuSeconds(pid);
     const ownCpuFrom = process.cpuUsage();
+    const heapAfterWarmup = await heapMb(agent);
     log(
-      `warm-up done: agent RSS ${rssAfterWarmup} MB; ${options.seconds} s of load with bursts every ${options.burstEveryS} s`,
+      `warm-up done: agent RSS ${rssAfterWarmup} MB (heap ${heapAfterWarmup.used} MB used of ${heapAfterWarmup.total}; external ${heapAfterWarmup.external} MB); ${options.seconds} s of load with bursts every ${options.burstEveryS} s`,
     );
     const endAt = measuredFrom + options.seconds * 1000;
     const consoleErrors: string[] = [];
@@ -298,6 +341,10 @@ export async function runConsoleLoad(options: ConsoleLoadOptions): Promise<Conso
     await Promise.all([load, probe]);
     await Promise.all([...inFlight]);
     const rssEnd = rssMb(pid);
+    const heapEnd = await heapMb(agent);
+    log(
+      `end: agent RSS ${rssEnd} MB; heap ${heapEnd.used} MB used of ${heapEnd.total}; external ${heapEnd.external} MB`,
+    );
 
     // A console that kept up shows a tick from the last two seconds (a line every 0.5 s).
     const ticksAtEnd = tickerViewers.map(lastTick);
@@ -343,6 +390,9 @@ export async function runConsoleLoad(options: ConsoleLoadOptions): Promise<Conso
       rssMbAfterWarmup: rssAfterWarmup,
       rssMbEnd: rssEnd,
       rssMbPeak: Math.max(rssAfterWarmup, rssEnd, ...curve),
+      heapUsedMbEnd: heapEnd.used,
+      heapTotalMbEnd: heapEnd.total,
+      externalMbEnd: heapEnd.external,
       consoleBytes: viewers.reduce((sum, v) => sum + v.bytes, 0),
     };
   } finally {
