@@ -117,6 +117,8 @@ export class Pm2Supervisor implements ProcessSupervisor {
   private async doConnect(): Promise<void> {
     // pm2 builds a default instance in ~/.pm2 as it loads; point it at our home before that happens.
     process.env.PM2_HOME = this.pm2Home;
+    // The daemon inherits this environment; a title of someone else's choosing would hide it from daemonPid().
+    delete process.env.PM2_DAEMON_TITLE;
     const require = createRequire(import.meta.url);
     const pm2 = require('pm2') as Pm2Module;
     const api = new pm2.custom({ pm2_home: this.pm2Home, daemon_mode: true });

@@ -193,10 +193,13 @@ export class ScreenStore {
     this.seqNow = length;
     this.writtenSeq = length;
     // The newest size is the last resize in the journal, if any.
+    let output = false;
     forEachRecord(journalReader(this.journalFd), 0, length, (kind, payload) => {
       if (kind === RECORD_RESIZE) this.size = { cols: payload.readUInt16LE(0), rows: payload.readUInt16LE(2) };
+      else if (payload.length > 0) output = true;
     });
-    this.openedWithHistory = snapshot !== null || length > 0;
+    // Only output counts: every journal starts with a resize record, written even when nothing was ever printed.
+    this.openedWithHistory = (snapshot !== null && snapshot.data.length > 0) || output;
     // A new journal starts by saying the size its output is written at, so that a replay never depends on the
     // size the store happens to be opened with later.
     if (length === 0) this.appendResize(this.size);

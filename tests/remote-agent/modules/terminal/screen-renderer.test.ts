@@ -1,20 +1,24 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ScreenRenderer } from '../../../../remote-agent/src/modules/terminal/screen-renderer.js';
 import { ScreenStore } from '../../../../remote-agent/src/modules/terminal/screen-store.js';
 import { until } from '../../../integration/helpers/until.js';
 
 // Compaction renders a screen from its files in a child process (off the agent's event loop), which ends when idle.
 const work = mkdtempSync(join(tmpdir(), 'sd-renderer-'));
+const cleanup: Array<() => void> = [];
+afterEach(() => {
+  for (const step of cleanup.splice(0)) step();
+});
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const lines = (from: number, to: number): Buffer =>
   Buffer.from(Array.from({ length: to - from }, (_, i) => `line ${from + i}\r\n`).join(''));
 
 function openStore(name: string, renderer: ScreenRenderer): ScreenStore {
-  return ScreenStore.open({
+  const store = ScreenStore.open({
     dir: join(work, name),
     scrollbackLines: 1000,
     compactBytes: 1 << 20,
@@ -22,11 +26,27 @@ function openStore(name: string, renderer: ScreenRenderer): ScreenStore {
     initialSize: { cols: 80, rows: 24 },
     renderer,
   });
+  cleanup.push(() => store.close());
+  return store;
 }
+
+function newRenderer(options: ConstructorParameters<typeof ScreenRenderer>[0] = {}): ScreenRenderer {
+  const renderer = new ScreenRenderer(options);
+  cleanup.push(() => renderer.close());
+  return renderer;
+}
+
+const signal = (pid: number, name: NodeJS.Signals): void => {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // gone already
+  }
+};
 
 describe('ScreenRenderer', () => {
   it('renders compactions in a process that ends once idle; the screen reopens whole from the files', async () => {
-    const renderer = new ScreenRenderer({ idleMs: 200 });
+    const renderer = newRenderer({ idleMs: 1000 });
     const store = openStore('compacted', renderer);
     store.appendOutput(lines(0, 300));
     await store.compact();
@@ -44,30 +64,74 @@ describe('ScreenRenderer', () => {
     await store.compact();
     store.close();
     await until(
-      'the renderer process to end',
+      'the renderer to end when idle',
+      () => renderer.running,
+      (running) => !running,
+    );
+    await until(
+      'its process to be gone',
       () => existsSync(`/proc/${pid}`),
       (alive) => !alive,
     );
-    expect(renderer.running).toBe(false);
 
     // A new agent opening the same files sees every line: the snapshot the renderer wrote, then the journal.
     const reopened = openStore('compacted', renderer);
     reopened.appendOutput(lines(600, 610));
     const screen = await reopened.snapshot();
     for (const line of ['line 0\r', 'line 299', 'line 300', 'line 609']) expect(screen.data).toContain(line);
-    reopened.close();
-    renderer.close();
   });
 
   it('renders here when its process cannot start, and keeps the screen', async () => {
-    const renderer = new ScreenRenderer({ script: join(work, 'no-such-renderer.js') });
+    const renderer = newRenderer({ script: join(work, 'no-such-renderer.js') });
     const store = openStore('fallback', renderer);
     store.appendOutput(lines(0, 50));
     await store.compact();
     expect(store.journalBytes).toBe(0);
     const screen = await store.snapshot();
     expect(screen.data).toContain('line 49');
-    store.close();
-    renderer.close();
+  });
+
+  it('kills a renderer that stops answering, keeps the journal, and compacts it later with a fresh one', async () => {
+    const renderer = newRenderer({ jobTimeoutMs: 1500 });
+    const first = openStore('before-stuck', renderer);
+    first.appendOutput(lines(0, 10));
+    await first.compact();
+    const stuck = renderer.pid!;
+    signal(stuck, 'SIGSTOP');
+    cleanup.push(() => signal(stuck, 'SIGKILL'));
+
+    const store = openStore('stuck', renderer);
+    store.appendOutput(lines(0, 100));
+    const journal = store.journalBytes;
+    await expect(store.compact()).rejects.toThrow(/did not answer/);
+    // Nothing was lost: the journal is whole, the screen answers, and the next compaction runs in a new process.
+    expect(store.journalBytes).toBe(journal);
+    expect((await store.snapshot()).data).toContain('line 99');
+    await until(
+      'the stuck renderer to be killed',
+      () => existsSync(`/proc/${stuck}`),
+      (alive) => !alive,
+    );
+    await store.compact();
+    expect(store.journalBytes).toBe(0);
+    expect(renderer.pid).not.toBe(stuck);
+  });
+
+  it('fails the jobs of a renderer that dies, rather than parsing them again on the agent’s thread', async () => {
+    const renderer = newRenderer();
+    const first = openStore('before-death', renderer);
+    first.appendOutput(lines(0, 10));
+    await first.compact();
+    const dying = renderer.pid!;
+    signal(dying, 'SIGSTOP');
+    const store = openStore('death', renderer);
+    store.appendOutput(lines(0, 100));
+    const compaction = store.compact();
+    // The job reaches the stopped renderer, which then dies with it.
+    await until('the job to be sent', () => renderer.pendingJobs, (jobs) => jobs === 1);
+    signal(dying, 'SIGKILL');
+    await expect(compaction).rejects.toThrow(/ended \(SIGKILL\)/);
+    expect(store.journalBytes).toBeGreaterThan(0);
+    expect((await store.snapshot()).data).toContain('line 99');
   });
 });

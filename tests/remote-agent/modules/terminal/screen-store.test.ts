@@ -191,6 +191,23 @@ describe('ScreenStore across agent restarts', () => {
     ]);
   });
 
+  it('says the screen had an earlier session only when something was printed on it (the mark of a new session)', async () => {
+    const fresh = openStore();
+    expect(fresh.openedWithHistory).toBe(false);
+    fresh.close();
+    // Opened and closed without output: its journal holds a size record only.
+    const reopened = openStore();
+    expect(reopened.openedWithHistory).toBe(false);
+    reopened.appendOutput(Buffer.from('printed\r\n'));
+    reopened.close();
+    expect(openStore().openedWithHistory).toBe(true);
+    // Also when what was printed is in the snapshot and the journal is empty.
+    const compacted = stores.at(-1)!;
+    await compacted.compact();
+    compacted.close();
+    expect(openStore().openedWithHistory).toBe(true);
+  });
+
   it('drops a record cut short by a killed agent without losing the output before it', async () => {
     const first = openStore();
     record(first, SESSION);
