@@ -1,15 +1,4 @@
-import {
-  closeSync,
-  cpSync,
-  existsSync,
-  fchmodSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { closeSync, cpSync, existsSync, fchmodSync, mkdirSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
@@ -34,6 +23,7 @@ import {
   type SupervisedProcess,
 } from '../../supervisor/supervisor.js';
 import { findExecutable } from '../../util/executables.js';
+import { commandLineOf, readProcessTable } from '../../util/procfs.js';
 import { randomId } from '../../util/ids.js';
 import { KeyedMutex } from '../../util/keyed-mutex.js';
 import type { TerminalBackend } from '../terminal/backend.js';
@@ -876,29 +866,10 @@ function isAdoptingHolder(pid: number, uid: number, depth: number): boolean {
   return false;
 }
 
-function commandLineOf(pid: number): string[] | null {
-  try {
-    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    if (args.at(-1) === '') args.pop();
-    return args;
-  } catch {
-    return null;
-  }
-}
-
+/** The processes whose parent is one of `parents`. */
 function childrenOf(parents: number[]): number[] {
   const wanted = new Set(parents);
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (wanted.has(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))) found.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return found;
+  return [...readProcessTable().values()].filter((info) => wanted.has(info.ppid)).map((info) => info.pid);
 }
 
 /** The uid the agent runs as (and so its own slots). */
