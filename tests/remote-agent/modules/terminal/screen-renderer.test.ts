@@ -128,7 +128,11 @@ describe('ScreenRenderer', () => {
     store.appendOutput(lines(0, 100));
     const compaction = store.compact();
     // The job reaches the stopped renderer, which then dies with it.
-    await until('the job to be sent', () => renderer.pendingJobs, (jobs) => jobs === 1);
+    await until(
+      'the job to be sent',
+      () => renderer.pendingJobs,
+      (jobs) => jobs === 1,
+    );
     signal(dying, 'SIGKILL');
     await expect(compaction).rejects.toThrow(/ended \(SIGKILL\)/);
     expect(store.journalBytes).toBeGreaterThan(0);
