@@ -95,9 +95,7 @@ describe('logs (Chromium, browser mode, the local agent)', () => {
     const table = session.page.getByRole('table', { name: 'Audit entries' });
     const created = table.locator('tbody tr', { hasText: 'POST /api/v1/slots' }).first();
     await created.waitFor();
-    expect(await created.innerText()).toMatch(
-      /This computer \(panel\)[\s\S]*POST \/api\/v1\/slots[\s\S]*success/,
-    );
+    expect(await created.innerText()).toMatch(/This computer \(panel\)[\s\S]*POST \/api\/v1\/slots[\s\S]*success/);
     await shot('audit-admin-calls');
   });
 });
