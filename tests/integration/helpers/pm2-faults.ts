@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Slot } from '../../../remote-agent/src/contract/index.js';
 import { isRunning, readProcessTable } from '../../../remote-agent/src/util/procfs.js';
-import { AGENT_CLI, pm2Processes, type AgentProcess } from './agent.js';
+import { pm2Processes, runAgentCommand, type AgentProcess } from './agent.js';
 import { processesOf } from './processes.js';
 import { until } from './until.js';
 
@@ -143,14 +142,6 @@ export async function auditSlots(agent: AgentProcess): Promise<SlotAudit> {
 }
 
 /** `slotdeck-agent down` on a data dir: its exit code and what it printed. */
-export async function runDown(dataDir: string): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, [AGENT_CLI, 'down'], {
-    env: { ...process.env, SLOTDECK_AGENT_DATA_DIR: dataDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { code, out };
+export function runDown(dataDir: string): Promise<{ code: number | null; out: string }> {
+  return runAgentCommand(dataDir, ['down']);
 }
