@@ -113,8 +113,13 @@ describe('a slot that fails repeatedly', () => {
     const message = slack.find((body) => typeof body.text === 'string' && body.text.includes('failing-slack'))!;
     expect(Object.keys(message).sort()).toEqual(['blocks', 'text']);
     expect(message.text).toContain('Firing: Slot failing-slack failed');
-    const settings = await agent.request<WebhookSettings>('GET', '/api/v1/alerts/webhook');
-    expect(settings.body.lastDelivery).toMatchObject({ ok: true, test: false, what: 'firing slot_failed' });
+    // The receiver has the message before the agent has read the answer and recorded the delivery.
+    const lastDelivery = await until(
+      'the delivery to be recorded',
+      async () => (await agent.request<WebhookSettings>('GET', '/api/v1/alerts/webhook')).body.lastDelivery,
+      (delivery) => delivery?.test === false,
+    );
+    expect(lastDelivery).toMatchObject({ ok: true, test: false, what: 'firing slot_failed' });
     expect(alertsOf('slot_failed').length).toBeGreaterThanOrEqual(2);
     // The URL's secret path is in no log line of the agent.
     expect(agent.logs.join('\n')).not.toContain('integrationSecret');
