@@ -7,8 +7,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Slot } from '../../../remote-agent/src/contract/index.js';
 import { AgentProcess } from '../helpers/agent.js';
 import { isRunning } from '../../../remote-agent/src/util/procfs.js';
-import { daemonPid, killDaemon, runDown, waitForRecovery } from '../helpers/pm2-faults.js';
-import { sessionMembers } from '../helpers/processes.js';
+import { daemonPid, killDaemon, runDown, sessionMembers, waitForRecovery } from '../helpers/pm2-faults.js';
 import { until } from '../helpers/until.js';
 
 /**

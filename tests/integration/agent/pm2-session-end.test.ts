@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { endSessions, sessionsOf } from '../../../remote-agent/src/supervisor/sessions.js';
-import { sessionMembers } from '../helpers/processes.js';
+import { sessionMembers } from '../helpers/pm2-faults.js';
 
 const started: number[] = [];
 afterEach(() => {

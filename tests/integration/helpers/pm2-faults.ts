@@ -145,3 +145,8 @@ export async function auditSlots(agent: AgentProcess): Promise<SlotAudit> {
 export function runDown(dataDir: string): Promise<{ code: number | null; out: string }> {
   return runAgentCommand(dataDir, ['down']);
 }
+
+/** Processes of session `sid` that are not zombies. */
+export function sessionMembers(sid: number): number[] {
+  return [...readProcessTable().values()].filter((info) => info.sid === sid && !info.zombie).map((info) => info.pid);
+}
