@@ -1,9 +1,9 @@
+import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Slot } from '../../../remote-agent/src/contract/index.js';
-import { AgentProcess } from '../helpers/agent.js';
-import { isRunning } from '../../../remote-agent/src/util/procfs.js';
-import { daemonPid, killDaemon, runDown } from '../helpers/pm2-faults.js';
+import { AGENT_CLI, AgentProcess } from '../helpers/agent.js';
+import { daemonPid, killDaemon } from '../helpers/pm2-faults.js';
 import { processesOf } from '../helpers/processes.js';
 
 /**
@@ -19,8 +19,30 @@ afterEach(async () => {
   agent = null;
 });
 
+/** Alive and not a zombie waiting for init to reap it. */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 function runningOf(dir: string): number[] {
-  return processesOf(dir).filter(isRunning);
+  return processesOf(dir).filter(running);
+}
+
+async function down(dataDir: string): Promise<{ code: number | null; out: string }> {
+  const child = spawn(process.execPath, [AGENT_CLI, 'down'], {
+    env: { ...process.env, SLOTDECK_AGENT_DATA_DIR: dataDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, out };
 }
 
 /** A slot whose login shell's logout starts a long-lived program, as clear_console did when it hung. */
@@ -42,7 +64,7 @@ function processesNamed(marker: string): number[] {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker) && isRunning(Number(entry)))
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker) && running(Number(entry)))
         found.push(Number(entry));
     } catch {
       // gone
@@ -66,12 +88,12 @@ describe('slotdeck-agent down', () => {
     await agent.stop();
     killDaemon(agent);
     // The sessions outlive their daemon, with ppid 1.
-    for (const pid of programs) expect(isRunning(pid)).toBe(true);
+    for (const pid of programs) expect(running(pid)).toBe(true);
 
-    const result = await runDown(agent.dataDir);
+    const result = await down(agent.dataDir);
     expect(result.code).toBe(0);
     expect(result.out).toMatch(/the PM2 daemon was not running; \d+ slot processes ended/);
-    for (const pid of programs) expect(isRunning(pid)).toBe(false);
+    for (const pid of programs) expect(running(pid)).toBe(false);
     expect(runningOf(agent.dataDir)).toEqual([]);
     expect(daemonPid(agent)).toBeNull();
   });
@@ -81,10 +103,10 @@ describe('slotdeck-agent down', () => {
     const marker = `logout-stand-in-${process.pid}-down`;
     const { program } = await slotWithLogoutProgram('logout-down', marker);
     await agent.stop();
-    const result = await runDown(agent.dataDir);
+    const result = await down(agent.dataDir);
     expect(result.code).toBe(0);
     expect(result.out).toMatch(/stopped every slot and the PM2 daemon/);
-    expect(isRunning(program)).toBe(false);
+    expect(running(program)).toBe(false);
     expect(processesNamed(marker)).toEqual([]);
     expect(runningOf(agent.dataDir)).toEqual([]);
   });
@@ -98,8 +120,8 @@ describe('stopping and deleting a slot', () => {
     const holder = (await agent.slot(stopped.slot.id)).pid!;
     const stop = await agent.request<Slot>('POST', `/api/v1/slots/${stopped.slot.id}/stop`);
     expect(stop.body.state).toBe('stopped');
-    expect(isRunning(stopped.program)).toBe(false);
-    expect(isRunning(holder)).toBe(false);
+    expect(running(stopped.program)).toBe(false);
+    expect(running(holder)).toBe(false);
     expect(processesNamed(stopMarker)).toEqual([]);
 
     const deleteMarker = `logout-stand-in-${process.pid}-delete`;
@@ -112,8 +134,8 @@ describe('stopping and deleting a slot', () => {
     expect(removal.status).toBe(200);
     expect(removal.body.deleted).toBe(true);
     // When the call returns the slot is gone and so is every process it had.
-    expect(isRunning(deleted.program)).toBe(false);
-    expect(isRunning(deletedHolder)).toBe(false);
+    expect(running(deleted.program)).toBe(false);
+    expect(running(deletedHolder)).toBe(false);
     expect(processesNamed(deleteMarker)).toEqual([]);
     expect((await agent.request('GET', `/api/v1/slots/${deleted.slot.id}`)).status).toBe(404);
   });

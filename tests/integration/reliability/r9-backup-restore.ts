@@ -3,6 +3,7 @@
  * freshly started agent (another data dir: a new host). The restored database passes integrity_check with the row
  * counts the backup pinned, and a key created before the backup authenticates on the new host.
  */
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { Pool } from 'undici';
 import { inspectBackup } from '../../../remote-agent/src/modules/backups/bundle.js';
 import { rawPublicKey } from '../../../remote-agent/src/modules/backups/crypto.js';
 import { FAKE_UPSTREAM_KEY } from '../fixtures/fake-anthropic.js';
-import { AgentProcess, runAgentCommand } from '../helpers/agent.js';
+import { AGENT_CLI, AgentProcess } from '../helpers/agent.js';
 import { gatewayUser, JSON_BODY, send } from './gateway-client.js';
 
 export interface BackupRestoreResult {
@@ -30,7 +31,14 @@ export interface BackupRestoreResult {
 }
 
 async function cli(dataDir: string, args: string[]): Promise<string> {
-  const { code, out } = await runAgentCommand(dataDir, args);
+  const child = spawn(process.execPath, [AGENT_CLI, ...args], {
+    env: { ...process.env, SLOTDECK_AGENT_DATA_DIR: dataDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   if (code !== 0) throw new Error(`slotdeck-agent ${args.join(' ')} exited with ${code}: ${out}`);
   return out;
 }
