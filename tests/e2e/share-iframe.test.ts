@@ -28,6 +28,20 @@ const shot = (target: Page, name: string): Promise<Buffer> =>
   target.screenshot({ path: join(ARTIFACTS, `share-iframe-${name}.png`), fullPage: true });
 const rows = (frame: FrameLocator) => frame.locator('.xterm-rows');
 
+/**
+ * Clicks a frame's terminal and waits until it has the keyboard (a user sees the cursor turn solid before typing).
+ * The viewport holds the whole page: a full-page screenshot of a taller page resizes the view, and Chromium, routing
+ * a click to a cross-origin frame by the compositor's hit-test data, then sent later clicks under load to the frame
+ * that had been at that point in the screenshot's layout, for as long as the test ran.
+ */
+async function focusTerminal(frame: FrameLocator): Promise<void> {
+  await frame.getByTestId('share-terminal').click();
+  const textarea = frame.locator('.xterm-helper-textarea');
+  await expect
+    .poll(() => textarea.evaluate((element) => document.hasFocus() && document.activeElement === element))
+    .toBe(true);
+}
+
 async function shares(): Promise<Share[]> {
   return (await agent.request<{ shares: Share[] }>('GET', `/api/v1/slots/${slot.id}/shares`)).body.shares;
 }
@@ -41,7 +55,7 @@ beforeAll(async () => {
   // The admin's own console on the slot: what reached the program, whatever the viewers' pages show.
   admin = await agent.attach(slot.id);
   await admin.waitForPrompt();
-  context = await browser.newContext({ viewport: { width: 1300, height: 700 } });
+  context = await browser.newContext({ viewport: { width: 1300, height: 1150 } });
   context.setDefaultTimeout(30_000);
   page = await context.newPage();
 });
@@ -81,10 +95,10 @@ describe('share links in an iframe on another origin (Chromium)', () => {
   });
 
   it('does not let a read-only viewer type, and shows it what a writable viewer types', async () => {
-    await readFrame.getByTestId('share-terminal').click();
+    await focusTerminal(readFrame);
     await page.keyboard.type('echo ro-typed-$((1+1))');
     await page.keyboard.press('Enter');
-    await writeFrame.getByTestId('share-terminal').click();
+    await focusTerminal(writeFrame);
     await page.keyboard.type('echo rw-typed-$((3*4))');
     await page.keyboard.press('Enter');
     // Input reaches the program in order: once the writer's command ran, anything the reader typed would have too.
@@ -100,7 +114,7 @@ describe('share links in an iframe on another origin (Chromium)', () => {
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: agent.gatewayUrl });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: site.origin });
     await page.evaluate(() => navigator.clipboard.writeText('before'));
-    await writeFrame.getByTestId('share-terminal').click();
+    await focusTerminal(writeFrame);
     // The shell builds the sequence, so the text on the screen is not the text that should land on the clipboard.
     await page.keyboard.type(`printf '\\033]52;c;%s\\a' "$(printf 'copied from %s' slot-$((5*5)) | base64)"`);
     await page.keyboard.press('Enter');
