@@ -4,36 +4,19 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACTS, launchChromium } from './helpers/browser.js';
-import { PanelProcess } from './helpers/panel.js';
+import { describe, expect, it } from 'vitest';
+import { ARTIFACTS } from './helpers/browser.js';
+import { panelInChromium } from './helpers/panel.js';
 
-let browser: Browser;
-let panel: PanelProcess;
-let page: Page;
-const keychain = Boolean(process.env.DBUS_SESSION_BUS_ADDRESS);
-
-beforeAll(async () => {
-  browser = await launchChromium();
-  panel = await PanelProcess.start({
-    ...(keychain ? {} : { SLOTDECK_MASTER_KEY: 'e2e-master-key' }),
-    SLOTDECK_AGENT_ALERTS_INTERVAL_MS: '300',
-    SLOTDECK_AGENT_CRASH_MAX_RESTARTS: '1',
-    SLOTDECK_ALERTS_POLL_MS: '500',
-  });
-  page = await panel.open(browser);
-  await page.getByTestId('connection-status').filter({ hasText: 'This computer: connected' }).waitFor();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await panel?.destroy();
+const session = panelInChromium({
+  SLOTDECK_AGENT_ALERTS_INTERVAL_MS: '300',
+  SLOTDECK_AGENT_CRASH_MAX_RESTARTS: '1',
+  SLOTDECK_ALERTS_POLL_MS: '500',
 });
 
 /** The local agent's admin API (its token and address are in its data dir). */
 async function localAgent(method: string, path: string, body?: unknown): Promise<unknown> {
-  const dir = join(panel.dataDir, 'agents', 'local');
+  const dir = join(session.panel.dataDir, 'agents', 'local');
   const token = readFileSync(join(dir, 'secrets', 'admin-token'), 'utf8').trim();
   const { adminUrl } = JSON.parse(readFileSync(join(dir, 'agent-state.json'), 'utf8')) as { adminUrl: string };
   const response = await fetch(`${adminUrl}${path}`, {
@@ -51,19 +34,19 @@ describe('alerts (Chromium, browser mode)', () => {
       name: 'always-fails',
       command: { preset: 'custom', command: 'sh', args: ['-c', 'echo broken; exit 3'] },
     });
-    const count = page.getByTestId('alert-bell-count');
+    const count = session.page.getByTestId('alert-bell-count');
     await count.waitFor({ timeout: 60_000 });
     expect(Number(await count.textContent())).toBeGreaterThanOrEqual(1);
     // The first unread row may be a recovery event (PM2 restarting the slot); the failed-slot alert follows it.
-    await page.locator('[data-testid="alert-bell"].firing').waitFor({ timeout: 60_000 });
-    await page.screenshot({ path: join(ARTIFACTS, 'alerts-bell.png') });
+    await session.page.locator('[data-testid="alert-bell"].firing').waitFor({ timeout: 60_000 });
+    await session.page.screenshot({ path: join(ARTIFACTS, 'alerts-bell.png') });
 
-    await page.getByTestId('alert-bell').click();
-    const view = page.getByRole('main', { name: 'Alerts' });
+    await session.page.getByTestId('alert-bell').click();
+    const view = session.page.getByRole('main', { name: 'Alerts' });
     const row = view.getByTestId('alert-row').filter({ hasText: 'Slot always-fails failed' });
     await row.waitFor();
     expect(await row.locator('.chip').first().textContent()).toBe('firing');
-    await page.screenshot({ path: join(ARTIFACTS, 'alerts-view.png'), fullPage: true });
+    await session.page.screenshot({ path: join(ARTIFACTS, 'alerts-view.png'), fullPage: true });
 
     await view.getByRole('button', { name: 'Mark all read' }).click();
     await count.waitFor({ state: 'detached' });

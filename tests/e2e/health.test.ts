@@ -1,30 +1,17 @@
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACTS, launchChromium } from './helpers/browser.js';
-import { PanelProcess } from './helpers/panel.js';
+import { describe, expect, it } from 'vitest';
+import { ARTIFACTS } from './helpers/browser.js';
+import { panelInChromium } from './helpers/panel.js';
 
-let browser: Browser;
-let panel: PanelProcess;
-let page: Page;
-const keychain = Boolean(process.env.DBUS_SESSION_BUS_ADDRESS);
-
-beforeAll(async () => {
-  browser = await launchChromium();
-  panel = await PanelProcess.start(keychain ? {} : { SLOTDECK_MASTER_KEY: 'e2e-master-key' });
-  page = await panel.open(browser);
-  await page.getByTestId('connection-status').filter({ hasText: 'This computer: connected' }).waitFor();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await panel?.destroy();
-});
+const session = panelInChromium();
 
 describe('health (Chromium, browser mode, the local agent)', () => {
   it('shows the host’s details and live charts from the agent, and keeps them current', async () => {
-    await page.getByRole('navigation', { name: 'Views' }).getByRole('button', { name: 'Health', exact: true }).click();
-    const health = page.getByRole('main', { name: 'Health' });
+    await session.page
+      .getByRole('navigation', { name: 'Views' })
+      .getByRole('button', { name: 'Health', exact: true })
+      .click();
+    const health = session.page.getByRole('main', { name: 'Health' });
     await health.getByTestId('health-status').waitFor();
 
     const database = health.getByRole('region', { name: 'Database' });
@@ -58,6 +45,6 @@ describe('health (Chromium, browser mode, the local agent)', () => {
 
     const checked = await health.getByText(/^checked /).textContent();
     expect(checked).toMatch(/checked .* every 5 s/);
-    await page.screenshot({ path: join(ARTIFACTS, 'health-view.png'), fullPage: true });
+    await session.page.screenshot({ path: join(ARTIFACTS, 'health-view.png'), fullPage: true });
   });
 });

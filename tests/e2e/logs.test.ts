@@ -1,18 +1,14 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../remote-agent/src/config.js';
-import { ARTIFACTS, launchChromium } from './helpers/browser.js';
-import { PanelProcess } from './helpers/panel.js';
+import { ARTIFACTS } from './helpers/browser.js';
+import { panelInChromium } from './helpers/panel.js';
 
 const PM2_CLI = resolve(import.meta.dirname, '../../remote-agent/node_modules/pm2/bin/pm2');
-let browser: Browser;
-let panel: PanelProcess;
-let page: Page;
+const session = panelInChromium();
 let pm2Home = '';
-const keychain = Boolean(process.env.DBUS_SESSION_BUS_ADDRESS);
 
 /** The local agent's own PM2 (the one that runs its slots), through PM2's CLI. */
 const pm2 = (args: string[]): void => {
@@ -23,41 +19,35 @@ const pm2 = (args: string[]): void => {
   if (result.status !== 0) throw new Error(`pm2 ${args.join(' ')}: ${result.stdout}${result.stderr}`);
 };
 
-beforeAll(async () => {
-  browser = await launchChromium();
-  panel = await PanelProcess.start(keychain ? {} : { SLOTDECK_MASTER_KEY: 'e2e-master-key' });
-  page = await panel.open(browser);
-  await page.getByTestId('connection-status').filter({ hasText: 'This computer: connected' }).waitFor();
-  pm2Home = loadConfig({ env: { SLOTDECK_AGENT_DATA_DIR: join(panel.dataDir, 'agents', 'local') } }).pm2Home;
+beforeAll(() => {
+  pm2Home = loadConfig({ env: { SLOTDECK_AGENT_DATA_DIR: join(session.panel.dataDir, 'agents', 'local') } }).pm2Home;
 });
 
-afterAll(async () => {
+afterAll(() => {
   if (pm2Home)
     spawnSync(process.execPath, [PM2_CLI, 'delete', 'e2e-log-writer'], { env: { ...process.env, PM2_HOME: pm2Home } });
-  await browser?.close();
-  await panel?.destroy();
 });
 
-const shot = (name: string): Promise<Buffer> => page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
+const shot = (name: string): Promise<Buffer> => session.page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
 const view = (name: string) =>
-  page.getByRole('navigation', { name: 'Views' }).getByRole('button', { name, exact: true });
+  session.page.getByRole('navigation', { name: 'Views' }).getByRole('button', { name, exact: true });
 
 describe('logs (Chromium, browser mode, the local agent)', () => {
   it('shows a slot’s PM2 output as it is written, narrows it by text, and downloads it', async () => {
-    await page.getByRole('button', { name: '+ New slot' }).first().click();
-    const create = page.getByRole('dialog', { name: /New slot on This computer/ });
+    await session.page.getByRole('button', { name: '+ New slot' }).first().click();
+    const create = session.page.getByRole('dialog', { name: /New slot on This computer/ });
     await create.getByLabel('Name').fill('logdemo');
     await create.getByRole('button', { name: 'Create and open' }).click();
     await create.waitFor({ state: 'detached' });
 
     await view('Logs').click();
-    const logs = page.getByRole('main', { name: 'Logs' });
+    const logs = session.page.getByRole('main', { name: 'Logs' });
     const source = logs.getByRole('combobox', { name: 'Log' });
     const option = source.locator('option', { hasText: 'logdemo (output)' });
     await option.waitFor({ state: 'attached' });
     const sourceId = (await option.getAttribute('value'))!;
     expect(sourceId).toMatch(/^slot-[a-z0-9]{10}\.out$/);
-    const outLog = join(panel.dataDir, 'agents', 'local', 'logs', `${sourceId}.log`);
+    const outLog = join(session.panel.dataDir, 'agents', 'local', 'logs', `${sourceId}.log`);
     // The slot's PM2 output: PM2 writes a program's stdout into that file (with its time prefix), as it does for the
     // slot's holder; a line every 100 ms, every fifth a checkpoint.
     pm2([
@@ -91,7 +81,7 @@ describe('logs (Chromium, browser mode, the local agent)', () => {
     await shot('logs-slot-output-filtered');
 
     const [download] = await Promise.all([
-      page.waitForEvent('download'),
+      session.page.waitForEvent('download'),
       logs.getByRole('button', { name: 'Download' }).click(),
     ]);
     expect(download.suggestedFilename()).toBe(`local-${sourceId}.log`);
@@ -102,7 +92,7 @@ describe('logs (Chromium, browser mode, the local agent)', () => {
 
   it('lists the admin calls the panel made in the Audit log, named by the host profile', async () => {
     await view('Audit log').click();
-    const table = page.getByRole('table', { name: 'Audit entries' });
+    const table = session.page.getByRole('table', { name: 'Audit entries' });
     const created = table.locator('tbody tr', { hasText: 'POST /api/v1/slots' }).first();
     await created.waitFor();
     expect(await created.innerText()).toMatch(/This computer \(panel\)[\s\S]*POST \/api\/v1\/slots[\s\S]*success/);

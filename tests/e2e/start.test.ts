@@ -4,19 +4,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { isRunning } from '../../remote-agent/src/util/procfs.js';
 import { killAll, processesOf } from '../integration/helpers/processes.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-
-/** Whether a process is still there (a zombie counts as gone: it ran its course). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** Resolves once `check` holds, polling; rejects after `ms` with `what`. */
 async function until(check: () => boolean, ms: number, what: string): Promise<void> {
@@ -36,7 +27,7 @@ describe('npm start (browser mode)', () => {
   let npm: ChildProcess | null = null;
 
   afterAll(() => {
-    if (npm?.pid && alive(npm.pid)) npm.kill('SIGKILL');
+    if (npm?.pid && isRunning(npm.pid)) npm.kill('SIGKILL');
     killAll(processesOf(dataDir));
     rmSync(dataDir, { recursive: true, force: true });
   });
@@ -68,13 +59,13 @@ describe('npm start (browser mode)', () => {
     const agentState = JSON.parse(readFileSync(join(dataDir, 'agents', 'local', 'agent-state.json'), 'utf8')) as {
       pid: number;
     };
-    expect(alive(ready.pid)).toBe(true);
-    expect(alive(agentState.pid)).toBe(true);
+    expect(isRunning(ready.pid)).toBe(true);
+    expect(isRunning(agentState.pid)).toBe(true);
 
     process.kill(npm.pid!, 'SIGINT');
     // Generous bounds, only so that a hang fails instead of blocking the suite.
     await until(() => exited, 30_000, 'npm to exit');
-    await until(() => !alive(ready.pid) && !alive(agentState.pid), 15_000, 'the panel and its agent to stop');
+    await until(() => !isRunning(ready.pid) && !isRunning(agentState.pid), 15_000, 'the panel and its agent to stop');
     expect(output).toContain('Slotdeck stopped');
   });
 });

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 import { killAll, processesOf } from '../../integration/helpers/processes.js';
+import { launchChromium } from './browser.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 
@@ -117,4 +119,35 @@ export class PanelProcess {
 /** The text a console shows (xterm's buffer, scrollback included), read in the page. */
 export async function consoleText(page: Page): Promise<string> {
   return page.locator('.console:not([hidden]) .xterm-rows').innerText();
+}
+
+/** What `panelInChromium` hands a test file once its `beforeAll` ran. */
+export interface PanelSession {
+  browser: Browser;
+  panel: PanelProcess;
+  page: Page;
+}
+
+/**
+ * Registers the usual browser-test lifecycle for a file: Chromium, a fresh panel (a master key in its environment
+ * where no Secret Service runs), its page, and "This computer" connected before the first test; all of it closed
+ * after the last. `env` adds to the panel's environment.
+ */
+export function panelInChromium(env: Record<string, string> = {}): PanelSession {
+  const session = {} as PanelSession;
+  const keychain = Boolean(process.env.DBUS_SESSION_BUS_ADDRESS);
+  beforeAll(async () => {
+    session.browser = await launchChromium();
+    session.panel = await PanelProcess.start({
+      ...(keychain ? {} : { SLOTDECK_MASTER_KEY: 'e2e-master-key' }),
+      ...env,
+    });
+    session.page = await session.panel.open(session.browser);
+    await session.page.getByTestId('connection-status').filter({ hasText: 'This computer: connected' }).waitFor();
+  });
+  afterAll(async () => {
+    await session.browser?.close();
+    await session.panel?.destroy();
+  });
+  return session;
 }

@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Slot } from '../../../remote-agent/src/contract/index.js';
-import { AGENT_CLI, AgentProcess } from '../helpers/agent.js';
-import { daemonPid, killDaemon, waitForRecovery } from '../helpers/pm2-faults.js';
+import { AgentProcess } from '../helpers/agent.js';
+import { isRunning } from '../../../remote-agent/src/util/procfs.js';
+import { daemonPid, killDaemon, runDown, sessionMembers, waitForRecovery } from '../helpers/pm2-faults.js';
 import { until } from '../helpers/until.js';
 
 /**
@@ -43,16 +44,6 @@ afterEach(async () => {
   agent = null;
 });
 
-/** Alive and not a zombie. */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 /** Starts a command in a session of its own (as a terminal or tmux pane would) and returns its pid. */
 async function session(command: string[], options: { uid?: number } = {}): Promise<number> {
   const argv =
@@ -69,24 +60,8 @@ async function session(command: string[], options: { uid?: number } = {}): Promi
   );
   started.push(child.pid!);
   await sleep(300);
-  expect(running(child.pid!)).toBe(true);
+  expect(isRunning(child.pid!)).toBe(true);
   return child.pid!;
-}
-
-/** Processes of a session (sid). */
-function membersOf(sid: number): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[3]) === sid && fields[0] !== 'Z') found.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return found;
 }
 
 /** A running slot, its shell's pid and the holder's command line (dtach -N SOCKET -r none /bin/sh LAUNCHER ENV EXIT). */
@@ -114,18 +89,6 @@ function lookAlike(dtach: string[]): Promise<number> {
   );
 }
 
-async function down(dataDir: string): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, [AGENT_CLI, 'down'], {
-    env: { ...process.env, SLOTDECK_AGENT_DATA_DIR: dataDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { code, out };
-}
-
 describe("only a slot's own processes are its", () => {
   it("down leaves alone a session that names a slot's files, and another account's look-alike of its holder", async () => {
     agent = await AgentProcess.start();
@@ -135,7 +98,7 @@ describe("only a slot's own processes are its", () => {
     // An admin's pane: a long job, and a viewer of the slot's file.
     const pane = await session(['/bin/sh', '-c', `sleep 600 & tail -f ${notes} & wait`]);
     await sleep(200);
-    const paneMembers = membersOf(pane);
+    const paneMembers = sessionMembers(pane);
     expect(paneMembers.length).toBeGreaterThanOrEqual(3);
     const impostor = await lookAlike(dtach);
 
@@ -144,16 +107,16 @@ describe("only a slot's own processes are its", () => {
     // A SIGKILL takes effect when the kernel next runs the process, which on a loaded machine is not at once.
     await until(
       'the PM2 daemon to end',
-      () => running(daemon),
+      () => isRunning(daemon),
       (alive) => !alive,
     );
-    const result = await down(agent.dataDir);
+    const result = await runDown(agent.dataDir);
     expect(result.code).toBe(0);
     expect(result.out).toMatch(/the PM2 daemon was not running; \d+ slot process/);
     // The slot is gone; the pane and the look-alike are not.
-    expect(running(program)).toBe(false);
-    for (const pid of paneMembers) expect(running(pid)).toBe(true);
-    expect(running(impostor)).toBe(true);
+    expect(isRunning(program)).toBe(false);
+    for (const pid of paneMembers) expect(isRunning(pid)).toBe(true);
+    expect(isRunning(impostor)).toBe(true);
   });
 
   it("takes another account's look-alike neither for the holder of an adopted session nor ends it with the slot", async () => {
@@ -173,8 +136,8 @@ describe("only a slot's own processes are its", () => {
 
     const stop = await agent.request<Slot>('POST', `/api/v1/slots/${slot.id}/stop`);
     expect(stop.body.state).toBe('stopped');
-    expect(running(program)).toBe(false);
-    expect(running(holder)).toBe(false);
-    expect(running(impostor)).toBe(true);
+    expect(isRunning(program)).toBe(false);
+    expect(isRunning(holder)).toBe(false);
+    expect(isRunning(impostor)).toBe(true);
   });
 });

@@ -1,24 +1,8 @@
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { endSessions, sessionsOf } from '../../../remote-agent/src/supervisor/sessions.js';
-
-/** Processes of session `sid` that are not zombies. */
-function members(sid: number): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[3]) === sid && fields[0] !== 'Z') found.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return found;
-}
+import { sessionMembers } from '../helpers/pm2-faults.js';
 
 const started: number[] = [];
 afterEach(() => {
@@ -39,19 +23,19 @@ async function session(): Promise<number> {
     { detached: true, stdio: 'ignore' },
   );
   started.push(child.pid!);
-  for (let i = 0; i < 100 && members(child.pid!).length < 4; i++) await sleep(20);
+  for (let i = 0; i < 100 && sessionMembers(child.pid!).length < 4; i++) await sleep(20);
   return child.pid!;
 }
 
 describe('ending a slot session', () => {
   it('finds the session from its leader and ends every member, those ignoring SIGHUP/SIGTERM and orphans included', async () => {
     const leader = await session();
-    expect(members(leader).length).toBeGreaterThanOrEqual(4);
+    expect(sessionMembers(leader).length).toBeGreaterThanOrEqual(4);
     const sessions = sessionsOf([leader]);
     expect([...sessions]).toEqual([leader]);
     const ended = await endSessions(sessions, 100);
     expect(ended).toBeGreaterThanOrEqual(4);
-    expect(members(leader)).toEqual([]);
+    expect(sessionMembers(leader)).toEqual([]);
   });
 
   it('never takes the agent’s own session, and does nothing for processes already gone', async () => {

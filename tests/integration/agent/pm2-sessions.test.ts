@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Slot } from '../../../remote-agent/src/contract/index.js';
-import { AGENT_CLI, AgentProcess } from '../helpers/agent.js';
-import { daemonPid, killDaemon } from '../helpers/pm2-faults.js';
+import { AgentProcess } from '../helpers/agent.js';
+import { isRunning } from '../../../remote-agent/src/util/procfs.js';
+import { daemonPid, killDaemon, runDown } from '../helpers/pm2-faults.js';
 import { processesOf } from '../helpers/processes.js';
 
 /**
@@ -19,30 +19,8 @@ afterEach(async () => {
   agent = null;
 });
 
-/** Alive and not a zombie waiting for init to reap it. */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 function runningOf(dir: string): number[] {
-  return processesOf(dir).filter(running);
-}
-
-async function down(dataDir: string): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, [AGENT_CLI, 'down'], {
-    env: { ...process.env, SLOTDECK_AGENT_DATA_DIR: dataDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { code, out };
+  return processesOf(dir).filter(isRunning);
 }
 
 /** A slot whose login shell's logout starts a long-lived program, as clear_console did when it hung. */
@@ -64,7 +42,7 @@ function processesNamed(marker: string): number[] {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker) && running(Number(entry)))
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker) && isRunning(Number(entry)))
         found.push(Number(entry));
     } catch {
       // gone
@@ -88,12 +66,12 @@ describe('slotdeck-agent down', () => {
     await agent.stop();
     killDaemon(agent);
     // The sessions outlive their daemon, with ppid 1.
-    for (const pid of programs) expect(running(pid)).toBe(true);
+    for (const pid of programs) expect(isRunning(pid)).toBe(true);
 
-    const result = await down(agent.dataDir);
+    const result = await runDown(agent.dataDir);
     expect(result.code).toBe(0);
     expect(result.out).toMatch(/the PM2 daemon was not running; \d+ slot processes ended/);
-    for (const pid of programs) expect(running(pid)).toBe(false);
+    for (const pid of programs) expect(isRunning(pid)).toBe(false);
     expect(runningOf(agent.dataDir)).toEqual([]);
     expect(daemonPid(agent)).toBeNull();
   });
@@ -103,10 +81,10 @@ describe('slotdeck-agent down', () => {
     const marker = `logout-stand-in-${process.pid}-down`;
     const { program } = await slotWithLogoutProgram('logout-down', marker);
     await agent.stop();
-    const result = await down(agent.dataDir);
+    const result = await runDown(agent.dataDir);
     expect(result.code).toBe(0);
     expect(result.out).toMatch(/stopped every slot and the PM2 daemon/);
-    expect(running(program)).toBe(false);
+    expect(isRunning(program)).toBe(false);
     expect(processesNamed(marker)).toEqual([]);
     expect(runningOf(agent.dataDir)).toEqual([]);
   });
@@ -120,8 +98,8 @@ describe('stopping and deleting a slot', () => {
     const holder = (await agent.slot(stopped.slot.id)).pid!;
     const stop = await agent.request<Slot>('POST', `/api/v1/slots/${stopped.slot.id}/stop`);
     expect(stop.body.state).toBe('stopped');
-    expect(running(stopped.program)).toBe(false);
-    expect(running(holder)).toBe(false);
+    expect(isRunning(stopped.program)).toBe(false);
+    expect(isRunning(holder)).toBe(false);
     expect(processesNamed(stopMarker)).toEqual([]);
 
     const deleteMarker = `logout-stand-in-${process.pid}-delete`;
@@ -134,8 +112,8 @@ describe('stopping and deleting a slot', () => {
     expect(removal.status).toBe(200);
     expect(removal.body.deleted).toBe(true);
     // When the call returns the slot is gone and so is every process it had.
-    expect(running(deleted.program)).toBe(false);
-    expect(running(deletedHolder)).toBe(false);
+    expect(isRunning(deleted.program)).toBe(false);
+    expect(isRunning(deletedHolder)).toBe(false);
     expect(processesNamed(deleteMarker)).toEqual([]);
     expect((await agent.request('GET', `/api/v1/slots/${deleted.slot.id}`)).status).toBe(404);
   });

@@ -245,3 +245,16 @@ export async function pm2Processes(agent: AgentProcess): Promise<Array<{ name: s
   const list = JSON.parse(line ?? '[]') as Array<{ name: string; pid: number; pm2_env: { status: string } }>;
   return list.map((p) => ({ name: p.name, pid: p.pid, status: p.pm2_env.status }));
 }
+
+/** Runs `slotdeck-agent <args>` on a data dir to its end: its exit code and everything it printed. */
+export async function runAgentCommand(dataDir: string, args: string[]): Promise<{ code: number | null; out: string }> {
+  const child = spawn(process.execPath, [AGENT_CLI, ...args], {
+    env: { ...process.env, SLOTDECK_AGENT_DATA_DIR: dataDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, out };
+}

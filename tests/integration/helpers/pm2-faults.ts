@@ -1,7 +1,8 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Slot } from '../../../remote-agent/src/contract/index.js';
-import { pm2Processes, type AgentProcess } from './agent.js';
+import { isRunning, readProcessTable } from '../../../remote-agent/src/util/procfs.js';
+import { pm2Processes, runAgentCommand, type AgentProcess } from './agent.js';
 import { processesOf } from './processes.js';
 import { until } from './until.js';
 
@@ -29,30 +30,9 @@ export function killDaemon(agent: AgentProcess): number {
   return pid;
 }
 
-interface ProcInfo {
-  pid: number;
-  ppid: number;
-}
-
-function processTable(): ProcInfo[] {
-  const out: ProcInfo[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (fields[0] === 'Z') continue;
-      out.push({ pid: Number(entry), ppid: Number(fields[1]) });
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
-
 /** `roots` and every process below them. */
 export function descendants(roots: number[]): Set<number> {
-  const table = processTable();
+  const table = [...readProcessTable().values()].filter((info) => !info.zombie);
   const found = new Set(roots.filter((pid) => table.some((p) => p.pid === pid)));
   for (let grew = true; grew;) {
     grew = false;
@@ -149,7 +129,7 @@ export async function auditSlots(agent: AgentProcess): Promise<SlotAudit> {
   ]);
   const daemon = daemonPid(agent);
   const orphans = processesOf(agent.dataDir).filter(
-    (pid) => pid !== daemon && pid !== agent.pid && !owned.has(pid) && processTable().some((p) => p.pid === pid),
+    (pid) => pid !== daemon && pid !== agent.pid && !owned.has(pid) && isRunning(pid),
   );
   return {
     registry,
@@ -159,4 +139,14 @@ export async function auditSlots(agent: AgentProcess): Promise<SlotAudit> {
     unknownToRegistry: pm2Names.filter((name) => !registry.includes(name.slice('slot-'.length))),
     orphans,
   };
+}
+
+/** `slotdeck-agent down` on a data dir: its exit code and what it printed. */
+export function runDown(dataDir: string): Promise<{ code: number | null; out: string }> {
+  return runAgentCommand(dataDir, ['down']);
+}
+
+/** Processes of session `sid` that are not zombies. */
+export function sessionMembers(sid: number): number[] {
+  return [...readProcessTable().values()].filter((info) => info.sid === sid && !info.zombie).map((info) => info.pid);
 }

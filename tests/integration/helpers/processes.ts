@@ -1,5 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { readProcessTable } from '../../../remote-agent/src/util/procfs.js';
 
 /** Processes still tied to a folder: a PM2 daemon under it (by pid file) and anything whose command line names it. */
 export function processesOf(dir: string): number[] {
@@ -34,16 +35,5 @@ export function killAll(pids: number[]): void {
 
 /** Children of a process (its direct children, from /proc). */
 export function childrenOf(pid: number): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) children.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return children;
+  return [...readProcessTable().values()].filter((info) => info.ppid === pid).map((info) => info.pid);
 }

@@ -5,13 +5,14 @@
  * agent's RSS every second, and splits gateway latency into requests sent during a burst and outside one.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import WebSocket from 'ws';
 import type { Slot, TerminalMode, TerminalTicket } from '../../../remote-agent/src/contract/index.js';
+import { commandLineOf, readProcessTable, residentBytes } from '../../../remote-agent/src/util/procfs.js';
 import { AgentProcess } from '../helpers/agent.js';
 import { gatewayUser, JSON_BODY, send } from './gateway-client.js';
 
@@ -133,29 +134,13 @@ async function heapMb(agent: AgentProcess): Promise<{ used: number; total: numbe
   };
 }
 
-function processRssKb(pid: number): number {
-  try {
-    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-  } catch {
-    return 0;
-  }
-}
-
 /** The agent's memory: its process's RSS plus its screen renderer's while one runs (it renders for the agent). */
 function rssMb(pid: number): number {
-  let kb = processRssKb(pid);
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== pid) continue;
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('screen-render-process'))
-        kb += processRssKb(Number(entry));
-    } catch {
-      // ended while we looked
-    }
-  }
-  return Math.round((kb / 1024) * 10) / 10;
+  let bytes = residentBytes(pid);
+  for (const info of readProcessTable().values())
+    if (info.ppid === pid && commandLineOf(info.pid)?.some((arg) => arg.includes('screen-render-process')))
+      bytes += residentBytes(info.pid);
+  return Math.round((bytes / 2 ** 20) * 10) / 10;
 }
 
 async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {

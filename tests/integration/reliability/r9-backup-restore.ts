@@ -3,7 +3,6 @@
  * freshly started agent (another data dir: a new host). The restored database passes integrity_check with the row
  * counts the backup pinned, and a key created before the backup authenticates on the new host.
  */
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +12,7 @@ import { Pool } from 'undici';
 import { inspectBackup } from '../../../remote-agent/src/modules/backups/bundle.js';
 import { rawPublicKey } from '../../../remote-agent/src/modules/backups/crypto.js';
 import { FAKE_UPSTREAM_KEY } from '../fixtures/fake-anthropic.js';
-import { AGENT_CLI, AgentProcess } from '../helpers/agent.js';
+import { AgentProcess, runAgentCommand } from '../helpers/agent.js';
 import { gatewayUser, JSON_BODY, send } from './gateway-client.js';
 
 export interface BackupRestoreResult {
@@ -31,14 +30,7 @@ export interface BackupRestoreResult {
 }
 
 async function cli(dataDir: string, args: string[]): Promise<string> {
-  const child = spawn(process.execPath, [AGENT_CLI, ...args], {
-    env: { ...process.env, SLOTDECK_AGENT_DATA_DIR: dataDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const { code, out } = await runAgentCommand(dataDir, args);
   if (code !== 0) throw new Error(`slotdeck-agent ${args.join(' ')} exited with ${code}: ${out}`);
   return out;
 }

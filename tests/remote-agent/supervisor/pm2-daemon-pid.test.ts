@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Pm2Supervisor } from '../../../remote-agent/src/supervisor/pm2.js';
+import { commandLineOf } from '../../../remote-agent/src/util/procfs.js';
 import { until } from '../../integration/helpers/until.js';
 
 // `slotdeck-agent down` and the agent's watchdog decide from PM2's pid file whether its daemon runs; a dying daemon
@@ -31,13 +32,7 @@ function titled(title: string): ChildProcess {
   return child;
 }
 
-const cmdline = (pid: number): string => {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    return '';
-  }
-};
+const cmdline = (pid: number): string => commandLineOf(pid)?.join(' ') ?? '';
 
 describe('Pm2Supervisor.daemonPid (stand-in processes, no PM2)', () => {
   it("names a running process PM2 titled as this home's daemon", async () => {
