@@ -11,6 +11,7 @@ import {
   readdirSync,
   renameSync,
   rmSync,
+  statSync,
   unlinkSync,
   write as fsWrite,
   writeFileSync,
@@ -40,13 +41,21 @@ export type { ScreenSize } from './journal.js';
 /**
  * A slot's screen, kept on disk so that it outlives the agent: a snapshot (the serialized screen and scrollback at
  * some point) plus a journal of everything that happened since (output bytes and size changes; the format is in
- * journal.ts). Nothing is parsed while output flows. A client attaching gets the screen from an @xterm/headless
- * mirror built from snapshot + journal and dropped again when idle; compaction renders the new snapshot on the
- * screen renderer's process, off the event loop.
+ * journal.ts). Nothing is parsed while output flows. A client attaching to a small screen gets it from an
+ * @xterm/headless mirror built from snapshot + journal and dropped again when idle; a larger screen, and every
+ * compaction's new snapshot, is rendered by the screen renderer's process, off the event loop.
  */
 /** Bytes of recent output kept in memory for failure messages. */
 const RECENT_OUTPUT_BYTES = 8192;
 const MIRROR_IDLE_MS = 60_000;
+/**
+ * A screen whose files hold more than this is rendered for a viewer by the renderer's process. xterm's parser yields
+ * every few milliseconds, its serializer does not: for 10,000 styled lines (2.2 MB of output) the agent's thread was
+ * blocked up to 220 ms at a time, a stall of every gateway request and console each time a viewer opened that
+ * screen. The renderer took 1.3 s for it (0.7 s here), its start included, with no stall over 30 ms. Below this size
+ * the in-thread mirror answers in tens of milliseconds, sooner than a renderer could start (about 0.5 s).
+ */
+const IN_THREAD_SCREEN_BYTES = 256 << 10;
 /**
  * Journal bytes waiting for the disk, per slot and for all slots together. Writes are asynchronous and coalesced
  * (one write per turn of the event loop at most), so output waits only while the previous write is under way; a disk
@@ -114,8 +123,10 @@ export interface ScreenStoreOptions {
   /** At most this much journal is parsed to rebuild a screen; older output of a longer burst is skipped. */
   maxReplayBytes: number;
   initialSize: ScreenSize;
-  /** Renders compactions' snapshots; the agent's renderer process unless a test passes another. */
+  /** Renders compactions' snapshots and large screens; the agent's renderer process unless a test passes another. */
   renderer?: { render(job: RenderJob): Promise<RenderedScreen> };
+  /** Screens whose files hold more are rendered by `renderer` for viewers (IN_THREAD_SCREEN_BYTES by default). */
+  inThreadScreenBytes?: number;
 }
 
 interface Mirror extends TerminalMirror {
@@ -151,6 +162,8 @@ export class ScreenStore {
   onJournalRestarted: (() => void) | null = null;
   private size: ScreenSize;
   private mirror: Mirror | null = null;
+  /** The last screen the renderer made for a viewer: the next viewer at the same point gets it at once. */
+  private rendered: ScreenSnapshot | null = null;
   private mirrorIdleTimer: NodeJS.Timeout | null = null;
   private compactTimer: NodeJS.Timeout | null = null;
   private work: Promise<unknown> = Promise.resolve();
@@ -512,7 +525,13 @@ export class ScreenStore {
   /** Serializes the screen as of now. Runs after any snapshot or compaction already under way. */
   snapshot(): Promise<ScreenSnapshot> {
     return this.exclusive(async () => {
-      const mirror = await this.catchUp(this.seqNow);
+      await this.waitWritten(this.seqNow);
+      // While recording is paused the journal ends where it stopped: the screen is rebuilt up to there.
+      const target = Math.min(this.seqNow, this.writtenSeq);
+      if (this.screenBytes(target) > (this.options.inThreadScreenBytes ?? IN_THREAD_SCREEN_BYTES)) {
+        return this.renderedSnapshot(target);
+      }
+      const mirror = await this.catchUp(target);
       this.touchMirror();
       return {
         data: mirror.serializer.serialize({ scrollback: this.options.scrollbackLines }),
@@ -547,6 +566,54 @@ export class ScreenStore {
       // builds a fresh one.
       if (this.mirror && this.mirror.seq < this.journalBaseSeq) this.disposeMirror();
     });
+  }
+
+  /** What rebuilding the screen up to `target` parses: the snapshot file and the journal's replayed part. */
+  private screenBytes(target: number): number {
+    let snapshotBytes = 0;
+    try {
+      snapshotBytes = statSync(this.snapshotPath).size;
+    } catch {
+      // no snapshot yet
+    }
+    return snapshotBytes + Math.min(target - this.journalBaseSeq, this.options.maxReplayBytes);
+  }
+
+  /**
+   * The screen up to `target`, rendered from the files by the renderer's process. Should that fail (the renderer
+   * died or stalled on this output), the viewer is told and sees what comes next: the same output is not parsed again
+   * on the agent's thread, where it could stall every slot.
+   */
+  private async renderedSnapshot(target: number): Promise<ScreenSnapshot> {
+    if (this.rendered?.seq === target) {
+      this.touchMirror();
+      return this.rendered;
+    }
+    this.disposeMirror();
+    try {
+      const screen = await (this.options.renderer ?? sharedScreenRenderer).render({
+        snapshotPath: this.snapshotPath,
+        journalPath: this.journalPath(this.generation),
+        from: 0,
+        to: target - this.journalBaseSeq,
+        initialSize: this.options.initialSize,
+        scrollbackLines: this.options.scrollbackLines,
+        maxReplayBytes: this.options.maxReplayBytes,
+      });
+      this.rendered = { data: screen.data, size: { cols: screen.cols, rows: screen.rows }, seq: target };
+      this.touchMirror();
+      return this.rendered;
+    } catch (error) {
+      this.options.logger?.warn(
+        { slot: this.options.label, error: (error as Error).message },
+        'could not render the screen for a viewer; it starts from a blank screen',
+      );
+      return {
+        data: '\r\n[slotdeck] the earlier output of this console could not be shown; new output follows\r\n',
+        size: { ...this.size },
+        seq: target,
+      };
+    }
   }
 
   /** Whether a headless terminal mirror of the screen is in memory now (tests check it is freed). */
@@ -634,11 +701,8 @@ export class ScreenStore {
     return run;
   }
 
-  /** Brings the mirror (built when missing) up to `target`, replaying at most maxReplayBytes of output. */
-  private async catchUp(wanted: number): Promise<Mirror> {
-    await this.waitWritten(wanted);
-    // While recording is paused the journal ends where it stopped: the screen is rebuilt up to there.
-    const target = Math.min(wanted, this.writtenSeq);
+  /** Brings the mirror (built when missing) up to `target` (written), replaying at most maxReplayBytes of output. */
+  private async catchUp(target: number): Promise<Mirror> {
     const mirror = (this.mirror ??= {
       ...(await buildMirror(this.readSnapshot(), this.options.initialSize, this.options.scrollbackLines)),
       seq: this.journalBaseSeq,
@@ -666,6 +730,7 @@ export class ScreenStore {
   private disposeMirror(): void {
     if (this.mirrorIdleTimer) clearTimeout(this.mirrorIdleTimer);
     this.mirrorIdleTimer = null;
+    this.rendered = null;
     this.mirror?.term.dispose();
     this.mirror = null;
   }

@@ -17,7 +17,11 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 const lines = (from: number, to: number): Buffer =>
   Buffer.from(Array.from({ length: to - from }, (_, i) => `line ${from + i}\r\n`).join(''));
 
-function openStore(name: string, renderer: ScreenRenderer): ScreenStore {
+function openStore(
+  name: string,
+  renderer: Pick<ScreenRenderer, 'render'>,
+  inThreadScreenBytes: number = 1 << 20,
+): ScreenStore {
   const store = ScreenStore.open({
     dir: join(work, name),
     scrollbackLines: 1000,
@@ -25,6 +29,7 @@ function openStore(name: string, renderer: ScreenRenderer): ScreenStore {
     maxReplayBytes: 1 << 20,
     initialSize: { cols: 80, rows: 24 },
     renderer,
+    inThreadScreenBytes,
   });
   cleanup.push(() => store.close());
   return store;
@@ -137,5 +142,62 @@ describe('ScreenRenderer', () => {
     await expect(compaction).rejects.toThrow(/ended \(SIGKILL\)/);
     expect(store.journalBytes).toBeGreaterThan(0);
     expect((await store.snapshot()).data).toContain('line 99');
+  });
+
+  it('renders a large screen for a viewer in its process; a second viewer at the same point gets it at once', async () => {
+    const renderer = newRenderer();
+    let jobs = 0;
+    const counted = { render: (job: Parameters<ScreenRenderer['render']>[0]) => (jobs++, renderer.render(job)) };
+    const store = openStore('large-viewed', counted, 2000);
+    store.appendOutput(lines(0, 400));
+    const first = await store.snapshot();
+    expect(first.data).toContain('line 399');
+    expect(first.size).toEqual({ cols: 80, rows: 24 });
+    expect(jobs).toBe(1);
+    expect(renderer.running).toBe(true);
+    // No terminal of this screen in the agent's memory: its serializer would block the event loop.
+    expect(store.holdsMirror).toBe(false);
+    expect(await store.snapshot()).toEqual(first);
+    expect(jobs).toBe(1);
+    // New output: the next viewer gets a new rendering with it; a resize reaches it too.
+    store.appendResize({ cols: 100, rows: 30 });
+    store.appendOutput(lines(400, 410));
+    const next = await store.snapshot();
+    expect(next.data).toContain('line 409');
+    expect(next.size).toEqual({ cols: 100, rows: 30 });
+    expect(next.seq).toBeGreaterThan(first.seq);
+    expect(jobs).toBe(2);
+  });
+
+  it('answers a viewer of a small screen from its own mirror, without the renderer', async () => {
+    let jobs = 0;
+    const store = openStore('small-viewed', { render: () => Promise.reject(new Error(`job ${++jobs}`)) }, 1 << 20);
+    store.appendOutput(lines(0, 20));
+    expect((await store.snapshot()).data).toContain('line 19');
+    expect(store.holdsMirror).toBe(true);
+    expect(jobs).toBe(0);
+  });
+
+  it('tells a viewer the earlier output cannot be shown when the renderer dies on it, and goes on with new output', async () => {
+    const renderer = newRenderer();
+    const store = openStore('large-death', renderer, 2000);
+    store.appendOutput(lines(0, 10));
+    await store.compact();
+    const dying = renderer.pid!;
+    signal(dying, 'SIGSTOP');
+    store.appendOutput(lines(10, 400));
+    const viewer = store.snapshot();
+    await until(
+      'the job to be sent',
+      () => renderer.pendingJobs,
+      (jobs) => jobs === 1,
+    );
+    signal(dying, 'SIGKILL');
+    const screen = await viewer;
+    expect(screen.data).toContain('the earlier output of this console could not be shown');
+    expect(screen.data).not.toContain('line 399');
+    // Nothing was lost: the files are whole, and a renderer started afresh shows the whole screen to the next viewer.
+    store.appendOutput(lines(400, 401));
+    expect((await store.snapshot()).data).toContain('line 399');
   });
 });
