@@ -18,6 +18,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from 'pino';
 import {
   buildMirror,
@@ -56,6 +57,10 @@ const MIRROR_IDLE_MS = 60_000;
  * the in-thread mirror answers in tens of milliseconds, sooner than a renderer could start (about 0.5 s).
  */
 const IN_THREAD_SCREEN_BYTES = 256 << 10;
+/** Output after the last rendering up to this much is appended to it for the next viewer, rather than rendered. */
+const APPENDED_OUTPUT_BYTES = 256 << 10;
+/** After a screen failed to render twice, its viewers get the notice without a try for this long. */
+const RENDER_REFUSED_MS = 30_000;
 /**
  * Journal bytes waiting for the disk, per slot and for all slots together. Writes are asynchronous and coalesced
  * (one write per turn of the event loop at most), so output waits only while the previous write is under way; a disk
@@ -164,6 +169,8 @@ export class ScreenStore {
   private mirror: Mirror | null = null;
   /** The last screen the renderer made for a viewer: the next viewer at the same point gets it at once. */
   private rendered: ScreenSnapshot | null = null;
+  /** Until when a screen that failed to render is not tried again (Date.now() ms). */
+  private renderRefusedUntil = 0;
   private mirrorIdleTimer: NodeJS.Timeout | null = null;
   private compactTimer: NodeJS.Timeout | null = null;
   private work: Promise<unknown> = Promise.resolve();
@@ -531,6 +538,8 @@ export class ScreenStore {
       if (this.screenBytes(target) > (this.options.inThreadScreenBytes ?? IN_THREAD_SCREEN_BYTES)) {
         return this.renderedSnapshot(target);
       }
+      // A rendering of the screen when it was larger (before a compaction) is of no more use.
+      this.rendered = null;
       const mirror = await this.catchUp(target);
       this.touchMirror();
       return {
@@ -552,15 +561,7 @@ export class ScreenStore {
       await this.waitWritten(this.seqNow);
       if (this.closed || this.pausedBecause !== null) return;
       const target = this.writtenSeq;
-      const screen = await (this.options.renderer ?? sharedScreenRenderer).render({
-        snapshotPath: this.snapshotPath,
-        journalPath: this.journalPath(this.generation),
-        from: 0,
-        to: target - this.journalBaseSeq,
-        initialSize: this.options.initialSize,
-        scrollbackLines: this.options.scrollbackLines,
-        maxReplayBytes: this.options.maxReplayBytes,
-      });
+      const screen = await this.renderFiles(target);
       await this.replaceFiles(screen, target);
       // A viewer's mirror behind the new snapshot could no longer catch up from the journal: the next viewer
       // builds a fresh one.
@@ -580,40 +581,81 @@ export class ScreenStore {
   }
 
   /**
-   * The screen up to `target`, rendered from the files by the renderer's process. Should that fail (the renderer
-   * died or stalled on this output), the viewer is told and sees what comes next: the same output is not parsed again
-   * on the agent's thread, where it could stall every slot.
+   * The screen up to `target` for a viewer of a large screen. The last rendering answers while only output followed
+   * it (that output appended, as a viewer attached then would have received it); otherwise the renderer's process
+   * renders the files. A renderer that dies ends every job it held, other screens' included, so a failure is tried
+   * once more on a fresh one; a second failure tells the viewer the earlier output cannot be shown, and for
+   * RENDER_REFUSED_MS viewers get that at once: the same output is not parsed again on the agent's thread, where it
+   * could stall every slot, nor fed to renderer after renderer.
    */
   private async renderedSnapshot(target: number): Promise<ScreenSnapshot> {
-    if (this.rendered?.seq === target) {
+    const since = this.rendered ? this.outputSince(this.rendered.seq, target) : null;
+    if (this.rendered && since !== null) {
       this.touchMirror();
-      return this.rendered;
+      return { data: this.rendered.data + since, size: this.rendered.size, seq: target };
     }
     this.disposeMirror();
-    try {
-      const screen = await (this.options.renderer ?? sharedScreenRenderer).render({
-        snapshotPath: this.snapshotPath,
-        journalPath: this.journalPath(this.generation),
-        from: 0,
-        to: target - this.journalBaseSeq,
-        initialSize: this.options.initialSize,
-        scrollbackLines: this.options.scrollbackLines,
-        maxReplayBytes: this.options.maxReplayBytes,
-      });
-      this.rendered = { data: screen.data, size: { cols: screen.cols, rows: screen.rows }, seq: target };
-      this.touchMirror();
-      return this.rendered;
-    } catch (error) {
-      this.options.logger?.warn(
-        { slot: this.options.label, error: (error as Error).message },
-        'could not render the screen for a viewer; it starts from a blank screen',
-      );
-      return {
-        data: '\r\n[slotdeck] the earlier output of this console could not be shown; new output follows\r\n',
-        size: { ...this.size },
-        seq: target,
-      };
+    const notice: ScreenSnapshot = {
+      data: '\r\n[slotdeck] the earlier output of this console could not be shown; new output follows\r\n',
+      size: { ...this.size },
+      seq: target,
+    };
+    if (Date.now() < this.renderRefusedUntil) return notice;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const screen = await this.renderFiles(target);
+        const snapshot = { data: screen.data, size: { cols: screen.cols, rows: screen.rows }, seq: target };
+        if (this.closed) return snapshot;
+        this.rendered = snapshot;
+        this.touchMirror();
+        return snapshot;
+      } catch (error) {
+        if (this.closed) throw error;
+        if (attempt < 2) continue;
+        this.renderRefusedUntil = Date.now() + RENDER_REFUSED_MS;
+        this.options.logger?.warn(
+          { slotId: this.options.label, error: (error as Error).message },
+          'could not render the screen for a viewer; it starts from a blank screen',
+        );
+        return notice;
+      }
     }
+  }
+
+  /**
+   * The output recorded from `from` to `to` as text, when it is a short run of output records only (a resize in it
+   * reflows the screen: that takes a rendering), and ends on a whole character.
+   */
+  private outputSince(from: number, to: number): string | null {
+    if (from < this.journalBaseSeq || to - from > APPENDED_OUTPUT_BYTES) return null;
+    const pieces: Buffer[] = [];
+    let resized = false;
+    forEachRecord(
+      journalReader(this.journalFd),
+      from - this.journalBaseSeq,
+      to - this.journalBaseSeq,
+      (kind, payload) => {
+        if (kind === RECORD_RESIZE) resized = true;
+        else pieces.push(payload);
+      },
+    );
+    if (resized) return null;
+    const decoder = new StringDecoder('utf8');
+    const text = decoder.write(Buffer.concat(pieces));
+    return decoder.end() === '' ? text : null;
+  }
+
+  /** The screen up to `target` (on disk), rendered from the snapshot and journal files by the renderer's process. */
+  private renderFiles(target: number): Promise<RenderedScreen> {
+    return (this.options.renderer ?? sharedScreenRenderer).render({
+      snapshotPath: this.snapshotPath,
+      journalPath: this.journalPath(this.generation),
+      from: 0,
+      to: target - this.journalBaseSeq,
+      initialSize: this.options.initialSize,
+      scrollbackLines: this.options.scrollbackLines,
+      maxReplayBytes: this.options.maxReplayBytes,
+    });
   }
 
   /** Whether a headless terminal mirror of the screen is in memory now (tests check it is freed). */

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -48,6 +48,16 @@ const signal = (pid: number, name: NodeJS.Signals): void => {
     // gone already
   }
 };
+
+/** Kills a stopped renderer once a job has reached it: the job dies with it. */
+async function killOnceSentAJob(renderer: ScreenRenderer, pid: number): Promise<void> {
+  await until(
+    'the job to be sent',
+    () => renderer.pendingJobs,
+    (jobs) => jobs === 1,
+  );
+  signal(pid, 'SIGKILL');
+}
 
 describe('ScreenRenderer', () => {
   it('renders compactions in a process that ends once idle; the screen reopens whole from the files', async () => {
@@ -132,19 +142,13 @@ describe('ScreenRenderer', () => {
     const store = openStore('death', renderer);
     store.appendOutput(lines(0, 100));
     const compaction = store.compact();
-    // The job reaches the stopped renderer, which then dies with it.
-    await until(
-      'the job to be sent',
-      () => renderer.pendingJobs,
-      (jobs) => jobs === 1,
-    );
-    signal(dying, 'SIGKILL');
+    await killOnceSentAJob(renderer, dying);
     await expect(compaction).rejects.toThrow(/ended \(SIGKILL\)/);
     expect(store.journalBytes).toBeGreaterThan(0);
     expect((await store.snapshot()).data).toContain('line 99');
   });
 
-  it('renders a large screen for a viewer in its process; a second viewer at the same point gets it at once', async () => {
+  it('renders a large screen for a viewer in its process; later viewers get it with the output since', async () => {
     const renderer = newRenderer();
     let jobs = 0;
     const counted = { render: (job: Parameters<ScreenRenderer['render']>[0]) => (jobs++, renderer.render(job)) };
@@ -153,20 +157,34 @@ describe('ScreenRenderer', () => {
     const first = await store.snapshot();
     expect(first.data).toContain('line 399');
     expect(first.size).toEqual({ cols: 80, rows: 24 });
+    expect(first.seq).toBe(store.seq);
     expect(jobs).toBe(1);
     expect(renderer.running).toBe(true);
     // No terminal of this screen in the agent's memory: its serializer would block the event loop.
     expect(store.holdsMirror).toBe(false);
     expect(await store.snapshot()).toEqual(first);
     expect(jobs).toBe(1);
-    // New output: the next viewer gets a new rendering with it; a resize reaches it too.
-    store.appendResize({ cols: 100, rows: 30 });
+
+    // Output since: the rendering plus that output, as a viewer attached before it would have received it.
     store.appendOutput(lines(400, 410));
     const next = await store.snapshot();
-    expect(next.data).toContain('line 409');
-    expect(next.size).toEqual({ cols: 100, rows: 30 });
-    expect(next.seq).toBeGreaterThan(first.seq);
+    expect(next.data).toBe(first.data + lines(400, 410).toString());
+    expect(next.seq).toBe(store.seq);
+    expect(jobs).toBe(1);
+
+    // A resize reflows the screen: a new rendering, at the new size.
+    store.appendResize({ cols: 100, rows: 30 });
+    const resized = await store.snapshot();
+    expect(resized.size).toEqual({ cols: 100, rows: 30 });
+    expect(resized.data).toContain('line 409');
     expect(jobs).toBe(2);
+
+    // So does more output than is worth appending (256 KB).
+    store.appendOutput(lines(410, 30_000));
+    const long = await store.snapshot();
+    expect(long.data).toContain('line 29999');
+    expect(long.data.length).toBeLessThan(lines(0, 30_000).length);
+    expect(jobs).toBe(3);
   });
 
   it('answers a viewer of a small screen from its own mirror, without the renderer', async () => {
@@ -178,7 +196,7 @@ describe('ScreenRenderer', () => {
     expect(jobs).toBe(0);
   });
 
-  it('tells a viewer the earlier output cannot be shown when the renderer dies on it, and goes on with new output', async () => {
+  it('tries a fresh renderer when the one rendering a viewer’s screen dies, and shows the whole screen', async () => {
     const renderer = newRenderer();
     const store = openStore('large-death', renderer, 2000);
     store.appendOutput(lines(0, 10));
@@ -187,17 +205,38 @@ describe('ScreenRenderer', () => {
     signal(dying, 'SIGSTOP');
     store.appendOutput(lines(10, 400));
     const viewer = store.snapshot();
-    await until(
-      'the job to be sent',
-      () => renderer.pendingJobs,
-      (jobs) => jobs === 1,
-    );
-    signal(dying, 'SIGKILL');
+    await killOnceSentAJob(renderer, dying);
     const screen = await viewer;
-    expect(screen.data).toContain('the earlier output of this console could not be shown');
+    expect(screen.data).toContain('line 399');
+    expect(screen.data).not.toContain('could not be shown');
+    expect(renderer.pid).not.toBe(dying);
+  });
+
+  it('tells viewers the earlier output cannot be shown when rendering fails twice (stand-in renderer that crashes), without trying again at once', async () => {
+    // A stand-in renderer process that starts, says it is ready, and exits at its first job: as one would on a screen
+    // whose output crashes it.
+    const script = join(work, 'crashing-renderer.mjs');
+    writeFileSync(script, 'process.on("message", () => process.exit(70));\nprocess.send({ ready: true });\n');
+    const renderer = newRenderer({ script });
+    let jobs = 0;
+    const counted = { render: (job: Parameters<ScreenRenderer['render']>[0]) => (jobs++, renderer.render(job)) };
+    const store = openStore('large-failing', counted, 2000);
+    store.appendOutput(lines(0, 400));
+    const screen = await store.snapshot();
+    expect(screen.data).toContain('the earlier output of this console could not be shown; new output follows');
     expect(screen.data).not.toContain('line 399');
-    // Nothing was lost: the files are whole, and a renderer started afresh shows the whole screen to the next viewer.
+    // The viewer's live output starts right after what the screen stands for: nothing repeated, nothing skipped.
+    expect(screen.seq).toBe(store.seq);
+    expect(jobs).toBe(2);
+    expect(store.holdsMirror).toBe(false);
     store.appendOutput(lines(400, 401));
-    expect((await store.snapshot()).data).toContain('line 399');
+    const again = await store.snapshot();
+    expect(again.data).toContain('could not be shown');
+    expect(again.seq).toBe(store.seq);
+    expect(jobs).toBe(2);
+    // The files are whole: an agent opening them again renders every line.
+    store.close();
+    const reopened = openStore('large-failing', newRenderer(), 2000);
+    expect((await reopened.snapshot()).data).toContain('line 400');
   });
 });
