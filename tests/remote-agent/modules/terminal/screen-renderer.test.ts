@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { RenderJob } from '../../../../remote-agent/src/modules/terminal/journal.js';
 import { ScreenRenderer } from '../../../../remote-agent/src/modules/terminal/screen-renderer.js';
 import { ScreenStore } from '../../../../remote-agent/src/modules/terminal/screen-store.js';
 import { until } from '../../../integration/helpers/until.js';
@@ -48,6 +49,18 @@ const signal = (pid: number, name: NodeJS.Signals): void => {
     // gone already
   }
 };
+
+/** A renderer that counts the jobs it is given. */
+function counting(renderer: ScreenRenderer): Pick<ScreenRenderer, 'render'> & { jobs: number } {
+  const counted = {
+    jobs: 0,
+    render: (job: RenderJob) => {
+      counted.jobs++;
+      return renderer.render(job);
+    },
+  };
+  return counted;
+}
 
 /** Kills a stopped renderer once a job has reached it: the job dies with it. */
 async function killOnceSentAJob(renderer: ScreenRenderer, pid: number): Promise<void> {
@@ -150,41 +163,40 @@ describe('ScreenRenderer', () => {
 
   it('renders a large screen for a viewer in its process; later viewers get it with the output since', async () => {
     const renderer = newRenderer();
-    let jobs = 0;
-    const counted = { render: (job: Parameters<ScreenRenderer['render']>[0]) => (jobs++, renderer.render(job)) };
+    const counted = counting(renderer);
     const store = openStore('large-viewed', counted, 2000);
     store.appendOutput(lines(0, 400));
     const first = await store.snapshot();
     expect(first.data).toContain('line 399');
     expect(first.size).toEqual({ cols: 80, rows: 24 });
     expect(first.seq).toBe(store.seq);
-    expect(jobs).toBe(1);
+    expect(counted.jobs).toBe(1);
     expect(renderer.running).toBe(true);
     // No terminal of this screen in the agent's memory: its serializer would block the event loop.
     expect(store.holdsMirror).toBe(false);
     expect(await store.snapshot()).toEqual(first);
-    expect(jobs).toBe(1);
+    expect(counted.jobs).toBe(1);
 
     // Output since: the rendering plus that output, as a viewer attached before it would have received it.
     store.appendOutput(lines(400, 410));
     const next = await store.snapshot();
     expect(next.data).toBe(first.data + lines(400, 410).toString());
     expect(next.seq).toBe(store.seq);
-    expect(jobs).toBe(1);
+    expect(counted.jobs).toBe(1);
 
     // A resize reflows the screen: a new rendering, at the new size.
     store.appendResize({ cols: 100, rows: 30 });
     const resized = await store.snapshot();
     expect(resized.size).toEqual({ cols: 100, rows: 30 });
     expect(resized.data).toContain('line 409');
-    expect(jobs).toBe(2);
+    expect(counted.jobs).toBe(2);
 
     // So does more output than is worth appending (256 KB).
     store.appendOutput(lines(410, 30_000));
     const long = await store.snapshot();
     expect(long.data).toContain('line 29999');
     expect(long.data.length).toBeLessThan(lines(0, 30_000).length);
-    expect(jobs).toBe(3);
+    expect(counted.jobs).toBe(3);
   });
 
   it('answers a viewer of a small screen from its own mirror, without the renderer', async () => {
@@ -218,8 +230,7 @@ describe('ScreenRenderer', () => {
     const script = join(work, 'crashing-renderer.mjs');
     writeFileSync(script, 'process.on("message", () => process.exit(70));\nprocess.send({ ready: true });\n');
     const renderer = newRenderer({ script });
-    let jobs = 0;
-    const counted = { render: (job: Parameters<ScreenRenderer['render']>[0]) => (jobs++, renderer.render(job)) };
+    const counted = counting(renderer);
     const store = openStore('large-failing', counted, 2000);
     store.appendOutput(lines(0, 400));
     const screen = await store.snapshot();
@@ -227,13 +238,13 @@ describe('ScreenRenderer', () => {
     expect(screen.data).not.toContain('line 399');
     // The viewer's live output starts right after what the screen stands for: nothing repeated, nothing skipped.
     expect(screen.seq).toBe(store.seq);
-    expect(jobs).toBe(2);
+    expect(counted.jobs).toBe(2);
     expect(store.holdsMirror).toBe(false);
     store.appendOutput(lines(400, 401));
     const again = await store.snapshot();
     expect(again.data).toContain('could not be shown');
     expect(again.seq).toBe(store.seq);
-    expect(jobs).toBe(2);
+    expect(counted.jobs).toBe(2);
     // The files are whole: an agent opening them again renders every line.
     store.close();
     const reopened = openStore('large-failing', newRenderer(), 2000);
