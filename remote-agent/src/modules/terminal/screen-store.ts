@@ -167,7 +167,7 @@ export class ScreenStore {
   onJournalRestarted: (() => void) | null = null;
   private size: ScreenSize;
   private mirror: Mirror | null = null;
-  /** The last screen the renderer made for a viewer: the next viewer at the same point gets it at once. */
+  /** The last screen the renderer made for a viewer: the next viewer gets it, plus the output recorded since. */
   private rendered: ScreenSnapshot | null = null;
   /** Until when a screen that failed to render is not tried again (Date.now() ms). */
   private renderRefusedUntil = 0;
