@@ -29,10 +29,8 @@ const shot = (target: Page, name: string): Promise<Buffer> =>
 const rows = (frame: FrameLocator) => frame.locator('.xterm-rows');
 
 /**
- * Clicks a frame's terminal and waits until it has the keyboard (a user sees the cursor turn solid before typing).
- * The viewport holds the whole page: a full-page screenshot of a taller page resizes the view, and Chromium, routing
- * a click to a cross-origin frame by the compositor's hit-test data, then sent later clicks under load to the frame
- * that had been at that point in the screenshot's layout, for as long as the test ran.
+ * Clicks a frame's terminal and waits until it has the keyboard (a user sees the cursor turn solid before typing), so
+ * that a click that went elsewhere fails here rather than as keys lost later.
  */
 async function focusTerminal(frame: FrameLocator): Promise<void> {
   await frame.getByTestId('share-terminal').click();
@@ -55,6 +53,9 @@ beforeAll(async () => {
   // The admin's own console on the slot: what reached the program, whatever the viewers' pages show.
   admin = await agent.attach(slot.id);
   await admin.waitForPrompt();
+  // The viewport holds the whole page. A full-page screenshot of a taller page resizes the view, and Chromium, which
+  // routes a click to a cross-origin frame by the compositor's hit-test data, then sent later clicks under load to
+  // the frame that had been at that point in the screenshot's layout, for as long as the test ran.
   context = await browser.newContext({ viewport: { width: 1300, height: 1150 } });
   context.setDefaultTimeout(30_000);
   page = await context.newPage();
