@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Slot } from '../../../remote-agent/src/contract/index.js';
 import { AgentProcess } from '../helpers/agent.js';
-import { isRunning } from '../../../remote-agent/src/util/procfs.js';
+import { commandLineOf, isRunning } from '../../../remote-agent/src/util/procfs.js';
 import { daemonPid, killDaemon, runDown, sessionMembers, waitForRecovery } from '../helpers/pm2-faults.js';
 import { until } from '../helpers/until.js';
 
@@ -73,7 +73,7 @@ async function runningSlot(name: string): Promise<{ slot: Slot; program: number;
   const program = Number(/pid=(\d+)/.exec(await client.waitFor(/pid=(\d+)/))![1]);
   client.close();
   const holder = (await agent!.slot(slot.id)).pid!;
-  const dtach = readFileSync(`/proc/${holder}/cmdline`, 'utf8').split('\0').slice(0, -1);
+  const dtach = commandLineOf(holder)!;
   expect(dtach[1]).toBe('-N');
   return { slot, program, dtach };
 }

@@ -1,10 +1,9 @@
-import { readFileSync, readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Slot } from '../../../remote-agent/src/contract/index.js';
 import { AgentProcess } from '../helpers/agent.js';
 import { isRunning } from '../../../remote-agent/src/util/procfs.js';
 import { daemonPid, killDaemon, runDown } from '../helpers/pm2-faults.js';
-import { processesOf } from '../helpers/processes.js';
+import { processesNaming, processesOf } from '../helpers/processes.js';
 
 /**
  * Ending slots ends everything of their sessions (issue 13, §5): `down` with a dead PM2 daemon, what a login
@@ -38,17 +37,7 @@ async function slotWithLogoutProgram(name: string, marker: string): Promise<{ sl
 }
 
 function processesNamed(marker: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker) && isRunning(Number(entry)))
-        found.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return found;
+  return processesNaming(marker).filter(isRunning);
 }
 
 describe('slotdeck-agent down', () => {

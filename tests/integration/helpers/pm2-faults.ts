@@ -11,15 +11,18 @@ import { until } from './until.js';
  * of the daemon alone, and a "power cut" of the agent and its PM2 at once, with what to measure after each.
  */
 
-/** The agent's PM2 daemon, from its pid file (null when none runs). */
+/**
+ * The agent's PM2 daemon, from its pid file (null when none runs). A daemon killed a moment ago can linger as a zombie
+ * until init reaps it; `kill(pid, 0)` still reaches it, so it is not counted (the agent's own check is the same).
+ */
 export function daemonPid(agent: AgentProcess): number | null {
+  let pid: number;
   try {
-    const pid = Number(readFileSync(join(agent.pm2Home, 'pm2.pid'), 'utf8').trim());
-    process.kill(pid, 0);
-    return pid;
+    pid = Number(readFileSync(join(agent.pm2Home, 'pm2.pid'), 'utf8').trim());
   } catch {
     return null;
   }
+  return pid > 0 && isRunning(pid) ? pid : null;
 }
 
 /** kill -9 of the PM2 daemon only: its slots' sessions are orphaned (ppid 1) and keep running. */

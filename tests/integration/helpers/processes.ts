@@ -1,6 +1,6 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readProcessTable } from '../../../remote-agent/src/util/procfs.js';
+import { commandLineOf, readProcessTable } from '../../../remote-agent/src/util/procfs.js';
 
 /** Processes still tied to a folder: a PM2 daemon under it (by pid file) and anything whose command line names it. */
 export function processesOf(dir: string): number[] {
@@ -12,15 +12,15 @@ export function processesOf(dir: string): number[] {
       // no daemon there
     }
   }
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) pids.add(Number(entry));
-    } catch {
-      // ended while we looked
-    }
-  }
+  for (const pid of processesNaming(dir)) pids.add(pid);
   return [...pids].filter((pid) => pid > 0);
+}
+
+/** Processes (this one aside) with `text` in one of their command line's arguments. */
+export function processesNaming(text: string): number[] {
+  return [...readProcessTable().keys()].filter(
+    (pid) => pid !== process.pid && (commandLineOf(pid)?.some((arg) => arg.includes(text)) ?? false),
+  );
 }
 
 export function killAll(pids: number[]): void {
